@@ -1,0 +1,72 @@
+"""One exception tree for the whole library.
+
+    ReasoningBankError
+    ├── InvalidPattern      bad input: nothing was stored
+    ├── NotFound            no pattern with that id
+    ├── BankClosed          the bank was used after close()
+    ├── StorageError        the backend failed (sqlite3 / IndexedDB errors, ``from exc``)
+    │   ├── NotABank        the file exists but is not a ReasoningBank; it was not touched
+    │   └── SchemaTooNew    written by a newer version; it was not touched
+    ├── ImportFailed        an import file could not be read or verified
+    └── BusError            neural bus failures (see ``reasoningbank.bus``)
+
+Foreign errors are translated at the boundary that sees them and re-raised ``from exc``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BankClosed",
+    "BusError",
+    "ImportFailed",
+    "InvalidPattern",
+    "NotABank",
+    "NotFound",
+    "ReasoningBankError",
+    "SchemaTooNew",
+    "StorageError",
+]
+
+
+class ReasoningBankError(Exception):
+    """Base class of every error this library raises on purpose."""
+
+
+class InvalidPattern(ReasoningBankError, ValueError):
+    """A pattern (or an argument describing one) failed validation."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class NotFound(ReasoningBankError, LookupError):
+    """No pattern with the given id exists in the bank."""
+
+    def __init__(self, pattern_id: str) -> None:
+        super().__init__(f"no pattern with id {pattern_id!r}")
+        self.pattern_id = pattern_id
+
+
+class BankClosed(ReasoningBankError, RuntimeError):
+    """The bank was used after ``close()``."""
+
+
+class StorageError(ReasoningBankError):
+    """The storage backend failed; the original error is the ``__cause__``."""
+
+
+class NotABank(StorageError):
+    """The location holds data that is not a ReasoningBank; it is left untouched."""
+
+
+class SchemaTooNew(StorageError):
+    """The bank was written by a newer schema than this version understands."""
+
+
+class ImportFailed(ReasoningBankError):
+    """An import or bundle could not be read, or failed verification."""
+
+
+class BusError(ReasoningBankError):
+    """Base class of neural-bus errors; subclasses carry a wire ``error_code``."""
