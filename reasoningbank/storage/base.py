@@ -1,0 +1,81 @@
+"""The ``Store`` protocol: the only thing the bank needs from a storage backend.
+
+A store persists records; it does no ranking and no learning. The bank loads every record
+once on open (``load``) and keeps its indexes in memory, so a store only has to be good at
+bulk load, transactional upsert, and point reads. Every method is async because the
+IndexedDB backend can only answer through JS promises; SQLite and memory answer at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = ["Record", "Store", "Changes"]
+
+
+@dataclass(slots=True)
+class Record:
+    """One stored pattern.
+
+    ``body`` is the pattern JSON without its embedding; ``terms`` the analysed tokens of its
+    task description (so opening a bank never re-tokenises); ``embedding`` the dense vector,
+    if any, kept compact (a float32 ``array`` under the hood of each backend).
+    """
+
+    id: str
+    task_category: str
+    strategy: str
+    created_at: float
+    updated_at: float
+    body: dict[str, Any]
+    terms: list[str] = field(default_factory=list)
+    embedding: list[float] | None = None
+
+
+@dataclass(slots=True)
+class Changes:
+    """What other writers did since the last ``changes()`` call (multi-process banks)."""
+
+    upserted: list[Record]
+    deleted: list[str]
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Persistence backend. Implementations translate their own errors to ``StorageError``."""
+
+    #: "memory", "sqlite" or "idb": reported by ``ReasoningBank.get_stats()``.
+    kind: str
+    #: Where the data lives, for humans (a path, ``idb://name`` or ``:memory:``).
+    location: str
+
+    async def load(self) -> list[Record]:
+        """Every record, in insertion order."""
+        ...
+
+    async def put(self, records: list[Record]) -> None:
+        """Insert or replace ``records`` in one transaction: all land or none do."""
+        ...
+
+    async def get(self, pattern_id: str) -> Record | None: ...
+
+    async def delete(self, ids: list[str]) -> None:
+        """Remove ``ids`` in one transaction; unknown ids are ignored."""
+        ...
+
+    async def by_category(self, category: str, limit: int) -> list[Record]:
+        """Newest first (by ``created_at``), at most ``limit``."""
+        ...
+
+    async def count(self) -> int: ...
+
+    async def get_meta(self, key: str) -> str | None: ...
+
+    async def set_meta(self, key: str, value: str) -> None: ...
+
+    async def changes(self) -> Changes | None:
+        """Writes by *other* connections since the last call, or ``None`` if none can happen."""
+        ...
+
+    async def close(self) -> None: ...
