@@ -8,6 +8,7 @@ IndexedDB backend can only answer through JS promises; SQLite and memory answer 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -30,7 +31,7 @@ class Record:
     updated_at: float
     body: dict[str, Any]
     terms: list[str] = field(default_factory=list)
-    embedding: list[float] | None = None
+    embedding: Sequence[float] | None = None
 
 
 @dataclass(slots=True)
@@ -50,8 +51,9 @@ class Store(Protocol):
     #: Where the data lives, for humans (a path, ``idb://name`` or ``:memory:``).
     location: str
 
-    async def load(self) -> list[Record]:
-        """Every record, in insertion order."""
+    async def load(self) -> Iterable[Record]:
+        """Every record, in insertion order: a list, or a generator that streams them.
+        ``embedding`` may be any float sequence; a float32 ``array('f')`` is best."""
         ...
 
     async def put(self, records: list[Record]) -> None:

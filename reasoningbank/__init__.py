@@ -1,0 +1,57 @@
+"""ReasoningBank: agent memory that learns from outcomes, in CPython and in the browser.
+
+    bank = await ReasoningBank.open("bank.db")
+    pid = await bank.store_pattern({...})
+    matches = await bank.find_similar("refresh oauth tokens", "backend")
+    rec = await bank.recommend_strategy("refresh oauth tokens", "backend")
+"""
+
+from __future__ import annotations
+
+from .bank import ReasoningBank, default_location
+from .errors import (
+    BankClosed,
+    BusError,
+    ImportFailed,
+    InvalidPattern,
+    NotABank,
+    NotFound,
+    ReasoningBankError,
+    SchemaTooNew,
+    StorageError,
+)
+from .model import Match, Metadata, Outcome, Pattern, Recommendation
+from .similarity import ScoreWeights, cosine, euclidean
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BankClosed",
+    "BusError",
+    "ImportFailed",
+    "InvalidPattern",
+    "Match",
+    "Metadata",
+    "NotABank",
+    "NotFound",
+    "Outcome",
+    "Pattern",
+    "ReasoningBank",
+    "ReasoningBankError",
+    "Recommendation",
+    "SchemaTooNew",
+    "ScoreWeights",
+    "StorageError",
+    "cosine",
+    "default_location",
+    "euclidean",
+]
+
+for _name in __all__:
+    _obj = globals()[_name]
+    if hasattr(_obj, "__module__") and not isinstance(_obj, (str, int)):
+        try:
+            _obj.__module__ = "reasoningbank"
+        except (AttributeError, TypeError):
+            pass
+del _name, _obj

@@ -1,0 +1,545 @@
+"""``ReasoningBank``: orchestrates a Store, the text and vector indexes, and learning.
+
+The bank keeps one in-memory view of every pattern (records, a lexical inverted index and
+an optional dense index) and writes through to its store: a call that returns has
+committed. Validation happens before anything is written, so bad input never costs
+stored data. Scoring and learning live in pure modules; this class only awaits the store.
+"""
+
+from __future__ import annotations
+
+import heapq
+import inspect
+import json
+import os
+import random
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from . import learning, runtime
+from .embed import ANALYZER_VERSION, analyze
+from .errors import BankClosed, InvalidPattern, NotFound
+from .index import LexicalIndex
+from .model import Match, Outcome, Pattern, Recommendation
+from .similarity import DenseIndex, ScoreWeights, context_overlap
+from .storage.base import Record, Store
+
+__all__ = ["ReasoningBank", "default_location"]
+
+Embedder = Callable[[str], Any]
+
+
+def default_location() -> str:
+    """Where ``ReasoningBank.open()`` with no argument keeps the bank.
+
+    CPython: ``$REASONINGBANK_DB``, else ``<user data dir>/reasoningbank/bank.db``.
+    Browser or Worker: ``idb://reasoningbank``. Pyodide in Node: IndexedDB when the global
+    exists (e.g. fake-indexeddb), else memory.
+    """
+    env = os.environ.get("REASONINGBANK_DB")
+    if env:
+        return env
+    rt = runtime.detect()
+    if rt in (runtime.PYODIDE_BROWSER, runtime.PYODIDE_WORKER):
+        return "idb://reasoningbank"
+    if rt == runtime.PYODIDE_NODE:
+        import js  # type: ignore[import-not-found]
+
+        return "idb://reasoningbank" if getattr(js, "indexedDB", None) is not None else ":memory:"
+    if os.name == "nt":
+        base = os.environ.get("APPDATA") or os.path.expanduser("~")
+    elif os.uname().sysname == "Darwin":
+        base = os.path.expanduser("~/Library/Application Support")
+    else:
+        base = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
+    return os.path.join(base, "reasoningbank", "bank.db")
+
+
+async def _open_store(location: str, backend: str | None, durability: str) -> tuple[Store, str | None]:
+    """Pick the store for ``location``; returns it and a note when it had to fall back."""
+    if backend not in (None, "sqlite", "memory", "idb"):
+        raise InvalidPattern(f"unknown backend {backend!r}; use 'sqlite', 'memory' or 'idb'")
+    kind = backend or (
+        "idb" if location.startswith("idb://") else "memory" if location == ":memory:" else "sqlite"
+    )
+    if kind == "idb":
+        name = location[len("idb://") :] if location.startswith("idb://") else location
+        try:
+            from .storage.idb import open_idb_store
+
+            return await open_idb_store(name or "reasoningbank"), None
+        except ImportError as exc:
+            from .storage.memory import MemoryStore
+
+            return MemoryStore(), f"IndexedDB unavailable ({exc}); using memory"
+    if kind == "memory":
+        from .storage.memory import MemoryStore
+
+        return MemoryStore(), None
+    from .storage.sqlite import SqliteStore
+
+    return SqliteStore.open(location, durability=durability), None
+
+
+class ReasoningBank:
+    """Agent memory: store attempts, find similar ones, recommend strategies, learn."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        embedder: Embedder | None = None,
+        weights: ScoreWeights | dict[str, float] | None = None,
+        dedup_threshold: float | None = 0.95,
+        half_life_days: float | None = 30.0,
+        vector_backend: str | None = None,
+        clock: Callable[[], float] = time.time,
+        fallback: str | None = None,
+    ) -> None:
+        if dedup_threshold is not None and not 0.0 < dedup_threshold <= 1.0:
+            raise InvalidPattern("dedup_threshold must be in (0, 1] or None")
+        if half_life_days is not None and half_life_days <= 0:
+            raise InvalidPattern("half_life_days must be positive or None")
+        self._store = store
+        self._embedder = embedder
+        self.weights = ScoreWeights.from_any(weights)
+        self.dedup_threshold = dedup_threshold
+        self.half_life_days = half_life_days
+        self._clock = clock
+        self._fallback = fallback
+        self._closed = False
+        self._lex = LexicalIndex()
+        self._dense = DenseIndex(vector_backend)
+        self._records: dict[str, Record] = {}
+        self._slot: dict[str, int] = {}
+        self._ids: list[str | None] = []
+        self._category: list[str | None] = []
+        self._strategy: list[str | None] = []
+        self._quality: list[float] = []
+
+    # -- lifecycle ---------------------------------------------------------------------
+    @classmethod
+    async def open(
+        cls,
+        location: str | os.PathLike[str] | None = None,
+        *,
+        backend: str | None = None,
+        durability: str = "normal",
+        progress: Callable[[int, int], None] | None = None,
+        **options: Any,
+    ) -> ReasoningBank:
+        """Open (creating if needed) the bank at ``location``.
+
+        ``location``: a file path (SQLite), ``":memory:"``, or ``"idb://name"`` (IndexedDB in
+        Pyodide); ``None`` picks ``default_location()``. ``backend`` forces a store kind.
+        ``options``: ``embedder``, ``weights``, ``dedup_threshold``, ``half_life_days``,
+        ``vector_backend`` ("numpy"/"python"), ``clock``.
+        """
+        loc = os.fspath(location) if location is not None else default_location()
+        store, fallback = await _open_store(loc, backend, durability)
+        try:
+            bank = cls(store, fallback=fallback, **options)
+            await bank._load(progress)
+        except BaseException:
+            await store.close()
+            raise
+        return bank
+
+    async def _load(self, progress: Callable[[int, int], None] | None) -> None:
+        stale = (await self._store.get_meta("analyzer")) not in (None, ANALYZER_VERSION)
+        reindexed = []
+        for record in await self._store.load():
+            if stale:
+                record.terms = analyze(record.body.get("task_description", ""))
+                reindexed.append(record)
+            self._index(record)
+        if reindexed:
+            # The analyzer changed: store the new terms once so later opens are fast again.
+            total = len(reindexed)
+            for start in range(0, total, 1000):
+                await self._store.put(reindexed[start : start + 1000])
+                if progress:
+                    progress(min(start + 1000, total), total)
+        if stale or await self._store.get_meta("analyzer") is None:
+            await self._store.set_meta("analyzer", ANALYZER_VERSION)
+
+    async def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self._store.close()
+
+    async def __aenter__(self) -> ReasoningBank:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise BankClosed("this bank is closed; open it again with ReasoningBank.open()")
+
+    async def _sync(self) -> None:
+        """Apply what other processes committed to the same store since we last looked."""
+        self._check_open()
+        changes = await self._store.changes()
+        if changes is None:
+            return
+        for pid in changes.deleted:
+            self._unindex(pid)
+        for record in changes.upserted:
+            self._index(record)
+
+    # -- in-memory indexes -------------------------------------------------------------
+    def _index(self, record: Record) -> None:
+        pid = record.id
+        slot = self._slot.get(pid)
+        if slot is None:
+            slot = self._slot[pid] = len(self._ids)
+            self._ids.append(pid)
+            self._category.append(record.task_category)
+            self._strategy.append(record.strategy)
+            self._quality.append(0.0)
+        self._category[slot] = record.task_category
+        self._strategy[slot] = record.strategy
+        meta = record.body.get("metadata") or {}
+        self._quality[slot] = float(meta.get("confidence", 0.5))
+        self._lex.add(slot, record.terms)
+        if record.embedding is not None:
+            self._dense.add(slot, record.embedding)
+            record.embedding = None  # the dense index holds the only in-memory copy
+        else:
+            self._dense.remove(slot)
+        self._records[pid] = record
+
+    def _unindex(self, pid: str) -> None:
+        slot = self._slot.pop(pid, None)
+        if slot is None:
+            return
+        self._records.pop(pid, None)
+        self._lex.remove(slot)
+        self._dense.remove(slot)
+        self._ids[slot] = None
+        self._category[slot] = None
+        self._strategy[slot] = None
+
+    def _pattern(self, pid: str) -> Pattern:
+        record = self._records[pid]
+        pattern = Pattern.from_dict(record.body, new_id=pid, now=record.created_at)
+        pattern.embedding = self._dense.vector(self._slot[pid])
+        return pattern
+
+    def _record(self, pattern: Pattern) -> Record:
+        return Record(
+            id=pattern.id,
+            task_category=pattern.task_category,
+            strategy=pattern.strategy,
+            created_at=pattern.metadata.created_at,
+            updated_at=pattern.metadata.updated_at,
+            body=pattern.to_dict(with_embedding=False),
+            terms=analyze(pattern.task_description),
+            embedding=pattern.embedding,
+        )
+
+    # -- writing -----------------------------------------------------------------------
+    async def _embed(self, text: str) -> list[float] | None:
+        if self._embedder is None:
+            return None
+        vector = self._embedder(text)
+        if inspect.isawaitable(vector):
+            vector = await vector
+        return [float(x) for x in vector]
+
+    def _validate(self, items: Sequence[Any]) -> list[tuple[Pattern, bool]]:
+        now = self._clock()
+        out = []
+        for i, item in enumerate(items):
+            try:
+                explicit = isinstance(item, Pattern) or bool(isinstance(item, dict) and item.get("id"))
+                pattern = Pattern.from_dict(item, new_id=str(uuid.uuid4()), now=now)
+                json.dumps(pattern.context)
+                json.dumps(pattern.outcome.metrics)
+                json.dumps(pattern.metadata.extra)
+            except (TypeError, ValueError) as exc:
+                where = f"pattern #{i}: " if len(items) > 1 else ""
+                field = getattr(exc, "field", None)
+                if not isinstance(exc, InvalidPattern):
+                    exc = InvalidPattern(f"contains a value that is not JSON: {exc}")
+                raise InvalidPattern(f"{where}{exc}", field=field) from None
+            out.append((pattern, explicit))
+        return out
+
+    def _near_duplicate(self, pattern: Pattern, terms: list[str]) -> str | None:
+        if self.dedup_threshold is None or not terms:
+            return None
+        cat, strategy, ids = pattern.task_category, pattern.strategy, self._ids
+        best: tuple[float, int] | None = None
+        for slot, sim in self._lex.near_duplicates(
+            terms,
+            self.dedup_threshold,
+            lambda s: self._category[s] == cat and self._strategy[s] == strategy,
+        ):
+            if pattern.embedding is not None and self._dense.has(slot):
+                from .similarity import cosine
+
+                if cosine(pattern.embedding, self._dense.vector(slot) or []) < self.dedup_threshold:
+                    continue
+            if best is None or (sim, -slot) > (best[0], -best[1]):
+                best = (sim, slot)
+        return ids[best[1]] if best else None
+
+    async def store_pattern(self, pattern: dict[str, Any] | Pattern) -> str:
+        """Validate and store one pattern; returns its id.
+
+        A pattern without an explicit ``id`` that nearly duplicates an existing one (same
+        category and strategy, text cosine ≥ ``dedup_threshold``) is merged into it, and the
+        existing id is returned: its outcome counts as one more observation.
+        """
+        return (await self.store_patterns([pattern]))[0]
+
+    async def store_patterns(self, patterns: Iterable[dict[str, Any] | Pattern]) -> list[str]:
+        """Validate all, then store all in one transaction; returns ids in input order."""
+        await self._sync()
+        items = list(patterns)
+        staged = self._validate(items)
+        now = self._clock()
+        writes: dict[str, Pattern] = {}
+        ids: list[str] = []
+        contradictions = 0
+        for pattern, explicit in staged:
+            if pattern.embedding is None:
+                pattern.embedding = await self._embed(pattern.task_description)
+            if pattern.embedding is not None:
+                self._dense.check(pattern.embedding)
+            target_id = None if explicit else self._near_duplicate(pattern, analyze(pattern.task_description))
+            if target_id is not None:
+                target = writes.get(target_id) or self._pattern(target_id)
+                contradictions += learning.merge_into(target, pattern, now)
+                writes[target_id] = target
+                ids.append(target_id)
+                continue
+            learning.initialise(pattern.metadata, pattern.outcome, now)
+            writes[pattern.id] = pattern
+            ids.append(pattern.id)
+        records = [self._record(p) for p in writes.values()]
+        await self._store.put(records)
+        for record in records:
+            self._index(record)
+        return ids
+
+    async def record_outcome(
+        self,
+        pattern_id: str,
+        success: bool | None = None,
+        score: float | None = None,
+        **details: Any,
+    ) -> Pattern:
+        """Learn from applying a pattern again: updates usage, average, confidence.
+
+        ``details`` may carry ``duration_seconds``, ``tokens_used``, ``error_message``,
+        ``metrics``. Returns the updated pattern.
+        """
+        await self._sync()
+        unknown = set(details) - {"duration_seconds", "tokens_used", "error_message", "metrics"}
+        if unknown:
+            raise InvalidPattern(f"unknown outcome fields: {', '.join(sorted(unknown))}")
+        outcome = Outcome.from_dict(
+            {"success": success, "success_score": score, **details}, fallback_score=None
+        )
+        if pattern_id not in self._records:
+            raise NotFound(pattern_id)
+        pattern = self._pattern(pattern_id)
+        learning.observe(pattern.metadata, outcome.success_score, self._clock())
+        pattern.outcome = outcome
+        record = self._record(pattern)
+        await self._store.put([record])
+        self._index(record)
+        return self._pattern(pattern_id)
+
+    async def delete_pattern(self, pattern_id: str) -> None:
+        await self._sync()
+        if pattern_id not in self._records:
+            raise NotFound(pattern_id)
+        await self._store.delete([pattern_id])
+        self._unindex(pattern_id)
+
+    # -- reading -----------------------------------------------------------------------
+    async def get_pattern(self, pattern_id: str) -> Pattern | None:
+        await self._sync()
+        return self._pattern(pattern_id) if pattern_id in self._records else None
+
+    async def all_patterns(self) -> list[Pattern]:
+        """Every pattern, oldest first."""
+        await self._sync()
+        return [self._pattern(pid) for pid in self._ids if pid is not None]
+
+    async def search_by_category(self, category: str, limit: int = 10) -> list[Pattern]:
+        """Newest first."""
+        await self._sync()
+        _check_limit(limit, "limit")
+        rows = [r for r in self._records.values() if r.task_category == category]
+        newest = heapq.nlargest(limit, rows, key=lambda r: (r.created_at, self._slot[r.id]))
+        return [self._pattern(r.id) for r in newest]
+
+    async def find_similar(
+        self,
+        task_description: str,
+        task_category: str | None = None,
+        top_k: int = 5,
+        min_score: float = 0.0,
+        *,
+        context: dict[str, Any] | None = None,
+        embedding: Sequence[float] | None = None,
+        strict_category: bool = True,
+    ) -> list[Match]:
+        """Patterns most similar to ``task_description``, best composite score first.
+
+        With ``task_category`` and ``strict_category`` (default) only that category is
+        searched; with ``strict_category=False`` it is a boost. A pattern is a candidate
+        when it shares a term with the query or (with dense vectors) has any similarity.
+        """
+        await self._sync()
+        if not isinstance(task_description, str):
+            raise InvalidPattern("task_description must be a string")
+        _check_limit(top_k, "top_k")
+        scored = self._score(task_description, task_category, context, strict_category,
+                             embedding if embedding is not None else await self._embed(task_description))
+        best = heapq.nsmallest(top_k, (s for s in scored if s[0] >= min_score),
+                               key=lambda s: (-s[0], s[1]))
+        return [self._match(s, task_category, context) for s in best]
+
+    def _score(
+        self,
+        text: str,
+        category: str | None,
+        context: dict[str, Any] | None,
+        strict: bool,
+        query_vector: Sequence[float] | None,
+    ) -> list[tuple[float, int, float, float, float | None]]:
+        """(score, slot, text similarity, lexical, semantic) for every candidate."""
+        w = self.weights
+        lex = self._lex.scores(analyze(text))
+        sem = self._dense.scores(query_vector) if query_vector is not None and len(self._dense) else {}
+        cats, qual, ids = self._category, self._quality, self._ids
+        wsim, wcat, wout, wctx = w.similarity, w.category, w.outcome, w.context
+        out = []
+        if not sem and not context:
+            # Hot path: lexical only, no context; inlined for speed.
+            for slot, sim in lex.items():
+                c = cats[slot]
+                if category is not None and c != category:
+                    if strict:
+                        continue
+                    cm = 0.0
+                else:
+                    cm = 1.0 if category is not None else 0.0
+                out.append((wsim * sim + wcat * cm + wout * qual[slot], slot, sim, sim, None))
+            return out
+        for slot in lex.keys() | sem.keys():
+            c = cats[slot]
+            if category is not None and c != category and strict:
+                continue
+            cm = 1.0 if category is not None and c == category else 0.0
+            lx = lex.get(slot, 0.0)
+            sm = sem.get(slot)
+            sim = lx if sm is None else (w.lexical * lx + w.semantic * sm) / (w.lexical + w.semantic)
+            ctx = context_overlap(context, self._records[ids[slot]].body.get("context") or {}) if context else 0.0
+            out.append((wsim * sim + wcat * cm + wctx * ctx + wout * qual[slot], slot, sim, lx, sm))
+        return out
+
+    def _match(
+        self,
+        scored: tuple[float, int, float, float, float | None],
+        category: str | None,
+        context: dict[str, Any] | None,
+    ) -> Match:
+        score, slot, sim, lex, sem = scored
+        pattern = self._pattern(self._ids[slot])  # type: ignore[arg-type]
+        parts = {"similarity": sim, "lexical": lex}
+        if sem is not None:
+            parts["semantic"] = sem
+        parts["category"] = 1.0 if category is not None and pattern.task_category == category else 0.0
+        parts["context"] = context_overlap(context, pattern.context)
+        parts["outcome"] = self._quality[slot]
+        return Match(pattern=pattern, score=score, similarity=sim, parts=parts)
+
+    async def recommend_strategy(
+        self,
+        task_description: str,
+        task_category: str | None = None,
+        *,
+        explore: bool = False,
+        seed: int | None = None,
+        top_k: int = 50,
+    ) -> Recommendation:
+        """Best strategy for a task, from the outcomes of similar past tasks.
+
+        Each similar pattern adds its successes and failures to its strategy's Beta
+        posterior, weighted by similarity and recency (``half_life_days``). With no textual
+        overlap, the category's recent patterns count at a low weight. ``explore=True`` uses
+        Thompson sampling (seeded by ``seed`` for reproducibility).
+        """
+        matches = await self.find_similar(task_description, task_category, top_k=top_k)
+        evidence = [self._evidence(m.pattern, m.similarity) for m in matches if m.similarity > 0]
+        if not evidence and task_category is not None:
+            recent = await self.search_by_category(task_category, limit=top_k)
+            evidence = [self._evidence(p, 0.25) for p in recent]
+        rng = random.Random(seed) if explore else None
+        return learning.recommend(
+            evidence, now=self._clock(), half_life_days=self.half_life_days, rng=rng
+        )
+
+    @staticmethod
+    def _evidence(pattern: Pattern, similarity: float) -> learning.Evidence:
+        meta = pattern.metadata
+        return learning.Evidence(
+            pattern_id=pattern.id,
+            strategy=pattern.strategy,
+            similarity=similarity,
+            successes=meta.success_count,
+            failures=meta.failure_count,
+            updated_at=meta.updated_at,
+        )
+
+    async def get_stats(self) -> dict[str, Any]:
+        await self._sync()
+        records = list(self._records.values())
+        categories = Counter(r.task_category for r in records)
+        strategies = Counter(r.strategy for r in records)
+        metas = [r.body.get("metadata") or {} for r in records]
+        wins = sum(float(m.get("success_count", 0.0)) for m in metas)
+        observations = wins + sum(float(m.get("failure_count", 0.0)) for m in metas)
+        avg = sum(float(m.get("avg_success_score", 0.0)) for m in metas) / len(metas) if metas else 0.0
+        return {
+            "total_patterns": len(records),
+            "categories": dict(categories.most_common()),
+            "strategies": dict(strategies.most_common()),
+            "avg_success_score": avg,
+            "success_rate": wins / observations if observations else 0.0,
+            "observations": observations,
+            "contradictions": sum(int(m.get("contradictions", 0)) for m in metas),
+            "storage": {
+                "backend": self._store.kind,
+                "location": self._store.location,
+                "fallback": self._fallback,
+            },
+            "runtime": runtime.detect(),
+            "index": {
+                "analyzer": ANALYZER_VERSION,
+                "vocabulary": self._lex.vocabulary_size,
+                "postings": self._lex.postings_count,
+                "dense_vectors": len(self._dense),
+                "dense_dim": self._dense.dim,
+                "vector_backend": self._dense.backend,
+            },
+        }
+
+
+def _check_limit(value: Any, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidPattern(f"{name} must be a positive integer, got {value!r}")
+    if value > 10_000:
+        raise InvalidPattern(f"{name} must be at most 10000, got {value}")
+

@@ -1,0 +1,244 @@
+"""Vector similarity and the composite match score.
+
+``DenseIndex`` holds bring-your-own / embedder vectors. With numpy it is one contiguous
+float32 matrix of unit rows (a query is one matrix-vector product plus ``argpartition``);
+without numpy (Pyodide) it keeps the same float32-rounded unit rows in ``array('f')`` and
+scores in pure Python, so both paths agree to within 1e-6.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InvalidPattern
+
+__all__ = [
+    "DenseIndex",
+    "ScoreWeights",
+    "context_overlap",
+    "cosine",
+    "euclidean",
+]
+
+
+def cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    """Cosine similarity in [-1, 1]; 0.0 when either vector is all zeros."""
+    if len(a) != len(b):
+        raise InvalidPattern(f"vectors differ in dimension: {len(a)} vs {len(b)}", field="embedding")
+    dot = sum(x * y for x, y in zip(a, b))
+    na = math.sqrt(sum(x * x for x in a))
+    nb = math.sqrt(sum(y * y for y in b))
+    return 0.0 if na == 0.0 or nb == 0.0 else dot / (na * nb)
+
+
+def euclidean(a: Sequence[float], b: Sequence[float]) -> float:
+    """Euclidean distance."""
+    if len(a) != len(b):
+        raise InvalidPattern(f"vectors differ in dimension: {len(a)} vs {len(b)}", field="embedding")
+    return math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b)))
+
+
+def context_overlap(query: dict[str, Any] | None, context: dict[str, Any]) -> float:
+    """Share of the query's context entries that the pattern's context matches (0..1).
+
+    Values compare as case-insensitive strings: ``{"lang": "Python"}`` matches ``"python"``.
+    """
+    if not query:
+        return 0.0
+    hits = sum(
+        1 for k, v in query.items() if k in context and str(context[k]).lower() == str(v).lower()
+    )
+    return hits / len(query)
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreWeights:
+    """Weights of the composite score; ``Match.parts`` reports each part before weighting.
+
+    ``lexical``/``semantic`` split the text similarity when dense vectors exist for both
+    the query and the pattern; otherwise the lexical similarity is the text similarity.
+    """
+
+    similarity: float = 0.7
+    category: float = 0.1
+    context: float = 0.05
+    outcome: float = 0.15
+    lexical: float = 0.35
+    semantic: float = 0.65
+
+    def __post_init__(self) -> None:
+        for name in ("similarity", "category", "context", "outcome", "lexical", "semantic"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise InvalidPattern(f"weight {name} must be a non-negative number", field=name)
+        if self.similarity + self.category + self.context + self.outcome <= 0:
+            raise InvalidPattern("at least one score weight must be positive", field="weights")
+
+    @classmethod
+    def from_any(cls, value: ScoreWeights | dict[str, float] | None) -> ScoreWeights:
+        if value is None:
+            return cls()
+        if isinstance(value, ScoreWeights):
+            return value
+        unknown = set(value) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise InvalidPattern(f"unknown score weights: {', '.join(sorted(unknown))}", field="weights")
+        return cls(**value)
+
+    @property
+    def extras(self) -> float:
+        """Largest score the non-text parts can add (for pruning)."""
+        return self.category + self.context + self.outcome
+
+
+def _numpy() -> Any:
+    try:
+        import numpy
+    except ImportError:
+        return None
+    return numpy
+
+
+class DenseIndex:
+    """Dense float32 vectors by slot, one dimension per index (checked before storing).
+
+    Rows are kept as given (float32), with their norms, so the stored vector can be read
+    back (``vector``) and cosine is ``row · q / (|row| |q|)``.
+    """
+
+    def __init__(self, backend: str | None = None) -> None:
+        if backend not in (None, "numpy", "python"):
+            raise InvalidPattern(f"unknown vector backend {backend!r}; use 'numpy' or 'python'")
+        np = _numpy() if backend in (None, "numpy") else None
+        if backend == "numpy" and np is None:
+            raise InvalidPattern("vector backend 'numpy' requested but numpy is not installed")
+        self._np = np
+        self.backend = "numpy" if np is not None else "python"
+        self.dim: int | None = None
+        self._rows: dict[int, tuple[array, float]] = {}  # python backend: slot -> (row, norm)
+        self._matrix: Any = None  # numpy backend: capacity x dim float32
+        self._norms: Any = None  # numpy float64 norms; 0.0 marks an empty row
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def check(self, vector: Sequence[float]) -> None:
+        """Raise ``InvalidPattern`` if ``vector`` cannot be added (call before storing)."""
+        if self.dim is not None and len(vector) != self.dim:
+            raise InvalidPattern(
+                f"embedding has dimension {len(vector)}, this bank's vectors have {self.dim}",
+                field="embedding",
+            )
+        if not any(vector):
+            raise InvalidPattern("embedding must not be all zeros", field="embedding")
+
+    @staticmethod
+    def _f32(vector: Sequence[float]) -> array:
+        return vector if isinstance(vector, array) and vector.typecode == "f" else array("f", vector)
+
+    def reserve(self, rows: int) -> None:
+        """Pre-size the numpy matrix (bulk loads avoid repeated doubling)."""
+        if self._np is not None and self.dim is not None:
+            self._grow(rows)
+
+    def _grow(self, needed: int) -> None:
+        np = self._np
+        if self._matrix is None:
+            self._matrix = np.zeros((max(64, needed), self.dim), dtype=np.float32)
+            self._norms = np.zeros(self._matrix.shape[0], dtype=np.float64)
+        elif needed > self._matrix.shape[0]:
+            cap = max(needed, 2 * self._matrix.shape[0])
+            grown = np.zeros((cap, self.dim), dtype=np.float32)
+            grown[: self._matrix.shape[0]] = self._matrix
+            norms = np.zeros(cap, dtype=np.float64)
+            norms[: self._norms.shape[0]] = self._norms
+            self._matrix, self._norms = grown, norms
+
+    def add(self, slot: int, vector: Sequence[float]) -> None:
+        self.check(vector)
+        row = self._f32(vector)
+        if self.dim is None:
+            self.dim = len(row)
+        np = self._np
+        if np is None:
+            norm = math.sqrt(sum(x * x for x in row))
+            if slot not in self._rows:
+                self._count += 1
+            self._rows[slot] = (row, norm)
+            return
+        self._grow(slot + 1)
+        r = np.frombuffer(row, dtype=np.float32)
+        if self._norms[slot] == 0.0:
+            self._count += 1
+        self._matrix[slot] = r
+        self._norms[slot] = float(np.sqrt(np.dot(r.astype(np.float64), r.astype(np.float64))))
+
+    def remove(self, slot: int) -> None:
+        if self._np is None:
+            if self._rows.pop(slot, None) is not None:
+                self._count -= 1
+        elif self.has(slot):
+            self._norms[slot] = 0.0
+            self._matrix[slot] = 0.0
+            self._count -= 1
+
+    def has(self, slot: int) -> bool:
+        if self._np is None:
+            return slot in self._rows
+        return self._norms is not None and slot < self._norms.shape[0] and self._norms[slot] > 0
+
+    def vector(self, slot: int) -> list[float] | None:
+        if not self.has(slot):
+            return None
+        if self._np is None:
+            return self._rows[slot][0].tolist()
+        return self._matrix[slot].astype(float).tolist()
+
+    def _query(self, query: Sequence[float]) -> tuple[array, float]:
+        self.check(query)
+        q = self._f32(query)
+        return q, math.sqrt(sum(x * x for x in q))
+
+    def scores(self, query: Sequence[float]) -> dict[int, float]:
+        """Cosine of ``query`` with every stored vector, by slot."""
+        if self._count == 0:
+            return {}
+        q, qn = self._query(query)
+        np = self._np
+        if np is None:
+            return {
+                slot: sum(x * y for x, y in zip(row, q)) / (norm * qn)
+                for slot, (row, norm) in self._rows.items()
+            }
+        sims, slots = self._numpy_sims(q, qn)
+        return dict(zip(slots.tolist(), sims[slots].tolist()))
+
+    def _numpy_sims(self, q: array, qn: float) -> tuple[Any, Any]:
+        np = self._np
+        dots = self._matrix @ np.frombuffer(q, dtype=np.float32)
+        slots = np.flatnonzero(self._norms > 0)
+        sims = np.zeros(self._norms.shape[0], dtype=np.float64)
+        sims[slots] = dots[slots].astype(np.float64) / (self._norms[slots] * qn)
+        return sims, slots
+
+    def top_k(self, query: Sequence[float], k: int) -> list[tuple[int, float]]:
+        """The ``k`` most similar slots, best first (ties by lower slot)."""
+        if self._count == 0 or k <= 0:
+            return []
+        np = self._np
+        if np is None:
+            scored = self.scores(query)
+            return heapq.nsmallest(k, scored.items(), key=lambda kv: (-kv[1], kv[0]))
+        q, qn = self._query(query)
+        sims, slots = self._numpy_sims(q, qn)
+        valid = sims[slots]
+        k = min(k, slots.shape[0])
+        part = np.argpartition(-valid, k - 1)[:k]
+        chosen = [(int(slots[i]), float(valid[i])) for i in part]
+        return sorted(chosen, key=lambda kv: (-kv[1], kv[0]))
