@@ -1,0 +1,784 @@
+"""Bring memory from other ReasoningBanks: readers, format detection, and an idempotent import.
+
+Sources (``--format``, detected by default):
+
+* ``agentic-flow``  the TypeScript ReasoningBank of npm ``agentic-flow`` (``.swarm/memory.db``):
+  ``patterns`` rows of ``type='reasoning_memory'`` whose ``pattern_data`` JSON holds title,
+  description, content, source{task_id, agent_id, outcome, evidence}, tags, domain, …, plus
+  ``pattern_embeddings``, ``pattern_links`` and ``task_trajectories``.
+* ``rust-sqlite``   the Rust ``reasoningbank-storage`` crate: either the column layout of
+  ``SqliteStorage`` (context/outcome/metadata JSON columns, f32 little-endian embedding blob)
+  or the adapter layout (whole pattern JSON in ``data``, vectors in ``pattern_embeddings``).
+* ``json`` / ``jsonl``  pattern JSON as ReasoningBankWasm, the Rust crates and this library
+  write it: an array (or ``{"patterns": [...]}``), or one object per line.
+* ``bundle``        a signed export of this library (see ``reasoningbank.bundle``).
+
+Guarantees: ids are kept (a record without one gets an id derived from its content, so a
+re-import finds it again); a pattern whose id is already in the bank is skipped, never
+overwritten, so importing twice duplicates nothing and loses no learning done in between;
+every source field lands somewhere (unknown fields go to ``metadata``); every record that is
+not imported is listed with the reason. ``dry_run`` reads and validates everything and
+writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import sqlite3
+import struct
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, TextIO
+
+from .errors import ImportFailed, InvalidPattern, ReasoningBankError
+from .model import Pattern, format_time
+
+__all__ = [
+    "FORMATS",
+    "ImportReport",
+    "Progress",
+    "SourceRecord",
+    "detect_format",
+    "import_file",
+    "read_source",
+    "register",
+]
+
+#: Accepted ``--format`` values; "auto" detects from the file's content, not its name.
+FORMATS = ("auto", "jsonl", "json", "agentic-flow", "rust-sqlite", "bundle")
+EMBEDDINGS = ("auto", "keep", "drop")
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_BATCH = 500
+_PATTERN_KEYS = {
+    "id", "task_description", "task_category", "strategy", "context", "outcome", "metadata",
+    "embedding", "success_score", "tags",
+}  # fmt: skip
+_OUTCOME_KEYS = {"success", "success_score", "duration_seconds", "tokens_used", "error_message", "metrics"}
+_CAMEL = {
+    "taskDescription": "task_description", "taskCategory": "task_category",
+    "successScore": "success_score", "durationSeconds": "duration_seconds",
+    "tokensUsed": "tokens_used", "errorMessage": "error_message", "createdAt": "created_at",
+    "updatedAt": "updated_at", "usageCount": "usage_count", "avgSuccessScore": "avg_success_score",
+}  # fmt: skip
+#: Keys only this library writes into ``metadata``: a record carrying them came from us.
+_OUR_METADATA = {"success_count", "failure_count", "merged_count"}
+
+
+@dataclass(slots=True)
+class SourceRecord:
+    """One candidate read from a source: where it came from and the pattern dict to store."""
+
+    where: str
+    pattern: dict[str, Any] | None
+    error: str | None = None
+
+
+@dataclass
+class ImportReport:
+    """What an import did (or, with ``dry_run``, would do)."""
+
+    source: str
+    format: str
+    dry_run: bool
+    read: int = 0
+    imported: list[str] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    signer: str | None = None
+
+    def skip(self, where: str, reason: str, pattern_id: str | None = None) -> None:
+        entry = {"where": where, "reason": reason}
+        if pattern_id:
+            entry["id"] = pattern_id
+        self.skipped.append(entry)
+
+    def reasons(self) -> dict[str, int]:
+        """Skip reasons with counts (reasons are grouped by their text before any ':')."""
+        out: dict[str, int] = {}
+        for s in self.skipped:
+            key = s["reason"].split(":", 1)[0]
+            out[key] = out.get(key, 0) + 1
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "format": self.format,
+            "dry_run": self.dry_run,
+            "read": self.read,
+            "imported": len(self.imported),
+            "imported_ids": list(self.imported),
+            "skipped": len(self.skipped),
+            "skipped_by_reason": self.reasons(),
+            "skipped_records": list(self.skipped),
+            "notes": list(self.notes),
+            "signer": self.signer,
+        }
+
+    def summary(self) -> str:
+        verb = "would import" if self.dry_run else "imported"
+        lines = [
+            f"{self.source} ({self.format}): read {self.read}, {verb} {len(self.imported)}, "
+            f"skipped {len(self.skipped)}"
+        ]
+        if self.signer:
+            lines.append(f"  signed by {self.signer} (signature and hashes verified)")
+        for reason, n in sorted(self.reasons().items(), key=lambda kv: -kv[1]):
+            lines.append(f"  skipped {n}: {reason}")
+        for s in self.skipped[:20]:
+            lines.append(f"    {s['where']}: {s['reason']}")
+        if len(self.skipped) > 20:
+            lines.append(f"    … and {len(self.skipped) - 20} more (see --json)")
+        lines.extend(f"  note: {n}" for n in self.notes)
+        return "\n".join(lines)
+
+
+class Progress:
+    """A one-line progress bar on ``stream`` (stderr), drawn only when ``enabled``."""
+
+    def __init__(self, label: str, *, enabled: bool | None = None, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self.label = label
+        self._last = -1.0
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled or total <= 0:
+            return
+        frac = min(done / total, 1.0)
+        now = time.monotonic()
+        if done < total and now - self._last < 0.1:
+            return
+        self._last = now
+        width = 30
+        bar = "#" * int(frac * width) + "." * (width - int(frac * width))
+        self.stream.write(f"\r{self.label} [{bar}] {done}/{total}")
+        if done >= total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+# -- format detection ----------------------------------------------------------------------
+def detect_format(path: str | os.PathLike[str]) -> str:
+    """Guess the format of ``path`` from its content. Raises ``ImportFailed`` if unknown."""
+    p = os.fspath(path)
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(4096)
+    except OSError as exc:
+        raise ImportFailed(f"cannot read {p}: {exc.strerror or exc}") from exc
+    if head.startswith(_SQLITE_MAGIC):
+        with _open_sqlite(p) as conn:
+            return _sqlite_kind(conn, p)
+    text = head.decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
+    if not text:
+        raise ImportFailed(f"{p} is empty")
+    if text[0] == "[":
+        return "json"
+    if text[0] == "{":
+        first = text.split("\n", 1)[0]
+        try:
+            obj = json.loads(first)
+        except ValueError:
+            return "json"  # a pretty-printed object spanning lines
+        if isinstance(obj, dict) and str(obj.get("type", "")).startswith("reasoningbank.bundle"):
+            return "bundle"
+        return "jsonl"
+    raise ImportFailed(
+        f"{p}: cannot tell the format (not SQLite, JSON or JSONL); pass --format explicitly"
+    )
+
+
+class _Conn:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        return self.conn
+
+    def __exit__(self, *exc: object) -> None:
+        self.conn.close()
+
+
+def _open_sqlite(path: str) -> _Conn:
+    """Open read-only; the source is never written (not even its WAL is checkpointed)."""
+    from urllib.parse import quote
+
+    uri = f"file:{quote(os.path.abspath(path))}?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True)
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error:
+        try:  # a read-only directory cannot hold the -shm file a WAL database wants
+            conn = sqlite3.connect(uri + "&immutable=1", uri=True)
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.Error as exc:
+            raise ImportFailed(f"{path}: not a readable SQLite database ({exc})") from exc
+    conn.row_factory = sqlite3.Row
+    return _Conn(conn)
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def _tables(conn: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+def _sqlite_kind(conn: sqlite3.Connection, path: str) -> str:
+    tables = _tables(conn)
+    cols = _columns(conn, "patterns") if "patterns" in tables else set()
+    if {"pattern_data", "type", "confidence"} <= cols:
+        return "agentic-flow"
+    if {"task_description", "task_category", "strategy"} <= cols and ("data" in cols or "outcome" in cols):
+        return "rust-sqlite"
+    if "records" in tables or "meta" in tables:
+        raise ImportFailed(
+            f"{path} looks like a ReasoningBank-Py bank, not an import source; "
+            "export a bundle from it (reasoningbank --db THAT export FILE) and import that"
+        )
+    raise ImportFailed(
+        f"{path}: a SQLite database without a known ReasoningBank schema "
+        f"(tables: {', '.join(sorted(tables)) or 'none'})"
+    )
+
+
+# -- helpers -------------------------------------------------------------------------------
+def _content_id(prefix: str, data: Any) -> str:
+    blob = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return f"{prefix}-{hashlib.sha256(blob.encode()).hexdigest()[:32]}"
+
+
+def _sql_time(value: Any) -> str | None:
+    """SQLite CURRENT_TIMESTAMP ('YYYY-MM-DD HH:MM:SS', UTC) or ISO text → RFC 3339."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, float)):
+        ts = float(value)
+        return format_time(ts / 1000.0 if ts > 1e11 else ts) if ts > 0 else None
+    text = str(value).strip().replace(" ", "T", 1)
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return format_time(dt.timestamp())
+
+
+def _f32_blob(blob: Any) -> list[float] | None:
+    if not isinstance(blob, (bytes, bytearray, memoryview)) or len(blob) == 0 or len(blob) % 4:
+        return None
+    raw = bytes(blob)
+    vec = list(struct.unpack(f"<{len(raw) // 4}f", raw))
+    return vec if all(math.isfinite(x) for x in vec) else None
+
+
+def _decamel(data: dict[str, Any]) -> dict[str, Any]:
+    return {_CAMEL.get(k, k): v for k, v in data.items()}
+
+
+def normalise_pattern_json(raw: Any, *, embeddings: str) -> dict[str, Any]:
+    """Rust / ReasoningBankWasm / our pattern JSON → a dict ``Pattern.from_dict`` keeps whole.
+
+    Unknown top-level and outcome fields move into ``metadata`` (``import_fields``,
+    ``import_outcome_fields``); a Rust/WASM placeholder timestamp of 0 ("unknown") is
+    replaced by the import time and kept as ``metadata.source_created_at``.
+    """
+    if not isinstance(raw, dict):
+        raise InvalidPattern(f"a pattern must be a JSON object, got {type(raw).__name__}")
+    data = _decamel(raw)
+    meta = data.get("metadata")
+    meta = _decamel(meta) if isinstance(meta, dict) else ({} if meta is None else meta)
+    if not isinstance(meta, dict):
+        raise InvalidPattern("metadata must be an object", field="metadata")
+    ours = _OUR_METADATA <= meta.keys()
+    out = {k: v for k, v in data.items() if k in _PATTERN_KEYS}
+    extra = {k: v for k, v in data.items() if k not in _PATTERN_KEYS}
+    if extra:
+        meta["import_fields"] = extra
+    outcome = data.get("outcome")
+    if isinstance(outcome, dict):
+        outcome = _decamel(outcome)
+        unknown = {k: v for k, v in outcome.items() if k not in _OUTCOME_KEYS}
+        if unknown:
+            meta["import_outcome_fields"] = unknown
+        out["outcome"] = {k: v for k, v in outcome.items() if k in _OUTCOME_KEYS}
+    for key in ("created_at", "updated_at"):
+        if meta.get(key) in (0, 0.0, "0"):
+            meta[f"source_{key}"] = meta.pop(key)
+    out["metadata"] = meta
+    vec = out.get("embedding")
+    if vec is not None and (embeddings == "drop" or (embeddings == "auto" and not ours)):
+        out.pop("embedding")
+        n = len(vec) if isinstance(vec, list) else None
+        meta["source_embedding"] = {"dims": n, "imported": False}
+    return out
+
+
+# -- readers -------------------------------------------------------------------------------
+def _read_json(path: str, embeddings: str) -> list[SourceRecord]:
+    try:
+        with open(path, encoding="utf-8-sig") as fh:
+            doc = json.load(fh)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ImportFailed(f"cannot read {path}: {exc}") from exc
+    except ValueError as exc:
+        raise ImportFailed(f"{path} is not valid JSON: {exc}") from exc
+    if isinstance(doc, dict) and isinstance(doc.get("patterns"), list):
+        doc = doc["patterns"]
+    elif isinstance(doc, dict):
+        doc = [doc]
+    if not isinstance(doc, list):
+        raise ImportFailed(f"{path}: expected a JSON array of patterns")
+    return [_candidate(f"item {i}", item, embeddings) for i, item in enumerate(doc)]
+
+
+def _read_jsonl(path: str, embeddings: str) -> list[SourceRecord]:
+    out = []
+    try:
+        with open(path, encoding="utf-8-sig") as fh:
+            for n, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    item = json.loads(line)
+                except ValueError as exc:
+                    out.append(SourceRecord(f"line {n}", None, f"invalid JSON: {exc}"))
+                    continue
+                out.append(_candidate(f"line {n}", item, embeddings))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ImportFailed(f"cannot read {path}: {exc}") from exc
+    return out
+
+
+def _candidate(where: str, item: Any, embeddings: str) -> SourceRecord:
+    try:
+        pattern = normalise_pattern_json(item, embeddings=embeddings)
+    except InvalidPattern as exc:
+        return SourceRecord(where, None, f"invalid pattern: {exc}")
+    if not pattern.get("id"):
+        pattern["id"] = _content_id("import", {k: v for k, v in pattern.items() if k != "id"})
+    return SourceRecord(where, pattern)
+
+
+def _read_rust_sqlite(path: str, embeddings: str, notes: list[str]) -> list[SourceRecord]:
+    out = []
+    with _open_sqlite(path) as conn:
+        cols = _columns(conn, "patterns")
+        tables = _tables(conn)
+        side: dict[str, list[float] | None] = {}
+        side_dims: dict[str, Any] = {}
+        if "pattern_embeddings" in tables and "pattern_id" in _columns(conn, "pattern_embeddings"):
+            for row in conn.execute("SELECT * FROM pattern_embeddings"):
+                keys = row.keys()
+                side[row["pattern_id"]] = _f32_blob(row["embedding"]) if "embedding" in keys else None
+                side_dims[row["pattern_id"]] = row["dimension"] if "dimension" in keys else None
+        for n, row in enumerate(conn.execute("SELECT * FROM patterns ORDER BY rowid"), 1):
+            where = f"patterns row {n} (id {row['id']})"
+            try:
+                if "data" in cols:
+                    item = json.loads(row["data"])
+                    if not isinstance(item, dict):
+                        raise ValueError("data is not a JSON object")
+                    for col in ("id", "task_description", "task_category", "strategy"):
+                        item.setdefault(col, row[col])
+                else:
+                    item = {
+                        "id": row["id"],
+                        "task_description": row["task_description"],
+                        "task_category": row["task_category"],
+                        "strategy": row["strategy"],
+                        "context": json.loads(row["context"] or "{}"),
+                        "outcome": json.loads(row["outcome"] or "{}"),
+                        "metadata": json.loads(row["metadata"] or "{}"),
+                    }
+                    if "embedding" in cols and row["embedding"] is not None:
+                        vec = _f32_blob(row["embedding"])
+                        if vec is None:
+                            raise ValueError("embedding blob is not little-endian float32")
+                        item["embedding"] = vec
+            except ValueError as exc:
+                out.append(SourceRecord(where, None, f"unreadable row: {exc}"))
+                continue
+            pid = str(item.get("id"))
+            if "embedding" not in item and side.get(pid) is not None:
+                item["embedding"] = side[pid]
+            if pid in side and side[pid] is None:
+                item.setdefault("metadata", {})["source_embedding"] = {
+                    "dims": side_dims.get(pid), "imported": False, "reason": "unreadable blob"
+                }
+            rec = _candidate(where, item, "keep" if embeddings == "keep" else "drop")
+            out.append(rec)
+        for table in sorted(tables - {"patterns", "pattern_embeddings", "schema_version", "sqlite_sequence"}):
+            if table.startswith("patterns_fts"):
+                continue
+            count = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+            if count:
+                notes.append(f"table {table} ({count} rows) holds no patterns; not imported")
+    if embeddings != "keep":
+        dropped = sum(1 for r in out if r.pattern and "source_embedding" in r.pattern.get("metadata", {}))
+        if dropped:
+            notes.append(
+                f"{dropped} source embeddings were not imported (another embedder's vectors; "
+                "--embeddings keep imports them)"
+            )
+    return out
+
+
+def _af_outcome(outcome_label: Any, confidence: float) -> tuple[bool, float]:
+    """agentic-flow confidence is the reliability of the lesson. A Success memory with
+    confidence c says the strategy works with probability c; a Failure memory with
+    confidence c says it fails with probability c, i.e. succeeds with 1 - c."""
+    label = str(outcome_label or "").lower()
+    if label.startswith("fail"):
+        return False, 1.0 - confidence
+    if label.startswith("succ"):
+        return True, confidence
+    return confidence >= 0.5, confidence
+
+
+def _evidence_counts(p: float, usage: int) -> tuple[float, float]:
+    """Beta pseudo-counts (s, f) whose posterior mean (1+s)/(2+s+f) is exactly ``p``,
+    with at least ``usage`` observations. The learning model then starts from the source's
+    confidence and moves with each new outcome, as agentic-flow's did."""
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    need = max(1.0 / p - 2.0, (2.0 * p - 1.0) / (1.0 - p), 0.0)
+    n = max(float(usage), need, 1.0)
+    s = p * (2.0 + n) - 1.0
+    return max(s, 0.0), max(n - s, 0.0)
+
+
+def _read_agentic_flow(path: str, embeddings: str, notes: list[str]) -> list[SourceRecord]:
+    out = []
+    with _open_sqlite(path) as conn:
+        tables = _tables(conn)
+        vectors: dict[str, dict[str, Any]] = {}
+        if "pattern_embeddings" in tables:
+            for row in conn.execute("SELECT * FROM pattern_embeddings"):
+                vectors[row["id"]] = dict(row)
+        links: dict[str, list[dict[str, Any]]] = {}
+        if "pattern_links" in tables:
+            for row in conn.execute("SELECT * FROM pattern_links ORDER BY rowid"):
+                link = dict(row)
+                links.setdefault(link["src_id"], []).append(
+                    {"to": link["dst_id"], "relation": link["relation"], "weight": link["weight"],
+                     "created_at": _sql_time(link.get("created_at"))}
+                )
+                links.setdefault(link["dst_id"], []).append(
+                    {"from": link["src_id"], "relation": link["relation"], "weight": link["weight"],
+                     "created_at": _sql_time(link.get("created_at"))}
+                )
+        trajectories: dict[str, dict[str, Any]] = {}
+        if "task_trajectories" in tables:
+            for row in conn.execute("SELECT * FROM task_trajectories"):
+                trajectories[row["task_id"]] = dict(row)
+        used_trajectories: set[str] = set()
+        dropped_vectors = 0
+        for n, row in enumerate(conn.execute("SELECT * FROM patterns ORDER BY rowid"), 1):
+            row = dict(row)
+            pid = row.get("id")
+            where = f"patterns row {n} (id {pid})"
+            try:
+                data = json.loads(row.get("pattern_data") or "null")
+            except ValueError as exc:
+                out.append(SourceRecord(where, None, f"unreadable pattern_data: {exc}"))
+                continue
+            if not isinstance(data, dict):
+                out.append(SourceRecord(where, None, "pattern_data is not a JSON object"))
+                continue
+            title = str(data.get("title") or "").strip()
+            description = str(data.get("description") or "").strip()
+            content = str(data.get("content") or "").strip()
+            if not (title or description or content):
+                kind = row.get("type")
+                out.append(SourceRecord(where, None, f"not a reasoning memory (type {kind!r}, no title/description/content)"))
+                continue
+            if title and description and description.lower() not in title.lower():
+                task = f"{title}. {description}"
+            else:
+                task = title or description or content
+            strategy = content or description or title
+            domain = data.get("domain")
+            category = str(domain).strip() if isinstance(domain, str) and domain.strip() else "general"
+            try:
+                confidence = float(row.get("confidence") if row.get("confidence") is not None else data.get("confidence", 0.5))
+            except (TypeError, ValueError):
+                confidence = 0.5
+            confidence = min(max(confidence, 0.0), 1.0)
+            usage = int(row.get("usage_count") or 0)
+            source = data.get("source") if isinstance(data.get("source"), dict) else {}
+            success, score = _af_outcome(source.get("outcome"), confidence)
+            s, f = _evidence_counts(score, usage)
+            created = _sql_time(row.get("created_at")) or _sql_time(data.get("created_at"))
+            last_used = _sql_time(row.get("last_used"))
+            tags = data.get("tags") if isinstance(data.get("tags"), list) else []
+            tags = [str(t) for t in tags]
+            original = {
+                "type": row.get("type"),
+                "confidence": row.get("confidence"),
+                "usage_count": row.get("usage_count"),
+                "created_at": row.get("created_at"),
+                "last_used": row.get("last_used"),
+                "pattern_data": data,
+            }
+            for k, v in row.items():  # any column a later agentic-flow adds
+                if k not in ("id", "type", "pattern_data", "confidence", "usage_count", "created_at", "last_used"):
+                    original[k] = v if not isinstance(v, bytes) else v.hex()
+            vec_row = vectors.get(pid)
+            embedding = None
+            if vec_row is not None:
+                original["embedding"] = {"model": vec_row.get("model"), "dims": vec_row.get("dims"),
+                                         "created_at": vec_row.get("created_at")}
+                if embeddings == "keep":
+                    embedding = _f32_blob(vec_row.get("vector"))
+                    original["embedding"]["imported"] = embedding is not None
+                else:
+                    original["embedding"]["imported"] = False
+                    dropped_vectors += 1
+            if pid in links:
+                original["links"] = links[pid]
+            task_id = source.get("task_id")
+            if isinstance(task_id, str) and task_id in trajectories:
+                original["trajectory"] = trajectories[task_id]
+                used_trajectories.add(task_id)
+            context: dict[str, Any] = {}
+            for key in ("agent_id", "task_id"):
+                if source.get(key) not in (None, "", "unknown"):
+                    context[key] = source[key]
+            metadata: dict[str, Any] = {
+                "usage_count": usage,
+                "tags": tags,
+                "success_count": s,
+                "failure_count": f,
+                "avg_success_score": score,
+                "confidence": score,
+                "contradictions": sum(1 for link in links.get(pid, []) if link["relation"] == "contradicts"),
+                "agentic_flow": original,
+            }
+            if created:
+                metadata["created_at"] = created
+            metadata["updated_at"] = last_used or created
+            if metadata["updated_at"] is None:
+                metadata.pop("updated_at")
+            pattern = {
+                "id": str(pid),
+                "task_description": task,
+                "task_category": category,
+                "strategy": strategy,
+                "context": context,
+                "outcome": {"success": success, "success_score": score},
+                "metadata": metadata,
+            }
+            if embedding is not None:
+                pattern["embedding"] = embedding
+            out.append(SourceRecord(where, pattern))
+        for table in sorted(tables):
+            if table in ("patterns", "pattern_embeddings", "pattern_links", "sqlite_sequence"):
+                continue
+            count = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+            if not count:
+                continue
+            if table == "task_trajectories":
+                loose = count - len(used_trajectories)
+                notes.append(
+                    f"task_trajectories: {len(used_trajectories)} attached to their memories "
+                    f"(metadata.agentic_flow.trajectory)"
+                    + (f", {loose} without a memory not imported" if loose else "")
+                )
+            else:
+                notes.append(f"table {table} ({count} rows) holds no memories; not imported")
+    if dropped_vectors:
+        notes.append(
+            f"{dropped_vectors} agentic-flow embeddings not imported (its default embedder hashes "
+            "the whole text, so the vectors carry no meaning here; model and dims are kept in "
+            "metadata; --embeddings keep imports them)"
+        )
+    return out
+
+
+def read_source(
+    path: str | os.PathLike[str],
+    fmt: str = "auto",
+    *,
+    embeddings: str = "auto",
+    trusted_keys: Iterable[bytes] | None = None,
+) -> tuple[str, list[SourceRecord], list[str], str | None]:
+    """Read every candidate from ``path``; returns (format, records, notes, signer).
+
+    Pure reading: nothing is written, the source is opened read-only. A bundle is verified
+    here (``ImportFailed`` if tampered with, or signed by a key outside ``trusted_keys``).
+    """
+    p = os.fspath(path)
+    if fmt not in FORMATS:
+        raise ImportFailed(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    if embeddings not in EMBEDDINGS:
+        raise ImportFailed(f"unknown embeddings mode {embeddings!r}; use {', '.join(EMBEDDINGS)}")
+    if not os.path.exists(p):
+        raise ImportFailed(f"{p}: no such file")
+    if fmt == "auto":
+        fmt = detect_format(p)
+    notes: list[str] = []
+    signer = None
+    if fmt == "json":
+        records = _read_json(p, embeddings)
+    elif fmt == "jsonl":
+        records = _read_jsonl(p, embeddings)
+    elif fmt == "agentic-flow":
+        records = _read_agentic_flow(p, embeddings, notes)
+    elif fmt == "rust-sqlite":
+        records = _read_rust_sqlite(p, embeddings, notes)
+    else:
+        from .bundle import read_bundle
+
+        try:
+            with open(p, "rb") as fh:
+                blob = fh.read()
+        except OSError as exc:
+            raise ImportFailed(f"cannot read {p}: {exc.strerror or exc}") from exc
+        bundle = read_bundle(blob, trusted_keys=trusted_keys)
+        signer = bundle.public_key.hex()
+        keep = "keep" if embeddings in ("auto", "keep") else "drop"
+        records = [_candidate(f"record {i + 1}", r, keep) for i, r in enumerate(bundle.records)]
+        notes.append(f"bundle of bank {bundle.manifest.get('bank', {}).get('id', '?')}, "
+                     f"created {bundle.manifest.get('created_at', '?')}")
+    return fmt, records, notes, signer
+
+
+# -- import --------------------------------------------------------------------------------
+async def import_file(
+    bank: Any,
+    path: str | os.PathLike[str],
+    *,
+    format: str = "auto",
+    dry_run: bool = False,
+    embeddings: str = "auto",
+    progress: Callable[[int, int], None] | None = None,
+    trusted_keys: Iterable[bytes] | None = None,
+) -> ImportReport:
+    """Import ``path`` into ``bank`` (a ``ReasoningBank``); see the module docstring.
+
+    Raises ``ImportFailed`` when the source as a whole cannot be read or verified; single
+    bad records are skipped and reported instead.
+    """
+    fmt, records, notes, signer = read_source(path, format, embeddings=embeddings, trusted_keys=trusted_keys)
+    report = ImportReport(source=os.fspath(path), format=fmt, dry_run=dry_run, notes=notes, signer=signer)
+    report.read = len(records)
+    now = time.time()
+    seen: set[str] = set()
+    staged: list[tuple[str, dict[str, Any]]] = []
+    for rec in records:
+        if rec.pattern is None:
+            report.skip(rec.where, rec.error or "unreadable")
+            continue
+        pid = str(rec.pattern.get("id"))
+        try:
+            Pattern.from_dict(rec.pattern, new_id=pid, now=now)
+        except InvalidPattern as exc:
+            report.skip(rec.where, f"invalid pattern: {exc}", pid)
+            continue
+        if pid in seen:
+            report.skip(rec.where, "duplicate id in this file: first one kept", pid)
+            continue
+        seen.add(pid)
+        if await bank.get_pattern(pid) is not None:
+            report.skip(rec.where, "already in the bank: kept as it is", pid)
+            continue
+        staged.append((rec.where, rec.pattern))
+    total = len(staged)
+    if progress:
+        progress(0, total)
+    for start in range(0, total, _BATCH):
+        batch = staged[start : start + _BATCH]
+        if dry_run:
+            report.imported.extend(p["id"] for _, p in batch)
+        else:
+            await _store_batch(bank, batch, report)
+        if progress:
+            progress(min(start + _BATCH, total), total)
+    return report
+
+
+async def _store_batch(bank: Any, batch: list[tuple[str, dict[str, Any]]], report: ImportReport) -> None:
+    try:
+        ids = await bank.store_patterns([p for _, p in batch])
+        report.imported.extend(ids)
+        return
+    except InvalidPattern:
+        pass  # one bad record fails its whole transaction: retry one by one to name it
+    for where, pattern in batch:
+        try:
+            report.imported.append(await bank.store_pattern(pattern))
+        except InvalidPattern as exc:
+            report.skip(where, f"refused by the bank: {exc}", pattern.get("id"))
+
+
+# -- CLI -----------------------------------------------------------------------------------
+def register(subparsers: Any, db_parent: Any) -> None:
+    """Add the ``import`` subcommand to an argparse ``subparsers`` (``--db`` from ``db_parent``)."""
+    p = subparsers.add_parser(
+        "import",
+        parents=[db_parent],
+        help="import patterns (agentic-flow memory.db, Rust/WASM JSON or SQLite, bundles)",
+        description=(
+            "Import patterns into the bank. The format is detected from the content: "
+            "agentic-flow's .swarm/memory.db, the Rust reasoningbank-storage SQLite schema, "
+            "ReasoningBankWasm/Rust pattern JSON (array) or JSONL, or a signed bundle from "
+            "`reasoningbank export`. Ids are kept; patterns already in the bank are skipped, so "
+            "importing twice is harmless. Example: reasoningbank --db bank.db import "
+            ".swarm/memory.db --dry-run"
+        ),
+    )
+    p.add_argument("file", metavar="FILE", help="file to import")
+    p.add_argument("--format", choices=FORMATS, default="auto", help="source format (default: auto)")
+    p.add_argument("--dry-run", action="store_true", help="read and validate everything, write nothing")
+    p.add_argument(
+        "--embeddings", choices=EMBEDDINGS, default="auto",
+        help="source vectors: auto keeps them only from bundles and this library's own JSON",
+    )
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar on stderr (default: only when stderr is a terminal)")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON document")
+    p.set_defaults(handler=run_import)
+
+
+def _db_path(args: Any) -> str | None:
+    return getattr(args, "db", None) or os.environ.get("REASONINGBANK_DB") or None
+
+
+def run_import(args: Any) -> int:
+    """Handler for ``reasoningbank import``: prints the summary, returns the exit code."""
+    import asyncio
+
+    from .bank import ReasoningBank
+
+    async def go() -> ImportReport:
+        bank = await ReasoningBank.open(_db_path(args))
+        try:
+            bar = Progress("importing", enabled=args.progress)
+            return await import_file(
+                bank, args.file, format=args.format, dry_run=args.dry_run,
+                embeddings=args.embeddings, progress=bar,
+            )
+        finally:
+            await bank.close()
+
+    try:
+        report = asyncio.run(go())
+    except ReasoningBankError as exc:
+        print(f"reasoningbank import: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False))
+    else:
+        print(report.summary())
+    return 0
