@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Installs everything the Pyodide and browser tests need, idempotently (seconds when done):
+#   apt:  chromium chromium-driver firefox-esr webkit2gtk-driver xvfb xauth
+#   pip:  pytest<9, pytest-pyodide, playwright (driver only: the Debian browsers are used,
+#         never `playwright install`), selenium, hatchling
+#   npm:  pyodide@314.0.7 and fake-indexeddb@6.2.8 into .browser-deps/ (git-ignored)
+# and builds .browser-deps/pyodide-dist/: the Pyodide files plus the wheels its lock file
+# pins for pytest and micropip (from PyPI), with the lock's sha256 rewritten to match.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+DEPS=${RB_BROWSER_DEPS:-$ROOT/.browser-deps}
+PYODIDE_VERSION=314.0.7
+FAKE_IDB_VERSION=6.2.8
+PY=${PYTHON:-python}
+
+log() { echo "install-test-deps: $*" >&2; }
+
+# --- apt ---------------------------------------------------------------------------------
+APT_PKGS="chromium chromium-driver firefox-esr webkit2gtk-driver xvfb xauth"
+missing=""
+for p in $APT_PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  log "apt-get install$missing"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+fi
+
+# --- pip ---------------------------------------------------------------------------------
+PIP_PKGS=("pytest>=8,<9" "pytest-pyodide==0.59.2" "playwright==1.64.1" "selenium==4.51.0" "hatchling>=1.25")
+if ! "$PY" - <<'PYCHECK' 2>/dev/null; then
+import importlib.metadata as m
+assert m.version("pytest-pyodide") == "0.59.2"
+assert m.version("playwright") == "1.64.1"
+assert m.version("selenium") == "4.51.0"
+assert int(m.version("pytest").split(".")[0]) == 8
+m.version("hatchling")
+PYCHECK
+  log "pip install ${PIP_PKGS[*]}"
+  "$PY" -m pip install -q "${PIP_PKGS[@]}"
+fi
+
+# --- npm ---------------------------------------------------------------------------------
+mkdir -p "$DEPS"
+if [ ! -f "$DEPS/node_modules/pyodide/package.json" ] \
+   || ! grep -q "\"version\": \"$PYODIDE_VERSION\"" "$DEPS/node_modules/pyodide/package.json" \
+   || [ ! -f "$DEPS/node_modules/fake-indexeddb/package.json" ]; then
+  log "npm install pyodide@$PYODIDE_VERSION fake-indexeddb@$FAKE_IDB_VERSION"
+  [ -f "$DEPS/package.json" ] || echo '{"name": "reasoningbank-browser-deps", "private": true}' >"$DEPS/package.json"
+  (cd "$DEPS" && npm install --silent --no-audit --no-fund \
+      "pyodide@$PYODIDE_VERSION" "fake-indexeddb@$FAKE_IDB_VERSION" >/dev/null)
+fi
+
+# --- pytest-pyodide dist dir -------------------------------------------------------------
+DIST=$DEPS/pyodide-dist
+STAMP="$DIST/.ready-$PYODIDE_VERSION"
+if [ ! -f "$STAMP" ]; then
+  log "building $DIST"
+  rm -rf "$DIST" && mkdir -p "$DIST"
+  cp -r "$DEPS/node_modules/pyodide/." "$DIST/"
+  WHEELS=$(mktemp -d)
+  # The exact versions the lock file pins for pytest, tblib and micropip (and their deps).
+  "$PY" - "$DIST/pyodide-lock.json" >"$WHEELS/reqs.txt" <<'PYREQ'
+import json, sys
+lock = json.load(open(sys.argv[1]))["packages"]
+want, todo = set(), ["pytest", "tblib", "micropip", "packaging"]
+while todo:
+    name = todo.pop()
+    if name in want or name not in lock:
+        continue
+    want.add(name)
+    todo.extend(lock[name]["depends"])
+for name in sorted(want):
+    print(f"{lock[name]['name']}=={lock[name]['version']}")
+PYREQ
+  binary=() ; source_only=()
+  while read -r req; do
+    case "$req" in atomicwrites==*) source_only+=("$req") ;; *) binary+=("$req") ;; esac
+  done <"$WHEELS/reqs.txt"
+  "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.14 \
+      --implementation py --abi none --platform any -d "$WHEELS" "${binary[@]}"
+  if [ ${#source_only[@]} -gt 0 ]; then
+    "$PY" -m pip wheel -q --no-deps -w "$WHEELS" "${source_only[@]}"
+  fi
+  cp "$WHEELS"/*.whl "$DIST/"
+  # Point the lock at the files we supplied, with their real sha256 (browsers verify it).
+  "$PY" - "$DIST" <<'PYLOCK'
+import hashlib, json, pathlib, re, sys
+dist = pathlib.Path(sys.argv[1])
+lock_path = dist / "pyodide-lock.json"
+lock = json.loads(lock_path.read_text())
+norm = lambda s: re.sub(r"[-_.]+", "_", s).lower()
+files = {norm(p.name.split("-")[0]): p for p in dist.glob("*.whl")}
+for pkg in lock["packages"].values():
+    p = files.get(norm(pkg["name"]))
+    if p is not None and p.name.split("-")[1] == pkg["version"]:
+        pkg["file_name"] = p.name
+        pkg["sha256"] = hashlib.sha256(p.read_bytes()).hexdigest()
+lock_path.write_text(json.dumps(lock))
+PYLOCK
+  rm -rf "$WHEELS"
+  touch "$STAMP"
+fi
+log "ready: $DIST"

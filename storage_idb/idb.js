@@ -1,0 +1,290 @@
+// IndexedDB glue for storage_idb (evaluated once by Pyodide's run_js; the value is the API).
+//
+// Why JS and not Python-over-FFI: every IDB request needs onsuccess/onerror callbacks and
+// must be issued while its transaction is active. Doing that from Python would cost one FFI
+// crossing per request per record; here a whole batch is one call, and load() hands Python
+// one JSON string plus one byte buffer for 10,000 records.
+//
+// Layout (schema 1):
+//   records    keyPath "id": {id, cat, created, updated, n, s, j}
+//              n = insertion number (replacing a record gives it a new one, like SQLite's
+//              INSERT OR REPLACE), s = sequence number of the writing transaction,
+//              j = the record as a JSON array [id, cat, strategy, created, updated, body, terms]
+//              kept as a string so load() never re-serialises it.
+//              indexes: n (load order), s (changes), cat_created ([cat, created]), created
+//   vectors    out-of-line key = record id, value = Float32Array (4 bytes per value)
+//   tombstones keyPath "id": {id, s}, index s: deletions, for other tabs' changes()
+//   meta       out-of-line key: the user's get_meta/set_meta strings
+//   sys        out-of-line key: counters "seq" and "n"
+(() => {
+  const SCHEMA = 1;
+  // MIGRATIONS[v] upgrades a database from version v to v + 1 inside onupgradeneeded.
+  const MIGRATIONS = [
+    (db) => {
+      const records = db.createObjectStore("records", { keyPath: "id" });
+      records.createIndex("n", "n", { unique: true });
+      records.createIndex("s", "s");
+      records.createIndex("cat_created", ["cat", "created"]);
+      records.createIndex("created", "created");
+      db.createObjectStore("vectors");
+      db.createObjectStore("tombstones", { keyPath: "id" }).createIndex("s", "s");
+      db.createObjectStore("meta");
+      db.createObjectStore("sys");
+    },
+  ];
+
+  const errorOf = (e, fallback) =>
+    e || new DOMException(fallback || "transaction aborted", "AbortError");
+
+  function request(r) {
+    return new Promise((resolve, reject) => {
+      r.onsuccess = () => resolve(r.result);
+      r.onerror = () => reject(errorOf(r.error, "request failed"));
+    });
+  }
+
+  // Resolves when the transaction commits, rejects with the error that aborted it.
+  function finished(tx) {
+    return new Promise((resolve, reject) => {
+      tx.oncomplete = () => resolve();
+      tx.onabort = () => reject(errorOf(tx.error));
+      tx.onerror = (ev) => ev.preventDefault(); // let onabort report the cause once
+    });
+  }
+
+  // Runs `issue` (which queues requests on `tx`); if it throws synchronously (a bad key,
+  // an uncloneable value), aborts so that the requests already queued do not commit.
+  function guarded(tx, done, issue) {
+    try {
+      issue();
+    } catch (e) {
+      done.catch(() => {});
+      try {
+        tx.abort();
+      } catch (_) {
+        // already finished
+      }
+      throw e;
+    }
+  }
+
+  function open(name, blockedTimeoutMs) {
+    const factory = globalThis.indexedDB;
+    if (!factory) {
+      return Promise.reject(new DOMException("indexedDB is not available here", "NotSupportedError"));
+    }
+    return new Promise((resolve, reject) => {
+      let timer = null;
+      const r = factory.open(name, SCHEMA);
+      r.onupgradeneeded = (ev) => {
+        for (let v = ev.oldVersion; v < SCHEMA; v++) MIGRATIONS[v](r.result, r.transaction);
+      };
+      r.onsuccess = () => {
+        clearTimeout(timer);
+        const db = r.result;
+        // Another tab wants a newer schema: step aside instead of blocking it forever.
+        db.onversionchange = () => db.close();
+        resolve(db);
+      };
+      r.onerror = () => {
+        clearTimeout(timer);
+        reject(errorOf(r.error, "open failed"));
+      };
+      r.onblocked = () => {
+        timer = setTimeout(
+          () => reject(new DOMException(`database ${name} is held open by another tab`, "BlockedError")),
+          blockedTimeoutMs,
+        );
+      };
+    });
+  }
+
+  function concatVectors(keys, vals) {
+    let total = 0;
+    for (const v of vals) total += v.length;
+    const flat = new Float32Array(total);
+    const dims = new Array(vals.length);
+    let off = 0;
+    for (let i = 0; i < vals.length; i++) {
+      flat.set(vals[i], off);
+      off += vals[i].length;
+      dims[i] = vals[i].length;
+    }
+    return { vec: JSON.stringify([keys, dims]), bytes: new Uint8Array(flat.buffer) };
+  }
+
+  function joinRows(rows) {
+    const parts = new Array(rows.length);
+    for (let i = 0; i < rows.length; i++) parts[i] = rows[i].j;
+    return "[" + parts.join(",") + "]";
+  }
+
+  async function load(db) {
+    const tx = db.transaction(["records", "vectors", "sys"], "readonly");
+    const done = finished(tx);
+    const vectors = tx.objectStore("vectors");
+    const [rows, keys, vals, seq] = await Promise.all([
+      request(tx.objectStore("records").index("n").getAll()),
+      request(vectors.getAllKeys()),
+      request(vectors.getAll()),
+      request(tx.objectStore("sys").get("seq")),
+    ]);
+    await done;
+    return { json: joinRows(rows), seq: seq || 0, ...concatVectors(keys, vals) };
+  }
+
+  // rows: JSON [[id, cat, created, updated, dim], ...]; blob: the records' JSON arrays joined
+  // by "\n" (json.dumps escapes newlines inside strings, so "\n" cannot occur in one);
+  // bytes: the float32 vectors of the rows with dim > 0, concatenated. One transaction.
+  async function put(db, rowsJson, blob, bytes) {
+    const rows = JSON.parse(rowsJson);
+    const parts = blob.split("\n");
+    const flat = bytes && bytes.length ? new Float32Array(bytes.slice().buffer) : new Float32Array(0);
+    const tx = db.transaction(["records", "vectors", "sys", "tombstones"], "readwrite");
+    const done = finished(tx);
+    const sys = tx.objectStore("sys");
+    const counters = await Promise.all([request(sys.get("seq")), request(sys.get("n"))]);
+    const seq = (counters[0] || 0) + 1;
+    let n = counters[1] || 0;
+    const records = tx.objectStore("records");
+    const vectors = tx.objectStore("vectors");
+    const tombstones = tx.objectStore("tombstones");
+    let off = 0;
+    guarded(tx, done, () => {
+      for (let i = 0; i < rows.length; i++) {
+        const [id, cat, created, updated, dim] = rows[i];
+        records.put({ id, cat, created, updated, n: ++n, s: seq, j: parts[i] });
+        if (dim > 0) {
+          vectors.put(flat.slice(off, off + dim), id);
+          off += dim;
+        } else {
+          vectors.delete(id);
+        }
+        tombstones.delete(id);
+      }
+      sys.put(seq, "seq");
+      sys.put(n, "n");
+    });
+    await done;
+    return seq;
+  }
+
+  async function remove(db, idsJson) {
+    const ids = JSON.parse(idsJson);
+    const tx = db.transaction(["records", "vectors", "sys", "tombstones"], "readwrite");
+    const done = finished(tx);
+    const sys = tx.objectStore("sys");
+    const seq = ((await request(sys.get("seq"))) || 0) + 1;
+    const records = tx.objectStore("records");
+    const vectors = tx.objectStore("vectors");
+    const tombstones = tx.objectStore("tombstones");
+    guarded(tx, done, () => {
+      for (const id of ids) {
+        records.delete(id);
+        vectors.delete(id);
+        tombstones.put({ id, s: seq });
+      }
+      sys.put(seq, "seq");
+    });
+    await done;
+    return seq;
+  }
+
+  // Records (with their vectors) as load() returns them; keys of absent ids are skipped.
+  async function collect(tx, rows) {
+    const vectors = tx.objectStore("vectors");
+    const vals = await Promise.all(rows.map((r) => request(vectors.get(r.id))));
+    const keys = [];
+    const present = [];
+    rows.forEach((r, i) => {
+      if (vals[i]) {
+        keys.push(r.id);
+        present.push(vals[i]);
+      }
+    });
+    return { json: joinRows(rows), ...concatVectors(keys, present) };
+  }
+
+  async function get(db, id) {
+    const tx = db.transaction(["records", "vectors"], "readonly");
+    const row = await request(tx.objectStore("records").get(id));
+    return row ? collect(tx, [row]) : undefined;
+  }
+
+  function byCategory(db, cat, limit) {
+    const tx = db.transaction(["records", "vectors"], "readonly");
+    const index = tx.objectStore("records").index("cat_created");
+    const range = IDBKeyRange.bound([cat, -Infinity], [cat, Infinity]);
+    return new Promise((resolve, reject) => {
+      const rows = [];
+      const cur = index.openCursor(range, "prev");
+      cur.onerror = () => reject(errorOf(cur.error, "cursor failed"));
+      cur.onsuccess = () => {
+        const c = cur.result;
+        if (c && rows.length < limit) {
+          rows.push(c.value);
+          c.continue();
+        } else {
+          // Same created_at: newest insertion first, as SQLite's "created_at DESC, rowid DESC".
+          rows.sort((a, b) => b.created - a.created || b.n - a.n);
+          collect(tx, rows).then(resolve, reject);
+        }
+      };
+    });
+  }
+
+  async function count(db) {
+    return request(db.transaction("records", "readonly").objectStore("records").count());
+  }
+
+  async function getMeta(db, key) {
+    const v = await request(db.transaction("meta", "readonly").objectStore("meta").get(key));
+    return v === null ? undefined : v;
+  }
+
+  async function setMeta(db, key, value) {
+    const tx = db.transaction("meta", "readwrite");
+    const done = finished(tx);
+    tx.objectStore("meta").put(value, key);
+    await done;
+  }
+
+  // Everything written by transactions after `since`: upserted records and deleted ids.
+  async function changes(db, since) {
+    const tx = db.transaction(["records", "vectors", "tombstones", "sys"], "readonly");
+    const after = IDBKeyRange.lowerBound(since, true);
+    const [rows, gone, seq] = await Promise.all([
+      request(tx.objectStore("records").index("s").getAll(after)),
+      request(tx.objectStore("tombstones").index("s").getAll(after)),
+      request(tx.objectStore("sys").get("seq")),
+    ]);
+    rows.sort((a, b) => a.n - b.n);
+    const out = await collect(tx, rows);
+    out.deleted = JSON.stringify(gone.map((t) => t.id));
+    out.seq = seq || 0;
+    return out;
+  }
+
+  async function currentSeq(db) {
+    const v = await request(db.transaction("sys", "readonly").objectStore("sys").get("seq"));
+    return v || 0;
+  }
+
+  function close(db) {
+    db.close();
+  }
+
+  function deleteDatabase(name) {
+    return new Promise((resolve, reject) => {
+      const r = globalThis.indexedDB.deleteDatabase(name);
+      r.onsuccess = () => resolve(true);
+      r.onerror = () => reject(errorOf(r.error, "delete failed"));
+      r.onblocked = () => resolve(false);
+    });
+  }
+
+  return {
+    SCHEMA, open, load, put, remove, get, byCategory, count, getMeta, setMeta, changes,
+    currentSeq, close, deleteDatabase,
+  };
+})()

@@ -1,0 +1,216 @@
+"""``IdbStore``: the ``Store`` protocol over IndexedDB, through Pyodide's JS FFI.
+
+Every IndexedDB request is issued by the small JS module next to this file (``idb.js``), so
+one Python call is one FFI crossing whatever the batch size. Data crosses as one JSON
+string plus one float32 byte buffer: ``load()`` of 10,000 records is one ``json.loads`` and
+one ``array.frombytes``, not 10,000 proxy conversions.
+
+Errors: anything IndexedDB rejects with (quota exceeded, aborted transaction, a newer
+schema, a database held open by another tab) is re-raised as ``StorageError`` (or
+``SchemaTooNew``) ``from`` the JS error; the failed transaction committed nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from array import array
+from importlib import resources
+from typing import Any
+
+from reasoningbank.errors import SchemaTooNew, StorageError
+from reasoningbank.storage.base import Changes, Record
+
+__all__ = ["IdbStore", "open_idb_store"]
+
+_api: Any = None
+
+
+def _js_api() -> Any:
+    """The object ``idb.js`` evaluates to (loaded once per interpreter)."""
+    global _api
+    if _api is None:
+        from pyodide.code import run_js  # type: ignore[import-not-found]
+
+        source = resources.files(__package__).joinpath("idb.js").read_text(encoding="utf-8")
+        _api = run_js(source)
+    return _api
+
+
+def _describe(exc: BaseException) -> tuple[str, str]:
+    """(DOMException name, message) of a ``JsException``."""
+    js_error = getattr(exc, "js_error", None)
+    name = str(getattr(js_error, "name", "") or type(exc).__name__)
+    message = str(getattr(js_error, "message", "") or exc)
+    return name, message
+
+
+def _translate(exc: Exception, what: str, location: str) -> StorageError:
+    name, message = _describe(exc)
+    if name == "VersionError":
+        return SchemaTooNew(
+            f"{location} was written by a newer ReasoningBank (IndexedDB schema above "
+            f"{_js_api().SCHEMA}); it was not touched. Upgrade reasoningbank to open it."
+        )
+    if name == "QuotaExceededError":
+        return StorageError(
+            f"{what} on {location} failed: the browser's storage quota is exhausted "
+            f"({message}); nothing from this write was stored. Free space or delete old patterns."
+        )
+    return StorageError(f"{what} on {location} failed: {name}: {message}")
+
+
+def _records(payload: Any) -> list[Record]:
+    """Records from a ``{json, vec, bytes}`` payload of ``idb.js``."""
+    rows = json.loads(payload.json)
+    if not rows:
+        return []
+    keys, dims = json.loads(payload.vec)
+    vectors: dict[str, array] = {}
+    if keys:
+        flat = array("f")
+        flat.frombytes(payload.bytes.to_bytes())
+        off = 0
+        for key, dim in zip(keys, dims):
+            vectors[key] = flat[off : off + dim]
+            off += dim
+    return [
+        Record(r[0], r[1], r[2], r[3], r[4], r[5], r[6], vectors.get(r[0]))  # type: ignore[arg-type]
+        for r in rows
+    ]
+
+
+class IdbStore:
+    """A bank's records in one IndexedDB database (one database per bank name)."""
+
+    kind = "idb"
+
+    def __init__(self, name: str, db: Any) -> None:
+        self.name = name
+        self.location = f"idb://{name}"
+        self._db: Any = db
+        self._seen_seq = 0
+
+    @classmethod
+    async def open(cls, name: str, *, blocked_timeout: float = 10.0) -> IdbStore:
+        """Open (creating or upgrading) the database ``name``.
+
+        ``blocked_timeout`` (seconds): how long to wait for another tab holding an older
+        schema open to let go before giving up with ``StorageError``.
+        """
+        if not name:
+            raise StorageError("an IndexedDB bank needs a name: idb://NAME")
+        api = _js_api()
+        try:
+            db = await api.open(name, int(blocked_timeout * 1000))
+        except Exception as exc:  # JsException: the FFI's only error type here
+            raise _translate(exc, "open", f"idb://{name}") from exc
+        store = cls(name, db)
+        store._seen_seq = int(await store._call("currentSeq", "open"))
+        return store
+
+    async def _call(self, method: str, what: str, *args: Any) -> Any:
+        if self._db is None:
+            raise StorageError(f"{self.location} is closed")
+        try:
+            return await getattr(_js_api(), method)(self._db, *args)
+        except Exception as exc:
+            raise _translate(exc, what, self.location) from exc
+
+    async def load(self) -> list[Record]:
+        payload = await self._call("load", "load")
+        self._seen_seq = int(payload.seq)
+        return _records(payload)
+
+    async def put(self, records: list[Record]) -> None:
+        if not records:
+            return
+        rows = []
+        lines = []
+        vectors = array("f")
+        try:
+            for r in records:
+                emb = r.embedding
+                dim = len(emb) if emb else 0
+                if dim:
+                    vectors.extend(emb)  # type: ignore[arg-type]
+                rows.append([r.id, r.task_category, r.created_at, r.updated_at, dim])
+                lines.append(
+                    json.dumps(
+                        [r.id, r.task_category, r.strategy, r.created_at, r.updated_at, r.body, r.terms],
+                        allow_nan=False,
+                        separators=(",", ":"),
+                    )
+                )
+        except (TypeError, ValueError) as exc:
+            raise StorageError(f"put on {self.location} failed: record is not JSON: {exc}") from exc
+        payload = None
+        if vectors:
+            from pyodide.ffi import to_js  # type: ignore[import-not-found]
+
+            payload = to_js(vectors.tobytes())
+        seq = await self._call("put", "put", json.dumps(rows), "\n".join(lines), payload)
+        self._saw_own_write(int(seq))
+
+    async def get(self, pattern_id: str) -> Record | None:
+        payload = await self._call("get", "get", pattern_id)
+        if payload is None:
+            return None
+        found = _records(payload)
+        return found[0] if found else None
+
+    async def delete(self, ids: list[str]) -> None:
+        if ids:
+            seq = await self._call("remove", "delete", json.dumps(list(ids)))
+            self._saw_own_write(int(seq))
+
+    def _saw_own_write(self, seq: int) -> None:
+        # No other writer committed in between: nothing for changes() to report yet.
+        if seq == self._seen_seq + 1:
+            self._seen_seq = seq
+
+    async def by_category(self, category: str, limit: int) -> list[Record]:
+        if limit <= 0:
+            return []
+        return _records(await self._call("byCategory", "by_category", category, int(limit)))
+
+    async def count(self) -> int:
+        return int(await self._call("count", "count"))
+
+    async def get_meta(self, key: str) -> str | None:
+        value = await self._call("getMeta", "get_meta", key)
+        return None if value is None else str(value)
+
+    async def set_meta(self, key: str, value: str) -> None:
+        await self._call("setMeta", "set_meta", key, value)
+
+    async def changes(self) -> Changes | None:
+        """What other tabs or workers wrote since the last ``load``/``changes`` call.
+
+        Our own writes are left out unless another writer committed in between, in which
+        case they are reported again (re-applying a record is harmless).
+        """
+        payload = await self._call("changes", "changes", self._seen_seq)
+        self._seen_seq = int(payload.seq)
+        deleted = json.loads(payload.deleted)
+        upserted = _records(payload)
+        if not upserted and not deleted:
+            return Changes([], [])
+        return Changes(upserted, deleted)
+
+    async def close(self) -> None:
+        if self._db is not None:
+            db, self._db = self._db, None
+            _js_api().close(db)
+
+
+async def open_idb_store(name: str) -> IdbStore:
+    """Open the IndexedDB-backed store of the bank called ``name``."""
+    return await IdbStore.open(name)
+
+
+async def delete_database(name: str) -> bool:
+    """Delete the database of bank ``name``; False if another tab holds it open."""
+    try:
+        return bool(await _js_api().deleteDatabase(name))
+    except Exception as exc:
+        raise _translate(exc, "delete", f"idb://{name}") from exc
