@@ -1,0 +1,312 @@
+"""Binary frame codec: ``pull_frame`` / ``push_frame`` over a small ``Buffer``.
+
+Why binary and length-prefixed: the Rust original signed an ambiguous ``kid:ts:nonce:...``
+string join and never bounded frame size. Here every field has a fixed width or an explicit
+length, the header has exactly one encoding (the decoder rejects anything else), and the
+length prefix is checked against ``max_frame_size`` *before* any body is buffered.
+
+Layout (all integers big-endian; docs/protocol.md §2)::
+
+    u32 length            bytes after this field
+    u8  version           = 1
+    u8  type              FrameType
+    u16 flags             Flags; reserved bits must be 0
+    u16 header_length
+    u32 payload_length
+    header                canonical, see below
+    payload
+    [64-byte Ed25519 signature]    present iff flags & SIGNED
+
+    header = u32 stream_id | u64 seq | u8 priority
+             [ if SIGNED: 32 key | u64 timestamp_ms | 16 nonce | u8 len scope | u64 cap
+                          | u8 len op | 32 sha256(payload) ]
+
+The signed bytes are ``SIGNING_TAG`` followed by everything from ``version`` to the end of the
+header, so the signature covers type, flags, lengths, the intent and the payload hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import struct
+from dataclasses import dataclass
+from enum import IntEnum, IntFlag
+
+from .errors import ErrorCode, FrameTooLarge, MalformedFrame
+
+__all__ = [
+    "DEFAULT_MAX_FRAME_SIZE",
+    "ErrorCode",
+    "Flags",
+    "Frame",
+    "FrameType",
+    "Intent",
+    "NAME_RE",
+    "Priority",
+    "SIGNING_TAG",
+    "VERSION",
+    "encode_frame",
+    "frame_size",
+    "pull_frame",
+    "push_frame",
+    "signing_bytes",
+]
+
+VERSION = 1
+#: Domain separation: a signature made for a bus frame can never be replayed as a signature
+#: over anything else we sign (patterns, manifests, rotations use their own tags).
+SIGNING_TAG = b"reasoningbank/bus/frame/v1\x00"
+DEFAULT_MAX_FRAME_SIZE = 256 * 1024
+HARD_MAX_FRAME_SIZE = 16 * 1024 * 1024
+SIGNATURE_SIZE = 64
+KEY_SIZE = 32
+NONCE_SIZE = 16
+HASH_SIZE = 32
+#: Scope and op names: short lowercase ASCII, so they have one encoding and cannot smuggle
+#: separators or homoglyphs.
+NAME_RE = re.compile(rb"[a-z0-9][a-z0-9._:/-]{0,63}\Z")
+
+_PREFIX = struct.Struct(">IBBHHI")  # length, version, type, flags, header_length, payload_length
+_BASE = struct.Struct(">IQB")  # stream_id, seq, priority
+_PREFIX_SIZE = _PREFIX.size  # 14
+_U64 = struct.Struct(">Q")
+
+
+class FrameType(IntEnum):
+    """What a frame carries. Reasoning-stream kinds are frame types of their own."""
+
+    CONTROL = 0
+    REQUEST = 1
+    RESPONSE = 2
+    GOSSIP = 3
+    SNAPSHOT = 4
+    TELEMETRY = 5
+    TOKEN = 6
+    TRACE = 7
+    RUBRIC = 8
+    VERIFY = 9
+
+
+class Flags(IntFlag):
+    NONE = 0
+    SIGNED = 0x0001
+    #: Last frame of its stream (reasoning streams, snapshot transfers, responses).
+    END_STREAM = 0x0002
+
+
+_KNOWN_FLAGS = int(Flags.SIGNED | Flags.END_STREAM)
+
+
+class Priority(IntEnum):
+    HIGH = 0
+    NORMAL = 1
+    LOW = 2
+
+
+class BufferReadError(ValueError):
+    """Read past the end of a ``Buffer``; turned into ``MalformedFrame`` by ``pull_frame``."""
+
+
+class Buffer:
+    """Read cursor over bytes (the aioquic ``Buffer`` idea, pure Python)."""
+
+    __slots__ = ("data", "pos")
+
+    def __init__(self, data: bytes = b"") -> None:
+        self.data = data
+        self.pos = 0
+
+    def pull_bytes(self, n: int) -> bytes:
+        end = self.pos + n
+        if n < 0 or end > len(self.data):
+            raise BufferReadError("read out of bounds")
+        out = self.data[self.pos : end]
+        self.pos = end
+        return out
+
+    def pull_uint8(self) -> int:
+        if self.pos >= len(self.data):
+            raise BufferReadError("read out of bounds")
+        self.pos += 1
+        return self.data[self.pos - 1]
+
+    def pull_uint64(self) -> int:
+        return _U64.unpack(self.pull_bytes(8))[0]
+
+    def eof(self) -> bool:
+        return self.pos == len(self.data)
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """The signed claim a frame makes: who (key), when, once (nonce), for what (scope/op),
+    spending at most ``cap`` units, about exactly this payload (``payload_hash``)."""
+
+    key: bytes
+    timestamp_ms: int
+    nonce: bytes
+    scope: str
+    cap: int
+    op: str
+    payload_hash: bytes
+
+    def __post_init__(self) -> None:
+        # protocol.md §3: fixed sizes and ASCII names, so every intent has one encoding.
+        if len(self.key) != KEY_SIZE or len(self.nonce) != NONCE_SIZE:
+            raise MalformedFrame("bad key or nonce size")
+        if len(self.payload_hash) != HASH_SIZE:
+            raise MalformedFrame("bad payload hash size")
+        if not (0 <= self.timestamp_ms < 1 << 64 and 0 <= self.cap < 1 << 64):
+            raise MalformedFrame("timestamp or cap out of range")
+        for name in (self.scope, self.op):
+            if not isinstance(name, str) or not NAME_RE.match(name.encode("ascii", "replace")):
+                raise MalformedFrame(f"bad scope/op name {name!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One decoded frame. Build with keyword arguments; invalid frames cannot be built."""
+
+    type: FrameType
+    payload: bytes = b""
+    flags: Flags = Flags.NONE
+    stream_id: int = 0
+    seq: int = 0
+    priority: Priority = Priority.NORMAL
+    intent: Intent | None = None
+    signature: bytes | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.stream_id < 1 << 32 or not 0 <= self.seq < 1 << 64:
+            raise MalformedFrame("stream id or seq out of range")
+        signed = bool(self.flags & Flags.SIGNED)
+        if signed != (self.intent is not None) or signed != (self.signature is not None):
+            raise MalformedFrame("SIGNED flag, intent and signature must agree")
+        if self.signature is not None and len(self.signature) != SIGNATURE_SIZE:
+            raise MalformedFrame("bad signature size")
+        if int(self.flags) & ~_KNOWN_FLAGS:
+            raise MalformedFrame("reserved flag bits set")
+
+    @property
+    def end_stream(self) -> bool:
+        return bool(self.flags & Flags.END_STREAM)
+
+
+def _header_bytes(frame: Frame) -> bytes:
+    head = _BASE.pack(frame.stream_id, frame.seq, frame.priority)
+    it = frame.intent
+    if it is None:
+        return head
+    scope, op = it.scope.encode("ascii"), it.op.encode("ascii")
+    return b"".join(
+        (
+            head, it.key, _U64.pack(it.timestamp_ms), it.nonce, bytes((len(scope),)), scope,
+            _U64.pack(it.cap), bytes((len(op),)), op, it.payload_hash,
+        )
+    )  # fmt: skip
+
+
+def _prefix_and_header(frame: Frame) -> tuple[bytes, bytes]:
+    header = _header_bytes(frame)
+    sig = SIGNATURE_SIZE if frame.flags & Flags.SIGNED else 0
+    length = _PREFIX_SIZE - 4 + len(header) + len(frame.payload) + sig
+    prefix = _PREFIX.pack(
+        length, VERSION, frame.type, frame.flags, len(header), len(frame.payload)
+    )
+    return prefix, header
+
+
+def signing_bytes(frame: Frame) -> bytes:
+    """The exact bytes an Ed25519 signature on ``frame`` covers (tag + version..header)."""
+    prefix, header = _prefix_and_header(frame)
+    return SIGNING_TAG + prefix[4:] + header
+
+
+def encode_frame(frame: Frame) -> bytes:
+    prefix, header = _prefix_and_header(frame)
+    return b"".join((prefix, header, frame.payload, frame.signature or b""))
+
+
+def push_frame(out: bytearray, frame: Frame) -> None:
+    """Append the encoding of ``frame`` to ``out``."""
+    out += encode_frame(frame)
+
+
+def frame_size(data: bytes | bytearray | memoryview, max_frame_size: int) -> int | None:
+    """Total size of the frame at the start of ``data``, or ``None`` if fewer than 4 bytes.
+
+    Raises ``FrameTooLarge`` from the length prefix alone, so a peer cannot make us buffer
+    a huge body before we refuse it.
+    """
+    if len(data) < 4:
+        return None
+    total = int.from_bytes(data[:4], "big") + 4
+    if total > max_frame_size:
+        raise FrameTooLarge(f"frame of {total} bytes exceeds max_frame_size {max_frame_size}")
+    if total < _PREFIX_SIZE + _BASE.size:
+        raise MalformedFrame("length smaller than the fixed header")
+    return total
+
+
+def pull_frame(
+    data: bytes | bytearray | memoryview, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE
+) -> tuple[Frame, int] | None:
+    """Decode the frame at the start of ``data``: ``(frame, bytes_used)``, or ``None`` if
+    ``data`` holds only part of a frame. Garbage raises ``MalformedFrame`` or
+    ``FrameTooLarge``; any other exception escaping this function is a bug."""
+    total = frame_size(data, max_frame_size)
+    if total is None or len(data) < total:
+        return None
+    raw = bytes(data[:total])
+    try:
+        return _decode(raw), total
+    except (BufferReadError, struct.error, UnicodeDecodeError) as exc:
+        raise MalformedFrame(str(exc)) from None
+
+
+def _decode(raw: bytes) -> Frame:
+    _length, version, ftype, flags, hlen, plen = _PREFIX.unpack_from(raw)
+    if version != VERSION:
+        raise MalformedFrame(f"unsupported version {version}")
+    try:
+        frame_type = FrameType(ftype)
+    except ValueError:
+        raise MalformedFrame(f"unknown frame type {ftype}") from None
+    if flags & ~_KNOWN_FLAGS:
+        raise MalformedFrame("reserved flag bits set")
+    signed = bool(flags & Flags.SIGNED)
+    if _PREFIX_SIZE + hlen + plen + (SIGNATURE_SIZE if signed else 0) != len(raw):
+        raise MalformedFrame("lengths disagree with the length prefix")
+    buf = Buffer(raw[_PREFIX_SIZE : _PREFIX_SIZE + hlen])
+    stream_id, seq, prio = _BASE.unpack(buf.pull_bytes(_BASE.size))
+    if prio > Priority.LOW:
+        raise MalformedFrame(f"bad priority {prio}")
+    payload = raw[_PREFIX_SIZE + hlen : _PREFIX_SIZE + hlen + plen]
+    intent = signature = None
+    if signed:
+        key = buf.pull_bytes(KEY_SIZE)
+        ts = buf.pull_uint64()
+        nonce = buf.pull_bytes(NONCE_SIZE)
+        scope = buf.pull_bytes(buf.pull_uint8())
+        cap = buf.pull_uint64()
+        op = buf.pull_bytes(buf.pull_uint8())
+        phash = buf.pull_bytes(HASH_SIZE)
+        for name in (scope, op):
+            if not NAME_RE.match(name):
+                raise MalformedFrame("bad scope/op name")
+        intent = Intent(
+            key=key, timestamp_ms=ts, nonce=nonce, scope=scope.decode("ascii"), cap=cap,
+            op=op.decode("ascii"), payload_hash=phash,
+        )  # fmt: skip
+        signature = raw[len(raw) - SIGNATURE_SIZE :]
+    if not buf.eof():
+        raise MalformedFrame("trailing bytes in header")
+    return Frame(
+        type=frame_type, payload=payload, flags=Flags(flags), stream_id=stream_id, seq=seq,
+        priority=Priority(prio), intent=intent, signature=signature,
+    )  # fmt: skip
+
+
+def payload_hash(payload: bytes) -> bytes:
+    return hashlib.sha256(payload).digest()

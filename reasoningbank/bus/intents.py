@@ -1,0 +1,284 @@
+"""Signed intents: build them, and decide whether to accept one.
+
+Why a generator: signing and verifying are synchronous with PyNaCl but promise-based with
+WebCrypto. Each check is written once as a generator that yields ``SignRequest`` /
+``VerifyRequest`` and receives the answer; ``run_sync`` and ``run_async`` drive it (the
+``httpx`` auth-flow idea). No clock and no randomness in here: ``now`` (seconds) and nonces
+are passed in.
+
+Acceptance order (docs/protocol.md §4). Cheap, stateless checks first; the signature next; and
+only a frame with a good signature may touch state (nonce cache, spend ledger), so forged
+traffic can neither burn another key's budget nor poison the replay cache:
+
+1. payload hash matches            else ``TamperedPayload``
+2. key trusted                     else ``UntrustedKey``
+3. not too far in the future       else ``FutureIntent``   (``max_skew``)
+4. not too old                     else ``ExpiredIntent``  (``max_age``)
+5. op inside scope, scope granted  else ``OutOfScope``
+6. op cost <= intent cap           else ``OverCap``
+7. nonce unseen in window          else ``ReplayedNonce``
+8. key's window spend + cost <= budget   else ``BudgetExceeded``
+9. Ed25519 signature               else ``ForgedSignature``
+10. commit: remember nonce, charge the spend.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+from collections import deque
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from .errors import (
+    BudgetExceeded,
+    ExpiredIntent,
+    ForgedSignature,
+    FutureIntent,
+    LocalBusError,
+    OutOfScope,
+    OverCap,
+    Overloaded,
+    ProtocolViolation,
+    ReplayedNonce,
+    TamperedPayload,
+    UntrustedKey,
+)
+from .frames import NONCE_SIZE, Flags, Frame, FrameType, Intent, Priority, signing_bytes
+
+__all__ = [
+    "IntentChecker",
+    "Policy",
+    "SignRequest",
+    "VerifyRequest",
+    "default_cost",
+    "run_async",
+    "run_sync",
+    "sign_frame_flow",
+]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class SignRequest:
+    """Yielded by a flow that needs ``data`` signed; send back the 64-byte signature."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyRequest:
+    """Yielded by a flow that needs a signature checked; send back ``True``/``False``."""
+
+    public_key: bytes
+    signature: bytes
+    data: bytes
+
+
+Flow = Generator["SignRequest | VerifyRequest", Any, T]
+
+
+def run_sync(flow: Flow[T], signer: Any = None, verifier: Any = None) -> T:
+    """Drive a flow with synchronous backends (``sign_sync`` / ``verify_sync``)."""
+    try:
+        request = next(flow)
+        while True:
+            if isinstance(request, SignRequest):
+                answer: Any = signer.sign_sync(request.data)
+            else:
+                answer = verifier.verify_sync(request.public_key, request.signature, request.data)
+            request = flow.send(answer)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+async def run_async(flow: Flow[T], signer: Any = None, verifier: Any = None) -> T:
+    """Drive a flow with async backends (WebCrypto); same result as ``run_sync``."""
+    try:
+        request = next(flow)
+        while True:
+            if isinstance(request, SignRequest):
+                answer: Any = await signer.sign(request.data)
+            else:
+                answer = await verifier.verify(request.public_key, request.signature, request.data)
+            request = flow.send(answer)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+def default_cost(op: str, payload_size: int) -> int:
+    """Spend units an op costs: 1 per frame plus 1 per started 4 KiB of payload."""
+    return 1 + payload_size // 4096
+
+
+def scope_covers(scope: str, op: str) -> bool:
+    """``op`` is inside ``scope`` when it is the scope itself or starts with ``scope + '.'``."""
+    return op == scope or op.startswith(scope + ".")
+
+
+@dataclass(slots=True)
+class Policy:
+    """What a receiver accepts. Times in seconds, spend in ``default_cost`` units."""
+
+    #: Accept timestamps at most this far ahead of our clock (bounded clock skew).
+    max_skew: float = 30.0
+    #: Accept timestamps at most this far behind our clock; older is expired.
+    max_age: float = 120.0
+    #: Keys (raw 32 bytes) whose frames we accept; ``None`` = any key with a valid signature
+    #: (a hub relays for anyone: patterns are re-checked end-to-end by their author key).
+    trusted: set[bytes] | None = None
+    #: Scopes granted to every accepted key unless ``grants`` names the key.
+    default_scopes: frozenset[str] = frozenset({"bus", "gossip", "snapshot", "stream", "sync"})
+    grants: dict[bytes, frozenset[str]] = field(default_factory=dict)
+    #: Cumulative spend allowed per key within any ``window`` seconds.
+    budget: int = 100_000
+    window: float = 60.0
+    #: Most nonces remembered at once; past it new intents get ``Overloaded``, never eviction.
+    nonce_capacity: int = 200_000
+    cost: Callable[[str, int], int] = default_cost
+
+
+class IntentChecker:
+    """Receiver-side state for intents: the replay cache and per-key spend ledgers.
+
+    The nonce cache is time-windowed: an entry lives until its intent would be rejected as
+    expired anyway (``timestamp + max_age``), so evicting it can never re-open a replay.
+    Eviction is by expiry order (a heap), never random as in the Rust original.
+    """
+
+    def __init__(self, policy: Policy | None = None) -> None:
+        self.policy = policy or Policy()
+        self._nonces: set[tuple[bytes, bytes]] = set()
+        self._expiry: list[tuple[float, bytes, bytes]] = []
+        self._spend: dict[bytes, deque[tuple[float, int]]] = {}
+        self._spent: dict[bytes, int] = {}
+
+    # -- state ---------------------------------------------------------------------------
+    def _evict(self, now: float) -> None:
+        heap = self._expiry
+        while heap and heap[0][0] < now:
+            _, key, nonce = heapq.heappop(heap)
+            self._nonces.discard((key, nonce))
+
+    def _window_spend(self, key: bytes, now: float) -> int:
+        entries = self._spend.get(key)
+        if not entries:
+            return 0
+        horizon = now - self.policy.window
+        while entries and entries[0][0] <= horizon:
+            _, cost = entries.popleft()
+            self._spent[key] -= cost
+        if not entries:
+            del self._spend[key]
+            del self._spent[key]
+            return 0
+        return self._spent[key]
+
+    def spent(self, key: bytes, now: float) -> int:
+        """Units ``key`` has spent in the window ending at ``now``."""
+        return self._window_spend(key, now)
+
+    def __len__(self) -> int:
+        return len(self._nonces)
+
+    # -- checks --------------------------------------------------------------------------
+    def check_flow(self, frame: Frame, now: float) -> Flow[Intent]:
+        """Accept ``frame``'s intent or raise the specific ``RemoteBusError``."""
+        it = frame.intent
+        if it is None or frame.signature is None:
+            raise ProtocolViolation("frame is not signed")
+        p = self.policy
+        if hashlib.sha256(frame.payload).digest() != it.payload_hash:
+            raise TamperedPayload("payload does not match the signed hash")
+        if p.trusted is not None and it.key not in p.trusted:
+            raise UntrustedKey(f"key {it.key.hex()[:16]}… is not trusted")
+        ts = it.timestamp_ms / 1000.0
+        if ts > now + p.max_skew:
+            raise FutureIntent(f"timestamp {ts - now:.1f}s in the future")
+        if ts < now - p.max_age:
+            raise ExpiredIntent(f"timestamp {now - ts:.1f}s old")
+        granted = p.grants.get(it.key, p.default_scopes)
+        if it.scope not in granted or not scope_covers(it.scope, it.op):
+            raise OutOfScope(f"op {it.op!r} under scope {it.scope!r} is not allowed")
+        cost = p.cost(it.op, len(frame.payload))
+        if cost > it.cap:
+            raise OverCap(f"op costs {cost} but the intent caps spend at {it.cap}")
+        self._evict(now)
+        if (it.key, it.nonce) in self._nonces:
+            raise ReplayedNonce("nonce already used inside the replay window")
+        if self._window_spend(it.key, now) + cost > p.budget:
+            raise BudgetExceeded(f"key spent its budget of {p.budget} per {p.window}s")
+        if len(self._nonces) >= p.nonce_capacity:
+            raise Overloaded("replay cache full")
+        ok = yield VerifyRequest(it.key, frame.signature, signing_bytes(frame))
+        if not ok:
+            raise ForgedSignature("signature does not verify")
+        # Re-check after the (possibly async) verification: another frame with the same
+        # nonce may have been committed while we awaited.
+        if (it.key, it.nonce) in self._nonces:
+            raise ReplayedNonce("nonce already used inside the replay window")
+        self._nonces.add((it.key, it.nonce))
+        heapq.heappush(self._expiry, (ts + p.max_age, it.key, it.nonce))
+        self._spend.setdefault(it.key, deque()).append((now, cost))
+        self._spent[it.key] = self._spent.get(it.key, 0) + cost
+        return it
+
+    def check_sync(self, frame: Frame, now: float, verifier: Any) -> Intent:
+        return run_sync(self.check_flow(frame, now), verifier=verifier)
+
+    async def check(self, frame: Frame, now: float, verifier: Any) -> Intent:
+        return await run_async(self.check_flow(frame, now), verifier=verifier)
+
+
+def sign_frame_flow(
+    *,
+    public_key: bytes,
+    type: FrameType,
+    payload: bytes,
+    op: str,
+    now: float,
+    nonce: bytes,
+    scope: str | None = None,
+    cap: int | None = None,
+    flags: Flags = Flags.NONE,
+    stream_id: int = 0,
+    seq: int = 0,
+    priority: Priority = Priority.NORMAL,
+) -> Flow[Frame]:
+    """Build a signed frame. ``scope`` defaults to the op's first dotted part, ``cap`` to
+    exactly what ``default_cost`` charges. ``nonce`` must be 16 fresh random bytes."""
+    if len(nonce) != NONCE_SIZE:
+        raise LocalBusError("nonce must be 16 bytes")
+    intent = Intent(
+        key=public_key,
+        timestamp_ms=int(round(now * 1000)),
+        nonce=nonce,
+        scope=scope if scope is not None else op.split(".", 1)[0],
+        cap=cap if cap is not None else default_cost(op, len(payload)),
+        op=op,
+        payload_hash=hashlib.sha256(payload).digest(),
+    )
+    unsigned = Frame(
+        type=type, payload=payload, flags=flags | Flags.SIGNED, stream_id=stream_id, seq=seq,
+        priority=priority, intent=intent, signature=bytes(64),
+    )  # fmt: skip
+    signature = yield SignRequest(signing_bytes(unsigned))
+    return Frame(
+        type=type, payload=payload, flags=unsigned.flags, stream_id=stream_id, seq=seq,
+        priority=priority, intent=intent, signature=bytes(signature),
+    )  # fmt: skip
+
+
+def sign_frame(signer: Any, nonce: bytes, now: float, **kw: Any) -> Frame:
+    """Synchronous ``sign_frame_flow`` with a ``sign_sync`` backend."""
+    return run_sync(
+        sign_frame_flow(public_key=signer.public_key, nonce=nonce, now=now, **kw), signer=signer
+    )
+
+
+async def asign_frame(signer: Any, nonce: bytes, now: float, **kw: Any) -> Frame:
+    return await run_async(
+        sign_frame_flow(public_key=signer.public_key, nonce=nonce, now=now, **kw), signer=signer
+    )
