@@ -61,7 +61,14 @@ _PATTERN_KEYS = {
     "id", "task_description", "task_category", "strategy", "context", "outcome", "metadata",
     "embedding", "success_score", "tags",
 }  # fmt: skip
-_OUTCOME_KEYS = {"success", "success_score", "duration_seconds", "tokens_used", "error_message", "metrics"}
+_OUTCOME_KEYS = {
+    "success",
+    "success_score",
+    "duration_seconds",
+    "tokens_used",
+    "error_message",
+    "metrics",
+}
 _CAMEL = {
     "taskDescription": "task_description", "taskCategory": "task_category",
     "successScore": "success_score", "durationSeconds": "duration_seconds",
@@ -144,7 +151,9 @@ class ImportReport:
 class Progress:
     """A one-line progress bar on ``stream`` (stderr), drawn only when ``enabled``."""
 
-    def __init__(self, label: str, *, enabled: bool | None = None, stream: TextIO | None = None) -> None:
+    def __init__(
+        self, label: str, *, enabled: bool | None = None, stream: TextIO | None = None
+    ) -> None:
         self.stream = stream or sys.stderr
         self.enabled = self.stream.isatty() if enabled is None else enabled
         self.label = label
@@ -239,7 +248,9 @@ def _sqlite_kind(conn: sqlite3.Connection, path: str) -> str:
     cols = _columns(conn, "patterns") if "patterns" in tables else set()
     if {"pattern_data", "type", "confidence"} <= cols:
         return "agentic-flow"
-    if {"task_description", "task_category", "strategy"} <= cols and ("data" in cols or "outcome" in cols):
+    if {"task_description", "task_category", "strategy"} <= cols and (
+        "data" in cols or "outcome" in cols
+    ):
         return "rust-sqlite"
     if "records" in tables or "meta" in tables:
         raise ImportFailed(
@@ -381,7 +392,9 @@ def _read_rust_sqlite(path: str, embeddings: str, notes: list[str]) -> list[Sour
         if "pattern_embeddings" in tables and "pattern_id" in _columns(conn, "pattern_embeddings"):
             for row in conn.execute("SELECT * FROM pattern_embeddings"):
                 keys = row.keys()
-                side[row["pattern_id"]] = _f32_blob(row["embedding"]) if "embedding" in keys else None
+                side[row["pattern_id"]] = (
+                    _f32_blob(row["embedding"]) if "embedding" in keys else None
+                )
                 side_dims[row["pattern_id"]] = row["dimension"] if "dimension" in keys else None
         for n, row in enumerate(conn.execute("SELECT * FROM patterns ORDER BY rowid"), 1):
             where = f"patterns row {n} (id {row['id']})"
@@ -415,18 +428,24 @@ def _read_rust_sqlite(path: str, embeddings: str, notes: list[str]) -> list[Sour
                 item["embedding"] = side[pid]
             if pid in side and side[pid] is None:
                 item.setdefault("metadata", {})["source_embedding"] = {
-                    "dims": side_dims.get(pid), "imported": False, "reason": "unreadable blob"
+                    "dims": side_dims.get(pid),
+                    "imported": False,
+                    "reason": "unreadable blob",
                 }
             rec = _candidate(where, item, "keep" if embeddings == "keep" else "drop")
             out.append(rec)
-        for table in sorted(tables - {"patterns", "pattern_embeddings", "schema_version", "sqlite_sequence"}):
+        for table in sorted(
+            tables - {"patterns", "pattern_embeddings", "schema_version", "sqlite_sequence"}
+        ):
             if table.startswith("patterns_fts"):
                 continue
             count = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
             if count:
                 notes.append(f"table {table} ({count} rows) holds no patterns; not imported")
     if embeddings != "keep":
-        dropped = sum(1 for r in out if r.pattern and "source_embedding" in r.pattern.get("metadata", {}))
+        dropped = sum(
+            1 for r in out if r.pattern and "source_embedding" in r.pattern.get("metadata", {})
+        )
         if dropped:
             notes.append(
                 f"{dropped} source embeddings were not imported (another embedder's vectors; "
@@ -471,12 +490,20 @@ def _read_agentic_flow(path: str, embeddings: str, notes: list[str]) -> list[Sou
             for row in conn.execute("SELECT * FROM pattern_links ORDER BY rowid"):
                 link = dict(row)
                 links.setdefault(link["src_id"], []).append(
-                    {"to": link["dst_id"], "relation": link["relation"], "weight": link["weight"],
-                     "created_at": _sql_time(link.get("created_at"))}
+                    {
+                        "to": link["dst_id"],
+                        "relation": link["relation"],
+                        "weight": link["weight"],
+                        "created_at": _sql_time(link.get("created_at")),
+                    }
                 )
                 links.setdefault(link["dst_id"], []).append(
-                    {"from": link["src_id"], "relation": link["relation"], "weight": link["weight"],
-                     "created_at": _sql_time(link.get("created_at"))}
+                    {
+                        "from": link["src_id"],
+                        "relation": link["relation"],
+                        "weight": link["weight"],
+                        "created_at": _sql_time(link.get("created_at")),
+                    }
                 )
         trajectories: dict[str, dict[str, Any]] = {}
         if "task_trajectories" in tables:
@@ -501,7 +528,13 @@ def _read_agentic_flow(path: str, embeddings: str, notes: list[str]) -> list[Sou
             content = str(data.get("content") or "").strip()
             if not (title or description or content):
                 kind = row.get("type")
-                out.append(SourceRecord(where, None, f"not a reasoning memory (type {kind!r}, no title/description/content)"))
+                out.append(
+                    SourceRecord(
+                        where,
+                        None,
+                        f"not a reasoning memory (type {kind!r}, no title/description/content)",
+                    )
+                )
                 continue
             if title and description and description.lower() not in title.lower():
                 task = f"{title}. {description}"
@@ -509,9 +542,15 @@ def _read_agentic_flow(path: str, embeddings: str, notes: list[str]) -> list[Sou
                 task = title or description or content
             strategy = content or description or title
             domain = data.get("domain")
-            category = str(domain).strip() if isinstance(domain, str) and domain.strip() else "general"
+            category = (
+                str(domain).strip() if isinstance(domain, str) and domain.strip() else "general"
+            )
             try:
-                confidence = float(row.get("confidence") if row.get("confidence") is not None else data.get("confidence", 0.5))
+                confidence = float(
+                    row.get("confidence")
+                    if row.get("confidence") is not None
+                    else data.get("confidence", 0.5)
+                )
             except (TypeError, ValueError):
                 confidence = 0.5
             confidence = min(max(confidence, 0.0), 1.0)
@@ -532,13 +571,24 @@ def _read_agentic_flow(path: str, embeddings: str, notes: list[str]) -> list[Sou
                 "pattern_data": data,
             }
             for k, v in row.items():  # any column a later agentic-flow adds
-                if k not in ("id", "type", "pattern_data", "confidence", "usage_count", "created_at", "last_used"):
+                if k not in (
+                    "id",
+                    "type",
+                    "pattern_data",
+                    "confidence",
+                    "usage_count",
+                    "created_at",
+                    "last_used",
+                ):
                     original[k] = v if not isinstance(v, bytes) else v.hex()
             vec_row = vectors.get(pid)
             embedding = None
             if vec_row is not None:
-                original["embedding"] = {"model": vec_row.get("model"), "dims": vec_row.get("dims"),
-                                         "created_at": vec_row.get("created_at")}
+                original["embedding"] = {
+                    "model": vec_row.get("model"),
+                    "dims": vec_row.get("dims"),
+                    "created_at": vec_row.get("created_at"),
+                }
                 if embeddings == "keep":
                     embedding = _f32_blob(vec_row.get("vector"))
                     original["embedding"]["imported"] = embedding is not None
@@ -562,7 +612,9 @@ def _read_agentic_flow(path: str, embeddings: str, notes: list[str]) -> list[Sou
                 "failure_count": f,
                 "avg_success_score": score,
                 "confidence": score,
-                "contradictions": sum(1 for link in links.get(pid, []) if link["relation"] == "contradicts"),
+                "contradictions": sum(
+                    1 for link in links.get(pid, []) if link["relation"] == "contradicts"
+                ),
                 "agentic_flow": original,
             }
             if created:
@@ -649,8 +701,10 @@ def read_source(
         signer = bundle.public_key.hex()
         keep = "keep" if embeddings in ("auto", "keep") else "drop"
         records = [_candidate(f"record {i + 1}", r, keep) for i, r in enumerate(bundle.records)]
-        notes.append(f"bundle of bank {bundle.manifest.get('bank', {}).get('id', '?')}, "
-                     f"created {bundle.manifest.get('created_at', '?')}")
+        notes.append(
+            f"bundle of bank {bundle.manifest.get('bank', {}).get('id', '?')}, "
+            f"created {bundle.manifest.get('created_at', '?')}"
+        )
     return fmt, records, notes, signer
 
 
@@ -670,8 +724,12 @@ async def import_file(
     Raises ``ImportFailed`` when the source as a whole cannot be read or verified; single
     bad records are skipped and reported instead.
     """
-    fmt, records, notes, signer = read_source(path, format, embeddings=embeddings, trusted_keys=trusted_keys)
-    report = ImportReport(source=os.fspath(path), format=fmt, dry_run=dry_run, notes=notes, signer=signer)
+    fmt, records, notes, signer = read_source(
+        path, format, embeddings=embeddings, trusted_keys=trusted_keys
+    )
+    report = ImportReport(
+        source=os.fspath(path), format=fmt, dry_run=dry_run, notes=notes, signer=signer
+    )
     report.read = len(records)
     now = time.time()
     seen: set[str] = set()
@@ -708,7 +766,9 @@ async def import_file(
     return report
 
 
-async def _store_batch(bank: Any, batch: list[tuple[str, dict[str, Any]]], report: ImportReport) -> None:
+async def _store_batch(
+    bank: Any, batch: list[tuple[str, dict[str, Any]]], report: ImportReport
+) -> None:
     try:
         ids = await bank.store_patterns([p for _, p in batch])
         report.imported.extend(ids)
@@ -739,14 +799,24 @@ def register(subparsers: Any, db_parent: Any) -> None:
         ),
     )
     p.add_argument("file", metavar="FILE", help="file to import")
-    p.add_argument("--format", choices=FORMATS, default="auto", help="source format (default: auto)")
-    p.add_argument("--dry-run", action="store_true", help="read and validate everything, write nothing")
     p.add_argument(
-        "--embeddings", choices=EMBEDDINGS, default="auto",
+        "--format", choices=FORMATS, default="auto", help="source format (default: auto)"
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="read and validate everything, write nothing"
+    )
+    p.add_argument(
+        "--embeddings",
+        choices=EMBEDDINGS,
+        default="auto",
         help="source vectors: auto keeps them only from bundles and this library's own JSON",
     )
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="progress bar on stderr (default: only when stderr is a terminal)")
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr (default: only when stderr is a terminal)",
+    )
     p.add_argument("--json", action="store_true", help="print the report as one JSON document")
     p.set_defaults(handler=run_import)
 
@@ -766,8 +836,12 @@ def run_import(args: Any) -> int:
         try:
             bar = Progress("importing", enabled=args.progress)
             return await import_file(
-                bank, args.file, format=args.format, dry_run=args.dry_run,
-                embeddings=args.embeddings, progress=bar,
+                bank,
+                args.file,
+                format=args.format,
+                dry_run=args.dry_run,
+                embeddings=args.embeddings,
+                progress=bar,
             )
         finally:
             await bank.close()

@@ -1,0 +1,406 @@
+"""Signed export bundles: one self-describing, verifiable file holding a bank's patterns.
+
+Layout (UTF-8 text, one JSON document per line, so it streams and diffs well)::
+
+    line 1        manifest   {"type": "reasoningbank.bundle", "bundle_version": 1,
+                              "schema_version": 1, "created_at": ..., "bank": {"id", "public_key"},
+                              "count": N, "hash": "sha256",
+                              "records": [{"id": ..., "sha256": ...}, ...]}
+    lines 2..N+1  records    one pattern JSON each (canonical: sorted keys, no spaces)
+    line N+2      signature  {"type": "reasoningbank.bundle.signature", "alg": "ed25519",
+                              "public_key": hex, "manifest_sha256": hex, "signature": hex}
+
+The signature covers ``TAG + SHA-256(manifest line bytes)``; the manifest lists the SHA-256 of
+every record line's exact bytes, in order. So changing, adding, removing or reordering a
+record, or editing the manifest, is detected, and nothing needs re-canonicalising to verify
+(another implementation checks the same bytes). The manifest is a content-addressed list
+of records, which is the shape the neural bus uses for snapshots: a bus snapshot can carry
+these manifests and fetch records by hash.
+
+Building and reading are pure (bytes in, bytes out; the signing function is passed in).
+Only ``export_bundle``/``identity`` touch files, and PyNaCl is imported lazily.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import secrets
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ImportFailed, ReasoningBankError
+from .model import format_time
+
+__all__ = [
+    "BUNDLE_TAG",
+    "BUNDLE_TYPE",
+    "BUNDLE_VERSION",
+    "Bundle",
+    "PATTERN_SCHEMA_VERSION",
+    "build_bundle",
+    "export_bundle",
+    "export_jsonl",
+    "identity",
+    "identity_path",
+    "read_bundle",
+    "register",
+]
+
+BUNDLE_TYPE = "reasoningbank.bundle"
+SIGNATURE_TYPE = "reasoningbank.bundle.signature"
+BUNDLE_VERSION = 1
+#: Version of the pattern JSON shape inside (DESIGN §2: the Rust/WASM-compatible shape).
+PATTERN_SCHEMA_VERSION = 1
+#: Domain separation: a bundle signature can never be replayed as any other signature.
+BUNDLE_TAG = b"reasoningbank/bundle/v1\x00"
+_INSTALL_HINT = "signing bundles needs PyNaCl: pip install 'reasoningbank[crypto]'"
+
+
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    """A verified bundle: its manifest, its records (pattern dicts) and the signer's key."""
+
+    manifest: dict[str, Any]
+    records: list[dict[str, Any]]
+    public_key: bytes
+
+
+def canonical(value: Any) -> bytes:
+    """Sorted keys, no whitespace, UTF-8; NaN/infinity refused (JSON cannot carry them)."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def signed_message(manifest_line: bytes) -> bytes:
+    """The exact bytes the bundle signature covers."""
+    return BUNDLE_TAG + hashlib.sha256(manifest_line).digest()
+
+
+# -- crypto (PyNaCl behind two tiny functions, so the bus signers can replace them) -------
+def _nacl() -> Any:
+    try:
+        import nacl.exceptions
+        import nacl.signing
+    except ImportError as exc:
+        raise ReasoningBankError(_INSTALL_HINT) from exc
+    return nacl
+
+
+def public_key_of(seed: bytes) -> bytes:
+    return bytes(_nacl().signing.SigningKey(seed).verify_key)
+
+
+def ed25519_sign(seed: bytes, message: bytes) -> bytes:
+    return bytes(_nacl().signing.SigningKey(seed).sign(message).signature)
+
+
+def ed25519_verify(public_key: bytes, signature: bytes, message: bytes) -> bool:
+    nacl = _nacl()
+    if len(public_key) != 32 or len(signature) != 64:
+        return False
+    try:
+        nacl.signing.VerifyKey(public_key).verify(message, signature)
+    except (nacl.exceptions.BadSignatureError, ValueError, TypeError):
+        return False
+    except Exception:  # libsodium refuses malformed points with other errors
+        return False
+    return True
+
+
+# -- building and reading (pure) ------------------------------------------------------------
+def build_bundle(
+    patterns: Iterable[dict[str, Any]],
+    *,
+    sign: Callable[[bytes], bytes],
+    public_key: bytes,
+    now: float,
+    bank: dict[str, Any] | None = None,
+) -> bytes:
+    """Serialise and sign ``patterns`` (pattern dicts, embeddings included) into bundle bytes.
+
+    ``sign(message) -> 64-byte signature`` is the bank's Ed25519 signer; ``now`` (epoch
+    seconds) is written as ``created_at``.
+    """
+    lines = []
+    entries = []
+    for p in patterns:
+        try:
+            line = canonical(p)
+        except ValueError as exc:
+            raise ReasoningBankError(f"pattern {p.get('id')!r} cannot be exported: {exc}") from exc
+        lines.append(line)
+        entries.append({"id": p.get("id"), "sha256": _sha256(line)})
+    info = {"id": "rb:" + _sha256(public_key)[:16], "public_key": public_key.hex()}
+    info.update(bank or {})
+    manifest = {
+        "type": BUNDLE_TYPE,
+        "bundle_version": BUNDLE_VERSION,
+        "schema_version": PATTERN_SCHEMA_VERSION,
+        "record_type": "pattern",
+        "created_at": format_time(now),
+        "generator": "reasoningbank-py",
+        "bank": info,
+        "count": len(lines),
+        "hash": "sha256",
+        "records": entries,
+    }
+    head = canonical(manifest)
+    signature = sign(signed_message(head))
+    tail = canonical(
+        {
+            "type": SIGNATURE_TYPE,
+            "alg": "ed25519",
+            "public_key": public_key.hex(),
+            "manifest_sha256": _sha256(head),
+            "signature": signature.hex(),
+        }
+    )
+    return b"\n".join([head, *lines, tail]) + b"\n"
+
+
+def _json_line(line: bytes, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(line)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ImportFailed(
+            f"bundle {what} is not valid JSON ({exc}); the file is damaged"
+        ) from None
+    if not isinstance(value, dict):
+        raise ImportFailed(f"bundle {what} is not a JSON object; the file is damaged")
+    return value
+
+
+def read_bundle(
+    data: bytes,
+    *,
+    trusted_keys: Iterable[bytes] | None = None,
+    verify: Callable[[bytes, bytes, bytes], bool] | None = None,
+) -> Bundle:
+    """Verify and parse bundle bytes. Raises ``ImportFailed`` saying what is wrong.
+
+    Checks, in order: layout, versions, the Ed25519 signature over the manifest, the signer
+    against ``trusted_keys`` (when given), record count, then each record's SHA-256 and id.
+    Nothing is returned unless every check passes.
+    """
+    verify = verify or ed25519_verify
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    if len(lines) < 2:
+        raise ImportFailed("not a ReasoningBank bundle: expected a manifest and a signature line")
+    manifest = _json_line(lines[0], "manifest")
+    if manifest.get("type") != BUNDLE_TYPE:
+        raise ImportFailed("not a ReasoningBank bundle: the first line is not a bundle manifest")
+    version = manifest.get("bundle_version")
+    if not isinstance(version, int) or version > BUNDLE_VERSION:
+        raise ImportFailed(
+            f"bundle version {version!r} is newer than this reasoningbank understands "
+            f"({BUNDLE_VERSION}); upgrade reasoningbank to import it"
+        )
+    schema = manifest.get("schema_version")
+    if not isinstance(schema, int) or schema > PATTERN_SCHEMA_VERSION:
+        raise ImportFailed(
+            f"bundle pattern schema {schema!r} is newer than this version understands"
+        )
+    sig = _json_line(lines[-1], "signature line")
+    if sig.get("type") != SIGNATURE_TYPE or sig.get("alg") != "ed25519":
+        raise ImportFailed("bundle is not signed (no ed25519 signature line): refusing it")
+    try:
+        public_key = bytes.fromhex(str(sig.get("public_key")))
+        signature = bytes.fromhex(str(sig.get("signature")))
+    except ValueError:
+        raise ImportFailed("bundle signature line is damaged (bad hex)") from None
+    if not verify(public_key, signature, signed_message(lines[0])):
+        raise ImportFailed(
+            "bundle signature does not verify: the manifest was modified after signing "
+            "(or the signature belongs to another bundle); refusing to import it"
+        )
+    bank_key = str((manifest.get("bank") or {}).get("public_key", ""))
+    if bank_key != public_key.hex():
+        raise ImportFailed("bundle was signed by a key other than the bank it names; refusing it")
+    if trusted_keys is not None and public_key not in {bytes(k) for k in trusted_keys}:
+        raise ImportFailed(
+            f"bundle is signed by {public_key.hex()}, which is not a trusted key "
+            "(add it with `reasoningbank trust add KEY`)"
+        )
+    entries = manifest.get("records")
+    body = lines[1:-1]
+    if not isinstance(entries, list) or manifest.get("count") != len(entries):
+        raise ImportFailed("bundle manifest is inconsistent (count does not match its record list)")
+    if len(body) != len(entries):
+        raise ImportFailed(
+            f"bundle holds {len(body)} records but its signed manifest lists {len(entries)}: "
+            "records were added or removed; refusing it"
+        )
+    records = []
+    for n, (line, entry) in enumerate(zip(body, entries, strict=True), 1):
+        if not isinstance(entry, dict) or _sha256(line) != entry.get("sha256"):
+            pid = entry.get("id") if isinstance(entry, dict) else None
+            raise ImportFailed(
+                f"bundle record {n} (id {pid!r}) does not match its SHA-256 in the signed "
+                "manifest: it was modified; refusing the whole bundle"
+            )
+        record = _json_line(line, f"record {n}")
+        if record.get("id") != entry.get("id"):
+            raise ImportFailed(
+                f"bundle record {n} has id {record.get('id')!r}, manifest says {entry.get('id')!r}"
+            )
+        records.append(record)
+    return Bundle(manifest=manifest, records=records, public_key=public_key)
+
+
+# -- bank identity ------------------------------------------------------------------------
+def identity_path(location: str) -> str | None:
+    """Where the Ed25519 seed of the bank at ``location`` lives (``None``: in-memory bank)."""
+    if location == ":memory:" or location.startswith("idb://"):
+        return None
+    return os.fspath(location) + ".ed25519"
+
+
+def identity(location: str, *, create: bool = True) -> bytes:
+    """The 32-byte Ed25519 seed of the bank at ``location``, created on first use.
+
+    Stored as hex in ``<db>.ed25519`` with mode 0600. An in-memory bank gets a fresh key.
+    """
+    path = identity_path(location)
+    if path is None:
+        return secrets.token_bytes(32)
+    try:
+        with open(path, encoding="ascii") as fh:
+            seed = bytes.fromhex(fh.read().strip())
+        if len(seed) != 32:
+            raise ValueError("not 32 bytes")
+        return seed
+    except FileNotFoundError:
+        if not create:
+            raise ReasoningBankError(f"this bank has no identity key yet ({path})") from None
+    except (OSError, ValueError) as exc:
+        raise ReasoningBankError(f"identity key file {path} is unreadable: {exc}") from exc
+    seed = secrets.token_bytes(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(seed.hex() + "\n")
+    return seed
+
+
+def _patterns_for_export(patterns: list[Any]) -> list[dict[str, Any]]:
+    out = []
+    for p in patterns:
+        d = p.to_dict(with_embedding=True)
+        if d.get("embedding") is not None:
+            d["embedding"] = [float(x) for x in d["embedding"]]
+            if not all(math.isfinite(x) for x in d["embedding"]):
+                raise ReasoningBankError(f"pattern {d['id']!r} has a non-finite embedding")
+        out.append(d)
+    return out
+
+
+async def export_bundle(
+    bank: Any, path: str, *, location: str, seed: bytes | None = None
+) -> dict[str, Any]:
+    """Write every pattern of ``bank`` to ``path`` as a signed bundle; returns a summary.
+
+    ``location`` is the bank's path (its identity key lives beside it) unless ``seed`` is
+    given. The file is written to a temporary name and renamed, so a failed export never
+    leaves a half bundle behind.
+    """
+    key = seed if seed is not None else identity(location)
+    public_key = public_key_of(key)
+    patterns = _patterns_for_export(await bank.all_patterns())
+    blob = build_bundle(
+        patterns, sign=lambda m: ed25519_sign(key, m), public_key=public_key, now=time.time()
+    )
+    _write_atomic(path, blob)
+    return {
+        "path": path,
+        "format": "bundle",
+        "count": len(patterns),
+        "public_key": public_key.hex(),
+        "bytes": len(blob),
+    }
+
+
+async def export_jsonl(bank: Any, path: str) -> dict[str, Any]:
+    """Plain pattern JSONL (unsigned; for other tools). Embeddings included."""
+    patterns = _patterns_for_export(await bank.all_patterns())
+    blob = b"".join(canonical(p) + b"\n" for p in patterns)
+    _write_atomic(path, blob)
+    return {"path": path, "format": "jsonl", "count": len(patterns), "bytes": len(blob)}
+
+
+def _write_atomic(path: str, blob: bytes) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(blob)
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise ReasoningBankError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+# -- CLI -------------------------------------------------------------------------------------
+def register(subparsers: Any, db_parent: Any) -> None:
+    """Add the ``export`` subcommand (``--db`` comes from ``db_parent``)."""
+    p = subparsers.add_parser(
+        "export",
+        parents=[db_parent],
+        help="export every pattern to a signed bundle (or plain JSONL)",
+        description=(
+            "Write all patterns to FILE. The default bundle format is signed with this bank's "
+            "Ed25519 key and lists a SHA-256 per record; `reasoningbank import FILE` verifies "
+            "both and refuses a modified bundle. --format jsonl writes unsigned pattern JSON "
+            "lines for other tools. Example: reasoningbank --db bank.db export backup.rbundle"
+        ),
+    )
+    p.add_argument("file", metavar="FILE", help="output file (replaced if it exists)")
+    p.add_argument(
+        "--format", choices=("bundle", "jsonl"), default="bundle", help="default: bundle"
+    )
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON document")
+    p.set_defaults(handler=run_export)
+
+
+def run_export(args: Any) -> int:
+    """Handler for ``reasoningbank export``; returns the exit code."""
+    import asyncio
+
+    from .bank import ReasoningBank, default_location
+
+    location = getattr(args, "db", None) or os.environ.get("REASONINGBANK_DB") or default_location()
+
+    async def go() -> dict[str, Any]:
+        bank = await ReasoningBank.open(location)
+        try:
+            if args.format == "jsonl":
+                return await export_jsonl(bank, args.file)
+            return await export_bundle(bank, args.file, location=location)
+        finally:
+            await bank.close()
+
+    try:
+        summary = asyncio.run(go())
+    except ReasoningBankError as exc:
+        print(f"reasoningbank export: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        signed = f", signed by {summary['public_key']}" if "public_key" in summary else ""
+        where = f"{summary['path']} ({summary['format']}{signed})"
+        print(f"exported {summary['count']} patterns to {where}")
+    return 0
