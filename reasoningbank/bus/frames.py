@@ -211,9 +211,7 @@ def _prefix_and_header(frame: Frame) -> tuple[bytes, bytes]:
     header = _header_bytes(frame)
     sig = SIGNATURE_SIZE if frame.flags & Flags.SIGNED else 0
     length = _PREFIX_SIZE - 4 + len(header) + len(frame.payload) + sig
-    prefix = _PREFIX.pack(
-        length, VERSION, frame.type, frame.flags, len(header), len(frame.payload)
-    )
+    prefix = _PREFIX.pack(length, VERSION, frame.type, frame.flags, len(header), len(frame.payload))
     return prefix, header
 
 
