@@ -14,7 +14,6 @@ import json
 import os
 import random
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -231,7 +230,7 @@ class ReasoningBank:
         pattern.embedding = self._dense.vector(self._slot[pid])
         return pattern
 
-    def _record(self, pattern: Pattern) -> Record:
+    def _record(self, pattern: Pattern, terms: list[str] | None = None) -> Record:
         return Record(
             id=pattern.id,
             task_category=pattern.task_category,
@@ -239,7 +238,7 @@ class ReasoningBank:
             created_at=pattern.metadata.created_at,
             updated_at=pattern.metadata.updated_at,
             body=pattern.to_dict(with_embedding=False),
-            terms=analyze(pattern.task_description),
+            terms=analyze(pattern.task_description) if terms is None else terms,
             embedding=pattern.embedding,
         )
 
@@ -258,10 +257,10 @@ class ReasoningBank:
         for i, item in enumerate(items):
             try:
                 explicit = isinstance(item, Pattern) or bool(isinstance(item, dict) and item.get("id"))
-                pattern = Pattern.from_dict(item, new_id=str(uuid.uuid4()), now=now)
-                json.dumps(pattern.context)
-                json.dumps(pattern.outcome.metrics)
-                json.dumps(pattern.metadata.extra)
+                pattern = Pattern.from_dict(item, new_id=_new_id(), now=now)
+                for free_form in (pattern.context, pattern.outcome.metrics, pattern.metadata.extra):
+                    if free_form:  # stores persist JSON: refuse what would not round-trip
+                        json.dumps(free_form)
             except (TypeError, ValueError) as exc:
                 where = f"pattern #{i}: " if len(items) > 1 else ""
                 field = getattr(exc, "field", None)
@@ -306,6 +305,7 @@ class ReasoningBank:
         staged = self._validate(items)
         now = self._clock()
         writes: dict[str, Pattern] = {}
+        terms_of: dict[str, list[str]] = {}
         ids: list[str] = []
         contradictions = 0
         for pattern, explicit in staged:
@@ -313,7 +313,8 @@ class ReasoningBank:
                 pattern.embedding = await self._embed(pattern.task_description)
             if pattern.embedding is not None:
                 self._dense.check(pattern.embedding)
-            target_id = None if explicit else self._near_duplicate(pattern, analyze(pattern.task_description))
+            terms = analyze(pattern.task_description)
+            target_id = None if explicit else self._near_duplicate(pattern, terms)
             if target_id is not None:
                 target = writes.get(target_id) or self._pattern(target_id)
                 contradictions += learning.merge_into(target, pattern, now)
@@ -322,8 +323,9 @@ class ReasoningBank:
                 continue
             learning.initialise(pattern.metadata, pattern.outcome, now)
             writes[pattern.id] = pattern
+            terms_of[pattern.id] = terms
             ids.append(pattern.id)
-        records = [self._record(p) for p in writes.values()]
+        records = [self._record(p, terms_of.get(pid)) for pid, p in writes.items()]
         await self._store.put(records)
         for record in records:
             self._index(record)
@@ -364,6 +366,74 @@ class ReasoningBank:
             raise NotFound(pattern_id)
         await self._store.delete([pattern_id])
         self._unindex(pattern_id)
+
+    async def consolidate(
+        self, *, dry_run: bool = False, min_evidence: float = 0.1
+    ) -> dict[str, Any]:
+        """Merge near-duplicates that slipped in (bulk stores, imports, other peers) and
+        prune patterns whose age-discounted evidence fell below ``min_evidence``.
+
+        Duplicates fold into the oldest copy (its id survives). Pruning needs a half-life
+        (``half_life_days``); failures are kept as long as successes. Returns what changed
+        (``dry_run=True`` reports without changing anything).
+        """
+        await self._sync()
+        now = self._clock()
+        merged: list[dict[str, Any]] = []
+        updates: dict[str, Pattern] = {}
+        gone: set[str] = set()
+        threshold = self.dedup_threshold or 0.95
+        for slot, pid in enumerate(self._ids):
+            if pid is None or pid in gone:
+                continue
+            cat, strategy = self._category[slot], self._strategy[slot]
+            dups = self._lex.near_duplicates(
+                self._records[pid].terms,
+                threshold,
+                lambda s, slot=slot, cat=cat, strategy=strategy: s > slot
+                and self._category[s] == cat
+                and self._strategy[s] == strategy
+                and self._ids[s] not in gone,
+            )
+            if not dups:
+                continue
+            target = updates.get(pid) or self._pattern(pid)
+            absorbed = []
+            for dup_slot, _ in sorted(dups):
+                dup_id = self._ids[dup_slot]
+                assert dup_id is not None
+                learning.absorb(target, self._pattern(dup_id))
+                gone.add(dup_id)
+                absorbed.append(dup_id)
+            updates[pid] = target
+            merged.append({"into": pid, "ids": absorbed})
+        pruned = []
+        for pid in self._ids:
+            if pid is None or pid in gone:
+                continue
+            meta = (updates[pid] if pid in updates else self._pattern(pid)).metadata
+            if self.half_life_days is not None and (
+                learning.evidence_weight(meta, now, self.half_life_days) < min_evidence
+            ):
+                pruned.append(pid)
+                gone.add(pid)
+                updates.pop(pid, None)
+        report = {
+            "dry_run": dry_run,
+            "before": len(self._records),
+            "after": len(self._records) - len(gone),
+            "merged": merged,
+            "pruned": pruned,
+        }
+        if dry_run or (not updates and not gone):
+            return report
+        records = [self._record(p, self._records[p.id].terms) for p in updates.values()]
+        await self._store.put(records, delete=sorted(gone))
+        for record in records:
+            self._index(record)
+        for pid in gone:
+            self._unindex(pid)
+        return report
 
     # -- reading -----------------------------------------------------------------------
     async def get_pattern(self, pattern_id: str) -> Pattern | None:
@@ -535,6 +605,12 @@ class ReasoningBank:
                 "vector_backend": self._dense.backend,
             },
         }
+
+
+def _new_id() -> str:
+    """A random (version 4) UUID string; cheaper than ``str(uuid.uuid4())`` in bulk."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:32]}"
 
 
 def _check_limit(value: Any, name: str) -> None:

@@ -70,7 +70,8 @@ class LexicalIndex:
             self._df[tid] += 1
             tfs[tid] = tf
         self._docs[slot] = tfs
-        self._post(slot, tfs)
+        if not self._stale():
+            self._post(slot, tfs)  # else the next refresh() weighs every posting anyway
 
     def remove(self, slot: int) -> None:
         tfs = self._docs.pop(slot, None)
@@ -88,12 +89,15 @@ class LexicalIndex:
         for tid, tf in tfs.items():
             self._postings[tid][slot] = tf * idf[tid] / norm
 
+    def _stale(self) -> bool:
+        snap = self._snapshot_n
+        return snap < 0 or abs(len(self._docs) - snap) > self._drift * max(snap, 1)
+
     def refresh(self, *, force: bool = False) -> bool:
         """Re-take the IDF snapshot if the document count drifted; True if it did."""
-        n = len(self._docs)
-        snap = self._snapshot_n
-        if not force and snap >= 0 and abs(n - snap) <= self._drift * max(snap, 1):
+        if not force and not self._stale():
             return False
+        n = len(self._docs)
         self._snapshot_n = n
         log_n1 = math.log(n + 1)
         self._idf = [log_n1 - math.log(df + 1) + 1.0 for df in self._df]

@@ -21,6 +21,8 @@ from .model import Metadata, Outcome, Pattern, Recommendation
 
 __all__ = [
     "Evidence",
+    "absorb",
+    "evidence_weight",
     "StrategyScore",
     "decay_weight",
     "initialise",
@@ -50,8 +52,8 @@ def _confidence(successes: float, failures: float) -> float:
 def observe(meta: Metadata, score: float, now: float) -> bool:
     """Fold one outcome into ``meta``; True if it contradicts the established record.
 
-    A contradiction is an outcome on the other side of 0.5 from a record built on at least
-    two observations whose average is clearly on one side (≥0.65 or ≤0.35).
+    A contradiction is an outcome on the other side of 0.5 from a record whose average is
+    clearly on one side (≥0.65 or ≤0.35): the same task and strategy, opposite results.
     """
     n = meta.success_count + meta.failure_count
     contradicts = is_contradiction(meta.avg_success_score, n, score)
@@ -105,6 +107,36 @@ def merge_into(target: Pattern, incoming: Pattern, now: float) -> bool:
     if target.embedding is None and incoming.embedding is not None:
         target.embedding = incoming.embedding
     return contradicts
+
+
+def absorb(target: Pattern, other: Pattern) -> None:
+    """Fold a whole duplicate pattern (all its observations) into ``target``."""
+    t, o = target.metadata, other.metadata
+    t.success_count += o.success_count
+    t.failure_count += o.failure_count
+    total = t.success_count + t.failure_count
+    if total > 0:
+        t.avg_success_score = t.success_count / total
+        t.confidence = _confidence(t.success_count, t.failure_count)
+    t.usage_count += o.usage_count
+    t.merged_count += 1 + o.merged_count
+    t.contradictions += o.contradictions
+    if o.success_count + o.failure_count > 0 and total - (o.success_count + o.failure_count) > 0:
+        mine = (t.success_count - o.success_count) / (total - o.success_count - o.failure_count)
+        if is_contradiction(mine, 1, o.avg_success_score):
+            t.contradictions += 1
+    if o.updated_at > t.updated_at:
+        t.updated_at = o.updated_at
+        target.outcome = other.outcome
+    for key, value in other.context.items():
+        target.context.setdefault(key, value)
+    t.tags = list(dict.fromkeys(t.tags + o.tags))
+
+
+def evidence_weight(meta: Metadata, now: float, half_life_days: float | None) -> float:
+    """Observations discounted by age: what consolidation weighs before pruning."""
+    n = meta.success_count + meta.failure_count
+    return n * decay_weight(now - meta.updated_at, half_life_days)
 
 
 @dataclass(frozen=True, slots=True)

@@ -174,8 +174,8 @@ class Metadata:
 
     @classmethod
     def from_dict(cls, data: Any, *, now: float) -> Metadata:
-        if data is None:
-            data = {}
+        if not data:
+            return cls(created_at=now, updated_at=now)  # the common case for new patterns
         if not isinstance(data, dict):
             raise InvalidPattern("metadata must be an object", field="metadata")
         created = parse_time(data["created_at"], "created_at") if data.get("created_at") is not None else now

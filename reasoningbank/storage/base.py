@@ -56,8 +56,9 @@ class Store(Protocol):
         ``embedding`` may be any float sequence; a float32 ``array('f')`` is best."""
         ...
 
-    async def put(self, records: list[Record]) -> None:
-        """Insert or replace ``records`` in one transaction: all land or none do."""
+    async def put(self, records: list[Record], delete: Sequence[str] = ()) -> None:
+        """Insert or replace ``records`` and remove ``delete`` ids in one transaction:
+        all of it lands or none of it does."""
         ...
 
     async def get(self, pattern_id: str) -> Record | None: ...

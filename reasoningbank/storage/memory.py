@@ -6,6 +6,8 @@ mutates one afterwards, so no defensive copies are needed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .base import Changes, Record
 
 __all__ = ["MemoryStore"]
@@ -22,8 +24,10 @@ class MemoryStore:
     async def load(self) -> list[Record]:
         return list(self._records.values())
 
-    async def put(self, records: list[Record]) -> None:
+    async def put(self, records: list[Record], delete: Sequence[str] = ()) -> None:
         self._records.update((r.id, r) for r in records)
+        for pid in delete:
+            self._records.pop(pid, None)
 
     async def get(self, pattern_id: str) -> Record | None:
         return self._records.get(pattern_id)

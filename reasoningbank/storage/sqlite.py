@@ -20,7 +20,7 @@ import os
 import sqlite3
 import sys
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from ..errors import NotABank, SchemaTooNew, StorageError
@@ -54,6 +54,10 @@ _MIGRATIONS: dict[int, str] = {
     INSERT INTO rb_meta (key, value) VALUES ('seq', '0');
     """,
 }
+
+#: One encoder for every row: skips the per-call setup and the circular-reference check
+#: (bodies are plain JSON trees built by the model).
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False).encode
 
 _COLUMNS = "id, task_category, strategy, created_at, updated_at, body, terms, embedding"
 
@@ -212,13 +216,13 @@ class SqliteStore:
             raise StorageError(f"read from {self.location} failed: {exc}") from exc
         return (_row(r) for r in cursor)
 
-    async def put(self, records: list[Record]) -> None:
-        if not records:
+    async def put(self, records: list[Record], delete: Sequence[str] = ()) -> None:
+        if not records and not delete:
             return
         rows = [
             (
                 r.id, r.task_category, r.strategy, r.created_at, r.updated_at,
-                json.dumps(r.body, separators=(",", ":"), ensure_ascii=False),
+                _ENCODE(r.body),
                 " ".join(r.terms), _pack(r.embedding),
             )
             for r in records
@@ -229,6 +233,13 @@ class SqliteStore:
                 rows,
             )
             self._conn.executemany("DELETE FROM tombstones WHERE id = ?", [(r.id,) for r in records])
+            self._remove(delete, seq)
+
+    def _remove(self, ids: Sequence[str], seq: int) -> None:
+        self._conn.executemany("DELETE FROM patterns WHERE id = ?", [(i,) for i in ids])
+        self._conn.executemany(
+            "INSERT OR REPLACE INTO tombstones (id, seq) VALUES (?, ?)", [(i, seq) for i in ids]
+        )
 
     async def get(self, pattern_id: str) -> Record | None:
         rows = self._read(f"SELECT {_COLUMNS} FROM patterns WHERE id = ?", (pattern_id,))
@@ -238,10 +249,7 @@ class SqliteStore:
         if not ids:
             return
         with self._write() as seq:
-            self._conn.executemany("DELETE FROM patterns WHERE id = ?", [(i,) for i in ids])
-            self._conn.executemany(
-                "INSERT OR REPLACE INTO tombstones (id, seq) VALUES (?, ?)", [(i, seq) for i in ids]
-            )
+            self._remove(ids, seq)
 
     async def by_category(self, category: str, limit: int) -> list[Record]:
         rows = self._read(

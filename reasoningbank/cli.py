@@ -1,0 +1,318 @@
+"""``reasoningbank`` command line: thin commands over the public ``ReasoningBank`` API.
+
+``--db PATH`` (or ``REASONINGBANK_DB``) is accepted before or after the subcommand.
+``--json`` prints one JSON document on stdout. Every library error becomes one line on
+stderr and exit status 1; usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from .bank import ReasoningBank, default_location
+from .errors import InvalidPattern, ReasoningBankError
+
+__all__ = ["main", "build_parser", "open_bank", "progress_printer"]
+
+
+def progress_printer(label: str) -> Callable[[int, int], None] | None:
+    """A stderr progress bar when stderr is a terminal, else ``None`` (no noise in pipes)."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        width = 30
+        filled = int(width * done / total) if total else width
+        sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show
+
+
+async def open_bank(args: argparse.Namespace, **options: Any) -> ReasoningBank:
+    """Open the bank named by ``--db`` (or the default location)."""
+    return await ReasoningBank.open(args.db or default_location(), **options)
+
+
+def _print_json(doc: Any) -> None:
+    json.dump(doc, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+def _table(rows: list[list[str]], headers: list[str]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+    return "\n".join(out)
+
+
+def _short(text: str, n: int = 60) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+# -- commands -----------------------------------------------------------------------------
+async def cmd_store(args: argparse.Namespace) -> int:
+    """Store a pattern from flags, or JSON patterns (object, array or JSONL) from --file.
+
+    Example: reasoningbank store --task "add oauth token refresh" --category backend
+             --strategy test-driven --score 0.9 --context lang=python
+    """
+    if args.file:
+        text = sys.stdin.read() if args.file == "-" else _read(args.file)
+        patterns = _parse_json_patterns(text)
+    else:
+        missing = [f for f in ("task", "category", "strategy") if not getattr(args, f)]
+        if missing:
+            raise InvalidPattern("missing " + ", ".join("--" + m for m in missing) + " (or use --file)")
+        if args.score is None and args.success is None:
+            raise InvalidPattern("give the outcome: --success, --failure or --score X")
+        context = {}
+        for item in args.context or []:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise InvalidPattern(f"--context takes key=value, got {item!r}")
+            context[key] = value
+        outcome: dict[str, Any] = {"success": args.success, "success_score": args.score}
+        if args.duration is not None:
+            outcome["duration_seconds"] = args.duration
+        patterns = [{
+            "task_description": args.task, "task_category": args.category,
+            "strategy": args.strategy, "context": context, "outcome": outcome,
+            "tags": [t for t in (args.tags or "").split(",") if t],
+        }]  # fmt: skip
+    async with await open_bank(args) as bank:
+        ids = await bank.store_patterns(patterns)
+    if args.json:
+        _print_json({"ids": ids})
+    else:
+        print("\n".join(ids))
+    return 0
+
+
+async def cmd_get(args: argparse.Namespace) -> int:
+    """Show one pattern. Example: reasoningbank get 3f2a… --json"""
+    async with await open_bank(args) as bank:
+        pattern = await bank.get_pattern(args.id)
+    if pattern is None:
+        raise ReasoningBankError(f"no pattern with id {args.id!r}")
+    doc = pattern.to_dict()
+    if args.json:
+        _print_json(doc)
+    else:
+        meta = doc["metadata"]
+        for key in ("id", "task_description", "task_category", "strategy"):
+            print(f"{key:18} {doc[key]}")
+        print(f"{'outcome':18} success={doc['outcome']['success']} score={doc['outcome']['success_score']}")
+        print(f"{'confidence':18} {meta['confidence']:.3f} (usage {meta['usage_count']})")
+        if doc["context"]:
+            print(f"{'context':18} {json.dumps(doc['context'])}")
+    return 0
+
+
+async def cmd_search(args: argparse.Namespace) -> int:
+    """Find patterns similar to TEXT. Example: reasoningbank search "refresh tokens" -k 3"""
+    async with await open_bank(args) as bank:
+        matches = await bank.find_similar(args.text, args.category, top_k=args.k, min_score=args.min_score)
+    if args.json:
+        _print_json([m.to_dict() for m in matches])
+        return 0
+    rows = [
+        [f"{m.score:.3f}", f"{m.similarity:.3f}", m.pattern.task_category, _short(m.pattern.strategy, 20),
+         _short(m.pattern.task_description), m.pattern.id]
+        for m in matches
+    ]  # fmt: skip
+    print(_table(rows, ["score", "sim", "category", "strategy", "task", "id"]) if rows else "no matches")
+    return 0
+
+
+async def cmd_recommend(args: argparse.Namespace) -> int:
+    """Recommend a strategy for TEXT. Example: reasoningbank recommend "refresh tokens" -c backend"""
+    async with await open_bank(args) as bank:
+        rec = await bank.recommend_strategy(args.text, args.category, explore=args.explore, seed=args.seed)
+    if args.json:
+        _print_json(rec.to_dict())
+    elif rec.strategy is None:
+        print("no evidence yet: store some patterns in this category first")
+    else:
+        print(f"{rec.strategy}  (confidence {rec.confidence:.2f}, {len(rec.evidence)} supporting patterns)")
+        for alt in rec.alternatives[1:4]:
+            print(f"  then: {alt['strategy']} ({alt['confidence']:.2f})")
+    return 0
+
+
+async def cmd_outcome(args: argparse.Namespace) -> int:
+    """Record a new outcome for a pattern. Example: reasoningbank outcome ID --failure"""
+    if args.score is None and args.success is None:
+        raise InvalidPattern("give the outcome: --success, --failure or --score X")
+    async with await open_bank(args) as bank:
+        pattern = await bank.record_outcome(args.id, success=args.success, score=args.score)
+    if args.json:
+        _print_json(pattern.to_dict())
+    else:
+        print(f"{pattern.id}: confidence {pattern.metadata.confidence:.3f} after {pattern.metadata.usage_count} uses")
+    return 0
+
+
+async def cmd_stats(args: argparse.Namespace) -> int:
+    """Counts per category and strategy, storage and index facts. Example: reasoningbank stats"""
+    async with await open_bank(args) as bank:
+        stats = await bank.get_stats()
+    if args.json:
+        _print_json(stats)
+        return 0
+    print(f"patterns      {stats['total_patterns']} in {stats['storage']['location']} ({stats['storage']['backend']})")
+    print(f"success rate  {stats['success_rate']:.3f}   contradictions {stats['contradictions']}")
+    if stats["categories"]:
+        print(_table([[k, str(v)] for k, v in stats["categories"].items()], ["category", "patterns"]))
+    return 0
+
+
+async def cmd_bench(args: argparse.Namespace) -> int:
+    """Time bulk store, durable single store and find_similar. Example: reasoningbank bench --n 10000"""
+    from .benchmark import run_benchmark
+
+    result = await run_benchmark(n=args.n, queries=args.queries, progress=progress_printer("bench"))
+    if args.json:
+        _print_json(result)
+    else:
+        for key, value in result.items():
+            print(f"{key:28} {value:.3f}" if isinstance(value, float) else f"{key:28} {value}")
+    return 0
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise ReasoningBankError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def _parse_json_patterns(text: str) -> list[Any]:
+    text = text.strip()
+    if not text:
+        raise InvalidPattern("no patterns given (empty input)")
+    try:
+        doc = json.loads(text)
+        return doc if isinstance(doc, list) else [doc]
+    except json.JSONDecodeError:
+        pass
+    out = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise InvalidPattern(f"line {lineno}: not JSON ({exc.msg})") from None
+    return out
+
+
+# -- parser -------------------------------------------------------------------------------
+def _outcome_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--success", dest="success", action="store_const", const=True, default=None,
+                   help="the attempt succeeded")
+    g.add_argument("--failure", dest="success", action="store_const", const=False,
+                   help="the attempt failed")
+    p.add_argument("--score", type=float, help="graded outcome in [0, 1]")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    db_parent = argparse.ArgumentParser(add_help=False)
+    db_parent.add_argument("--db", default=argparse.SUPPRESS, metavar="PATH",
+                           help="bank file, ':memory:' or idb://name (env REASONINGBANK_DB)")
+    json_parent = argparse.ArgumentParser(add_help=False)
+    json_parent.add_argument("--json", action="store_true", help="print one JSON document")
+
+    parser = argparse.ArgumentParser(
+        prog="reasoningbank",
+        description="Agent memory that learns from outcomes.",
+        epilog=f"Default bank: {default_location()}",
+    )
+    parser.add_argument("--db", default=None, metavar="PATH",
+                        help="bank file, ':memory:' or idb://name (env REASONINGBANK_DB)")
+    parser.add_argument("--version", action="version", version="reasoningbank " + _version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    def add(name: str, handler: Callable[[argparse.Namespace], Awaitable[int]], help_: str,
+            parents: tuple = ()) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=handler.__doc__,
+                           parents=[db_parent, *parents],
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.set_defaults(handler=handler)
+        return p
+
+    p = add("store", cmd_store, "store a pattern", (json_parent,))
+    p.add_argument("--task", help="task description")
+    p.add_argument("--category", help="task category")
+    p.add_argument("--strategy", help="strategy used")
+    _outcome_flags(p)
+    p.add_argument("--duration", type=float, help="seconds the attempt took")
+    p.add_argument("--context", action="append", metavar="KEY=VALUE", help="context entry (repeatable)")
+    p.add_argument("--tags", help="comma-separated tags")
+    p.add_argument("--file", help="JSON/JSONL patterns to store ('-' for stdin)")
+
+    p = add("get", cmd_get, "show a pattern", (json_parent,))
+    p.add_argument("id")
+
+    p = add("search", cmd_search, "find similar patterns", (json_parent,))
+    p.add_argument("text")
+    p.add_argument("--category", "-c")
+    p.add_argument("-k", type=int, default=5, help="number of results (default 5)")
+    p.add_argument("--min-score", type=float, default=0.0)
+
+    p = add("recommend", cmd_recommend, "recommend a strategy", (json_parent,))
+    p.add_argument("text")
+    p.add_argument("--category", "-c")
+    p.add_argument("--explore", action="store_true", help="Thompson sampling instead of greedy")
+    p.add_argument("--seed", type=int, help="seed for --explore")
+
+    p = add("outcome", cmd_outcome, "record a new outcome for a pattern", (json_parent,))
+    p.add_argument("id")
+    _outcome_flags(p)
+
+    add("stats", cmd_stats, "show bank statistics", (json_parent,))
+
+    p = add("bench", cmd_bench, "run the built-in benchmark", (json_parent,))
+    p.add_argument("--n", type=int, default=10_000, help="patterns (default 10000)")
+    p.add_argument("--queries", type=int, default=200, help="queries (default 200)")
+
+    for module in _PLUGINS:
+        importlib.import_module(f"reasoningbank.{module}").register(sub, db_parent)
+    return parser
+
+
+#: Modules contributing subcommands through ``register(subparsers, db_parent)``.
+_PLUGINS: tuple[str, ...] = ()
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result = args.handler(args)
+        if asyncio.iscoroutine(result):
+            result = asyncio.run(result)
+        return int(result or 0)
+    except ReasoningBankError as exc:
+        print(f"reasoningbank: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("reasoningbank: interrupted", file=sys.stderr)
+        return 130

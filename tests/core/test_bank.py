@@ -1,0 +1,218 @@
+import pytest
+
+import reasoningbank
+from reasoningbank import BankClosed, InvalidPattern, NotFound, ReasoningBank
+from tests.conftest import pattern, run
+
+
+def open_bank(path=":memory:", **kw):
+    return run(ReasoningBank.open(path, **kw))
+
+
+def test_public_exports_are_pinned():
+    assert sorted(reasoningbank.__all__) == sorted([
+        "BankClosed", "BusError", "ImportFailed", "InvalidPattern", "Match", "Metadata", "NotABank",
+        "NotFound", "Outcome", "Pattern", "ReasoningBank", "ReasoningBankError", "Recommendation",
+        "SchemaTooNew", "ScoreWeights", "StorageError", "cosine", "default_location", "euclidean",
+    ])
+    assert ReasoningBank.__module__ == "reasoningbank"
+
+
+def test_store_get_and_find_similar_contract(db_path):
+    async def go():
+        async with await ReasoningBank.open(db_path) as bank:
+            pid = await bank.store_pattern({
+                "task_description": "add oauth token refresh", "task_category": "backend",
+                "strategy": "test-driven", "context": {"lang": "python"},
+                "outcome": {"success": True, "success_score": 0.9, "duration_seconds": 42.0}})
+            await bank.store_pattern(pattern("paginate query results", strategy="spec-first"))
+            await bank.store_pattern(pattern("refresh oauth session cookie", category="frontend"))
+            got = await bank.get_pattern(pid)
+            assert got.task_description == "add oauth token refresh"
+            assert got.context == {"lang": "python"}
+            assert got.outcome.duration_seconds == 42.0
+            assert await bank.get_pattern("nope") is None
+            matches = await bank.find_similar("refresh oauth tokens", "backend", top_k=5)
+            assert [m.pattern.id for m in matches] == [pid]
+            m = matches[0]
+            assert 0 < m.similarity <= 1 and m.score > 0
+            assert set(m.parts) >= {"similarity", "lexical", "category", "context", "outcome"}
+            assert m.parts["category"] == 1.0
+            anywhere = await bank.find_similar("refresh oauth tokens", top_k=5)
+            assert {x.pattern.task_category for x in anywhere} == {"backend", "frontend"}
+            assert await bank.find_similar("refresh oauth tokens", top_k=5, min_score=0.99) == []
+    run(go())
+
+
+def test_find_similar_ranks_closer_tasks_first_and_honours_top_k():
+    bank = open_bank(dedup_threshold=None)
+    descs = ["fix database connection pool leak", "database backup nightly", "connection pool tuning",
+             "fix css layout", "fix memory leak in worker"]
+    ids = run(bank.store_patterns([pattern(d, score=0.5) for d in descs]))
+    matches = run(bank.find_similar("database connection pool leak", top_k=3))
+    assert len(matches) == 3
+    assert matches[0].pattern.id == ids[0]
+    assert [m.score for m in matches] == sorted((m.score for m in matches), reverse=True)
+
+
+def test_context_overlap_and_outcome_feed_the_composite_score():
+    bank = open_bank(dedup_threshold=None)
+    a, b = run(bank.store_patterns([
+        pattern("deploy service", context={"cloud": "aws"}, score=0.5),
+        pattern("deploy service", context={"cloud": "gcp"}, score=0.5)]))
+    top = run(bank.find_similar("deploy service", context={"cloud": "gcp"}, top_k=2))
+    assert top[0].pattern.id == b and top[0].parts["context"] == 1.0 and top[1].parts["context"] == 0.0
+    run(bank.record_outcome(a, success=True, score=1.0))
+    run(bank.record_outcome(a, success=True, score=1.0))
+    top = run(bank.find_similar("deploy service", top_k=2))
+    assert top[0].pattern.id == a and top[0].parts["outcome"] > top[1].parts["outcome"]
+
+
+def test_record_outcome_learns_and_persists(db_path):
+    bank = open_bank(db_path)
+    pid = run(bank.store_pattern(pattern("migrate user table schema", score=1.0)))
+    before = run(bank.get_pattern(pid)).metadata.confidence
+    updated = run(bank.record_outcome(pid, success=False, score=0.0, error_message="lock timeout"))
+    assert updated.metadata.usage_count == 1
+    assert updated.metadata.confidence < before
+    assert updated.outcome.error_message == "lock timeout"
+    assert updated.metadata.contradictions == 1  # success then failure: opposite outcomes
+    run(bank.close())
+    again = open_bank(db_path)
+    assert run(again.get_pattern(pid)).metadata.confidence == updated.metadata.confidence
+    with pytest.raises(NotFound):
+        run(again.record_outcome("missing", success=True))
+    with pytest.raises(InvalidPattern):
+        run(again.record_outcome(pid))
+    run(again.close())
+
+
+def test_recommend_strategy_prefers_what_worked_on_similar_tasks(clock):
+    bank = open_bank(clock=clock, dedup_threshold=None)
+    run(bank.store_patterns(
+        [pattern("add oauth token refresh", strategy="big-bang", score=0.1) for _ in range(3)]
+        + [pattern("oauth token refresh flow", strategy="test-driven", score=0.9) for _ in range(2)]
+        + [pattern("style the navbar", strategy="big-bang", score=1.0) for _ in range(5)]))
+    rec = run(bank.recommend_strategy("refresh oauth tokens", "backend"))
+    assert rec.strategy == "test-driven"
+    assert len(rec.evidence) == 2
+    assert rec.alternatives[-1]["strategy"] == "big-bang"
+    explored = [run(bank.recommend_strategy("refresh oauth tokens", "backend", explore=True, seed=s)).strategy
+                for s in range(30)]
+    assert explored == [run(bank.recommend_strategy("refresh oauth tokens", "backend", explore=True,
+                                                    seed=s)).strategy for s in range(30)]
+    empty = run(bank.recommend_strategy("quantum chromodynamics", "physics"))
+    assert empty.strategy is None
+
+
+def test_near_duplicates_merge_instead_of_piling_up():
+    bank = open_bank()
+    a = run(bank.store_pattern(pattern("Fix the database connection pool leak", score=0.9)))
+    b = run(bank.store_pattern(pattern("fix database connection pool leaks", score=0.1)))
+    c = run(bank.store_pattern(pattern("fix database connection pool leak", strategy="other", score=0.1)))
+    assert a == b and c != a
+    merged = run(bank.get_pattern(a))
+    assert merged.metadata.merged_count == 1
+    assert merged.metadata.contradictions == 1
+    assert merged.metadata.success_count == pytest.approx(1.0)
+    assert run(bank.get_stats())["total_patterns"] == 2
+    explicit = run(bank.store_pattern(pattern("fix database connection pool leak", id="keep-me")))
+    assert explicit == "keep-me"
+
+
+def test_consolidate_merges_bulk_duplicates_and_prunes_stale(clock):
+    bank = open_bank(clock=clock, dedup_threshold=0.95, half_life_days=10)
+    ids = run(bank.store_patterns([pattern("rotate tls certificates", score=1.0) for _ in range(3)]
+                                  + [pattern("tune autoscaling", score=0.0)]))
+    assert len(set(ids)) == 4  # bulk stores keep every record
+    clock.advance(5 * 86_400)
+    fresh = run(bank.store_pattern(pattern("cache build artifacts", score=1.0)))
+    clock.advance(30 * 86_400)
+    preview = run(bank.consolidate(dry_run=True, min_evidence=0.1))
+    assert run(bank.get_stats())["total_patterns"] == 5
+    report = run(bank.consolidate(min_evidence=0.1))
+    assert report == {**preview, "dry_run": False}
+    assert report["merged"] == [{"into": ids[0], "ids": ids[1:3]}]
+    assert set(report["pruned"]) == {ids[3]}  # 1 observation aged 35 days: weight 0.09
+    kept = run(bank.get_pattern(ids[0]))
+    assert kept.metadata.success_count == pytest.approx(3.0) and kept.metadata.merged_count == 2
+    assert run(bank.get_pattern(fresh)) is not None
+
+
+def test_invalid_input_is_refused_and_loses_nothing(db_path):
+    bank = open_bank(db_path)
+    keep = run(bank.store_pattern(pattern("keep me")))
+    with pytest.raises(InvalidPattern, match="pattern #1"):
+        run(bank.store_patterns([pattern("fine"), {"task_description": "no category"}]))
+    with pytest.raises(InvalidPattern, match="JSON"):
+        run(bank.store_pattern(pattern("bad context", context={"x": object()})))
+    assert run(bank.get_stats())["total_patterns"] == 1
+    run(bank.close())
+    bank = open_bank(db_path)
+    assert [p.id for p in run(bank.all_patterns())] == [keep]
+    run(bank.close())
+
+
+def test_closed_bank_raises():
+    bank = open_bank()
+    run(bank.close())
+    with pytest.raises(BankClosed):
+        run(bank.get_stats())
+
+
+def test_search_by_category_newest_first(clock):
+    bank = open_bank(clock=clock, dedup_threshold=None)
+    ids = []
+    for i in range(4):
+        ids.append(run(bank.store_pattern(pattern(f"task number {i}", category="ops"))))
+        clock.advance(10)
+    assert [p.id for p in run(bank.search_by_category("ops", limit=3))] == ids[::-1][:3]
+    assert run(bank.search_by_category("none")) == []
+
+
+def test_bring_your_own_vectors_and_embedder_callable():
+    bank = open_bank(dedup_threshold=None)
+    run(bank.store_patterns([
+        pattern("alpha", embedding=[1.0, 0.0, 0.0]),
+        pattern("beta", embedding=[0.0, 1.0, 0.0])]))
+    hit = run(bank.find_similar("unrelated words", embedding=[0.9, 0.1, 0.0], top_k=1))[0]
+    assert hit.pattern.task_description == "alpha" and "semantic" in hit.parts
+    assert hit.pattern.embedding == [1.0, 0.0, 0.0]
+    with pytest.raises(InvalidPattern, match="dimension"):
+        run(bank.store_pattern(pattern("gamma", embedding=[1.0, 2.0])))
+
+    vocab = ["oauth", "database", "frontend"]
+
+    async def embed(text):
+        return [float(w in text) + 0.01 for w in vocab]
+
+    emb_bank = open_bank(embedder=embed, dedup_threshold=None)
+    run(emb_bank.store_patterns([pattern("oauth flow"), pattern("database tuning")]))
+    top = run(emb_bank.find_similar("database", top_k=1))[0]
+    assert top.pattern.task_description == "database tuning"
+    assert run(emb_bank.get_stats())["index"]["dense_vectors"] == 2
+
+
+def test_stats_report_counts_and_backends(db_path):
+    bank = open_bank(db_path, dedup_threshold=None)
+    run(bank.store_patterns([pattern("a b", category="x", strategy="s1", score=1.0),
+                             pattern("c d", category="x", strategy="s2", score=0.0),
+                             pattern("e f", category="y", strategy="s1", score=1.0)]))
+    stats = run(bank.get_stats())
+    assert stats["total_patterns"] == 3
+    assert stats["categories"] == {"x": 2, "y": 1}
+    assert stats["strategies"] == {"s1": 2, "s2": 1}
+    assert stats["success_rate"] == pytest.approx(2 / 3)
+    assert stats["storage"]["backend"] == "sqlite" and stats["storage"]["location"] == db_path
+    assert stats["runtime"] == "cpython"
+    run(bank.close())
+
+
+def test_delete_pattern():
+    bank = open_bank()
+    pid = run(bank.store_pattern(pattern("short lived")))
+    run(bank.delete_pattern(pid))
+    assert run(bank.get_pattern(pid)) is None
+    assert run(bank.find_similar("short lived")) == []
+    with pytest.raises(NotFound):
+        run(bank.delete_pattern(pid))

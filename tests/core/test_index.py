@@ -1,0 +1,72 @@
+import math
+import random
+
+from reasoningbank.embed import analyze, stem
+from reasoningbank.index import LexicalIndex, term_weights
+
+WORDS = ("oauth token refresh database connection pool leak cache redis rate limit api endpoint "
+         "schema migration webhook retry payload upload stream login form modal image").split()
+
+
+def test_analyze_lowercases_drops_stop_words_and_stems():
+    assert analyze("Refreshing the OAuth tokens") == ["refresh", "oauth", "token"]
+    assert stem("connections") == stem("connection") == "connect"
+    assert analyze("über größe 42") == ["über", "größe", "42"]
+
+
+def _brute_cosine(index, a_terms, b_terms):
+    va = {t: w * index.idf(t) for t, w in term_weights(a_terms).items()}
+    vb = {t: w * index.idf(t) for t, w in term_weights(b_terms).items()}
+    dot = sum(w * vb.get(t, 0.0) for t, w in va.items())
+    na = math.sqrt(sum(w * w for w in va.values()))
+    nb = math.sqrt(sum(w * w for w in vb.values()))
+    return dot / (na * nb) if na and nb else 0.0
+
+
+def test_inverted_index_scores_equal_brute_force_cosine():
+    rnd = random.Random(3)
+    docs = [[rnd.choice(WORDS) for _ in range(rnd.randint(1, 8))] for _ in range(500)]
+    index = LexicalIndex()
+    for slot, terms in enumerate(docs):
+        index.add(slot, terms)
+    for _ in range(50):
+        query = [rnd.choice(WORDS) for _ in range(rnd.randint(1, 5))] + ["neverseen"]
+        scores = index.scores(query)
+        for slot, terms in enumerate(docs):
+            assert math.isclose(scores.get(slot, 0.0), _brute_cosine(index, query, terms), abs_tol=1e-9)
+
+
+def test_idf_grows_incrementally_without_reindexing_and_stays_exact():
+    index = LexicalIndex(drift=0.05)
+    index.add(0, ["oauth", "token"])
+    index.add(1, ["oauth", "cache"])
+    index.scores(["cache"])
+    first = index.idf("cache")
+    for slot in range(2, 200):
+        index.add(slot, ["cache", "redis"])
+    scores = index.scores(["oauth", "cache"])  # triggers the snapshot refresh
+    assert index.idf("cache") < first  # common now, so it weighs less
+    assert index.idf("oauth") > index.idf("cache")
+    assert math.isclose(scores[1], _brute_cosine(index, ["oauth", "cache"], ["oauth", "cache"]), abs_tol=1e-9)
+    assert math.isclose(scores[0], _brute_cosine(index, ["oauth", "cache"], ["oauth", "token"]), abs_tol=1e-9)
+
+
+def test_removed_documents_disappear_from_results():
+    index = LexicalIndex()
+    index.add(0, ["oauth"])
+    index.add(1, ["oauth", "token"])
+    index.remove(0)
+    assert set(index.scores(["oauth"])) == {1}
+    assert len(index) == 1
+
+
+def test_near_duplicates_match_brute_force_filter():
+    rnd = random.Random(5)
+    index = LexicalIndex()
+    docs = [[rnd.choice(WORDS[:8]) for _ in range(4)] for _ in range(300)]
+    for slot, terms in enumerate(docs):
+        index.add(slot, terms)
+    for query in docs[:40]:
+        found = {s for s, _ in index.near_duplicates(query, 0.9, lambda s: s % 2 == 0)}
+        expected = {s for s, t in enumerate(docs) if s % 2 == 0 and _brute_cosine(index, query, t) >= 0.9 - 1e-12}
+        assert found == expected

@@ -1,0 +1,70 @@
+import pytest
+
+from reasoningbank import InvalidPattern, Pattern
+from reasoningbank.model import format_time, parse_time
+
+NOW = 1_700_000_000.0
+
+RUST_SHAPE = {
+    "id": "5f0c6a2e-0000-4000-8000-000000000001",
+    "task_description": "Implement authentication",
+    "task_category": "backend",
+    "strategy": "test-driven",
+    "context": {"language": "rust"},
+    "outcome": {"success": True, "success_score": 0.95, "duration_seconds": 120.0,
+                "tokens_used": 1500, "error_message": None, "metrics": {"tests": 12}},
+    "metadata": {"created_at": "2024-01-02T03:04:05.123456Z", "updated_at": "2024-01-02T03:04:05Z",
+                 "usage_count": 3, "avg_success_score": 0.9, "tags": ["auth"], "origin": "rust"},
+    "embedding": [0.1, 0.2, 0.3],
+}
+
+
+def test_rust_shaped_pattern_round_trips():
+    p = Pattern.from_dict(RUST_SHAPE, new_id="unused", now=NOW)
+    out = p.to_dict()
+    assert out["id"] == RUST_SHAPE["id"]
+    assert out["outcome"] == RUST_SHAPE["outcome"]
+    assert out["metadata"]["origin"] == "rust"  # unknown metadata is kept, not dropped
+    assert out["metadata"]["usage_count"] == 3
+    assert out["metadata"]["created_at"] == "2024-01-02T03:04:05.123456Z"
+    assert Pattern.from_dict(out, new_id="x", now=NOW).to_dict() == out
+
+
+def test_top_level_success_score_is_shorthand_for_outcome():
+    p = Pattern.from_dict({"task_description": "t", "task_category": "c", "strategy": "s",
+                           "success_score": 0.3}, new_id="i", now=NOW)
+    assert p.outcome.success_score == 0.3
+    assert p.outcome.success is False
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"task_description": ""}, "task_description"),
+        ({"task_description": 5}, "task_description"),
+        ({"task_category": None}, "task_category"),
+        ({"strategy": "  "}, "strategy"),
+        ({"outcome": {"success_score": 1.5}}, "success_score"),
+        ({"outcome": {"success_score": float("nan")}}, "success_score"),
+        ({"outcome": {"success": "yes"}}, "outcome.success"),
+        ({"outcome": {}, "success_score": None}, "outcome"),
+        ({"context": [1, 2]}, "context"),
+        ({"embedding": ["a"]}, "embedding"),
+        ({"embedding": [float("inf")]}, "embedding"),
+        ({"metadata": {"tags": "x"}}, "tags"),
+        ({"metadata": {"created_at": "yesterday"}}, "created_at"),
+    ],
+)
+def test_invalid_fields_raise_invalid_pattern_naming_the_field(change, field):
+    data = {"task_description": "t", "task_category": "c", "strategy": "s", "success_score": 0.5}
+    data.update(change)
+    with pytest.raises(InvalidPattern) as err:
+        Pattern.from_dict(data, new_id="i", now=NOW)
+    assert err.value.field == field
+
+
+def test_timestamps_accept_rfc3339_seconds_and_js_milliseconds():
+    assert parse_time("2024-01-01T00:00:00Z", "t") == 1704067200.0
+    assert parse_time(1704067200, "t") == 1704067200.0
+    assert parse_time(1704067200000, "t") == 1704067200.0
+    assert format_time(1704067200.5) == "2024-01-01T00:00:00.500000Z"

@@ -1,0 +1,60 @@
+import math
+import random
+
+import pytest
+
+from reasoningbank import InvalidPattern, cosine, euclidean
+from reasoningbank.similarity import DenseIndex, ScoreWeights, context_overlap
+
+np = pytest.importorskip("numpy")
+
+
+def test_cosine_and_euclidean():
+    assert cosine([1, 0], [0, 1]) == 0.0
+    assert math.isclose(cosine([1, 2, 3], [2, 4, 6]), 1.0)
+    assert euclidean([0, 0], [3, 4]) == 5.0
+    assert cosine([0, 0], [1, 1]) == 0.0
+    with pytest.raises(InvalidPattern):
+        cosine([1], [1, 2])
+
+
+def test_numpy_and_pure_python_dense_paths_agree_within_1e6():
+    rnd = random.Random(11)
+    dim = 384
+    fast, pure = DenseIndex("numpy"), DenseIndex("python")
+    assert (fast.backend, pure.backend) == ("numpy", "python")
+    for slot in range(1500):
+        vec = [rnd.gauss(0, 1) for _ in range(dim)]
+        fast.add(slot, vec)
+        pure.add(slot, vec)
+    fast.remove(7)
+    pure.remove(7)
+    for _ in range(5):
+        q = [rnd.gauss(0, 1) for _ in range(dim)]
+        a, b = fast.scores(q), pure.scores(q)
+        assert a.keys() == b.keys() and 7 not in a
+        assert max(abs(a[s] - b[s]) for s in a) < 1e-6
+        top_fast, top_pure = fast.top_k(q, 10), pure.top_k(q, 10)
+        assert [s for s, _ in top_fast] == [s for s, _ in top_pure]
+
+
+def test_dense_index_refuses_wrong_dimension_and_zero_vectors():
+    index = DenseIndex("python")
+    index.add(0, [1.0, 0.0])
+    with pytest.raises(InvalidPattern, match="dimension"):
+        index.add(1, [1.0, 0.0, 0.0])
+    with pytest.raises(InvalidPattern, match="zeros"):
+        index.add(1, [0.0, 0.0])
+    assert index.vector(0) == [1.0, 0.0]
+
+
+def test_context_overlap_counts_matching_query_entries():
+    assert context_overlap({"lang": "Python", "os": "linux"}, {"lang": "python"}) == 0.5
+    assert context_overlap(None, {"lang": "python"}) == 0.0
+
+
+def test_score_weights_validate():
+    with pytest.raises(InvalidPattern):
+        ScoreWeights.from_any({"similarity": -1})
+    with pytest.raises(InvalidPattern):
+        ScoreWeights.from_any({"bogus": 1})
