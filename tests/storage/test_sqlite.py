@@ -1,0 +1,146 @@
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from reasoningbank import NotABank, ReasoningBank, SchemaTooNew, StorageError
+from reasoningbank.storage.sqlite import SCHEMA_VERSION
+from tests.conftest import pattern, run
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def child(code: str, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_schema_is_wal_with_indexes_and_user_version(db_path):
+    bank = run(ReasoningBank.open(db_path))
+    run(bank.store_pattern(pattern("x y", embedding=[0.5, 0.25])))
+    run(bank.close())
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert {"patterns_by_category", "patterns_by_created"} <= names
+    blob = conn.execute("SELECT embedding FROM patterns").fetchone()[0]
+    assert isinstance(blob, bytes) and len(blob) == 8  # two float32s
+
+
+def test_pattern_survives_kill_9_right_after_store_returns(db_path):
+    proc = child("""
+        import asyncio, sys, time
+        from reasoningbank import ReasoningBank
+        async def main():
+            bank = await ReasoningBank.open(sys.argv[1])
+            pid = await bank.store_pattern({"task_description": "survive a crash",
+                "task_category": "ops", "strategy": "wal", "success_score": 1.0})
+            print(pid, flush=True)
+            time.sleep(60)
+        asyncio.run(main())
+    """, db_path)
+    try:
+        pid = proc.stdout.readline().strip()
+        assert pid, proc.stderr.read()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    bank = run(ReasoningBank.open(db_path))
+    got = run(bank.get_pattern(pid))
+    assert got is not None and got.task_description == "survive a crash"
+    run(bank.close())
+
+
+def test_a_file_that_is_not_a_bank_is_refused_and_untouched(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_bytes(b"my precious notes, not a database\n" * 200)
+    before = text.read_bytes()
+    with pytest.raises(NotABank, match="not modified"):
+        run(ReasoningBank.open(str(text)))
+    assert text.read_bytes() == before
+
+    other = tmp_path / "other.db"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE users (name TEXT)")
+    conn.execute("INSERT INTO users VALUES ('ada')")
+    conn.commit()
+    conn.close()
+    before = other.read_bytes()
+    with pytest.raises(NotABank, match="not a ReasoningBank"):
+        run(ReasoningBank.open(str(other)))
+    assert other.read_bytes() == before
+    with pytest.raises(NotABank):
+        run(ReasoningBank.open(str(tmp_path)))  # a directory
+
+
+def test_newer_schema_is_refused_and_untouched(db_path):
+    run(run(ReasoningBank.open(db_path)).close())
+    conn = sqlite3.connect(db_path)
+    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    conn.commit()
+    conn.close()
+    with pytest.raises(SchemaTooNew, match="upgrade"):
+        run(ReasoningBank.open(db_path))
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
+    assert isinstance(SchemaTooNew("x"), StorageError)
+
+
+def test_reopen_restores_everything_including_vectors_and_index(db_path):
+    bank = run(ReasoningBank.open(db_path, dedup_threshold=None))
+    ids = run(bank.store_patterns([pattern("rotate tls certificates", embedding=[1.0, 0.0]),
+                                   pattern("tune kubernetes autoscaling", embedding=[0.0, 1.0])]))
+    run(bank.close())
+    bank = run(ReasoningBank.open(db_path))
+    assert run(bank.get_pattern(ids[0])).embedding == [1.0, 0.0]
+    assert run(bank.find_similar("autoscaling kubernetes", top_k=1))[0].pattern.id == ids[1]
+    assert run(bank.find_similar("x", embedding=[0.1, 0.9], top_k=1))[0].pattern.id == ids[1]
+    run(bank.close())
+
+
+def test_two_processes_write_and_read_one_file_concurrently(db_path):
+    run(run(ReasoningBank.open(db_path)).close())
+    writer = child("""
+        import asyncio, sys
+        from reasoningbank import ReasoningBank
+        async def main():
+            bank = await ReasoningBank.open(sys.argv[1], dedup_threshold=None)
+            for i in range(150):
+                await bank.store_pattern({"task_description": f"concurrent task {i}",
+                    "task_category": "ops", "strategy": "s", "success_score": 0.5})
+            await bank.close()
+        asyncio.run(main())
+    """, db_path)
+    reader = run(ReasoningBank.open(db_path))
+    seen = []
+    try:
+        while writer.poll() is None:
+            seen.append(run(reader.get_stats())["total_patterns"])
+            run(reader.find_similar("concurrent task", top_k=3))
+            time.sleep(0.005)
+        assert writer.returncode == 0, writer.stderr.read()
+        assert seen == sorted(seen)  # never goes backwards
+        assert run(reader.get_stats())["total_patterns"] == 150  # picked up the other writer
+        assert len(run(reader.find_similar("concurrent task 149", top_k=200))) == 150
+    finally:
+        writer.kill()
+        run(reader.close())
+
+
+def test_deletes_by_another_process_are_seen(db_path):
+    bank = run(ReasoningBank.open(db_path))
+    pid = run(bank.store_pattern(pattern("to be deleted elsewhere")))
+    other = run(ReasoningBank.open(db_path))
+    run(other.delete_pattern(pid))
+    run(other.close())
+    assert run(bank.get_pattern(pid)) is None
+    assert run(bank.find_similar("deleted elsewhere")) == []
+    run(bank.close())
