@@ -1,0 +1,1115 @@
+"""MCP server: four tools over one bank, on stdio (default) or streamable HTTP.
+
+``reasoningbank mcp --db bank.db`` (or ``python -m reasoningbank.mcp_server --db bank.db``).
+Built on the official ``mcp`` Python SDK, major version 2 (``mcp.server.lowlevel.Server``
+with explicit JSON schemas), imported lazily: the core never needs it.
+
+Tools:
+
+* ``reasoning_store``     store a pattern, or report another outcome for a stored one
+* ``reasoning_retrieve``  by id, by query text (category filter, ``top_k``), or by category
+* ``reasoning_analyze``   counts, per-strategy success rates with 95% intervals, trends,
+  contradictions and near-duplicates
+* ``reasoning_optimize``  recommend a strategy with its evidence; optionally consolidate
+  (merge near-duplicates, decay old evidence, prune) and report what changed
+
+Arguments are validated against each tool's schema before anything touches the bank, so a
+bad call returns an MCP tool error (``isError``) with a message naming the argument, and
+stores nothing. The tool logic (``ToolSet``), the analysis (``analyze_patterns``) and the
+consolidation (``consolidate``) need no MCP SDK, so they are testable in-process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import sys
+import time
+import traceback
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from .errors import InvalidPattern, NotFound, ReasoningBankError
+from .model import format_time
+
+__all__ = [
+    "TOOLS",
+    "ToolError",
+    "ToolSet",
+    "analyze_patterns",
+    "beta_interval",
+    "build_server",
+    "consolidate",
+    "main",
+    "near_duplicate_pairs",
+    "register",
+    "serve",
+    "validate",
+    "wilson_interval",
+]
+
+_INSTALL_HINT = "the MCP server needs the mcp SDK: pip install 'reasoningbank[mcp]'"
+_SERVER_INSTRUCTIONS = (
+    "ReasoningBank is a memory of past task attempts (patterns): task, category, strategy and "
+    "outcome. Before a task, call reasoning_optimize (task_description + task_category) for a "
+    "recommended strategy, or reasoning_retrieve with a query to read similar past attempts. "
+    "After the task, call reasoning_store with what you did and how it went (success or "
+    "success_score); if you reused a retrieved pattern, pass its pattern_id instead so the bank "
+    "learns from the outcome. reasoning_analyze summarises what works per strategy."
+)
+
+_OUTCOME_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "Full outcome, as an alternative to the success / success_score shorthands.",
+    "properties": {
+        "success": {"type": "boolean", "description": "Did the task succeed?"},
+        "success_score": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 1,
+            "description": "Graded result, 0 (failed) to 1 (perfect).",
+        },
+        "duration_seconds": {
+            "type": "number",
+            "minimum": 0,
+            "description": "Wall time in seconds.",
+        },
+        "tokens_used": {"type": "integer", "minimum": 0, "description": "LLM tokens spent."},
+        "error_message": {"type": "string", "maxLength": 20000, "description": "Why it failed."},
+        "metrics": {"type": "object", "description": "Any other numbers worth keeping."},
+    },
+    "additionalProperties": False,
+}
+
+TOOLS: dict[str, dict[str, Any]] = {
+    "reasoning_store": {
+        "title": "Store a task attempt",
+        "description": (
+            "Remember one attempt at a task: what the task was (task_description), its kind "
+            "(task_category, e.g. 'backend', 'web-scraping'), the approach taken (strategy) and "
+            "how it turned out (success and/or success_score 0..1, or a full outcome object). "
+            "Failures are worth storing too: they steer future recommendations away from "
+            "strategies that did not work. A new attempt that nearly duplicates a stored one "
+            "(same category and strategy) is merged into it as one more observation. To report "
+            "the outcome of reusing an existing pattern, pass pattern_id plus success / "
+            "success_score instead of the task fields. Returns the pattern id."
+        ),
+        "input_schema": {
+            "type": "object",
+            "properties": {
+                "task_description": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 20000,
+                    "description": "The task faced, in one or a few sentences.",
+                },
+                "task_category": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 200,
+                    "description": "Short category name used to group and filter patterns.",
+                },
+                "strategy": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 20000,
+                    "description": "The approach used: a short name ('test-driven') or steps.",
+                },
+                "success": {"type": "boolean", "description": "Did it work?"},
+                "success_score": {
+                    "type": "number",
+                    "minimum": 0,
+                    "maximum": 1,
+                    "description": "Graded outcome from 0 to 1 (defaults from success).",
+                },
+                "outcome": _OUTCOME_SCHEMA,
+                "context": {
+                    "type": "object",
+                    "description": "Facts about the situation (language, framework, ...).",
+                },
+                "tags": {
+                    "type": "array",
+                    "maxItems": 50,
+                    "items": {"type": "string", "minLength": 1, "maxLength": 100},
+                    "description": "Free-form labels.",
+                },
+                "pattern_id": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 200,
+                    "description": (
+                        "Report an outcome for this existing pattern instead of storing a new "
+                        "one (only success / success_score / outcome are used then)."
+                    ),
+                },
+            },
+            "additionalProperties": False,
+            "anyOf": [
+                {"required": ["task_description", "task_category", "strategy"]},
+                {"required": ["pattern_id"]},
+            ],
+        },
+        "annotations": {
+            "read_only_hint": False,
+            "destructive_hint": False,
+            "idempotent_hint": False,
+        },
+    },
+    "reasoning_retrieve": {
+        "title": "Find past attempts",
+        "description": (
+            "Read patterns back. With id: that one pattern. With query: the top_k most similar "
+            "past tasks (optionally only within category), best first, each with its composite "
+            "score and the score parts (similarity, lexical, category, ...). With only "
+            "category: its newest top_k patterns."
+        ),
+        "input_schema": {
+            "type": "object",
+            "properties": {
+                "id": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 200,
+                    "description": "A pattern id.",
+                },
+                "query": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 20000,
+                    "description": "Describe the task you are about to do.",
+                },
+                "category": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 200,
+                    "description": "Only return patterns of this task_category.",
+                },
+                "top_k": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 100,
+                    "default": 5,
+                    "description": "Maximum number of patterns returned.",
+                },
+                "min_score": {
+                    "type": "number",
+                    "minimum": 0,
+                    "maximum": 1,
+                    "default": 0,
+                    "description": "Drop matches whose composite score is below this.",
+                },
+            },
+            "additionalProperties": False,
+            "anyOf": [{"required": ["id"]}, {"required": ["query"]}, {"required": ["category"]}],
+        },
+        "annotations": {"read_only_hint": True, "idempotent_hint": True},
+    },
+    "reasoning_analyze": {
+        "title": "Analyze what works",
+        "description": (
+            "Statistics over one category (or all): pattern counts; per strategy the success "
+            "rate with a 95% Wilson interval and the Beta posterior; success over time by "
+            "day/week/month with the trend direction; contradictions (outcomes that went against "
+            "a pattern's record, and near-identical tasks whose outcomes disagree); and "
+            "near-duplicate pairs that consolidation would merge."
+        ),
+        "input_schema": {
+            "type": "object",
+            "properties": {
+                "category": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 200,
+                    "description": "Analyze only this task_category (default: all).",
+                },
+                "bucket": {
+                    "type": "string",
+                    "enum": ["day", "week", "month"],
+                    "default": "week",
+                    "description": "Time bucket of the trend series.",
+                },
+                "near_duplicate_threshold": {
+                    "type": "number",
+                    "minimum": 0.5,
+                    "maximum": 1,
+                    "default": 0.9,
+                    "description": "Text cosine at or above which two tasks count as duplicates.",
+                },
+                "limit": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 1000,
+                    "default": 20,
+                    "description": "Maximum entries per list in the answer.",
+                },
+            },
+            "additionalProperties": False,
+        },
+        "annotations": {"read_only_hint": True, "idempotent_hint": True},
+    },
+    "reasoning_optimize": {
+        "title": "Recommend a strategy (and consolidate)",
+        "description": (
+            "Recommend the strategy most likely to succeed for a task, from the outcomes of "
+            "similar past tasks, with its confidence, the evidence (pattern ids and their "
+            "records) and the ranked alternatives with 95% intervals. Set consolidate to also "
+            "clean the bank: merge near-duplicate patterns (same category and strategy) keeping "
+            "all their evidence, optionally decay old evidence and prune weak unused patterns; "
+            "the answer lists exactly what changed (dry_run reports without changing)."
+        ),
+        "input_schema": {
+            "type": "object",
+            "properties": {
+                "task_description": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 20000,
+                    "description": "The task you are about to do.",
+                },
+                "task_category": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 200,
+                    "description": "Its category (recommended: evidence is searched within it).",
+                },
+                "explore": {
+                    "type": "boolean",
+                    "default": False,
+                    "description": (
+                        "Thompson sampling instead of the greedy best (tries uncertain strategies)."
+                    ),
+                },
+                "seed": {
+                    "type": "integer",
+                    "description": "Seed for explore, for reproducibility.",
+                },
+                "consolidate": {
+                    "type": "boolean",
+                    "default": False,
+                    "description": "Also run consolidation and report what changed.",
+                },
+                "merge_threshold": {
+                    "type": "number",
+                    "minimum": 0.5,
+                    "maximum": 1,
+                    "default": 0.9,
+                    "description": "Consolidation: cosine at which same-strategy patterns merge",
+                },
+                "decay_half_life_days": {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "description": (
+                        "Consolidation: halve the weight of evidence this many days old "
+                        "(off by default)."
+                    ),
+                },
+                "prune_below_confidence": {
+                    "type": "number",
+                    "minimum": 0,
+                    "maximum": 1,
+                    "description": (
+                        "Consolidation: delete unused patterns with confidence below this "
+                        "(off by default)."
+                    ),
+                },
+                "prune_min_age_days": {
+                    "type": "number",
+                    "minimum": 0,
+                    "default": 30,
+                    "description": "Consolidation: prune only patterns idle this many days",
+                },
+                "dry_run": {
+                    "type": "boolean",
+                    "default": False,
+                    "description": "Consolidation: report what would change without changing it.",
+                },
+            },
+            "additionalProperties": False,
+            "anyOf": [{"required": ["task_description"]}, {"required": ["consolidate"]}],
+        },
+        "annotations": {
+            "read_only_hint": False,
+            "destructive_hint": True,
+            "idempotent_hint": False,
+        },
+    },
+}
+
+
+class ToolError(ReasoningBankError):
+    """A tool call failed in a way the caller can fix; its message says how."""
+
+
+# -- argument validation (a small JSON-schema subset, with messages an LLM can act on) ------
+_JSON_TYPES = {
+    "string": str, "boolean": bool, "object": dict, "array": list, "null": type(None),
+}  # fmt: skip
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    for name, t in _JSON_TYPES.items():
+        if isinstance(value, t):
+            return name
+    return type(value).__name__
+
+
+def _is_type(value: Any, t: str) -> bool:
+    if t == "integer":
+        return (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            or (isinstance(value, float) and value.is_integer())
+        )
+    if t == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, _JSON_TYPES[t]) and not (t != "boolean" and isinstance(value, bool))
+
+
+def validate(schema: dict[str, Any], value: Any, path: str = "arguments") -> Any:
+    """Check ``value`` against ``schema``; returns it with defaults filled in.
+
+    Raises ``ToolError`` naming the first offending argument and what was expected.
+    """
+    t = schema.get("type")
+    if t is not None and not _is_type(value, t):
+        raise ToolError(
+            f"{path} must be {'an' if t[0] in 'aeiou' else 'a'} {t}, got {_type_name(value)}"
+        )
+    if t == "integer" and isinstance(value, float):
+        value = int(value)
+    if "enum" in schema and value not in schema["enum"]:
+        allowed = ", ".join(repr(v) for v in schema["enum"])
+        raise ToolError(f"{path} must be one of {allowed}, got {value!r}")
+    if isinstance(value, str):
+        if len(value.strip()) < schema.get("minLength", 0):
+            raise ToolError(f"{path} must not be empty")
+        if len(value) > schema.get("maxLength", 1 << 60):
+            raise ToolError(f"{path} is longer than {schema['maxLength']} characters")
+    if _is_type(value, "number"):
+        lo, hi = schema.get("minimum"), schema.get("maximum")
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise ToolError(f"{path} must be between {lo} and {hi}, got {value!r}")
+        if "exclusiveMinimum" in schema and value <= schema["exclusiveMinimum"]:
+            raise ToolError(
+                f"{path} must be greater than {schema['exclusiveMinimum']}, got {value!r}"
+            )
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ToolError(f"{path} must be a finite number")
+    if isinstance(value, list):
+        if len(value) > schema.get("maxItems", 1 << 60):
+            raise ToolError(f"{path} has more than {schema['maxItems']} items")
+        if "items" in schema:
+            value = [validate(schema["items"], v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, dict) and t == "object":
+        props = schema.get("properties", {})
+        if schema.get("additionalProperties") is False:
+            unknown = sorted(set(value) - set(props))
+            if unknown:
+                raise ToolError(
+                    f"unknown argument {path}.{unknown[0]}; expected one of: {', '.join(props)}"
+                    if path != "arguments"
+                    else f"unknown argument {unknown[0]!r}; expected one of: {', '.join(props)}"
+                )
+        for name in schema.get("required", []):
+            if name not in value:
+                raise ToolError(f"{path}.{name} is required")
+        out = dict(value)
+        for name, sub in props.items():
+            if name in out and out[name] is not None:
+                out[name] = validate(
+                    sub, out[name], name if path == "arguments" else f"{path}.{name}"
+                )
+            elif "default" in sub:
+                out[name] = sub["default"]
+        if "anyOf" in schema and not any(
+            all(k in value for k in alt["required"]) for alt in schema["anyOf"]
+        ):
+            options = " or ".join("+".join(alt["required"]) for alt in schema["anyOf"])
+            raise ToolError(f"missing arguments: give {options}")
+        return out
+    return value
+
+
+# -- the tools (no MCP SDK needed) ---------------------------------------------------------
+class ToolSet:
+    """The four tools over one open ``ReasoningBank``. Calls are serialised by a lock, so a
+    consolidation never interleaves with a store."""
+
+    def __init__(self, bank: Any, *, clock: Any = time.time) -> None:
+        self.bank = bank
+        self._clock = clock
+        self._lock = asyncio.Lock()
+
+    async def call(self, name: str, arguments: dict[str, Any] | None) -> dict[str, Any]:
+        """Run tool ``name``; raises ``ToolError`` (caller's fault) or other errors (ours)."""
+        spec = TOOLS.get(name)
+        if spec is None:
+            raise ToolError(f"unknown tool {name!r}; available: {', '.join(TOOLS)}")
+        args = validate(spec["input_schema"], arguments if arguments is not None else {})
+        handler = getattr(self, "_" + name)
+        async with self._lock:
+            try:
+                return await handler(args)
+            except (InvalidPattern, NotFound) as exc:
+                raise ToolError(str(exc)) from exc
+
+    async def _reasoning_store(self, a: dict[str, Any]) -> dict[str, Any]:
+        outcome = dict(a.get("outcome") or {})
+        for key in ("success", "success_score"):
+            if key in a:
+                outcome.setdefault(key, a[key])
+        if "success" not in outcome and "success_score" not in outcome:
+            raise ToolError("give the outcome: success (true/false) and/or success_score (0..1)")
+        if a.get("pattern_id"):
+            extra = [
+                k
+                for k in ("task_description", "task_category", "strategy", "context", "tags")
+                if k in a
+            ]
+            if extra:
+                raise ToolError(
+                    f"with pattern_id only the outcome is recorded; drop {', '.join(extra)} "
+                    "(or drop pattern_id to store a new pattern)"
+                )
+            details = {k: v for k, v in outcome.items() if k not in ("success", "success_score")}
+            p = await self.bank.record_outcome(
+                a["pattern_id"],
+                success=outcome.get("success"),
+                score=outcome.get("success_score"),
+                **details,
+            )
+            return {"id": p.id, "action": "outcome_recorded", "pattern": _summary(p)}
+        started = self._clock()
+        pattern = {
+            "task_description": a["task_description"],
+            "task_category": a["task_category"],
+            "strategy": a["strategy"],
+            "outcome": outcome,
+            "context": a.get("context") or {},
+        }
+        if a.get("tags"):
+            pattern["tags"] = a["tags"]
+        pid = await self.bank.store_pattern(pattern)
+        p = await self.bank.get_pattern(pid)
+        merged = p is not None and p.metadata.created_at < started - 1e-3
+        return {"id": pid, "action": "merged" if merged else "stored", "pattern": _summary(p)}
+
+    async def _reasoning_retrieve(self, a: dict[str, Any]) -> dict[str, Any]:
+        if a.get("id"):
+            p = await self.bank.get_pattern(a["id"])
+            if p is None:
+                raise ToolError(f"no pattern with id {a['id']!r}")
+            return {"mode": "id", "count": 1, "patterns": [_full(p)]}
+        if a.get("query"):
+            matches = await self.bank.find_similar(
+                a["query"],
+                task_category=a.get("category"),
+                top_k=a["top_k"],
+                min_score=a["min_score"],
+            )
+            return {
+                "mode": "query",
+                "count": len(matches),
+                "matches": [
+                    {"id": m.pattern.id, "score": m.score, "similarity": m.similarity,
+                     "parts": dict(m.parts), "pattern": _full(m.pattern)}
+                    for m in matches
+                ],
+            }  # fmt: skip
+        ps = await self.bank.search_by_category(a["category"], limit=a["top_k"])
+        return {"mode": "category", "count": len(ps), "patterns": [_full(p) for p in ps]}
+
+    async def _reasoning_analyze(self, a: dict[str, Any]) -> dict[str, Any]:
+        patterns = await self.bank.all_patterns()
+        return analyze_patterns(
+            patterns,
+            category=a.get("category"),
+            bucket=a["bucket"],
+            near_duplicate_threshold=a["near_duplicate_threshold"],
+            limit=a["limit"],
+            now=self._clock(),
+        )
+
+    async def _reasoning_optimize(self, a: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if a.get("task_description"):
+            rec = await self.bank.recommend_strategy(
+                a["task_description"], a.get("task_category"),
+                explore=a["explore"], seed=a.get("seed"),
+            )  # fmt: skip
+            evidence = []
+            for pid in rec.evidence[:10]:
+                p = await self.bank.get_pattern(pid)
+                if p is not None:
+                    evidence.append(_summary(p))
+            out["recommendation"] = {
+                "strategy": rec.strategy,
+                "confidence": rec.confidence,
+                "explored": rec.explored,
+                "evidence_ids": list(rec.evidence),
+                "evidence": evidence,
+                "alternatives": [dict(x) for x in rec.alternatives],
+                "note": None
+                if rec.strategy
+                else "no similar past tasks yet: store some outcomes first",
+            }
+        if a["consolidate"]:
+            out["consolidation"] = await consolidate(
+                self.bank,
+                merge_threshold=a["merge_threshold"],
+                decay_half_life_days=a.get("decay_half_life_days"),
+                prune_below_confidence=a.get("prune_below_confidence"),
+                prune_min_age_days=a["prune_min_age_days"],
+                dry_run=a["dry_run"],
+                now=self._clock(),
+            )
+        return out
+
+
+def _summary(p: Any) -> dict[str, Any]:
+    m = p.metadata
+    return {
+        "id": p.id,
+        "task_description": p.task_description,
+        "task_category": p.task_category,
+        "strategy": p.strategy,
+        "success": p.outcome.success,
+        "success_score": p.outcome.success_score,
+        "confidence": m.confidence,
+        "usage_count": m.usage_count,
+        "observations": m.success_count + m.failure_count,
+    }
+
+
+def _full(p: Any) -> dict[str, Any]:
+    return p.to_dict(with_embedding=False)
+
+
+# -- analysis (pure) -----------------------------------------------------------------------
+_Z95 = 1.959963984540054
+_DAY = 86_400.0
+
+
+def wilson_interval(successes: float, n: float, z: float = _Z95) -> tuple[float, float]:
+    """95% Wilson score interval of a success rate; (0, 1) with no observations.
+    ``n`` may be fractional: graded outcomes count as partial successes."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = min(max(successes / n, 0.0), 1.0)
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2.0 * n)) / denom
+    half = z * math.sqrt(p * (1.0 - p) / n + z * z / (4.0 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def beta_interval(alpha: float, beta: float, z: float = _Z95) -> tuple[float, float]:
+    """Normal approximation of the central interval of Beta(alpha, beta), clipped to [0, 1]."""
+    total = alpha + beta
+    mean = alpha / total
+    sd = math.sqrt(alpha * beta / (total * total * (total + 1.0)))
+    return max(0.0, mean - z * sd), min(1.0, mean + z * sd)
+
+
+def _terms(text: str) -> list[str]:
+    try:
+        from .embed import analyze
+    except ImportError:  # pragma: no cover - the core always ships embed.py
+        import re
+
+        return re.findall(r"[a-z0-9]+", text.lower())
+    return analyze(text)
+
+
+def near_duplicate_pairs(
+    patterns: list[Any], threshold: float, *, same_strategy: bool = False
+) -> list[tuple[int, int, float]]:
+    """Pairs (i, j, cosine) of patterns in the same category whose task descriptions have a
+    term-frequency cosine ≥ ``threshold`` (optionally also the same strategy), i < j,
+    most similar first. Candidates come from an inverted index, so unrelated pairs cost
+    nothing."""
+    vectors = []
+    for p in patterns:
+        tf: dict[str, int] = {}
+        for term in _terms(p.task_description):
+            tf[term] = tf.get(term, 0) + 1
+        norm = math.sqrt(sum(v * v for v in tf.values()))
+        vectors.append((tf, norm))
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, p in enumerate(patterns):
+        key = (p.task_category, p.strategy if same_strategy else "")
+        groups.setdefault(key, []).append(i)
+    out = []
+    for members in groups.values():
+        postings: dict[str, list[int]] = {}
+        for i in members:
+            tf, norm = vectors[i]
+            if norm == 0:
+                continue
+            dots: dict[int, float] = {}
+            for term, w in tf.items():
+                for j in postings.get(term, ()):
+                    dots[j] = dots.get(j, 0.0) + w * vectors[j][0][term]
+            for j, dot in dots.items():
+                sim = dot / (norm * vectors[j][1])
+                if sim >= threshold - 1e-12:
+                    out.append((j, i, min(sim, 1.0)))
+            for term in tf:
+                postings.setdefault(term, []).append(i)
+    out.sort(key=lambda t: (-t[2], t[0], t[1]))
+    return out
+
+
+def _bucket_start(ts: float, bucket: str) -> float:
+    dt = datetime.fromtimestamp(ts, tz=timezone.utc).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    if bucket == "week":
+        dt -= timedelta(days=dt.weekday())
+    elif bucket == "month":
+        dt = dt.replace(day=1)
+    return dt.timestamp()
+
+
+def _trend(series: list[dict[str, Any]]) -> tuple[str, float | None]:
+    """Least-squares slope of the per-bucket mean score; 'improving' / 'declining' past
+    ±0.02 per bucket, else 'flat'. Fewer than 3 buckets: 'insufficient data'."""
+    if len(series) < 3:
+        return "insufficient data", None
+    xs = list(range(len(series)))
+    ys = [s["avg_success_score"] for s in series]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    var = sum((x - mx) ** 2 for x in xs)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var
+    direction = "improving" if slope > 0.02 else "declining" if slope < -0.02 else "flat"
+    return direction, slope
+
+
+def analyze_patterns(
+    patterns: list[Any],
+    *,
+    category: str | None = None,
+    bucket: str = "week",
+    near_duplicate_threshold: float = 0.9,
+    limit: int = 20,
+    now: float,
+) -> dict[str, Any]:
+    """The ``reasoning_analyze`` answer, computed from patterns alone (pure)."""
+    if category is not None:
+        patterns = [p for p in patterns if p.task_category == category]
+    categories: dict[str, int] = {}
+    per_strategy: dict[str, dict[str, Any]] = {}
+    successes = failures = 0.0
+    for p in patterns:
+        m = p.metadata
+        categories[p.task_category] = categories.get(p.task_category, 0) + 1
+        s = per_strategy.setdefault(
+            p.strategy,
+            {"patterns": 0, "successes": 0.0, "failures": 0.0, "usage": 0, "categories": set(),
+             "last_updated": 0.0},
+        )  # fmt: skip
+        s["patterns"] += 1
+        s["successes"] += m.success_count
+        s["failures"] += m.failure_count
+        s["usage"] += m.usage_count
+        s["categories"].add(p.task_category)
+        s["last_updated"] = max(s["last_updated"], m.updated_at)
+        successes += m.success_count
+        failures += m.failure_count
+    strategies = []
+    for name, s in per_strategy.items():
+        n = s["successes"] + s["failures"]
+        lo, hi = wilson_interval(s["successes"], n)
+        a, b = 1.0 + s["successes"], 1.0 + s["failures"]
+        blo, bhi = beta_interval(a, b)
+        strategies.append(
+            {
+                "strategy": name,
+                "patterns": s["patterns"],
+                "observations": n,
+                "successes": s["successes"],
+                "success_rate": s["successes"] / n if n else None,
+                "wilson_95": [lo, hi],
+                "posterior_mean": a / (a + b),
+                "posterior_95": [blo, bhi],
+                "usage": s["usage"],
+                "categories": sorted(s["categories"]),
+                "last_updated": format_time(s["last_updated"]) if s["last_updated"] else None,
+            }
+        )
+    # Rank by what we can defend: the lower bound of the interval, then the evidence.
+    strategies.sort(key=lambda s: (-s["wilson_95"][0], -s["observations"], s["strategy"]))
+
+    buckets: dict[float, list[Any]] = {}
+    for p in patterns:
+        buckets.setdefault(_bucket_start(p.metadata.created_at, bucket), []).append(p)
+    series = []
+    for start in sorted(buckets):
+        group = buckets[start]
+        series.append(
+            {
+                "start": format_time(start),
+                "patterns": len(group),
+                "success_rate": sum(1 for p in group if p.outcome.success) / len(group),
+                "avg_success_score": sum(p.outcome.success_score for p in group) / len(group),
+            }
+        )
+    direction, slope = _trend(series)
+
+    recorded = sorted(
+        (p for p in patterns if p.metadata.contradictions > 0),
+        key=lambda p: (-p.metadata.contradictions, p.id),
+    )
+    pairs = near_duplicate_pairs(patterns, near_duplicate_threshold)
+    conflicting = [
+        {
+            "a": patterns[i].id, "b": patterns[j].id, "similarity": sim,
+            "strategy_a": patterns[i].strategy, "strategy_b": patterns[j].strategy,
+            "success_a": patterns[i].outcome.success, "success_b": patterns[j].outcome.success,
+            "same_strategy": patterns[i].strategy == patterns[j].strategy,
+        }
+        for i, j, sim in pairs
+        if patterns[i].outcome.success != patterns[j].outcome.success
+    ]  # fmt: skip
+    return {
+        "scope": {"category": category, "patterns": len(patterns), "as_of": format_time(now)},
+        "counts": {
+            "patterns": len(patterns),
+            "categories": dict(sorted(categories.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "strategies": len(per_strategy),
+            "observations": successes + failures,
+            "successes": successes,
+            "failures": failures,
+            "success_rate": successes / (successes + failures) if successes + failures else None,
+        },
+        "strategies": strategies[:limit],
+        "trends": {"bucket": bucket, "direction": direction, "slope_per_bucket": slope,
+                   "series": series[-limit:]},
+        "contradictions": {
+            "recorded": [
+                {"id": p.id, "strategy": p.strategy, "task_category": p.task_category,
+                 "contradictions": p.metadata.contradictions, "confidence": p.metadata.confidence}
+                for p in recorded[:limit]
+            ],
+            "conflicting_pairs": conflicting[:limit],
+            "total_recorded": sum(p.metadata.contradictions for p in patterns),
+            "total_conflicting_pairs": len(conflicting),
+        },
+        "near_duplicates": {
+            "threshold": near_duplicate_threshold,
+            "total": len(pairs),
+            "pairs": [
+                {"a": patterns[i].id, "b": patterns[j].id, "similarity": sim,
+                 "same_strategy": patterns[i].strategy == patterns[j].strategy}
+                for i, j, sim in pairs[:limit]
+            ],
+        },
+    }  # fmt: skip
+
+
+# -- consolidation --------------------------------------------------------------------------
+def _fold(target: Any, src: Any) -> None:
+    """Move all of ``src``'s evidence into ``target`` (counts add; nothing is averaged away)."""
+    tm, sm = target.metadata, src.metadata
+    tm.success_count += sm.success_count
+    tm.failure_count += sm.failure_count
+    tm.usage_count += sm.usage_count
+    tm.contradictions += sm.contradictions
+    tm.merged_count += 1 + sm.merged_count
+    tm.tags = list(dict.fromkeys(tm.tags + sm.tags))
+    for key, value in src.context.items():
+        target.context.setdefault(key, value)
+    if sm.updated_at > tm.updated_at:
+        tm.updated_at = sm.updated_at
+        target.outcome = src.outcome
+    tm.created_at = min(tm.created_at, sm.created_at)
+    merged = tm.extra.setdefault("merged_ids", [])
+    merged.extend([src.id, *sm.extra.get("merged_ids", [])])
+    _refresh(tm)
+
+
+def _refresh(meta: Any) -> None:
+    total = meta.success_count + meta.failure_count
+    if total > 0:
+        meta.avg_success_score = meta.success_count / total
+    meta.confidence = (1.0 + meta.success_count) / (2.0 + total)
+
+
+async def consolidate(
+    bank: Any,
+    *,
+    merge_threshold: float = 0.9,
+    decay_half_life_days: float | None = None,
+    prune_below_confidence: float | None = None,
+    prune_min_age_days: float = 30.0,
+    dry_run: bool = False,
+    now: float,
+) -> dict[str, Any]:
+    """Merge near-duplicates (same category and strategy), decay old evidence, prune weak
+    unused patterns; returns what changed (or would, with ``dry_run``).
+
+    Merging keeps the pattern with the most evidence and adds the others' counts to it, so
+    no observation is lost. Decay multiplies counts by ``0.5 ** (age / half_life)`` where
+    age runs from the later of the last update and the last decay (re-running does not
+    compound). Pruning deletes patterns never used since stored whose confidence is below
+    the threshold and that were not updated for ``prune_min_age_days``. Writes go upserts
+    first, deletes last: an interruption can double-count evidence but never lose it.
+    """
+    patterns = await bank.all_patterns()
+    before = len(patterns)
+    parent = list(range(len(patterns)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    pairs = near_duplicate_pairs(patterns, merge_threshold, same_strategy=True)
+    best_sim: dict[int, float] = {}
+    for i, j, sim in pairs:
+        a, b = find(i), find(j)
+        if a != b:
+            parent[b] = a
+        best_sim[j] = max(best_sim.get(j, 0.0), sim)
+        best_sim[i] = max(best_sim.get(i, 0.0), sim)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(patterns)):
+        groups.setdefault(find(i), []).append(i)
+    changed: dict[str, Any] = {}
+    removed: set[str] = set()
+    merged_report = []
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+
+        def weight(i: int) -> tuple[float, int, float, str]:
+            m = patterns[i].metadata
+            return (m.success_count + m.failure_count, m.usage_count, -m.created_at, patterns[i].id)
+
+        keep = max(members, key=weight)
+        target = patterns[keep]
+        others = sorted((i for i in members if i != keep), key=lambda i: patterns[i].id)
+        before_conf = target.metadata.confidence
+        for i in others:
+            _fold(target, patterns[i])
+            removed.add(patterns[i].id)
+        changed[target.id] = target
+        merged_report.append(
+            {
+                "kept": target.id,
+                "removed": [patterns[i].id for i in others],
+                "strategy": target.strategy,
+                "task_category": target.task_category,
+                "min_similarity": min(best_sim.get(i, 1.0) for i in others),
+                "observations_after": target.metadata.success_count + target.metadata.failure_count,
+                "confidence_before": before_conf,
+                "confidence_after": target.metadata.confidence,
+            }
+        )
+    survivors = [p for p in patterns if p.id not in removed]
+    decayed = []
+    if decay_half_life_days is not None:
+        for p in survivors:
+            m = p.metadata
+            ref = max(m.updated_at, float(m.extra.get("decayed_at_epoch", 0.0)))
+            age = now - ref
+            if age <= 0:
+                continue
+            w = 0.5 ** (age / (decay_half_life_days * _DAY))
+            old = m.confidence
+            m.success_count *= w
+            m.failure_count *= w
+            m.extra["decayed_at_epoch"] = now
+            _refresh(m)
+            changed[p.id] = p
+            if abs(m.confidence - old) >= 1e-3:
+                decayed.append({"id": p.id, "weight": w, "confidence_before": old,
+                                "confidence_after": m.confidence})  # fmt: skip
+    pruned = []
+    if prune_below_confidence is not None:
+        for p in survivors:
+            m = p.metadata
+            age_days = (now - m.updated_at) / _DAY
+            if (
+                m.confidence < prune_below_confidence
+                and m.usage_count == 0
+                and age_days >= prune_min_age_days
+            ):
+                pruned.append({"id": p.id, "strategy": p.strategy, "task_category": p.task_category,
+                               "confidence": m.confidence, "age_days": age_days})  # fmt: skip
+                changed.pop(p.id, None)
+                removed.add(p.id)
+    if not dry_run:
+        if changed:
+            await bank.store_patterns(list(changed.values()))
+        for pid in sorted(removed):
+            await bank.delete_pattern(pid)
+    after = before - len(removed)
+    n_removed = sum(len(m["removed"]) for m in merged_report)
+    return {
+        "dry_run": dry_run,
+        "patterns_before": before,
+        "patterns_after": after,
+        "merged": merged_report,
+        "decayed": decayed,
+        "pruned": pruned,
+        "summary": (
+            f"{'would merge' if dry_run else 'merged'} {n_removed} "
+            f"near-duplicates into {len(merged_report)} patterns, "
+            f"decayed {len(decayed)}, pruned {len(pruned)}; {before} → {after} patterns"
+        ),
+    }
+
+
+# -- MCP glue (SDK 2.x) --------------------------------------------------------------------
+def _sdk() -> tuple[Any, Any]:
+    try:
+        import mcp.types as types
+        from mcp.server.lowlevel import Server
+    except ImportError as exc:
+        raise ReasoningBankError(_INSTALL_HINT) from exc
+    return types, Server
+
+
+def build_server(tools: ToolSet) -> Any:
+    """An ``mcp.server.lowlevel.Server`` exposing ``tools``."""
+    types, Server = _sdk()
+    listed = [
+        types.Tool(
+            name=name,
+            title=spec["title"],
+            description=spec["description"],
+            input_schema=spec["input_schema"],
+            annotations=types.ToolAnnotations(title=spec["title"], **spec["annotations"]),
+        )
+        for name, spec in TOOLS.items()
+    ]
+
+    async def on_list_tools(ctx: Any, params: Any) -> Any:
+        return types.ListToolsResult(tools=listed)
+
+    async def on_call_tool(ctx: Any, params: Any) -> Any:
+        try:
+            result = await tools.call(params.name, params.arguments)
+        except ToolError as exc:
+            return _error(types, str(exc))
+        except ReasoningBankError as exc:
+            return _error(types, f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # a bug: say so, keep serving; the bank is unchanged or committed
+            traceback.print_exc(file=sys.stderr)
+            return _error(types, f"internal error ({type(exc).__name__}: {exc}); nothing was lost")
+        text = json.dumps(result, ensure_ascii=False)
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text=text)], structured_content=result
+        )
+
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        ours = version("reasoningbank")
+    except PackageNotFoundError:
+        ours = "0"
+    return Server(
+        "reasoningbank",
+        version=ours,
+        instructions=_SERVER_INSTRUCTIONS,
+        on_list_tools=on_list_tools,
+        on_call_tool=on_call_tool,
+    )
+
+
+def _error(types: Any, message: str) -> Any:
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=message)], is_error=True
+    )
+
+
+async def serve(
+    location: str | None, *, http: bool = False, host: str = "127.0.0.1", port: int = 8765
+) -> None:
+    """Open the bank at ``location`` and serve MCP until the client disconnects (stdio) or
+    the process is interrupted (HTTP). The bank is closed on the way out."""
+    _sdk()  # fail fast with the install hint, before opening anything
+    from .bank import ReasoningBank
+
+    bank = await ReasoningBank.open(location)
+    try:
+        server = build_server(ToolSet(bank))
+        if http:
+            import uvicorn
+
+            app = server.streamable_http_app(host=host)
+            config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+            print(
+                f"reasoningbank MCP (streamable HTTP) on http://{host}:{port}/mcp",
+                file=sys.stderr,
+                flush=True,
+            )
+            await uvicorn.Server(config).serve()
+        else:
+            from mcp.server.stdio import stdio_server
+
+            async with stdio_server() as (read, write):
+                await server.run(read, write, server.create_initialization_options())
+    finally:
+        await bank.close()
+
+
+# -- CLI -------------------------------------------------------------------------------------
+def _add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--http", action="store_true", help="serve streamable HTTP instead of stdio")
+    p.add_argument("--host", default="127.0.0.1", help="HTTP host (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8765, help="HTTP port (default 8765)")
+    p.set_defaults(handler=run_mcp)
+
+
+def register(subparsers: Any, db_parent: Any) -> None:
+    """Add the ``mcp`` subcommand (``--db`` comes from ``db_parent``)."""
+    p = subparsers.add_parser(
+        "mcp",
+        parents=[db_parent],
+        help="serve the bank to MCP clients (stdio; --http for streamable HTTP)",
+        description=(
+            "Run an MCP server with the tools reasoning_store, reasoning_retrieve, "
+            "reasoning_analyze and reasoning_optimize. Speaks stdio by default (for "
+            "Claude Desktop/Code and other MCP hosts); --http serves streamable HTTP at "
+            "http://HOST:PORT/mcp. Example: reasoningbank --db bank.db mcp"
+        ),
+    )
+    _add_arguments(p)
+
+
+def run_mcp(args: Any) -> int:
+    """Handler for ``reasoningbank mcp``; returns the exit code."""
+    location = getattr(args, "db", None) or os.environ.get("REASONINGBANK_DB") or None
+    try:
+        asyncio.run(serve(location, http=args.http, host=args.host, port=args.port))
+    except ReasoningBankError as exc:
+        print(f"reasoningbank mcp: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m reasoningbank.mcp_server [--db PATH] [--http --host H --port P]``."""
+    p = argparse.ArgumentParser(
+        prog="python -m reasoningbank.mcp_server", description=__doc__.split("\n")[0]
+    )
+    p.add_argument("--db", help="bank location (default: $REASONINGBANK_DB or the user data dir)")
+    _add_arguments(p)
+    return run_mcp(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
