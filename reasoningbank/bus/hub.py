@@ -1,0 +1,225 @@
+"""The hub's logic, sans-IO: sessions, store-and-forward gossip, snapshots, stream relay.
+
+A hub is a gossip node whose fanout is "every session": a pattern pushed by one session is
+relayed to all others and *kept*, so a bank that connects later still catches up through the
+digest exchange even if the author is offline by then. The hub checks every pattern's author
+signature (it cannot forge or alter them; receivers re-check against their own trust lists).
+By default it relays for any author with a valid signature; pass ``trusted`` to restrict it.
+
+Reasoning streams are relayed live to every other session (not stored): each receiver sees a
+stream of its own id with ``origin`` (the sender's key) added to the metadata.
+
+Transports (``quic.py``: WebTransport over HTTP/3; ``aio.py``: WebSocket) call
+``open_session`` / ``receive`` / ``data_to_send`` / ``close_session`` / ``handle_timer``; they
+write ``data_to_send(sid)`` for every sid in ``take_dirty()`` after each input.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from .connection import Connection
+from .events import (
+    BusEvent,
+    HelloReceived,
+    IntentReceived,
+    PatternAccepted,
+    PeerClosed,
+    StreamDataReceived,
+    StreamEnded,
+    StreamOpened,
+)
+from .frames import FrameType, Priority
+from .gossip import GossipConfig, GossipNode, Out
+from .intents import IntentChecker, Policy
+from .provenance import canonical_json
+from .snapshots import build_snapshot
+
+__all__ = ["Hub"]
+
+SessionId = Hashable
+
+
+class Hub:
+    """All sessions of one hub process, and the patterns it keeps."""
+
+    def __init__(
+        self,
+        *,
+        signer: Any,
+        verifier: Any,
+        nonce_source: Callable[[int], bytes],
+        trusted: set[bytes] | None = None,
+        policy: Policy | None = None,
+        rng: random.Random | None = None,
+        info: dict[str, Any] | None = None,
+        on_event: Callable[[SessionId, BusEvent], None] | None = None,
+        chunk_size: int = 32 * 1024,
+    ) -> None:
+        self.signer = signer
+        self.verifier = verifier
+        self._nonce = nonce_source
+        self.checker = IntentChecker(policy)
+        self.gossip = GossipNode(
+            trusted=trusted, rng=rng or random.Random(0), config=GossipConfig(fanout=None)
+        )
+        self.info = {"role": "hub", **(info or {})}
+        self.on_event = on_event
+        self.chunk_size = chunk_size
+        self.sessions: dict[SessionId, Connection] = {}
+        self._dirty: set[SessionId] = set()
+        # (source sid, source stream id) -> {destination sid: destination stream id}
+        self._relays: dict[tuple[SessionId, int], dict[SessionId, int]] = {}
+        self._snapshot: tuple[int, Any] | None = None
+
+    # -- sessions ------------------------------------------------------------------------
+    def open_session(self, sid: SessionId, now: float) -> Connection:
+        conn = Connection(
+            signer=self.signer,
+            verifier=self.verifier,
+            is_client=False,
+            nonce_source=self._nonce,
+            checker=self.checker,
+            info=self.info,
+        )
+        self.sessions[sid] = conn
+        conn.hello(now)
+        self._dirty.add(sid)
+        return conn
+
+    def close_session(self, sid: SessionId) -> None:
+        """The transport under ``sid`` went away."""
+        self.sessions.pop(sid, None)
+        self.gossip.remove_peer(sid)
+        self._dirty.discard(sid)
+        for key in [k for k in self._relays if k[0] == sid]:
+            del self._relays[key]
+
+    def take_dirty(self) -> set[SessionId]:
+        dirty, self._dirty = self._dirty, set()
+        return dirty
+
+    def data_to_send(self, sid: SessionId) -> bytes:
+        conn = self.sessions.get(sid)
+        return conn.data_to_send() if conn else b""
+
+    def receive(self, sid: SessionId, data: bytes, now: float) -> None:
+        conn = self.sessions.get(sid)
+        if conn is None:
+            return
+        conn.receive_data(data)
+        self._dirty.add(sid)
+        while (event := conn.next_event(now)) is not None:
+            if self.on_event is not None:
+                self.on_event(sid, event)
+            self._handle(sid, conn, event, now)
+
+    def handle_timer(self, now: float) -> None:
+        for sid, conn in list(self.sessions.items()):
+            timer = conn.get_timer()
+            if timer is not None and timer <= now:
+                conn.handle_timer(now)
+                self._dirty.add(sid)
+                while (event := conn.next_event(now)) is not None:
+                    self._handle(sid, conn, event, now)
+
+    # -- events --------------------------------------------------------------------------
+    def _handle(self, sid: SessionId, conn: Connection, event: BusEvent, now: float) -> None:
+        if isinstance(event, HelloReceived):
+            self.gossip.add_peer(sid)
+        elif isinstance(event, PeerClosed):
+            self.gossip.remove_peer(sid)
+        elif isinstance(event, IntentReceived):
+            if event.type == FrameType.GOSSIP:
+                self._on_gossip(sid, event, now)
+            elif event.type == FrameType.SNAPSHOT:
+                self._on_snapshot(sid, conn, event, now)
+        elif isinstance(event, (StreamOpened, StreamDataReceived, StreamEnded)):
+            self._relay_stream(sid, conn, event, now)
+
+    def _on_gossip(self, sid: SessionId, event: IntentReceived, now: float) -> None:
+        try:
+            body = json.loads(event.payload)
+        except ValueError:
+            body = None
+        out = self.gossip.receive(sid, event.op, body, now, self.verifier)  # type: ignore[arg-type]
+        self.emit(out, now)
+
+    def emit(self, out: Out, now: float) -> None:
+        for peer, op, body in out.messages:
+            conn = self.sessions.get(peer)
+            if conn is None or conn.closed:
+                continue
+            prio = Priority.NORMAL if op == "gossip.push" else Priority.LOW
+            conn.send(
+                now, type=FrameType.GOSSIP, op=op, payload=canonical_json(body), priority=prio
+            )
+            self._dirty.add(peer)
+        if self.on_event is not None:
+            for ev in out.events:
+                if isinstance(ev, PatternAccepted):
+                    self.on_event(ev.peer, ev)
+
+    def _on_snapshot(
+        self, sid: SessionId, conn: Connection, ev: IntentReceived, now: float
+    ) -> None:
+        manifest, chunks = self._current_snapshot(now)
+        if ev.op == "snapshot.get":
+            conn.send(
+                now,
+                type=FrameType.SNAPSHOT,
+                op="snapshot.manifest",
+                payload=canonical_json(manifest.to_dict()),
+                priority=Priority.LOW,
+            )
+        elif ev.op == "snapshot.chunks":
+            try:
+                wanted = json.loads(ev.payload).get("ids", [])
+            except (ValueError, AttributeError):
+                wanted = []
+            have = [h for h in wanted if isinstance(h, str) and h in chunks]
+            for i, h in enumerate(have):
+                conn.send(
+                    now,
+                    type=FrameType.SNAPSHOT,
+                    op="snapshot.chunk",
+                    payload=chunks[h],
+                    priority=Priority.LOW,
+                    seq=i,
+                    end=i == len(have) - 1,
+                )
+
+    def _current_snapshot(self, now: float) -> Any:
+        version = len(self.gossip.store)
+        if self._snapshot is None or self._snapshot[0] != version:
+            patterns = [sp.data for sp in self.gossip.store.values()]
+            snap = build_snapshot(patterns, self.signer, now, chunk_size=self.chunk_size)
+            self._snapshot = (version, snap)
+        return self._snapshot[1]
+
+    def _relay_stream(self, sid: SessionId, conn: Connection, ev: Any, now: float) -> None:
+        key = (sid, ev.stream_id)
+        if isinstance(ev, StreamOpened):
+            meta = dict(ev.meta, origin=(conn.peer_key or b"").hex())
+            routes = {}
+            for other, oc in self.sessions.items():
+                if other != sid and oc.peer_key is not None and not oc.closed:
+                    routes[other] = oc.open_stream(now, ev.kind, meta)
+                    self._dirty.add(other)
+            self._relays[key] = routes
+            return
+        routes = self._relays.get(key, {})
+        for other, osid in routes.items():
+            oc = self.sessions.get(other)
+            if oc is None or oc.closed:
+                continue
+            if isinstance(ev, StreamDataReceived):
+                oc.send_stream(now, osid, ev.data)
+            else:
+                oc.send_stream(now, osid, b"", end=True)
+            self._dirty.add(other)
+        if isinstance(ev, StreamEnded):
+            self._relays.pop(key, None)

@@ -1,0 +1,197 @@
+"""Per-bank identity (Ed25519 seed), trust list, and key rotation statements.
+
+Files live next to the bank so a bank and its identity move together:
+
+* ``<bank>.key``        32-byte seed as hex, created on first use with mode 0600 (POSIX),
+                        written with ``O_CREAT | O_EXCL`` so two processes cannot race to
+                        create two different identities;
+* ``<bank>.trust.json`` ``{"v": 1, "keys": {"<hex>": {"label": ..., "added_at": ...}}}``.
+
+An in-memory bank (``:memory:``) gets an ephemeral identity and an empty trust list.
+Your own key is always trusted (you can re-import what you shared).
+
+Rotation (docs/protocol.md §9): ``rotate_identity`` makes a new seed, keeps the old one as
+``<bank>.key.<n>.old`` and returns a statement ``{"old", "new", "at", "signature"}`` signed
+by the *old* key. Peers that trust the old key run ``trust add --rotation FILE``:
+``accept_rotation`` checks the signature and adds the new key (the old one stays trusted until
+removed, so patterns it signed keep verifying).
+
+This module does file I/O on purpose and is not used by the sans-IO layers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+from .errors import LocalBusError
+from .provenance import canonical_json
+
+__all__ = [
+    "ROTATION_TAG",
+    "TrustList",
+    "accept_rotation",
+    "identity_path",
+    "load_or_create_seed",
+    "parse_key",
+    "rotate_identity",
+    "trust_path",
+]
+
+ROTATION_TAG = b"reasoningbank/rotation/v1\x00"
+MEMORY = ":memory:"
+
+
+def identity_path(bank_path: str | os.PathLike[str]) -> Path | None:
+    """Where the bank's identity lives, or ``None`` for an in-memory bank."""
+    text = os.fspath(bank_path)
+    if text == MEMORY or text.startswith("idb://"):
+        return None
+    return Path(text + ".key")
+
+
+def trust_path(bank_path: str | os.PathLike[str]) -> Path | None:
+    text = os.fspath(bank_path)
+    if text == MEMORY or text.startswith("idb://"):
+        return None
+    return Path(text + ".trust.json")
+
+
+_EPHEMERAL: dict[str, bytes] = {}
+
+
+def load_or_create_seed(bank_path: str | os.PathLike[str]) -> bytes:
+    """The bank's 32-byte Ed25519 seed, created (0600) on first use."""
+    path = identity_path(bank_path)
+    if path is None:
+        return _EPHEMERAL.setdefault(os.fspath(bank_path), secrets.token_bytes(32))
+    try:
+        return _read_seed(path)
+    except FileNotFoundError:
+        pass
+    seed = secrets.token_bytes(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _read_seed(path)  # another process won the race: use its identity
+    with os.fdopen(fd, "w") as fh:
+        fh.write(seed.hex() + "\n")
+    return seed
+
+
+def _read_seed(path: Path) -> bytes:
+    text = path.read_text().strip()
+    try:
+        seed = bytes.fromhex(text)
+    except ValueError:
+        seed = b""
+    if len(seed) != 32:
+        raise LocalBusError(f"{path} is not an identity file (expected 64 hex characters)")
+    return seed
+
+
+def parse_key(text: str) -> bytes:
+    """A public key given as 64 hex characters (as ``reasoningbank identity`` prints it)."""
+    try:
+        key = bytes.fromhex(text.strip())
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise LocalBusError(f"not an Ed25519 public key (64 hex characters): {text!r}")
+    return key
+
+
+class TrustList:
+    """The keys whose patterns this bank accepts. Saved atomically on every change."""
+
+    def __init__(self, path: Path | None, keys: dict[str, dict[str, Any]] | None = None) -> None:
+        self.path = path
+        self.keys: dict[str, dict[str, Any]] = dict(keys or {})
+
+    @classmethod
+    def load(cls, bank_path: str | os.PathLike[str]) -> TrustList:
+        path = trust_path(bank_path)
+        if path is None or not path.exists():
+            return cls(path)
+        try:
+            data = json.loads(path.read_text())
+            keys = data["keys"]
+            if data.get("v") != 1 or not isinstance(keys, dict):
+                raise ValueError
+            for k in keys:
+                parse_key(k)
+        except (ValueError, KeyError, TypeError, LocalBusError) as exc:
+            raise LocalBusError(f"{path} is not a trust list") from exc
+        return cls(path, keys)
+
+    def add(self, key: bytes, label: str = "", now: float | None = None) -> bool:
+        """Trust ``key``; returns False if it already was."""
+        hexkey = key.hex()
+        if hexkey in self.keys:
+            return False
+        self.keys[hexkey] = {"label": label, "added_at": time.time() if now is None else now}
+        self.save()
+        return True
+
+    def remove(self, key: bytes) -> bool:
+        if self.keys.pop(key.hex(), None) is None:
+            return False
+        self.save()
+        return True
+
+    def as_set(self, own: bytes | None = None) -> set[bytes]:
+        out = {bytes.fromhex(k) for k in self.keys}
+        if own is not None:
+            out.add(own)
+        return out
+
+    def save(self) -> None:
+        if self.path is None:
+            return
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(json.dumps({"v": 1, "keys": self.keys}, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, self.path)
+
+
+def rotate_identity(bank_path: str | os.PathLike[str], now: float | None = None) -> dict[str, Any]:
+    """Replace the bank's identity; return the rotation statement signed by the old key."""
+    from .signers import NaclSigner
+
+    path = identity_path(bank_path)
+    if path is None:
+        raise LocalBusError("an in-memory bank has no persistent identity to rotate")
+    old_seed = load_or_create_seed(bank_path)
+    new_seed = secrets.token_bytes(32)
+    old, new = NaclSigner(old_seed), NaclSigner(new_seed)
+    body = {"old": old.public_key.hex(), "new": new.public_key.hex(),
+            "at": time.time() if now is None else now}  # fmt: skip
+    statement = dict(body, signature=old.sign_sync(ROTATION_TAG + canonical_json(body)).hex())
+    n = 1
+    while path.with_name(f"{path.name}.{n}.old").exists():
+        n += 1
+    os.replace(path, path.with_name(f"{path.name}.{n}.old"))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(new_seed.hex() + "\n")
+    return statement
+
+
+def accept_rotation(statement: dict[str, Any], trust: TrustList, verifier: Any) -> bytes:
+    """Add the new key of a rotation statement whose old key we trust; returns the new key."""
+    try:
+        body = {"old": statement["old"], "new": statement["new"], "at": statement["at"]}
+        old, new = parse_key(body["old"]), parse_key(body["new"])
+        signature = bytes.fromhex(statement["signature"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise LocalBusError("not a rotation statement") from exc
+    if old.hex() not in trust.keys:
+        raise LocalBusError("the rotated-from key is not trusted here")
+    if not verifier.verify_sync(old, signature, ROTATION_TAG + canonical_json(body)):
+        raise LocalBusError("rotation statement signature does not verify")
+    label = trust.keys[old.hex()].get("label", "")
+    trust.add(new, label=f"{label} (rotated from {old.hex()[:12]})".strip())
+    return new
