@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs on a fresh machine (pip, apt, npm) and runs all of
+# it: the CPython suite (core, storage, CLI, neural bus, MCP, migration), then the Pyodide and
+# real-browser suites (Node, Chromium, Firefox, WebKitGTK). Exits non-zero if anything fails
+# or if a suite collects no tests at all.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+export PYTHON=$PY
+
+echo "== installing the package and its test dependencies" >&2
+"$PY" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+"$PY" -m pip install -q -e '.[test]'
+bash scripts/install-test-deps.sh
+
+run_pytest() {
+  local rc=0
+  "$PY" -m pytest "$@" || rc=$?
+  if [ "$rc" -eq 5 ]; then
+    echo "scripts/test.sh: pytest collected no tests for: $*" >&2
+    return 1
+  fi
+  return "$rc"
+}
+
+echo "== CPython suite" >&2
+run_pytest tests -q --ignore=tests/pyodide --ignore=tests/browser
+
+if [ -f scripts/run-browser-tests.sh ]; then
+  echo "== Pyodide and browser suites" >&2
+  bash scripts/run-browser-tests.sh
+fi
