@@ -18,7 +18,8 @@ of records, which is the shape the neural bus uses for snapshots: a bus snapshot
 these manifests and fetch records by hash.
 
 Building and reading are pure (bytes in, bytes out; the signing function is passed in).
-Only ``export_bundle``/``identity`` touch files, and PyNaCl is imported lazily.
+Only ``export_*``/``identity``/``trusted_keys`` touch files; keys and signatures come from
+``reasoningbank.bus`` (``keys``, ``signers``), which imports PyNaCl lazily.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import hashlib
 import json
 import math
 import os
-import secrets
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -47,9 +47,9 @@ __all__ = [
     "export_bundle",
     "export_jsonl",
     "identity",
-    "identity_path",
     "read_bundle",
     "register",
+    "trusted_keys",
 ]
 
 BUNDLE_TYPE = "reasoningbank.bundle"
@@ -59,7 +59,6 @@ BUNDLE_VERSION = 1
 PATTERN_SCHEMA_VERSION = 1
 #: Domain separation: a bundle signature can never be replayed as any other signature.
 BUNDLE_TAG = b"reasoningbank/bundle/v1\x00"
-_INSTALL_HINT = "signing bundles needs PyNaCl: pip install 'reasoningbank[crypto]'"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,35 +86,23 @@ def signed_message(manifest_line: bytes) -> bytes:
     return BUNDLE_TAG + hashlib.sha256(manifest_line).digest()
 
 
-# -- crypto (PyNaCl behind two tiny functions, so the bus signers can replace them) -------
-def _nacl() -> Any:
-    try:
-        import nacl.exceptions
-        import nacl.signing
-    except ImportError as exc:
-        raise ReasoningBankError(_INSTALL_HINT) from exc
-    return nacl
-
-
+# -- crypto: the neural bus's Ed25519 backends (PyNaCl under CPython) ------------------------
 def public_key_of(seed: bytes) -> bytes:
-    return bytes(_nacl().signing.SigningKey(seed).verify_key)
+    from .bus.signers import NaclSigner
+
+    return NaclSigner(seed).public_key
 
 
 def ed25519_sign(seed: bytes, message: bytes) -> bytes:
-    return bytes(_nacl().signing.SigningKey(seed).sign(message).signature)
+    from .bus.signers import NaclSigner
+
+    return NaclSigner(seed).sign_sync(message)
 
 
 def ed25519_verify(public_key: bytes, signature: bytes, message: bytes) -> bool:
-    nacl = _nacl()
-    if len(public_key) != 32 or len(signature) != 64:
-        return False
-    try:
-        nacl.signing.VerifyKey(public_key).verify(message, signature)
-    except (nacl.exceptions.BadSignatureError, ValueError, TypeError):
-        return False
-    except Exception:  # libsodium refuses malformed points with other errors
-        return False
-    return True
+    from .bus.signers import NaclVerifier
+
+    return NaclVerifier().verify_sync(public_key, signature, message)
 
 
 # -- building and reading (pure) ------------------------------------------------------------
@@ -231,8 +218,8 @@ def read_bundle(
         raise ImportFailed("bundle was signed by a key other than the bank it names; refusing it")
     if trusted_keys is not None and public_key not in {bytes(k) for k in trusted_keys}:
         raise ImportFailed(
-            f"bundle is signed by {public_key.hex()}, which is not a trusted key "
-            "(add it with `reasoningbank trust add KEY`)"
+            f"bundle is signed by {public_key.hex()}, a key this bank does not trust; if you "
+            "expect it: `reasoningbank trust add KEY`, or import with --trust-signer"
         )
     entries = manifest.get("records")
     body = lines[1:-1]
@@ -261,37 +248,19 @@ def read_bundle(
 
 
 # -- bank identity ------------------------------------------------------------------------
-def identity_path(location: str) -> str | None:
-    """Where the Ed25519 seed of the bank at ``location`` lives (``None``: in-memory bank)."""
-    if location == ":memory:" or location.startswith("idb://"):
-        return None
-    return os.fspath(location) + ".ed25519"
+def identity(location: str) -> bytes:
+    """The bank's 32-byte Ed25519 seed (``<bank>.key``, created 0600 on first use), shared
+    with the neural bus: a bundle and a bus message from one bank carry the same key."""
+    from .bus.keys import load_or_create_seed
+
+    return load_or_create_seed(location)
 
 
-def identity(location: str, *, create: bool = True) -> bytes:
-    """The 32-byte Ed25519 seed of the bank at ``location``, created on first use.
+def trusted_keys(location: str) -> set[bytes]:
+    """Keys whose bundles the bank at ``location`` accepts: its own and its trust list."""
+    from .bus.keys import TrustList
 
-    Stored as hex in ``<db>.ed25519`` with mode 0600. An in-memory bank gets a fresh key.
-    """
-    path = identity_path(location)
-    if path is None:
-        return secrets.token_bytes(32)
-    try:
-        with open(path, encoding="ascii") as fh:
-            seed = bytes.fromhex(fh.read().strip())
-        if len(seed) != 32:
-            raise ValueError("not 32 bytes")
-        return seed
-    except FileNotFoundError:
-        if not create:
-            raise ReasoningBankError(f"this bank has no identity key yet ({path})") from None
-    except (OSError, ValueError) as exc:
-        raise ReasoningBankError(f"identity key file {path} is unreadable: {exc}") from exc
-    seed = secrets.token_bytes(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as fh:
-        fh.write(seed.hex() + "\n")
-    return seed
+    return TrustList.load(location).as_set(own=public_key_of(identity(location)))
 
 
 def _patterns_for_export(patterns: list[Any]) -> list[dict[str, Any]]:

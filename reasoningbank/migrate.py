@@ -56,6 +56,7 @@ FORMATS = ("auto", "jsonl", "json", "agentic-flow", "rust-sqlite", "bundle")
 EMBEDDINGS = ("auto", "keep", "drop")
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+TrustedKeys = Iterable[bytes] | Callable[[], Iterable[bytes]] | None
 _BATCH = 500
 _PATTERN_KEYS = {
     "id", "task_description", "task_category", "strategy", "context", "outcome", "metadata",
@@ -663,12 +664,14 @@ def read_source(
     fmt: str = "auto",
     *,
     embeddings: str = "auto",
-    trusted_keys: Iterable[bytes] | None = None,
+    trusted_keys: TrustedKeys = None,
 ) -> tuple[str, list[SourceRecord], list[str], str | None]:
     """Read every candidate from ``path``; returns (format, records, notes, signer).
 
     Pure reading: nothing is written, the source is opened read-only. A bundle is verified
-    here (``ImportFailed`` if tampered with, or signed by a key outside ``trusted_keys``).
+    here (``ImportFailed`` if tampered with, or signed by a key outside ``trusted_keys``,
+    which may be a callable so keys are only loaded when the source is a bundle; ``None``
+    skips the trust check but never the signature and hash checks).
     """
     p = os.fspath(path)
     if fmt not in FORMATS:
@@ -697,7 +700,8 @@ def read_source(
                 blob = fh.read()
         except OSError as exc:
             raise ImportFailed(f"cannot read {p}: {exc.strerror or exc}") from exc
-        bundle = read_bundle(blob, trusted_keys=trusted_keys)
+        keys = trusted_keys() if callable(trusted_keys) else trusted_keys
+        bundle = read_bundle(blob, trusted_keys=keys)
         signer = bundle.public_key.hex()
         keep = "keep" if embeddings in ("auto", "keep") else "drop"
         records = [_candidate(f"record {i + 1}", r, keep) for i, r in enumerate(bundle.records)]
@@ -717,7 +721,7 @@ async def import_file(
     dry_run: bool = False,
     embeddings: str = "auto",
     progress: Callable[[int, int], None] | None = None,
-    trusted_keys: Iterable[bytes] | None = None,
+    trusted_keys: TrustedKeys = None,
 ) -> ImportReport:
     """Import ``path`` into ``bank`` (a ``ReasoningBank``); see the module docstring.
 
@@ -817,12 +821,20 @@ def register(subparsers: Any, db_parent: Any) -> None:
         default=None,
         help="progress bar on stderr (default: only when stderr is a terminal)",
     )
+    p.add_argument(
+        "--trust-signer",
+        action="store_true",
+        help="accept a bundle signed by a key this bank does not trust yet "
+        "(its signature and hashes are still verified)",
+    )
     p.add_argument("--json", action="store_true", help="print the report as one JSON document")
     p.set_defaults(handler=run_import)
 
 
-def _db_path(args: Any) -> str | None:
-    return getattr(args, "db", None) or os.environ.get("REASONINGBANK_DB") or None
+def _db_path(args: Any) -> str:
+    from .bank import default_location
+
+    return getattr(args, "db", None) or default_location()
 
 
 def run_import(args: Any) -> int:
@@ -831,8 +843,17 @@ def run_import(args: Any) -> int:
 
     from .bank import ReasoningBank
 
+    location = _db_path(args)
+
+    def keys() -> set[bytes] | None:
+        if args.trust_signer:
+            return None
+        from .bundle import trusted_keys
+
+        return trusted_keys(location)
+
     async def go() -> ImportReport:
-        bank = await ReasoningBank.open(_db_path(args))
+        bank = await ReasoningBank.open(location)
         try:
             bar = Progress("importing", enabled=args.progress)
             return await import_file(
@@ -842,6 +863,7 @@ def run_import(args: Any) -> int:
                 dry_run=args.dry_run,
                 embeddings=args.embeddings,
                 progress=bar,
+                trusted_keys=keys,
             )
         finally:
             await bank.close()
