@@ -226,9 +226,12 @@ class ReasoningBank:
 
     def _pattern(self, pid: str) -> Pattern:
         record = self._records[pid]
-        pattern = Pattern.from_dict(record.body, new_id=pid, now=record.created_at)
-        pattern.embedding = self._dense.vector(self._slot[pid])
-        return pattern
+        return Pattern.from_stored(
+            record.body,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+            embedding=self._dense.vector(self._slot[pid]),
+        )
 
     def _record(self, pattern: Pattern, terms: list[str] | None = None) -> Record:
         return Record(
@@ -474,64 +477,79 @@ class ReasoningBank:
         if not isinstance(task_description, str):
             raise InvalidPattern("task_description must be a string")
         _check_limit(top_k, "top_k")
-        scored = self._score(task_description, task_category, context, strict_category,
-                             embedding if embedding is not None else await self._embed(task_description))
-        best = heapq.nsmallest(top_k, (s for s in scored if s[0] >= min_score),
-                               key=lambda s: (-s[0], s[1]))
-        return [self._match(s, task_category, context) for s in best]
+        query_vector = embedding if embedding is not None else await self._embed(task_description)
+        lex = self._lex.scores(analyze(task_description))
+        sem = self._dense.scores(query_vector) if query_vector is not None and len(self._dense) else {}
+        ranked = heapq.nlargest(top_k, self._score(lex, sem, task_category, context, strict_category))
+        return [
+            self._match(score, -neg_slot, lex, sem, task_category, context)
+            for score, neg_slot in ranked
+            if score >= min_score
+        ]
 
     def _score(
         self,
-        text: str,
+        lex: dict[int, float],
+        sem: dict[int, float],
         category: str | None,
         context: dict[str, Any] | None,
         strict: bool,
-        query_vector: Sequence[float] | None,
-    ) -> list[tuple[float, int, float, float, float | None]]:
-        """(score, slot, text similarity, lexical, semantic) for every candidate."""
+    ) -> list[tuple[float, int]]:
+        """``(composite score, -slot)`` per candidate: tuples order best-first, then oldest."""
         w = self.weights
-        lex = self._lex.scores(analyze(text))
-        sem = self._dense.scores(query_vector) if query_vector is not None and len(self._dense) else {}
-        cats, qual, ids = self._category, self._quality, self._ids
-        wsim, wcat, wout, wctx = w.similarity, w.category, w.outcome, w.context
+        cats, qual = self._category, self._quality
+        wsim, wout = w.similarity, w.outcome
+        if not sem and not context and (category is None or strict):
+            # Hot path (lexical only, category is a filter or absent): every candidate gets
+            # the same category part, so it is a constant.
+            base = w.category if category is not None else 0.0
+            if category is None:
+                return [(wsim * sim + base + wout * qual[slot], -slot) for slot, sim in lex.items()]
+            return [
+                (wsim * sim + base + wout * qual[slot], -slot)
+                for slot, sim in lex.items()
+                if cats[slot] == category
+            ]
         out = []
-        if not sem and not context:
-            # Hot path: lexical only, no context; inlined for speed.
-            for slot, sim in lex.items():
-                c = cats[slot]
-                if category is not None and c != category:
-                    if strict:
-                        continue
-                    cm = 0.0
-                else:
-                    cm = 1.0 if category is not None else 0.0
-                out.append((wsim * sim + wcat * cm + wout * qual[slot], slot, sim, sim, None))
-            return out
         for slot in lex.keys() | sem.keys():
-            c = cats[slot]
-            if category is not None and c != category and strict:
+            in_category = category is not None and cats[slot] == category
+            if category is not None and strict and not in_category:
                 continue
-            cm = 1.0 if category is not None and c == category else 0.0
-            lx = lex.get(slot, 0.0)
-            sm = sem.get(slot)
-            sim = lx if sm is None else (w.lexical * lx + w.semantic * sm) / (w.lexical + w.semantic)
-            ctx = context_overlap(context, self._records[ids[slot]].body.get("context") or {}) if context else 0.0
-            out.append((wsim * sim + wcat * cm + wctx * ctx + wout * qual[slot], slot, sim, lx, sm))
+            sim = self._text_similarity(lex.get(slot, 0.0), sem.get(slot))
+            ctx = self._context_part(slot, context)
+            score = wsim * sim + w.category * in_category + w.context * ctx + wout * qual[slot]
+            out.append((score, -slot))
         return out
+
+    def _text_similarity(self, lexical: float, semantic: float | None) -> float:
+        if semantic is None:
+            return lexical
+        w = self.weights
+        return (w.lexical * lexical + w.semantic * semantic) / (w.lexical + w.semantic)
+
+    def _context_part(self, slot: int, context: dict[str, Any] | None) -> float:
+        if not context:
+            return 0.0
+        record = self._records[self._ids[slot]]  # type: ignore[index]
+        return context_overlap(context, record.body.get("context") or {})
 
     def _match(
         self,
-        scored: tuple[float, int, float, float, float | None],
+        score: float,
+        slot: int,
+        lex: dict[int, float],
+        sem: dict[int, float],
         category: str | None,
         context: dict[str, Any] | None,
     ) -> Match:
-        score, slot, sim, lex, sem = scored
         pattern = self._pattern(self._ids[slot])  # type: ignore[arg-type]
-        parts = {"similarity": sim, "lexical": lex}
-        if sem is not None:
-            parts["semantic"] = sem
+        semantic = sem.get(slot)
+        sim = self._text_similarity(lex.get(slot, 0.0), semantic)
+        parts = {"similarity": sim, "lexical": lex.get(slot, 0.0)}
+        if semantic is not None:
+            parts["semantic"] = semantic
         parts["category"] = 1.0 if category is not None and pattern.task_category == category else 0.0
-        parts["context"] = context_overlap(context, pattern.context)
+        parts["context"] = self._context_part(slot, context)
         parts["outcome"] = self._quality[slot]
         return Match(pattern=pattern, score=score, similarity=sim, parts=parts)
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 __all__ = ["ANALYZER_VERSION", "STOP_WORDS", "analyze", "stem"]
 
 #: Bumped whenever ``analyze`` changes output; a bank re-indexes when its stored version differs.
-ANALYZER_VERSION = "lex-1"
+ANALYZER_VERSION = "lex-2"
 
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 
@@ -27,9 +27,9 @@ STOP_WORDS = frozenset(
     has hasn have haven having he her here hers herself him himself his how however i if in into
     is isn it its itself just let like ll may me might more most much must mustn my myself no nor
     not now of off on once only or other ought our ours ourselves out over own per quite rather
-    re really s same shall shan she should shouldn since so some such t than that the their
+    re really s said same say says shall shan she should shouldn since so some such t than that the their
     theirs them themselves then there these they this those though through thus to too under
-    until up upon us use used using ve very via was wasn we were weren what when where whether
+    until up upon use used using ve very via was wasn we were weren what when where whether
     which while who whom whose why will with within without won would wouldn yet you your yours
     yourself yourselves
     """.split()
@@ -178,7 +178,7 @@ def analyze(text: str) -> list[str]:
     """
     terms = []
     for token in _TOKEN.findall(text.lower()):
-        if token in STOP_WORDS or (len(token) == 1 and not token.isdigit()):
+        if token in STOP_WORDS:
             continue
         terms.append(stem(token))
     return terms

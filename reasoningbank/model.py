@@ -266,6 +266,43 @@ class Pattern:
             embedding=embedding,
         )
 
+    @classmethod
+    def from_stored(
+        cls, body: dict[str, Any], *, created_at: float, updated_at: float,
+        embedding: list[float] | None = None,
+    ) -> Pattern:
+        """Rebuild a pattern from what ``to_dict`` wrote, skipping validation (it was
+        validated on the way in). Anything unexpected falls back to ``from_dict``."""
+        try:
+            o, m = body["outcome"], body["metadata"]
+            pattern = cls(
+                id=body["id"],
+                task_description=body["task_description"],
+                task_category=body["task_category"],
+                strategy=body["strategy"],
+                outcome=Outcome(
+                    bool(o["success"]), float(o["success_score"]), o.get("duration_seconds"),
+                    o.get("tokens_used"), o.get("error_message"), dict(o.get("metrics") or {}),
+                ),
+                metadata=Metadata(
+                    created_at=created_at, updated_at=updated_at,
+                    usage_count=int(m["usage_count"]),
+                    avg_success_score=float(m["avg_success_score"]),
+                    tags=list(m.get("tags") or ()),
+                    success_count=float(m["success_count"]),
+                    failure_count=float(m["failure_count"]),
+                    confidence=float(m["confidence"]),
+                    contradictions=int(m.get("contradictions", 0)),
+                    merged_count=int(m.get("merged_count", 0)),
+                    extra={k: v for k, v in m.items() if k not in Metadata._KNOWN},
+                ),
+                context=dict(body.get("context") or {}),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):
+            pattern = cls.from_dict(body, new_id=str(body.get("id", "")), now=created_at)
+        pattern.embedding = embedding
+        return pattern
+
     def to_dict(self, *, with_embedding: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
             "id": self.id,

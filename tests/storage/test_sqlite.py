@@ -144,3 +144,22 @@ def test_deletes_by_another_process_are_seen(db_path):
     assert run(bank.get_pattern(pid)) is None
     assert run(bank.find_similar("deleted elsewhere")) == []
     run(bank.close())
+
+
+def test_bank_written_by_an_older_analyzer_is_reindexed_on_open(db_path):
+    bank = run(ReasoningBank.open(db_path))
+    pid = run(bank.store_pattern(pattern("Refreshing OAuth tokens")))
+    run(bank.close())
+    conn = sqlite3.connect(db_path)  # simulate a bank written by an older analyzer
+    conn.execute("UPDATE patterns SET terms = 'stale term'")
+    conn.execute("UPDATE rb_meta SET value = 'lex-0' WHERE key = 'x:analyzer'")
+    conn.commit()
+    conn.close()
+    progress = []
+    bank = run(ReasoningBank.open(db_path, progress=lambda done, total: progress.append((done, total))))
+    assert run(bank.find_similar("refresh oauth token"))[0].pattern.id == pid
+    assert run(bank.find_similar("stale term")) == []
+    assert progress == [(1, 1)]
+    run(bank.close())
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("SELECT terms FROM patterns").fetchone()[0] == "refresh oauth token"
