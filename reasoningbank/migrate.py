@@ -201,6 +201,8 @@ def detect_format(path: str | os.PathLike[str]) -> str:
             return "json"  # a pretty-printed object spanning lines
         if isinstance(obj, dict) and str(obj.get("type", "")).startswith("reasoningbank.bundle"):
             return "bundle"
+        if isinstance(obj, dict) and isinstance(obj.get("patterns"), list):
+            return "json"  # {"patterns": [...]} on one line
         return "jsonl"
     raise ImportFailed(
         f"{p}: cannot tell the format (not SQLite, JSON or JSONL); pass --format explicitly"
@@ -246,6 +248,11 @@ def _tables(conn: sqlite3.Connection) -> set[str]:
 
 def _sqlite_kind(conn: sqlite3.Connection, path: str) -> str:
     tables = _tables(conn)
+    if "rb_meta" in tables:  # checked first: our own schema has a patterns table too
+        raise ImportFailed(
+            f"{path} looks like a ReasoningBank-Py bank, not an import source; "
+            "export a bundle from it (reasoningbank --db THAT export FILE) and import that"
+        )
     cols = _columns(conn, "patterns") if "patterns" in tables else set()
     if {"pattern_data", "type", "confidence"} <= cols:
         return "agentic-flow"
@@ -253,11 +260,6 @@ def _sqlite_kind(conn: sqlite3.Connection, path: str) -> str:
         "data" in cols or "outcome" in cols
     ):
         return "rust-sqlite"
-    if "records" in tables or "meta" in tables:
-        raise ImportFailed(
-            f"{path} looks like a ReasoningBank-Py bank, not an import source; "
-            "export a bundle from it (reasoningbank --db THAT export FILE) and import that"
-        )
     raise ImportFailed(
         f"{path}: a SQLite database without a known ReasoningBank schema "
         f"(tables: {', '.join(sorted(tables)) or 'none'})"
