@@ -130,9 +130,12 @@ class Connection:
         self.machine.process(SessionEvent.SEND_HELLO, remote=False)
         self._touch(now)
         frame = yield from self._signed_flow(
-            now, type=FrameType.CONTROL, payload=canonical_json(self.info), op=HELLO_OP,
+            now,
+            type=FrameType.CONTROL,
+            payload=canonical_json(self.info),
+            op=HELLO_OP,
             priority=Priority.HIGH,
-        )  # fmt: skip
+        )
         self._urgent += encode_frame(frame)
 
     def hello(self, now: float) -> None:
@@ -143,18 +146,31 @@ class Connection:
         await run_async(self._hello_flow(now), signer=self._signer)
 
     def _send_flow(
-        self, now: float, *, type: FrameType, op: str, payload: bytes,
-        priority: Priority = Priority.NORMAL, stream_id: int = 0, seq: int = 0,
+        self,
+        now: float,
+        *,
+        type: FrameType,
+        op: str,
+        payload: bytes,
+        priority: Priority = Priority.NORMAL,
+        stream_id: int = 0,
+        seq: int = 0,
         end: bool = False,
-    ) -> Generator[Any, Any, None]:  # fmt: skip
+    ) -> Generator[Any, Any, None]:
         if self.state not in CAN_SEND_DATA:
             raise LocalBusError(f"cannot send in state {self.state.value}; call hello() first")
         if type == FrameType.CONTROL:
             raise LocalBusError("control frames are sent by the connection itself")
         frame = yield from self._signed_flow(
-            now, type=type, payload=payload, op=op, priority=priority, stream_id=stream_id,
-            seq=seq, flags=Flags.END_STREAM if end else Flags.NONE,
-        )  # fmt: skip
+            now,
+            type=type,
+            payload=payload,
+            op=op,
+            priority=priority,
+            stream_id=stream_id,
+            seq=seq,
+            flags=Flags.END_STREAM if end else Flags.NONE,
+        )
         data = encode_frame(frame)
         if len(data) > self.max_frame_size:
             raise LocalBusError(f"frame of {len(data)} bytes exceeds max_frame_size")
@@ -181,44 +197,69 @@ class Connection:
         if end:
             del self._out_streams[stream_id]
         yield from self._send_flow(
-            now, type=tx.kind, op=f"stream.{tx.kind.name.lower()}", payload=data,
-            priority=priority, stream_id=stream_id, seq=seq, end=end,
-        )  # fmt: skip
+            now,
+            type=tx.kind,
+            op=f"stream.{tx.kind.name.lower()}",
+            payload=data,
+            priority=priority,
+            stream_id=stream_id,
+            seq=seq,
+            end=end,
+        )
 
     def open_stream(
-        self, now: float, kind: FrameType, meta: dict[str, Any] | None = None,
+        self,
+        now: float,
+        kind: FrameType,
+        meta: dict[str, Any] | None = None,
         priority: Priority = Priority.NORMAL,
-    ) -> int:  # fmt: skip
+    ) -> int:
         """Start a reasoning stream (TOKEN/TRACE/RUBRIC/VERIFY); returns its stream id."""
         sid = self._ids.allocate()
         self._out_streams[sid] = StreamSender(sid, kind)
-        run_sync(self._stream_flow(now, sid, canonical_json(meta or {}), False, priority),
-                 signer=self._signer)  # fmt: skip
+        run_sync(
+            self._stream_flow(now, sid, canonical_json(meta or {}), False, priority),
+            signer=self._signer,
+        )
         return sid
 
     async def aopen_stream(
-        self, now: float, kind: FrameType, meta: dict[str, Any] | None = None,
+        self,
+        now: float,
+        kind: FrameType,
+        meta: dict[str, Any] | None = None,
         priority: Priority = Priority.NORMAL,
-    ) -> int:  # fmt: skip
+    ) -> int:
         sid = self._ids.allocate()
         self._out_streams[sid] = StreamSender(sid, kind)
-        await run_async(self._stream_flow(now, sid, canonical_json(meta or {}), False, priority),
-                        signer=self._signer)  # fmt: skip
+        await run_async(
+            self._stream_flow(now, sid, canonical_json(meta or {}), False, priority),
+            signer=self._signer,
+        )
         return sid
 
     def send_stream(
-        self, now: float, stream_id: int, data: bytes, *, end: bool = False,
+        self,
+        now: float,
+        stream_id: int,
+        data: bytes,
+        *,
+        end: bool = False,
         priority: Priority = Priority.NORMAL,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """Send one chunk on an open stream; ``end=True`` marks it the last."""
         run_sync(self._stream_flow(now, stream_id, data, end, priority), signer=self._signer)
 
     async def asend_stream(
-        self, now: float, stream_id: int, data: bytes, *, end: bool = False,
+        self,
+        now: float,
+        stream_id: int,
+        data: bytes,
+        *,
+        end: bool = False,
         priority: Priority = Priority.NORMAL,
-    ) -> None:  # fmt: skip
-        await run_async(self._stream_flow(now, stream_id, data, end, priority),
-                        signer=self._signer)  # fmt: skip
+    ) -> None:
+        await run_async(self._stream_flow(now, stream_id, data, end, priority), signer=self._signer)
 
     def _control(self, body: dict[str, Any]) -> None:
         frame = Frame(type=FrameType.CONTROL, payload=canonical_json(body), priority=Priority.HIGH)
@@ -375,10 +416,15 @@ class Connection:
     def _on_intent(self, frame: Frame, op: str) -> None:
         self._events.append(
             IntentReceived(
-                frame.type, op, frame.payload, frame.intent.key if frame.intent else b"",
-                frame.stream_id, frame.seq, frame.end_stream,
+                frame.type,
+                op,
+                frame.payload,
+                frame.intent.key if frame.intent else b"",
+                frame.stream_id,
+                frame.seq,
+                frame.end_stream,
             )
-        )  # fmt: skip
+        )
 
     def _on_stream(self, frame: Frame, op: str) -> None:
         if op != f"stream.{frame.type.name.lower()}":

@@ -201,10 +201,18 @@ def _header_bytes(frame: Frame) -> bytes:
     scope, op = it.scope.encode("ascii"), it.op.encode("ascii")
     return b"".join(
         (
-            head, it.key, _U64.pack(it.timestamp_ms), it.nonce, bytes((len(scope),)), scope,
-            _U64.pack(it.cap), bytes((len(op),)), op, it.payload_hash,
+            head,
+            it.key,
+            _U64.pack(it.timestamp_ms),
+            it.nonce,
+            bytes((len(scope),)),
+            scope,
+            _U64.pack(it.cap),
+            bytes((len(op),)),
+            op,
+            it.payload_hash,
         )
-    )  # fmt: skip
+    )
 
 
 def _prefix_and_header(frame: Frame) -> tuple[bytes, bytes]:
@@ -294,16 +302,27 @@ def _decode(raw: bytes) -> Frame:
             if not NAME_RE.match(name):
                 raise MalformedFrame("bad scope/op name")
         intent = Intent(
-            key=key, timestamp_ms=ts, nonce=nonce, scope=scope.decode("ascii"), cap=cap,
-            op=op.decode("ascii"), payload_hash=phash,
-        )  # fmt: skip
+            key=key,
+            timestamp_ms=ts,
+            nonce=nonce,
+            scope=scope.decode("ascii"),
+            cap=cap,
+            op=op.decode("ascii"),
+            payload_hash=phash,
+        )
         signature = raw[len(raw) - SIGNATURE_SIZE :]
     if not buf.eof():
         raise MalformedFrame("trailing bytes in header")
     return Frame(
-        type=frame_type, payload=payload, flags=Flags(flags), stream_id=stream_id, seq=seq,
-        priority=Priority(prio), intent=intent, signature=signature,
-    )  # fmt: skip
+        type=frame_type,
+        payload=payload,
+        flags=Flags(flags),
+        stream_id=stream_id,
+        seq=seq,
+        priority=Priority(prio),
+        intent=intent,
+        signature=signature,
+    )
 
 
 def payload_hash(payload: bytes) -> bytes:

@@ -261,14 +261,26 @@ def sign_frame_flow(
         payload_hash=hashlib.sha256(payload).digest(),
     )
     unsigned = Frame(
-        type=type, payload=payload, flags=flags | Flags.SIGNED, stream_id=stream_id, seq=seq,
-        priority=priority, intent=intent, signature=bytes(64),
-    )  # fmt: skip
+        type=type,
+        payload=payload,
+        flags=flags | Flags.SIGNED,
+        stream_id=stream_id,
+        seq=seq,
+        priority=priority,
+        intent=intent,
+        signature=bytes(64),
+    )
     signature = yield SignRequest(signing_bytes(unsigned))
     return Frame(
-        type=type, payload=payload, flags=unsigned.flags, stream_id=stream_id, seq=seq,
-        priority=priority, intent=intent, signature=bytes(signature),
-    )  # fmt: skip
+        type=type,
+        payload=payload,
+        flags=unsigned.flags,
+        stream_id=stream_id,
+        seq=seq,
+        priority=priority,
+        intent=intent,
+        signature=bytes(signature),
+    )
 
 
 def sign_frame(signer: Any, nonce: bytes, now: float, **kw: Any) -> Frame:

@@ -167,8 +167,11 @@ def rotate_identity(bank_path: str | os.PathLike[str], now: float | None = None)
     old_seed = load_or_create_seed(bank_path)
     new_seed = secrets.token_bytes(32)
     old, new = NaclSigner(old_seed), NaclSigner(new_seed)
-    body = {"old": old.public_key.hex(), "new": new.public_key.hex(),
-            "at": time.time() if now is None else now}  # fmt: skip
+    body = {
+        "old": old.public_key.hex(),
+        "new": new.public_key.hex(),
+        "at": time.time() if now is None else now,
+    }
     statement = dict(body, signature=old.sign_sync(ROTATION_TAG + canonical_json(body)).hex())
     n = 1
     while path.with_name(f"{path.name}.{n}.old").exists():

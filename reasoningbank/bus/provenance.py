@@ -28,6 +28,7 @@ __all__ = [
     "canonical_json",
     "pattern_content",
     "pattern_id",
+    "shareable",
     "sign_pattern_flow",
     "verify_pattern_flow",
 ]
@@ -53,9 +54,12 @@ def _normalise(value: Any) -> Any:
 def canonical_json(value: Any) -> bytes:
     """Sorted keys, no whitespace, UTF-8, normalised numbers: one byte string per value."""
     return json.dumps(
-        _normalise(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+        _normalise(value),
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
         allow_nan=False,
-    ).encode("utf-8")  # fmt: skip
+    ).encode("utf-8")
 
 
 def pattern_content(pattern: dict[str, Any]) -> dict[str, Any]:
@@ -75,6 +79,16 @@ def signed_bytes(content: dict[str, Any], author_hex: str, signed_at: float) -> 
     return PATTERN_TAG + canonical_json(
         {"author": author_hex, "pattern": content, "signed_at": signed_at}
     )
+
+
+def shareable(pattern: dict[str, Any]) -> dict[str, Any]:
+    """What travels (and what a receiver stores): the signed content plus ``created_at``,
+    ``tags`` and ``provenance``. Local bookkeeping (usage counts, confidence) and embeddings
+    stay home: they are unsigned, so a receiver could not trust them anyway."""
+    meta = pattern.get("metadata") or {}
+    out = {k: pattern[k] for k in _SIGNED_FIELDS if k in pattern}
+    out["metadata"] = {k: meta[k] for k in ("created_at", "tags", "provenance") if k in meta}
+    return out
 
 
 def pattern_id(pattern: dict[str, Any]) -> str:
@@ -116,9 +130,12 @@ def sign_pattern_flow(
     meta = out.setdefault("metadata", {}) or {}
     out["metadata"] = meta
     meta["provenance"] = {
-        "v": 1, "alg": "ed25519", "author": author, "signature": bytes(signature).hex(),
+        "v": 1,
+        "alg": "ed25519",
+        "author": author,
+        "signature": bytes(signature).hex(),
         "signed_at": signed_at,
-    }  # fmt: skip
+    }
     return out
 
 

@@ -106,9 +106,14 @@ def build_snapshot_flow(
         chunks[h] = piece
         order.append(h)
     body = {
-        "v": 1, "author": public_key.hex(), "created_at": created_at, "count": len(ordered),
-        "size": len(content), "chunk_size": chunk_size, "chunks": order,
-    }  # fmt: skip
+        "v": 1,
+        "author": public_key.hex(),
+        "created_at": created_at,
+        "count": len(ordered),
+        "size": len(content),
+        "chunk_size": chunk_size,
+        "chunks": order,
+    }
     signature = yield SignRequest(SNAPSHOT_TAG + canonical_json(body))
     return Manifest(body, bytes(signature)), chunks
 

@@ -42,13 +42,23 @@ class BusPair:
         self.client_signer = signer_for("client")
         self.server_signer = signer_for("server")
         self.client = Connection(
-            signer=self.client_signer, verifier=VERIFIER, is_client=True,
-            nonce_source=nonces(1), policy=client_policy, info={"role": "client"}, **kw,
-        )  # fmt: skip
+            signer=self.client_signer,
+            verifier=VERIFIER,
+            is_client=True,
+            nonce_source=nonces(1),
+            policy=client_policy,
+            info={"role": "client"},
+            **kw,
+        )
         self.server = Connection(
-            signer=self.server_signer, verifier=VERIFIER, is_client=False,
-            nonce_source=nonces(2), policy=server_policy, info={"role": "server"}, **kw,
-        )  # fmt: skip
+            signer=self.server_signer,
+            verifier=VERIFIER,
+            is_client=False,
+            nonce_source=nonces(2),
+            policy=server_policy,
+            info={"role": "server"},
+            **kw,
+        )
 
     def transfer(self, now: float) -> tuple[list[BusEvent], list[BusEvent]]:
         """Move bytes both ways until quiet; return (client events, server events)."""
@@ -122,8 +132,16 @@ class BusMesh:
     ``IntentChecker`` before gossip sees it. Time is simulated (``now`` in seconds).
     """
 
-    def __init__(self, n: int, *, seed: int, degree: int = 8, net: NetConfig | None = None,
-                 config: GossipConfig | None = None, trusted: set[bytes] | None = None):  # fmt: skip
+    def __init__(
+        self,
+        n: int,
+        *,
+        seed: int,
+        degree: int = 8,
+        net: NetConfig | None = None,
+        config: GossipConfig | None = None,
+        trusted: set[bytes] | None = None,
+    ):
         self.rng = random.Random(seed)
         self.net = net or NetConfig()
         self.now = T0
@@ -161,8 +179,14 @@ class BusMesh:
 
     def send(self, src: int, dst: int, op: str, body: dict) -> None:
         node = self.nodes[src]
-        frame = sign_frame(node.signer, node.rng.randbytes(16), self.now,
-                           type=FrameType.GOSSIP, payload=canonical_json(body), op=op)  # fmt: skip
+        frame = sign_frame(
+            node.signer,
+            node.rng.randbytes(16),
+            self.now,
+            type=FrameType.GOSSIP,
+            payload=canonical_json(body),
+            op=op,
+        )
         self.send_raw(src, dst, encode_frame(frame))
 
     def emit(self, src: int, out: Out) -> None:
@@ -192,8 +216,13 @@ class BusMesh:
         self.emit(index, out)
         return out
 
-    def run_until(self, t: float, *, anti_entropy: float | None = 1.0,
-                  actions: list[tuple[float, Any]] | None = None) -> None:  # fmt: skip
+    def run_until(
+        self,
+        t: float,
+        *,
+        anti_entropy: float | None = 1.0,
+        actions: list[tuple[float, Any]] | None = None,
+    ) -> None:
         """Advance simulated time to ``T0 + t``, running scheduled ``actions`` (t, fn) and a
         jittered anti-entropy round per node every ``anti_entropy`` seconds."""
         timers: list[tuple[float, int, Any]] = []

@@ -5,11 +5,12 @@ from __future__ import annotations
 import copy
 import random
 
-from .helpers import BusMesh, NetConfig, make_pattern, signer_for
 from reasoningbank.bus.frames import Flags, Frame, FrameType, encode_frame
 from reasoningbank.bus.gossip import GossipConfig
 from reasoningbank.bus.intents import sign_frame
 from reasoningbank.bus.provenance import canonical_json, pattern_id, sign_pattern
+
+from .helpers import BusMesh, NetConfig, make_pattern, signer_for
 
 N_PEERS = 200
 N_AUTHORS = 20
@@ -34,11 +35,21 @@ def _attack(mesh: BusMesh, attacker: int, victims: list[int], honest: list[dict]
         for pattern in (untrusted, forged, tampered):
             mesh.send(attacker, victim, "gossip.push", {"hops": 0, "pattern": pattern})
         # 4. a frame whose own signature is garbage, carrying an honest-looking push
-        good = sign_frame(node.signer, node.rng.randbytes(16), mesh.now, type=FrameType.GOSSIP,
-                          payload=canonical_json({"hops": 0, "pattern": untrusted}),
-                          op="gossip.push")  # fmt: skip
-        bad = Frame(type=good.type, payload=good.payload, flags=good.flags | Flags.NONE,
-                    intent=good.intent, signature=rng.randbytes(64))  # fmt: skip
+        good = sign_frame(
+            node.signer,
+            node.rng.randbytes(16),
+            mesh.now,
+            type=FrameType.GOSSIP,
+            payload=canonical_json({"hops": 0, "pattern": untrusted}),
+            op="gossip.push",
+        )
+        bad = Frame(
+            type=good.type,
+            payload=good.payload,
+            flags=good.flags | Flags.NONE,
+            intent=good.intent,
+            signature=rng.randbytes(64),
+        )
         mesh.send_raw(attacker, victim, encode_frame(bad))
     return {pattern_id(untrusted), pattern_id(forged), pattern_id(tampered)}
 
@@ -52,8 +63,9 @@ def test_two_hundred_peers_converge_and_forgeries_never_land():
     trusted = {a.public_key for a in authors}
     half = set(range(0, N_PEERS, 2))
     net = NetConfig(loss=0.1, dup=0.05, partitions=[(2.0, 12.0, half)])
-    mesh = BusMesh(N_PEERS + 4, seed=seed, net=net, trusted=trusted,
-                   config=GossipConfig(fanout=3, max_hops=6))  # fmt: skip
+    mesh = BusMesh(
+        N_PEERS + 4, seed=seed, net=net, trusted=trusted, config=GossipConfig(fanout=3, max_hops=6)
+    )
     attackers = list(range(N_PEERS, N_PEERS + 4))
     honest_nodes = list(range(N_PEERS))
     published: list[dict] = []
@@ -74,8 +86,9 @@ def test_two_hundred_peers_converge_and_forgeries_never_land():
             for a in attackers:
                 bad_ids.update(_attack(mesh, a, rng.sample(honest_nodes, 6), published, rng))
 
-    actions = [(rng.uniform(0, 15), publisher(i, k)) for i in range(N_AUTHORS)
-               for k in range(PER_AUTHOR)]  # fmt: skip
+    actions = [
+        (rng.uniform(0, 15), publisher(i, k)) for i in range(N_AUTHORS) for k in range(PER_AUTHOR)
+    ]
     actions += [(t / 2, attack) for t in range(1, 40)]
     mesh.run_until(30.0, anti_entropy=1.0, actions=actions)
 
@@ -87,7 +100,9 @@ def test_two_hundred_peers_converge_and_forgeries_never_land():
     for node in mesh.nodes:
         assert not bad_ids & node.gossip.ids()
     # every attack was seen and refused for the right reason somewhere
-    reasons = sum((mesh.nodes[i].rejections for i in honest_nodes), start=type(mesh.nodes[0].rejections)())
+    reasons = sum(
+        (mesh.nodes[i].rejections for i in honest_nodes), start=type(mesh.nodes[0].rejections)()
+    )
     assert reasons["untrusted"] > 0 and reasons["forged"] > 0
     assert mesh.frame_rejections["ForgedSignature"] > 0
     assert mesh.frame_rejections["ReplayedNonce"] > 0  # duplicated frames are replays
@@ -98,10 +113,20 @@ def test_simulation_is_deterministic():
 
     def run():
         authors = [signer_for(f"author-{i}") for i in range(3)]
-        mesh = BusMesh(30, seed=7, trusted={a.public_key for a in authors},
-                       net=NetConfig(loss=0.2, dup=0.1))  # fmt: skip
-        actions = [(0.1 * i, (lambda i=i: mesh.publish(i, sign_pattern(
-            make_pattern("d", i), authors[i], mesh.now)))) for i in range(3)]  # fmt: skip
+        mesh = BusMesh(
+            30, seed=7, trusted={a.public_key for a in authors}, net=NetConfig(loss=0.2, dup=0.1)
+        )
+        actions = [
+            (
+                0.1 * i,
+                (
+                    lambda i=i: mesh.publish(
+                        i, sign_pattern(make_pattern("d", i), authors[i], mesh.now)
+                    )
+                ),
+            )
+            for i in range(3)
+        ]
         mesh.run_until(10.0, actions=actions)
         return mesh.sent, mesh.delivered, [sorted(n.gossip.ids()) for n in mesh.nodes]
 

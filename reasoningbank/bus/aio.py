@@ -1,0 +1,397 @@
+"""asyncio driver: the client session (``BusClient``), the hub server, and WebSocket I/O.
+
+The only bus module (with ``quic.py``) that touches sockets, the clock and the OS RNG.
+Every loop has the aioquic shape: feed bytes → drain events → flush bytes → re-arm timers.
+``time.time()`` is the clock (intents carry wall-clock timestamps compared across hosts);
+``secrets.token_bytes`` supplies nonces and WebSocket masks.
+
+URLs: ``https://HOST:PORT/bus`` is WebTransport over HTTP/3 (``quic.py``);
+``ws://HOST:PORT/bus`` is the WebSocket endpoint for browsers without WebTransport. A hub
+serves both on the same port number (UDP for QUIC, TCP for WebSocket).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import time
+from collections.abc import Callable, Hashable
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import LocalBusError, RemoteBusError
+from .events import BusEvent, HelloReceived, InSync, PeerClosed
+from .frames import FrameType, Priority
+from .hub import Hub
+from .peer import BusPeer
+from .ws import (
+    WebSocket,
+    WsClose,
+    WsMessage,
+    client_handshake,
+    parse_client_handshake,
+    parse_server_handshake,
+    rejection_response,
+    server_handshake_response,
+    split_handshake,
+)
+
+__all__ = ["BusClient", "HubServer", "connect"]
+
+BUS_PATH = "/bus"
+
+
+class BusClient:
+    """A bank's live session with a hub. Create with ``await connect(url, ...)``."""
+
+    def __init__(self, peer: BusPeer) -> None:
+        self.peer = peer
+        self.events: list[BusEvent] = []
+        self._cond = asyncio.Condition()
+        self._write: Callable[[bytes], None] = lambda data: None
+        self._close_transport: Callable[[], Any] = lambda: None
+        self._timer: asyncio.Task[None] | None = None
+        self.closed = False
+
+    # -- transport side ------------------------------------------------------------------
+    def attach(self, write: Callable[[bytes], None], close: Callable[[], Any]) -> None:
+        self._write, self._close_transport = write, close
+
+    def feed(self, data: bytes) -> None:
+        """Bytes from the transport (``b""``: it closed)."""
+        if self.closed and data:
+            return
+        try:
+            events = self.peer.receive(data, time.time())
+        except RemoteBusError as exc:  # pragma: no cover - Connection maps these itself
+            events = [PeerClosed(int(exc.error_code), str(exc), by_peer=True)]
+        self.flush()
+        if events:
+            self.events.extend(events)
+            if any(isinstance(e, PeerClosed) for e in events):
+                self.closed = True
+            asyncio.get_running_loop().create_task(self._notify())
+
+    async def _notify(self) -> None:
+        async with self._cond:
+            self._cond.notify_all()
+
+    def flush(self) -> None:
+        data = self.peer.data_to_send()
+        if data:
+            self._write(data)
+
+    async def _tick(self) -> None:
+        while not self.closed:
+            timer = self.peer.conn.get_timer()
+            delay = 1.0 if timer is None else max(0.05, min(5.0, timer - time.time()))
+            await asyncio.sleep(delay)
+            self.peer.conn.handle_timer(time.time())
+            self.flush()
+
+    # -- API -----------------------------------------------------------------------------
+    async def wait_for(
+        self, predicate: Callable[[BusEvent], bool], timeout: float = 10.0, start: int = 0
+    ) -> BusEvent:
+        """First event (from index ``start`` of ``events``) matching ``predicate``."""
+
+        def found() -> BusEvent | None:
+            for ev in self.events[start:]:
+                if predicate(ev):
+                    return ev
+            return None
+
+        async def wait() -> BusEvent:
+            async with self._cond:
+                while (ev := found()) is None:
+                    if self.closed:
+                        raise LocalBusError(f"session closed: {self.events[-1]!r}")
+                    await self._cond.wait()
+                return ev
+
+        return await asyncio.wait_for(wait(), timeout)
+
+    async def start(self, timeout: float = 10.0) -> bytes:
+        """Exchange HELLOs; returns the hub's key."""
+        self.peer.start(time.time())
+        self.flush()
+        hello = await self.wait_for(lambda e: isinstance(e, HelloReceived), timeout)
+        self._timer = asyncio.get_running_loop().create_task(self._tick())
+        return hello.peer_key  # type: ignore[attr-defined,no-any-return]
+
+    def share(self, pattern: dict[str, Any]) -> list[BusEvent]:
+        """Offer a signed pattern to the hub (it is verified locally first)."""
+        events = self.peer.share(pattern, time.time())
+        self.flush()
+        return events
+
+    async def sync(self, timeout: float = 30.0) -> None:
+        """Run anti-entropy with the hub until both sides hold the same patterns."""
+        mark = len(self.events)
+        self.peer.request_sync(time.time())
+        self.flush()
+        await self.wait_for(lambda e: isinstance(e, InSync), timeout, start=mark)
+
+    def open_stream(
+        self,
+        kind: FrameType,
+        meta: dict[str, Any] | None = None,
+        priority: Priority = Priority.NORMAL,
+    ) -> int:
+        sid = self.peer.conn.open_stream(time.time(), kind, meta, priority)
+        self.flush()
+        return sid
+
+    def send_stream(self, stream_id: int, data: bytes, *, end: bool = False) -> None:
+        self.peer.conn.send_stream(time.time(), stream_id, data, end=end)
+        self.flush()
+
+    async def close(self) -> None:
+        if not self.closed:
+            self.peer.conn.close()
+            self.flush()
+            self.closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+        await asyncio.sleep(0)
+        result = self._close_transport()
+        if asyncio.iscoroutine(result):
+            await result
+
+
+async def connect(
+    url: str,
+    *,
+    signer: Any,
+    verifier: Any,
+    trusted: set[bytes] | None,
+    cert_hash: str | None = None,
+    info: dict[str, Any] | None = None,
+    timeout: float = 10.0,
+) -> BusClient:
+    """Open a session with a hub: ``https://`` (WebTransport, pinned by ``cert_hash``) or
+    ``ws://`` (WebSocket)."""
+    peer = BusPeer(
+        signer=signer,
+        verifier=verifier,
+        nonce_source=secrets.token_bytes,
+        trusted=trusted,
+        info=info,
+    )
+    client = BusClient(peer)
+    scheme = urlsplit(url).scheme
+    if scheme == "https":
+        from .quic import open_webtransport
+
+        await open_webtransport(url, client, cert_hash=cert_hash, timeout=timeout)
+    elif scheme == "ws":
+        await open_websocket(url, client, timeout=timeout)
+    else:
+        raise LocalBusError(f"hub URL must start with https:// or ws://, got {url!r}")
+    try:
+        await client.start(timeout)
+    except BaseException:
+        await client.close()
+        raise
+    return client
+
+
+# -- WebSocket client ------------------------------------------------------------------------
+async def open_websocket(url: str, client: BusClient, timeout: float = 10.0) -> None:
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    request, key = client_handshake(
+        f"{host}:{port}", parts.path or BUS_PATH, secrets.token_bytes(16)
+    )
+    writer.write(request)
+    buf = bytearray()
+    while (block := split_handshake(buf)) is None:
+        chunk = await asyncio.wait_for(reader.read(4096), timeout)
+        if not chunk:
+            raise LocalBusError("hub closed the connection during the WebSocket handshake")
+        buf += chunk
+    parse_server_handshake(block, key)
+    ws = WebSocket(is_client=True, mask_source=secrets.token_bytes)
+
+    def write(data: bytes) -> None:
+        if not writer.is_closing():
+            writer.write(ws.send(data))
+
+    async def close() -> None:
+        if not writer.is_closing():
+            writer.write(ws.close())
+            writer.close()
+        task.cancel()
+
+    async def pump() -> None:
+        pending = bytes(buf)
+        try:
+            while True:
+                chunk = pending or await reader.read(65536)
+                pending = b""
+                if not chunk:
+                    break
+                events, reply = ws.receive_data(chunk)
+                if reply and not writer.is_closing():
+                    writer.write(reply)
+                for ev in events:
+                    if isinstance(ev, WsMessage):
+                        client.feed(ev.data)
+                    elif isinstance(ev, WsClose):
+                        return
+        except (ConnectionError, RemoteBusError):
+            pass
+        finally:
+            client.feed(b"")
+
+    client.attach(write, close)
+    task = asyncio.get_running_loop().create_task(pump())
+
+
+# -- hub server ------------------------------------------------------------------------------
+class HubServer:
+    """Runs a ``Hub`` on QUIC/WebTransport and WebSocket; flushes every dirty session."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self._writers: dict[
+            Hashable, tuple[Callable[[bytes], None], Callable[[], None] | None]
+        ] = {}
+        self._servers: list[Any] = []
+        self._tick: asyncio.Task[None] | None = None
+        self.url: str | None = None
+        self.ws_url: str | None = None
+        self.cert_sha256: str | None = None
+        self._next = 0
+
+    def register(
+        self,
+        sid: Hashable,
+        write: Callable[[bytes], None],
+        transmit: Callable[[], None] | None = None,
+    ) -> None:
+        self._writers[sid] = (write, transmit)
+        self.hub.open_session(sid, time.time())
+        self.flush()
+
+    def unregister(self, sid: Hashable) -> None:
+        self._writers.pop(sid, None)
+        self.hub.close_session(sid)
+
+    def receive(self, sid: Hashable, data: bytes) -> None:
+        self.hub.receive(sid, data, time.time())
+        self.flush()
+
+    def flush(self) -> None:
+        transmits: set[Callable[[], None]] = set()  # one QUIC transmit per connection
+        for sid in self.hub.take_dirty():
+            entry = self._writers.get(sid)
+            data = self.hub.data_to_send(sid)
+            if entry is None or not data:
+                continue
+            write, transmit = entry
+            write(data)
+            if transmit is not None:
+                transmits.add(transmit)
+        for transmit in transmits:
+            transmit()
+
+    async def start(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 4433,
+        *,
+        quic: bool = True,
+        websocket: bool = True,
+        certificate: Any = None,
+    ) -> None:
+        """Listen on UDP ``port`` (HTTP/3) and TCP ``port`` (WebSocket); 0 picks free ports."""
+        if websocket:
+            server = await asyncio.start_server(self._ws_session, host, port)
+            self._servers.append(server)
+            ws_port = server.sockets[0].getsockname()[1]
+            self.ws_url = f"ws://{_hostport(host, ws_port)}{BUS_PATH}"
+            if port == 0:
+                port = ws_port  # try the same number for QUIC
+        if quic:
+            from .quic import serve_webtransport
+
+            qs, qport, digest = await serve_webtransport(self, host, port, certificate)
+            self._servers.append(qs)
+            self.url = f"https://{_hostport(host, qport)}{BUS_PATH}"
+            self.cert_sha256 = digest
+        self._tick = asyncio.get_running_loop().create_task(self._timers())
+
+    async def _timers(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self.hub.handle_timer(time.time())
+            self.flush()
+
+    async def close(self) -> None:
+        if self._tick is not None:
+            self._tick.cancel()
+        for server in self._servers:
+            server.close()
+            if hasattr(server, "wait_closed"):
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(server.wait_closed(), 2.0)
+        self._servers.clear()
+
+    async def _ws_session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        buf = bytearray()
+        try:
+            while (block := split_handshake(buf)) is None:
+                chunk = await asyncio.wait_for(reader.read(4096), 10.0)
+                if not chunk:
+                    return
+                buf += chunk
+            path, key = parse_client_handshake(block)
+            if path.split("?", 1)[0] != BUS_PATH:
+                writer.write(rejection_response("404 Not Found"))
+                return
+        except (RemoteBusError, asyncio.TimeoutError, ConnectionError):
+            writer.write(rejection_response())
+            writer.close()
+            return
+        writer.write(server_handshake_response(key))
+        ws = WebSocket(is_client=False)
+        self._next += 1
+        sid = ("ws", self._next)
+
+        def write(data: bytes) -> None:
+            if not writer.is_closing():
+                writer.write(ws.send(data))
+
+        self.register(sid, write)
+        try:
+            pending = bytes(buf)
+            while True:
+                chunk = pending or await reader.read(65536)
+                pending = b""
+                if not chunk:
+                    break
+                try:
+                    events, reply = ws.receive_data(chunk)
+                except RemoteBusError:
+                    writer.write(ws.close(1002))
+                    break
+                if reply:
+                    writer.write(reply)
+                for ev in events:
+                    if isinstance(ev, WsMessage):
+                        self.receive(sid, ev.data)
+                    elif isinstance(ev, WsClose):
+                        raise EOFError
+        except (EOFError, ConnectionError):
+            pass
+        finally:
+            self.unregister(sid)
+            with contextlib.suppress(Exception):
+                writer.close()
+
+
+def _hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

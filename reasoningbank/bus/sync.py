@@ -1,0 +1,166 @@
+"""Bank ↔ hub integration: identity, trust, share, sync and import.
+
+Written against three duck-typed bank methods, so it works with any object that has them:
+``await bank.all_patterns()`` (→ ``Pattern`` objects or dicts), ``await bank.get_pattern(id)``
+and ``await bank.store_pattern(dict)``.
+
+Local patterns without provenance are ours: they are signed with the bank's identity at sync
+time, with ``signed_at`` = their ``created_at``, so the (deterministic) Ed25519 signature and
+therefore the gossip id are the same on every sync. Patterns received from others keep their
+author's provenance and are re-shared unchanged. Imported patterns are stored only if no
+pattern with the same id exists locally (a local pattern is never overwritten by a remote one).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from typing import Any
+
+from ..model import parse_time
+from .aio import BusClient, connect
+from .events import FrameType, PatternAccepted, PatternRejected
+from .keys import TrustList, load_or_create_seed
+from .provenance import (
+    PatternRejected as _Rejected,
+)
+from .provenance import (
+    provenance_of,
+    shareable,
+    sign_pattern,
+    verify_pattern,
+)
+from .signers import NaclSigner, NaclVerifier
+
+__all__ = ["BankLink", "bank_identity", "connect_bank", "sync_bank"]
+
+
+def bank_identity(db_path: str | os.PathLike[str]) -> tuple[NaclSigner, TrustList]:
+    """The bank's signer (identity created on first use) and its trust list."""
+    return NaclSigner(load_or_create_seed(db_path)), TrustList.load(db_path)
+
+
+def _as_dict(pattern: Any) -> dict[str, Any]:
+    if hasattr(pattern, "to_dict"):
+        return pattern.to_dict(with_embedding=False)  # type: ignore[no-any-return]
+    return dict(pattern)
+
+
+async def outgoing_patterns(
+    bank: Any, signer: Any, verifier: Any, trusted: set[bytes]
+) -> list[dict[str, Any]]:
+    """Every local pattern, ready to share: ours signed, others' re-verified."""
+    out = []
+    for pattern in await bank.all_patterns():
+        data = _as_dict(pattern)
+        if provenance_of(data) is None:
+            meta = data.get("metadata") or {}
+            created = meta.get("created_at")
+            signed_at = parse_time(created, "created_at") if created is not None else 0.0
+            data = sign_pattern(shareable(data), signer, round(signed_at, 6))
+        else:
+            data = shareable(data)
+            try:
+                verify_pattern(data, trusted, verifier)
+            except _Rejected:
+                continue  # no longer trusted or altered locally: do not re-share
+        out.append(data)
+    return out
+
+
+class BankLink:
+    """A bank connected to a hub: share, sync (share + catch up + import), streams."""
+
+    def __init__(
+        self, bank: Any, client: BusClient, signer: Any, verifier: Any, trusted: set[bytes]
+    ) -> None:
+        self.bank = bank
+        self.client = client
+        self.signer = signer
+        self.verifier = verifier
+        self.trusted = trusted
+        self._imported_upto = 0
+
+    @property
+    def hub_key(self) -> bytes | None:
+        return self.client.peer.conn.peer_key
+
+    async def share_all(self) -> int:
+        n = 0
+        for data in await outgoing_patterns(self.bank, self.signer, self.verifier, self.trusted):
+            n += sum(isinstance(e, PatternAccepted) for e in self.client.share(data))
+        return n
+
+    async def import_received(self) -> tuple[int, Counter[str]]:
+        """Store patterns received since the last call; returns (imported, rejections)."""
+        imported, rejected = 0, Counter[str]()
+        events = self.client.events[self._imported_upto :]
+        self._imported_upto = len(self.client.events)
+        for ev in events:
+            if isinstance(ev, PatternAccepted) and ev.peer is not None:
+                if await self.bank.get_pattern(ev.pattern["id"]) is None:
+                    await self.bank.store_pattern(shareable(ev.pattern))
+                    imported += 1
+            elif isinstance(ev, PatternRejected):
+                rejected[ev.reason] += 1
+        return imported, rejected
+
+    async def sync(self, timeout: float = 30.0) -> dict[str, Any]:
+        shared = await self.share_all()
+        await self.client.sync(timeout)
+        imported, rejected = await self.import_received()
+        return {
+            "shared": shared,
+            "imported": imported,
+            "rejected": dict(rejected),
+            "known": len(self.client.peer.gossip.store),
+        }
+
+    def open_stream(self, kind: FrameType, meta: dict[str, Any] | None = None) -> int:
+        return self.client.open_stream(kind, meta)
+
+    def send_stream(self, stream_id: int, data: bytes, *, end: bool = False) -> None:
+        self.client.send_stream(stream_id, data, end=end)
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+async def connect_bank(
+    bank: Any,
+    url: str,
+    *,
+    db_path: str | os.PathLike[str] | None = None,
+    cert_hash: str | None = None,
+    timeout: float = 10.0,
+) -> BankLink:
+    """What ``await bank.connect(url, cert_hash=...)`` does: a live ``BankLink``."""
+    path = db_path if db_path is not None else getattr(bank, "path", ":memory:")
+    signer, trust = bank_identity(path)
+    verifier = NaclVerifier()
+    trusted = trust.as_set(own=signer.public_key)
+    client = await connect(
+        url, signer=signer, verifier=verifier, trusted=trusted, cert_hash=cert_hash, timeout=timeout
+    )
+    return BankLink(bank, client, signer, verifier, trusted)
+
+
+async def sync_bank(
+    bank: Any,
+    url: str,
+    *,
+    db_path: str | os.PathLike[str] | None = None,
+    cert_hash: str | None = None,
+    timeout: float = 30.0,
+) -> dict[str, Any]:
+    """One-shot sync (``reasoningbank sync``): connect, share, catch up, import, close."""
+    link = await connect_bank(
+        bank, url, db_path=db_path, cert_hash=cert_hash, timeout=min(timeout, 10.0)
+    )
+    try:
+        result = await link.sync(timeout)
+        result["hub"] = url
+        result["hub_key"] = link.hub_key.hex() if link.hub_key else None
+        return result
+    finally:
+        await link.close()
