@@ -445,3 +445,40 @@ def time_per_doc(emb: Embedder, texts: list[str]) -> float:
     t0 = time.perf_counter()
     emb.encode(texts)
     return 1000 * (time.perf_counter() - t0) / max(1, len(texts))
+
+
+# ----------------------------------------------------------------------------------------------
+# the library's own default lexical representation
+
+
+class LibraryLexical(Embedder):
+    """ReasoningBank-Py's default text similarity, through its own modules: ``embed.analyze``
+    for terms and ``index.LexicalIndex`` for IDF, fitted on the evaluated corpus's documents (as
+    the bank learns it from what it stores). Vectors are ``tf * idf`` under the index's snapshot,
+    unit-normalised: the cosine the bank's search computes. Edits to the library show up here
+    unchanged."""
+    dense = False
+
+    def __init__(self, name="lexical (library)"):
+        from reasoningbank import embed, index
+        self._analyze = embed.analyze
+        self._weights = index.term_weights
+        self._Index = index.LexicalIndex
+        self.version = getattr(embed, "ANALYZER_VERSION", "?")
+        self.name = f"{name} {self.version}"
+        self.ix = None
+
+    def fit(self, docs):
+        self.ix = self._Index()
+        for i, d in enumerate(docs):
+            self.ix.add(i, self._analyze(d))
+        self.ix.refresh(force=True)
+
+    def encode(self, texts):
+        out = []
+        for t in texts:
+            v = {term: tf * self.ix.idf(term)
+                 for term, tf in self._weights(self._analyze(t)).items()}
+            n = math.sqrt(sum(x * x for x in v.values())) or 1.0
+            out.append({k: x / n for k, x in v.items()})
+        return out
