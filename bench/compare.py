@@ -1,0 +1,209 @@
+"""Side-by-side speed: ReasoningBank-Py vs agentic-flow 1.7.3 (ReasoningBankWasm and the TypeScript
+ReasoningBank), on the same deterministic dataset, in one run.
+
+usage: python -m bench.compare [--sizes 1000,10000] [--full] [--queries 200] [--json FILE]
+                               [--no-ts] [--ts-max N] [--markdown]
+
+Steps: install the peer once (bench/peer/setup.sh; npm, cached under the user's cache dir or
+$PEER_DIR), write the dataset for each N (bench/dataset.py), run our bank (bench/ours.py) and each
+peer (bench/peer/*.mjs) as separate processes on the same files, print a table with ratios and one
+JSON document. Ratios read "how many times better ours is": peer time / our time, our rate / peer
+rate, peer RSS / our RSS.
+
+Read the ratios with these facts:
+- ReasoningBankWasm's findSimilar loads at most the first 1,000 patterns of the query's category
+  and scores only those, so past ~5,000 patterns its time stops growing and it never sees the
+  rest; ours is exact over all N.
+- ReasoningBankWasm keeps patterns in RAM only under Node (nothing is durable); its "store" is
+  an in-memory insert and it has no bulk call. Ours is measured on a SQLite file.
+- The TypeScript ReasoningBank has no bulk call either (its rate is its per-pattern loop). Its
+  SQLite is WAL with synchronous=NORMAL, the same durability class as our default; our
+  durability="full" (fsync per commit) is reported too.
+- The TS peer's offline embedding is a hash of the whole string (no text similarity at all);
+  ReasoningBankWasm's is raw character codes (see bench/quality). Speed compares; quality does not.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from . import dataset
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PEER = HERE / "peer"
+WASM_NOTE = ("ReasoningBankWasm findSimilar scores only the first 1,000 patterns of the query "
+             "category (ours: exact over all N)")
+
+
+def _run_json(cmd, env=None, cwd=None, timeout=3600) -> dict:
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({r.returncode}):\n{r.stderr[-3000:]}")
+    lines = [x for x in r.stdout.splitlines() if x.startswith("{")]
+    if not lines:
+        raise RuntimeError(f"{' '.join(map(str, cmd))} printed no JSON:\n{r.stdout[-2000:]}")
+    return json.loads(lines[-1])
+
+
+def setup_peer() -> tuple[str | None, str | None]:
+    """-> (peer_dir, error)"""
+    if not shutil.which("node") or not shutil.which("npm"):
+        return None, "node/npm not found: peer skipped"
+    t0 = time.perf_counter()
+    r = subprocess.run(["bash", str(PEER / "setup.sh")], capture_output=True, text=True)
+    if r.returncode != 0:
+        return None, f"peer setup failed: {r.stderr.strip()[-1500:]}"
+    d = r.stdout.strip().splitlines()[-1]
+    if time.perf_counter() - t0 > 5:
+        print(f"peer installed in {d} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+    return d, None
+
+
+def ratio(num, den):
+    if num is None or den is None or den == 0:
+        return None
+    return num / den
+
+
+def run(sizes, queries, singles, ts, ts_max, keep=None) -> dict:
+    peer_dir, peer_err = setup_peer()
+    env = dict(os.environ)
+    if peer_dir:
+        env["PEER_DIR"] = peer_dir
+    node_v = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip() \
+        if shutil.which("node") else None
+    out = {"machine": {"python": platform.python_version(), "node": node_v,
+                       "cpus": os.cpu_count(), "platform": platform.platform()},
+           "queries": queries, "notes": [WASM_NOTE], "runs": []}
+    if peer_err:
+        out["notes"].append(peer_err)
+    tmp = keep or tempfile.mkdtemp(prefix="rb-compare-")
+    try:
+        for n in sizes:
+            d = os.path.join(tmp, f"n{n}")
+            dataset.write(n, queries, d)
+            row = {"n": n}
+            print(f"N={n:,}: ours ...", file=sys.stderr, flush=True)
+            row["ours"] = _run_json([sys.executable, "-m", "bench.ours", d, "--singles",
+                                     str(singles)], cwd=str(ROOT))
+            if peer_dir:
+                print(f"N={n:,}: ReasoningBankWasm ...", file=sys.stderr, flush=True)
+                try:
+                    row["wasm"] = _run_json(["node", str(PEER / "wasm_bench.mjs"), d], env=env)
+                except RuntimeError as e:
+                    row["wasm_error"] = str(e)[:500]
+                if ts and n <= ts_max:
+                    print(f"N={n:,}: TypeScript ReasoningBank ...", file=sys.stderr, flush=True)
+                    try:
+                        row["ts"] = _run_json(["node", str(PEER / "ts_bench.mjs"), d], env=env)
+                    except RuntimeError as e:
+                        row["ts_error"] = str(e)[:500]
+            row["ratios"] = ratios(row)
+            out["runs"].append(row)
+    finally:
+        if not keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def ratios(row) -> dict:
+    o, w, t = row["ours"], row.get("wasm"), row.get("ts")
+    r = {}
+    if w:
+        r["vs_wasm"] = {
+            "bulk_store_rate": ratio(o["bulk_per_s"], w["bulk_per_s"]),
+            "find_p50_speedup": ratio(w["find_p50_ms"], o["find_p50_ms"]),
+            "find_p95_speedup": ratio(w["find_p95_ms"], o["find_p95_ms"]),
+            "rss_ratio_peer_over_ours": ratio(w["peak_rss_mb"], o["peak_rss_mb"]),
+            "note": WASM_NOTE + "; its store is RAM-only",
+        }
+    if t:
+        r["vs_ts"] = {
+            "bulk_store_rate": ratio(o["bulk_per_s"], t["bulk_per_s"]),
+            "single_store_speedup": ratio(t["store_p50_us"], o["store_p50_us"]),
+            "single_store_speedup_ours_fsync": ratio(t["store_p50_us"], o["store_full_p50_us"]),
+            "find_p50_speedup": ratio(t["find_p50_ms"], o["find_p50_ms"]),
+            "find_p95_speedup": ratio(t["find_p95_ms"], o["find_p95_ms"]),
+            "rss_ratio_peer_over_ours": ratio(t["peak_rss_mb"], o["peak_rss_mb"]),
+        }
+    return r
+
+
+def _f(x, fmt="{:.3g}"):
+    return "-" if x is None else fmt.format(x)
+
+
+def _x(x):
+    return "-" if x is None else f"{x:.2f}x"
+
+
+def table(res) -> str:
+    h = ["N", "metric", "ours", "ReasoningBankWasm", "ours vs Wasm", "TS ReasoningBank", "ours vs TS"]
+    lines = ["| " + " | ".join(h) + " |", "|" + "---|" * len(h)]
+    for row in res["runs"]:
+        o, w, t = row["ours"], row.get("wasm") or {}, row.get("ts") or {}
+        rw, rt = row["ratios"].get("vs_wasm", {}), row["ratios"].get("vs_ts", {})
+        n = f"{row['n']:,}"
+        lines += [
+            f"| {n} | bulk store (patterns/s) | {_f(o['bulk_per_s'], '{:,.0f}')} (SQLite, 1 txn) "
+            f"| {_f(w.get('bulk_per_s'), '{:,.0f}')} (RAM, loop) | {_x(rw.get('bulk_store_rate'))} "
+            f"| {_f(t.get('bulk_per_s'), '{:,.0f}')} (loop) | {_x(rt.get('bulk_store_rate'))} |",
+            f"| {n} | single durable store p50 (us) | {_f(o['store_p50_us'], '{:.0f}')} "
+            f"(fsync: {_f(o['store_full_p50_us'], '{:.0f}')}) | {_f(w.get('store_us'), '{:.1f}')} "
+            f"(RAM only, mean) | n/a | {_f(t.get('store_p50_us'), '{:.0f}')} "
+            f"| {_x(rt.get('single_store_speedup'))} (fsync: "
+            f"{_x(rt.get('single_store_speedup_ours_fsync'))}) |",
+            f"| {n} | find_similar top-5 p50 (ms) | {_f(o['find_p50_ms'])} | {_f(w.get('find_p50_ms'))}"
+            f" | {_x(rw.get('find_p50_speedup'))} * | {_f(t.get('find_p50_ms'))} "
+            f"| {_x(rt.get('find_p50_speedup'))} |",
+            f"| {n} | find_similar top-5 p95 (ms) | {_f(o['find_p95_ms'])} | {_f(w.get('find_p95_ms'))}"
+            f" | {_x(rw.get('find_p95_speedup'))} * | {_f(t.get('find_p95_ms'))} "
+            f"| {_x(rt.get('find_p95_speedup'))} |",
+            f"| {n} | peak RSS (MB) | {_f(o['peak_rss_mb'], '{:.0f}')} "
+            f"| {_f(w.get('peak_rss_mb'), '{:.0f}')} | {_x(rw.get('rss_ratio_peer_over_ours'))} "
+            f"| {_f(t.get('peak_rss_mb'), '{:.0f}')} | {_x(rt.get('rss_ratio_peer_over_ours'))} |",
+        ]
+    lines.append("")
+    lines.append("Ratios: >1 means ours is better (faster, higher rate, less memory). "
+                 "* " + WASM_NOTE + ", so at N > 5,000 it does less work than ours.")
+    for nt in res["notes"][1:]:
+        lines.append(f"Note: {nt}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.compare", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="1000,10000", help="comma list of N (default 1000,10000)")
+    ap.add_argument("--full", action="store_true", help="add N=100,000")
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--singles", type=int, default=200, help="single stores timed per N")
+    ap.add_argument("--no-ts", action="store_true", help="skip the TypeScript ReasoningBank")
+    ap.add_argument("--ts-max", type=int, default=100_000, help="largest N for the TS peer")
+    ap.add_argument("--json", metavar="FILE", help="also write the JSON document to FILE")
+    ap.add_argument("--keep", metavar="DIR", help="write datasets to DIR and keep them")
+    a = ap.parse_args(argv)
+    sizes = [int(x) for x in a.sizes.split(",") if x.strip()]
+    if a.full and 100_000 not in sizes:
+        sizes.append(100_000)
+    res = run(sizes, a.queries, a.singles, not a.no_ts, a.ts_max, a.keep)
+    print(table(res))
+    print()
+    doc = json.dumps(res, indent=1)
+    print(doc)
+    if a.json:
+        Path(a.json).write_text(doc + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
