@@ -176,6 +176,14 @@ class Connection:
             raise LocalBusError(f"frame of {len(data)} bytes exceeds max_frame_size")
         self._sched.push(data, priority)
 
+    def queue_signed(self, data: bytes, priority: Priority = Priority.NORMAL) -> None:
+        """Queue an already signed and encoded frame (a hub broadcasting one frame to many
+        sessions signs it once: replay protection is per receiver, so identical bytes on
+        several sessions are not replays)."""
+        if self.state not in CAN_SEND_DATA:
+            raise LocalBusError(f"cannot send in state {self.state.value}")
+        self._sched.push(data, priority)
+
     def send(self, now: float, **kw: Any) -> None:
         """Queue one signed frame: ``type``, ``op``, ``payload`` and optionally
         ``priority``, ``stream_id``, ``seq``, ``end``."""

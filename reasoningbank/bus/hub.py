@@ -32,9 +32,9 @@ from .events import (
     StreamEnded,
     StreamOpened,
 )
-from .frames import FrameType, Priority
+from .frames import FrameType, Priority, encode_frame
 from .gossip import GossipConfig, GossipNode, Out
-from .intents import IntentChecker, Policy
+from .intents import IntentChecker, Policy, sign_frame
 from .provenance import canonical_json
 from .snapshots import build_snapshot
 
@@ -149,14 +149,28 @@ class Hub:
         self.emit(out, now)
 
     def emit(self, out: Out, now: float) -> None:
+        """Send gossip output. A message body shared by many sessions (a relayed push) is
+        signed and encoded once and the same bytes are queued on every session."""
+        encoded: dict[tuple[int, str], bytes] = {}
         for peer, op, body in out.messages:
             conn = self.sessions.get(peer)
             if conn is None or conn.closed:
                 continue
             prio = Priority.NORMAL if op == "gossip.push" else Priority.LOW
-            conn.send(
-                now, type=FrameType.GOSSIP, op=op, payload=canonical_json(body), priority=prio
-            )
+            key = (id(body), op)
+            data = encoded.get(key)
+            if data is None:
+                frame = sign_frame(
+                    self.signer,
+                    self._nonce(16),
+                    now,
+                    type=FrameType.GOSSIP,
+                    op=op,
+                    payload=canonical_json(body),
+                    priority=prio,
+                )
+                data = encoded[key] = encode_frame(frame)
+            conn.queue_signed(data, prio)
             self._dirty.add(peer)
         if self.on_event is not None:
             for ev in out.events:

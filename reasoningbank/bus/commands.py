@@ -1,0 +1,201 @@
+"""CLI subcommands of the neural bus: identity, trust, hub, sync.
+
+``register(subparsers, db_parent)`` adds them to the ``reasoningbank`` argparse parser; each
+handler takes the parsed ``args`` and returns an exit status (or a coroutine the CLI runs).
+Library errors propagate as ``ReasoningBankError`` so the CLI prints one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import LocalBusError
+
+__all__ = ["register"]
+
+
+def _db(args: argparse.Namespace) -> str:
+    db = getattr(args, "db", None) or os.environ.get("REASONINGBANK_DB")
+    if db:
+        return str(db)
+    from ..bank import default_location
+
+    return default_location()
+
+
+def _print(doc: Any, as_json: bool, text: str) -> None:
+    if as_json:
+        json.dump(doc, sys.stdout, indent=2, sort_keys=True)
+        sys.stdout.write("\n")
+    else:
+        print(text)
+
+
+def cmd_identity(args: argparse.Namespace) -> int:
+    """Print this bank's Ed25519 public key (created on first use, file <bank>.key, 0600).
+
+    Example: reasoningbank --db bank.db identity
+    With --rotate: make a new key and print the rotation statement, signed by the old key,
+    that peers accept with `reasoningbank trust add --rotation FILE`."""
+    from .keys import identity_path, load_or_create_seed, rotate_identity
+    from .signers import NaclSigner
+
+    db = _db(args)
+    if args.rotate:
+        statement = rotate_identity(db)
+        print(json.dumps(statement, indent=2, sort_keys=True))
+        return 0
+    key = NaclSigner(load_or_create_seed(db)).public_key.hex()
+    path = identity_path(db)
+    _print({"public_key": key, "file": str(path) if path else None}, args.json, key)
+    return 0
+
+
+def cmd_trust_add(args: argparse.Namespace) -> int:
+    """Trust a key: patterns it signed will be accepted. Example: reasoningbank trust add HEX"""
+    from .keys import TrustList, accept_rotation, parse_key
+    from .signers import NaclVerifier
+
+    trust = TrustList.load(_db(args))
+    if args.rotation:
+        try:
+            statement = json.loads(Path(args.rotation).read_text())
+        except (OSError, ValueError) as exc:
+            raise LocalBusError(f"cannot read rotation statement {args.rotation}: {exc}") from exc
+        key = accept_rotation(statement, trust, NaclVerifier())
+        print(f"trusted {key.hex()} (rotated key)")
+        return 0
+    if not args.key:
+        raise LocalBusError("give a KEY (64 hex characters) or --rotation FILE")
+    key = parse_key(args.key)
+    added = trust.add(key, label=args.label or "")
+    print(f"{'trusted' if added else 'already trusted'} {key.hex()}")
+    return 0
+
+
+def cmd_trust_remove(args: argparse.Namespace) -> int:
+    """Stop trusting a key. Example: reasoningbank trust remove HEX"""
+    from .keys import TrustList, parse_key
+
+    key = parse_key(args.key)
+    removed = TrustList.load(_db(args)).remove(key)
+    print(f"{'removed' if removed else 'was not trusted:'} {key.hex()}")
+    return 0 if removed else 1
+
+
+def cmd_trust_list(args: argparse.Namespace) -> int:
+    """List trusted keys. Example: reasoningbank trust list --json"""
+    from .keys import TrustList
+
+    trust = TrustList.load(_db(args))
+    lines = [f"{k}  {v.get('label', '')}".rstrip() for k, v in sorted(trust.keys.items())]
+    _print(trust.keys, args.json, "\n".join(lines) if lines else "(no trusted keys)")
+    return 0
+
+
+async def cmd_hub(args: argparse.Namespace) -> int:
+    """Run a neural-bus hub: HTTP/3 WebTransport (UDP) and WebSocket (TCP) on --port.
+
+    Prints the URLs and `certificate sha256: HEX`; clients pin that hash with --cert-hash
+    (browsers with serverCertificateHashes). The certificate is regenerated on each start
+    and is valid 10 days. Example: reasoningbank hub --port 4433"""
+    from .aio import HubServer
+    from .hub import Hub
+    from .keys import load_or_create_seed
+    from .signers import NaclSigner, NaclVerifier
+
+    db = getattr(args, "db", None) or os.environ.get("REASONINGBANK_DB")
+    seed = load_or_create_seed(db) if db else secrets.token_bytes(32)
+    signer = NaclSigner(seed)
+    hub = Hub(signer=signer, verifier=NaclVerifier(), nonce_source=secrets.token_bytes)
+    server = HubServer(hub)
+    await server.start(args.host, args.port, quic=not args.no_quic)
+    if server.url:
+        print(f"hub listening on {server.url} (WebTransport)")
+    print(f"websocket: {server.ws_url}")
+    if server.cert_sha256:
+        print(f"certificate sha256: {server.cert_sha256}")
+    print(f"hub key: {signer.public_key.hex()}", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await server.close()
+    return 0  # pragma: no cover - runs until interrupted
+
+
+async def cmd_sync(args: argparse.Namespace) -> int:
+    """Share this bank's patterns with a hub and import trusted patterns from it.
+
+    Example: reasoningbank --db bank.db sync --hub https://127.0.0.1:4433/bus --cert-hash HEX"""
+    from ..bank import ReasoningBank
+    from .sync import sync_bank
+
+    db = _db(args)
+    bank = await ReasoningBank.open(db)
+    try:
+        result = await sync_bank(
+            bank, args.hub, db_path=db, cert_hash=args.cert_hash, timeout=args.timeout
+        )
+    finally:
+        await bank.close()
+    text = (
+        f"synced with {args.hub}: shared {result['shared']}, imported {result['imported']}, "
+        f"rejected {sum(result['rejected'].values())}"
+    )
+    _print(result, args.json, text)
+    return 0
+
+
+def register(subparsers: Any, db_parent: argparse.ArgumentParser) -> None:
+    """Add identity, trust, hub and sync to the ``reasoningbank`` CLI."""
+    json_parent = argparse.ArgumentParser(add_help=False)
+    json_parent.add_argument("--json", action="store_true", help="print one JSON document")
+
+    def add(name: str, handler: Any, help_: str, parents: list[Any], sub: Any = subparsers) -> Any:
+        p = sub.add_parser(
+            name,
+            help=help_,
+            description=handler.__doc__,
+            parents=parents,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        p.set_defaults(handler=handler)
+        return p
+
+    p = add(
+        "identity", cmd_identity, "print this bank's Ed25519 public key", [db_parent, json_parent]
+    )
+    p.add_argument("--rotate", action="store_true", help="replace the key; print the statement")
+
+    trust = subparsers.add_parser(
+        "trust",
+        help="manage trusted keys",
+        parents=[db_parent],
+        description="Keys whose shared patterns this bank accepts.",
+    )
+    tsub = trust.add_subparsers(dest="trust_command", metavar="ACTION")
+    tsub.required = True
+    p = add("add", cmd_trust_add, "trust a key", [db_parent], tsub)
+    p.add_argument("key", nargs="?", help="public key, 64 hex characters")
+    p.add_argument("--label", help="a name to remember the key by")
+    p.add_argument("--rotation", metavar="FILE", help="accept a key rotation statement")
+    p = add("remove", cmd_trust_remove, "stop trusting a key", [db_parent], tsub)
+    p.add_argument("key")
+    add("list", cmd_trust_list, "list trusted keys", [db_parent, json_parent], tsub)
+
+    p = add("hub", cmd_hub, "run a neural-bus hub (HTTP/3 + WebSocket)", [db_parent])
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=4433, help="UDP and TCP port (default 4433)")
+    p.add_argument("--no-quic", action="store_true", help="WebSocket only")
+
+    p = add("sync", cmd_sync, "sync patterns with a hub", [db_parent, json_parent])
+    p.add_argument("--hub", required=True, metavar="URL", help="https://HOST:PORT/bus or ws://…")
+    p.add_argument("--cert-hash", metavar="HEX", help="pin the hub certificate (sha256 it printed)")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds (default 30)")
