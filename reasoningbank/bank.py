@@ -118,6 +118,8 @@ class ReasoningBank:
         self._category: list[str | None] = []
         self._strategy: list[str | None] = []
         self._quality: list[float] = []
+        self._version = 0  # bumped by every index change; invalidates ``_arrays``
+        self._arrays: tuple | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
     @classmethod
@@ -193,6 +195,7 @@ class ReasoningBank:
 
     # -- in-memory indexes -------------------------------------------------------------
     def _index(self, record: Record) -> None:
+        self._version += 1
         pid = record.id
         slot = self._slot.get(pid)
         if slot is None:
@@ -214,6 +217,7 @@ class ReasoningBank:
         self._records[pid] = record
 
     def _unindex(self, pid: str) -> None:
+        self._version += 1
         slot = self._slot.pop(pid, None)
         if slot is None:
             return
@@ -479,8 +483,13 @@ class ReasoningBank:
         _check_limit(top_k, "top_k")
         query_vector = embedding if embedding is not None else await self._embed(task_description)
         lex = self._lex.scores(analyze(task_description))
-        sem = self._dense.scores(query_vector) if query_vector is not None and len(self._dense) else {}
-        ranked = heapq.nlargest(top_k, self._score(lex, sem, task_category, context, strict_category))
+        use_dense = query_vector is not None and len(self._dense) > 0
+        if use_dense and self._dense.backend == "numpy" and not context:
+            ranked, sem = self._rank_numpy(lex, query_vector, task_category, strict_category, top_k)
+        else:
+            sem = self._dense.scores(query_vector) if use_dense else {}
+            scored = self._score(lex, sem, task_category, context, strict_category)
+            ranked = heapq.nlargest(top_k, scored)
         return [
             self._match(score, -neg_slot, lex, sem, task_category, context)
             for score, neg_slot in ranked
@@ -520,6 +529,56 @@ class ReasoningBank:
             score = wsim * sim + w.category * in_category + w.context * ctx + wout * qual[slot]
             out.append((score, -slot))
         return out
+
+    def _rank_numpy(
+        self,
+        lex: dict[int, float],
+        query_vector: Sequence[float],
+        category: str | None,
+        strict: bool,
+        top_k: int,
+    ) -> tuple[list[tuple[float, int]], dict[int, float]]:
+        """Hybrid ranking over every slot at once (numpy): same scores as ``_score``."""
+        import numpy as np
+
+        w = self.weights
+        n = len(self._ids)
+        sem_all, has_vec = self._dense.similarities(query_vector, n)
+        lex_all = np.zeros(n)
+        if lex:
+            lex_all[np.fromiter(lex.keys(), dtype=np.int64, count=len(lex))] = np.fromiter(
+                lex.values(), dtype=np.float64, count=len(lex)
+            )
+        fused = (w.lexical * lex_all + w.semantic * sem_all) / (w.lexical + w.semantic)
+        text = np.where(has_vec, fused, lex_all)
+        live, codes, quality, code_of = self._slot_arrays()
+        candidates = live & (has_vec | (lex_all > 0))
+        in_cat = codes == code_of.get(category, -2) if category is not None else np.zeros(n, dtype=bool)
+        if category is not None and strict:
+            candidates &= in_cat
+        score = w.similarity * text + w.category * in_cat + w.outcome * quality
+        slots = np.flatnonzero(candidates)
+        if slots.size > top_k:
+            kth = np.partition(score[slots], slots.size - top_k)[slots.size - top_k]
+            slots = slots[score[slots] >= kth]  # keeps ties, ordered below like _score's
+        ranked = sorted(((float(score[s]), -int(s)) for s in slots), reverse=True)[:top_k]
+        sem = {-neg: float(sem_all[-neg]) for _, neg in ranked if has_vec[-neg]}
+        return ranked, sem
+
+    def _slot_arrays(self) -> tuple[Any, Any, Any, dict[str | None, int]]:
+        """numpy views of the per-slot columns (live, category code, quality), rebuilt only
+        after a write."""
+        if self._arrays is None or self._arrays[0] != self._version:
+            import numpy as np
+
+            n = len(self._ids)
+            code_of: dict[str | None, int] = {None: -1}
+            codes = np.fromiter((code_of.setdefault(c, len(code_of)) for c in self._category),
+                                dtype=np.int64, count=n)
+            live = codes >= 0
+            quality = np.fromiter(self._quality, dtype=np.float64, count=n)
+            self._arrays = (self._version, live, codes, quality, code_of)
+        return self._arrays[1:]
 
     def _text_similarity(self, lexical: float, semantic: float | None) -> float:
         if semantic is None:

@@ -39,6 +39,7 @@ def progress_printer(label: str) -> Callable[[int, int], None] | None:
 
 async def open_bank(args: argparse.Namespace, **options: Any) -> ReasoningBank:
     """Open the bank named by ``--db`` (or the default location)."""
+    options.setdefault("progress", progress_printer("re-indexing"))
     return await ReasoningBank.open(args.db or default_location(), **options)
 
 

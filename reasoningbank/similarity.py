@@ -124,6 +124,7 @@ class DenseIndex:
         self._matrix: Any = None  # numpy backend: capacity x dim float32
         self._norms: Any = None  # numpy float64 norms; 0.0 marks an empty row
         self._count = 0
+        self._used = 0  # numpy backend: 1 + highest slot ever stored
 
     def __len__(self) -> int:
         return self._count
@@ -173,6 +174,7 @@ class DenseIndex:
             self._rows[slot] = (row, norm)
             return
         self._grow(slot + 1)
+        self._used = max(self._used, slot + 1)
         r = np.frombuffer(row, dtype=np.float32)
         if self._norms[slot] == 0.0:
             self._count += 1
@@ -221,11 +223,24 @@ class DenseIndex:
 
     def _numpy_sims(self, q: array, qn: float) -> tuple[Any, Any]:
         np = self._np
-        dots = self._matrix @ np.frombuffer(q, dtype=np.float32)
-        slots = np.flatnonzero(self._norms > 0)
-        sims = np.zeros(self._norms.shape[0], dtype=np.float64)
+        used = self._used  # rows past the highest slot are empty: skip them (memory-bound)
+        dots = self._matrix[:used] @ np.frombuffer(q, dtype=np.float32)
+        slots = np.flatnonzero(self._norms[:used] > 0)
+        sims = np.zeros(used, dtype=np.float64)
         sims[slots] = dots[slots].astype(np.float64) / (self._norms[slots] * qn)
         return sims, slots
+
+    def similarities(self, query: Sequence[float], n: int) -> tuple[Any, Any]:
+        """numpy backend: (cosine per slot, has-vector mask), both of length ``n``."""
+        np = self._np
+        sims, has = np.zeros(n), np.zeros(n, dtype=bool)
+        if self._count:
+            q, qn = self._query(query)
+            full, slots = self._numpy_sims(q, qn)
+            m = min(n, full.shape[0])
+            sims[:m] = full[:m]
+            has[slots[slots < n]] = True
+        return sims, has
 
     def top_k(self, query: Sequence[float], k: int) -> list[tuple[int, float]]:
         """The ``k`` most similar slots, best first (ties by lower slot)."""

@@ -216,3 +216,31 @@ def test_delete_pattern():
     assert run(bank.find_similar("short lived")) == []
     with pytest.raises(NotFound):
         run(bank.delete_pattern(pid))
+
+
+def test_hybrid_ranking_is_the_same_with_numpy_and_pure_python():
+    import random
+
+    pytest.importorskip("numpy")
+    rnd = random.Random(2)
+    words = "oauth token refresh cache redis pool leak schema deploy rollback login form".split()
+    pats = []
+    for i in range(400):
+        p = pattern(" ".join(rnd.choice(words) for _ in range(4)), category=rnd.choice("abc"),
+                    strategy=rnd.choice("xyz"), score=rnd.random())
+        if i % 3:  # a third of the patterns have no vector: lexical only for them
+            p["embedding"] = [rnd.gauss(0, 1) for _ in range(16)]
+        pats.append(p)
+    banks = [open_bank(vector_backend=b, dedup_threshold=None) for b in ("numpy", "python")]
+    for bank in banks:
+        run(bank.store_patterns([dict(p) for p in pats]))
+    for _ in range(20):
+        query = " ".join(rnd.choice(words) for _ in range(2))
+        vec = [rnd.gauss(0, 1) for _ in range(16)]
+        cat = rnd.choice([None, "a", "b"])
+        fast, pure = (run(b.find_similar(query, cat, top_k=7, embedding=vec)) for b in banks)
+        assert [m.pattern.task_description for m in fast] == [m.pattern.task_description for m in pure]
+        for a, b in zip(fast, pure):
+            assert a.score == pytest.approx(b.score, abs=1e-6)
+            assert a.parts.keys() == b.parts.keys()
+            assert a.parts.get("semantic", 0) == pytest.approx(b.parts.get("semantic", 0), abs=1e-6)
