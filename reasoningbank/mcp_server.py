@@ -891,11 +891,12 @@ async def consolidate(
         if len(members) < 2:
             continue
 
-        def weight(i: int) -> tuple[float, int, float, str]:
+        def weight(i: int) -> tuple[float, int, float]:
             m = patterns[i].metadata
-            return (m.success_count + m.failure_count, m.usage_count, -m.created_at, patterns[i].id)
+            return (m.success_count + m.failure_count, m.usage_count, -m.created_at)
 
-        keep = max(members, key=weight)
+        # Most evidence wins; then the oldest; then the smallest id (max keeps the first).
+        keep = max(sorted(members, key=lambda i: patterns[i].id), key=weight)
         target = patterns[keep]
         others = sorted((i for i in members if i != keep), key=lambda i: patterns[i].id)
         before_conf = target.metadata.confidence

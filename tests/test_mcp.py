@@ -1,0 +1,471 @@
+"""The MCP server, driven through the official SDK's client over real stdio (and HTTP)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from reasoningbank.bank import ReasoningBank
+from reasoningbank.mcp_server import (
+    TOOLS,
+    ToolError,
+    analyze_patterns,
+    beta_interval,
+    validate,
+    wilson_interval,
+)
+from reasoningbank.model import Pattern
+
+from .conftest import run
+
+ROOT = Path(__file__).resolve().parents[1]
+DAY = 86_400.0
+
+
+def _env() -> dict[str, str]:
+    path = os.environ.get("PYTHONPATH")
+    return {"PYTHONPATH": str(ROOT) + (os.pathsep + path if path else "")}
+
+
+@contextlib.asynccontextmanager
+async def session(db: str, *module_args: str):
+    """A real MCP client session with a server spawned as ``python -m ...`` over stdio."""
+    pytest.importorskip("mcp", reason="the MCP extra is not installed")
+    from mcp import ClientSession
+    from mcp.client.stdio import StdioServerParameters, stdio_client
+
+    args = list(module_args) or ["-m", "reasoningbank.mcp_server", "--db", db]
+    params = StdioServerParameters(command=sys.executable, args=args, env=_env(), cwd=str(ROOT))
+    with open(os.devnull, "w") as errlog:
+        async with stdio_client(params, errlog=errlog) as (read, write):
+            async with ClientSession(read, write) as s:
+                await s.initialize()
+                yield s
+
+
+async def call(s, name: str, args: dict) -> dict:
+    result = await s.call_tool(name, args)
+    assert not result.is_error, result.content[0].text
+    data = result.structured_content
+    assert json.loads(result.content[0].text) == data  # text and structured agree
+    return data
+
+
+async def call_error(s, name: str, args: dict) -> str:
+    result = await s.call_tool(name, args)
+    assert result.is_error, f"expected an error for {args}"
+    return result.content[0].text
+
+
+async def _count(db: str) -> int:
+    async with await ReasoningBank.open(db) as bank:
+        return len(await bank.all_patterns())
+
+
+# -- tool listing ----------------------------------------------------------------------------
+def test_four_tools_are_listed_with_precise_schemas(db_path):
+    async def go():
+        async with session(db_path) as s:
+            listed = await s.list_tools()
+            return {t.name: t for t in listed.tools}
+
+    tools = run(go())
+    assert set(tools) == {
+        "reasoning_store", "reasoning_retrieve", "reasoning_analyze", "reasoning_optimize"
+    }  # fmt: skip
+    for name, tool in tools.items():
+        assert len(tool.description) > 80, name
+        schema = tool.input_schema
+        assert schema["type"] == "object" and schema["additionalProperties"] is False
+        for prop, spec in schema["properties"].items():
+            assert spec.get("description") or prop == "outcome", (name, prop)
+            assert "type" in spec, (name, prop)
+        assert schema == TOOLS[name]["input_schema"]
+    assert tools["reasoning_retrieve"].input_schema["properties"]["top_k"]["maximum"] == 100
+    assert tools["reasoning_retrieve"].annotations.read_only_hint is True
+    assert tools["reasoning_store"].annotations.read_only_hint is False
+
+
+# -- store and retrieve ------------------------------------------------------------------------
+def test_store_then_retrieve_by_id_query_and_category(db_path):
+    async def go():
+        async with session(db_path) as s:
+            ids = []
+            for i, (task, strategy) in enumerate(
+                [
+                    ("refresh oauth access tokens before they expire", "test-driven"),
+                    ("rotate oauth refresh tokens on every use", "spike-first"),
+                    ("revoke oauth tokens when a user logs out", "test-driven"),
+                    ("cache oauth discovery documents for an hour", "read-the-spec"),
+                    ("validate oauth state parameter against csrf", "test-driven"),
+                    ("paginate a rest api with cursors", "read-the-spec"),
+                ]
+            ):
+                r = await call(
+                    s,
+                    "reasoning_store",
+                    {"task_description": task, "task_category": "auth" if i < 5 else "api",
+                     "strategy": strategy, "success": i % 2 == 0, "context": {"lang": "python"},
+                     "tags": ["oauth"] if i < 5 else []},
+                )  # fmt: skip
+                assert r["action"] == "stored"
+                ids.append(r["id"])
+            by_id = await call(s, "reasoning_retrieve", {"id": ids[0]})
+            top3 = await call(s, "reasoning_retrieve", {"query": "oauth tokens", "top_k": 3})
+            top1 = await call(s, "reasoning_retrieve", {"query": "oauth tokens", "top_k": 1})
+            api = await call(s, "reasoning_retrieve", {"query": "paginate", "category": "api"})
+            cat = await call(s, "reasoning_retrieve", {"category": "auth", "top_k": 2})
+            return ids, by_id, top3, top1, api, cat
+
+    ids, by_id, top3, top1, api, cat = run(go())
+    assert by_id["mode"] == "id" and by_id["patterns"][0]["id"] == ids[0]
+    p = by_id["patterns"][0]
+    assert p["context"] == {"lang": "python"} and p["metadata"]["tags"] == ["oauth"]
+    assert p["outcome"]["success"] is True
+    assert top3["count"] == 3 and len(top3["matches"]) == 3  # top_k honoured
+    assert top1["count"] == 1
+    scores = [m["score"] for m in top3["matches"]]
+    assert scores == sorted(scores, reverse=True)
+    for m in top3["matches"]:
+        assert {"similarity", "lexical"} <= set(m["parts"])
+        assert 0 < m["similarity"] <= 1 and m["pattern"]["id"] == m["id"]
+    assert all(m["pattern"]["task_category"] == "api" for m in api["matches"]) and api["count"] == 1
+    assert cat["mode"] == "category" and cat["count"] == 2
+    assert all(p["task_category"] == "auth" for p in cat["patterns"])
+
+
+def test_outcome_reported_through_pattern_id_updates_learning(db_path):
+    async def go():
+        async with session(db_path) as s:
+            r = await call(
+                s,
+                "reasoning_store",
+                {"task_description": "deploy with blue green", "task_category": "ops",
+                 "strategy": "blue-green", "success_score": 0.9},
+            )  # fmt: skip
+            again = await call(
+                s,
+                "reasoning_store",
+                {"pattern_id": r["id"], "success": False, "success_score": 0.1},
+            )
+            return r, again
+
+    first, again = run(go())
+    assert again["action"] == "outcome_recorded" and again["id"] == first["id"]
+    assert again["pattern"]["usage_count"] == first["pattern"]["usage_count"] + 1
+    assert again["pattern"]["confidence"] < first["pattern"]["confidence"]
+
+
+# -- errors ------------------------------------------------------------------------------------
+BAD_CALLS = [
+    ("reasoning_store", {"task_description": "x"}, "missing arguments"),
+    ("reasoning_store", {"task_description": "x", "task_category": "c", "strategy": "s"},
+     "give the outcome"),
+    ("reasoning_store", {"task_description": "x", "task_category": "c", "strategy": "s",
+                         "success_score": 1.5}, "success_score must be between 0 and 1"),
+    ("reasoning_store", {"task_description": "x", "task_category": "c", "strategy": "s",
+                         "success": "yes"}, "success must be a boolean"),
+    ("reasoning_store", {"task_description": "   ", "task_category": "c", "strategy": "s",
+                         "success": True}, "task_description must not be empty"),
+    ("reasoning_store", {"task_description": "x", "task_category": "c", "strategy": "s",
+                         "success": True, "tags": "a,b"}, "tags must be an array"),
+    ("reasoning_store", {"task_description": "x", "task_category": "c", "strategy": "s",
+                         "success": True, "outcome": {"tokens_used": -1}}, "outcome.tokens_used"),
+    ("reasoning_store", {"task_description": "x", "task_category": "c", "strategy": "s",
+                         "success": True, "taskCategory": "c"}, "unknown argument 'taskCategory'"),
+    ("reasoning_store", {"pattern_id": "nope", "success": True}, "no pattern with id 'nope'"),
+    ("reasoning_store", {"pattern_id": "nope", "success": True, "strategy": "s"},
+     "with pattern_id only the outcome is recorded"),
+    ("reasoning_retrieve", {}, "missing arguments: give id or query or category"),
+    ("reasoning_retrieve", {"query": "x", "top_k": 0}, "top_k must be between 1 and 100"),
+    ("reasoning_retrieve", {"query": "x", "top_k": 101}, "top_k must be between 1 and 100"),
+    ("reasoning_retrieve", {"query": "x", "top_k": 2.5}, "top_k must be an integer"),
+    ("reasoning_retrieve", {"id": "missing"}, "no pattern with id 'missing'"),
+    ("reasoning_analyze", {"bucket": "year"}, "bucket must be one of 'day', 'week', 'month'"),
+    ("reasoning_optimize", {}, "missing arguments"),
+    ("reasoning_optimize", {"consolidate": True, "decay_half_life_days": 0},
+     "decay_half_life_days must be greater than 0"),
+    ("reasoning_nope", {}, "unknown tool 'reasoning_nope'"),
+]  # fmt: skip
+
+
+def test_bad_arguments_are_tool_errors_and_lose_nothing(db_path):
+    async def go():
+        async with session(db_path) as s:
+            await call(
+                s,
+                "reasoning_store",
+                {"task_description": "keep me", "task_category": "c", "strategy": "s",
+                 "success": True},
+            )  # fmt: skip
+            messages = [await call_error(s, name, args) for name, args, _ in BAD_CALLS]
+            still = await call(s, "reasoning_retrieve", {"category": "c"})
+            return messages, still
+
+    messages, still = run(go())
+    for (name, args, expected), got in zip(BAD_CALLS, messages, strict=True):
+        assert expected in got, (name, args, got)
+    assert still["count"] == 1 and still["patterns"][0]["task_description"] == "keep me"
+    assert run(_count(db_path)) == 1  # after the server exited: exactly what was stored
+
+
+# -- analyze and optimize ----------------------------------------------------------------------
+def _history(now: float) -> list[dict]:
+    """Six weeks of 'ci' attempts: caching keeps working, retries mostly fail, a late pair
+    of near-identical tasks disagree."""
+    out = []
+    for week in range(6):
+        for k in range(3):
+            ts = now - (6 - week) * 7 * DAY + k * 3600
+            out.append({
+                "task_description": f"speed up the ci pipeline for service {week}{k}",
+                "task_category": "ci", "strategy": "cache-dependencies",
+                "outcome": {"success": week >= 2, "success_score": 0.3 + 0.12 * week},
+                "metadata": {"created_at": ts, "updated_at": ts},
+            })  # fmt: skip
+            out.append({
+                "task_description": f"fix flaky ci test number {week}{k} in the suite",
+                "task_category": "ci", "strategy": "retry-until-green",
+                "outcome": {"success": k == 0, "success_score": 0.8 if k == 0 else 0.1},
+                "metadata": {"created_at": ts, "updated_at": ts},
+            })  # fmt: skip
+    out.append({"id": "dup-a", "task_description": "upgrade the node version used by ci runners",
+                "task_category": "ci", "strategy": "bump-and-pray", "outcome": {"success": True},
+                "metadata": {"created_at": now - DAY, "updated_at": now - DAY}})  # fmt: skip
+    out.append({"id": "dup-b", "task_description": "upgrade the node version used by ci runners",
+                "task_category": "ci", "strategy": "bump-and-pray", "outcome": {"success": False},
+                "metadata": {"created_at": now - DAY, "updated_at": now - DAY}})  # fmt: skip
+    out.append({"task_description": "write release notes", "task_category": "docs",
+                "strategy": "changelog-first", "success_score": 0.9})  # fmt: skip
+    return out
+
+
+async def _seed(db: str, now: float) -> None:
+    async with await ReasoningBank.open(db) as bank:
+        await bank.store_patterns(_history(now))
+
+
+def test_analyze_reports_rates_intervals_trends_contradictions_duplicates(db_path):
+    now = time.time()
+    run(_seed(db_path, now))
+
+    async def go():
+        async with session(db_path) as s:
+            ci = await call(s, "reasoning_analyze", {"category": "ci", "bucket": "week"})
+            everything = await call(s, "reasoning_analyze", {"limit": 2})
+            return ci, everything
+
+    ci, everything = run(go())
+    assert ci["scope"]["category"] == "ci" and ci["counts"]["patterns"] == 38
+    assert everything["counts"]["patterns"] == 39
+    assert everything["counts"]["categories"] == {"ci": 38, "docs": 1}
+    rates = {s["strategy"]: s for s in ci["strategies"]}
+    cache, retry = rates["cache-dependencies"], rates["retry-until-green"]
+    assert cache["patterns"] == 18 and retry["patterns"] == 18
+    assert cache["success_rate"] > retry["success_rate"]
+    for s in (cache, retry):
+        lo, hi = s["wilson_95"]
+        assert 0 <= lo <= s["success_rate"] <= hi <= 1
+        blo, bhi = s["posterior_95"]
+        assert blo <= s["posterior_mean"] <= bhi
+    assert ci["strategies"][0]["strategy"] == "cache-dependencies"  # best lower bound first
+    trends = ci["trends"]
+    assert trends["bucket"] == "week" and len(trends["series"]) >= 6
+    assert trends["direction"] == "improving" and trends["slope_per_bucket"] > 0
+    pairs = ci["contradictions"]["conflicting_pairs"]
+    assert {frozenset((p["a"], p["b"])) for p in pairs} >= {frozenset(("dup-a", "dup-b"))}
+    dups = ci["near_duplicates"]
+    assert dups["total"] >= 1 and any({d["a"], d["b"]} == {"dup-a", "dup-b"} for d in dups["pairs"])
+    assert len(everything["strategies"]) == 2  # limit honoured
+
+
+def test_optimize_recommends_with_evidence_and_consolidates(db_path):
+    now = time.time()
+    run(_seed(db_path, now))
+
+    async def go():
+        async with session(db_path) as s:
+            rec = await call(
+                s, "reasoning_optimize",
+                {"task_description": "speed up the ci pipeline", "task_category": "ci"},
+            )  # fmt: skip
+            dry = await call(s, "reasoning_optimize", {"consolidate": True, "dry_run": True})
+            count_after_dry = (await call(s, "reasoning_analyze", {}))["counts"]["patterns"]
+            real = await call(
+                s, "reasoning_optimize", {"consolidate": True, "merge_threshold": 0.99}
+            )
+            gone = await s.call_tool("reasoning_retrieve", {"id": "dup-b"})
+            kept = await call(s, "reasoning_retrieve", {"id": "dup-a"})
+            return rec, dry, count_after_dry, real, gone, kept
+
+    rec, dry, count_after_dry, real, gone, kept = run(go())
+    r = rec["recommendation"]
+    assert r["strategy"] == "cache-dependencies"
+    assert 0 < r["confidence"] <= 1
+    assert r["evidence_ids"] and all(e["strategy"] == "cache-dependencies" for e in r["evidence"])
+    assert {a["strategy"] for a in r["alternatives"]} >= {"cache-dependencies"}
+    assert all(len(a["interval"]) == 2 for a in r["alternatives"])
+    assert "consolidation" not in rec
+    c = dry["consolidation"]
+    assert c["dry_run"] and c["patterns_after"] < c["patterns_before"] == 39
+    assert count_after_dry == 39  # a dry run changes nothing
+    merged = real["consolidation"]["merged"]
+    assert [(m["kept"], m["removed"]) for m in merged] == [("dup-a", ["dup-b"])]
+    assert real["consolidation"]["patterns_after"] == 38
+    assert gone.is_error and "no pattern with id 'dup-b'" in gone.content[0].text
+    meta = kept["patterns"][0]["metadata"]  # both observations survive the merge
+    assert meta["success_count"] + meta["failure_count"] == pytest.approx(2.0)
+    assert meta["merged_count"] == 1 and meta["merged_ids"] == ["dup-b"]
+    assert run(_count(db_path)) == 38
+
+
+# -- transports and entry points ---------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_streamable_http_transport(db_path):
+    pytest.importorskip("mcp", reason="the MCP extra is not installed")
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reasoningbank.mcp_server", "--db", db_path, "--http",
+         "--port", str(port)],
+        env={**os.environ, **_env()}, cwd=str(ROOT), stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            assert proc.poll() is None, proc.stderr.read().decode()
+            time.sleep(0.1)
+
+        async def go():
+            async with streamable_http_client(f"http://127.0.0.1:{port}/mcp") as (read, write, *_):
+                async with ClientSession(read, write) as s:
+                    await s.initialize()
+                    names = [t.name for t in (await s.list_tools()).tools]
+                    stored = await call(
+                        s, "reasoning_store",
+                        {"task_description": "over http", "task_category": "net",
+                         "strategy": "post", "success": True},
+                    )  # fmt: skip
+                    return names, stored
+
+        names, stored = run(go())
+        assert len(names) == 4 and stored["action"] == "stored"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    err = proc.stderr.read().decode()
+    assert f"http://127.0.0.1:{port}/mcp" in err
+    assert run(_count(db_path)) == 1
+
+
+def test_reasoningbank_mcp_subcommand(db_path):
+    """``python -m reasoningbank mcp --db PATH`` once the CLI registers the subcommand."""
+    probe = subprocess.run(
+        [sys.executable, "-m", "reasoningbank", "mcp", "--help"],
+        env={**os.environ, **_env()}, cwd=str(ROOT), capture_output=True, text=True,
+    )  # fmt: skip
+    if probe.returncode != 0:
+        pytest.skip("the CLI does not register the mcp subcommand yet")
+
+    async def go():
+        async with session(db_path, "-m", "reasoningbank", "--db", db_path, "mcp") as s:
+            return [t.name for t in (await s.list_tools()).tools]
+
+    assert len(run(go())) == 4
+
+
+def test_missing_sdk_prints_the_install_hint(db_path):
+    code = (
+        "import sys; sys.modules['mcp'] = None; "
+        "from reasoningbank.mcp_server import main; sys.exit(main(['--db', sys.argv[1]]))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, db_path],
+        env={**os.environ, **_env()}, cwd=str(ROOT), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert "pip install 'reasoningbank[mcp]'" in proc.stderr
+    assert proc.stdout == ""
+
+
+# -- pure parts: validation and statistics -----------------------------------------------------
+def test_validation_fills_defaults_and_names_the_argument():
+    schema = TOOLS["reasoning_retrieve"]["input_schema"]
+    assert validate(schema, {"query": "x"}) == {"query": "x", "top_k": 5, "min_score": 0}
+    with pytest.raises(ToolError, match="min_score must be between 0 and 1"):
+        validate(schema, {"query": "x", "min_score": -1})
+    with pytest.raises(ToolError, match="arguments must be an object"):
+        validate(schema, ["x"])
+
+
+def test_wilson_interval_matches_known_values():
+    lo, hi = wilson_interval(8, 10)
+    assert lo == pytest.approx(0.4902, abs=1e-4) and hi == pytest.approx(0.9433, abs=1e-4)
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+    lo, hi = wilson_interval(0, 5)
+    assert lo == 0.0 and hi == pytest.approx(0.4345, abs=1e-4)
+    blo, bhi = beta_interval(9, 3)
+    assert blo < 9 / 12 < bhi
+
+
+def test_trend_needs_three_buckets():
+    now = 1_700_000_000.0
+    patterns = [
+        Pattern.from_dict(
+            {
+                "task_description": f"t {i}",
+                "task_category": "c",
+                "strategy": "s",
+                "success_score": 0.5,
+                "metadata": {"created_at": now - i * DAY},
+            },
+            new_id=f"p{i}",
+            now=now,
+        )  # fmt: skip
+        for i in range(2)
+    ]
+    out = analyze_patterns(patterns, bucket="month", now=now)
+    assert out["trends"]["direction"] == "insufficient data"
+    assert out["counts"]["patterns"] == 2
+
+
+def test_tool_calls_are_serialised():
+    """Consolidation never interleaves with a store: the ToolSet holds one lock."""
+    from reasoningbank.mcp_server import ToolSet
+
+    async def go():
+        async with await ReasoningBank.open(":memory:") as bank:
+            tools = ToolSet(bank)
+            store = {"task_category": "c", "strategy": "s", "success": True}
+            calls = [
+                tools.call("reasoning_store", {"task_description": f"task {i}", **store})
+                for i in range(20)
+            ]
+            calls.append(tools.call("reasoning_optimize", {"consolidate": True}))
+            await asyncio.gather(*calls)
+            return len(await bank.all_patterns())
+
+    assert run(go()) >= 1
