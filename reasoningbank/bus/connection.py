@@ -83,7 +83,7 @@ class Connection:
         self._signer = signer
         self._verifier = verifier
         self._nonce = nonce_source
-        self.checker = checker or IntentChecker(policy)
+        self.checker = checker if checker is not None else IntentChecker(policy)
         self.info = dict(info or {})
         self.expected_peer_key = expected_peer_key
         self.max_frame_size = max_frame_size

@@ -96,12 +96,18 @@ class Flags(IntFlag):
 
 
 _KNOWN_FLAGS = int(Flags.SIGNED | Flags.END_STREAM)
+# Decoding looks enum members up in tables: constructing enums per frame is measurably slow.
+_TYPES = {int(t): t for t in FrameType}
+_FLAGS = {i: Flags(i) for i in range(_KNOWN_FLAGS + 1)}
 
 
 class Priority(IntEnum):
     HIGH = 0
     NORMAL = 1
     LOW = 2
+
+
+_PRIORITIES = {int(p): p for p in Priority}
 
 
 class BufferReadError(ValueError):
@@ -180,12 +186,13 @@ class Frame:
     def __post_init__(self) -> None:
         if not 0 <= self.stream_id < 1 << 32 or not 0 <= self.seq < 1 << 64:
             raise MalformedFrame("stream id or seq out of range")
-        signed = bool(self.flags & Flags.SIGNED)
+        flags = int(self.flags)
+        signed = bool(flags & 1)
         if signed != (self.intent is not None) or signed != (self.signature is not None):
             raise MalformedFrame("SIGNED flag, intent and signature must agree")
         if self.signature is not None and len(self.signature) != SIGNATURE_SIZE:
             raise MalformedFrame("bad signature size")
-        if int(self.flags) & ~_KNOWN_FLAGS:
+        if flags & ~_KNOWN_FLAGS:
             raise MalformedFrame("reserved flag bits set")
 
     @property
@@ -275,10 +282,9 @@ def _decode(raw: bytes) -> Frame:
     _length, version, ftype, flags, hlen, plen = _PREFIX.unpack_from(raw)
     if version != VERSION:
         raise MalformedFrame(f"unsupported version {version}")
-    try:
-        frame_type = FrameType(ftype)
-    except ValueError:
-        raise MalformedFrame(f"unknown frame type {ftype}") from None
+    frame_type = _TYPES.get(ftype)
+    if frame_type is None:
+        raise MalformedFrame(f"unknown frame type {ftype}")
     if flags & ~_KNOWN_FLAGS:
         raise MalformedFrame("reserved flag bits set")
     signed = bool(flags & Flags.SIGNED)
@@ -286,7 +292,7 @@ def _decode(raw: bytes) -> Frame:
         raise MalformedFrame("lengths disagree with the length prefix")
     buf = Buffer(raw[_PREFIX_SIZE : _PREFIX_SIZE + hlen])
     stream_id, seq, prio = _BASE.unpack(buf.pull_bytes(_BASE.size))
-    if prio > Priority.LOW:
+    if prio > 2:
         raise MalformedFrame(f"bad priority {prio}")
     payload = raw[_PREFIX_SIZE + hlen : _PREFIX_SIZE + hlen + plen]
     intent = signature = None
@@ -316,10 +322,10 @@ def _decode(raw: bytes) -> Frame:
     return Frame(
         type=frame_type,
         payload=payload,
-        flags=Flags(flags),
+        flags=_FLAGS[flags],
         stream_id=stream_id,
         seq=seq,
-        priority=Priority(prio),
+        priority=_PRIORITIES[prio],
         intent=intent,
         signature=signature,
     )

@@ -190,6 +190,7 @@ class IntentChecker:
         if it is None or frame.signature is None:
             raise ProtocolViolation("frame is not signed")
         p = self.policy
+        self._evict(now)
         if hashlib.sha256(frame.payload).digest() != it.payload_hash:
             raise TamperedPayload("payload does not match the signed hash")
         if p.trusted is not None and it.key not in p.trusted:
@@ -205,7 +206,6 @@ class IntentChecker:
         cost = p.cost(it.op, len(frame.payload))
         if cost > it.cap:
             raise OverCap(f"op costs {cost} but the intent caps spend at {it.cap}")
-        self._evict(now)
         if (it.key, it.nonce) in self._nonces:
             raise ReplayedNonce("nonce already used inside the replay window")
         if self._window_spend(it.key, now) + cost > p.budget:

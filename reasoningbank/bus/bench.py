@@ -1,0 +1,238 @@
+"""Neural-bus benchmarks: signed-frame verification rate, and a hub load test.
+
+``run(...)`` returns one dict (the CLI's ``bench`` prints it). The hub runs in a child
+process so its CPU time is its own; clients run here:
+
+* ``sessions`` WebSocket (or WebTransport) sessions complete a signed HELLO each;
+* a publisher shares ``messages`` signed patterns, spaced ``interval`` seconds apart;
+* every other session records when each relayed push frame finished arriving; fan-out
+  latency = arrival − publish (one clock: both ends are in this process). Receivers only
+  timestamp bytes during the run and decode afterwards, so the numbers measure the hub and
+  the network path, not 500 Python verifiers sharing one core.
+* memory per session = growth of the hub process's resident set / sessions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+__all__ = ["run", "verify_rate", "hub_load"]
+
+
+def verify_rate(frames: int = 20_000, payload_size: int = 256) -> dict[str, float]:
+    """Decode + fully check (``IntentChecker``: hash, time, scope, cap, nonce, budget,
+    Ed25519) pre-made signed frames; returns frames per second for signing and verifying."""
+    from .frames import FrameType, encode_frame, pull_frame
+    from .intents import IntentChecker, Policy, sign_frame
+    from .signers import NaclSigner, NaclVerifier
+
+    signer, verifier = NaclSigner(bytes(range(32))), NaclVerifier()
+    now = time.time()
+    payload = os.urandom(payload_size)
+    t0 = time.perf_counter()
+    raws = [
+        encode_frame(
+            sign_frame(
+                signer,
+                secrets.token_bytes(16),
+                now,
+                type=FrameType.GOSSIP,
+                payload=payload,
+                op="gossip.push",
+            )
+        )
+        for _ in range(frames)
+    ]
+    t1 = time.perf_counter()
+    checker = IntentChecker(Policy(budget=10 * frames, nonce_capacity=2 * frames))
+    for raw in raws:
+        got = pull_frame(raw)
+        assert got is not None
+        checker.check_sync(got[0], now, verifier)
+    t2 = time.perf_counter()
+    return {
+        "frames": frames,
+        "payload_bytes": payload_size,
+        "signed_per_s": round(frames / (t1 - t0)),
+        "verified_per_s": round(frames / (t2 - t1)),
+    }
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def _serve() -> None:  # pragma: no cover - runs in the child process
+    """Child process: run a hub on free ports and print its URLs."""
+    from .aio import HubServer
+    from .hub import Hub
+    from .signers import NaclSigner, NaclVerifier
+
+    async def main() -> None:
+        hub = Hub(
+            signer=NaclSigner(secrets.token_bytes(32)),
+            verifier=NaclVerifier(),
+            nonce_source=secrets.token_bytes,
+        )
+        server = HubServer(hub)
+        await server.start("127.0.0.1", 0)
+        print("READY", server.url, server.ws_url, server.cert_sha256, flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+async def _load(
+    url: str, cert: str | None, sessions: int, messages: int, interval: float, hub_pid: int
+) -> dict[str, Any]:
+    from .aio import connect
+    from .events import PatternAccepted
+    from .frames import pull_frame
+    from .provenance import sign_pattern
+    from .signers import NaclSigner, NaclVerifier
+
+    verifier = NaclVerifier()
+    publisher_key = NaclSigner(secrets.token_bytes(32))
+    trusted = {publisher_key.public_key}
+    rss0 = _rss_kib(hub_pid)
+    clients = []
+    t0 = time.perf_counter()
+    for batch in range(0, sessions, 50):
+        n = min(50, sessions - batch)
+        clients += await asyncio.gather(
+            *(
+                connect(
+                    url,
+                    signer=NaclSigner(secrets.token_bytes(32)),
+                    verifier=verifier,
+                    trusted=trusted,
+                    cert_hash=cert,
+                    timeout=60,
+                )
+                for _ in range(n)
+            )
+        )
+    connect_s = time.perf_counter() - t0
+    await asyncio.sleep(0.5)
+    rss1 = _rss_kib(hub_pid)
+    publisher, receivers = clients[0], clients[1:]
+    arrivals: list[list[tuple[float, bytes]]] = [[] for _ in receivers]
+    for i, c in enumerate(receivers):  # timestamp raw bytes only, decode after the run
+        c.feed = (lambda log: lambda data: log.append((time.perf_counter(), data)))(arrivals[i])
+    sent: dict[str, float] = {}
+    for m in range(messages):
+        pattern = sign_pattern(
+            {
+                "id": f"bench-{m}-{secrets.token_hex(4)}",
+                "task_description": f"bench task {m}",
+                "task_category": "bench",
+                "strategy": "fan-out",
+                "outcome": {"success": True},
+            },
+            publisher_key,
+            time.time(),
+        )
+        events = publisher.share(pattern)
+        sent[next(e.pattern_id for e in events if isinstance(e, PatternAccepted))] = (
+            time.perf_counter()
+        )
+        await asyncio.sleep(interval)
+    await asyncio.sleep(max(1.0, interval))
+    latencies: list[float] = []
+    delivered = 0
+    from .provenance import pattern_id
+
+    for log in arrivals:
+        buf = bytearray()
+        for when, data in log:
+            buf += data
+            while (got := pull_frame(buf)) is not None:
+                frame, used = got
+                del buf[:used]
+                if frame.intent is not None and frame.intent.op == "gossip.push":
+                    import json
+
+                    pid = pattern_id(json.loads(frame.payload)["pattern"])
+                    if pid in sent:
+                        latencies.append((when - sent[pid]) * 1000)
+                        delivered += 1
+    for c in clients:
+        c.feed = lambda data: None
+        await c.close()
+    expected = messages * len(receivers)
+    return {
+        "transport": "webtransport" if url.startswith("https") else "websocket",
+        "sessions": sessions,
+        "connect_s": round(connect_s, 2),
+        "messages": messages,
+        "deliveries": delivered,
+        "delivery_ratio": round(delivered / expected, 4) if expected else 1.0,
+        "fanout_p50_ms": round(statistics.median(latencies), 2) if latencies else None,
+        "fanout_p99_ms": round(_percentile(latencies, 0.99), 2) if latencies else None,
+        "fanout_max_ms": round(max(latencies), 2) if latencies else None,
+        "hub_rss_per_session_kib": round((rss1 - rss0) / sessions, 1),
+    }
+
+
+def hub_load(
+    sessions: int = 500, messages: int = 20, interval: float = 0.2, transport: str = "websocket"
+) -> dict[str, Any]:
+    """Start a hub in a child process and load it; see the module docstring."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from reasoningbank.bus.bench import _serve; _serve()"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().split()
+        if not line or line[0] != "READY":
+            raise RuntimeError("hub did not start")
+        url, ws_url, cert = line[1], line[2], line[3]
+        target = url if transport == "webtransport" else ws_url
+        return asyncio.run(
+            _load(
+                target,
+                cert if transport == "webtransport" else None,
+                sessions,
+                messages,
+                interval,
+                proc.pid,
+            )
+        )
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def run(
+    frames: int = 20_000, sessions: int = 500, messages: int = 20, quic_sessions: int = 100
+) -> dict[str, Any]:
+    """Everything: verify rate, WebSocket hub load, WebTransport hub load."""
+    out: dict[str, Any] = {"verify": verify_rate(frames)}
+    out["hub_websocket"] = hub_load(sessions, messages, transport="websocket")
+    if quic_sessions:
+        out["hub_webtransport"] = hub_load(quic_sessions, messages, transport="webtransport")
+    return out
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import json
+
+    print(json.dumps(run(), indent=2))
