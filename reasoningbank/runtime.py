@@ -8,7 +8,16 @@ from __future__ import annotations
 import sys
 from functools import lru_cache
 
-__all__ = ["CPYTHON", "PYODIDE_BROWSER", "PYODIDE_NODE", "PYODIDE_WORKER", "detect", "is_pyodide"]
+__all__ = [
+    "CPYTHON",
+    "PYODIDE_BROWSER",
+    "PYODIDE_NODE",
+    "PYODIDE_WORKER",
+    "detect",
+    "has_indexeddb",
+    "has_module",
+    "is_pyodide",
+]
 
 CPYTHON = "cpython"
 PYODIDE_NODE = "pyodide-node"
@@ -43,3 +52,13 @@ def has_module(name: str) -> bool:
         return find_spec(name) is not None
     except (ImportError, ValueError):
         return False
+
+
+def has_indexeddb() -> bool:
+    """True under Pyodide when an ``indexedDB`` global exists (browser, Worker, or Node with
+    a polyfill such as fake-indexeddb)."""
+    if not is_pyodide():
+        return False
+    import js  # type: ignore[import-not-found]
+
+    return getattr(js, "indexedDB", None) is not None

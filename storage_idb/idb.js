@@ -68,6 +68,27 @@
     }
   }
 
+  // A connection: the IDBDatabase plus a BroadcastChannel on which every writer announces
+  // its commits, so that changes() costs nothing until another tab or connection wrote.
+  // Without BroadcastChannel (some embedders), `dirty` stays true and changes() queries.
+  function handle(name, db) {
+    const h = { db, chan: null, dirty: true };
+    if (typeof BroadcastChannel === "function") {
+      h.chan = new BroadcastChannel("reasoningbank-idb:" + name);
+      h.chan.onmessage = () => {
+        h.dirty = true;
+      };
+      if (typeof h.chan.unref === "function") h.chan.unref(); // Node: don't hold the process
+      h.dirty = false;
+    }
+    return h;
+  }
+
+  function announce(h, seq) {
+    if (h.chan) h.chan.postMessage(seq);
+    return seq;
+  }
+
   function open(name, blockedTimeoutMs) {
     const factory = globalThis.indexedDB;
     if (!factory) {
@@ -84,7 +105,7 @@
         const db = r.result;
         // Another tab wants a newer schema: step aside instead of blocking it forever.
         db.onversionchange = () => db.close();
-        resolve(db);
+        resolve(handle(name, db));
       };
       r.onerror = () => {
         clearTimeout(timer);
@@ -119,8 +140,8 @@
     return "[" + parts.join(",") + "]";
   }
 
-  async function load(db) {
-    const tx = db.transaction(["records", "vectors", "sys"], "readonly");
+  async function load(h) {
+    const tx = h.db.transaction(["records", "vectors", "sys"], "readonly");
     const done = finished(tx);
     const vectors = tx.objectStore("vectors");
     const [rows, keys, vals, seq] = await Promise.all([
@@ -130,17 +151,20 @@
       request(tx.objectStore("sys").get("seq")),
     ]);
     await done;
+    if (h.chan) h.dirty = false;
     return { json: joinRows(rows), seq: seq || 0, ...concatVectors(keys, vals) };
   }
 
   // rows: JSON [[id, cat, created, updated, dim], ...]; blob: the records' JSON arrays joined
   // by "\n" (json.dumps escapes newlines inside strings, so "\n" cannot occur in one);
-  // bytes: the float32 vectors of the rows with dim > 0, concatenated. One transaction.
-  async function put(db, rowsJson, blob, bytes) {
+  // bytes: the float32 vectors of the rows with dim > 0, concatenated; gone: JSON list of
+  // ids to delete. All of it in one transaction; resolves with its sequence number.
+  async function put(h, rowsJson, blob, bytes, gone) {
     const rows = JSON.parse(rowsJson);
-    const parts = blob.split("\n");
+    const ids = JSON.parse(gone);
+    const parts = rows.length ? blob.split("\n") : [];
     const flat = bytes && bytes.length ? new Float32Array(bytes.slice().buffer) : new Float32Array(0);
-    const tx = db.transaction(["records", "vectors", "sys", "tombstones"], "readwrite");
+    const tx = h.db.transaction(["records", "vectors", "sys", "tombstones"], "readwrite");
     const done = finished(tx);
     const sys = tx.objectStore("sys");
     const counters = await Promise.all([request(sys.get("seq")), request(sys.get("n"))]);
@@ -162,32 +186,16 @@
         }
         tombstones.delete(id);
       }
-      sys.put(seq, "seq");
-      sys.put(n, "n");
-    });
-    await done;
-    return seq;
-  }
-
-  async function remove(db, idsJson) {
-    const ids = JSON.parse(idsJson);
-    const tx = db.transaction(["records", "vectors", "sys", "tombstones"], "readwrite");
-    const done = finished(tx);
-    const sys = tx.objectStore("sys");
-    const seq = ((await request(sys.get("seq"))) || 0) + 1;
-    const records = tx.objectStore("records");
-    const vectors = tx.objectStore("vectors");
-    const tombstones = tx.objectStore("tombstones");
-    guarded(tx, done, () => {
       for (const id of ids) {
         records.delete(id);
         vectors.delete(id);
         tombstones.put({ id, s: seq });
       }
       sys.put(seq, "seq");
+      sys.put(n, "n");
     });
     await done;
-    return seq;
+    return announce(h, seq);
   }
 
   // Records (with their vectors) as load() returns them; keys of absent ids are skipped.
@@ -205,14 +213,14 @@
     return { json: joinRows(rows), ...concatVectors(keys, present) };
   }
 
-  async function get(db, id) {
-    const tx = db.transaction(["records", "vectors"], "readonly");
+  async function get(h, id) {
+    const tx = h.db.transaction(["records", "vectors"], "readonly");
     const row = await request(tx.objectStore("records").get(id));
     return row ? collect(tx, [row]) : undefined;
   }
 
-  function byCategory(db, cat, limit) {
-    const tx = db.transaction(["records", "vectors"], "readonly");
+  function byCategory(h, cat, limit) {
+    const tx = h.db.transaction(["records", "vectors"], "readonly");
     const index = tx.objectStore("records").index("cat_created");
     const range = IDBKeyRange.bound([cat, -Infinity], [cat, Infinity]);
     return new Promise((resolve, reject) => {
@@ -233,25 +241,31 @@
     });
   }
 
-  async function count(db) {
-    return request(db.transaction("records", "readonly").objectStore("records").count());
+  async function count(h) {
+    return request(h.db.transaction("records", "readonly").objectStore("records").count());
   }
 
-  async function getMeta(db, key) {
-    const v = await request(db.transaction("meta", "readonly").objectStore("meta").get(key));
+  async function getMeta(h, key) {
+    const v = await request(h.db.transaction("meta", "readonly").objectStore("meta").get(key));
     return v === null ? undefined : v;
   }
 
-  async function setMeta(db, key, value) {
-    const tx = db.transaction("meta", "readwrite");
+  async function setMeta(h, key, value) {
+    const tx = h.db.transaction("meta", "readwrite");
     const done = finished(tx);
     tx.objectStore("meta").put(value, key);
     await done;
   }
 
   // Everything written by transactions after `since`: upserted records and deleted ids.
-  async function changes(db, since) {
-    const tx = db.transaction(["records", "vectors", "tombstones", "sys"], "readonly");
+  // Synchronous: has anyone announced a commit since the last load()/changes()?
+  function isDirty(h) {
+    return h.dirty;
+  }
+
+  async function changes(h, since) {
+    if (h.chan) h.dirty = false;
+    const tx = h.db.transaction(["records", "vectors", "tombstones", "sys"], "readonly");
     const after = IDBKeyRange.lowerBound(since, true);
     const [rows, gone, seq] = await Promise.all([
       request(tx.objectStore("records").index("s").getAll(after)),
@@ -265,13 +279,14 @@
     return out;
   }
 
-  async function currentSeq(db) {
-    const v = await request(db.transaction("sys", "readonly").objectStore("sys").get("seq"));
+  async function currentSeq(h) {
+    const v = await request(h.db.transaction("sys", "readonly").objectStore("sys").get("seq"));
     return v || 0;
   }
 
-  function close(db) {
-    db.close();
+  function close(h) {
+    if (h.chan) h.chan.close();
+    h.db.close();
   }
 
   function deleteDatabase(name) {
@@ -284,7 +299,7 @@
   }
 
   return {
-    SCHEMA, open, load, put, remove, get, byCategory, count, getMeta, setMeta, changes,
+    SCHEMA, open, load, put, get, byCategory, count, getMeta, setMeta, isDirty, changes,
     currentSeq, close, deleteDatabase,
   };
 })()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from array import array
 from importlib import resources
+from collections.abc import Sequence
 from typing import Any
 
 from reasoningbank.errors import SchemaTooNew, StorageError
@@ -121,8 +122,8 @@ class IdbStore:
         self._seen_seq = int(payload.seq)
         return _records(payload)
 
-    async def put(self, records: list[Record]) -> None:
-        if not records:
+    async def put(self, records: list[Record], delete: Sequence[str] = ()) -> None:
+        if not records and not delete:
             return
         rows = []
         lines = []
@@ -130,7 +131,7 @@ class IdbStore:
         try:
             for r in records:
                 emb = r.embedding
-                dim = len(emb) if emb else 0
+                dim = len(emb) if emb is not None else 0
                 if dim:
                     vectors.extend(emb)  # type: ignore[arg-type]
                 rows.append([r.id, r.task_category, r.created_at, r.updated_at, dim])
@@ -141,6 +142,7 @@ class IdbStore:
                         separators=(",", ":"),
                     )
                 )
+            rows_json = json.dumps(rows, allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise StorageError(f"put on {self.location} failed: record is not JSON: {exc}") from exc
         payload = None
@@ -148,8 +150,15 @@ class IdbStore:
             from pyodide.ffi import to_js  # type: ignore[import-not-found]
 
             payload = to_js(vectors.tobytes())
-        seq = await self._call("put", "put", json.dumps(rows), "\n".join(lines), payload)
+        seq = await self._call(
+            "put", "put", rows_json, "\n".join(lines), payload, json.dumps(list(delete))
+        )
         self._saw_own_write(int(seq))
+
+    def _saw_own_write(self, seq: int) -> None:
+        # No other writer committed in between: nothing for changes() to report yet.
+        if seq == self._seen_seq + 1:
+            self._seen_seq = seq
 
     async def get(self, pattern_id: str) -> Record | None:
         payload = await self._call("get", "get", pattern_id)
@@ -159,14 +168,7 @@ class IdbStore:
         return found[0] if found else None
 
     async def delete(self, ids: list[str]) -> None:
-        if ids:
-            seq = await self._call("remove", "delete", json.dumps(list(ids)))
-            self._saw_own_write(int(seq))
-
-    def _saw_own_write(self, seq: int) -> None:
-        # No other writer committed in between: nothing for changes() to report yet.
-        if seq == self._seen_seq + 1:
-            self._seen_seq = seq
+        await self.put([], ids)
 
     async def by_category(self, category: str, limit: int) -> list[Record]:
         if limit <= 0:
@@ -189,6 +191,8 @@ class IdbStore:
         Our own writes are left out unless another writer committed in between, in which
         case they are reported again (re-applying a record is harmless).
         """
+        if self._db is not None and not _js_api().isDirty(self._db):
+            return Changes([], [])  # nobody announced a commit: no IndexedDB round trip
         payload = await self._call("changes", "changes", self._seen_seq)
         self._seen_seq = int(payload.seq)
         deleted = json.loads(payload.deleted)
