@@ -257,8 +257,8 @@ TOOLS: dict[str, dict[str, Any]] = {
             "similar past tasks, with its confidence, the evidence (pattern ids and their "
             "records) and the ranked alternatives with 95% intervals. Set consolidate to also "
             "clean the bank: merge near-duplicate patterns (same category and strategy) keeping "
-            "all their evidence, optionally decay old evidence and prune weak unused patterns; "
-            "the answer lists exactly what changed (dry_run reports without changing)."
+            "all their evidence, and prune patterns whose evidence has decayed with age; the "
+            "answer lists exactly what changed (dry_run reports without changing)."
         ),
         "input_schema": {
             "type": "object",
@@ -291,35 +291,14 @@ TOOLS: dict[str, dict[str, Any]] = {
                     "default": False,
                     "description": "Also run consolidation and report what changed.",
                 },
-                "merge_threshold": {
-                    "type": "number",
-                    "minimum": 0.5,
-                    "maximum": 1,
-                    "default": 0.9,
-                    "description": "Consolidation: cosine at which same-strategy patterns merge",
-                },
-                "decay_half_life_days": {
-                    "type": "number",
-                    "exclusiveMinimum": 0,
-                    "description": (
-                        "Consolidation: halve the weight of evidence this many days old "
-                        "(off by default)."
-                    ),
-                },
-                "prune_below_confidence": {
+                "min_evidence": {
                     "type": "number",
                     "minimum": 0,
-                    "maximum": 1,
+                    "default": 0.1,
                     "description": (
-                        "Consolidation: delete unused patterns with confidence below this "
-                        "(off by default)."
+                        "Consolidation: prune patterns whose age-discounted evidence "
+                        "(observations x 0.5^(age / the bank's half-life)) is below this."
                     ),
-                },
-                "prune_min_age_days": {
-                    "type": "number",
-                    "minimum": 0,
-                    "default": 30,
-                    "description": "Consolidation: prune only patterns idle this many days",
                 },
                 "dry_run": {
                     "type": "boolean",
@@ -397,7 +376,10 @@ def validate(schema: dict[str, Any], value: Any, path: str = "arguments") -> Any
     if _is_type(value, "number"):
         lo, hi = schema.get("minimum"), schema.get("maximum")
         if (lo is not None and value < lo) or (hi is not None and value > hi):
-            raise ToolError(f"{path} must be between {lo} and {hi}, got {value!r}")
+            if lo is not None and hi is not None:
+                raise ToolError(f"{path} must be between {lo} and {hi}, got {value!r}")
+            bound = f"at least {lo}" if lo is not None else f"at most {hi}"
+            raise ToolError(f"{path} must be {bound}, got {value!r}")
         if "exclusiveMinimum" in schema and value <= schema["exclusiveMinimum"]:
             raise ToolError(
                 f"{path} must be greater than {schema['exclusiveMinimum']}, got {value!r}"
@@ -564,13 +546,7 @@ class ToolSet:
             }
         if a["consolidate"]:
             out["consolidation"] = await consolidate(
-                self.bank,
-                merge_threshold=a["merge_threshold"],
-                decay_half_life_days=a.get("decay_half_life_days"),
-                prune_below_confidence=a.get("prune_below_confidence"),
-                prune_min_age_days=a["prune_min_age_days"],
-                dry_run=a["dry_run"],
-                now=self._clock(),
+                self.bank, min_evidence=a["min_evidence"], dry_run=a["dry_run"]
             )
         return out
 
@@ -816,157 +792,75 @@ def analyze_patterns(
 
 
 # -- consolidation --------------------------------------------------------------------------
-def _fold(target: Any, src: Any) -> None:
-    """Move all of ``src``'s evidence into ``target`` (counts add; nothing is averaged away)."""
-    tm, sm = target.metadata, src.metadata
-    tm.success_count += sm.success_count
-    tm.failure_count += sm.failure_count
-    tm.usage_count += sm.usage_count
-    tm.contradictions += sm.contradictions
-    tm.merged_count += 1 + sm.merged_count
-    tm.tags = list(dict.fromkeys(tm.tags + sm.tags))
-    for key, value in src.context.items():
-        target.context.setdefault(key, value)
-    if sm.updated_at > tm.updated_at:
-        tm.updated_at = sm.updated_at
-        target.outcome = src.outcome
-    tm.created_at = min(tm.created_at, sm.created_at)
-    merged = tm.extra.setdefault("merged_ids", [])
-    merged.extend([src.id, *sm.extra.get("merged_ids", [])])
-    _refresh(tm)
-
-
-def _refresh(meta: Any) -> None:
-    total = meta.success_count + meta.failure_count
-    if total > 0:
-        meta.avg_success_score = meta.success_count / total
-    meta.confidence = (1.0 + meta.success_count) / (2.0 + total)
-
-
 async def consolidate(
-    bank: Any,
-    *,
-    merge_threshold: float = 0.9,
-    decay_half_life_days: float | None = None,
-    prune_below_confidence: float | None = None,
-    prune_min_age_days: float = 30.0,
-    dry_run: bool = False,
-    now: float,
+    bank: Any, *, min_evidence: float = 0.1, dry_run: bool = False
 ) -> dict[str, Any]:
-    """Merge near-duplicates (same category and strategy), decay old evidence, prune weak
-    unused patterns; returns what changed (or would, with ``dry_run``).
+    """Run the bank's own consolidation and report what changed, pattern by pattern.
 
-    Merging keeps the pattern with the most evidence and adds the others' counts to it, so
-    no observation is lost. Decay multiplies counts by ``0.5 ** (age / half_life)`` where
-    age runs from the later of the last update and the last decay (re-running does not
-    compound). Pruning deletes patterns never used since stored whose confidence is below
-    the threshold and that were not updated for ``prune_min_age_days``. Writes go upserts
-    first, deletes last: an interruption can double-count evidence but never lose it.
+    ``ReasoningBank.consolidate`` merges near-duplicates (same category and strategy, text
+    cosine ≥ its ``dedup_threshold``) into the oldest copy, adding up all their observations,
+    and prunes patterns whose age-discounted evidence fell below ``min_evidence`` (decay with
+    the bank's ``half_life_days``), in one transaction. This adds, for each change, what an
+    agent needs to judge it: strategy, category, confidence before and after.
     """
-    patterns = await bank.all_patterns()
-    before = len(patterns)
-    parent = list(range(len(patterns)))
+    from .learning import absorb
 
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    pairs = near_duplicate_pairs(patterns, merge_threshold, same_strategy=True)
-    best_sim: dict[int, float] = {}
-    for i, j, sim in pairs:
-        a, b = find(i), find(j)
-        if a != b:
-            parent[b] = a
-        best_sim[j] = max(best_sim.get(j, 0.0), sim)
-        best_sim[i] = max(best_sim.get(i, 0.0), sim)
-    groups: dict[int, list[int]] = {}
-    for i in range(len(patterns)):
-        groups.setdefault(find(i), []).append(i)
-    changed: dict[str, Any] = {}
-    removed: set[str] = set()
-    merged_report = []
-    for members in groups.values():
-        if len(members) < 2:
+    before = {p.id: p for p in await bank.all_patterns()}
+    raw = await bank.consolidate(dry_run=dry_run, min_evidence=min_evidence)
+    merged = []
+    for entry in raw.get("merged", []):
+        target = before.get(entry["into"])
+        if target is None:
             continue
-
-        def weight(i: int) -> tuple[float, int, float]:
-            m = patterns[i].metadata
-            return (m.success_count + m.failure_count, m.usage_count, -m.created_at)
-
-        # Most evidence wins; then the oldest; then the smallest id (max keeps the first).
-        keep = max(sorted(members, key=lambda i: patterns[i].id), key=weight)
-        target = patterns[keep]
-        others = sorted((i for i in members if i != keep), key=lambda i: patterns[i].id)
-        before_conf = target.metadata.confidence
-        for i in others:
-            _fold(target, patterns[i])
-            removed.add(patterns[i].id)
-        changed[target.id] = target
-        merged_report.append(
+        confidence_before = target.metadata.confidence
+        if dry_run:  # what the merge would give: fold copies, as the bank does
+            for pid in entry["ids"]:
+                if pid in before:
+                    absorb(target, before[pid])
+            after = target
+        else:
+            after = await bank.get_pattern(entry["into"]) or target
+        merged.append(
             {
-                "kept": target.id,
-                "removed": [patterns[i].id for i in others],
+                "kept": entry["into"],
+                "removed": list(entry["ids"]),
                 "strategy": target.strategy,
                 "task_category": target.task_category,
-                "min_similarity": min(best_sim.get(i, 1.0) for i in others),
-                "observations_after": target.metadata.success_count + target.metadata.failure_count,
-                "confidence_before": before_conf,
-                "confidence_after": target.metadata.confidence,
+                "observations_after": after.metadata.success_count + after.metadata.failure_count,
+                "confidence_before": confidence_before,
+                "confidence_after": after.metadata.confidence,
             }
         )
-    survivors = [p for p in patterns if p.id not in removed]
-    decayed = []
-    if decay_half_life_days is not None:
-        for p in survivors:
-            m = p.metadata
-            ref = max(m.updated_at, float(m.extra.get("decayed_at_epoch", 0.0)))
-            age = now - ref
-            if age <= 0:
-                continue
-            w = 0.5 ** (age / (decay_half_life_days * _DAY))
-            old = m.confidence
-            m.success_count *= w
-            m.failure_count *= w
-            m.extra["decayed_at_epoch"] = now
-            _refresh(m)
-            changed[p.id] = p
-            if abs(m.confidence - old) >= 1e-3:
-                decayed.append({"id": p.id, "weight": w, "confidence_before": old,
-                                "confidence_after": m.confidence})  # fmt: skip
     pruned = []
-    if prune_below_confidence is not None:
-        for p in survivors:
-            m = p.metadata
-            age_days = (now - m.updated_at) / _DAY
-            if (
-                m.confidence < prune_below_confidence
-                and m.usage_count == 0
-                and age_days >= prune_min_age_days
-            ):
-                pruned.append({"id": p.id, "strategy": p.strategy, "task_category": p.task_category,
-                               "confidence": m.confidence, "age_days": age_days})  # fmt: skip
-                changed.pop(p.id, None)
-                removed.add(p.id)
-    if not dry_run:
-        if changed:
-            await bank.store_patterns(list(changed.values()))
-        for pid in sorted(removed):
-            await bank.delete_pattern(pid)
-    after = before - len(removed)
-    n_removed = sum(len(m["removed"]) for m in merged_report)
+    for pid in raw.get("pruned", []):
+        p = before.get(pid)
+        if p is not None:
+            pruned.append(
+                {
+                    "id": pid,
+                    "strategy": p.strategy,
+                    "task_category": p.task_category,
+                    "confidence": p.metadata.confidence,
+                    "observations": p.metadata.success_count + p.metadata.failure_count,
+                    "last_updated": format_time(p.metadata.updated_at),
+                }
+            )
+    n_before, n_after = raw.get("before", len(before)), raw.get("after", len(before))
+    n_merged = sum(len(m["removed"]) for m in merged)
+    verb = "would merge" if dry_run else "merged"
     return {
         "dry_run": dry_run,
-        "patterns_before": before,
-        "patterns_after": after,
-        "merged": merged_report,
-        "decayed": decayed,
+        "patterns_before": n_before,
+        "patterns_after": n_after,
+        "merge_threshold": getattr(bank, "dedup_threshold", None),
+        "half_life_days": getattr(bank, "half_life_days", None),
+        "min_evidence": min_evidence,
+        "merged": merged,
         "pruned": pruned,
         "summary": (
-            f"{'would merge' if dry_run else 'merged'} {n_removed} "
-            f"near-duplicates into {len(merged_report)} patterns, "
-            f"decayed {len(decayed)}, pruned {len(pruned)}; {before} → {after} patterns"
+            f"{verb} {n_merged} near-duplicates into {len(merged)} patterns, "
+            f"{'would prune' if dry_run else 'pruned'} {len(pruned)}; "
+            f"{n_before} -> {n_after} patterns"
         ),
     }
 

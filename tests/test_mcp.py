@@ -193,8 +193,8 @@ BAD_CALLS = [
     ("reasoning_retrieve", {"id": "missing"}, "no pattern with id 'missing'"),
     ("reasoning_analyze", {"bucket": "year"}, "bucket must be one of 'day', 'week', 'month'"),
     ("reasoning_optimize", {}, "missing arguments"),
-    ("reasoning_optimize", {"consolidate": True, "decay_half_life_days": 0},
-     "decay_half_life_days must be greater than 0"),
+    ("reasoning_optimize", {"consolidate": True, "min_evidence": -1},
+     "min_evidence must be at least 0"),
     ("reasoning_nope", {}, "unknown tool 'reasoning_nope'"),
 ]  # fmt: skip
 
@@ -301,9 +301,7 @@ def test_optimize_recommends_with_evidence_and_consolidates(db_path):
             )  # fmt: skip
             dry = await call(s, "reasoning_optimize", {"consolidate": True, "dry_run": True})
             count_after_dry = (await call(s, "reasoning_analyze", {}))["counts"]["patterns"]
-            real = await call(
-                s, "reasoning_optimize", {"consolidate": True, "merge_threshold": 0.99}
-            )
+            real = await call(s, "reasoning_optimize", {"consolidate": True})
             gone = await s.call_tool("reasoning_retrieve", {"id": "dup-b"})
             kept = await call(s, "reasoning_retrieve", {"id": "dup-a"})
             return rec, dry, count_after_dry, real, gone, kept
@@ -325,7 +323,13 @@ def test_optimize_recommends_with_evidence_and_consolidates(db_path):
     assert gone.is_error and "no pattern with id 'dup-b'" in gone.content[0].text
     meta = kept["patterns"][0]["metadata"]  # both observations survive the merge
     assert meta["success_count"] + meta["failure_count"] == pytest.approx(2.0)
-    assert meta["merged_count"] == 1 and meta["merged_ids"] == ["dup-b"]
+    assert meta["merged_count"] == 1
+    # the dry run predicted exactly what the real run did
+    assert [(m["kept"], m["removed"]) for m in c["merged"]] == [("dup-a", ["dup-b"])]
+    assert c["merged"][0]["confidence_after"] == pytest.approx(merged[0]["confidence_after"])
+    assert merged[0]["strategy"] == "bump-and-pray" and merged[0][
+        "observations_after"
+    ] == pytest.approx(2)
     assert run(_count(db_path)) == 38
 
 
