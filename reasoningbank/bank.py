@@ -21,7 +21,7 @@ from typing import Any
 from . import learning, runtime
 from .embed import ANALYZER_VERSION, analyze
 from .errors import BankClosed, InvalidPattern, NotFound
-from .index import LexicalIndex
+from .index import ANY_GROUP, LexicalIndex
 from .model import Match, Outcome, Pattern, Recommendation
 from .similarity import DenseIndex, ScoreWeights, context_overlap
 from .storage.base import Record, Store
@@ -208,7 +208,7 @@ class ReasoningBank:
         self._strategy[slot] = record.strategy
         meta = record.body.get("metadata") or {}
         self._quality[slot] = float(meta.get("confidence", 0.5))
-        self._lex.add(slot, record.terms)
+        self._lex.add(slot, record.terms, record.task_category)
         if record.embedding is not None:
             self._dense.add(slot, record.embedding)
             record.embedding = None  # the dense index holds the only in-memory copy
@@ -283,9 +283,7 @@ class ReasoningBank:
         cat, strategy, ids = pattern.task_category, pattern.strategy, self._ids
         best: tuple[float, int] | None = None
         for slot, sim in self._lex.near_duplicates(
-            terms,
-            self.dedup_threshold,
-            lambda s: self._category[s] == cat and self._strategy[s] == strategy,
+            terms, self.dedup_threshold, lambda s: self._strategy[s] == strategy, cat
         ):
             if pattern.embedding is not None and self._dense.has(slot):
                 from .similarity import cosine
@@ -397,10 +395,10 @@ class ReasoningBank:
             dups = self._lex.near_duplicates(
                 self._records[pid].terms,
                 threshold,
-                lambda s, slot=slot, cat=cat, strategy=strategy: s > slot
-                and self._category[s] == cat
+                lambda s, slot=slot, strategy=strategy: s > slot
                 and self._strategy[s] == strategy
                 and self._ids[s] not in gone,
+                cat,
             )
             if not dups:
                 continue
@@ -482,7 +480,19 @@ class ReasoningBank:
             raise InvalidPattern("task_description must be a string")
         _check_limit(top_k, "top_k")
         query_vector = embedding if embedding is not None else await self._embed(task_description)
-        lex = self._lex.scores(analyze(task_description))
+        terms = analyze(task_description)
+        if (query_vector is None or not len(self._dense)) and not context and (
+            task_category is None or strict_category
+        ):
+            return [
+                self._match(score, -neg_slot, {-neg_slot: sim}, {}, task_category, None)
+                for score, neg_slot, sim in self._rank_lexical(terms, task_category, top_k)
+                if score >= min_score
+            ]
+        if task_category is not None and strict_category:
+            lex = self._lex.scores(terms, task_category)  # only that category's postings
+        else:
+            lex = self._lex.scores(terms)
         use_dense = query_vector is not None and len(self._dense) > 0
         if use_dense and self._dense.backend == "numpy" and not context:
             ranked, sem = self._rank_numpy(lex, query_vector, task_category, strict_category, top_k)
@@ -496,6 +506,21 @@ class ReasoningBank:
             if score >= min_score
         ]
 
+    def _rank_lexical(
+        self, terms: list[str], category: str | None, top_k: int
+    ) -> list[tuple[float, int, float]]:
+        """The hot path (lexical only; the category, if any, is a filter): top
+        ``(score, -slot, similarity)``, scoring each distinct matching text once."""
+        w = self.weights
+        qual = self._quality
+        wsim, wout = w.similarity, w.outcome
+        base = w.category if category is not None else 0.0
+        texts = self._lex.scored_texts(terms, ANY_GROUP if category is None else category)
+        return heapq.nlargest(
+            top_k,
+            ((wsim * sim + base + wout * qual[slot], -slot, sim) for sim, slots in texts for slot in slots),
+        )
+
     def _score(
         self,
         lex: dict[int, float],
@@ -508,17 +533,6 @@ class ReasoningBank:
         w = self.weights
         cats, qual = self._category, self._quality
         wsim, wout = w.similarity, w.outcome
-        if not sem and not context and (category is None or strict):
-            # Hot path (lexical only, category is a filter or absent): every candidate gets
-            # the same category part, so it is a constant.
-            base = w.category if category is not None else 0.0
-            if category is None:
-                return [(wsim * sim + base + wout * qual[slot], -slot) for slot, sim in lex.items()]
-            return [
-                (wsim * sim + base + wout * qual[slot], -slot)
-                for slot, sim in lex.items()
-                if cats[slot] == category
-            ]
         out = []
         for slot in lex.keys() | sem.keys():
             in_category = category is not None and cats[slot] == category

@@ -20,9 +20,13 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 
 __all__ = ["LexicalIndex", "term_weights"]
+
+#: ``group`` default of queries: search every group.
+ANY_GROUP: Hashable = object()
+_ANY = ANY_GROUP
 
 
 def term_weights(terms: Iterable[str]) -> dict[str, float]:
@@ -30,22 +34,46 @@ def term_weights(terms: Iterable[str]) -> dict[str, float]:
     return {t: 1.0 + math.log(c) for t, c in Counter(terms).items()}
 
 
+class _Text:
+    """Documents with identical analysed text in one group share one posting entry."""
+
+    __slots__ = ("tfs", "group", "slots", "key")
+
+    def __init__(self, tfs: dict[int, float], group: Hashable, key: tuple) -> None:
+        self.tfs = tfs
+        self.group = group
+        self.slots: set[int] = set()
+        self.key = key
+
+
 class LexicalIndex:
-    """Documents are addressed by integer slots chosen by the caller."""
+    """Documents are addressed by integer slots chosen by the caller.
+
+    Each document may belong to a *group* (the bank uses the task category). Postings are
+    kept per term *and* group, so a search restricted to one group touches only that
+    group's postings; an unrestricted search walks all groups. Documents whose analysed
+    text is identical within a group (the same task tried with different strategies is
+    common in agent memory) share one posting entry, so a query pays per distinct text.
+    IDF counts every document.
+    """
 
     def __init__(self, *, drift: float = 0.05) -> None:
         self._drift = drift
         self._tid: dict[str, int] = {}
         self._df: list[int] = []
         self._idf: list[float] = []  # snapshot
-        self._postings: list[dict[int, float]] = []  # tid -> {slot: tf*idf/norm}
-        self._docs: dict[int, dict[int, float]] = {}  # slot -> {tid: tf}
+        # tid -> group -> {text id: tf*idf/norm}
+        self._postings: list[dict[Hashable, dict[int, float]]] = []
+        self._texts: dict[int, _Text] = {}
+        self._text_of_key: dict[tuple, int] = {}
+        self._text_of_slot: dict[int, int] = {}
+        self._next_text = 0
         self._snapshot_n = -1
         self._unseen_idf = 1.0
 
     # -- maintenance -------------------------------------------------------------------
     def __len__(self) -> int:
-        return len(self._docs)
+        return len(self._text_of_slot)
 
     @property
     def vocabulary_size(self) -> int:
@@ -53,59 +81,79 @@ class LexicalIndex:
 
     @property
     def postings_count(self) -> int:
-        return sum(len(d) for d in self._docs.values())
+        return sum(len(t.tfs) * len(t.slots) for t in self._texts.values())
 
-    def add(self, slot: int, terms: Iterable[str]) -> None:
-        """Index (or re-index) a document under ``slot``."""
-        if slot in self._docs:
+    def add(self, slot: int, terms: Iterable[str], group: Hashable = None) -> None:
+        """Index (or re-index) a document under ``slot``, in ``group``."""
+        if slot in self._text_of_slot:
             self.remove(slot)
         tfs: dict[int, float] = {}
+        tid_of, df = self._tid, self._df
         for term, tf in term_weights(terms).items():
-            tid = self._tid.get(term)
+            tid = tid_of.get(term)
             if tid is None:
-                tid = self._tid[term] = len(self._df)
-                self._df.append(0)
+                tid = tid_of[term] = len(df)
+                df.append(0)
                 self._idf.append(self._unseen_idf)
                 self._postings.append({})
-            self._df[tid] += 1
+            df[tid] += 1
             tfs[tid] = tf
-        self._docs[slot] = tfs
-        if not self._stale():
-            self._post(slot, tfs)  # else the next refresh() weighs every posting anyway
+        key = (group, tuple(sorted(tfs.items())))
+        text_id = self._text_of_key.get(key)
+        if text_id is None:
+            text_id = self._text_of_key[key] = self._next_text
+            self._next_text += 1
+            self._texts[text_id] = _Text(tfs, group, key)
+            if not self._stale():
+                self._post(text_id)  # else the next refresh() weighs every posting anyway
+        self._texts[text_id].slots.add(slot)
+        self._text_of_slot[slot] = text_id
 
     def remove(self, slot: int) -> None:
-        tfs = self._docs.pop(slot, None)
-        if tfs is None:
+        text_id = self._text_of_slot.pop(slot, None)
+        if text_id is None:
             return
-        for tid in tfs:
+        text = self._texts[text_id]
+        for tid in text.tfs:
             self._df[tid] -= 1
-            self._postings[tid].pop(slot, None)
+        text.slots.discard(slot)
+        if not text.slots:
+            del self._texts[text_id]
+            del self._text_of_key[text.key]
+            for tid in text.tfs:
+                bucket = self._postings[tid].get(text.group)
+                if bucket is not None:
+                    bucket.pop(text_id, None)
 
-    def _post(self, slot: int, tfs: dict[int, float]) -> None:
-        idf = self._idf
-        norm = math.sqrt(sum((tf * idf[tid]) ** 2 for tid, tf in tfs.items()))
+    def _post(self, text_id: int) -> None:
+        text, idf = self._texts[text_id], self._idf
+        norm = math.sqrt(sum((tf * idf[tid]) ** 2 for tid, tf in text.tfs.items()))
         if norm == 0.0:
             return
-        for tid, tf in tfs.items():
-            self._postings[tid][slot] = tf * idf[tid] / norm
+        group, postings = text.group, self._postings
+        for tid, tf in text.tfs.items():
+            bucket = postings[tid].get(group)
+            if bucket is None:
+                bucket = postings[tid][group] = {}
+            bucket[text_id] = tf * idf[tid] / norm
 
     def _stale(self) -> bool:
         snap = self._snapshot_n
-        return snap < 0 or abs(len(self._docs) - snap) > self._drift * max(snap, 1)
+        return snap < 0 or abs(len(self._text_of_slot) - snap) > self._drift * max(snap, 1)
 
     def refresh(self, *, force: bool = False) -> bool:
         """Re-take the IDF snapshot if the document count drifted; True if it did."""
         if not force and not self._stale():
             return False
-        n = len(self._docs)
+        n = len(self._text_of_slot)
         self._snapshot_n = n
         log_n1 = math.log(n + 1)
         self._idf = [log_n1 - math.log(df + 1) + 1.0 for df in self._df]
         self._unseen_idf = log_n1 + 1.0
         for postings in self._postings:
             postings.clear()
-        for slot, tfs in self._docs.items():
-            self._post(slot, tfs)
+        for text_id in self._texts:
+            self._post(text_id)
         return True
 
     # -- queries -----------------------------------------------------------------------
@@ -132,26 +180,53 @@ class LexicalIndex:
         norm = math.sqrt(sq)
         return {tid: w / norm for tid, w in out.items()}
 
-    def scores(self, terms: Iterable[str]) -> dict[int, float]:
-        """Exact cosine of the query against every document sharing a term (others are 0)."""
-        self.refresh()
-        query = self.query_vector(terms)
-        if not query:
-            return {}
-        postings = self._postings
-        items = sorted(query.items(), key=lambda kv: len(postings[kv[0]]), reverse=True)
-        tid, qw = items[0]
-        acc = {slot: qw * w for slot, w in postings[tid].items()}
-        get = acc.get
-        for tid, qw in items[1:]:
-            for slot, w in postings[tid].items():
-                acc[slot] = get(slot, 0.0) + qw * w
+    def _buckets(self, tid: int, group: Hashable) -> list[dict[int, float]]:
+        by_group = self._postings[tid]
+        if group is _ANY:
+            return list(by_group.values())
+        bucket = by_group.get(group)
+        return [bucket] if bucket else []
+
+    def _text_scores(self, query: dict[int, float], group: Hashable) -> dict[int, float]:
+        acc: dict[int, float] = {}
+        for tid, qw in query.items():
+            for bucket in self._buckets(tid, group):
+                if not acc:
+                    acc = {text_id: qw * w for text_id, w in bucket.items()}
+                    continue
+                get = acc.get
+                for text_id, w in bucket.items():
+                    acc[text_id] = get(text_id, 0.0) + qw * w
         return acc
 
+    def scored_texts(self, terms: Iterable[str], group: Hashable = _ANY) -> list[tuple[float, set[int]]]:
+        """``(cosine, slots)`` per distinct matching text: what ``scores`` expands per slot."""
+        self.refresh()
+        texts = self._texts
+        return [
+            (score, texts[text_id].slots)
+            for text_id, score in self._text_scores(self.query_vector(terms), group).items()
+        ]
+
+    def scores(self, terms: Iterable[str], group: Hashable = _ANY) -> dict[int, float]:
+        """Exact cosine of the query against every document sharing a term (others are 0),
+        optionally only within ``group``."""
+        self.refresh()
+        texts = self._texts
+        return {
+            slot: score
+            for text_id, score in self._text_scores(self.query_vector(terms), group).items()
+            for slot in texts[text_id].slots
+        }
+
     def near_duplicates(
-        self, terms: Iterable[str], threshold: float, accept: Callable[[int], bool]
+        self,
+        terms: Iterable[str],
+        threshold: float,
+        accept: Callable[[int], bool],
+        group: Hashable = _ANY,
     ) -> list[tuple[int, float]]:
-        """Accepted documents whose cosine with ``terms`` is at least ``threshold``.
+        """Accepted documents (in ``group``) whose cosine with ``terms`` is ≥ ``threshold``.
 
         Cheap enough for every write: a document missing query term t has cosine at most
         sqrt(1 - q_t^2), so when the heaviest query term alone rules out documents without
@@ -161,19 +236,21 @@ class LexicalIndex:
         query = self.query_vector(terms)
         if not query:
             return []
-        postings = self._postings
         heavy, weight = max(query.items(), key=lambda kv: kv[1])
         if 1.0 - weight * weight < threshold * threshold:
-            candidates: Iterable[int] = postings[heavy].keys()
+            candidates: Iterable[int] = [t for b in self._buckets(heavy, group) for t in b]
         else:
-            candidates = self.scores(terms).keys()
+            candidates = self._text_scores(query, group).keys()
         out = []
-        for slot in candidates:
-            if not accept(slot):
-                continue
-            cos = sum(qw * postings[tid].get(slot, 0.0) for tid, qw in query.items())
+        for text_id in candidates:
+            text = self._texts[text_id]
+            cos = 0.0
+            for tid, qw in query.items():
+                bucket = self._postings[tid].get(text.group)
+                if bucket:
+                    cos += qw * bucket.get(text_id, 0.0)
             if cos >= threshold - 1e-12:
-                out.append((slot, cos))
+                out.extend((slot, cos) for slot in sorted(text.slots) if accept(slot))
         return out
 
     def similarity(self, terms_a: Iterable[str], terms_b: Iterable[str]) -> float:
@@ -191,4 +268,6 @@ class LexicalIndex:
     def document_vector(self, slot: int) -> dict[str, float]:
         """Un-normalised tf-idf vector of an indexed document, keyed by term (for tests/tools)."""
         names = {tid: t for t, tid in self._tid.items()}
-        return {names[tid]: tf * self._idf[tid] for tid, tf in self._docs.get(slot, {}).items()}
+        text_id = self._text_of_slot.get(slot)
+        tfs = self._texts[text_id].tfs if text_id is not None else {}
+        return {names[tid]: tf * self._idf[tid] for tid, tf in tfs.items()}
