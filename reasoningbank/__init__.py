@@ -1,9 +1,9 @@
 """ReasoningBank: agent memory that learns from outcomes, in CPython and in the browser.
 
-    bank = await ReasoningBank.open("bank.db")
-    pid = await bank.store_pattern({...})
-    matches = await bank.find_similar("refresh oauth tokens", "backend")
-    rec = await bank.recommend_strategy("refresh oauth tokens", "backend")
+bank = await ReasoningBank.open("bank.db")
+pid = await bank.store_pattern({...})
+matches = await bank.find_similar("refresh oauth tokens", "backend")
+rec = await bank.recommend_strategy("refresh oauth tokens", "backend")
 """
 
 from __future__ import annotations

@@ -57,7 +57,9 @@ def default_location() -> str:
     return os.path.join(base, "reasoningbank", "bank.db")
 
 
-async def _open_store(location: str, backend: str | None, durability: str) -> tuple[Store, str | None]:
+async def _open_store(
+    location: str, backend: str | None, durability: str
+) -> tuple[Store, str | None]:
     """Pick the store for ``location``; returns it and a note when it had to fall back."""
     if backend not in (None, "sqlite", "memory", "idb"):
         raise InvalidPattern(f"unknown backend {backend!r}; use 'sqlite', 'memory' or 'idb'")
@@ -263,7 +265,9 @@ class ReasoningBank:
         out = []
         for i, item in enumerate(items):
             try:
-                explicit = isinstance(item, Pattern) or bool(isinstance(item, dict) and item.get("id"))
+                explicit = isinstance(item, Pattern) or bool(
+                    isinstance(item, dict) and item.get("id")
+                )
                 pattern = Pattern.from_dict(item, new_id=_new_id(), now=now)
                 for free_form in (pattern.context, pattern.outcome.metrics, pattern.metadata.extra):
                     if free_form:  # stores persist JSON: refuse what would not round-trip
@@ -395,9 +399,9 @@ class ReasoningBank:
             dups = self._lex.near_duplicates(
                 self._records[pid].terms,
                 threshold,
-                lambda s, slot=slot, strategy=strategy: s > slot
-                and self._strategy[s] == strategy
-                and self._ids[s] not in gone,
+                lambda s, slot=slot, strategy=strategy: (
+                    s > slot and self._strategy[s] == strategy and self._ids[s] not in gone
+                ),
                 cat,
             )
             if not dups:
@@ -481,8 +485,10 @@ class ReasoningBank:
         _check_limit(top_k, "top_k")
         query_vector = embedding if embedding is not None else await self._embed(task_description)
         terms = analyze(task_description)
-        if (query_vector is None or not len(self._dense)) and not context and (
-            task_category is None or strict_category
+        if (
+            (query_vector is None or not len(self._dense))
+            and not context
+            and (task_category is None or strict_category)
         ):
             return [
                 self._match(score, -neg_slot, {-neg_slot: sim}, {}, task_category, None)
@@ -518,7 +524,11 @@ class ReasoningBank:
         texts = self._lex.scored_texts(terms, ANY_GROUP if category is None else category)
         return heapq.nlargest(
             top_k,
-            ((wsim * sim + base + wout * qual[slot], -slot, sim) for sim, slots in texts for slot in slots),
+            (
+                (wsim * sim + base + wout * qual[slot], -slot, sim)
+                for sim, slots in texts
+                for slot in slots
+            ),
         )
 
     def _score(
@@ -567,7 +577,9 @@ class ReasoningBank:
         text = np.where(has_vec, fused, lex_all)
         live, codes, quality, code_of = self._slot_arrays()
         candidates = live & (has_vec | (lex_all > 0))
-        in_cat = codes == code_of.get(category, -2) if category is not None else np.zeros(n, dtype=bool)
+        in_cat = (
+            codes == code_of.get(category, -2) if category is not None else np.zeros(n, dtype=bool)
+        )
         if category is not None and strict:
             candidates &= in_cat
         score = w.similarity * text + w.category * in_cat + w.outcome * quality
@@ -587,8 +599,11 @@ class ReasoningBank:
 
             n = len(self._ids)
             code_of: dict[str | None, int] = {None: -1}
-            codes = np.fromiter((code_of.setdefault(c, len(code_of)) for c in self._category),
-                                dtype=np.int64, count=n)
+            codes = np.fromiter(
+                (code_of.setdefault(c, len(code_of)) for c in self._category),
+                dtype=np.int64,
+                count=n,
+            )
             live = codes >= 0
             quality = np.fromiter(self._quality, dtype=np.float64, count=n)
             self._arrays = (self._version, live, codes, quality, code_of)
@@ -621,7 +636,9 @@ class ReasoningBank:
         parts = {"similarity": sim, "lexical": lex.get(slot, 0.0)}
         if semantic is not None:
             parts["semantic"] = semantic
-        parts["category"] = 1.0 if category is not None and pattern.task_category == category else 0.0
+        parts["category"] = (
+            1.0 if category is not None and pattern.task_category == category else 0.0
+        )
         parts["context"] = self._context_part(slot, context)
         parts["outcome"] = self._quality[slot]
         return Match(pattern=pattern, score=score, similarity=sim, parts=parts)
@@ -672,7 +689,11 @@ class ReasoningBank:
         metas = [r.body.get("metadata") or {} for r in records]
         wins = sum(float(m.get("success_count", 0.0)) for m in metas)
         observations = wins + sum(float(m.get("failure_count", 0.0)) for m in metas)
-        avg = sum(float(m.get("avg_success_score", 0.0)) for m in metas) / len(metas) if metas else 0.0
+        avg = (
+            sum(float(m.get("avg_success_score", 0.0)) for m in metas) / len(metas)
+            if metas
+            else 0.0
+        )
         return {
             "total_patterns": len(records),
             "categories": dict(categories.most_common()),
@@ -709,4 +730,3 @@ def _check_limit(value: Any, name: str) -> None:
         raise InvalidPattern(f"{name} must be a positive integer, got {value!r}")
     if value > 10_000:
         raise InvalidPattern(f"{name} must be at most 10000, got {value}")
-

@@ -48,7 +48,9 @@ _STRATEGIES = ["test-driven", "spec-first", "incremental rollout", "pair review"
                "feature flag", "rollback plan"]  # fmt: skip
 
 
-def make_dataset(n: int, q: int, seed: int = 7) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def make_dataset(
+    n: int, q: int, seed: int = 7
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """``n`` ReasoningBankWasm-compatible patterns and ``q`` queries (with their category)."""
     rnd = random.Random(seed)
     tasks = {c: v.split("|") for c, v in _CATS.items()}
@@ -58,14 +60,23 @@ def make_dataset(n: int, q: int, seed: int = 7) -> tuple[list[dict[str, Any]], l
         c = cats[i % len(cats)]
         desc = f"{rnd.choice(tasks[c])} {rnd.choice(_QUALIFIERS)}"
         score = round(rnd.random(), 3)
-        pats.append({"task_description": desc, "task_category": c, "strategy": rnd.choice(_STRATEGIES),
-                     "success_score": score, "outcome": {"success": score >= 0.5, "success_score": score}})
+        pats.append(
+            {
+                "task_description": desc,
+                "task_category": c,
+                "strategy": rnd.choice(_STRATEGIES),
+                "success_score": score,
+                "outcome": {"success": score >= 0.5, "success_score": score},
+            }
+        )
     queries = []
     for j in range(q):
         c = cats[j % len(cats)]
         words = rnd.choice(tasks[c]).split()
         rnd.shuffle(words)
-        queries.append({"task_description": " ".join(words[: max(2, len(words) - 1)]), "task_category": c})
+        queries.append(
+            {"task_description": " ".join(words[: max(2, len(words) - 1)]), "task_category": c}
+        )
     return pats, queries
 
 

@@ -49,10 +49,12 @@ def _print_json(doc: Any) -> None:
 
 
 def _table(rows: list[list[str]], headers: list[str]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths))
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=False))
     out = [line, "  ".join("-" * w for w in widths)]
-    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) for r in rows]
     return "\n".join(out)
 
 
@@ -73,7 +75,9 @@ async def cmd_store(args: argparse.Namespace) -> int:
     else:
         missing = [f for f in ("task", "category", "strategy") if not getattr(args, f)]
         if missing:
-            raise InvalidPattern("missing " + ", ".join("--" + m for m in missing) + " (or use --file)")
+            raise InvalidPattern(
+                "missing " + ", ".join("--" + m for m in missing) + " (or use --file)"
+            )
         if args.score is None and args.success is None:
             raise InvalidPattern("give the outcome: --success, --failure or --score X")
         context = {}
@@ -112,7 +116,9 @@ async def cmd_get(args: argparse.Namespace) -> int:
         meta = doc["metadata"]
         for key in ("id", "task_description", "task_category", "strategy"):
             print(f"{key:18} {doc[key]}")
-        print(f"{'outcome':18} success={doc['outcome']['success']} score={doc['outcome']['success_score']}")
+        print(
+            f"{'outcome':18} success={doc['outcome']['success']} score={doc['outcome']['success_score']}"
+        )
         print(f"{'confidence':18} {meta['confidence']:.3f} (usage {meta['usage_count']})")
         if doc["context"]:
             print(f"{'context':18} {json.dumps(doc['context'])}")
@@ -122,7 +128,9 @@ async def cmd_get(args: argparse.Namespace) -> int:
 async def cmd_search(args: argparse.Namespace) -> int:
     """Find patterns similar to TEXT. Example: reasoningbank search "refresh tokens" -k 3"""
     async with await open_bank(args) as bank:
-        matches = await bank.find_similar(args.text, args.category, top_k=args.k, min_score=args.min_score)
+        matches = await bank.find_similar(
+            args.text, args.category, top_k=args.k, min_score=args.min_score
+        )
     if args.json:
         _print_json([m.to_dict() for m in matches])
         return 0
@@ -131,20 +139,28 @@ async def cmd_search(args: argparse.Namespace) -> int:
          _short(m.pattern.task_description), m.pattern.id]
         for m in matches
     ]  # fmt: skip
-    print(_table(rows, ["score", "sim", "category", "strategy", "task", "id"]) if rows else "no matches")
+    print(
+        _table(rows, ["score", "sim", "category", "strategy", "task", "id"])
+        if rows
+        else "no matches"
+    )
     return 0
 
 
 async def cmd_recommend(args: argparse.Namespace) -> int:
     """Recommend a strategy for TEXT. Example: reasoningbank recommend "refresh tokens" -c backend"""
     async with await open_bank(args) as bank:
-        rec = await bank.recommend_strategy(args.text, args.category, explore=args.explore, seed=args.seed)
+        rec = await bank.recommend_strategy(
+            args.text, args.category, explore=args.explore, seed=args.seed
+        )
     if args.json:
         _print_json(rec.to_dict())
     elif rec.strategy is None:
         print("no evidence yet: store some patterns in this category first")
     else:
-        print(f"{rec.strategy}  (confidence {rec.confidence:.2f}, {len(rec.evidence)} supporting patterns)")
+        print(
+            f"{rec.strategy}  (confidence {rec.confidence:.2f}, {len(rec.evidence)} supporting patterns)"
+        )
         for alt in rec.alternatives[1:4]:
             print(f"  then: {alt['strategy']} ({alt['confidence']:.2f})")
     return 0
@@ -159,7 +175,9 @@ async def cmd_outcome(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(pattern.to_dict())
     else:
-        print(f"{pattern.id}: confidence {pattern.metadata.confidence:.3f} after {pattern.metadata.usage_count} uses")
+        print(
+            f"{pattern.id}: confidence {pattern.metadata.confidence:.3f} after {pattern.metadata.usage_count} uses"
+        )
     return 0
 
 
@@ -170,10 +188,14 @@ async def cmd_stats(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(stats)
         return 0
-    print(f"patterns      {stats['total_patterns']} in {stats['storage']['location']} ({stats['storage']['backend']})")
+    print(
+        f"patterns      {stats['total_patterns']} in {stats['storage']['location']} ({stats['storage']['backend']})"
+    )
     print(f"success rate  {stats['success_rate']:.3f}   contradictions {stats['contradictions']}")
     if stats["categories"]:
-        print(_table([[k, str(v)] for k, v in stats["categories"].items()], ["category", "patterns"]))
+        print(
+            _table([[k, str(v)] for k, v in stats["categories"].items()], ["category", "patterns"])
+        )
     return 0
 
 
@@ -220,17 +242,28 @@ def _parse_json_patterns(text: str) -> list[Any]:
 # -- parser -------------------------------------------------------------------------------
 def _outcome_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--success", dest="success", action="store_const", const=True, default=None,
-                   help="the attempt succeeded")
-    g.add_argument("--failure", dest="success", action="store_const", const=False,
-                   help="the attempt failed")
+    g.add_argument(
+        "--success",
+        dest="success",
+        action="store_const",
+        const=True,
+        default=None,
+        help="the attempt succeeded",
+    )
+    g.add_argument(
+        "--failure", dest="success", action="store_const", const=False, help="the attempt failed"
+    )
     p.add_argument("--score", type=float, help="graded outcome in [0, 1]")
 
 
 def build_parser() -> argparse.ArgumentParser:
     db_parent = argparse.ArgumentParser(add_help=False)
-    db_parent.add_argument("--db", default=argparse.SUPPRESS, metavar="PATH",
-                           help="bank file, ':memory:' or idb://name (env REASONINGBANK_DB)")
+    db_parent.add_argument(
+        "--db",
+        default=argparse.SUPPRESS,
+        metavar="PATH",
+        help="bank file, ':memory:' or idb://name (env REASONINGBANK_DB)",
+    )
     json_parent = argparse.ArgumentParser(add_help=False)
     json_parent.add_argument("--json", action="store_true", help="print one JSON document")
 
@@ -239,17 +272,29 @@ def build_parser() -> argparse.ArgumentParser:
         description="Agent memory that learns from outcomes.",
         epilog=f"Default bank: {default_location()}",
     )
-    parser.add_argument("--db", default=None, metavar="PATH",
-                        help="bank file, ':memory:' or idb://name (env REASONINGBANK_DB)")
+    parser.add_argument(
+        "--db",
+        default=None,
+        metavar="PATH",
+        help="bank file, ':memory:' or idb://name (env REASONINGBANK_DB)",
+    )
     parser.add_argument("--version", action="version", version="reasoningbank " + _version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    def add(name: str, handler: Callable[[argparse.Namespace], Awaitable[int]], help_: str,
-            parents: tuple = ()) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_, description=handler.__doc__,
-                           parents=[db_parent, *parents],
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    def add(
+        name: str,
+        handler: Callable[[argparse.Namespace], Awaitable[int]],
+        help_: str,
+        parents: tuple = (),
+    ) -> argparse.ArgumentParser:
+        p = sub.add_parser(
+            name,
+            help=help_,
+            description=handler.__doc__,
+            parents=[db_parent, *parents],
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         p.set_defaults(handler=handler)
         return p
 
@@ -259,7 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strategy", help="strategy used")
     _outcome_flags(p)
     p.add_argument("--duration", type=float, help="seconds the attempt took")
-    p.add_argument("--context", action="append", metavar="KEY=VALUE", help="context entry (repeatable)")
+    p.add_argument(
+        "--context", action="append", metavar="KEY=VALUE", help="context entry (repeatable)"
+    )
     p.add_argument("--tags", help="comma-separated tags")
     p.add_argument("--file", help="JSON/JSONL patterns to store ('-' for stdin)")
 

@@ -199,7 +199,9 @@ class LexicalIndex:
                     acc[text_id] = get(text_id, 0.0) + qw * w
         return acc
 
-    def scored_texts(self, terms: Iterable[str], group: Hashable = _ANY) -> list[tuple[float, set[int]]]:
+    def scored_texts(
+        self, terms: Iterable[str], group: Hashable = _ANY
+    ) -> list[tuple[float, set[int]]]:
         """``(cosine, slots)`` per distinct matching text: what ``scores`` expands per slot."""
         self.refresh()
         texts = self._texts

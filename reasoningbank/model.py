@@ -57,7 +57,9 @@ def parse_time(value: Any, field_name: str) -> float:
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=timezone.utc)
         return dt.timestamp()
-    raise InvalidPattern(f"{field_name} must be a timestamp, got {type(value).__name__}", field=field_name)
+    raise InvalidPattern(
+        f"{field_name} must be a timestamp, got {type(value).__name__}", field=field_name
+    )
 
 
 def _text(data: dict[str, Any], key: str, *, required: bool, limit: int) -> str:
@@ -123,8 +125,12 @@ class Outcome:
             score = _number(score_raw, "success_score", lo=0.0, hi=1.0)
         success = bool(success_raw) if success_raw is not None else score >= 0.5
         tokens = data.get("tokens_used")
-        if tokens is not None and (isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 0):
-            raise InvalidPattern("outcome.tokens_used must be a non-negative integer", field="tokens_used")
+        if tokens is not None and (
+            isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 0
+        ):
+            raise InvalidPattern(
+                "outcome.tokens_used must be a non-negative integer", field="tokens_used"
+            )
         error = data.get("error_message")
         if error is not None and not isinstance(error, str):
             raise InvalidPattern("outcome.error_message must be a string", field="error_message")
@@ -178,9 +184,15 @@ class Metadata:
             return cls(created_at=now, updated_at=now)  # the common case for new patterns
         if not isinstance(data, dict):
             raise InvalidPattern("metadata must be an object", field="metadata")
-        created = parse_time(data["created_at"], "created_at") if data.get("created_at") is not None else now
+        created = (
+            parse_time(data["created_at"], "created_at")
+            if data.get("created_at") is not None
+            else now
+        )
         updated = (
-            parse_time(data["updated_at"], "updated_at") if data.get("updated_at") is not None else created
+            parse_time(data["updated_at"], "updated_at")
+            if data.get("updated_at") is not None
+            else created
         )
         tags = data.get("tags") or []
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
@@ -192,7 +204,9 @@ class Metadata:
             created_at=created,
             updated_at=updated,
             usage_count=int(usage),
-            avg_success_score=_number(data.get("avg_success_score", 0.0), "avg_success_score", lo=0.0, hi=1.0),
+            avg_success_score=_number(
+                data.get("avg_success_score", 0.0), "avg_success_score", lo=0.0, hi=1.0
+            ),
             tags=list(dict.fromkeys(tags)),
             success_count=_number(data.get("success_count", 0.0), "success_count", lo=0.0),
             failure_count=_number(data.get("failure_count", 0.0), "failure_count", lo=0.0),
@@ -260,7 +274,9 @@ class Pattern:
             task_description=_text(data, "task_description", required=True, limit=MAX_TEXT_LENGTH),
             task_category=_text(data, "task_category", required=True, limit=_MAX_NAME_LENGTH),
             strategy=_text(data, "strategy", required=True, limit=MAX_TEXT_LENGTH),
-            outcome=Outcome.from_dict(data.get("outcome"), fallback_score=data.get("success_score")),
+            outcome=Outcome.from_dict(
+                data.get("outcome"), fallback_score=data.get("success_score")
+            ),
             metadata=metadata,
             context=dict(context),
             embedding=embedding,
@@ -268,7 +284,11 @@ class Pattern:
 
     @classmethod
     def from_stored(
-        cls, body: dict[str, Any], *, created_at: float, updated_at: float,
+        cls,
+        body: dict[str, Any],
+        *,
+        created_at: float,
+        updated_at: float,
         embedding: list[float] | None = None,
     ) -> Pattern:
         """Rebuild a pattern from what ``to_dict`` wrote, skipping validation (it was
@@ -281,11 +301,16 @@ class Pattern:
                 task_category=body["task_category"],
                 strategy=body["strategy"],
                 outcome=Outcome(
-                    bool(o["success"]), float(o["success_score"]), o.get("duration_seconds"),
-                    o.get("tokens_used"), o.get("error_message"), dict(o.get("metrics") or {}),
+                    bool(o["success"]),
+                    float(o["success_score"]),
+                    o.get("duration_seconds"),
+                    o.get("tokens_used"),
+                    o.get("error_message"),
+                    dict(o.get("metrics") or {}),
                 ),
                 metadata=Metadata(
-                    created_at=created_at, updated_at=updated_at,
+                    created_at=created_at,
+                    updated_at=updated_at,
                     usage_count=int(m["usage_count"]),
                     avg_success_score=float(m["avg_success_score"]),
                     tags=list(m.get("tags") or ()),

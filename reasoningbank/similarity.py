@@ -29,8 +29,10 @@ __all__ = [
 def cosine(a: Sequence[float], b: Sequence[float]) -> float:
     """Cosine similarity in [-1, 1]; 0.0 when either vector is all zeros."""
     if len(a) != len(b):
-        raise InvalidPattern(f"vectors differ in dimension: {len(a)} vs {len(b)}", field="embedding")
-    dot = sum(x * y for x, y in zip(a, b))
+        raise InvalidPattern(
+            f"vectors differ in dimension: {len(a)} vs {len(b)}", field="embedding"
+        )
+    dot = sum(x * y for x, y in zip(a, b, strict=False))
     na = math.sqrt(sum(x * x for x in a))
     nb = math.sqrt(sum(y * y for y in b))
     return 0.0 if na == 0.0 or nb == 0.0 else dot / (na * nb)
@@ -39,8 +41,10 @@ def cosine(a: Sequence[float], b: Sequence[float]) -> float:
 def euclidean(a: Sequence[float], b: Sequence[float]) -> float:
     """Euclidean distance."""
     if len(a) != len(b):
-        raise InvalidPattern(f"vectors differ in dimension: {len(a)} vs {len(b)}", field="embedding")
-    return math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b)))
+        raise InvalidPattern(
+            f"vectors differ in dimension: {len(a)} vs {len(b)}", field="embedding"
+        )
+    return math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b, strict=False)))
 
 
 def context_overlap(query: dict[str, Any] | None, context: dict[str, Any]) -> float:
@@ -87,7 +91,9 @@ class ScoreWeights:
             return value
         unknown = set(value) - set(cls.__dataclass_fields__)
         if unknown:
-            raise InvalidPattern(f"unknown score weights: {', '.join(sorted(unknown))}", field="weights")
+            raise InvalidPattern(
+                f"unknown score weights: {', '.join(sorted(unknown))}", field="weights"
+            )
         return cls(**value)
 
     @property
@@ -141,7 +147,9 @@ class DenseIndex:
 
     @staticmethod
     def _f32(vector: Sequence[float]) -> array:
-        return vector if isinstance(vector, array) and vector.typecode == "f" else array("f", vector)
+        return (
+            vector if isinstance(vector, array) and vector.typecode == "f" else array("f", vector)
+        )
 
     def reserve(self, rows: int) -> None:
         """Pre-size the numpy matrix (bulk loads avoid repeated doubling)."""
@@ -215,11 +223,11 @@ class DenseIndex:
         np = self._np
         if np is None:
             return {
-                slot: sum(x * y for x, y in zip(row, q)) / (norm * qn)
+                slot: sum(x * y for x, y in zip(row, q, strict=False)) / (norm * qn)
                 for slot, (row, norm) in self._rows.items()
             }
         sims, slots = self._numpy_sims(q, qn)
-        return dict(zip(slots.tolist(), sims[slots].tolist()))
+        return dict(zip(slots.tolist(), sims[slots].tolist(), strict=False))
 
     def _numpy_sims(self, q: array, qn: float) -> tuple[Any, Any]:
         np = self._np

@@ -38,7 +38,17 @@ def clock():
     return Clock()
 
 
-def pattern(desc: str, category: str = "backend", strategy: str = "test-driven", score: float = 0.9,
-            **extra: Any) -> dict[str, Any]:
-    return {"task_description": desc, "task_category": category, "strategy": strategy,
-            "outcome": {"success": score >= 0.5, "success_score": score}, **extra}
+def pattern(
+    desc: str,
+    category: str = "backend",
+    strategy: str = "test-driven",
+    score: float = 0.9,
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "task_description": desc,
+        "task_category": category,
+        "strategy": strategy,
+        "outcome": {"success": score >= 0.5, "success_score": score},
+        **extra,
+    }

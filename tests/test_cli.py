@@ -17,13 +17,37 @@ def cli(capsys, *argv):
 
 
 def test_store_search_get_stats_with_db_before_and_after_the_command(capsys, db_path):
-    code, out, _ = cli(capsys, "--db", db_path, "store", "--task", "add oauth token refresh",
-                       "--category", "backend", "--strategy", "test-driven", "--score", "0.9",
-                       "--context", "lang=python", "--json")
+    code, out, _ = cli(
+        capsys,
+        "--db",
+        db_path,
+        "store",
+        "--task",
+        "add oauth token refresh",
+        "--category",
+        "backend",
+        "--strategy",
+        "test-driven",
+        "--score",
+        "0.9",
+        "--context",
+        "lang=python",
+        "--json",
+    )
     assert code == 0
     pid = json.loads(out)["ids"][0]
-    code, out, _ = cli(capsys, "search", "refresh oauth tokens", "--category", "backend",
-                       "-k", "3", "--json", "--db", db_path)
+    code, out, _ = cli(
+        capsys,
+        "search",
+        "refresh oauth tokens",
+        "--category",
+        "backend",
+        "-k",
+        "3",
+        "--json",
+        "--db",
+        db_path,
+    )
     hits = json.loads(out)
     assert code == 0 and [h["pattern"]["id"] for h in hits] == [pid]
     assert set(hits[0]["parts"]) >= {"similarity", "category", "context", "outcome"}
@@ -35,7 +59,9 @@ def test_store_search_get_stats_with_db_before_and_after_the_command(capsys, db_
     assert "patterns      1" in out and "backend" in out
     code, out, _ = cli(capsys, "search", "oauth", "--db", db_path)
     assert "test-driven" in out and pid in out
-    code, out, _ = cli(capsys, "recommend", "oauth refresh", "-c", "backend", "--db", db_path, "--json")
+    code, out, _ = cli(
+        capsys, "recommend", "oauth refresh", "-c", "backend", "--db", db_path, "--json"
+    )
     assert json.loads(out)["strategy"] == "test-driven"
     code, out, _ = cli(capsys, "outcome", pid, "--failure", "--db", db_path, "--json")
     assert json.loads(out)["metadata"]["usage_count"] == 1
@@ -43,18 +69,35 @@ def test_store_search_get_stats_with_db_before_and_after_the_command(capsys, db_
 
 def test_store_from_jsonl_file(capsys, db_path, tmp_path):
     src = tmp_path / "p.jsonl"
-    src.write_text("\n".join(json.dumps({"task_description": f"t {i}", "task_category": "c",
-                                         "strategy": "s", "success_score": 0.5}) for i in range(3)))
+    src.write_text(
+        "\n".join(
+            json.dumps(
+                {
+                    "task_description": f"t {i}",
+                    "task_category": "c",
+                    "strategy": "s",
+                    "success_score": 0.5,
+                }
+            )
+            for i in range(3)
+        )
+    )
     code, out, _ = cli(capsys, "--db", db_path, "store", "--file", str(src), "--json")
     assert code == 0 and len(json.loads(out)["ids"]) == 3
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["store", "--task", "t", "--category", "c"], "missing --strategy"),
-    (["store", "--task", "t", "--category", "c", "--strategy", "s", "--score", "7"], "success_score"),
-    (["get", "nope"], "no pattern with id"),
-    (["search", "x", "-k", "0"], "top_k must be a positive integer"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["store", "--task", "t", "--category", "c"], "missing --strategy"),
+        (
+            ["store", "--task", "t", "--category", "c", "--strategy", "s", "--score", "7"],
+            "success_score",
+        ),
+        (["get", "nope"], "no pattern with id"),
+        (["search", "x", "-k", "0"], "top_k must be a positive integer"),
+    ],
+)
 def test_bad_input_is_one_line_on_stderr_and_exit_1(capsys, db_path, argv, message):
     code, out, err = cli(capsys, "--db", db_path, *argv)
     assert code == 1 and out == ""
@@ -70,8 +113,14 @@ def test_not_a_bank_error_names_the_file(capsys, tmp_path):
 
 def test_python_dash_m_and_env_default(tmp_path):
     env = {**os.environ, "REASONINGBANK_DB": str(tmp_path / "env.db")}
-    out = subprocess.run([sys.executable, "-m", "reasoningbank", "stats", "--json"], cwd=ROOT,
-                         env=env, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "reasoningbank", "stats", "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert json.loads(out)["storage"]["location"] == str(tmp_path / "env.db")
 
 

@@ -108,7 +108,9 @@ class SqliteStore:
 
     # -- opening -------------------------------------------------------------------------
     @classmethod
-    def open(cls, path: str, *, durability: str = "normal", busy_timeout: float = 10.0) -> SqliteStore:
+    def open(
+        cls, path: str, *, durability: str = "normal", busy_timeout: float = 10.0
+    ) -> SqliteStore:
         if durability not in ("normal", "full"):
             raise StorageError(f"durability must be 'normal' or 'full', not {durability!r}")
         memory = path == ":memory:"
@@ -121,7 +123,11 @@ class SqliteStore:
             else:
                 parent = os.path.dirname(os.path.abspath(path))
                 os.makedirs(parent, exist_ok=True)
-                uri = "file:" + _quote_path(os.path.abspath(path)) + ("?mode=rw" if exists else "?mode=rwc")
+                uri = (
+                    "file:"
+                    + _quote_path(os.path.abspath(path))
+                    + ("?mode=rw" if exists else "?mode=rwc")
+                )
                 conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=busy_timeout)
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open {path}: {exc}") from exc
@@ -133,7 +139,9 @@ class SqliteStore:
             conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         except sqlite3.DatabaseError as exc:
             conn.close()
-            raise NotABank(f"{path} is not a ReasoningBank database ({exc}); it was not modified") from exc
+            raise NotABank(
+                f"{path} is not a ReasoningBank database ({exc}); it was not modified"
+            ) from exc
         except BaseException:
             conn.close()
             raise
@@ -232,7 +240,9 @@ class SqliteStore:
                 f"INSERT OR REPLACE INTO patterns ({_COLUMNS}, seq) VALUES (?,?,?,?,?,?,?,?,{seq})",
                 rows,
             )
-            self._conn.executemany("DELETE FROM tombstones WHERE id = ?", [(r.id,) for r in records])
+            self._conn.executemany(
+                "DELETE FROM tombstones WHERE id = ?", [(r.id,) for r in records]
+            )
             self._remove(delete, seq)
 
     def _remove(self, ids: Sequence[str], seq: int) -> None:
@@ -268,7 +278,9 @@ class SqliteStore:
 
     async def set_meta(self, key: str, value: str) -> None:
         try:
-            self._exec("INSERT OR REPLACE INTO rb_meta (key, value) VALUES (?, ?)", ("x:" + key, value))
+            self._exec(
+                "INSERT OR REPLACE INTO rb_meta (key, value) VALUES (?, ?)", ("x:" + key, value)
+            )
         except sqlite3.Error as exc:
             raise StorageError(f"write to {self.location} failed: {exc}") from exc
 
@@ -283,7 +295,9 @@ class SqliteStore:
         self._data_version = version
         seen = self._seen_seq
         self._seen_seq = self._current_seq()
-        upserted = self._read(f"SELECT {_COLUMNS} FROM patterns WHERE seq > ? ORDER BY seq", (seen,))
+        upserted = self._read(
+            f"SELECT {_COLUMNS} FROM patterns WHERE seq > ? ORDER BY seq", (seen,)
+        )
         deleted = self._read("SELECT id FROM tombstones WHERE seq > ?", (seen,))
         return Changes([_row(r) for r in upserted], [d[0] for d in deleted])
 

@@ -10,21 +10,44 @@ def open_bank(path=":memory:", **kw):
 
 
 def test_public_exports_are_pinned():
-    assert sorted(reasoningbank.__all__) == sorted([
-        "BankClosed", "BusError", "ImportFailed", "InvalidPattern", "Match", "Metadata", "NotABank",
-        "NotFound", "Outcome", "Pattern", "ReasoningBank", "ReasoningBankError", "Recommendation",
-        "SchemaTooNew", "ScoreWeights", "StorageError", "cosine", "default_location", "euclidean",
-    ])
+    assert sorted(reasoningbank.__all__) == sorted(
+        [
+            "BankClosed",
+            "BusError",
+            "ImportFailed",
+            "InvalidPattern",
+            "Match",
+            "Metadata",
+            "NotABank",
+            "NotFound",
+            "Outcome",
+            "Pattern",
+            "ReasoningBank",
+            "ReasoningBankError",
+            "Recommendation",
+            "SchemaTooNew",
+            "ScoreWeights",
+            "StorageError",
+            "cosine",
+            "default_location",
+            "euclidean",
+        ]
+    )
     assert ReasoningBank.__module__ == "reasoningbank"
 
 
 def test_store_get_and_find_similar_contract(db_path):
     async def go():
         async with await ReasoningBank.open(db_path) as bank:
-            pid = await bank.store_pattern({
-                "task_description": "add oauth token refresh", "task_category": "backend",
-                "strategy": "test-driven", "context": {"lang": "python"},
-                "outcome": {"success": True, "success_score": 0.9, "duration_seconds": 42.0}})
+            pid = await bank.store_pattern(
+                {
+                    "task_description": "add oauth token refresh",
+                    "task_category": "backend",
+                    "strategy": "test-driven",
+                    "context": {"lang": "python"},
+                    "outcome": {"success": True, "success_score": 0.9, "duration_seconds": 42.0},
+                }
+            )
             await bank.store_pattern(pattern("paginate query results", strategy="spec-first"))
             await bank.store_pattern(pattern("refresh oauth session cookie", category="frontend"))
             got = await bank.get_pattern(pid)
@@ -41,13 +64,19 @@ def test_store_get_and_find_similar_contract(db_path):
             anywhere = await bank.find_similar("refresh oauth tokens", top_k=5)
             assert {x.pattern.task_category for x in anywhere} == {"backend", "frontend"}
             assert await bank.find_similar("refresh oauth tokens", top_k=5, min_score=0.99) == []
+
     run(go())
 
 
 def test_find_similar_ranks_closer_tasks_first_and_honours_top_k():
     bank = open_bank(dedup_threshold=None)
-    descs = ["fix database connection pool leak", "database backup nightly", "connection pool tuning",
-             "fix css layout", "fix memory leak in worker"]
+    descs = [
+        "fix database connection pool leak",
+        "database backup nightly",
+        "connection pool tuning",
+        "fix css layout",
+        "fix memory leak in worker",
+    ]
     ids = run(bank.store_patterns([pattern(d, score=0.5) for d in descs]))
     matches = run(bank.find_similar("database connection pool leak", top_k=3))
     assert len(matches) == 3
@@ -57,11 +86,18 @@ def test_find_similar_ranks_closer_tasks_first_and_honours_top_k():
 
 def test_context_overlap_and_outcome_feed_the_composite_score():
     bank = open_bank(dedup_threshold=None)
-    a, b = run(bank.store_patterns([
-        pattern("deploy service", context={"cloud": "aws"}, score=0.5),
-        pattern("deploy service", context={"cloud": "gcp"}, score=0.5)]))
+    a, b = run(
+        bank.store_patterns(
+            [
+                pattern("deploy service", context={"cloud": "aws"}, score=0.5),
+                pattern("deploy service", context={"cloud": "gcp"}, score=0.5),
+            ]
+        )
+    )
     top = run(bank.find_similar("deploy service", context={"cloud": "gcp"}, top_k=2))
-    assert top[0].pattern.id == b and top[0].parts["context"] == 1.0 and top[1].parts["context"] == 0.0
+    assert (
+        top[0].pattern.id == b and top[0].parts["context"] == 1.0 and top[1].parts["context"] == 0.0
+    )
     run(bank.record_outcome(a, success=True, score=1.0))
     run(bank.record_outcome(a, success=True, score=1.0))
     top = run(bank.find_similar("deploy service", top_k=2))
@@ -89,18 +125,32 @@ def test_record_outcome_learns_and_persists(db_path):
 
 def test_recommend_strategy_prefers_what_worked_on_similar_tasks(clock):
     bank = open_bank(clock=clock, dedup_threshold=None)
-    run(bank.store_patterns(
-        [pattern("add oauth token refresh", strategy="big-bang", score=0.1) for _ in range(3)]
-        + [pattern("oauth token refresh flow", strategy="test-driven", score=0.9) for _ in range(2)]
-        + [pattern("style the navbar", strategy="big-bang", score=1.0) for _ in range(5)]))
+    run(
+        bank.store_patterns(
+            [pattern("add oauth token refresh", strategy="big-bang", score=0.1) for _ in range(3)]
+            + [
+                pattern("oauth token refresh flow", strategy="test-driven", score=0.9)
+                for _ in range(2)
+            ]
+            + [pattern("style the navbar", strategy="big-bang", score=1.0) for _ in range(5)]
+        )
+    )
     rec = run(bank.recommend_strategy("refresh oauth tokens", "backend"))
     assert rec.strategy == "test-driven"
     assert len(rec.evidence) == 2
     assert rec.alternatives[-1]["strategy"] == "big-bang"
-    explored = [run(bank.recommend_strategy("refresh oauth tokens", "backend", explore=True, seed=s)).strategy
-                for s in range(30)]
-    assert explored == [run(bank.recommend_strategy("refresh oauth tokens", "backend", explore=True,
-                                                    seed=s)).strategy for s in range(30)]
+    explored = [
+        run(
+            bank.recommend_strategy("refresh oauth tokens", "backend", explore=True, seed=s)
+        ).strategy
+        for s in range(30)
+    ]
+    assert explored == [
+        run(
+            bank.recommend_strategy("refresh oauth tokens", "backend", explore=True, seed=s)
+        ).strategy
+        for s in range(30)
+    ]
     empty = run(bank.recommend_strategy("quantum chromodynamics", "physics"))
     assert empty.strategy is None
 
@@ -109,7 +159,11 @@ def test_near_duplicates_merge_instead_of_piling_up():
     bank = open_bank()
     a = run(bank.store_pattern(pattern("Fix the database connection pool leak", score=0.9)))
     b = run(bank.store_pattern(pattern("fix database connection pool leaks", score=0.1)))
-    c = run(bank.store_pattern(pattern("fix database connection pool leak", strategy="other", score=0.1)))
+    c = run(
+        bank.store_pattern(
+            pattern("fix database connection pool leak", strategy="other", score=0.1)
+        )
+    )
     assert a == b and c != a
     merged = run(bank.get_pattern(a))
     assert merged.metadata.merged_count == 1
@@ -122,8 +176,12 @@ def test_near_duplicates_merge_instead_of_piling_up():
 
 def test_consolidate_merges_bulk_duplicates_and_prunes_stale(clock):
     bank = open_bank(clock=clock, dedup_threshold=0.95, half_life_days=10)
-    ids = run(bank.store_patterns([pattern("rotate tls certificates", score=1.0) for _ in range(3)]
-                                  + [pattern("tune autoscaling", score=0.0)]))
+    ids = run(
+        bank.store_patterns(
+            [pattern("rotate tls certificates", score=1.0) for _ in range(3)]
+            + [pattern("tune autoscaling", score=0.0)]
+        )
+    )
     assert len(set(ids)) == 4  # bulk stores keep every record
     clock.advance(5 * 86_400)
     fresh = run(bank.store_pattern(pattern("cache build artifacts", score=1.0)))
@@ -172,9 +230,14 @@ def test_search_by_category_newest_first(clock):
 
 def test_bring_your_own_vectors_and_embedder_callable():
     bank = open_bank(dedup_threshold=None)
-    run(bank.store_patterns([
-        pattern("alpha", embedding=[1.0, 0.0, 0.0]),
-        pattern("beta", embedding=[0.0, 1.0, 0.0])]))
+    run(
+        bank.store_patterns(
+            [
+                pattern("alpha", embedding=[1.0, 0.0, 0.0]),
+                pattern("beta", embedding=[0.0, 1.0, 0.0]),
+            ]
+        )
+    )
     hit = run(bank.find_similar("unrelated words", embedding=[0.9, 0.1, 0.0], top_k=1))[0]
     assert hit.pattern.task_description == "alpha" and "semantic" in hit.parts
     assert hit.pattern.embedding == [1.0, 0.0, 0.0]
@@ -195,9 +258,15 @@ def test_bring_your_own_vectors_and_embedder_callable():
 
 def test_stats_report_counts_and_backends(db_path):
     bank = open_bank(db_path, dedup_threshold=None)
-    run(bank.store_patterns([pattern("a b", category="x", strategy="s1", score=1.0),
-                             pattern("c d", category="x", strategy="s2", score=0.0),
-                             pattern("e f", category="y", strategy="s1", score=1.0)]))
+    run(
+        bank.store_patterns(
+            [
+                pattern("a b", category="x", strategy="s1", score=1.0),
+                pattern("c d", category="x", strategy="s2", score=0.0),
+                pattern("e f", category="y", strategy="s1", score=1.0),
+            ]
+        )
+    )
     stats = run(bank.get_stats())
     assert stats["total_patterns"] == 3
     assert stats["categories"] == {"x": 2, "y": 1}
@@ -226,8 +295,12 @@ def test_hybrid_ranking_is_the_same_with_numpy_and_pure_python():
     words = "oauth token refresh cache redis pool leak schema deploy rollback login form".split()
     pats = []
     for i in range(400):
-        p = pattern(" ".join(rnd.choice(words) for _ in range(4)), category=rnd.choice("abc"),
-                    strategy=rnd.choice("xyz"), score=rnd.random())
+        p = pattern(
+            " ".join(rnd.choice(words) for _ in range(4)),
+            category=rnd.choice("abc"),
+            strategy=rnd.choice("xyz"),
+            score=rnd.random(),
+        )
         if i % 3:  # a third of the patterns have no vector: lexical only for them
             p["embedding"] = [rnd.gauss(0, 1) for _ in range(16)]
         pats.append(p)
@@ -239,8 +312,10 @@ def test_hybrid_ranking_is_the_same_with_numpy_and_pure_python():
         vec = [rnd.gauss(0, 1) for _ in range(16)]
         cat = rnd.choice([None, "a", "b"])
         fast, pure = (run(b.find_similar(query, cat, top_k=7, embedding=vec)) for b in banks)
-        assert [m.pattern.task_description for m in fast] == [m.pattern.task_description for m in pure]
-        for a, b in zip(fast, pure):
+        assert [m.pattern.task_description for m in fast] == [
+            m.pattern.task_description for m in pure
+        ]
+        for a, b in zip(fast, pure, strict=False):
             assert a.score == pytest.approx(b.score, abs=1e-6)
             assert a.parts.keys() == b.parts.keys()
             assert a.parts.get("semantic", 0) == pytest.approx(b.parts.get("semantic", 0), abs=1e-6)

@@ -1,11 +1,15 @@
 import math
 import random
 
+import pytest
+
 from reasoningbank.embed import analyze, stem
 from reasoningbank.index import LexicalIndex, term_weights
 
-WORDS = ("oauth token refresh database connection pool leak cache redis rate limit api endpoint "
-         "schema migration webhook retry payload upload stream login form modal image").split()
+WORDS = (
+    "oauth token refresh database connection pool leak cache redis rate limit api endpoint "
+    "schema migration webhook retry payload upload stream login form modal image"
+).split()
 
 
 def test_analyze_lowercases_drops_stop_words_and_stems():
@@ -33,7 +37,9 @@ def test_inverted_index_scores_equal_brute_force_cosine():
         query = [rnd.choice(WORDS) for _ in range(rnd.randint(1, 5))] + ["neverseen"]
         scores = index.scores(query)
         for slot, terms in enumerate(docs):
-            assert math.isclose(scores.get(slot, 0.0), _brute_cosine(index, query, terms), abs_tol=1e-9)
+            assert math.isclose(
+                scores.get(slot, 0.0), _brute_cosine(index, query, terms), abs_tol=1e-9
+            )
 
 
 def test_idf_grows_incrementally_without_reindexing_and_stays_exact():
@@ -47,8 +53,12 @@ def test_idf_grows_incrementally_without_reindexing_and_stays_exact():
     scores = index.scores(["oauth", "cache"])  # triggers the snapshot refresh
     assert index.idf("cache") < first  # common now, so it weighs less
     assert index.idf("oauth") > index.idf("cache")
-    assert math.isclose(scores[1], _brute_cosine(index, ["oauth", "cache"], ["oauth", "cache"]), abs_tol=1e-9)
-    assert math.isclose(scores[0], _brute_cosine(index, ["oauth", "cache"], ["oauth", "token"]), abs_tol=1e-9)
+    assert math.isclose(
+        scores[1], _brute_cosine(index, ["oauth", "cache"], ["oauth", "cache"]), abs_tol=1e-9
+    )
+    assert math.isclose(
+        scores[0], _brute_cosine(index, ["oauth", "cache"], ["oauth", "token"]), abs_tol=1e-9
+    )
 
 
 def test_removed_documents_disappear_from_results():
@@ -68,5 +78,34 @@ def test_near_duplicates_match_brute_force_filter():
         index.add(slot, terms)
     for query in docs[:40]:
         found = {s for s, _ in index.near_duplicates(query, 0.9, lambda s: s % 2 == 0)}
-        expected = {s for s, t in enumerate(docs) if s % 2 == 0 and _brute_cosine(index, query, t) >= 0.9 - 1e-12}
+        expected = {
+            s
+            for s, t in enumerate(docs)
+            if s % 2 == 0 and _brute_cosine(index, query, t) >= 0.9 - 1e-12
+        }
         assert found == expected
+
+
+def test_group_restricted_scores_equal_filtered_global_scores():
+    rnd = random.Random(8)
+    index = LexicalIndex()
+    docs = []
+    for slot in range(600):
+        terms = [rnd.choice(WORDS[:10]) for _ in range(3)]  # few distinct texts: many shared
+        group = rnd.choice("abc")
+        docs.append((terms, group))
+        index.add(slot, terms, group)
+    for slot in range(0, 600, 7):  # removals keep shared entries right
+        index.remove(slot)
+    for _ in range(30):
+        query = [rnd.choice(WORDS[:10]) for _ in range(2)]
+        everywhere = index.scores(query)
+        for group in "abc":
+            expected = {s: v for s, v in everywhere.items() if docs[s][1] == group}
+            assert index.scores(query, group) == pytest.approx(expected)
+        for slot, score in everywhere.items():
+            assert slot % 7 and math.isclose(
+                score, _brute_cosine(index, query, docs[slot][0]), abs_tol=1e-9
+            )
+        flat = {s: sim for sim, slots in index.scored_texts(query) for s in slots}
+        assert flat == pytest.approx(everywhere)

@@ -32,7 +32,11 @@ def ev(pid, strategy, sim, s, f, age_days=0.0):
 
 
 def test_failures_lower_a_strategy_below_one_that_succeeded():
-    evidence = [ev("a", "big-bang", 0.9, 0, 3), ev("b", "incremental", 0.8, 2, 0), ev("c", "big-bang", 0.7, 1, 0)]
+    evidence = [
+        ev("a", "big-bang", 0.9, 0, 3),
+        ev("b", "incremental", 0.8, 2, 0),
+        ev("c", "big-bang", 0.7, 1, 0),
+    ]
     rec = learning.recommend(evidence, now=NOW, half_life_days=30)
     assert rec.strategy == "incremental"
     assert rec.evidence == ["b"]
@@ -57,10 +61,14 @@ def test_old_evidence_decays_with_half_life():
 
 def test_thompson_sampling_is_reproducible_with_a_seed_and_explores():
     evidence = [ev("a", "x", 1.0, 3, 2), ev("b", "y", 1.0, 2, 2)]
-    picks = [learning.recommend(evidence, now=NOW, half_life_days=None, rng=random.Random(s)).strategy
-             for s in range(200)]
-    again = [learning.recommend(evidence, now=NOW, half_life_days=None, rng=random.Random(s)).strategy
-             for s in range(200)]
+    picks = [
+        learning.recommend(evidence, now=NOW, half_life_days=None, rng=random.Random(s)).strategy
+        for s in range(200)
+    ]
+    again = [
+        learning.recommend(evidence, now=NOW, half_life_days=None, rng=random.Random(s)).strategy
+        for s in range(200)
+    ]
     assert picks == again
     assert 20 < picks.count("y") < 180  # both arms get tried
 

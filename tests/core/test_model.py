@@ -11,10 +11,22 @@ RUST_SHAPE = {
     "task_category": "backend",
     "strategy": "test-driven",
     "context": {"language": "rust"},
-    "outcome": {"success": True, "success_score": 0.95, "duration_seconds": 120.0,
-                "tokens_used": 1500, "error_message": None, "metrics": {"tests": 12}},
-    "metadata": {"created_at": "2024-01-02T03:04:05.123456Z", "updated_at": "2024-01-02T03:04:05Z",
-                 "usage_count": 3, "avg_success_score": 0.9, "tags": ["auth"], "origin": "rust"},
+    "outcome": {
+        "success": True,
+        "success_score": 0.95,
+        "duration_seconds": 120.0,
+        "tokens_used": 1500,
+        "error_message": None,
+        "metrics": {"tests": 12},
+    },
+    "metadata": {
+        "created_at": "2024-01-02T03:04:05.123456Z",
+        "updated_at": "2024-01-02T03:04:05Z",
+        "usage_count": 3,
+        "avg_success_score": 0.9,
+        "tags": ["auth"],
+        "origin": "rust",
+    },
     "embedding": [0.1, 0.2, 0.3],
 }
 
@@ -31,8 +43,11 @@ def test_rust_shaped_pattern_round_trips():
 
 
 def test_top_level_success_score_is_shorthand_for_outcome():
-    p = Pattern.from_dict({"task_description": "t", "task_category": "c", "strategy": "s",
-                           "success_score": 0.3}, new_id="i", now=NOW)
+    p = Pattern.from_dict(
+        {"task_description": "t", "task_category": "c", "strategy": "s", "success_score": 0.3},
+        new_id="i",
+        now=NOW,
+    )
     assert p.outcome.success_score == 0.3
     assert p.outcome.success is False
 

@@ -16,8 +16,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def child(code: str, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), *args], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_schema_is_wal_with_indexes_and_user_version(db_path):
@@ -34,7 +39,8 @@ def test_schema_is_wal_with_indexes_and_user_version(db_path):
 
 
 def test_pattern_survives_kill_9_right_after_store_returns(db_path):
-    proc = child("""
+    proc = child(
+        """
         import asyncio, sys, time
         from reasoningbank import ReasoningBank
         async def main():
@@ -44,7 +50,9 @@ def test_pattern_survives_kill_9_right_after_store_returns(db_path):
             print(pid, flush=True)
             time.sleep(60)
         asyncio.run(main())
-    """, db_path)
+    """,
+        db_path,
+    )
     try:
         pid = proc.stdout.readline().strip()
         assert pid, proc.stderr.read()
@@ -96,8 +104,14 @@ def test_newer_schema_is_refused_and_untouched(db_path):
 
 def test_reopen_restores_everything_including_vectors_and_index(db_path):
     bank = run(ReasoningBank.open(db_path, dedup_threshold=None))
-    ids = run(bank.store_patterns([pattern("rotate tls certificates", embedding=[1.0, 0.0]),
-                                   pattern("tune kubernetes autoscaling", embedding=[0.0, 1.0])]))
+    ids = run(
+        bank.store_patterns(
+            [
+                pattern("rotate tls certificates", embedding=[1.0, 0.0]),
+                pattern("tune kubernetes autoscaling", embedding=[0.0, 1.0]),
+            ]
+        )
+    )
     run(bank.close())
     bank = run(ReasoningBank.open(db_path))
     assert run(bank.get_pattern(ids[0])).embedding == [1.0, 0.0]
@@ -108,7 +122,8 @@ def test_reopen_restores_everything_including_vectors_and_index(db_path):
 
 def test_two_processes_write_and_read_one_file_concurrently(db_path):
     run(run(ReasoningBank.open(db_path)).close())
-    writer = child("""
+    writer = child(
+        """
         import asyncio, sys
         from reasoningbank import ReasoningBank
         async def main():
@@ -118,7 +133,9 @@ def test_two_processes_write_and_read_one_file_concurrently(db_path):
                     "task_category": "ops", "strategy": "s", "success_score": 0.5})
             await bank.close()
         asyncio.run(main())
-    """, db_path)
+    """,
+        db_path,
+    )
     reader = run(ReasoningBank.open(db_path))
     seen = []
     try:
@@ -156,7 +173,9 @@ def test_bank_written_by_an_older_analyzer_is_reindexed_on_open(db_path):
     conn.commit()
     conn.close()
     progress = []
-    bank = run(ReasoningBank.open(db_path, progress=lambda done, total: progress.append((done, total))))
+    bank = run(
+        ReasoningBank.open(db_path, progress=lambda done, total: progress.append((done, total)))
+    )
     assert run(bank.find_similar("refresh oauth token"))[0].pattern.id == pid
     assert run(bank.find_similar("stale term")) == []
     assert progress == [(1, 1)]
