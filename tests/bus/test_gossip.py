@@ -1,0 +1,125 @@
+"""Gossip unit behaviour: dedup, fanout, hop limit, seen TTL, anti-entropy, lying senders."""
+
+from __future__ import annotations
+
+import copy
+import random
+
+from reasoningbank.bus.events import InSync, PatternAccepted, PatternRejected
+from reasoningbank.bus.gossip import GossipConfig, GossipNode, SeenCache
+from reasoningbank.bus.provenance import pattern_id, sign_pattern
+
+from .helpers import T0, VERIFIER, make_pattern, signer_for
+
+AUTHOR = signer_for("author")
+TRUST = {AUTHOR.public_key}
+
+
+def node(fanout=3, max_hops=4, peers=10, seed=1):
+    n = GossipNode(
+        trusted=TRUST,
+        rng=random.Random(seed),
+        config=GossipConfig(fanout=fanout, max_hops=max_hops),
+    )
+    for p in range(peers):
+        n.add_peer(p)
+    return n
+
+
+def push(pattern, hops=1):
+    return {"hops": hops, "pattern": pattern}
+
+
+P = sign_pattern(make_pattern("g", 1), AUTHOR, T0)
+
+
+def test_new_pattern_is_stored_and_forwarded_to_fanout_peers_except_sender():
+    n = node(fanout=3)
+    out = n.receive(0, "gossip.push", push(P), T0, VERIFIER)
+    assert [type(e) for e in out.events] == [PatternAccepted]
+    targets = [m[0] for m in out.messages]
+    assert len(targets) == 3 and 0 not in targets
+    assert all(m[2]["hops"] == 2 for m in out.messages)
+
+
+def test_duplicates_are_dropped_before_verification():
+    n = node()
+    n.receive(0, "gossip.push", push(P), T0, VERIFIER)
+
+    class Exploding:
+        def verify_sync(self, *a):
+            raise AssertionError("duplicate was verified again")
+
+    out = n.receive(1, "gossip.push", push(P), T0 + 1, Exploding())
+    assert out.events == [] and out.messages == []
+
+
+def test_hop_limit_stops_forwarding():
+    n = node(max_hops=4)
+    out = n.receive(0, "gossip.push", push(P, hops=4), T0, VERIFIER)
+    assert isinstance(out.events[0], PatternAccepted) and out.messages == []
+
+
+def test_rejected_patterns_are_not_forwarded_and_are_remembered_for_ttl():
+    n = node()
+    forged = copy.deepcopy(P)
+    forged["strategy"] = "evil"
+    out = n.receive(0, "gossip.push", push(forged), T0, VERIFIER)
+    assert out.events == [PatternRejected("forged", 0)] and out.messages == []
+    assert n.receive(1, "gossip.push", push(forged), T0 + 1, VERIFIER).events == []  # seen
+    again = n.receive(1, "gossip.push", push(forged), T0 + n.config.seen_ttl + 1, VERIFIER)
+    assert again.events == [PatternRejected("forged", 1)]  # TTL expired: checked again
+
+
+def test_a_lying_sender_cannot_suppress_the_real_pattern():
+    """Ids are computed by the receiver: a forgery never shares the real pattern's id."""
+    n = node()
+    forged = copy.deepcopy(P)
+    forged["metadata"]["provenance"]["signature"] = "00" * 64
+    n.receive(0, "gossip.push", push(forged), T0, VERIFIER)
+    out = n.receive(1, "gossip.push", push(P), T0, VERIFIER)
+    assert isinstance(out.events[0], PatternAccepted) and pattern_id(P) in n.store
+
+
+def test_malformed_messages_are_reported_not_raised():
+    n = node()
+    for op, body in [
+        ("gossip.push", {"hops": "x", "pattern": P}),
+        ("gossip.push", {"hops": 1}),
+        ("gossip.bogus", {}),
+        ("gossip.digest", {"buckets": []}),
+        ("gossip.want", {"ids": 3}),
+        ("gossip.have", {"buckets": None}),
+    ]:
+        out = n.receive(0, op, body, T0, VERIFIER)
+        assert out.events and isinstance(out.events[0], PatternRejected)
+
+
+def test_anti_entropy_catches_up_an_offline_peer():
+    a, b = node(fanout=None, peers=0), node(fanout=None, peers=0)
+    a.add_peer("b")
+    b.add_peer("a")
+    for i in range(30):
+        a.publish(sign_pattern(make_pattern("g", 100 + i), AUTHOR, T0), VERIFIER)
+    queue = list(b.anti_entropy(T0, "a").messages)
+    rounds = 0
+    in_sync = []
+    while queue:
+        rounds += 1
+        dst, op, body = queue.pop(0)
+        src, target = ("b", a) if dst == "a" else ("a", b)
+        out = target.receive(src, op, body, T0, VERIFIER)
+        in_sync += [e for e in out.events if isinstance(e, InSync)]
+        queue += out.messages
+    assert b.ids() == a.ids() and len(b.ids()) == 30 and rounds == 1 + 1 + 1 + 30
+    assert a.digest() == b.digest()
+    digest = b.anti_entropy(T0, "a").messages[0]
+    assert a.receive("b", digest[1], digest[2], T0, VERIFIER).events == [InSync("b")]
+
+
+def test_seen_cache_expires_in_order_and_is_bounded():
+    cache = SeenCache(ttl=10, capacity=3)
+    for i, key in enumerate("abcd"):
+        cache.add(key, T0 + i)
+    assert len(cache) <= 4
+    assert not cache.seen("a", T0 + 11) and cache.seen("d", T0 + 11)
