@@ -28,11 +28,8 @@ def test_low_never_starves_under_a_flood_of_high():
     for _ in range(100_000):
         s.push(b"h" * 100, Priority.HIGH)
     s.push(b"low", Priority.LOW)
-    for n in range(1, 1000):
-        frame, prio = s.pop()
-        if prio == Priority.LOW:
-            break
-    assert prio == Priority.LOW and n <= 8 * 1000 // 100 + 1
+    served = [s.pop()[1] for _ in range(1000)]
+    assert served.index(Priority.LOW) <= 8 * 1000 // 100  # after one round of high at most
 
 
 def test_strict_priority_would_have_starved_low_but_weighted_does_not():
@@ -76,7 +73,7 @@ def test_zero_weight_is_refused():
 def test_connection_sends_low_priority_frames_despite_high_backlog():
     pair = BusPair()
     pair.open()
-    for i in range(200):
+    for _ in range(200):
         pair.client.send(
             T0,
             type=FrameType.TELEMETRY,

@@ -95,7 +95,7 @@ def test_webcrypto_and_pynacl_signatures_cross_verify():
     forged[0] ^= 1
     checks = [
         {"public_key": signer.public_key.hex(), "signature": s.hex(), "message": m.hex()}
-        for s, m in zip(ours, messages)
+        for s, m in zip(ours, messages, strict=True)
     ]
     checks.append(
         {
@@ -110,7 +110,7 @@ def test_webcrypto_and_pynacl_signatures_cross_verify():
     assert got["signatures"] == [s.hex() for s in ours]
     assert got["signatures"][2] == frame.signature.hex()
     assert got["verified"] == [True, True, True, True, False]
-    for sig, m in zip(got["signatures"], messages):
+    for sig, m in zip(got["signatures"], messages, strict=True):
         assert verifier.verify_sync(signer.public_key, bytes.fromhex(sig), m)
     rfc = _node({"seed": RFC8032[0][0], "messages": [""], "checks": []})
     assert rfc["public_key"] == RFC8032[0][1] and rfc["signatures"] == [RFC8032[0][3]]
