@@ -33,7 +33,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .errors import InvalidPattern, NotFound, ReasoningBankError
-from .model import format_time
+from .model import Pattern, format_time
 
 __all__ = [
     "TOOLS",
@@ -440,7 +440,8 @@ class ToolSet:
         handler = getattr(self, "_" + name)
         async with self._lock:
             try:
-                return await handler(args)
+                result: dict[str, Any] = await handler(args)
+                return result
             except (InvalidPattern, NotFound) as exc:
                 raise ToolError(str(exc)) from exc
 
@@ -566,7 +567,7 @@ def _summary(p: Any) -> dict[str, Any]:
     }
 
 
-def _full(p: Any) -> dict[str, Any]:
+def _full(p: Pattern) -> dict[str, Any]:
     return p.to_dict(with_embedding=False)
 
 

@@ -548,24 +548,24 @@ def _read_agentic_flow(path: str, embeddings: str, notes: list[str]) -> list[Sou
             category = (
                 str(domain).strip() if isinstance(domain, str) and domain.strip() else "general"
             )
+            raw_conf: Any = row.get("confidence")
+            if raw_conf is None:
+                raw_conf = data.get("confidence", 0.5)
             try:
-                confidence = float(
-                    row.get("confidence")
-                    if row.get("confidence") is not None
-                    else data.get("confidence", 0.5)
-                )
+                confidence = float(raw_conf)
             except (TypeError, ValueError):
                 confidence = 0.5
             confidence = min(max(confidence, 0.0), 1.0)
             usage = int(row.get("usage_count") or 0)
-            source = data.get("source") if isinstance(data.get("source"), dict) else {}
+            raw_source = data.get("source")
+            source: dict[str, Any] = raw_source if isinstance(raw_source, dict) else {}
             success, score = _af_outcome(source.get("outcome"), confidence)
             s, f = _evidence_counts(score, usage)
             created = _sql_time(row.get("created_at")) or _sql_time(data.get("created_at"))
             last_used = _sql_time(row.get("last_used"))
-            tags = data.get("tags") if isinstance(data.get("tags"), list) else []
-            tags = [str(t) for t in tags]
-            original = {
+            raw_tags = data.get("tags")
+            tags = [str(t) for t in raw_tags] if isinstance(raw_tags, list) else []
+            original: dict[str, Any] = {
                 "type": row.get("type"),
                 "confidence": row.get("confidence"),
                 "usage_count": row.get("usage_count"),
@@ -584,8 +584,9 @@ def _read_agentic_flow(path: str, embeddings: str, notes: list[str]) -> list[Sou
                     "last_used",
                 ):
                     original[k] = v if not isinstance(v, bytes) else v.hex()
+            pid = str(pid)
             vec_row = vectors.get(pid)
-            embedding = None
+            embedding: list[float] | None = None
             if vec_row is not None:
                 original["embedding"] = {
                     "model": vec_row.get("model"),
@@ -615,8 +616,8 @@ def _read_agentic_flow(path: str, embeddings: str, notes: list[str]) -> list[Sou
                 "failure_count": f,
                 "avg_success_score": score,
                 "confidence": score,
-                "contradictions": sum(
-                    1 for link in links.get(pid, []) if link["relation"] == "contradicts"
+                "contradictions": len(
+                    [link for link in links.get(pid, []) if link["relation"] == "contradicts"]
                 ),
                 "agentic_flow": original,
             }
@@ -625,8 +626,8 @@ def _read_agentic_flow(path: str, embeddings: str, notes: list[str]) -> list[Sou
             metadata["updated_at"] = last_used or created
             if metadata["updated_at"] is None:
                 metadata.pop("updated_at")
-            pattern = {
-                "id": str(pid),
+            pattern: dict[str, Any] = {
+                "id": pid,
                 "task_description": task,
                 "task_category": category,
                 "strategy": strategy,
@@ -847,9 +848,7 @@ def run_import(args: Any) -> int:
 
     location = _db_path(args)
 
-    def keys() -> set[bytes] | None:
-        if args.trust_signer:
-            return None
+    def keys() -> Iterable[bytes]:
         from .bundle import trusted_keys
 
         return trusted_keys(location)
@@ -865,7 +864,7 @@ def run_import(args: Any) -> int:
                 dry_run=args.dry_run,
                 embeddings=args.embeddings,
                 progress=bar,
-                trusted_keys=keys,
+                trusted_keys=None if args.trust_signer else keys,
             )
         finally:
             await bank.close()
