@@ -32,9 +32,17 @@ MAX_TEXT_LENGTH = 20_000
 _MAX_NAME_LENGTH = 200
 
 
+_last_formatted: tuple[float, str] = (float("nan"), "")
+
+
 def format_time(ts: float) -> str:
     """Epoch seconds → RFC 3339 UTC string with microseconds (the Rust/chrono shape)."""
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+    global _last_formatted
+    if _last_formatted[0] == ts:  # bulk writes stamp many patterns with one time
+        return _last_formatted[1]
+    text = datetime.fromtimestamp(ts, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+    _last_formatted = (ts, text)
+    return text
 
 
 def parse_time(value: Any, field_name: str) -> float:
