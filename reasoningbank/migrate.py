@@ -687,10 +687,16 @@ def read_source(
         fmt = detect_format(p)
     notes: list[str] = []
     signer = None
-    if fmt == "json":
-        records = _read_json(p, embeddings)
-    elif fmt == "jsonl":
-        records = _read_jsonl(p, embeddings)
+    if fmt in ("json", "jsonl"):
+        records = (_read_json if fmt == "json" else _read_jsonl)(p, embeddings)
+        dropped = sum(
+            1 for r in records if r.pattern and "source_embedding" in r.pattern["metadata"]
+        )
+        if dropped:
+            notes.append(
+                f"{dropped} embeddings from another implementation not imported (dims kept in "
+                "metadata.source_embedding; --embeddings keep imports them)"
+            )
     elif fmt == "agentic-flow":
         records = _read_agentic_flow(p, embeddings, notes)
     elif fmt == "rust-sqlite":

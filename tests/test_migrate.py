@@ -229,6 +229,7 @@ def test_wasm_pattern_json_imports_with_ids(path, db_path):
     source = [json.loads(line) for line in WASM_JSONL.read_text().splitlines()]
     report, patterns = run(_import(db_path, path))
     assert len(report.imported) == len(source) == 3
+    assert "3 embeddings from another implementation not imported" in "\n".join(report.notes)
     for item in source:
         p = patterns[item["id"]]
         assert p.task_description == item["task_description"]
