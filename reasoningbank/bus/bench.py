@@ -194,10 +194,13 @@ def hub_load(
     sessions: int = 500, messages: int = 20, interval: float = 0.2, transport: str = "websocket"
 ) -> dict[str, Any]:
     """Start a hub in a child process and load it; see the module docstring."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
     proc = subprocess.Popen(
         [sys.executable, "-c", "from reasoningbank.bus.bench import _serve; _serve()"],
         stdout=subprocess.PIPE,
         text=True,
+        env=dict(os.environ, PYTHONPATH=path),
     )
     try:
         assert proc.stdout is not None

@@ -1,0 +1,93 @@
+"""Identity files (0600, created once), trust lists, key rotation statements."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+from reasoningbank.bus.errors import LocalBusError
+from reasoningbank.bus.keys import (
+    TrustList,
+    accept_rotation,
+    identity_path,
+    load_or_create_seed,
+    parse_key,
+    rotate_identity,
+)
+from reasoningbank.bus.signers import NaclSigner
+
+from .helpers import VERIFIER
+
+
+def test_identity_is_created_once_with_owner_only_rights(tmp_path):
+    db = str(tmp_path / "bank.db")
+    seed = load_or_create_seed(db)
+    path = identity_path(db)
+    assert path.exists() and stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert load_or_create_seed(db) == seed and len(seed) == 32
+
+
+def test_memory_bank_gets_an_ephemeral_identity(tmp_path):
+    assert identity_path(":memory:") is None
+    assert load_or_create_seed(":memory:") == load_or_create_seed(":memory:")
+    assert not list(tmp_path.iterdir())
+
+
+def test_corrupt_identity_file_is_an_error_not_replaced(tmp_path):
+    db = str(tmp_path / "bank.db")
+    identity_path(db).write_text("not hex\n")
+    with pytest.raises(LocalBusError):
+        load_or_create_seed(db)
+    assert identity_path(db).read_text() == "not hex\n"
+
+
+def test_trust_list_persists(tmp_path):
+    db = str(tmp_path / "bank.db")
+    key = NaclSigner(bytes(32)).public_key
+    trust = TrustList.load(db)
+    assert trust.add(key, "alice", now=1.0) and not trust.add(key)
+    again = TrustList.load(db)
+    assert again.keys == {key.hex(): {"label": "alice", "added_at": 1.0}}
+    assert again.as_set(own=b"\x01" * 32) == {key, b"\x01" * 32}
+    assert again.remove(key) and not TrustList.load(db).keys
+
+
+def test_bad_keys_and_trust_files_are_refused(tmp_path):
+    with pytest.raises(LocalBusError):
+        parse_key("abc")
+    db = str(tmp_path / "bank.db")
+    (tmp_path / "bank.db.trust.json").write_text("[]")
+    with pytest.raises(LocalBusError):
+        TrustList.load(db)
+
+
+def test_rotation_statement_adds_the_new_key_for_peers_that_trust_the_old(tmp_path):
+    alice_db, bob_db = str(tmp_path / "alice.db"), str(tmp_path / "bob.db")
+    old = NaclSigner(load_or_create_seed(alice_db)).public_key
+    bob_trust = TrustList.load(bob_db)
+    bob_trust.add(old, "alice")
+    statement = rotate_identity(alice_db, now=5.0)
+    new = NaclSigner(load_or_create_seed(alice_db)).public_key
+    assert statement["old"] == old.hex() and statement["new"] == new.hex() and new != old
+    assert (tmp_path / "alice.db.key.1.old").exists()
+    assert stat.S_IMODE(os.stat(identity_path(alice_db)).st_mode) == 0o600
+    assert accept_rotation(json.loads(json.dumps(statement)), bob_trust, VERIFIER) == new
+    assert {old, new} <= TrustList.load(bob_db).as_set()
+
+
+def test_forged_or_unrelated_rotation_is_refused(tmp_path):
+    db = str(tmp_path / "a.db")
+    load_or_create_seed(db)
+    statement = rotate_identity(db)
+    trust = TrustList.load(str(tmp_path / "b.db"))
+    with pytest.raises(LocalBusError):
+        accept_rotation(statement, trust, VERIFIER)  # old key not trusted
+    trust.add(bytes.fromhex(statement["old"]))
+    forged = dict(statement, new=NaclSigner(b"\x05" * 32).public_key.hex())
+    with pytest.raises(LocalBusError):
+        accept_rotation(forged, trust, VERIFIER)
+    with pytest.raises(LocalBusError):
+        accept_rotation({"old": 1}, trust, VERIFIER)
