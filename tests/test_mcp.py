@@ -473,3 +473,11 @@ def test_tool_calls_are_serialised():
             return len(await bank.all_patterns())
 
     assert run(go()) >= 1
+
+
+def test_every_tool_is_documented():
+    docs = (ROOT / "docs" / "mcp.md").read_text()
+    for name, spec in TOOLS.items():
+        assert f"### `{name}`" in docs, name
+        for arg in spec["input_schema"]["properties"]:
+            assert f"`{arg}`" in docs or f'"{arg}"' in docs, (name, arg)

@@ -488,3 +488,13 @@ def test_fixture_generator_runs_against_agentic_flow(tmp_path, db_path):
     assert len(report.imported) == 10 and not report.skipped
     report, _ = run(_import(db_path, out / "wasm_patterns.jsonl"))
     assert len(report.imported) == 3
+
+
+def test_every_format_is_documented():
+    from reasoningbank.migrate import FORMATS
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "migration.md").read_text()
+    for fmt in FORMATS:
+        assert fmt in docs, fmt
+    for flag in ("--dry-run", "--embeddings", "--trust-signer", "--progress", "--format"):
+        assert flag in docs, flag
