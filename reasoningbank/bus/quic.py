@@ -309,7 +309,7 @@ async def open_webtransport(
         await close()
         raise
     protocol.bus_stream = protocol._http.create_webtransport_stream(protocol.session_id)  # type: ignore[arg-type]
-    protocol.on_data = client.feed
+    protocol.on_data = lambda data: client.feed(data)  # late-bound: feed may be swapped
     stream_id = protocol.bus_stream
 
     def write(data: bytes) -> None:
