@@ -611,36 +611,51 @@ def near_duplicate_pairs(
 ) -> list[tuple[int, int, float]]:
     """Pairs (i, j, cosine) of patterns in the same category whose task descriptions have a
     term-frequency cosine ≥ ``threshold`` (optionally also the same strategy), i < j,
-    most similar first. Candidates come from an inverted index, so unrelated pairs cost
-    nothing."""
-    vectors = []
+    most similar first.
+
+    Exact, and fast through prefix filtering (as in all-pairs similarity search): with
+    unit vectors and terms ordered rarest first, only each vector's shortest prefix whose
+    remaining suffix has norm < ``threshold`` is indexed. If ``x·y ≥ threshold`` then
+    ``x·y_prefix > 0``, so every qualifying pair shares an indexed term; the prefixes are
+    the rare terms, so posting lists stay short even when every text shares common words.
+    """
+    vectors: list[dict[str, float]] = []
+    df: dict[str, int] = {}
     for p in patterns:
-        tf: dict[str, int] = {}
+        tf: dict[str, float] = {}
         for term in _terms(p.task_description):
-            tf[term] = tf.get(term, 0) + 1
+            tf[term] = tf.get(term, 0.0) + 1.0
         norm = math.sqrt(sum(v * v for v in tf.values()))
-        vectors.append((tf, norm))
+        vec = {t: w / norm for t, w in tf.items()} if norm else {}
+        for t in vec:
+            df[t] = df.get(t, 0) + 1
+        vectors.append(vec)
     groups: dict[tuple[str, str], list[int]] = {}
     for i, p in enumerate(patterns):
-        key = (p.task_category, p.strategy if same_strategy else "")
-        groups.setdefault(key, []).append(i)
+        groups.setdefault((p.task_category, p.strategy if same_strategy else ""), []).append(i)
+    bound = threshold * threshold - 1e-9
     out = []
     for members in groups.values():
-        postings: dict[str, list[int]] = {}
+        index: dict[str, list[int]] = {}
         for i in members:
-            tf, norm = vectors[i]
-            if norm == 0:
+            vec = vectors[i]
+            if not vec:
                 continue
-            dots: dict[int, float] = {}
-            for term, w in tf.items():
-                for j in postings.get(term, ()):
-                    dots[j] = dots.get(j, 0.0) + w * vectors[j][0][term]
-            for j, dot in dots.items():
-                sim = dot / (norm * vectors[j][1])
-                if sim >= threshold - 1e-12:
+            seen: set[int] = set()
+            for term in vec:
+                seen.update(index.get(term, ()))
+            for j in seen:
+                other = vectors[j]
+                small, big = (vec, other) if len(vec) <= len(other) else (other, vec)
+                sim = sum(w * big.get(t, 0.0) for t, w in small.items())
+                if sim >= threshold - 1e-9:
                     out.append((j, i, min(sim, 1.0)))
-            for term in tf:
-                postings.setdefault(term, []).append(i)
+            rest = 1.0
+            for term in sorted(vec, key=lambda t: (df[t], t)):
+                if rest < bound:
+                    break
+                index.setdefault(term, []).append(i)
+                rest -= vec[term] * vec[term]
     out.sort(key=lambda t: (-t[2], t[0], t[1]))
     return out
 

@@ -481,3 +481,52 @@ def test_every_tool_is_documented():
         assert f"### `{name}`" in docs, name
         for arg in spec["input_schema"]["properties"]:
             assert f"`{arg}`" in docs or f'"{arg}"' in docs, (name, arg)
+
+
+def test_near_duplicate_search_is_exact():
+    """The prefix-filtered search finds exactly the pairs a brute-force cosine finds."""
+    import itertools
+    import math
+    import random
+
+    from reasoningbank.embed import analyze
+    from reasoningbank.mcp_server import near_duplicate_pairs
+
+    rng = random.Random(7)
+    words = ["cache", "deploy", "oauth", "token", "index", "query", "retry", "flaky", "build"]
+    patterns = []
+    for i in range(300):
+        text = " ".join(rng.choice(words) for _ in range(rng.randint(1, 5)))
+        patterns.append(
+            Pattern.from_dict(
+                {
+                    "task_description": text,
+                    "task_category": rng.choice("ab"),
+                    "strategy": rng.choice("xy"),
+                    "success_score": 0.5,
+                },
+                new_id=f"p{i}",
+                now=0.0,
+            )  # fmt: skip
+        )
+
+    def cos(a: str, b: str) -> float:
+        ta, tb = analyze(a), analyze(b)
+        va = {t: ta.count(t) for t in ta}
+        vb = {t: tb.count(t) for t in tb}
+        dot = sum(w * vb.get(t, 0) for t, w in va.items())
+        na = math.sqrt(sum(w * w for w in va.values()))
+        nb = math.sqrt(sum(w * w for w in vb.values()))
+        return dot / (na * nb) if na and nb else 0.0
+
+    for threshold, same in [(0.9, False), (0.7, True), (1.0, False)]:
+        want = {
+            (i, j)
+            for i, j in itertools.combinations(range(len(patterns)), 2)
+            if patterns[i].task_category == patterns[j].task_category
+            and (not same or patterns[i].strategy == patterns[j].strategy)
+            and cos(patterns[i].task_description, patterns[j].task_description) >= threshold - 1e-9
+        }
+        got = {(i, j) for i, j, _ in near_duplicate_pairs(patterns, threshold, same_strategy=same)}
+        assert got == want, threshold
+        assert want  # the data has duplicates at every threshold
