@@ -13,9 +13,11 @@ Layout (UTF-8 text, one JSON document per line, so it streams and diffs well)::
 The signature covers ``TAG + SHA-256(manifest line bytes)``; the manifest lists the SHA-256 of
 every record line's exact bytes, in order. So changing, adding, removing or reordering a
 record, or editing the manifest, is detected, and nothing needs re-canonicalising to verify
-(another implementation checks the same bytes). The manifest is a content-addressed list
-of records, which is the shape the neural bus uses for snapshots: a bus snapshot can carry
-these manifests and fetch records by hash.
+(another implementation checks the same bytes).
+
+Record lines use the neural bus's canonical JSON, so they are byte for byte the pattern lines
+of a bus snapshot (``reasoningbank.bus.snapshots``): a bundle's records can be served as
+snapshot content, and the manifest is, like the snapshot's, a signed content-addressed list.
 
 Building and reading are pure (bytes in, bytes out; the signing function is passed in).
 Only ``export_*``/``identity``/``trusted_keys`` touch files; keys and signatures come from
@@ -71,10 +73,12 @@ class Bundle:
 
 
 def canonical(value: Any) -> bytes:
-    """Sorted keys, no whitespace, UTF-8; NaN/infinity refused (JSON cannot carry them)."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    """The neural bus's canonical JSON (sorted keys, no whitespace, UTF-8, integral floats
+    as ints, NaN refused), so a bundle's record lines are byte for byte the pattern lines
+    of a bus snapshot (``reasoningbank.bus.snapshots``)."""
+    from .bus.provenance import canonical_json
+
+    return canonical_json(value)
 
 
 def _sha256(data: bytes) -> str:
@@ -124,7 +128,7 @@ def build_bundle(
     for p in patterns:
         try:
             line = canonical(p)
-        except ValueError as exc:
+        except (ValueError, ReasoningBankError) as exc:
             raise ReasoningBankError(f"pattern {p.get('id')!r} cannot be exported: {exc}") from exc
         lines.append(line)
         entries.append({"id": p.get("id"), "sha256": _sha256(line)})

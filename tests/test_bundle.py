@@ -342,3 +342,12 @@ def test_cli_export_jsonl(tmp_path, capsys):
     assert _cli(["export", str(out), "--db", src, "--format", "jsonl"]) == 0
     assert "exported 12 patterns" in capsys.readouterr().out
     assert len(out.read_text().splitlines()) == 12
+
+
+def test_record_lines_are_the_bus_canonical_pattern_lines():
+    """A bundle's records are byte-identical to the pattern lines of a neural-bus snapshot."""
+    from reasoningbank.bus.provenance import canonical_json
+
+    patterns = _varied_patterns()[:3]
+    lines = _lines(_bundle(patterns))[1:-1]
+    assert lines == [canonical_json(p) for p in patterns]
