@@ -68,6 +68,51 @@
     }
   }
 
+  // A connection: the IDBDatabase plus change notices, so that changes() costs nothing until
+  // another connection wrote. Connections in this realm are told synchronously (`live`);
+  // other tabs and workers through a BroadcastChannel (a message arrives a task later).
+  // Without BroadcastChannel (some embedders), `dirty` stays true and changes() queries.
+  const live = new Map(); // database name -> Set of open handles in this realm
+
+  function handle(name, db) {
+    const h = { name, db, chan: null, dirty: true };
+    if (typeof BroadcastChannel === "function") {
+      h.chan = new BroadcastChannel("reasoningbank-idb:" + name);
+      h.chan.onmessage = () => {
+        h.dirty = true;
+      };
+      if (typeof h.chan.unref === "function") h.chan.unref(); // Node: don't hold the process
+      h.dirty = false;
+    }
+    if (!live.has(name)) live.set(name, new Set());
+    live.get(name).add(h);
+    return h;
+  }
+
+  function announce(h, seq) {
+    for (const other of live.get(h.name) || []) {
+      if (other !== h) other.dirty = true;
+    }
+    if (h.chan) h.chan.postMessage(seq);
+    return seq;
+  }
+
+  // Runs `issue` (which queues requests on `tx`); if it throws synchronously (a bad key,
+  // an uncloneable value), aborts so that the requests already queued do not commit.
+  function guarded(tx, done, issue) {
+    try {
+      issue();
+    } catch (e) {
+      done.catch(() => {});
+      try {
+        tx.abort();
+      } catch (_) {
+        // already finished
+      }
+      throw e;
+    }
+  }
+
   // A connection: the IDBDatabase plus a BroadcastChannel on which every writer announces
   // its commits, so that changes() costs nothing until another tab or connection wrote.
   // Without BroadcastChannel (some embedders), `dirty` stays true and changes() queries.
@@ -285,6 +330,8 @@
   }
 
   function close(h) {
+    const peers = live.get(h.name);
+    if (peers) peers.delete(h);
     if (h.chan) h.chan.close();
     h.db.close();
   }
