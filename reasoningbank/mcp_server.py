@@ -51,7 +51,7 @@ __all__ = [
     "wilson_interval",
 ]
 
-_INSTALL_HINT = "the MCP server needs the mcp SDK: pip install 'reasoningbank[mcp]'"
+_INSTALL_HINT = "the MCP server needs the mcp SDK 2.x: pip install 'reasoningbank[mcp]'"
 _SERVER_INSTRUCTIONS = (
     "ReasoningBank is a memory of past task attempts (patterns): task, category, strategy and "
     "outcome. Before a task, call reasoning_optimize (task_description + task_category) for a "
@@ -883,11 +883,24 @@ async def consolidate(
 
 # -- MCP glue (SDK 2.x) --------------------------------------------------------------------
 def _sdk() -> tuple[Any, Any]:
+    """The SDK's types and low-level ``Server``; a clear error without it or with mcp 1.x
+    (whose low-level server registers handlers by decorator, not in the constructor)."""
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         import mcp.types as types
         from mcp.server.lowlevel import Server
     except ImportError as exc:
         raise ReasoningBankError(_INSTALL_HINT) from exc
+    try:
+        major = int(version("mcp").split(".")[0])
+    except (PackageNotFoundError, ValueError):
+        major = 2
+    if major < 2:
+        raise ReasoningBankError(
+            f"the MCP server needs the mcp SDK 2.x, found {version('mcp')}: "
+            "pip install 'reasoningbank[mcp]' (or 'mcp>=2.3,<3')"
+        )
     return types, Server
 
 

@@ -530,3 +530,18 @@ def test_near_duplicate_search_is_exact():
         got = {(i, j) for i, j, _ in near_duplicate_pairs(patterns, threshold, same_strategy=same)}
         assert got == want, threshold
         assert want  # the data has duplicates at every threshold
+
+
+def test_sdk_1x_is_refused_with_the_pin(monkeypatch):
+    pytest.importorskip("mcp", reason="the MCP extra is not installed")
+    import importlib.metadata
+
+    from reasoningbank.errors import ReasoningBankError
+    from reasoningbank.mcp_server import _sdk
+
+    real = importlib.metadata.version
+    monkeypatch.setattr(
+        importlib.metadata, "version", lambda name: "1.27.0" if name == "mcp" else real(name)
+    )
+    with pytest.raises(ReasoningBankError, match=r"needs the mcp SDK 2\.x, found 1\.27\.0"):
+        _sdk()
