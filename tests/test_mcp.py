@@ -166,6 +166,21 @@ def test_outcome_reported_through_pattern_id_updates_learning(db_path):
     assert again["pattern"]["confidence"] < first["pattern"]["confidence"]
 
 
+def test_a_repeated_attempt_is_merged_as_one_more_observation(db_path):
+    async def go():
+        async with session(db_path) as s:
+            args = {"task_description": "deploy the api with blue green switching",
+                    "task_category": "ops", "strategy": "blue-green"}  # fmt: skip
+            first = await call(s, "reasoning_store", {**args, "success": True})
+            second = await call(s, "reasoning_store", {**args, "success": False})
+            return first, second
+
+    first, second = run(go())
+    assert first["action"] == "stored" and second["action"] == "merged"
+    assert second["id"] == first["id"] and second["pattern"]["observations"] == 2
+    assert run(_count(db_path)) == 1
+
+
 # -- errors ------------------------------------------------------------------------------------
 BAD_CALLS = [
     ("reasoning_store", {"task_description": "x"}, "missing arguments"),
