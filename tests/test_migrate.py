@@ -472,12 +472,25 @@ def test_cli_import_error_is_one_line(tmp_path, db_path, capsys):
 
 
 # -- regenerating the fixture with agentic-flow itself (when it is installed) --------------
+def _agentic_flow_package() -> str | None:
+    """``$AGENTIC_FLOW_PACKAGE``, else the peer ``bench/peer/setup.sh`` installs
+    (``$PEER_DIR`` or its per-user cache default), if present."""
+    if os.environ.get("AGENTIC_FLOW_PACKAGE"):
+        return os.environ["AGENTIC_FLOW_PACKAGE"]
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    peer = os.environ.get("PEER_DIR") or os.path.join(
+        cache, "reasoningbank-bench", "agentic-flow-1.7.3"
+    )
+    ready = os.path.exists(os.path.join(peer, ".ready"))
+    return os.path.join(peer, "package") if ready else None
+
+
 def test_fixture_generator_runs_against_agentic_flow(tmp_path, db_path):
-    """Set AGENTIC_FLOW_PACKAGE to an unpacked agentic-flow@1.7.3 (with its runtime deps) to
-    rebuild the fixtures with its own code and import the fresh database."""
-    pkg = os.environ.get("AGENTIC_FLOW_PACKAGE")
+    """Rebuild the fixtures with agentic-flow's own code (the package installed by
+    bench/peer/setup.sh, or AGENTIC_FLOW_PACKAGE) and import the fresh database."""
+    pkg = _agentic_flow_package()
     if not pkg or not shutil.which("node"):
-        pytest.skip("AGENTIC_FLOW_PACKAGE not set (the committed fixture is used elsewhere)")
+        pytest.skip("agentic-flow 1.7.3 is not installed (bench/peer/setup.sh installs it)")
     out = tmp_path / "fresh"
     subprocess.run(
         ["node", "--experimental-wasm-modules", str(FIXTURES / "make_agentic_flow_db.mjs"),
@@ -488,6 +501,15 @@ def test_fixture_generator_runs_against_agentic_flow(tmp_path, db_path):
     assert len(report.imported) == 10 and not report.skipped
     report, _ = run(_import(db_path, out / "wasm_patterns.jsonl"))
     assert len(report.imported) == 3
+
+    def schema(path: Path) -> list[tuple[str, str]]:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        rows = conn.execute("SELECT name, sql FROM sqlite_master ORDER BY name").fetchall()
+        conn.close()
+        return rows
+
+    # the committed fixture still has the schema agentic-flow writes
+    assert schema(out / "agentic_flow_memory.db") == schema(AF_DB)
 
 
 def test_every_format_is_documented():
