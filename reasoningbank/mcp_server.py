@@ -201,6 +201,13 @@ TOOLS: dict[str, dict[str, Any]] = {
                     "default": 0,
                     "description": "Drop matches whose composite score is below this.",
                 },
+                "context": {
+                    "type": "object",
+                    "description": (
+                        'With query: facts about your situation (e.g. {"lang": "python"}); '
+                        "patterns whose context matches score higher (parts.context)."
+                    ),
+                },
             },
             "additionalProperties": False,
             "anyOf": [{"required": ["id"]}, {"required": ["query"]}, {"required": ["category"]}],
@@ -498,6 +505,7 @@ class ToolSet:
                 task_category=a.get("category"),
                 top_k=a["top_k"],
                 min_score=a["min_score"],
+                context=a.get("context") or None,
             )
             return {
                 "mode": "query",

@@ -124,6 +124,11 @@ def test_store_then_retrieve_by_id_query_and_category(db_path):
             top3 = await call(s, "reasoning_retrieve", {"query": "oauth tokens", "top_k": 3})
             top1 = await call(s, "reasoning_retrieve", {"query": "oauth tokens", "top_k": 1})
             api = await call(s, "reasoning_retrieve", {"query": "paginate", "category": "api"})
+            ctx = await call(
+                s, "reasoning_retrieve",
+                {"query": "oauth tokens", "top_k": 2, "context": {"lang": "python"}},
+            )  # fmt: skip
+            assert all(m["parts"]["context"] == 1.0 for m in ctx["matches"])
             cat = await call(s, "reasoning_retrieve", {"category": "auth", "top_k": 2})
             return ids, by_id, top3, top1, api, cat
 
