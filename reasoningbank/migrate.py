@@ -458,12 +458,14 @@ def _read_rust_sqlite(path: str, embeddings: str, notes: list[str]) -> list[Sour
 
 
 def _af_outcome(outcome_label: Any, confidence: float) -> tuple[bool, float]:
-    """agentic-flow confidence is the reliability of the lesson. A Success memory with
-    confidence c says the strategy works with probability c; a Failure memory with
-    confidence c says it fails with probability c, i.e. succeeds with 1 - c."""
+    """agentic-flow memories are lessons: ``content`` is the advice distilled from an
+    attempt, ``confidence`` how far to trust it, and agentic-flow ranks Success and Failure
+    memories alike by it. So the advice becomes the strategy and its confidence is kept as
+    is (as the success estimate of following it); ``success`` records whether the attempt
+    the lesson came from succeeded."""
     label = str(outcome_label or "").lower()
     if label.startswith("fail"):
-        return False, 1.0 - confidence
+        return False, confidence
     if label.startswith("succ"):
         return True, confidence
     return confidence >= 0.5, confidence

@@ -123,13 +123,9 @@ def test_agentic_flow_import_keeps_ids_confidence_usage_and_every_field(db_path)
         assert p.metadata.tags == data["tags"]
         assert p.context["agent_id"] == "fixture-agent"
         assert p.context["task_id"] == data["source"]["task_id"]
-        if data["source"]["outcome"] == "Success":
-            assert p.outcome.success is True
-            assert p.metadata.confidence == pytest.approx(row["confidence"])
-        else:
-            assert p.outcome.success is False
-            assert p.metadata.confidence == pytest.approx(1 - row["confidence"])
-        assert p.outcome.success_score == pytest.approx(p.metadata.confidence)
+        assert p.outcome.success is (data["source"]["outcome"] == "Success")
+        assert p.metadata.confidence == pytest.approx(row["confidence"])
+        assert p.outcome.success_score == pytest.approx(row["confidence"])
         # the usage agentic-flow recorded (retrievals) dates the last update
         if row["last_used"]:
             assert p.metadata.updated_at >= p.metadata.created_at
