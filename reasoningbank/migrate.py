@@ -471,15 +471,25 @@ def _af_outcome(outcome_label: Any, confidence: float) -> tuple[bool, float]:
     return confidence >= 0.5, confidence
 
 
+#: Most pseudo-observations an imported confidence is worth (beyond usage_count): enough to
+#: represent any confidence in [0.01, 0.99] exactly, few enough that new outcomes still move
+#: a memory that claims near-certainty.
+_MAX_PSEUDO = 98.0
+
+
 def _evidence_counts(p: float, usage: int) -> tuple[float, float]:
-    """Beta pseudo-counts (s, f) whose posterior mean (1+s)/(2+s+f) is exactly ``p``,
-    with at least ``usage`` observations. The learning model then starts from the source's
-    confidence and moves with each new outcome, as agentic-flow's did."""
-    p = min(max(p, 1e-6), 1 - 1e-6)
-    need = max(1.0 / p - 2.0, (2.0 * p - 1.0) / (1.0 - p), 0.0)
-    n = max(float(usage), need, 1.0)
-    s = p * (2.0 + n) - 1.0
-    return max(s, 0.0), max(n - s, 0.0)
+    """Beta pseudo-counts (s, f) whose posterior mean (1+s)/(2+s+f) is ``p`` (exactly for
+    p in [0.01, 0.99]), with at least ``usage`` observations. The learning model then
+    starts from the source's confidence and moves with each new outcome."""
+    p = min(max(p, 0.0), 1.0)
+    need = max(
+        1.0 / p - 2.0 if p > 0 else _MAX_PSEUDO,
+        (2.0 * p - 1.0) / (1.0 - p) if p < 1 else _MAX_PSEUDO,
+        0.0,
+    )
+    n = max(float(usage), min(need, _MAX_PSEUDO), 1.0)
+    s = min(max(p * (2.0 + n) - 1.0, 0.0), n)
+    return s, n - s
 
 
 def _read_agentic_flow(path: str, embeddings: str, notes: list[str]) -> list[SourceRecord]:

@@ -516,3 +516,20 @@ def test_every_format_is_documented():
         assert fmt in docs, fmt
     for flag in ("--dry-run", "--embeddings", "--trust-signer", "--progress", "--format"):
         assert flag in docs, flag
+
+
+@pytest.mark.parametrize("confidence", [0.0, 0.01, 0.2, 0.5, 0.88, 0.99, 1.0])
+@pytest.mark.parametrize("usage", [0, 3, 500])
+def test_imported_confidence_becomes_equivalent_evidence(confidence, usage):
+    """Pseudo-counts reproduce the confidence (0 and 1 within 0.01), never fewer
+    observations than the source's usage, never negative, and a bounded amount otherwise."""
+    from reasoningbank.migrate import _evidence_counts
+
+    s, f = _evidence_counts(confidence, usage)
+    assert s >= 0 and f >= 0
+    assert s + f >= usage and s + f <= max(usage, 98)
+    posterior = (1 + s) / (2 + s + f)
+    if 0.01 <= confidence <= 0.99:
+        assert posterior == pytest.approx(confidence)
+    else:  # 0 and 1 cannot be a Beta posterior mean: as close as the evidence allows
+        assert abs(posterior - confidence) <= 0.01 + 1e-12
