@@ -198,56 +198,92 @@ async def connect(
 
 
 # -- WebSocket client ------------------------------------------------------------------------
+class _WsClientProtocol(asyncio.Protocol):
+    """Client side of the WebSocket endpoint: handshake, then WebSocket messages → ``feed``.
+
+    A callback protocol rather than streams: no task per connection and no extra copies,
+    which matters when one process holds hundreds of sessions (the load test)."""
+
+    def __init__(self, client: BusClient, host: str, path: str) -> None:
+        self.client = client
+        self.request, self.key = client_handshake(host, path, secrets.token_bytes(16))
+        self.ws = WebSocket(is_client=True, mask_source=secrets.token_bytes)
+        self.buf = bytearray()
+        self.open = False
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.ready.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.transport.write(self.request)  # type: ignore[union-attr]
+
+    def data_received(self, data: bytes) -> None:
+        if not self.open:
+            self.buf += data
+            try:
+                block = split_handshake(self.buf)
+                if block is None:
+                    return
+                parse_server_handshake(block, self.key)
+            except RemoteBusError as exc:
+                self.ready.set_exception(LocalBusError(f"WebSocket handshake failed: {exc}"))
+                self._abort()
+                return
+            self.open = True
+            self.ready.set_result(None)
+            data = bytes(self.buf)
+            if not data:
+                return
+        try:
+            events, reply = self.ws.receive_data(data)
+        except RemoteBusError:
+            self._abort()
+            return
+        if reply and self.transport is not None:
+            self.transport.write(reply)
+        for ev in events:
+            if isinstance(ev, WsMessage):
+                self.client.feed(ev.data)
+            elif isinstance(ev, WsClose):
+                self._abort()
+
+    def _abort(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.ready.done():
+            self.ready.set_exception(LocalBusError("hub closed the WebSocket connection"))
+        if self.open:
+            self.client.feed(b"")
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(self.ws.send(data))
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(self.ws.close())
+            self.transport.close()
+
+
 async def open_websocket(url: str, client: BusClient, timeout: float = 10.0) -> None:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-    request, key = client_handshake(
-        f"{host}:{port}", parts.path or BUS_PATH, secrets.token_bytes(16)
-    )
-    writer.write(request)
-    buf = bytearray()
-    while (block := split_handshake(buf)) is None:
-        chunk = await asyncio.wait_for(reader.read(4096), timeout)
-        if not chunk:
-            raise LocalBusError("hub closed the connection during the WebSocket handshake")
-        buf += chunk
-    parse_server_handshake(block, key)
-    ws = WebSocket(is_client=True, mask_source=secrets.token_bytes)
-
-    def write(data: bytes) -> None:
-        if not writer.is_closing():
-            writer.write(ws.send(data))
-
-    async def close() -> None:
-        if not writer.is_closing():
-            writer.write(ws.close())
-            writer.close()
-        task.cancel()
-
-    async def pump() -> None:
-        pending = bytes(buf)
-        try:
-            while True:
-                chunk = pending or await reader.read(65536)
-                pending = b""
-                if not chunk:
-                    break
-                events, reply = ws.receive_data(chunk)
-                if reply and not writer.is_closing():
-                    writer.write(reply)
-                for ev in events:
-                    if isinstance(ev, WsMessage):
-                        client.feed(ev.data)
-                    elif isinstance(ev, WsClose):
-                        return
-        except (ConnectionError, RemoteBusError):
-            pass
-        finally:
-            client.feed(b"")
-
-    client.attach(write, close)
-    task = asyncio.get_running_loop().create_task(pump())
+    loop = asyncio.get_running_loop()
+    try:
+        _, proto = await asyncio.wait_for(
+            loop.create_connection(
+                lambda: _WsClientProtocol(client, f"{host}:{port}", parts.path or BUS_PATH),
+                host, port,
+            ),
+            timeout,
+        )  # fmt: skip
+        await asyncio.wait_for(proto.ready, timeout)
+    except (OSError, asyncio.TimeoutError) as exc:
+        raise LocalBusError(f"could not connect to {url}: {exc!r}") from exc
+    client.attach(proto.write, proto.close)
 
 
 # -- hub server ------------------------------------------------------------------------------
@@ -309,7 +345,8 @@ class HubServer:
     ) -> None:
         """Listen on UDP ``port`` (HTTP/3) and TCP ``port`` (WebSocket); 0 picks free ports."""
         if websocket:
-            server = await asyncio.start_server(self._ws_session, host, port)
+            loop = asyncio.get_running_loop()
+            server = await loop.create_server(self._ws_protocol, host, port)
             self._servers.append(server)
             ws_port = server.sockets[0].getsockname()[1]
             self.ws_url = f"ws://{_hostport(host, ws_port)}{BUS_PATH}"
@@ -340,57 +377,69 @@ class HubServer:
                     await asyncio.wait_for(server.wait_closed(), 2.0)
         self._servers.clear()
 
-    async def _ws_session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        buf = bytearray()
-        try:
-            while (block := split_handshake(buf)) is None:
-                chunk = await asyncio.wait_for(reader.read(4096), 10.0)
-                if not chunk:
+    def _ws_protocol(self) -> asyncio.Protocol:
+        return _WsServerProtocol(self)
+
+
+class _WsServerProtocol(asyncio.Protocol):
+    """One WebSocket connection to the hub: HTTP upgrade, then bus bytes in messages."""
+
+    def __init__(self, server: HubServer) -> None:
+        self.server = server
+        self.buf = bytearray()
+        self.ws = WebSocket(is_client=False)
+        self.sid: Hashable | None = None
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(self.ws.send(data))
+
+    def data_received(self, data: bytes) -> None:
+        assert self.transport is not None
+        if self.sid is None:
+            self.buf += data
+            try:
+                block = split_handshake(self.buf)
+                if block is None:
                     return
-                buf += chunk
-            path, key = parse_client_handshake(block)
-            if path.split("?", 1)[0] != BUS_PATH:
-                writer.write(rejection_response("404 Not Found"))
+                path, key = parse_client_handshake(block)
+            except RemoteBusError:
+                self.transport.write(rejection_response())
+                self.transport.close()
                 return
-        except (RemoteBusError, asyncio.TimeoutError, ConnectionError):
-            writer.write(rejection_response())
-            writer.close()
-            return
-        writer.write(server_handshake_response(key))
-        ws = WebSocket(is_client=False)
-        self._next += 1
-        sid = ("ws", self._next)
-
-        def write(data: bytes) -> None:
-            if not writer.is_closing():
-                writer.write(ws.send(data))
-
-        self.register(sid, write)
+            if path.split("?", 1)[0] != BUS_PATH:
+                self.transport.write(rejection_response("404 Not Found"))
+                self.transport.close()
+                return
+            self.transport.write(server_handshake_response(key))
+            self.server._next += 1
+            self.sid = ("ws", self.server._next)
+            self.server.register(self.sid, self.write)
+            data = bytes(self.buf)
+            if not data:
+                return
         try:
-            pending = bytes(buf)
-            while True:
-                chunk = pending or await reader.read(65536)
-                pending = b""
-                if not chunk:
-                    break
-                try:
-                    events, reply = ws.receive_data(chunk)
-                except RemoteBusError:
-                    writer.write(ws.close(1002))
-                    break
-                if reply:
-                    writer.write(reply)
-                for ev in events:
-                    if isinstance(ev, WsMessage):
-                        self.receive(sid, ev.data)
-                    elif isinstance(ev, WsClose):
-                        raise EOFError
-        except (EOFError, ConnectionError):
-            pass
-        finally:
-            self.unregister(sid)
-            with contextlib.suppress(Exception):
-                writer.close()
+            events, reply = self.ws.receive_data(data)
+        except RemoteBusError:
+            self.transport.write(self.ws.close(1002))
+            self.transport.close()
+            return
+        if reply:
+            self.transport.write(reply)
+        for ev in events:
+            if isinstance(ev, WsMessage):
+                self.server.receive(self.sid, ev.data)
+            elif isinstance(ev, WsClose):
+                self.transport.close()
+                return
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.sid is not None:
+            self.server.unregister(self.sid)
 
 
 def _hostport(host: str, port: int) -> str:
