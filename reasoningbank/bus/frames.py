@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import re
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum, IntFlag
 
 from .errors import ErrorCode, FrameTooLarge, MalformedFrame
@@ -182,6 +182,9 @@ class Frame:
     priority: Priority = Priority.NORMAL
     intent: Intent | None = None
     signature: bytes | None = None
+    #: The signed span as received (decoder only). Not an init field, so
+    #: ``dataclasses.replace`` drops it and a modified frame is always re-encoded.
+    _signed_span: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not 0 <= self.stream_id < 1 << 32 or not 0 <= self.seq < 1 << 64:
@@ -232,6 +235,8 @@ def _prefix_and_header(frame: Frame) -> tuple[bytes, bytes]:
 
 def signing_bytes(frame: Frame) -> bytes:
     """The exact bytes an Ed25519 signature on ``frame`` covers (tag + version..header)."""
+    if frame._signed_span is not None:
+        return SIGNING_TAG + frame._signed_span
     prefix, header = _prefix_and_header(frame)
     return SIGNING_TAG + prefix[4:] + header
 
@@ -319,7 +324,7 @@ def _decode(raw: bytes) -> Frame:
         signature = raw[len(raw) - SIGNATURE_SIZE :]
     if not buf.eof():
         raise MalformedFrame("trailing bytes in header")
-    return Frame(
+    frame = Frame(
         type=frame_type,
         payload=payload,
         flags=_FLAGS[flags],
@@ -329,6 +334,9 @@ def _decode(raw: bytes) -> Frame:
         intent=intent,
         signature=signature,
     )
+    if signed:  # the header is canonical, so these are exactly the bytes re-encoding gives
+        object.__setattr__(frame, "_signed_span", raw[4 : _PREFIX_SIZE + hlen])
+    return frame
 
 
 def payload_hash(payload: bytes) -> bytes:
