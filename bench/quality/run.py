@@ -217,6 +217,34 @@ def table(res: dict, speed: dict | None) -> str:
     return "\n".join(lines)
 
 
+def verify_rbwasm(n: int = 60) -> dict:
+    """Check the rbwasm-chars port against the real ReasoningBankWasm build (needs node/npm):
+    the stored embeddings must match and findSimilar's composite must equal 0.5*cos + 0.3
+    (same category, no context, success_score 0 on both sides)."""
+    import os
+    import subprocess
+    from pathlib import Path
+    peer = Path(__file__).resolve().parent.parent / "peer"
+    r = subprocess.run(["bash", str(peer / "setup.sh")], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"peer setup failed: {r.stderr[-1000:]}")
+    env = dict(os.environ, PEER_DIR=r.stdout.strip().splitlines()[-1])
+    texts = D.stsb("test").texts[:n] + ["h\u00e9llo w\u00f6rld \u2713", "x" * 500]
+    r = subprocess.run(["node", str(peer / "wasm_embed_check.mjs")], input=json.dumps(texts),
+                       capture_output=True, text=True, env=env)
+    if r.returncode != 0:
+        raise SystemExit(f"wasm check failed: {r.stderr[-1000:]}")
+    d = json.loads(r.stdout.strip().splitlines()[-1])
+    ours = E.RBWasmChars().encode(texts)
+    idx = {pid: i for i, pid in enumerate(d["ids"])}
+    emb_err = max(float(np.abs(np.asarray(v, dtype=np.float32) - ours[idx[pid]]).max())
+                  for pid, v in d["embeddings"].items())
+    score_err = max(abs(sc - (0.5 * float(ours[qi] @ ours[idx[pid]]) + 0.3))
+                    for qi, res in enumerate(d["queries"]) for pid, sc in res)
+    return {"texts": len(texts), "embedding_max_abs_diff": emb_err,
+            "composite_max_abs_diff": score_err, "ok": emb_err < 1e-6 and score_err < 1e-6}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.quality", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -232,7 +260,13 @@ def main(argv=None) -> int:
                     help="object (or class) with fit(docs) and encode(texts)")
     ap.add_argument("--speed", action="store_true", help="also time encoding (ms per STS-B text)")
     ap.add_argument("--json", metavar="FILE", help="write results as JSON ('-' for stdout)")
+    ap.add_argument("--verify-rbwasm", action="store_true",
+                    help="check the rbwasm-chars port against the real WASM build, then exit")
     args = ap.parse_args(argv)
+    if args.verify_rbwasm:
+        v = verify_rbwasm()
+        print(json.dumps(v))
+        return 0 if v["ok"] else 1
     embs = build_embedders(args)
     t0 = time.perf_counter()
     res = evaluate(embs, [s.strip() for s in args.sets.split(",") if s.strip()])
