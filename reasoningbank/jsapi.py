@@ -1,0 +1,212 @@
+"""The Python half of the browser's JavaScript API (``web/reasoningbank.js``).
+
+Why this shape: every value crosses the FFI as a JSON string, and results come back through
+the ``resolve``/``reject`` functions JavaScript passes in. JavaScript then holds exactly one
+``PyProxy`` (``dispatch`` itself) for the life of the page, and no call creates another, so
+nothing can leak however the page uses the API. JSON is also the wire shape the API
+documents (pattern JSON, ``Match``/``Recommendation`` dicts), so there is nothing to convert.
+
+Works under CPython too (``resolve``/``reject`` may be any callables), which is how it is
+unit-tested without a browser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from .bank import ReasoningBank
+from .errors import BankClosed, InvalidPattern, ReasoningBankError
+
+__all__ = ["dispatch", "METHODS"]
+
+_banks: dict[int, ReasoningBank] = {}
+_next_handle = 1
+_tasks: set[asyncio.Task[None]] = set()
+
+
+def _bank(handle: int) -> ReasoningBank:
+    bank = _banks.get(handle)
+    if bank is None:
+        raise BankClosed("this bank is closed; open it again with ReasoningBank.load()")
+    return bank
+
+
+def _location(db: Any) -> str | None:
+    """``{db: "name"}`` means the IndexedDB bank ``name``; URLs and ``:memory:`` pass as is."""
+    if db is None:
+        return None
+    if not isinstance(db, str) or not db:
+        raise InvalidPattern("db must be a non-empty string", field="db")
+    if db == ":memory:" or "://" in db:
+        return db
+    return f"idb://{db}"
+
+
+async def _open(_: int, options: dict[str, Any] | None = None) -> int:
+    global _next_handle
+    options = dict(options or {})
+    location = _location(options.pop("db", None))
+    kwargs: dict[str, Any] = {}
+    for js_name, py_name in (
+        ("backend", "backend"),
+        ("weights", "weights"),
+        ("dedupThreshold", "dedup_threshold"),
+        ("halfLifeDays", "half_life_days"),
+        ("vectorBackend", "vector_backend"),
+    ):
+        if js_name in options:
+            kwargs[py_name] = options.pop(js_name)
+    if options:
+        raise InvalidPattern(f"unknown options: {', '.join(sorted(options))}", field="options")
+    bank = await ReasoningBank.open(location, **kwargs)
+    handle = _next_handle
+    _next_handle += 1
+    _banks[handle] = bank
+    return handle
+
+
+async def _close(handle: int) -> None:
+    bank = _banks.pop(handle, None)
+    if bank is not None:
+        await bank.close()
+
+
+async def _store_pattern(handle: int, pattern: dict[str, Any]) -> str:
+    return await _bank(handle).store_pattern(pattern)
+
+
+async def _store_patterns(handle: int, patterns: list[dict[str, Any]]) -> list[str]:
+    return await _bank(handle).store_patterns(patterns)
+
+
+async def _find_similar(
+    handle: int,
+    task_description: str,
+    task_category: str | None = None,
+    top_k: int = 5,
+    options: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    options = dict(options or {})
+    kwargs: dict[str, Any] = {}
+    for js_name, py_name in (
+        ("minScore", "min_score"),
+        ("context", "context"),
+        ("embedding", "embedding"),
+        ("strictCategory", "strict_category"),
+    ):
+        if js_name in options:
+            kwargs[py_name] = options.pop(js_name)
+    if options:
+        raise InvalidPattern(f"unknown options: {', '.join(sorted(options))}", field="options")
+    matches = await _bank(handle).find_similar(task_description, task_category, top_k, **kwargs)
+    return [m.to_dict() for m in matches]
+
+
+async def _get_pattern(handle: int, pattern_id: str) -> dict[str, Any] | None:
+    pattern = await _bank(handle).get_pattern(pattern_id)
+    return None if pattern is None else pattern.to_dict()
+
+
+async def _search_by_category(handle: int, category: str, limit: int = 10) -> list[dict[str, Any]]:
+    return [p.to_dict() for p in await _bank(handle).search_by_category(category, limit)]
+
+
+async def _get_stats(handle: int) -> dict[str, Any]:
+    return await _bank(handle).get_stats()
+
+
+_OUTCOME_FIELDS = {
+    "success": "success",
+    "score": "score",
+    "successScore": "score",
+    "success_score": "score",
+    "durationSeconds": "duration_seconds",
+    "duration_seconds": "duration_seconds",
+    "tokensUsed": "tokens_used",
+    "tokens_used": "tokens_used",
+    "errorMessage": "error_message",
+    "error_message": "error_message",
+    "metrics": "metrics",
+}
+
+
+async def _record_outcome(handle: int, pattern_id: str, outcome: dict[str, Any] | None = None) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {}
+    for key, value in (outcome or {}).items():
+        if key not in _OUTCOME_FIELDS:
+            raise InvalidPattern(f"unknown outcome field {key!r}", field=key)
+        kwargs[_OUTCOME_FIELDS[key]] = value
+    pattern = await _bank(handle).record_outcome(pattern_id, **kwargs)
+    return pattern.to_dict()
+
+
+async def _recommend_strategy(
+    handle: int, task_description: str, task_category: str | None = None
+) -> dict[str, Any] | None:
+    rec = await _bank(handle).recommend_strategy(task_description, task_category)
+    return None if rec is None else rec.to_dict()
+
+
+async def _delete_pattern(handle: int, pattern_id: str) -> None:
+    await _bank(handle).delete_pattern(pattern_id)
+
+
+METHODS: dict[str, Callable[..., Awaitable[Any]]] = {
+    "open": _open,
+    "close": _close,
+    "storePattern": _store_pattern,
+    "storePatterns": _store_patterns,
+    "findSimilar": _find_similar,
+    "getPattern": _get_pattern,
+    "searchByCategory": _search_by_category,
+    "getStats": _get_stats,
+    "recordOutcome": _record_outcome,
+    "recommendStrategy": _recommend_strategy,
+    "deletePattern": _delete_pattern,
+}
+
+
+def _error_json(exc: BaseException) -> str:
+    known = isinstance(exc, ReasoningBankError)
+    return json.dumps(
+        {
+            "name": type(exc).__name__ if known else "InternalError",
+            "message": str(exc) if known else f"{type(exc).__name__}: {exc}",
+            "field": getattr(exc, "field", None),
+            "patternId": getattr(exc, "pattern_id", None),
+        }
+    )
+
+
+async def _run(
+    handle: int, method: str, args_json: str, resolve: Callable[[str], Any], reject: Callable[[str], Any]
+) -> None:
+    try:
+        fn = METHODS.get(method)
+        if fn is None:
+            raise InvalidPattern(f"unknown method {method!r}")
+        args = json.loads(args_json)
+        if not isinstance(args, list):
+            raise InvalidPattern("arguments must be a JSON array")
+        result = await fn(handle, *args)
+        out = json.dumps(result, allow_nan=False)
+    except Exception as exc:
+        reject(_error_json(exc))
+    else:
+        resolve(out)
+
+
+def dispatch(
+    handle: int, method: str, args_json: str, resolve: Callable[[str], Any], reject: Callable[[str], Any]
+) -> None:
+    """Start ``method`` on bank ``handle`` with the JSON array ``args_json``; returns at once.
+
+    Later calls ``resolve(result_json)`` or ``reject(error_json)`` where the error is
+    ``{"name", "message", "field", "patternId"}`` (``name`` is our exception's class name).
+    """
+    task = asyncio.ensure_future(_run(handle, method, args_json, resolve, reject))
+    _tasks.add(task)  # keep a reference until done (the loop only holds weak ones)
+    task.add_done_callback(_tasks.discard)

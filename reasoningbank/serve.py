@@ -1,0 +1,317 @@
+"""``reasoningbank serve``: the offline PWA on localhost.
+
+Serves, from one origin:
+
+- ``/``: the app (``web/``: page, ``reasoningbank.js``, service worker, manifest);
+- ``/pyodide/``: the Pyodide runtime, vendored from npm ``pyodide@PYODIDE_VERSION`` (found
+  in ``--pyodide-dir``, ``$REASONINGBANK_PYODIDE_DIR``, a checkout's ``.browser-deps``, or a
+  user cache that ``npm`` fills on first use);
+- ``/wheels/<hash>/reasoningbank-<version>-py3-none-any.whl``: this very installation packed
+  as a wheel at startup, so the browser always runs the code the server runs (the hash in
+  the path lets the service worker cache it forever);
+- ``/build-info.json``: where the two above are, and what the service worker pre-caches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import zipfile
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+__all__ = ["PYODIDE_VERSION", "build_wheel", "find_pyodide", "find_web", "make_server", "register"]
+
+PYODIDE_VERSION = "314.0.7"
+#: Pyodide files the app needs offline (the rest of the npm package is not served).
+PYODIDE_FILES = (
+    "pyodide.mjs",
+    "pyodide.asm.mjs",
+    "pyodide.asm.wasm",
+    "python_stdlib.zip",
+    "pyodide-lock.json",
+)
+_PACKAGES = ("reasoningbank", "storage_idb", "transport_webtransport")
+_HERE = Path(__file__).resolve().parent
+
+
+class ServeError(RuntimeError):
+    """The app cannot be served; the message says how to fix it."""
+
+
+def find_web() -> Path:
+    """The PWA files: packaged as ``reasoningbank/_web`` in a wheel, or a checkout's ``web/``."""
+    for candidate in (_HERE / "_web", _HERE.parent / "web"):
+        if (candidate / "index.html").is_file():
+            return candidate
+    raise ServeError("the web app files are missing from this installation (no web/index.html)")
+
+
+def _pyodide_ok(path: Path) -> bool:
+    try:
+        meta = json.loads((path / "package.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return meta.get("version") == PYODIDE_VERSION and all((path / f).is_file() for f in PYODIDE_FILES)
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "reasoningbank" / f"pyodide-{PYODIDE_VERSION}"
+
+
+def find_pyodide(explicit: str | None = None, *, fetch: bool = True) -> Path:
+    """Directory holding the Pyodide runtime files; installs it with npm into the user cache
+    if it is nowhere else and ``fetch`` is true."""
+    candidates = []
+    if explicit:
+        candidates.append(Path(explicit))
+    if os.environ.get("REASONINGBANK_PYODIDE_DIR"):
+        candidates.append(Path(os.environ["REASONINGBANK_PYODIDE_DIR"]))
+    candidates += [
+        _HERE.parent / ".browser-deps" / "node_modules" / "pyodide",
+        Path.cwd() / "node_modules" / "pyodide",
+        _cache_dir() / "node_modules" / "pyodide",
+    ]
+    for path in candidates:
+        if _pyodide_ok(path):
+            return path
+    if explicit:
+        raise ServeError(f"{explicit} does not hold pyodide {PYODIDE_VERSION} ({', '.join(PYODIDE_FILES)})")
+    npm = shutil.which("npm")
+    if not fetch or npm is None:
+        raise ServeError(
+            f"Pyodide {PYODIDE_VERSION} not found. Install it with "
+            f"`npm install --prefix {_cache_dir()} pyodide@{PYODIDE_VERSION}` "
+            "or pass --pyodide-dir DIR"
+        )
+    target = _cache_dir()
+    target.mkdir(parents=True, exist_ok=True)
+    print(f"installing pyodide@{PYODIDE_VERSION} into {target} (once) ...", file=sys.stderr)
+    done = subprocess.run(
+        [npm, "install", "--prefix", str(target), "--no-audit", "--no-fund", "--silent",
+         f"pyodide@{PYODIDE_VERSION}"],
+        capture_output=True,
+        text=True,
+    )
+    found = target / "node_modules" / "pyodide"
+    if done.returncode != 0 or not _pyodide_ok(found):
+        raise ServeError(f"npm install pyodide@{PYODIDE_VERSION} failed: {done.stderr.strip()[-500:]}")
+    return found
+
+
+def build_wheel() -> tuple[str, bytes]:
+    """(file name, bytes) of a py3-none-any wheel of the installed packages.
+
+    Packing the running code (rather than shipping a prebuilt file) keeps browser and server
+    on the same version; the output is deterministic (sorted, fixed timestamps), so its hash
+    only changes when the code does.
+    """
+    from . import __version__
+
+    root = _HERE.parent
+    files: list[tuple[str, bytes]] = []
+    for package in _PACKAGES:
+        base = root / package
+        if not base.is_dir():
+            continue
+        for path in sorted(base.rglob("*")):
+            rel = path.relative_to(root).as_posix()
+            if path.is_file() and "__pycache__" not in rel and not rel.startswith("reasoningbank/_web/") \
+                    and path.suffix in (".py", ".js", ".typed", ".json", ".wasm"):
+                files.append((rel, path.read_bytes()))
+    info = f"reasoningbank-{__version__}.dist-info"
+    files.append((f"{info}/METADATA", f"Metadata-Version: 2.1\nName: reasoningbank\nVersion: {__version__}\n".encode()))
+    files.append((f"{info}/WHEEL", b"Wheel-Version: 1.0\nGenerator: reasoningbank.serve\nRoot-Is-Purelib: true\nTag: py3-none-any\n"))
+    record = "".join(f"{name},,\n" for name, _ in files) + f"{info}/RECORD,,\n"
+    files.append((f"{info}/RECORD", record.encode()))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        for name, data in files:
+            zi = zipfile.ZipInfo(name, date_time=(2020, 2, 2, 0, 0, 0))
+            zi.compress_type = zipfile.ZIP_DEFLATED
+            zi.external_attr = 0o644 << 16
+            zf.writestr(zi, data)
+    return f"reasoningbank-{__version__}-py3-none-any.whl", buf.getvalue()
+
+
+_TYPES = {
+    ".js": "text/javascript",
+    ".mjs": "text/javascript",
+    ".wasm": "application/wasm",
+    ".json": "application/json",
+    ".webmanifest": "application/manifest+json",
+    ".whl": "application/zip",
+    ".zip": "application/zip",
+    ".svg": "image/svg+xml",
+    ".html": "text/html; charset=utf-8",
+    ".css": "text/css",
+}
+
+
+class _Handler(SimpleHTTPRequestHandler):
+    """Static files from web/, /pyodide/ from the Pyodide dir, the in-memory wheel."""
+
+    server: _AppServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base signature
+        if self.server.verbose:
+            super().log_message(format, *args)
+
+    def end_headers(self) -> None:
+        # The service worker decides what is fresh; the browser cache must not second-guess
+        # it with heuristics (a stale reasoningbank.js beside a new wheel would break).
+        self.send_header("Cache-Control", "no-cache")
+        super().end_headers()
+
+    def guess_type(self, path: str | os.PathLike[str]) -> str:
+        return _TYPES.get(Path(path).suffix, "application/octet-stream")
+
+    def translate_path(self, path: str) -> str:
+        clean = path.split("?", 1)[0].split("#", 1)[0]
+        if clean.startswith("/pyodide/"):
+            name = clean[len("/pyodide/"):]
+            if name in PYODIDE_FILES:
+                return str(self.server.pyodide_dir / name)
+            return str(self.server.web_dir / "__missing__")
+        return super().translate_path(path)
+
+    def _send_bytes(self, body: bytes, content_type: str) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _generated(self) -> tuple[bytes, str] | None:
+        path = self.path.split("?", 1)[0]
+        if path == "/build-info.json":
+            return self.server.build_info, "application/json"
+        if path == self.server.wheel_path:
+            return self.server.wheel, "application/zip"
+        return None
+
+    def do_GET(self) -> None:
+        generated = self._generated()
+        if generated is None:
+            super().do_GET()
+        else:
+            self._send_bytes(*generated)
+
+    def do_HEAD(self) -> None:
+        generated = self._generated()
+        if generated is None:
+            super().do_HEAD()
+        else:
+            self._send_bytes(*generated)
+
+
+class _AppServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A browser that navigates away mid-download is not an error worth a traceback.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+    def __init__(self, address: tuple[str, int], web_dir: Path, pyodide_dir: Path, verbose: bool) -> None:
+        self.web_dir = web_dir
+        self.pyodide_dir = pyodide_dir
+        self.verbose = verbose
+        name, self.wheel = build_wheel()
+        digest = hashlib.sha256(self.wheel).hexdigest()[:16]
+        self.wheel_path = f"/wheels/{digest}/{name}"
+        app = sorted(
+            "/" + p.relative_to(web_dir).as_posix()
+            for p in web_dir.rglob("*")
+            if p.is_file() and p.name != "sw.js" and not p.name.startswith(".")
+        )
+        info = {
+            "version": digest,
+            "wheel": self.wheel_path.lstrip("/"),
+            "pyodide": "pyodide/",
+            "pyodideVersion": PYODIDE_VERSION,
+            "precache": ["/", *app, *(f"/pyodide/{f}" for f in PYODIDE_FILES), self.wheel_path],
+        }
+        self.build_info = json.dumps(info, indent=1).encode()
+        super().__init__(address, partial(_Handler, directory=str(web_dir)))
+
+
+def make_server(
+    host: str = "127.0.0.1", port: int = 8765, *, pyodide_dir: str | None = None, verbose: bool = False
+) -> _AppServer:
+    """A ready (bound, not yet serving) app server; ``port=0`` picks a free port."""
+    return _AppServer((host, port), find_web(), find_pyodide(pyodide_dir), verbose)
+
+
+def serve_in_thread(**kwargs: Any) -> tuple[_AppServer, str]:
+    """Start a server on a background thread (for tests and benchmarks); returns it and its URL."""
+    server = make_server(**kwargs)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    host, port = server.server_address[:2]
+    return server, f"http://{host}:{port}/"
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        server = make_server(args.host, args.port, pyodide_dir=args.pyodide_dir, verbose=args.verbose)
+    except (ServeError, OSError) as exc:
+        print(f"reasoningbank serve: {exc}", file=sys.stderr)
+        return 1
+    host, port = server.server_address[:2]
+    shown = "localhost" if host in ("127.0.0.1", "::1") else host
+    print(f"ReasoningBank app: http://{shown}:{port}/", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def register(subparsers: Any, db_parent: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """Add ``serve [--host H] [--port P] [--pyodide-dir DIR] [--verbose]``.
+
+    The parser's ``handler`` default takes the parsed namespace and returns an exit code.
+    """
+    parser = subparsers.add_parser(
+        "serve",
+        parents=[db_parent] if db_parent is not None else [],
+        help="serve the offline web app (Pyodide + this library + IndexedDB) on localhost",
+        description=(
+            "Serve the ReasoningBank web app: the library runs in the browser (Pyodide), keeps "
+            "its patterns in IndexedDB and works offline after the first visit. "
+            "Example: reasoningbank serve --port 8765"
+        ),
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8765, help="port (default: 8765; 0 picks one)")
+    parser.add_argument("--pyodide-dir", default=None,
+                        help=f"directory with npm pyodide@{PYODIDE_VERSION} (default: found or installed)")
+    parser.add_argument("--verbose", action="store_true", help="log every request")
+    parser.set_defaults(handler=_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m reasoningbank.serve``: the serve command on its own."""
+    parser = argparse.ArgumentParser(prog="reasoningbank")
+    sub = parser.add_subparsers(dest="command", required=True)
+    register(sub)
+    args = parser.parse_args(["serve", *(sys.argv[1:] if argv is None else argv)])
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,164 @@
+// ReasoningBank for plain web pages: the Python library running in Pyodide, its patterns in
+// IndexedDB, behind a small camelCase API that returns plain JS objects.
+//
+//   import { ReasoningBank } from "/reasoningbank.js";
+//   const rb = await ReasoningBank.load({ db: "my-agent" });
+//   const id = await rb.storePattern({ task_description: "add oauth token refresh",
+//     task_category: "backend", strategy: "test-driven", success_score: 0.9 });
+//   const matches = await rb.findSimilar("refresh oauth tokens", "backend", 5);
+//   const rec = await rb.recommendStrategy("refresh oauth tokens", "backend");
+//
+// Values cross into Python as JSON and come back as JSON: the page holds one PyProxy (the
+// dispatcher) for its whole life, and no call creates another.
+
+const HERE = new URL(".", import.meta.url);
+
+/** Errors raised by the library keep its class name: InvalidPattern, NotFound, StorageError, ... */
+export class ReasoningBankError extends Error {
+  constructor({ name, message, field = null, patternId = null }) {
+    super(message);
+    this.name = name;
+    this.field = field;
+    this.patternId = patternId;
+  }
+}
+
+let runtimePromise = null;
+
+async function buildInfo(base) {
+  const res = await fetch(new URL("build-info.json", base));
+  if (!res.ok) throw new Error(`build-info.json: HTTP ${res.status}`);
+  return res.json();
+}
+
+async function boot({ indexURL, wheelURL, pyodide }) {
+  const marks = { start: performance.now() };
+  let info = null;
+  if (!wheelURL || !indexURL) info = await buildInfo(HERE);
+  indexURL = new URL(indexURL || info.pyodide || "pyodide/", HERE).href;
+  wheelURL = new URL(wheelURL || info.wheel, HERE).href;
+  if (!pyodide) {
+    const { loadPyodide } = await import(new URL("pyodide.mjs", indexURL).href);
+    pyodide = await loadPyodide({ indexURL });
+  }
+  marks.pyodide = performance.now();
+  // loadPackage reports a failed download through errorCallback, not by rejecting.
+  const errors = [];
+  await pyodide.loadPackage(wheelURL, {
+    messageCallback: () => {},
+    errorCallback: (msg) => errors.push(msg),
+  });
+  if (errors.length) throw new Error(`loading ${wheelURL} failed: ${errors.join("; ")}`);
+  const mod = pyodide.pyimport("reasoningbank.jsapi");
+  const dispatch = mod.dispatch.copy(); // our own proxy: outlives the module proxy
+  mod.destroy();
+  marks.ready = performance.now();
+  return { pyodide, dispatch, marks };
+}
+
+/** The shared Pyodide runtime (booted once per page; later options are ignored). */
+export function runtime(options = {}) {
+  if (!runtimePromise) {
+    runtimePromise = boot(options).catch((e) => {
+      runtimePromise = null;
+      throw e;
+    });
+  }
+  return runtimePromise;
+}
+
+function call(rt, handle, method, args) {
+  return new Promise((resolve, reject) => {
+    rt.dispatch(
+      handle,
+      method,
+      JSON.stringify(args),
+      (out) => resolve(JSON.parse(out)),
+      (err) => reject(new ReasoningBankError(JSON.parse(err))),
+    );
+  });
+}
+
+export class ReasoningBank {
+  constructor(rt, handle, db) {
+    this._rt = rt;
+    this._handle = handle;
+    this.db = db;
+  }
+
+  /**
+   * Open (creating if needed) a bank. `db`: an IndexedDB name (default "reasoningbank"),
+   * or ":memory:". Other options: backend, weights, dedupThreshold, halfLifeDays,
+   * vectorBackend; and for the runtime: indexURL (Pyodide files), wheelURL, pyodide (an
+   * already loaded instance).
+   */
+  static async load({ db = "reasoningbank", indexURL, wheelURL, pyodide, ...options } = {}) {
+    const rt = await runtime({ indexURL, wheelURL, pyodide });
+    const handle = await call(rt, 0, "open", [{ db, ...options }]);
+    return new ReasoningBank(rt, handle, db);
+  }
+
+  /** The Pyodide instance behind every bank on this page. */
+  get pyodide() {
+    return this._rt.pyodide;
+  }
+
+  _call(method, ...args) {
+    return call(this._rt, this._handle, method, args);
+  }
+
+  /** Store one pattern (pattern JSON; `success_score` shorthand accepted). Resolves to its id. */
+  storePattern(pattern) {
+    return this._call("storePattern", pattern);
+  }
+
+  /** Store many in one transaction. Resolves to their ids, in order. */
+  storePatterns(patterns) {
+    return this._call("storePatterns", patterns);
+  }
+
+  /**
+   * Most similar patterns: [{pattern, score, similarity, parts}], best first.
+   * `options`: minScore, context, embedding, strictCategory.
+   */
+  findSimilar(taskDescription, taskCategory = null, topK = 5, options = {}) {
+    return this._call("findSimilar", taskDescription, taskCategory, topK, options);
+  }
+
+  /** The pattern, or null. */
+  getPattern(id) {
+    return this._call("getPattern", id);
+  }
+
+  /** Newest first. */
+  searchByCategory(category, limit = 10) {
+    return this._call("searchByCategory", category, limit);
+  }
+
+  getStats() {
+    return this._call("getStats");
+  }
+
+  /**
+   * Learn from applying a pattern again: {success, score, durationSeconds, tokensUsed,
+   * errorMessage, metrics}. Resolves to the updated pattern.
+   */
+  recordOutcome(id, outcome = {}) {
+    return this._call("recordOutcome", id, outcome);
+  }
+
+  /** {strategy, confidence, evidence, alternatives, explored}. */
+  recommendStrategy(taskDescription, taskCategory = null) {
+    return this._call("recommendStrategy", taskDescription, taskCategory);
+  }
+
+  deletePattern(id) {
+    return this._call("deletePattern", id);
+  }
+
+  async close() {
+    await this._call("close");
+  }
+}
+
+export default ReasoningBank;
