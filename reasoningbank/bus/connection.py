@@ -352,28 +352,28 @@ class Connection:
             self._touch(now)
         return frame
 
-    def next_event(self, now: float) -> BusEvent | None:
-        """The next event, or ``None`` when more data is needed."""
+    def next_event_flow(self, now: float) -> Generator[Any, Any, BusEvent | None]:
+        """The receive loop as a flow (yields ``VerifyRequest``); see ``next_event``."""
         while not self._events:
             try:
                 frame = self._pending(now)
                 if frame is None:
                     break
-                run_sync(self._handle_flow(frame, now), verifier=self._verifier)
+                yield from self._handle_flow(frame, now)
             except RemoteBusError as exc:
                 self._fail(exc)
         return self._events.popleft() if self._events else None
 
+    def next_event(self, now: float) -> BusEvent | None:
+        """The next event, or ``None`` when more data is needed."""
+        return run_sync(self.next_event_flow(now), verifier=self._verifier)
+
     async def anext_event(self, now: float) -> BusEvent | None:
-        while not self._events:
-            try:
-                frame = self._pending(now)
-                if frame is None:
-                    break
-                await run_async(self._handle_flow(frame, now), verifier=self._verifier)
-            except RemoteBusError as exc:
-                self._fail(exc)
-        return self._events.popleft() if self._events else None
+        return await run_async(self.next_event_flow(now), verifier=self._verifier)
+
+    def send_flow(self, now: float, **kw: Any) -> Generator[Any, Any, None]:
+        """``send`` as a flow (yields ``SignRequest``), for callers composing flows."""
+        return self._send_flow(now, **kw)
 
     def _handle_flow(self, frame: Frame, now: float) -> Generator[Any, Any, None]:
         if frame.type == FrameType.CONTROL and frame.intent is None:

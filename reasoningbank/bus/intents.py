@@ -18,8 +18,9 @@ traffic can neither burn another key's budget nor poison the replay cache:
 6. op cost <= intent cap           else ``OverCap``
 7. nonce unseen in window          else ``ReplayedNonce``
 8. key's window spend + cost <= budget   else ``BudgetExceeded``
-9. Ed25519 signature               else ``ForgedSignature``
-10. commit: remember nonce, charge the spend.
+9. nonce cache has room            else ``Overloaded``
+10. Ed25519 signature              else ``ForgedSignature``
+11. commit: remember nonce, charge the spend.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any
 
 from .connection import Connection
@@ -19,6 +19,7 @@ from .errors import RemoteBusError
 from .events import BusEvent, InSync, IntentReceived, PeerClosed
 from .frames import FrameType, Priority
 from .gossip import GossipConfig, GossipNode, Out
+from .intents import run_async, run_sync
 from .provenance import canonical_json
 from .snapshots import SnapshotReceiver
 
@@ -55,44 +56,82 @@ class BusPeer:
         self.snapshot: SnapshotReceiver | None = None
         self._rounds = 0
 
-    def start(self, now: float) -> None:
-        self.conn.hello(now)
+    # Every operation is a flow (yielding sign/verify requests) driven either synchronously
+    # (PyNaCl) or asynchronously (WebCrypto under Pyodide): ``x`` and ``ax`` are twins.
+    def _run(self, flow: Generator[Any, Any, Any]) -> Any:
+        return run_sync(flow, signer=self.conn._signer, verifier=self.verifier)
 
-    def _emit(self, out: Out, now: float) -> list[BusEvent]:
+    async def _arun(self, flow: Generator[Any, Any, Any]) -> Any:
+        return await run_async(flow, signer=self.conn._signer, verifier=self.verifier)
+
+    def _start_flow(self, now: float) -> Generator[Any, Any, None]:
+        yield from self.conn._hello_flow(now)
+
+    def start(self, now: float) -> None:
+        self._run(self._start_flow(now))
+
+    async def astart(self, now: float) -> None:
+        await self._arun(self._start_flow(now))
+
+    def _emit_flow(self, out: Out, now: float) -> Generator[Any, Any, list[BusEvent]]:
         for _peer, op, body in out.messages:
             prio = Priority.NORMAL if op == "gossip.push" else Priority.LOW
-            self.conn.send(
+            yield from self.conn.send_flow(
                 now, type=FrameType.GOSSIP, op=op, payload=canonical_json(body), priority=prio
             )
         return out.events
 
+    def _share_flow(
+        self, pattern: dict[str, Any], now: float
+    ) -> Generator[Any, Any, list[BusEvent]]:
+        out = yield from self.gossip.publish_flow(pattern)
+        return (yield from self._emit_flow(out, now))
+
     def share(self, pattern: dict[str, Any], now: float) -> list[BusEvent]:
         """Offer one signed pattern (ours or re-shared) to the hub."""
-        return self._emit(self.gossip.publish(pattern, self.verifier), now)
+        return self._run(self._share_flow(pattern, now))  # type: ignore[no-any-return]
+
+    async def ashare(self, pattern: dict[str, Any], now: float) -> list[BusEvent]:
+        return await self._arun(self._share_flow(pattern, now))  # type: ignore[no-any-return]
+
+    def _sync_flow(self, now: float) -> Generator[Any, Any, None]:
+        self._rounds = 0
+        yield from self._emit_flow(self.gossip.anti_entropy(now, HUB), now)
 
     def request_sync(self, now: float) -> None:
-        self._rounds = 0
-        self._emit(self.gossip.anti_entropy(now, HUB), now)
+        """Start anti-entropy with the hub; an ``InSync`` event reports completion."""
+        self._run(self._sync_flow(now))
+
+    async def arequest_sync(self, now: float) -> None:
+        await self._arun(self._sync_flow(now))
+
+    def _snapshot_flow(
+        self, now: float, resume: SnapshotReceiver | None
+    ) -> Generator[Any, Any, None]:
+        self.snapshot = resume or SnapshotReceiver()
+        yield from self.conn.send_flow(
+            now, type=FrameType.SNAPSHOT, op="snapshot.get", payload=b"{}", priority=Priority.LOW
+        )
 
     def request_snapshot(self, now: float, resume: SnapshotReceiver | None = None) -> None:
         """Ask for the hub's snapshot; pass a cut ``SnapshotReceiver`` to resume it."""
-        self.snapshot = resume or SnapshotReceiver()
-        self.conn.send(
-            now, type=FrameType.SNAPSHOT, op="snapshot.get", payload=b"{}", priority=Priority.LOW
-        )
+        self._run(self._snapshot_flow(now, resume))
+
+    async def arequest_snapshot(self, now: float, resume: SnapshotReceiver | None = None) -> None:
+        await self._arun(self._snapshot_flow(now, resume))
 
     def data_to_send(self) -> bytes:
         return self.conn.data_to_send()
 
-    def receive(self, data: bytes, now: float) -> list[BusEvent]:
+    def _receive_flow(self, data: bytes, now: float) -> Generator[Any, Any, list[BusEvent]]:
         self.conn.receive_data(data)
         events: list[BusEvent] = []
-        while (ev := self.conn.next_event(now)) is not None:
+        while (ev := (yield from self.conn.next_event_flow(now))) is not None:
             if isinstance(ev, IntentReceived) and ev.type == FrameType.GOSSIP:
-                events.extend(self._on_gossip(ev, now))
+                events.extend((yield from self._on_gossip(ev, now)))
             elif isinstance(ev, IntentReceived) and ev.type == FrameType.SNAPSHOT:
                 try:
-                    events.extend(self._on_snapshot(ev, now))
+                    events.extend((yield from self._on_snapshot(ev, now)))
                 except RemoteBusError as exc:
                     self.conn.close(exc.error_code, str(exc))
             else:
@@ -101,28 +140,39 @@ class BusPeer:
                 events.append(ev)
         return events
 
-    def _on_gossip(self, ev: IntentReceived, now: float) -> list[BusEvent]:
+    def receive(self, data: bytes, now: float) -> list[BusEvent]:
+        """Feed bytes from the transport; returns the events they produced."""
+        return self._run(self._receive_flow(data, now))  # type: ignore[no-any-return]
+
+    async def areceive(self, data: bytes, now: float) -> list[BusEvent]:
+        return await self._arun(self._receive_flow(data, now))  # type: ignore[no-any-return]
+
+    def _on_gossip(self, ev: IntentReceived, now: float) -> Generator[Any, Any, list[BusEvent]]:
         try:
             body = json.loads(ev.payload)
         except ValueError:
             body = None
-        out = self.gossip.receive(HUB, ev.op, body, now, self.verifier)  # type: ignore[arg-type]
-        events = self._emit(out, now)
+        out = yield from self.gossip.receive_flow(HUB, ev.op, body, now)  # type: ignore[arg-type]
+        events: list[BusEvent] = yield from self._emit_flow(out, now)
         if ev.op == "gossip.have" and not any(isinstance(e, InSync) for e in events):
             self._rounds += 1
             if self._rounds < MAX_SYNC_ROUNDS:
-                self._emit(self.gossip.anti_entropy(now, HUB), now)
+                yield from self._emit_flow(self.gossip.anti_entropy(now, HUB), now)
         return events
 
-    def _on_snapshot(self, ev: IntentReceived, now: float) -> list[BusEvent]:
+    def _on_snapshot(self, ev: IntentReceived, now: float) -> Generator[Any, Any, list[BusEvent]]:
         rx = self.snapshot
         if rx is None:
             return []
         if ev.op == "snapshot.manifest":
-            rx.accept_manifest(json.loads(ev.payload), self.verifier)
+            try:
+                manifest = json.loads(ev.payload)
+            except ValueError:
+                manifest = None
+            yield from rx.manifest_flow(manifest)
             wanted = rx.resume()
             if wanted:
-                self.conn.send(
+                yield from self.conn.send_flow(
                     now,
                     type=FrameType.SNAPSHOT,
                     op="snapshot.chunks",
