@@ -143,6 +143,10 @@ try {
     await search(q, params.get("cat"));
     timings.firstAnswer = performance.now();
   }
+  // Neural bus (web/sync.js): linked when the URL (or a previous visit) names a hub.
+  window.rbBus = await import("./sync.js")
+    .then((m) => m.attach(rb, params))
+    .catch((e) => (console.warn("neural bus:", e), null));
   window.rbReady = true;
 } catch (e) {
   status.textContent = `Could not start: ${e.message}`;

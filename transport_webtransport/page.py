@@ -1,0 +1,170 @@
+"""The Python half of ``web/sync.js``: a page's bus links, behind one JSON dispatcher.
+
+Same shape as ``reasoningbank.jsapi``: arguments and results cross the FFI as JSON strings
+and come back through ``resolve``/``reject``, so the page holds a single ``PyProxy`` (the
+dispatcher). ``start`` links a bank opened through ``reasoningbank.js`` (its handle) to a hub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from reasoningbank.errors import ReasoningBankError
+
+from .identity import DEFAULT_IDENTITY_DB, BrowserTrust, load_identity
+from .link import BusSync
+
+__all__ = ["dispatch", "get"]
+
+_syncs: dict[int, BusSync] = {}
+_trusts: dict[int, BrowserTrust] = {}
+_next = 1
+_tasks: set[asyncio.Task[None]] = set()
+
+
+class SyncError(ReasoningBankError):
+    """Misuse of the sync API from the page (unknown handle, bad option)."""
+
+
+def get(handle: int) -> BusSync:
+    """The ``BusSync`` behind a handle (tests reach the live objects through this)."""
+    sync = _syncs.get(handle)
+    if sync is None:
+        raise SyncError(f"no bus link {handle}; start one with BusSync.start()")
+    return sync
+
+
+async def _start(_: int, options: dict[str, Any], on_change: Any = None) -> dict[str, Any]:
+    global _next
+    from reasoningbank.jsapi import _bank
+
+    options = dict(options)
+    bank = _bank(int(options.pop("bank")))
+    hub = options.pop("hub", None)
+    if not isinstance(hub, str) or not hub:
+        raise SyncError("hub: the hub URL (https://HOST:PORT/bus or ws://HOST:PORT/bus)")
+    db = str(options.pop("identityDb", DEFAULT_IDENTITY_DB))
+    signer = await load_identity(db)
+    trust = await BrowserTrust.load(signer.public_key, db)
+    for key in options.pop("trust", []) or []:
+        await trust.add(str(key))
+    kwargs = {}
+    for js_name, py_name in (
+        ("certHash", "cert_hash"),
+        ("wsUrl", "ws_url"),
+        ("prefer", "prefer"),
+        ("label", "label"),
+        ("backoffBase", "backoff_base"),
+        ("backoffMax", "backoff_max"),
+        ("timeout", "timeout"),
+    ):
+        if options.get(js_name) is not None:
+            kwargs[py_name] = options.pop(js_name)
+        else:
+            options.pop(js_name, None)
+    if options:
+        raise SyncError(f"unknown options: {', '.join(sorted(options))}")
+    callback = None
+    if on_change is not None:
+
+        def callback(status: dict[str, Any]) -> None:
+            on_change(json.dumps(status))
+
+    sync = BusSync(bank, hub, signer=signer, trusted=trust.keys, on_change=callback, **kwargs)
+    handle = _next
+    _next += 1
+    _syncs[handle] = sync
+    _trusts[handle] = trust
+    await sync.start()
+    return {"handle": handle, **sync.status()}
+
+
+async def _status(h: int) -> dict[str, Any]:
+    sync = get(h)
+    if sync.client is None:
+        sync.pending_count = await sync.pending()
+    return sync.status()
+
+
+async def _share(h: int) -> int:
+    return await get(h).share()
+
+
+async def _sync_now(h: int, timeout: float = 30.0) -> dict[str, Any]:
+    return await get(h).sync_now(timeout)
+
+
+async def _trust(h: int, key: str, label: str = "") -> bool:
+    get(h)
+    return await _trusts[h].add(key, label)
+
+
+async def _untrust(h: int, key: str) -> bool:
+    get(h)
+    return await _trusts[h].remove(key)
+
+
+async def _trusted(h: int) -> dict[str, Any]:
+    get(h)
+    return dict(_trusts[h].entries)
+
+
+async def _stop(h: int) -> None:
+    sync = _syncs.pop(h, None)
+    _trusts.pop(h, None)
+    if sync is not None:
+        await sync.stop()
+
+
+async def _identity(_: int, db: str = DEFAULT_IDENTITY_DB) -> str:
+    return (await load_identity(db)).public_key.hex()
+
+
+METHODS: dict[str, Callable[..., Awaitable[Any]]] = {
+    "start": _start,
+    "status": _status,
+    "share": _share,
+    "syncNow": _sync_now,
+    "trust": _trust,
+    "untrust": _untrust,
+    "trusted": _trusted,
+    "stop": _stop,
+    "identity": _identity,
+}
+
+
+def _error(exc: BaseException) -> str:
+    return json.dumps({"name": type(exc).__name__, "message": str(exc)})
+
+
+def dispatch(
+    handle: int,
+    method: str,
+    args: str,
+    resolve: Callable[[str], Any],
+    reject: Callable[[str], Any],
+    extra: Any = None,
+) -> None:
+    """Run ``method`` with JSON ``args``; ``resolve(json)`` or ``reject(json error)``.
+    ``extra`` is a JS callback passed to ``start`` (status changes, as a JSON string)."""
+
+    async def run() -> None:
+        try:
+            fn = METHODS.get(method)
+            if fn is None:
+                raise SyncError(f"unknown method {method!r}")
+            params = json.loads(args)
+            result = await (fn(handle, *params, extra) if method == "start" else fn(handle, *params))
+        except BaseException as exc:  # every failure goes back to the page as a rejection
+            reject(_error(exc))
+            if not isinstance(exc, Exception):
+                raise
+            return
+        resolve(json.dumps(result))
+
+    task = asyncio.get_running_loop().create_task(run())
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
