@@ -202,6 +202,7 @@ class _Handler(SimpleHTTPRequestHandler):
         return None
 
     def do_GET(self) -> None:
+        self.server.requests += 1
         generated = self._generated()
         if generated is None:
             super().do_GET()
@@ -209,6 +210,7 @@ class _Handler(SimpleHTTPRequestHandler):
             self._send_bytes(*generated)
 
     def do_HEAD(self) -> None:
+        self.server.requests += 1
         generated = self._generated()
         if generated is None:
             super().do_HEAD()
@@ -227,6 +229,7 @@ class _AppServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], web_dir: Path, pyodide_dir: Path, verbose: bool) -> None:
         self.web_dir = web_dir
         self.pyodide_dir = pyodide_dir
+        self.requests = 0  # served so far (tests use it to prove the offline app needs none)
         self.verbose = verbose
         name, self.wheel = build_wheel()
         digest = hashlib.sha256(self.wheel).hexdigest()[:16]
