@@ -1,8 +1,8 @@
 """Side-by-side speed: ReasoningBank-Py vs agentic-flow 1.7.3 (ReasoningBankWasm and the TypeScript
 ReasoningBank), on the same deterministic dataset, in one run.
 
-usage: python -m bench.compare [--sizes 1000,10000] [--full] [--queries 200] [--json FILE]
-                               [--no-ts] [--ts-max N] [--markdown]
+usage: python -m bench.compare [--sizes 1000,10000] [--full] [--queries 200] [--repeat R]
+                               [--json FILE] [--no-ts] [--ts-max N]
 
 Steps: install the peer once (bench/peer/setup.sh; npm, cached under the user's cache dir or
 $PEER_DIR), write the dataset for each N (bench/dataset.py), run our bank (bench/ours.py) and each
@@ -29,6 +29,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -74,7 +75,21 @@ def ratio(num, den):
     return num / den
 
 
-def run(sizes, queries, singles, ts, ts_max, keep=None) -> dict:
+def _median_runs(runs: list[dict]) -> dict:
+    """Per-field median over repeated runs (numbers only; other fields from the first run)."""
+    if len(runs) == 1:
+        return runs[0]
+    out = dict(runs[0])
+    for k, v in runs[0].items():
+        vals = [r.get(k) for r in runs]
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and \
+                all(isinstance(x, (int, float)) for x in vals):
+            out[k] = statistics.median(vals)
+    out["repeats"] = len(runs)
+    return out
+
+
+def run(sizes, queries, singles, ts, ts_max, keep=None, repeat=1, ts_repeat_max=10_000) -> dict:
     peer_dir, peer_err = setup_peer()
     env = dict(os.environ)
     if peer_dir:
@@ -92,21 +107,30 @@ def run(sizes, queries, singles, ts, ts_max, keep=None) -> dict:
             d = os.path.join(tmp, f"n{n}")
             dataset.write(n, queries, d)
             row = {"n": n}
-            print(f"N={n:,}: ours ...", file=sys.stderr, flush=True)
-            row["ours"] = _run_json([sys.executable, "-m", "bench.ours", d, "--singles",
-                                     str(singles)], cwd=str(ROOT))
-            if peer_dir:
-                print(f"N={n:,}: ReasoningBankWasm ...", file=sys.stderr, flush=True)
+            got: dict[str, list] = {"ours": [], "wasm": [], "ts": []}
+            for rep in range(repeat):  # interleaved, so a busy moment hits every side alike
+                tag = f" (run {rep + 1}/{repeat})" if repeat > 1 else ""
+                print(f"N={n:,}: ours{tag} ...", file=sys.stderr, flush=True)
+                got["ours"].append(_run_json([sys.executable, "-m", "bench.ours", d, "--singles",
+                                              str(singles)], cwd=str(ROOT)))
+                if not peer_dir:
+                    continue
+                print(f"N={n:,}: ReasoningBankWasm{tag} ...", file=sys.stderr, flush=True)
                 try:
-                    row["wasm"] = _run_json(["node", str(PEER / "wasm_bench.mjs"), d], env=env)
+                    got["wasm"].append(_run_json(["node", str(PEER / "wasm_bench.mjs"), d], env=env))
                 except RuntimeError as e:
                     row["wasm_error"] = str(e)[:500]
-                if ts and n <= ts_max:
-                    print(f"N={n:,}: TypeScript ReasoningBank ...", file=sys.stderr, flush=True)
+                if ts and n <= ts_max and (rep == 0 or n <= ts_repeat_max):
+                    print(f"N={n:,}: TypeScript ReasoningBank{tag} ...", file=sys.stderr,
+                          flush=True)
                     try:
-                        row["ts"] = _run_json(["node", str(PEER / "ts_bench.mjs"), d], env=env)
+                        got["ts"].append(_run_json(["node", str(PEER / "ts_bench.mjs"), d],
+                                                   env=env))
                     except RuntimeError as e:
                         row["ts_error"] = str(e)[:500]
+            for side, runs in got.items():
+                if runs:
+                    row[side] = _median_runs(runs)
             row["ratios"] = ratios(row)
             out["runs"].append(row)
     finally:
@@ -200,11 +224,17 @@ def main(argv=None) -> int:
     ap.add_argument("--ts-max", type=int, default=100_000, help="largest N for the TS peer")
     ap.add_argument("--json", metavar="FILE", help="also write the JSON document to FILE")
     ap.add_argument("--keep", metavar="DIR", help="write datasets to DIR and keep them")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="run every side R times, interleaved, and report medians (default 1)")
+    ap.add_argument("--ts-repeat-max", type=int, default=10_000,
+                    help="largest N at which the (slow) TS peer is repeated too")
     a = ap.parse_args(argv)
     sizes = [int(x) for x in a.sizes.split(",") if x.strip()]
     if a.full and 100_000 not in sizes:
         sizes.append(100_000)
-    res = run(sizes, a.queries, a.singles, not a.no_ts, a.ts_max, a.keep)
+    res = run(sizes, a.queries, a.singles, not a.no_ts, a.ts_max, a.keep, a.repeat,
+              a.ts_repeat_max)
+    res["repeat"] = a.repeat
     print(table(res))
     print()
     doc = json.dumps(res, indent=1)
