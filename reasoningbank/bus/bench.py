@@ -78,6 +78,13 @@ def _rss_kib(pid: int) -> int:
     return 0
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds used so far by process ``pid``."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _serve() -> None:  # pragma: no cover - runs in the child process
     """Child process: run a hub on free ports and print its URLs."""
     from .aio import HubServer
@@ -136,6 +143,7 @@ async def _load(
     for i, c in enumerate(receivers):  # timestamp raw bytes only, decode after the run
         c.feed = (lambda log: lambda data: log.append((time.perf_counter(), data)))(arrivals[i])
     sent: dict[str, float] = {}
+    hub_cpu0, own_cpu0, wall0 = _cpu_s(hub_pid), time.process_time(), time.perf_counter()
     for m in range(messages):
         pattern = sign_pattern(
             {
@@ -154,6 +162,9 @@ async def _load(
         )
         await asyncio.sleep(interval)
     await asyncio.sleep(max(1.0, interval))
+    wall = time.perf_counter() - wall0
+    hub_cpu = (_cpu_s(hub_pid) - hub_cpu0) / wall
+    own_cpu = (time.process_time() - own_cpu0) / wall
     latencies: list[float] = []
     delivered = 0
     from .provenance import pattern_id
@@ -187,6 +198,9 @@ async def _load(
         "fanout_p99_ms": round(_percentile(latencies, 0.99), 2) if latencies else None,
         "fanout_max_ms": round(max(latencies), 2) if latencies else None,
         "hub_rss_per_session_kib": round((rss1 - rss0) / sessions, 1),
+        "hub_cpu_share": round(hub_cpu, 2),
+        "clients_cpu_share": round(own_cpu, 2),
+        "load_average": os.getloadavg()[0],
     }
 
 
