@@ -136,6 +136,7 @@ export async function attach(rb, params = new URLSearchParams(location.search)) 
     label: params.get("label") || saved.label || navigator.userAgent.match(/(Firefox|Chrome|Safari)\/[\d.]+/)?.[0] || "browser",
     trust: (params.get("trust") || "").split(",").filter(Boolean),
   };
+  for (const k of ["backoffBase", "backoffMax", "timeout"]) if (params.has(k)) cfg[k] = Number(params.get(k));
   const box = ensureBox();
   if (!cfg.hub) {
     box.textContent = "Neural bus: not linked (open with ?hub=URL&certHash=HEX)";

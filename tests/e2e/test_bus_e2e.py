@@ -1,0 +1,200 @@
+"""Browsers on the neural bus, end to end: Chromium and Firefox over WebTransport (pinned with
+serverCertificateHashes) and a CPython bank over WebTransport, all through one real hub."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from harness import pattern
+
+WAIT = 30.0
+
+
+def eventually(check: Callable[[], Any], timeout: float = WAIT, what: str = "") -> Any:
+    deadline = time.time() + timeout
+    last: Any = None
+    while time.time() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.1)
+    raise AssertionError(f"timed out: {what} (last: {last!r})")
+
+
+def link_all(hub: Any, chrome: Any, fox: Any, cp: Any) -> None:
+    cp.trust(chrome.key, fox.key)
+    chrome.link(hub, [fox.key, cp.key])
+    fox.link(hub, [chrome.key, cp.key])
+    cp.connect(hub)
+    cp.sync()
+    for b in (chrome, fox):
+        b.wait_status(lambda s: s["synced"], what="first sync")
+
+
+def test_chromium_firefox_and_cpython_converge_on_the_same_signed_patterns(
+    hub, open_bank, cpython_bank
+):
+    from reasoningbank.bus.provenance import provenance_of, shareable, verify_pattern
+    from reasoningbank.bus.signers import NaclVerifier
+
+    chrome, fox, cp = open_bank("chromium"), open_bank("firefox"), cpython_bank
+    assert len({chrome.key, fox.key, cp.key}) == 3
+    # Learned before linking (each bank alone) ...
+    chrome.store(pattern("chrome-before", "chromium learned to refresh oauth tokens"))
+    fox.store(pattern("firefox-before", "firefox learned to fix a flaky login modal"))
+    cp.loop.run(_open(cp))
+    cp.store(pattern("cpython-before", "cpython agent learned to plug a connection pool leak"))
+    link_all(hub, chrome, fox, cp)
+    for b in (chrome, fox):
+        assert b.status()["transport"] == "webtransport"
+    # ... and live, after linking.
+    chrome.store(pattern("chrome-live", "chromium rotated signing keys with a checklist", "security"))
+    fox.store(pattern("firefox-live", "firefox built a responsive settings page", "frontend"))
+    cp.store(pattern("cpython-live", "cpython agent migrated the schema with backfills", "backend"))
+    cp.sync()
+
+    expected = {"chrome-before", "firefox-before", "cpython-before",
+                "chrome-live", "firefox-live", "cpython-live"}
+    eventually(lambda: chrome.pattern_ids() == expected, what="chromium has every pattern")
+    eventually(lambda: fox.pattern_ids() == expected, what="firefox has every pattern")
+    eventually(lambda: cp.sync() and cp.pattern_ids() == expected, what="cpython has every pattern")
+
+    signed = hub.store_ids()
+    assert len(signed) == 6
+    assert chrome.signed_ids() == fox.signed_ids() == cp.signed_ids() == signed
+    status = chrome.status()
+    assert set(status["authors"]) == {chrome.key, fox.key, cp.key}
+    assert status["rejected"] == {} and status["pending"] == 0
+
+    # Browser signatures (WebCrypto, non-extractable key) verify with libsodium in CPython.
+    for pid, author in (("chrome-live", chrome.key), ("firefox-before", fox.key)):
+        stored = cp.loop.run(cp.bank.get_pattern(pid)).to_dict(with_embedding=False)
+        assert provenance_of(stored)["author"] == author
+        assert verify_pattern(shareable(stored), {bytes.fromhex(author)}, NaclVerifier()).author.hex() == author
+    # And the CPython author's signature survived the trip into the browsers' IndexedDB.
+    prov = fox.py("(await bank.get_pattern('cpython-live')).metadata.extra['provenance']")
+    assert prov["author"] == cp.key
+
+    # The pages show the link and the other browser as a peer.
+    chrome.wait_status(lambda s: fox.key in {p["key"] for p in s["peers"]}, what="firefox as a peer")
+    fox.wait_status(lambda s: chrome.key in {p["key"] for p in s["peers"]}, what="chromium as a peer")
+    text = chrome.bus_text()
+    assert "online via webtransport" in text and "firefox" in text, text
+    assert chrome.driver.errors == [] and fox.driver.errors == []
+
+
+async def _open(cp: Any) -> None:
+    from reasoningbank import ReasoningBank
+
+    if cp.bank is None:
+        cp.bank = await ReasoningBank.open(str(cp.path))
+
+
+def test_forged_and_untrusted_patterns_are_rejected_everywhere(hub, open_bank, cpython_bank):
+    chrome, fox, cp = open_bank("chromium"), open_bank("firefox"), cpython_bank
+    link_all(hub, chrome, fox, cp)
+    honest = {"id": "honest-1", "task_description": "cache api responses with etags",
+              "task_category": "backend", "strategy": "spike", "outcome": {"success": True,
+              "success_score": 0.8}}
+    out = chrome.py(f"""
+        from reasoningbank.bus.events import PatternRejected
+        from reasoningbank.bus.frames import FrameType
+        from reasoningbank.bus.provenance import asign_pattern, canonical_json, pattern_id
+        from transport_webtransport.identity import ephemeral_identity
+        link = _link()
+        client = link.client
+        base = {honest!r}
+        # 1. Claims to be Firefox's pattern, signed with Chromium's own key: a forgery.
+        forged = await asign_pattern(dict(base, id="forged-1"), link.signer, 1000.0)
+        forged["metadata"]["provenance"]["author"] = {fox.key!r}
+        local = [type(e).__name__ + ":" + e.reason for e in await client.share(forged)
+                 if isinstance(e, PatternRejected)]
+        # 2. Correctly signed, but by a key nobody trusts.
+        rogue = await ephemeral_identity()
+        untrusted = await asign_pattern(dict(base, id="untrusted-1"), rogue, 1000.0)
+        # Push both past the local checks, as a malicious page could.
+        for p in (forged, untrusted):
+            await client.send(FrameType.GOSSIP, "gossip.push",
+                              canonical_json({{"hops": 0, "pattern": p}}))
+        {{"forged": pattern_id(forged), "untrusted": pattern_id(untrusted),
+          "rogue": rogue.public_key.hex(), "local": local}}
+    """)
+    assert out["local"] == ["PatternRejected:forged"], "share() must refuse a forgery locally"
+    # A marker sent after them: once it arrived everywhere, the two were processed too.
+    chrome.store(pattern("marker-1", "chromium learned to debounce search input", "frontend"))
+    eventually(lambda: "marker-1" in fox.pattern_ids(), what="marker at firefox")
+    eventually(lambda: cp.sync() and "marker-1" in cp.pattern_ids(), what="marker at cpython")
+
+    # The hub verified the author signature: the forgery was dropped and never relayed.
+    assert out["forged"] not in hub.store_ids() and hub.seen(out["forged"])
+    # A valid signature by an unknown key is relayed (the hub cannot know whom banks trust),
+    # and every bank refuses it against its own trust list.
+    assert out["untrusted"] in hub.store_ids()
+    fox.wait_status(lambda s: s["rejected"].get("untrusted", 0) >= 1, what="firefox rejects")
+    rejected = cp.loop.run(cp.link.import_received())[1]
+    assert cp.link.client.peer.gossip.seen.seen(out["untrusted"], time.time()) or rejected
+    for bank in (chrome, fox, cp):
+        ids = bank.pattern_ids()
+        assert "forged-1" not in ids and "untrusted-1" not in ids, (bank, ids)
+        assert out["forged"] not in bank.signed_ids() and out["untrusted"] not in bank.signed_ids()
+    # Anti-entropy still ends (the hub holds an id Firefox refuses; it must not loop on it).
+    assert fox.sync_now()["synced"]
+    assert "untrusted-1" not in fox.pattern_ids()
+
+
+def test_offline_page_queues_what_it_learns_and_catches_up(hub, open_bank, cpython_bank):
+    from test_browser_pwa import add_via_ui  # the PWA's own form, as a user would
+
+    chrome, fox, cp = open_bank("chromium"), open_bank("firefox"), cpython_bank
+    link_all(hub, chrome, fox, cp)
+    context = chrome.driver.context
+    context.set_offline(True)
+    chrome.wait_status(lambda s: s["state"] == "offline", what="chromium offline")
+    add_via_ui(chrome.page, "profile slow queries offline", "backend", "measure first", True)
+    add_via_ui(chrome.page, "write a migration rollback plan offline", "backend", "checklist", True)
+    chrome.wait_status(lambda s: s["pending"] == 2, what="two queued")
+    text = chrome.bus_text()
+    assert "offline" in text and "2 queued" in text, text
+    # Meanwhile the others keep learning.
+    fox.store(pattern("firefox-while-away", "firefox learned to lazy-load images", "frontend"))
+    cp.store(pattern("cpython-while-away", "cpython agent learned to batch inserts", "backend"))
+    cp.sync()
+    time.sleep(1.0)
+    offline_ids = chrome.pattern_ids()
+    assert "firefox-while-away" not in offline_ids and "cpython-while-away" not in offline_ids
+    assert not fox.pattern_ids() & offline_ids, "nothing learned offline can have left"
+
+    context.set_offline(False)
+    chrome.wait_status(lambda s: s["state"] == "online" and s["synced"] and s["pending"] == 0
+                       and s["connects"] == 2, what="back online and synced")
+    expected = offline_ids | {"firefox-while-away", "cpython-while-away"}
+    assert len(expected) == 4
+    eventually(lambda: chrome.pattern_ids() == expected, what="chromium caught up")
+    eventually(lambda: fox.pattern_ids() == expected, what="firefox got the queued patterns")
+    eventually(lambda: cp.sync() and cp.pattern_ids() == expected, what="cpython got them")
+
+
+def test_dropped_sessions_reconnect_with_backoff_and_resume(hub, open_bank, cpython_bank):
+    chrome, fox, cp = open_bank("chromium"), open_bank("firefox"), cpython_bank
+    link_all(hub, chrome, fox, cp)
+    chrome.store(pattern("before-drop", "chromium learned to pin dependencies"))
+    eventually(lambda: "before-drop" in fox.pattern_ids(), what="before the drop")
+    cp.close()
+
+    hub.stop()  # every session is closed, the ports stop listening
+    for b in (chrome, fox):
+        b.wait_status(lambda s: s["state"] != "online", what="noticed the drop")
+    chrome.store(pattern("during-drop", "chromium learned to cache build outputs"))
+    chrome.wait_status(lambda s: s["pending"] == 1, what="queued while the hub is down")
+    time.sleep(2.0)  # several failed attempts, spaced by the backoff
+    hub.start()  # same port, same certificate (same pin), empty store
+    for b in (chrome, fox):
+        b.wait_status(lambda s: s["state"] == "online" and s["synced"] and s["connects"] == 2,
+                      what="reconnected")
+    assert chrome.status()["attempts"] >= 4, chrome.status()
+    eventually(lambda: "during-drop" in fox.pattern_ids(), what="resumed")
+    # Anti-entropy on reconnection refilled the restarted hub from the banks' gossip state.
+    eventually(lambda: hub.store_ids() == chrome.signed_ids() == fox.signed_ids()
+               and len(hub.store_ids()) == 2, what="hub refilled")
