@@ -77,7 +77,7 @@ def test_two_hundred_peers_converge_and_forgeries_never_land():
             signed = sign_pattern(p, authors[author_idx], mesh.now)
             published.append(signed)
             # the author runs on one honest node; nodes carry the author's key
-            mesh.publish(author_idx * (N_PEERS // N_AUTHORS), signed)
+            mesh.publish(author_idx * (N_PEERS // N_AUTHORS) + author_idx % 2, signed)
 
         return go
 
@@ -90,8 +90,20 @@ def test_two_hundred_peers_converge_and_forgeries_never_land():
         (rng.uniform(0, 15), publisher(i, k)) for i in range(N_AUTHORS) for k in range(PER_AUTHOR)
     ]
     actions += [(t / 2, attack) for t in range(1, 40)]
+    during_partition: list[int] = []
+
+    def snapshot_partition():
+        # patterns published on one side must not have crossed yet
+        sides = [
+            {pid for i in half for pid in mesh.nodes[i].gossip.ids()},
+            {pid for i in set(honest_nodes) - half for pid in mesh.nodes[i].gossip.ids()},
+        ]
+        during_partition.append(len(sides[0] ^ sides[1]))
+
+    actions.append((11.9, snapshot_partition))
     mesh.run_until(30.0, anti_entropy=1.0, actions=actions)
 
+    assert during_partition[0] > 0  # the partition really separated the halves
     expected = {pattern_id(p) for p in published}
     assert len(expected) == N_AUTHORS * PER_AUTHOR
     for i in honest_nodes:
