@@ -211,3 +211,38 @@ async def check_default_location():
         return json.dumps(stats["storage"])
     finally:
         await bank.close()
+
+
+def _dense_data(n=3000, dim=48, seed=11):
+    import random
+
+    rnd = random.Random(seed)
+    rows = [[rnd.uniform(-1, 1) for _ in range(dim)] for _ in range(n)]
+    queries = [[rnd.uniform(-1, 1) for _ in range(dim)] for _ in range(5)]
+    return rows, queries
+
+
+async def check_dense(backend):
+    """Dense top-k and cosines from ``backend`` ("js" kernel in Pyodide; "numpy" or "python"
+    under CPython), on seeded data with some slots removed and re-added."""
+    if backend == "js":
+        from storage_idb.kernels import JsDenseIndex
+
+        index = JsDenseIndex()
+    else:
+        from reasoningbank.similarity import DenseIndex
+
+        index = DenseIndex(backend)
+    rows, queries = _dense_data()
+    for slot, row in enumerate(rows):
+        index.add(slot, row)
+    for slot in range(0, len(rows), 7):
+        index.remove(slot)
+    index.add(14, rows[0])  # re-add over a removed slot
+    assert len(index) == len(rows) - len(range(0, len(rows), 7)) + 1
+    out = {"top": [index.top_k(q, 10) for q in queries]}
+    scores = index.scores(queries[0])
+    out["some_scores"] = [[s, scores[s]] for s in sorted(scores)[:50]]
+    out["count"] = len(scores)
+    out["vector14"] = [round(x, 6) for x in index.vector(14)]
+    return json.dumps(out)

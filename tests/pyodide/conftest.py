@@ -103,6 +103,7 @@ def _node_indexeddb() -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "browser_only: not applicable to Pyodide in Node")
     if os.environ.get("RB_BROWSER_TESTS") != "1":
         return
     _use_debian_browsers()
@@ -117,6 +118,17 @@ def pytest_configure(config: pytest.Config) -> None:
         old.unlink()
     shutil.copy2(wheels[-1], dist_dir / wheels[-1].name)
     config._rb_wheel = wheels[-1].name  # type: ignore[attr-defined]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``browser_only`` do not apply to Node: deselect them there (not skip)."""
+    keep, drop = [], []
+    for item in items:
+        runtime = getattr(item, "callspec", None) and item.callspec.params.get("runtime")
+        (drop if item.get_closest_marker("browser_only") and runtime == "node" else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.fixture

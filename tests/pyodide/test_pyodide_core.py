@@ -78,9 +78,8 @@ def test_bank_survives_close_and_reopen(rb):
     assert got and got[0][0] in {p["id"] for p in checks.patterns()}
 
 
+@pytest.mark.browser_only  # Node has no page to reload; fake-indexeddb lives in memory
 def test_bank_survives_page_reload(rb, request):
-    if rb.browser == "node":
-        pytest.skip("Node has no page to reload; fake-indexeddb lives in process memory")
     loc = location(rb)
     assert run_check(rb, f"check_persist_write({loc!r})") == "ok"
     rb.refresh()
@@ -92,3 +91,11 @@ def test_bank_survives_page_reload(rb, request):
 
 def test_idb_store_protocol(rb):
     assert run_check(rb, f"check_idb_store({location(rb)[6:]!r})") == "ok"
+
+
+def test_js_dense_kernel_matches_numpy(rb):
+    """The JS vector kernel's top-k and cosines equal numpy's within 1e-6."""
+    got = json.loads(run_check(rb, "check_dense('js')"))
+    want = reference("check_dense('numpy')")
+    assert [[s for s, _ in top] for top in got["top"]] == [[s for s, _ in top] for top in want["top"]]
+    assert_close(got, want)
