@@ -52,14 +52,23 @@ class BusClient:
         self._write: Callable[[bytes], None] = lambda data: None
         self._close_transport: Callable[[], Any] = lambda: None
         self._timer: asyncio.Task[None] | None = None
+        self._tap: Callable[[bytes], None] | None = None
         self.closed = False
 
     # -- transport side ------------------------------------------------------------------
     def attach(self, write: Callable[[bytes], None], close: Callable[[], Any]) -> None:
         self._write, self._close_transport = write, close
 
+    def tap(self, handler: Callable[[bytes], None] | None) -> None:
+        """Divert incoming bytes to ``handler`` instead of the protocol (load tests use it
+        to timestamp raw arrivals); ``None`` restores normal processing."""
+        self._tap = handler
+
     def feed(self, data: bytes) -> None:
         """Bytes from the transport (``b""``: it closed)."""
+        if self._tap is not None:
+            self._tap(data)
+            return
         if self.closed and data:
             return
         try:

@@ -141,7 +141,7 @@ async def _load(
     publisher, receivers = clients[0], clients[1:]
     arrivals: list[list[tuple[float, bytes]]] = [[] for _ in receivers]
     for i, c in enumerate(receivers):  # timestamp raw bytes only, decode after the run
-        c.feed = (lambda log: lambda data: log.append((time.perf_counter(), data)))(arrivals[i])
+        c.tap((lambda log: lambda data: log.append((time.perf_counter(), data)))(arrivals[i]))
     sent: dict[str, float] = {}
     hub_cpu0, own_cpu0, wall0 = _cpu_s(hub_pid), time.process_time(), time.perf_counter()
     for m in range(messages):
@@ -184,7 +184,7 @@ async def _load(
                         latencies.append((when - sent[pid]) * 1000)
                         delivered += 1
     for c in clients:
-        c.feed = lambda data: None
+        c.tap(lambda data: None)
         await c.close()
     expected = messages * len(receivers)
     return {

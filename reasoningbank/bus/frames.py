@@ -138,7 +138,7 @@ class Buffer:
         return self.data[self.pos - 1]
 
     def pull_uint64(self) -> int:
-        return _U64.unpack(self.pull_bytes(8))[0]
+        return int(_U64.unpack(self.pull_bytes(8))[0])
 
     def eof(self) -> bool:
         return self.pos == len(self.data)

@@ -182,9 +182,9 @@ class GossipNode:
         return out
 
     def receive_flow(
-        self, peer: Peer, op: str, body: dict[str, Any], now: float
+        self, peer: Peer, op: str, body: Any, now: float
     ) -> Generator[VerifyRequest, bool, Out]:
-        """Handle one gossip message from ``peer``."""
+        """Handle one gossip message from ``peer`` (``body`` is untrusted decoded JSON)."""
         handler = _HANDLERS.get(op)
         if handler is None or not isinstance(body, dict):
             return Out(events=[PatternRejected("malformed", peer)])
@@ -203,7 +203,7 @@ class GossipNode:
     def publish(self, pattern: dict[str, Any], verifier: Any) -> Out:
         return run_sync(self.publish_flow(pattern), verifier=verifier)
 
-    def receive(self, peer: Peer, op: str, body: dict[str, Any], now: float, verifier: Any) -> Out:
+    def receive(self, peer: Peer, op: str, body: Any, now: float, verifier: Any) -> Out:
         return run_sync(self.receive_flow(peer, op, body, now), verifier=verifier)
 
     # -- handlers ------------------------------------------------------------------------

@@ -145,7 +145,7 @@ class Hub:
             body = json.loads(event.payload)
         except ValueError:
             body = None
-        out = self.gossip.receive(sid, event.op, body, now, self.verifier)  # type: ignore[arg-type]
+        out = self.gossip.receive(sid, event.op, body, now, self.verifier)
         self.emit(out, now)
 
     def emit(self, out: Out, now: float) -> None:
@@ -227,13 +227,13 @@ class Hub:
             return
         routes = self._relays.get(key, {})
         for other, osid in routes.items():
-            oc = self.sessions.get(other)
-            if oc is None or oc.closed:
+            dest = self.sessions.get(other)
+            if dest is None or dest.closed:
                 continue
             if isinstance(ev, StreamDataReceived):
-                oc.send_stream(now, osid, ev.data)
+                dest.send_stream(now, osid, ev.data)
             else:
-                oc.send_stream(now, osid, b"", end=True)
+                dest.send_stream(now, osid, b"", end=True)
             self._dirty.add(other)
         if isinstance(ev, StreamEnded):
             self._relays.pop(key, None)

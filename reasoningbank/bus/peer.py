@@ -152,7 +152,7 @@ class BusPeer:
             body = json.loads(ev.payload)
         except ValueError:
             body = None
-        out = yield from self.gossip.receive_flow(HUB, ev.op, body, now)  # type: ignore[arg-type]
+        out = yield from self.gossip.receive_flow(HUB, ev.op, body, now)
         events: list[BusEvent] = yield from self._emit_flow(out, now)
         if ev.op == "gossip.have" and not any(isinstance(e, InSync) for e in events):
             self._rounds += 1

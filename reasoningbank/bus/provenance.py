@@ -126,7 +126,7 @@ def sign_pattern_flow(
     content = pattern_content(pattern)
     author = public_key.hex()
     signature = yield SignRequest(signed_bytes(content, author, signed_at))
-    out = json.loads(json.dumps(pattern))
+    out: dict[str, Any] = json.loads(json.dumps(pattern))
     meta = out.setdefault("metadata", {}) or {}
     out["metadata"] = meta
     meta["provenance"] = {

@@ -25,11 +25,12 @@ import hashlib
 import hmac
 import ipaddress
 import ssl
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
-from aioquic.asyncio import QuicConnectionProtocol, serve
 from aioquic.asyncio.client import connect as quic_connect
+from aioquic.asyncio.protocol import QuicConnectionProtocol
+from aioquic.asyncio.server import serve
 from aioquic.h3.connection import H3_ALPN, H3Connection
 from aioquic.h3.events import HeadersReceived, WebTransportStreamDataReceived
 from aioquic.quic.configuration import QuicConfiguration
@@ -185,6 +186,7 @@ async def serve_webtransport(
     config.certificate, config.private_key = cert.cert, cert.key
     protocol = type("HubProtocol", (_HubProtocol,), {"server": server})
     quic_server = await serve(host, port, configuration=config, create_protocol=protocol)
+    assert quic_server._transport is not None
     bound = quic_server._transport.get_extra_info("sockname")[1]
     return quic_server, bound, cert.sha256
 
@@ -286,7 +288,8 @@ async def open_webtransport(
         create_protocol=lambda *a, **kw: _ClientProtocol(*a, pin=pin, **kw),
     )
     try:
-        protocol: _ClientProtocol = await asyncio.wait_for(stack.__aenter__(), timeout)
+        entered = await asyncio.wait_for(stack.__aenter__(), timeout)
+        protocol = cast(_ClientProtocol, entered)
     except (ConnectionError, asyncio.TimeoutError) as exc:
         raise LocalBusError(f"could not connect to {url}: {exc!r}") from exc
 

@@ -19,7 +19,8 @@ from typing import Any
 
 from ..model import parse_time
 from .aio import BusClient, connect
-from .events import FrameType, PatternAccepted, PatternRejected
+from .events import PatternAccepted, PatternRejected
+from .frames import FrameType
 from .keys import TrustList, load_or_create_seed
 from .provenance import (
     PatternRejected as _Rejected,
