@@ -267,3 +267,38 @@ def test_cli_hub_and_sync_commands(tmp_path, monkeypatch, capsys):
     finally:
         hub.terminate()
         hub.wait(10)
+
+
+def test_websocket_endpoint_refuses_bad_upgrades_and_garbage():
+    async def go():
+        server = await start_hub()
+        try:
+            port = int(server.ws_url.rsplit(":", 1)[1].split("/")[0])
+            answers = []
+            for request in (
+                b"GET /elsewhere HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                b"Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                b"GET /bus HTTP/1.1\r\nHost: x\r\n\r\n",
+            ):
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.write(request)
+                answers.append(await reader.read(100))
+                writer.close()
+            assert answers[0].startswith(b"HTTP/1.1 404") and answers[1].startswith(b"HTTP/1.1 400")
+            # a real upgrade followed by an unmasked (client-illegal) frame is dropped
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(
+                b"GET /bus HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                b"Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            )
+            head = await reader.readuntil(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 101")
+            writer.write(b"\x82\x03abc")
+            rest = await asyncio.wait_for(reader.read(), 5)  # hub HELLO, then close 1002, then EOF
+            assert b"\x88\x02\x03\xea" in rest
+            await asyncio.sleep(0.05)
+            assert server.hub.sessions == {}
+        finally:
+            await server.close()
+
+    run(go())
