@@ -23,7 +23,7 @@ import sys
 import time
 from typing import Any
 
-__all__ = ["run", "verify_rate", "hub_load"]
+__all__ = ["arun", "hub_load", "run", "verify_rate"]
 
 
 def verify_rate(frames: int = 20_000, payload_size: int = 256) -> dict[str, float]:
@@ -247,6 +247,11 @@ def run(
     if quic_sessions:
         out["hub_webtransport"] = hub_load(quic_sessions, messages, transport="webtransport")
     return out
+
+
+async def arun(**kw: Any) -> dict[str, Any]:
+    """``run`` from inside a running event loop (it starts loops of its own, so in a thread)."""
+    return await asyncio.to_thread(run, **kw)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -136,7 +136,9 @@ async def connect_bank(
     timeout: float = 10.0,
 ) -> BankLink:
     """What ``await bank.connect(url, cert_hash=...)`` does: a live ``BankLink``."""
-    path = db_path if db_path is not None else getattr(bank, "path", ":memory:")
+    if db_path is None:  # the bank's location decides where its identity lives
+        db_path = getattr(getattr(bank, "_store", None), "location", None) or ":memory:"
+    path = db_path
     signer, trust = bank_identity(path)
     verifier = NaclVerifier()
     trusted = trust.as_set(own=signer.public_key)

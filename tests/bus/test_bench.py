@@ -20,3 +20,12 @@ def test_hub_load_delivers_every_message_to_every_session():
 def test_hub_load_over_webtransport():
     out = hub_load(sessions=5, messages=2, interval=0.05, transport="webtransport")
     assert out["transport"] == "webtransport" and out["delivery_ratio"] == 1.0
+
+
+def test_arun_works_inside_a_running_loop():
+    import asyncio
+
+    from reasoningbank.bus.bench import arun
+
+    out = asyncio.run(arun(frames=200, sessions=4, messages=1, quic_sessions=0))
+    assert out["verify"]["frames"] == 200 and out["hub_websocket"]["delivery_ratio"] == 1.0

@@ -302,3 +302,37 @@ def test_websocket_endpoint_refuses_bad_upgrades_and_garbage():
             await server.close()
 
     run(go())
+
+
+def test_bank_link_derives_identity_from_the_bank_location(tmp_path):
+    """What ``await bank.connect(url, cert_hash=...)`` will do: identity next to the bank file,
+    live sync, and a reasoning stream to another bank."""
+    from reasoningbank import ReasoningBank
+    from reasoningbank.bus.sync import connect_bank
+
+    a_db, b_db = str(tmp_path / "a.db"), str(tmp_path / "b.db")
+
+    async def go():
+        server = await start_hub()
+        try:
+            a = await ReasoningBank.open(a_db)
+            b = await ReasoningBank.open(b_db)
+            await a.store_pattern(make_pattern("a", 1))
+            la = await connect_bank(a, server.url, cert_hash=server.cert_sha256)
+            assert (tmp_path / "a.db.key").exists()
+            TrustList.load(b_db).add(la.signer.public_key)
+            lb = await connect_bank(b, server.ws_url)
+            assert (await la.sync())["shared"] == 1
+            assert (await lb.sync())["imported"] == 1
+            sid = la.open_stream(FrameType.VERIFY, {"pattern": "a-1"})
+            la.send_stream(sid, b'{"verdict": "pass"}', end=True)
+            await lb.client.wait_for(lambda e: isinstance(e, StreamEnded))
+            await la.close()
+            await lb.close()
+            assert (await b.get_pattern("a-1")) is not None
+            await a.close()
+            await b.close()
+        finally:
+            await server.close()
+
+    run(go())
