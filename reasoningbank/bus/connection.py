@@ -323,10 +323,12 @@ class Connection:
         self._rx += data
 
     def _pull(self) -> Frame | None:
-        if len(self._rx) > self.max_buffer_size:
-            raise FrameTooLarge("receive buffer over its cap")
         got = pull_frame(self._rx, self.max_frame_size)
         if got is None:
+            # Only *incomplete* data counts against the cap: a burst of complete frames (a
+            # catch-up of thousands of patterns) is processed, never refused.
+            if len(self._rx) > self.max_buffer_size:
+                raise FrameTooLarge("receive buffer over its cap")
             return None
         frame, used = got
         del self._rx[:used]

@@ -247,3 +247,18 @@ def test_unknown_control_op_is_refused():
     drain(pair.server, T0, events)
     assert events[0].error_code == ErrorCode.PROTOCOL_VIOLATION
     assert dataclasses.is_dataclass(events[0])
+
+
+def test_a_large_burst_of_complete_frames_is_processed_not_refused():
+    pair = BusPair(max_frame_size=4096)
+    pair.open()
+    for i in range(3000):
+        pair.client.send(
+            T0, type=FrameType.TELEMETRY, op="bus.metrics", payload=b"%d" % i + b"x" * 600
+        )
+    burst = pair.client.data_to_send()
+    assert len(burst) > 4 * pair.server.max_frame_size * 100
+    pair.server.receive_data(burst)
+    events = []
+    drain(pair.server, T0, events)
+    assert len(events) == 3000 and all(isinstance(e, IntentReceived) for e in events)
