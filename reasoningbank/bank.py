@@ -16,6 +16,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from typing import Any
 
 from . import learning, runtime
@@ -45,7 +46,7 @@ def default_location() -> str:
     if rt in (runtime.PYODIDE_BROWSER, runtime.PYODIDE_WORKER):
         return "idb://reasoningbank"
     if rt == runtime.PYODIDE_NODE:
-        import js  # type: ignore[import-not-found]
+        import js
 
         return "idb://reasoningbank" if getattr(js, "indexedDB", None) is not None else ":memory:"
     if os.name == "nt":
@@ -121,7 +122,7 @@ class ReasoningBank:
         self._strategy: list[str | None] = []
         self._quality: list[float] = []
         self._version = 0  # bumped by every index change; invalidates ``_arrays``
-        self._arrays: tuple | None = None
+        self._arrays: tuple[Any, ...] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
     @classmethod
@@ -399,9 +400,7 @@ class ReasoningBank:
             dups = self._lex.near_duplicates(
                 self._records[pid].terms,
                 threshold,
-                lambda s, slot=slot, strategy=strategy: (
-                    s > slot and self._strategy[s] == strategy and self._ids[s] not in gone
-                ),
+                partial(self._later_duplicate, slot, strategy, gone),
                 cat,
             )
             if not dups:
@@ -499,18 +498,38 @@ class ReasoningBank:
             lex = self._lex.scores(terms, task_category)  # only that category's postings
         else:
             lex = self._lex.scores(terms)
-        use_dense = query_vector is not None and len(self._dense) > 0
-        if use_dense and self._dense.backend == "numpy" and not context:
-            ranked, sem = self._rank_numpy(lex, query_vector, task_category, strict_category, top_k)
+        if query_vector is not None and len(self._dense) > 0:
+            if self._dense.backend == "numpy" and not context:
+                ranked, sem = self._rank_numpy(
+                    lex, query_vector, task_category, strict_category, top_k
+                )
+                return self._matches(ranked, lex, sem, task_category, context, min_score)
+            sem = self._dense.scores(query_vector)
         else:
-            sem = self._dense.scores(query_vector) if use_dense else {}
-            scored = self._score(lex, sem, task_category, context, strict_category)
-            ranked = heapq.nlargest(top_k, scored)
+            sem = {}
+        ranked = heapq.nlargest(
+            top_k, self._score(lex, sem, task_category, context, strict_category)
+        )
+        return self._matches(ranked, lex, sem, task_category, context, min_score)
+
+    def _matches(
+        self,
+        ranked: list[tuple[float, int]],
+        lex: dict[int, float],
+        sem: dict[int, float],
+        category: str | None,
+        context: dict[str, Any] | None,
+        min_score: float,
+    ) -> list[Match]:
         return [
-            self._match(score, -neg_slot, lex, sem, task_category, context)
+            self._match(score, -neg_slot, lex, sem, category, context)
             for score, neg_slot in ranked
             if score >= min_score
         ]
+
+    def _later_duplicate(self, slot: int, strategy: str | None, gone: set[str], other: int) -> bool:
+        """Consolidation's filter: a later pattern with the same strategy, not merged yet."""
+        return other > slot and self._strategy[other] == strategy and self._ids[other] not in gone
 
     def _rank_lexical(
         self, terms: list[str], category: str | None, top_k: int

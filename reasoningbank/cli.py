@@ -286,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
         name: str,
         handler: Callable[[argparse.Namespace], Awaitable[int]],
         help_: str,
-        parents: tuple = (),
+        parents: tuple[argparse.ArgumentParser, ...] = (),
     ) -> argparse.ArgumentParser:
         p = sub.add_parser(
             name,

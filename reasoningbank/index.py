@@ -34,12 +34,16 @@ def term_weights(terms: Iterable[str]) -> dict[str, float]:
     return {t: 1.0 + math.log(c) for t, c in Counter(terms).items()}
 
 
+#: Identity of a distinct text: its group and its sorted (term id, tf) pairs.
+_Key = tuple[Hashable, tuple[tuple[int, float], ...]]
+
+
 class _Text:
     """Documents with identical analysed text in one group share one posting entry."""
 
     __slots__ = ("tfs", "group", "slots", "key")
 
-    def __init__(self, tfs: dict[int, float], group: Hashable, key: tuple) -> None:
+    def __init__(self, tfs: dict[int, float], group: Hashable, key: _Key) -> None:
         self.tfs = tfs
         self.group = group
         self.slots: set[int] = set()
@@ -65,7 +69,7 @@ class LexicalIndex:
         # tid -> group -> {text id: tf*idf/norm}
         self._postings: list[dict[Hashable, dict[int, float]]] = []
         self._texts: dict[int, _Text] = {}
-        self._text_of_key: dict[tuple, int] = {}
+        self._text_of_key: dict[_Key, int] = {}
         self._text_of_slot: dict[int, int] = {}
         self._next_text = 0
         self._snapshot_n = -1
@@ -243,7 +247,7 @@ class LexicalIndex:
             candidates: Iterable[int] = [t for b in self._buckets(heavy, group) for t in b]
         else:
             candidates = self._text_scores(query, group).keys()
-        out = []
+        out: list[tuple[int, float]] = []
         for text_id in candidates:
             text = self._texts[text_id]
             cos = 0.0

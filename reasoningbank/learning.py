@@ -16,6 +16,7 @@ import math
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from .model import Metadata, Outcome, Pattern, Recommendation
 
@@ -42,7 +43,7 @@ def decay_weight(age_seconds: float, half_life_days: float | None) -> float:
     """``0.5 ** (age / half_life)``; 1.0 when decay is off (``None``) or age ≤ 0."""
     if half_life_days is None or age_seconds <= 0:
         return 1.0
-    return 0.5 ** (age_seconds / (half_life_days * _DAY))
+    return float(0.5 ** (age_seconds / (half_life_days * _DAY)))
 
 
 def _confidence(successes: float, failures: float) -> float:
@@ -187,7 +188,7 @@ def rank_strategies(
 
     Ties break by total evidence weight, then by name, so the order is deterministic.
     """
-    acc: dict[str, list] = {}
+    acc: dict[str, list[Any]] = {}
     for ev in evidence:
         w = max(ev.similarity, 0.0) * decay_weight(now - ev.updated_at, half_life_days)
         if w <= 0:

@@ -81,7 +81,7 @@ class StaticEmbedder:
         if not ids:
             vec = np.zeros(self.dims, dtype=np.float32)
             vec[0] = 1.0  # empty text: a fixed direction instead of an invalid zero vector
-            return vec.tolist()
+            return list(vec.tolist())
         vec = self._table[np.clip(np.asarray(ids), 0, len(self._table) - 1)].mean(axis=0)
         norm = float(np.linalg.norm(vec))
-        return (vec / norm).tolist() if norm > 0 else vec.tolist()
+        return list((vec / norm).tolist() if norm > 0 else vec.tolist())

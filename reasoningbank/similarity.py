@@ -125,10 +125,12 @@ class DenseIndex:
         np = _numpy() if backend in (None, "numpy") else None
         if backend == "numpy" and np is None:
             raise InvalidPattern("vector backend 'numpy' requested but numpy is not installed")
-        self._np = np
+        self._np: Any = np
         self.backend = "numpy" if np is not None else "python"
         self.dim: int | None = None
-        self._rows: dict[int, tuple[array, float]] = {}  # python backend: slot -> (row, norm)
+        self._rows: dict[
+            int, tuple[array[float], float]
+        ] = {}  # python backend: slot -> (row, norm)
         self._matrix: Any = None  # numpy backend: capacity x dim float32
         self._norms: Any = None  # numpy float64 norms; 0.0 marks an empty row
         self._count = 0
@@ -148,7 +150,7 @@ class DenseIndex:
             raise InvalidPattern("embedding must not be all zeros", field="embedding")
 
     @staticmethod
-    def _f32(vector: Sequence[float]) -> array:
+    def _f32(vector: Sequence[float]) -> array[float]:
         return (
             vector if isinstance(vector, array) and vector.typecode == "f" else array("f", vector)
         )
@@ -210,9 +212,10 @@ class DenseIndex:
             return None
         if self._np is None:
             return self._rows[slot][0].tolist()
-        return self._matrix[slot].astype(float).tolist()
+        out: list[float] = self._matrix[slot].astype(float).tolist()
+        return out
 
-    def _query(self, query: Sequence[float]) -> tuple[array, float]:
+    def _query(self, query: Sequence[float]) -> tuple[array[float], float]:
         self.check(query)
         q = self._f32(query)
         return q, math.sqrt(sum(x * x for x in q))
@@ -231,7 +234,7 @@ class DenseIndex:
         sims, slots = self._numpy_sims(q, qn)
         return dict(zip(slots.tolist(), sims[slots].tolist(), strict=False))
 
-    def _numpy_sims(self, q: array, qn: float) -> tuple[Any, Any]:
+    def _numpy_sims(self, q: array[float], qn: float) -> tuple[Any, Any]:
         np = self._np
         used = self._used  # rows past the highest slot are empty: skip them (memory-bound)
         dots = self._matrix[:used] @ np.frombuffer(q, dtype=np.float32)

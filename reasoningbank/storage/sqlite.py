@@ -22,6 +22,7 @@ import sys
 from array import array
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from ..errors import NotABank, SchemaTooNew, StorageError
 from .base import Changes, Record
@@ -62,7 +63,7 @@ _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circ
 _COLUMNS = "id, task_category, strategy, created_at, updated_at, body, terms, embedding"
 
 
-def _pack(vector: list[float] | None) -> bytes | None:
+def _pack(vector: Sequence[float] | None) -> bytes | None:
     if vector is None:
         return None
     arr = array("f", vector)
@@ -71,7 +72,7 @@ def _pack(vector: list[float] | None) -> bytes | None:
     return arr.tobytes()
 
 
-def _unpack(blob: bytes | None) -> array | None:
+def _unpack(blob: bytes | None) -> array[float] | None:
     """BLOB → float32 ``array`` (4 bytes per value: 100k × 1024-d stays ~400 MB)."""
     if blob is None:
         return None
@@ -82,7 +83,7 @@ def _unpack(blob: bytes | None) -> array | None:
     return arr
 
 
-def _row(row: tuple) -> Record:
+def _row(row: tuple[Any, ...]) -> Record:
     pid, cat, strategy, created, updated, body, terms, blob = row
     return Record(
         id=pid,
@@ -104,7 +105,7 @@ class SqliteStore:
         self.location = location
         self._data_version = self._pragma("data_version")
         self._seen_seq = self._current_seq()
-        self.tracer: Callable[[str, tuple], None] | None = None
+        self.tracer: Callable[[str, tuple[Any, ...]], None] | None = None
 
     # -- opening -------------------------------------------------------------------------
     @classmethod
@@ -186,7 +187,7 @@ class SqliteStore:
     def _current_seq(self) -> int:
         return int(self._conn.execute("SELECT value FROM rb_meta WHERE key = 'seq'").fetchone()[0])
 
-    def _exec(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
+    def _exec(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
         if self.tracer is not None:
             self.tracer(sql, params)
         return self._conn.execute(sql, params)
@@ -207,7 +208,7 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise StorageError(f"write to {self.location} failed: {exc}") from exc
 
-    def _read(self, sql: str, params: tuple = ()) -> list[tuple]:
+    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         try:
             return self._exec(sql, params).fetchall()
         except sqlite3.Error as exc:
