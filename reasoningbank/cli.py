@@ -341,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Modules contributing subcommands through ``register(subparsers, db_parent)``.
-_PLUGINS: tuple[str, ...] = ("migrate", "bundle", "mcp_server")
+_PLUGINS: tuple[str, ...] = ("migrate", "bundle", "mcp_server", "bus.commands", "serve")
 
 
 def _version() -> str:
