@@ -107,14 +107,27 @@ async def cmd_hub(args: argparse.Namespace) -> int:
     (browsers with serverCertificateHashes). The certificate is regenerated on each start
     and is valid 10 days. Example: reasoningbank hub --port 4433"""
     from .aio import HubServer
+    from .events import PatternAccepted
     from .hub import Hub
+    from .hubstore import HubStore
     from .keys import load_or_create_seed
     from .signers import NaclSigner, NaclVerifier
 
     db = getattr(args, "db", None) or os.environ.get("REASONINGBANK_DB")
     seed = load_or_create_seed(db) if db else secrets.token_bytes(32)
     signer = NaclSigner(seed)
-    hub = Hub(signer=signer, verifier=NaclVerifier(), nonce_source=secrets.token_bytes)
+    store = HubStore(args.store) if args.store else None
+
+    def keep(_sid: Any, event: Any) -> None:
+        if store is not None and isinstance(event, PatternAccepted):
+            store.append(event.pattern)
+
+    hub = Hub(
+        signer=signer, verifier=NaclVerifier(), nonce_source=secrets.token_bytes, on_event=keep
+    )
+    if store is not None:
+        kept = hub.preload(store.load())
+        print(f"kept patterns: {kept} from {args.store}")
     server = HubServer(hub)
     await server.start(args.host, args.port, quic=not args.no_quic)
     if server.url:
@@ -127,6 +140,8 @@ async def cmd_hub(args: argparse.Namespace) -> int:
         await asyncio.Event().wait()
     finally:
         await server.close()
+        if store is not None:
+            store.close()
     return 0  # pragma: no cover - runs until interrupted
 
 
@@ -194,6 +209,11 @@ def register(subparsers: Any, db_parent: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=4433, help="UDP and TCP port (default 4433)")
     p.add_argument("--no-quic", action="store_true", help="WebSocket only")
+    p.add_argument(
+        "--store",
+        metavar="FILE",
+        help="keep relayed patterns in this JSON-lines file across restarts",
+    )
 
     p = add("sync", cmd_sync, "sync patterns with a hub", [db_parent, json_parent])
     p.add_argument("--hub", required=True, metavar="URL", help="https://HOST:PORT/bus or ws://…")

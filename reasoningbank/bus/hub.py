@@ -75,6 +75,15 @@ class Hub:
         self._relays: dict[tuple[SessionId, int], dict[SessionId, int]] = {}
         self._snapshot: tuple[int, Any] | None = None
 
+    def preload(self, patterns: list[dict[str, Any]]) -> int:
+        """Take patterns kept from an earlier run; each is verified again. Returns how many
+        were accepted (invalid or untrusted ones are dropped)."""
+        accepted = 0
+        for pattern in patterns:
+            out = self.gossip.publish(pattern, self.verifier)
+            accepted += any(isinstance(e, PatternAccepted) for e in out.events)
+        return accepted
+
     # -- sessions ------------------------------------------------------------------------
     def open_session(self, sid: SessionId, now: float) -> Connection:
         conn = Connection(

@@ -215,14 +215,12 @@ def test_two_banks_sync_through_a_running_hub(tmp_path):
     assert r4["imported"] == 0 and r4["rejected"] == {"untrusted": 7}
 
 
-def test_cli_hub_and_sync_commands(tmp_path, monkeypatch, capsys):
-    """`reasoningbank hub` in a child process; `identity`, `trust add` and `sync` in-process."""
+def _start_cli_hub(tmp_path, store):
     import reasoningbank.cli as cli
 
-    monkeypatch.setattr(cli, "_PLUGINS", ("bus.commands",))
     code = (
         "import reasoningbank.cli as c; c._PLUGINS = ('bus.commands',); "
-        "raise SystemExit(c.main(['hub', '--host', '127.0.0.1', '--port', '0']))"
+        f"raise SystemExit(c.main(['hub', '--host', '127.0.0.1', '--port', '0', '--store', {store!r}]))"
     )
     root = os.path.dirname(os.path.dirname(os.path.abspath(cli.__file__)))
     env = dict(
@@ -231,11 +229,27 @@ def test_cli_hub_and_sync_commands(tmp_path, monkeypatch, capsys):
     hub = subprocess.Popen(
         [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=tmp_path, env=env
     )
+    lines = []
+    while not (lines and lines[-1].startswith("hub key:")):
+        line = hub.stdout.readline()
+        assert line, f"hub exited early: {lines}"
+        lines.append(line.strip())
+    url = next(line for line in lines if line.startswith("hub listening on ")).split()[3]
+    cert = next(line for line in lines if line.startswith("certificate sha256: ")).split(": ")[1]
+    assert len(cert) == 64 and url.startswith("https://127.0.0.1:")
+    return hub, lines, url, cert
+
+
+def test_cli_hub_and_sync_commands(tmp_path, monkeypatch, capsys):
+    """`reasoningbank hub` in a child process; `identity`, `trust add` and `sync` in-process;
+    the hub keeps what it relayed (--store) across a restart."""
+    import reasoningbank.cli as cli
+
+    monkeypatch.setattr(cli, "_PLUGINS", ("bus.commands",))
+    store = str(tmp_path / "hub.jsonl")
+    hub, lines, url, cert = _start_cli_hub(tmp_path, store)
     try:
-        lines = [hub.stdout.readline() for _ in range(4)]
-        url = lines[0].split()[3]
-        cert = lines[2].split(": ")[1].strip()
-        assert lines[2].startswith("certificate sha256: ") and len(cert) == 64
+        assert lines[0] == f"kept patterns: 0 from {store}"
         a_db, b_db = str(tmp_path / "a.db"), str(tmp_path / "b.db")
         assert cli.main(["--db", a_db, "identity"]) == 0
         a_key = capsys.readouterr().out.strip()
@@ -264,6 +278,17 @@ def test_cli_hub_and_sync_commands(tmp_path, monkeypatch, capsys):
         assert json.loads(capsys.readouterr().out)["imported"] == 1
         assert cli.main(["--db", b_db, "sync", "--hub", url, "--cert-hash", "00" * 32]) == 1
         assert "pinned" in capsys.readouterr().err
+    finally:
+        hub.terminate()
+        hub.wait(10)
+    hub, lines, url, cert = _start_cli_hub(tmp_path, store)  # restart: new cert, same patterns
+    try:
+        assert lines[0] == f"kept patterns: 1 from {store}"
+        c_db = str(tmp_path / "c.db")
+        assert cli.main(["--db", c_db, "trust", "add", a_key]) == 0
+        assert cli.main(["--db", c_db, "sync", "--hub", url, "--cert-hash", cert, "--json"]) == 0
+        out = capsys.readouterr().out
+        assert json.loads(out[out.index("{") :])["imported"] == 1
     finally:
         hub.terminate()
         hub.wait(10)
