@@ -305,7 +305,7 @@ class Connection:
             return
         if now >= self._last_rx + self.idle_timeout:
             self.close(ErrorCode.NO_ERROR, "idle timeout")
-            self.machine.state = SessionState.CLOSED
+            self.machine.process(SessionEvent.LOST, remote=False)
             return
         if now >= (self._last_ping or self._last_rx) + self.ping_interval:
             self._last_ping = now
@@ -348,7 +348,7 @@ class Connection:
             return None
         frame = self._pull()
         if frame is None and self._eof:
-            self.machine.state = SessionState.CLOSED
+            self.machine.process(SessionEvent.LOST, remote=True)
             self._events.append(PeerClosed(ErrorCode.NO_ERROR, "transport closed", by_peer=True))
         if frame is not None:
             self._touch(now)

@@ -44,6 +44,8 @@ class SessionEvent(Enum):
     SEND_CLOSE = "send-close"
     RECV_CLOSE = "recv-close"
     FAIL = "fail"
+    #: The transport is gone (EOF, reset) or the idle timeout fired: nothing more can move.
+    LOST = "lost"
 
 
 S, E = SessionState, SessionEvent
@@ -59,6 +61,7 @@ SESSION_TRANSITIONS: dict[SessionState, dict[SessionEvent, SessionState]] = {
 }  # fmt: skip
 for _state in (S.IDLE, S.HELLO_SENT, S.HELLO_RECEIVED, S.OPEN, S.CLOSING):
     SESSION_TRANSITIONS[_state][E.FAIL] = S.ERROR
+    SESSION_TRANSITIONS[_state][E.LOST] = S.CLOSED
 
 #: States in which we may send application frames / accept the peer's.
 CAN_SEND_DATA = frozenset({S.HELLO_SENT, S.OPEN})
