@@ -122,8 +122,20 @@ async def cmd_hub(args: argparse.Namespace) -> int:
         if store is not None and isinstance(event, PatternAccepted):
             store.append(event.pattern)
 
+    trusted = None
+    if args.trusted_only:
+        if not db:
+            raise LocalBusError("--trusted-only needs --db: the hub uses that bank's trust list")
+        from .keys import TrustList
+
+        trusted = TrustList.load(db).as_set(own=signer.public_key)
     hub = Hub(
-        signer=signer, verifier=NaclVerifier(), nonce_source=secrets.token_bytes, on_event=keep
+        signer=signer,
+        verifier=NaclVerifier(),
+        nonce_source=secrets.token_bytes,
+        on_event=keep,
+        trusted=trusted,
+        max_patterns=args.max_patterns,
     )
     if store is not None:
         kept = hub.preload(store.load())
@@ -209,6 +221,18 @@ def register(subparsers: Any, db_parent: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=4433, help="UDP and TCP port (default 4433)")
     p.add_argument("--no-quic", action="store_true", help="WebSocket only")
+    p.add_argument(
+        "--trusted-only",
+        action="store_true",
+        help="relay only patterns by keys in the --db bank's trust list",
+    )
+    p.add_argument(
+        "--max-patterns",
+        type=int,
+        default=1_000_000,
+        metavar="N",
+        help="most patterns the hub keeps (default 1000000)",
+    )
     p.add_argument(
         "--store",
         metavar="FILE",

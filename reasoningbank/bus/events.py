@@ -129,8 +129,9 @@ class PatternAccepted(BusEvent):
 
 @dataclass(frozen=True, slots=True)
 class PatternRejected(BusEvent):
-    """Fired by gossip when a received pattern is refused: ``malformed``, ``untrusted`` or
-    ``forged``. Rejected patterns are neither stored nor forwarded."""
+    """Fired by gossip when a received pattern is refused: ``malformed``, ``untrusted``,
+    ``forged`` or ``full`` (store cap reached). Rejected patterns are neither stored nor
+    forwarded."""
 
     reason: str
     peer: Any = None

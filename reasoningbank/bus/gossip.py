@@ -68,6 +68,9 @@ class GossipConfig:
     buckets: int = 256
     #: Most ids in one ``have`` or ``want`` message; the rest go in the next round.
     max_ids_per_message: int = 2000
+    #: Most patterns kept; past it new ones are refused (``full``), never evicted, so a
+    #: flood of fresh keys cannot push out what honest authors shared. ``None``: no cap.
+    max_patterns: int | None = None
 
 
 class SeenCache:
@@ -137,6 +140,10 @@ class GossipNode:
         self._buckets.setdefault(b, set()).add(sp.id)
         self._bucket_hash.pop(b, None)
 
+    def _full(self) -> bool:
+        cap = self.config.max_patterns
+        return cap is not None and len(self.store) >= cap
+
     def digest(self) -> dict[str, str]:
         """Bucket → hash of its sorted ids, for non-empty buckets."""
         out = {}
@@ -175,7 +182,9 @@ class GossipNode:
         except _Rejected as exc:
             out.events.append(PatternRejected(exc.reason, None))
             return out
-        if sp.id not in self.store:
+        if sp.id not in self.store and self._full():
+            out.events.append(PatternRejected("full", None))
+        elif sp.id not in self.store:
             self._add(sp)
             out.events.append(PatternAccepted(sp.id, sp.author, sp.data, None))
             out.messages.extend(self._push(sp, 0, None))
@@ -225,6 +234,9 @@ class GossipNode:
         if msg_id in self.store or self.seen.seen(msg_id, now):
             return out  # duplicate: dedup before any signature work
         self.seen.add(msg_id, now)
+        if self._full():
+            out.events.append(PatternRejected("full", peer))
+            return out
         try:
             sp = yield from verify_pattern_flow(pattern, self.trusted)
         except _Rejected as exc:

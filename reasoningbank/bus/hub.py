@@ -58,13 +58,16 @@ class Hub:
         info: dict[str, Any] | None = None,
         on_event: Callable[[SessionId, BusEvent], None] | None = None,
         chunk_size: int = 32 * 1024,
+        max_patterns: int | None = 1_000_000,
     ) -> None:
         self.signer = signer
         self.verifier = verifier
         self._nonce = nonce_source
         self.checker = IntentChecker(policy)
         self.gossip = GossipNode(
-            trusted=trusted, rng=rng or random.Random(0), config=GossipConfig(fanout=None)
+            trusted=trusted,
+            rng=rng or random.Random(0),
+            config=GossipConfig(fanout=None, max_patterns=max_patterns),
         )
         self.info = {"role": "hub", **(info or {})}
         self.on_event = on_event

@@ -84,3 +84,11 @@ def test_every_command_has_help():
         assert name in p.format_help()
     hub = sub.choices["hub"].parse_args(["--port", "0"])
     assert hub.host == "127.0.0.1" and hub.port == 0
+
+
+def test_hub_trusted_only_needs_a_bank(monkeypatch):
+    from reasoningbank.errors import ReasoningBankError
+
+    monkeypatch.delenv("REASONINGBANK_DB", raising=False)
+    with pytest.raises(ReasoningBankError):
+        main("hub", "--trusted-only", "--port", "0")

@@ -123,3 +123,15 @@ def test_seen_cache_expires_in_order_and_is_bounded():
         cache.add(key, T0 + i)
     assert len(cache) <= 4
     assert not cache.seen("a", T0 + 11) and cache.seen("d", T0 + 11)
+
+
+def test_store_cap_refuses_new_patterns_without_evicting():
+    n = GossipNode(trusted=TRUST, rng=random.Random(0), config=GossipConfig(max_patterns=2))
+    n.add_peer(0)
+    ps = [sign_pattern(make_pattern("cap", i), AUTHOR, T0) for i in range(3)]
+    for p in ps[:2]:
+        n.receive(0, "gossip.push", push(p), T0, VERIFIER)
+    out = n.receive(0, "gossip.push", push(ps[2]), T0, VERIFIER)
+    assert out.events == [PatternRejected("full", 0)] and out.messages == []
+    assert n.ids() == {pattern_id(p) for p in ps[:2]}
+    assert n.publish(ps[2], VERIFIER).events == [PatternRejected("full", None)]
