@@ -10,6 +10,10 @@ Files live next to the bank so a bank and its identity move together:
 An in-memory bank (``:memory:``) gets an ephemeral identity and an empty trust list.
 Your own key is always trusted (you can re-import what you shared).
 
+Banks without a file (IndexedDB under Pyodide: ``idb://name``) keep both in the store's meta
+table instead (``bus.identity`` and ``bus.trust``): ``store_identity`` / ``store_trust``, which
+take any object with async ``get_meta``/``set_meta`` (the ``Store`` protocol).
+
 Rotation (docs/protocol.md §9): ``rotate_identity`` makes a new seed, keeps the old one as
 ``<bank>.key.<n>.old`` and returns a statement ``{"old", "new", "at", "signature"}`` signed
 by the *old* key. Peers that trust the old key run ``trust add --rotation FILE``:
@@ -34,6 +38,9 @@ from .provenance import canonical_json
 __all__ = [
     "ROTATION_TAG",
     "TrustList",
+    "save_store_trust",
+    "store_identity",
+    "store_trust",
     "accept_rotation",
     "identity_path",
     "load_or_create_seed",
@@ -198,3 +205,42 @@ def accept_rotation(statement: dict[str, Any], trust: TrustList, verifier: Any) 
     label = trust.keys[old.hex()].get("label", "")
     trust.add(new, label=f"{label} (rotated from {old.hex()[:12]})".strip())
     return new
+
+
+# -- identity and trust inside a store's meta table (IndexedDB banks) ------------------------
+IDENTITY_META = "bus.identity"
+TRUST_META = "bus.trust"
+
+
+async def store_identity(store: Any) -> bytes:
+    """The bank's seed kept in ``store`` meta, created on first use (for ``idb://`` banks,
+    where there is no file to hold it)."""
+    text = await store.get_meta(IDENTITY_META)
+    if text:
+        seed = bytes.fromhex(text)
+        if len(seed) != 32:
+            raise LocalBusError("the bank's stored identity is corrupt")
+        return seed
+    seed = secrets.token_bytes(32)
+    await store.set_meta(IDENTITY_META, seed.hex())
+    return seed
+
+
+async def store_trust(store: Any) -> TrustList:
+    """The trust list kept in ``store`` meta. Call ``await save_store_trust(store, trust)``
+    after changing it."""
+    text = await store.get_meta(TRUST_META)
+    keys: dict[str, dict[str, Any]] = {}
+    if text:
+        try:
+            data = json.loads(text)
+            keys = data["keys"]
+            for k in keys:
+                parse_key(k)
+        except (ValueError, KeyError, TypeError, LocalBusError) as exc:
+            raise LocalBusError("the bank's stored trust list is corrupt") from exc
+    return TrustList(None, keys)
+
+
+async def save_store_trust(store: Any, trust: TrustList) -> None:
+    await store.set_meta(TRUST_META, json.dumps({"v": 1, "keys": trust.keys}, sort_keys=True))

@@ -21,7 +21,7 @@ from ..model import parse_time
 from .aio import BusClient, connect
 from .events import PatternAccepted, PatternRejected
 from .frames import FrameType
-from .keys import TrustList, load_or_create_seed
+from .keys import TrustList, identity_path, load_or_create_seed, store_identity, store_trust
 from .provenance import (
     PatternRejected as _Rejected,
 )
@@ -136,10 +136,15 @@ async def connect_bank(
     timeout: float = 10.0,
 ) -> BankLink:
     """What ``await bank.connect(url, cert_hash=...)`` does: a live ``BankLink``."""
+    store = getattr(bank, "_store", None)
     if db_path is None:  # the bank's location decides where its identity lives
-        db_path = getattr(getattr(bank, "_store", None), "location", None) or ":memory:"
-    path = db_path
-    signer, trust = bank_identity(path)
+        db_path = getattr(store, "location", None) or ":memory:"
+    if identity_path(db_path) is None and store is not None and hasattr(store, "get_meta"):
+        # no file next to the bank (IndexedDB): identity and trust live in its meta table
+        signer = NaclSigner(await store_identity(store))
+        trust = await store_trust(store)
+    else:
+        signer, trust = bank_identity(db_path)
     verifier = NaclVerifier()
     trusted = trust.as_set(own=signer.public_key)
     client = await connect(

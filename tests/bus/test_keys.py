@@ -91,3 +91,34 @@ def test_forged_or_unrelated_rotation_is_refused(tmp_path):
         accept_rotation(forged, trust, VERIFIER)
     with pytest.raises(LocalBusError):
         accept_rotation({"old": 1}, trust, VERIFIER)
+
+
+def test_identity_and_trust_live_in_store_meta_for_fileless_banks():
+    import asyncio
+
+    from reasoningbank.bus.keys import save_store_trust, store_identity, store_trust
+
+    class MetaStore:  # the Store protocol's meta half, as IndexedDB provides it
+        def __init__(self):
+            self.meta = {}
+
+        async def get_meta(self, key):
+            return self.meta.get(key)
+
+        async def set_meta(self, key, value):
+            self.meta[key] = value
+
+    async def go():
+        store = MetaStore()
+        seed = await store_identity(store)
+        assert await store_identity(store) == seed and len(seed) == 32
+        trust = await store_trust(store)
+        trust.add(NaclSigner(seed).public_key, "me", now=1.0)  # no file: save explicitly
+        await save_store_trust(store, trust)
+        again = await store_trust(store)
+        assert again.as_set() == {NaclSigner(seed).public_key}
+        store.meta["bus.trust"] = "{broken"
+        with pytest.raises(LocalBusError):
+            await store_trust(store)
+
+    asyncio.run(go())
