@@ -39,6 +39,9 @@ from .ws import (
 
 __all__ = ["BusClient", "HubServer", "connect"]
 
+Writer = Callable[[bytes], None]
+Callback = Callable[[], None]
+
 BUS_PATH = "/bus"
 
 
@@ -301,9 +304,7 @@ class HubServer:
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
-        self._writers: dict[
-            Hashable, tuple[Callable[[bytes], None], Callable[[], None] | None]
-        ] = {}
+        self._writers: dict[Hashable, tuple[Writer, Callback | None, Callback | None]] = {}
         self._servers: list[Any] = []
         self._tick: asyncio.Task[None] | None = None
         self.url: str | None = None
@@ -315,9 +316,12 @@ class HubServer:
         self,
         sid: Hashable,
         write: Callable[[bytes], None],
-        transmit: Callable[[], None] | None = None,
+        transmit: Callback | None = None,
+        close: Callback | None = None,
     ) -> None:
-        self._writers[sid] = (write, transmit)
+        """A transport opened session ``sid``: ``write`` queues bytes, ``transmit`` (QUIC)
+        sends what is queued, ``close`` ends the transport after the hub closed the session."""
+        self._writers[sid] = (write, transmit, close)
         self.hub.open_session(sid, time.time())
         self.flush()
 
@@ -336,10 +340,17 @@ class HubServer:
             data = self.hub.data_to_send(sid)
             if entry is None or not data:
                 continue
-            write, transmit = entry
+            write, transmit, _ = entry
             write(data)
             if transmit is not None:
                 transmits.add(transmit)
+        for sid in self.hub.take_ended():  # CLOSE frames were written above; now hang up
+            entry = self._writers.get(sid)
+            self.unregister(sid)
+            if entry is not None and entry[2] is not None:
+                entry[2]()
+            if entry is not None and entry[1] is not None:
+                transmits.add(entry[1])
         for transmit in transmits:
             transmit()
 
@@ -427,7 +438,7 @@ class _WsServerProtocol(asyncio.Protocol):
             self.transport.write(server_handshake_response(key))
             self.server._next += 1
             self.sid = ("ws", self.server._next)
-            self.server.register(self.sid, self.write)
+            self.server.register(self.sid, self.write, close=self.transport.close)
             data = bytes(self.buf)
             if not data:
                 return

@@ -74,6 +74,7 @@ class Hub:
         self.chunk_size = chunk_size
         self.sessions: dict[SessionId, Connection] = {}
         self._dirty: set[SessionId] = set()
+        self._ended: set[SessionId] = set()
         # (source sid, source stream id) -> {destination sid: destination stream id}
         self._relays: dict[tuple[SessionId, int], dict[SessionId, int]] = {}
         self._snapshot: tuple[int, Any] | None = None
@@ -114,6 +115,12 @@ class Hub:
         dirty, self._dirty = self._dirty, set()
         return dirty
 
+    def take_ended(self) -> set[SessionId]:
+        """Sessions that closed (cleanly or on a protocol error) since the last call: the
+        transport should send what is left (the CLOSE frame), then drop the connection."""
+        ended, self._ended = self._ended, set()
+        return ended
+
     def data_to_send(self, sid: SessionId) -> bytes:
         conn = self.sessions.get(sid)
         return conn.data_to_send() if conn else b""
@@ -144,6 +151,7 @@ class Hub:
             self.gossip.add_peer(sid)
         elif isinstance(event, PeerClosed):
             self.gossip.remove_peer(sid)
+            self._ended.add(sid)
         elif isinstance(event, IntentReceived):
             if event.type == FrameType.GOSSIP:
                 self._on_gossip(sid, event, now)

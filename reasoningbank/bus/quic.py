@@ -164,7 +164,11 @@ class _HubProtocol(QuicConnectionProtocol):
             def write(data: bytes) -> None:
                 self._quic.send_stream_data(stream_id, data)
 
-            self.server.register(sid, write, self.transmit)
+            def end() -> None:
+                self._streams.discard(stream_id)
+                self._quic.send_stream_data(stream_id, b"", end_stream=True)
+
+            self.server.register(sid, write, self.transmit, end)
         if ev.data:
             self.server.receive(sid, ev.data)
         if ev.stream_ended:

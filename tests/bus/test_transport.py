@@ -361,3 +361,53 @@ def test_bank_link_derives_identity_from_the_bank_location(tmp_path):
             await server.close()
 
     run(go())
+
+
+def test_hub_hangs_up_after_a_protocol_error_and_after_a_clean_close():
+    from reasoningbank.bus.connection import Connection
+    from reasoningbank.bus.events import PeerClosed
+    from reasoningbank.bus.ws import WebSocket
+
+    async def go():
+        server = await start_hub()
+        try:
+            port = int(server.ws_url.rsplit(":", 1)[1].split("/")[0])
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(
+                b"GET /bus HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                b"Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            )
+            await reader.readuntil(b"\r\n\r\n")
+            ws = WebSocket(is_client=True, mask_source=os.urandom)
+            writer.write(ws.send(b"\x00\x00\x00\x20" + b"\xee" * 32))  # not a bus frame
+            rest = await asyncio.wait_for(reader.read(), 5)  # EOF: the hub hung up
+            events, _ = ws.receive_data(rest)
+            conn = Connection(
+                signer=ALICE, verifier=VERIFIER, is_client=True, nonce_source=os.urandom
+            )
+            for ev in events:
+                conn.receive_data(ev.data)
+            seen = []
+            while (e := conn.next_event(time.time())) is not None:
+                seen.append(e)
+            assert isinstance(seen[-1], PeerClosed) and seen[-1].error_code == 2  # MALFORMED_FRAME
+            writer.close()
+            # a clean close: the session is gone from the hub afterwards
+            c = await connect(
+                server.url,
+                signer=ALICE,
+                verifier=VERIFIER,
+                trusted=TRUST,
+                cert_hash=server.cert_sha256,
+            )
+            assert len(server.hub.sessions) == 1
+            await c.close()
+            for _ in range(50):
+                if not server.hub.sessions:
+                    break
+                await asyncio.sleep(0.02)
+            assert server.hub.sessions == {}
+        finally:
+            await server.close()
+
+    run(go())
