@@ -114,3 +114,45 @@ def test_webcrypto_and_pynacl_signatures_cross_verify():
         assert verifier.verify_sync(signer.public_key, bytes.fromhex(sig), m)
     rfc = _node({"seed": RFC8032[0][0], "messages": [""], "checks": []})
     assert rfc["public_key"] == RFC8032[0][1] and rfc["signatures"] == [RFC8032[0][3]]
+
+
+def test_webcrypto_backend_under_pyodide_matches_pynacl():
+    """The real WebCryptoSigner/Verifier (through pyodide.ffi) inside Pyodide in Node: RFC 8032
+    vector, signatures byte-identical to PyNaCl's, a signed session and a signed pattern."""
+    import os
+
+    import reasoningbank
+
+    root = Path(reasoningbank.__file__).parent
+    deps = Path(os.environ.get("RB_BROWSER_DEPS", root.parent / ".browser-deps"))
+    module = deps / "node_modules" / "pyodide" / "pyodide.mjs"
+    assert module.exists(), f"{module} missing: run scripts/install-test-deps.sh"
+    js = Path(__file__).parent / "js"
+    out = subprocess.run(
+        [
+            shutil.which("node"),
+            str(js / "pyodide_run.mjs"),
+            module.as_uri(),
+            str(root),
+            str(js / "webcrypto_in_pyodide.py"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    got = json.loads(out.stdout)
+    nacl = NaclSigner(bytes(range(32)))
+    assert got["runtime"] == "pyodide-node"
+    assert got["public_key"] == nacl.public_key.hex()
+    assert got["signature"] == nacl.sign_sync(b"bus").hex()
+    assert (got["rfc_public_key"], got["rfc_signature"]) == (RFC8032[0][1], RFC8032[0][3])
+    assert (got["good"], got["bad"], got["junk_key"]) == (True, False, False)
+    assert got["events"] == ["HelloReceived", "IntentReceived"]
+    assert got["pattern_author_ok"] and got["defaults"] == ["WebCryptoSigner", "WebCryptoVerifier"]
+    # a pattern signed by WebCrypto in Pyodide verifies with PyNaCl under CPython
+    from reasoningbank.bus.provenance import verify_pattern
+
+    assert (
+        verify_pattern(got["pattern"], {nacl.public_key}, NaclVerifier()).author == nacl.public_key
+    )
