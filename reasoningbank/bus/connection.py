@@ -348,8 +348,12 @@ class Connection:
             return None
         frame = self._pull()
         if frame is None and self._eof:
+            we_closed = self.state == SessionState.CLOSING  # PeerClosed was reported then
             self.machine.process(SessionEvent.LOST, remote=True)
-            self._events.append(PeerClosed(ErrorCode.NO_ERROR, "transport closed", by_peer=True))
+            if not we_closed:
+                self._events.append(
+                    PeerClosed(ErrorCode.NO_ERROR, "transport closed", by_peer=True)
+                )
         if frame is not None:
             self._touch(now)
         return frame

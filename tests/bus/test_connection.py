@@ -262,3 +262,14 @@ def test_a_large_burst_of_complete_frames_is_processed_not_refused():
     events = []
     drain(pair.server, T0, events)
     assert len(events) == 3000 and all(isinstance(e, IntentReceived) for e in events)
+
+
+def test_transport_loss_after_our_close_reports_closed_once():
+    pair = BusPair()
+    pair.open()
+    pair.client.close(reason="bye")
+    pair.client.receive_data(b"")
+    events = []
+    drain(pair.client, T0, events)
+    assert events == [PeerClosed(0, "bye", by_peer=False)]
+    assert pair.client.state == SessionState.CLOSED
