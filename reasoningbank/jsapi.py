@@ -207,6 +207,14 @@ def dispatch(
     Later calls ``resolve(result_json)`` or ``reject(error_json)`` where the error is
     ``{"name", "message", "field", "patternId"}`` (``name`` is our exception's class name).
     """
-    task = asyncio.ensure_future(_run(handle, method, args_json, resolve, reject))
-    _tasks.add(task)  # keep a reference until done (the loop only holds weak ones)
-    task.add_done_callback(_tasks.discard)
+    coro = _run(handle, method, args_json, resolve, reject)
+    loop = asyncio.get_event_loop()
+    try:
+        # Python >= 3.12 (Pyodide): run eagerly, so a call that never waits on IndexedDB
+        # (a search on an open bank) answers before dispatch returns, with no event-loop hop.
+        task = asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg]
+    except TypeError:
+        task = loop.create_task(coro)
+    if not task.done():
+        _tasks.add(task)  # keep a reference until done (the loop only holds weak ones)
+        task.add_done_callback(_tasks.discard)

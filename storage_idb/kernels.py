@@ -117,15 +117,17 @@ class JsDenseIndex:
         """Cosine of ``query`` with every stored vector, by slot."""
         if not self._rows:
             return {}
+        q = self._query(query)  # flushes pending rows (and creates the JS side) first
         sims = array("d")
-        sims.frombytes(self._js.simsBytes(self._query(query)).to_bytes())
+        sims.frombytes(self._js.simsBytes(q).to_bytes())
         return {s: v for s, v in enumerate(sims) if not math.isnan(v)}
 
     def top_k(self, query: Sequence[float], k: int) -> list[tuple[int, float]]:
         """The ``k`` most similar slots, best first (ties by lower slot)."""
         if not self._rows or k <= 0:
             return []
-        best = json.loads(self._js.topK(self._query(query), int(k)))
+        q = self._query(query)
+        best = json.loads(self._js.topK(q, int(k)))
         return [(int(s), float(v)) for s, v in best]
 
 

@@ -133,6 +133,7 @@ try {
   rb = await ReasoningBank.load({ db: params.get("db") || "reasoningbank" });
   window.rb = rb;
   timings.ready = performance.now();
+  timings.boot = rb.timings; // start / pyodide / wheel / ready marks, open duration
   const stats = await refreshStats();
   for (const b of document.querySelectorAll("button[type=submit]")) b.disabled = false;
   status.textContent = `Ready in ${(timings.ready / 1000).toFixed(2)} s · ${stats.total_patterns} patterns · ${navigator.onLine ? "online" : "offline"}`;

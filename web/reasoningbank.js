@@ -37,18 +37,20 @@ async function boot({ indexURL, wheelURL, pyodide }) {
   if (!wheelURL || !indexURL) info = await buildInfo(HERE);
   indexURL = new URL(indexURL || info.pyodide || "pyodide/", HERE).href;
   wheelURL = new URL(wheelURL || info.wheel, HERE).href;
+  // Download the wheel while Pyodide boots; it is unpacked once Python is up.
+  const wheel = fetch(wheelURL).then((res) => {
+    if (!res.ok) throw new Error(`loading ${wheelURL} failed: HTTP ${res.status}`);
+    return res.arrayBuffer();
+  });
+  wheel.catch(() => {}); // reported below, once awaited
   if (!pyodide) {
     const { loadPyodide } = await import(new URL("pyodide.mjs", indexURL).href);
     pyodide = await loadPyodide({ indexURL });
   }
   marks.pyodide = performance.now();
-  // loadPackage reports a failed download through errorCallback, not by rejecting.
-  const errors = [];
-  await pyodide.loadPackage(wheelURL, {
-    messageCallback: () => {},
-    errorCallback: (msg) => errors.push(msg),
-  });
-  if (errors.length) throw new Error(`loading ${wheelURL} failed: ${errors.join("; ")}`);
+  const sitePackages = pyodide.runPython("import site; site.getsitepackages()[0]");
+  pyodide.unpackArchive(await wheel, "wheel", { extractDir: sitePackages });
+  marks.wheel = performance.now();
   const mod = pyodide.pyimport("reasoningbank.jsapi");
   const dispatch = mod.dispatch.copy(); // our own proxy: outlives the module proxy
   mod.destroy();
@@ -94,8 +96,11 @@ export class ReasoningBank {
    */
   static async load({ db = "reasoningbank", indexURL, wheelURL, pyodide, ...options } = {}) {
     const rt = await runtime({ indexURL, wheelURL, pyodide });
+    const t = performance.now();
     const handle = await call(rt, 0, "open", [{ db, ...options }]);
-    return new ReasoningBank(rt, handle, db);
+    const bank = new ReasoningBank(rt, handle, db);
+    bank.timings = { ...rt.marks, open: performance.now() - t };
+    return bank;
   }
 
   /** The Pyodide instance behind every bank on this page. */

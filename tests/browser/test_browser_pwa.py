@@ -85,7 +85,13 @@ def test_indexeddb_survives_reload_and_restart(playwright, app_url, engine, tmp_
         ctx.close()
 
 
-def test_pwa_works_offline_after_first_visit(playwright, app_url, app_server, engine, artifacts):
+def test_pwa_works_offline_after_first_visit(playwright, engine, artifacts):
+    """After one online visit the app starts, finds and learns with the server gone."""
+    from reasoningbank.serve import serve_in_thread
+
+    from browsers import DEPS
+
+    app_server, app_url = serve_in_thread(port=0, pyodide_dir=str(DEPS / "node_modules" / "pyodide"))
     browser = launch(playwright, engine)
     try:
         ctx = browser.new_context(viewport={"width": 1280, "height": 900})
@@ -101,12 +107,14 @@ def test_pwa_works_offline_after_first_visit(playwright, app_url, app_server, en
         for task, cat, strategy, ok in UI_PATTERNS:
             add_via_ui(page, task, cat, strategy, ok)
 
+        # Offline for real: the server is gone (and the browser is told it is offline).
+        app_server.shutdown()
+        app_server.server_close()
         ctx.set_offline(True)
         served = app_server.requests
         page.reload()
         open_app(page, app_url, db)
-        assert app_server.requests == served, "offline reload must not reach the server"
-        assert page.evaluate("navigator.onLine") is False
+        assert app_server.requests == served
         assert page.evaluate("window.rb.getStats()")["total_patterns"] == len(UI_PATTERNS)
         titles = search_via_ui(page, "refresh oauth tokens", "backend")
         assert titles[:2] == ["add oauth token refresh", "refresh expired oauth tokens in the mobile app"]
@@ -125,6 +133,51 @@ def test_pwa_works_offline_after_first_visit(playwright, app_url, app_server, en
         assert page.evaluate("window.rb.getStats()")["total_patterns"] == len(UI_PATTERNS) + 1
         search_via_ui(page, "refresh oauth tokens", "backend")
         page.screenshot(path=str(artifacts / f"pwa-offline-{engine}.png"), full_page=True)
-        assert app_server.requests == served
+    finally:
+        browser.close()
+        app_server.server_close()
+
+
+WORKER_JS = """
+async ([origin, db]) => {
+  const src = `
+    const { ReasoningBank } = await import(${JSON.stringify(origin + "reasoningbank.js")});
+    try {
+      const rb = await ReasoningBank.load({ db: ${JSON.stringify(db)} });
+      const id = await rb.storePattern({ task_description: "index worker messages", task_category: "web",
+                                          strategy: "offload", success_score: 0.8 });
+      const found = await rb.findSimilar("worker messages", "web", 1);
+      const stats = await rb.getStats();
+      const code = "from reasoningbank import runtime, default_location; [runtime.detect(), default_location()]";
+      const where = rb.pyodide.runPython(code).toJs();
+      await rb.close();
+      postMessage({ ok: true, id, found: found.map((m) => m.pattern.id), stats, where });
+    } catch (e) {
+      postMessage({ ok: false, error: String(e && e.stack || e) });
+    }`;
+  const url = URL.createObjectURL(new Blob([src], { type: "text/javascript" }));
+  const worker = new Worker(url, { type: "module" });
+  const reply = await new Promise((resolve, reject) => {
+    worker.onmessage = (e) => resolve(e.data);
+    worker.onerror = (e) => reject(new Error(e.message || "worker failed"));
+  });
+  worker.terminate();
+  return reply;
+}
+"""
+
+
+def test_js_api_in_a_worker(playwright, app_url, engine):
+    """In a (module) Worker: runtime detected as pyodide-worker, default bank in IndexedDB."""
+    browser = launch(playwright, engine)
+    try:
+        page = browser.new_page()
+        page.goto(f"{app_url}icon.svg")  # same origin, no app booting in the page
+        reply = page.evaluate(WORKER_JS, [app_url, f"worker-{uuid.uuid4().hex[:6]}"])
+        assert reply["ok"], reply
+        assert reply["found"] == [reply["id"]]
+        assert reply["where"] == ["pyodide-worker", "idb://reasoningbank"]
+        assert reply["stats"]["runtime"] == "pyodide-worker"
+        assert reply["stats"]["storage"]["backend"] == "idb"
     finally:
         browser.close()

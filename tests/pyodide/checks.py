@@ -234,6 +234,8 @@ async def check_dense(backend):
 
         index = DenseIndex(backend)
     rows, queries = _dense_data()
+    index.add(0, rows[0])
+    assert index.top_k(queries[0], 3)[0][0] == 0  # first query right after the first add
     for slot, row in enumerate(rows):
         index.add(slot, row)
     for slot in range(0, len(rows), 7):

@@ -1,0 +1,314 @@
+#!/usr/bin/env python3
+"""Browser benchmarks (Chromium, Debian binary, through Playwright); results go to the
+``## Browser`` section of docs/benchmarks.md.
+
+usage: python scripts/bench-browser.py [--n 10000] [--queries 200] [--json OUT]
+
+Measures, on the deterministic dataset of ``bench/dataset.py`` (N patterns, 5 categories):
+
+- ours, inside Pyodide in Chromium, on an IndexedDB bank (dedup off, so it holds N patterns):
+  bulk store, ``ReasoningBank.open`` of the N-pattern bank from IndexedDB (and the store's
+  ``load()`` alone), ``find_similar(desc, category, top_k=5)`` timed in Python, and the same
+  query through the JS API (``rb.findSimilar``: JSON + FFI included);
+- ReasoningBankWasm (npm agentic-flow@1.7.3, installed by bench/peer/setup.sh into
+  $PEER_DIR), in the same Chromium, on the same data, with its own storage choice;
+- page load to the first answered query with a warm cache (service worker), empty-ish bank
+  and N-pattern bank: navigation start to results on screen (``?q=`` runs one search);
+- the dense vector kernels: pure Python vs the JS kernel, 10,000 x 384, top-5.
+
+Browsers clamp ``performance.now()`` (100 µs steps in Chromium without cross-origin
+isolation), so per-query p50s are coarse; means come from total time / count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import http.server
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "browser"))
+
+from browsers import DEPS, launch  # noqa: E402
+
+PEER_VERSION = "1.7.3"
+
+OURS_PY = r"""
+import json, time
+from reasoningbank import ReasoningBank
+from storage_idb import IdbStore, delete_database
+
+def pct(v, q):
+    v = sorted(v)
+    import math
+    return v[min(len(v) - 1, max(0, math.ceil(q * len(v)) - 1))]
+
+pats = [json.loads(l) for l in open('/tmp/patterns.jsonl')]
+qs = [json.loads(l) for l in open('/tmp/queries.jsonl')]
+await delete_database('rb-bench')
+out = {}
+bank = await ReasoningBank.open('idb://rb-bench', dedup_threshold=None)
+t = time.perf_counter()
+for i in range(0, len(pats), 1000):
+    await bank.store_patterns(pats[i:i + 1000])
+out['bulk_per_s'] = len(pats) / (time.perf_counter() - t)
+await bank.close()
+
+opens = []
+for _ in range(3):
+    t = time.perf_counter()
+    bank = await ReasoningBank.open('idb://rb-bench', dedup_threshold=None)
+    opens.append((time.perf_counter() - t) * 1e3)
+    if _ < 2:
+        await bank.close()
+out['open_ms'] = min(opens)
+out['open_ms_all'] = opens
+store = await IdbStore.open('rb-bench')
+t = time.perf_counter()
+recs = await store.load()
+out['store_load_ms'] = (time.perf_counter() - t) * 1e3
+await store.close()
+assert len(recs) == len(pats), len(recs)
+out['total_patterns'] = (await bank.get_stats())['total_patterns']
+
+for q in qs[:5]:
+    await bank.find_similar(q['task_description'], q['task_category'], 5)
+lat, hits = [], 0
+t0 = time.perf_counter()
+for q in qs:
+    t = time.perf_counter()
+    r = await bank.find_similar(q['task_description'], q['task_category'], 5)
+    lat.append((time.perf_counter() - t) * 1e3)
+    hits += len(r)
+total = time.perf_counter() - t0
+out.update(find_p50_ms=pct(lat, 0.5), find_p95_ms=pct(lat, 0.95), find_mean_ms=total * 1e3 / len(qs),
+           hits_mean=hits / len(qs))
+await bank.close()
+json.dumps(out)
+"""
+
+OURS_JS_API = r"""
+async ([qs]) => {
+  const { ReasoningBank } = await import('/reasoningbank.js');
+  const rb = await ReasoningBank.load({ db: 'rb-bench', dedupThreshold: null });
+  for (const q of qs.slice(0, 5)) await rb.findSimilar(q.task_description, q.task_category, 5);
+  const lat = [];
+  const t0 = performance.now();
+  for (const q of qs) {
+    const a = performance.now();
+    await rb.findSimilar(q.task_description, q.task_category, 5);
+    lat.push(performance.now() - a);
+  }
+  const total = performance.now() - t0;
+  await rb.close();
+  lat.sort((a, b) => a - b);
+  return { find_p50_ms: lat[Math.ceil(0.5 * lat.length) - 1], find_mean_ms: total / qs.length };
+}
+"""
+
+DENSE_PY = r"""
+import random, time
+from reasoningbank.similarity import DenseIndex
+from storage_idb.kernels import JsDenseIndex
+rnd = random.Random(5)
+n, dim = 10000, 384
+rows = [[rnd.uniform(-1, 1) for _ in range(dim)] for _ in range(n)]
+queries = [[rnd.uniform(-1, 1) for _ in range(dim)] for _ in range(20)]
+out = {}
+for name, index in (('python', DenseIndex('python')), ('js', JsDenseIndex())):
+    for s, r in enumerate(rows):
+        index.add(s, r)
+    index.top_k(queries[0], 5)  # warm-up (the JS index ships its rows here)
+    t = time.perf_counter()
+    tops = [index.top_k(q, 5) for q in queries]
+    out[name + '_top5_ms'] = (time.perf_counter() - t) * 1e3 / len(queries)
+    out[name + '_tops'] = [[s for s, _ in top] for top in tops]
+assert out['python_tops'] == out['js_tops']
+out['same_results'] = True
+del out['python_tops'], out['js_tops']
+import json
+json.dumps(out)
+"""
+
+PEER_SHIM = """
+// Loads the bundler-target ReasoningBankWasm in a plain page (what a bundler would do).
+import * as bg from "./reasoningbank_wasm_bg.js";
+const { instance } = await WebAssembly.instantiateStreaming(
+  fetch("./reasoningbank_wasm_bg.wasm"), { "./reasoningbank_wasm_bg.js": bg });
+bg.__wbg_set_wasm(instance.exports);
+instance.exports.__wbindgen_start();
+export const ReasoningBankWasm = bg.ReasoningBankWasm;
+"""
+
+PEER_JS = r"""
+async ([pats, qs, hideIndexedDB]) => {
+  // As shipped it picks IndexedDB in a browser; hiding it selects its in-memory storage.
+  if (hideIndexedDB) Object.defineProperty(window, 'indexedDB', { value: undefined, configurable: true });
+  const { ReasoningBankWasm } = await import('/shim.mjs');
+  const rb = await new ReasoningBankWasm('rb-peer-bench-' + Date.now());
+  const t0 = performance.now();
+  for (const p of pats) await rb.storePattern(p);
+  const t1 = performance.now();
+  for (const q of qs.slice(0, 5)) await rb.findSimilar(q.task_description, q.task_category, 5);
+  const lat = [];
+  let hits = 0;
+  const f0 = performance.now();
+  for (const q of qs) {
+    const a = performance.now();
+    const r = await rb.findSimilar(q.task_description, q.task_category, 5);
+    lat.push(performance.now() - a);
+    hits += JSON.parse(r).length;
+  }
+  const total = performance.now() - f0;
+  lat.sort((a, b) => a - b);
+  let stats = null;
+  try { stats = JSON.parse(await rb.getStats()); } catch (e) { stats = String(e); }
+  return { store_us: 1000 * (t1 - t0) / pats.length, find_p50_ms: lat[Math.ceil(0.5 * lat.length) - 1],
+           find_mean_ms: total / qs.length, hits_mean: hits / qs.length, stats };
+}
+"""
+
+
+def peer_dir() -> Path:
+    env = os.environ.get("PEER_DIR")
+    if env:
+        return Path(env)
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "reasoningbank-bench" / f"agentic-flow-{PEER_VERSION}"
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
+                      ".wasm": "application/wasm", ".mjs": "text/javascript", ".js": "text/javascript"}
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def serve_dir(path: Path) -> tuple[Any, str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(path)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/"
+
+
+def wait_ready(page: Any) -> None:
+    page.wait_for_function("window.rbReady || window.rbError", timeout=120_000)
+    err = page.evaluate("window.rbError || null")
+    if err:
+        raise RuntimeError(err)
+
+
+def page_load(browser: Any, url: str, db: str, seed: list[str] = (), runs: int = 5) -> dict[str, Any]:
+    """Navigation start to the first answered query, warm cache (service worker installed)."""
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    page.goto(f"{url}?db={db}")
+    wait_ready(page)
+    page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=60_000)
+    if seed:
+        page.evaluate("ps => window.rb.storePatterns(ps.map(JSON.parse))", list(seed))
+    ready, answer = [], []
+    q = "refresh%20oauth%20tokens&cat=backend"
+    for _ in range(runs):
+        page.goto(f"{url}?db={db}&q={q}")
+        page.wait_for_function("window.rbTimings && window.rbTimings.firstAnswer", timeout=120_000)
+        t = page.evaluate("window.rbTimings")
+        ready.append(t["ready"])
+        answer.append(t["firstAnswer"])
+    ctx.close()
+    return {"ready_ms": statistics.median(ready), "first_answer_ms": statistics.median(answer),
+            "first_answer_ms_all": answer}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=10_000)
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--json", help="also write the results to this file")
+    args = ap.parse_args()
+
+    from bench.dataset import write
+    from playwright.sync_api import sync_playwright
+
+    from reasoningbank.serve import serve_in_thread
+
+    tmp = Path(tempfile.mkdtemp(prefix="rb-bench-browser-"))
+    write(args.n, args.queries, str(tmp))
+    pats_text = (tmp / "patterns.jsonl").read_text()
+    qs_text = (tmp / "queries.jsonl").read_text()
+    pats = pats_text.strip().split("\n")
+    qs = [json.loads(x) for x in qs_text.strip().split("\n")]
+
+    app, url = serve_in_thread(port=0, pyodide_dir=str(DEPS / "node_modules" / "pyodide"))
+    results: dict[str, Any] = {"n": args.n, "queries": args.queries}
+    peer_src = peer_dir() / "package" / "wasm" / "reasoningbank"
+    peer_server = None
+    if (peer_src / "reasoningbank_wasm_bg.wasm").exists():
+        site = tmp / "peer"
+        shutil.copytree(peer_src, site)
+        (site / "shim.mjs").write_text(PEER_SHIM)
+        (site / "index.html").write_text("<!doctype html><title>peer</title>")
+        peer_server, peer_url = serve_dir(site)
+    else:
+        print(f"peer not installed in {peer_dir()} (bench/peer/setup.sh): skipping it", file=sys.stderr)
+
+    with sync_playwright() as p:
+        browser = launch(p, "chromium")
+        try:
+            page = browser.new_page()
+            page.goto(f"{url}?nosw&db=rb-boot")
+            wait_ready(page)
+            results["chromium"] = browser.version
+            page.evaluate(
+                "([a, b]) => { window.rb.pyodide.FS.writeFile('/tmp/patterns.jsonl', a);"
+                " window.rb.pyodide.FS.writeFile('/tmp/queries.jsonl', b); }",
+                [pats_text, qs_text],
+            )
+            results["ours"] = json.loads(page.evaluate("c => window.rb.pyodide.runPythonAsync(c)", OURS_PY))
+            results["ours_js_api"] = page.evaluate(OURS_JS_API, [qs])
+            results["dense"] = json.loads(page.evaluate("c => window.rb.pyodide.runPythonAsync(c)", DENSE_PY))
+            page.close()
+            if peer_server is not None:
+                for key, hide in (("peer_memory", True), ("peer_indexeddb", False)):
+                    ppage = browser.new_page()
+                    ppage.goto(peer_url)
+                    results[key] = ppage.evaluate(PEER_JS, [pats, qs, hide])
+                    ppage.close()
+            results["page_load_small"] = page_load(browser, url, "rb-small", pats[:20])
+            results["page_load_n"] = page_load(browser, url, "rb-bench")
+        finally:
+            browser.close()
+    app.shutdown()
+    if peer_server is not None:
+        peer_server.shutdown()
+        # The same peer under Node (its MemoryStorage), as bench/compare.py runs it.
+        done = subprocess.run(
+            ["node", str(ROOT / "bench" / "peer" / "wasm_bench.mjs"), str(tmp)],
+            capture_output=True, text=True, env={**os.environ, "PEER_DIR": str(peer_dir())},
+        )
+        if done.returncode == 0:
+            results["peer_node"] = json.loads(done.stdout.strip().splitlines()[-1])
+        else:
+            results["peer_node_error"] = done.stderr.strip()[-500:]
+    shutil.rmtree(tmp, ignore_errors=True)
+
+    print(json.dumps(results, indent=1))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
