@@ -110,7 +110,12 @@ async def run_async(flow: Flow[T], signer: Any = None, verifier: Any = None) -> 
 
 
 def default_cost(op: str, payload_size: int) -> int:
-    """Spend units an op costs: 1 per frame plus 1 per started 4 KiB of payload."""
+    """Spend units an op costs: 1 per frame plus 1 per 4 KiB of payload. Requests that make
+    the receiver send a lot back cost what they trigger: a ``gossip.want`` or
+    ``snapshot.chunks`` costs about 1 per id asked for (an id is ~67 bytes of JSON), so
+    the spend budget bounds amplification too."""
+    if op in ("gossip.want", "snapshot.chunks"):
+        return 1 + payload_size // 64
     return 1 + payload_size // 4096
 
 

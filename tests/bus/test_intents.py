@@ -211,3 +211,13 @@ def test_async_flow_gives_the_same_answers():
             )
 
     asyncio.run(go())
+
+
+def test_requests_that_trigger_large_replies_cost_per_id():
+    from reasoningbank.bus.intents import default_cost
+
+    ids = b'{"ids":[' + b",".join(b'"%064d"' % i for i in range(100)) + b"]}"
+    assert default_cost("gossip.want", len(ids)) >= 100
+    assert default_cost("gossip.push", len(ids)) <= 3
+    with pytest.raises(OverCap):
+        check(signed(op="gossip.want", payload=ids, cap=5))
