@@ -27,7 +27,16 @@ SANS_IO = [
     "ws",
     "errors",
 ]
-STDLIB_ONLY = SANS_IO + ["signers", "keys", "aio", "sync", "commands", "bench", "__init__"]
+STDLIB_ONLY = SANS_IO + [
+    "signers",
+    "keys",
+    "hubstore",
+    "aio",
+    "sync",
+    "commands",
+    "bench",
+    "__init__",
+]
 
 
 def test_core_imports_without_pynacl_or_aioquic():
