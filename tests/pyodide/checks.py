@@ -197,6 +197,23 @@ async def check_idb_store(name):
         else:
             raise AssertionError("an invalid key must raise StorageError")
         assert await s.get("ok") is None and await s.count() == 12
+        # A full disk: the browser rejects the write with QuotaExceededError.
+        from pyodide.code import run_js
+
+        run_js("""globalThis.__rbPut = IDBObjectStore.prototype.put;
+            IDBObjectStore.prototype.put = function (...a) {
+              if (this.name === "records") throw new DOMException("quota reached", "QuotaExceededError");
+              return globalThis.__rbPut.apply(this, a);
+            };""")
+        try:
+            await s.put([Record("q", "c", "s", T0, T0, {}, [], None)])
+        except StorageError as exc:
+            assert "quota" in str(exc) and exc.__cause__ is not None, exc
+        else:
+            raise AssertionError("QuotaExceededError must raise StorageError")
+        finally:
+            run_js("IDBObjectStore.prototype.put = globalThis.__rbPut;")
+        assert await s.get("q") is None and await s.count() == 12
         return "ok"
     finally:
         await s.close()

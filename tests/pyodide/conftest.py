@@ -24,7 +24,7 @@ HERE = Path(__file__).resolve().parent
 DEPS = Path(os.environ.get("RB_BROWSER_DEPS", ROOT / ".browser-deps"))
 
 if os.environ.get("RB_BROWSER_TESTS") != "1":
-    collect_ignore_glob = ["test_*.py"]
+    collect_ignore_glob = ["test_pyodide_*.py"]
 
 sys.path.insert(0, str(HERE))
 
