@@ -133,7 +133,9 @@ _OUTCOME_FIELDS = {
 }
 
 
-async def _record_outcome(handle: int, pattern_id: str, outcome: dict[str, Any] | None = None) -> dict[str, Any]:
+async def _record_outcome(
+    handle: int, pattern_id: str, outcome: dict[str, Any] | None = None
+) -> dict[str, Any]:
     kwargs: dict[str, Any] = {}
     for key, value in (outcome or {}).items():
         if key not in _OUTCOME_FIELDS:
@@ -182,7 +184,11 @@ def _error_json(exc: BaseException) -> str:
 
 
 async def _run(
-    handle: int, method: str, args_json: str, resolve: Callable[[str], Any], reject: Callable[[str], Any]
+    handle: int,
+    method: str,
+    args_json: str,
+    resolve: Callable[[str], Any],
+    reject: Callable[[str], Any],
 ) -> None:
     try:
         fn = METHODS.get(method)
@@ -200,7 +206,11 @@ async def _run(
 
 
 def dispatch(
-    handle: int, method: str, args_json: str, resolve: Callable[[str], Any], reject: Callable[[str], Any]
+    handle: int,
+    method: str,
+    args_json: str,
+    resolve: Callable[[str], Any],
+    reject: Callable[[str], Any],
 ) -> None:
     """Start ``method`` on bank ``handle`` with the JSON array ``args_json``; returns at once.
 

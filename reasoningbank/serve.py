@@ -61,7 +61,9 @@ def _pyodide_ok(path: Path) -> bool:
         meta = json.loads((path / "package.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return meta.get("version") == PYODIDE_VERSION and all((path / f).is_file() for f in PYODIDE_FILES)
+    return meta.get("version") == PYODIDE_VERSION and all(
+        (path / f).is_file() for f in PYODIDE_FILES
+    )
 
 
 def _cache_dir() -> Path:
@@ -86,7 +88,9 @@ def find_pyodide(explicit: str | None = None, *, fetch: bool = True) -> Path:
         if _pyodide_ok(path):
             return path
     if explicit:
-        raise ServeError(f"{explicit} does not hold pyodide {PYODIDE_VERSION} ({', '.join(PYODIDE_FILES)})")
+        raise ServeError(
+            f"{explicit} does not hold pyodide {PYODIDE_VERSION} ({', '.join(PYODIDE_FILES)})"
+        )
     npm = shutil.which("npm")
     if not fetch or npm is None:
         raise ServeError(
@@ -98,14 +102,24 @@ def find_pyodide(explicit: str | None = None, *, fetch: bool = True) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     print(f"installing pyodide@{PYODIDE_VERSION} into {target} (once) ...", file=sys.stderr)
     done = subprocess.run(
-        [npm, "install", "--prefix", str(target), "--no-audit", "--no-fund", "--silent",
-         f"pyodide@{PYODIDE_VERSION}"],
+        [
+            npm,
+            "install",
+            "--prefix",
+            str(target),
+            "--no-audit",
+            "--no-fund",
+            "--silent",
+            f"pyodide@{PYODIDE_VERSION}",
+        ],
         capture_output=True,
         text=True,
     )
     found = target / "node_modules" / "pyodide"
     if done.returncode != 0 or not _pyodide_ok(found):
-        raise ServeError(f"npm install pyodide@{PYODIDE_VERSION} failed: {done.stderr.strip()[-500:]}")
+        raise ServeError(
+            f"npm install pyodide@{PYODIDE_VERSION} failed: {done.stderr.strip()[-500:]}"
+        )
     return found
 
 
@@ -126,12 +140,26 @@ def build_wheel() -> tuple[str, bytes]:
             continue
         for path in sorted(base.rglob("*")):
             rel = path.relative_to(root).as_posix()
-            if path.is_file() and "__pycache__" not in rel and not rel.startswith("reasoningbank/_web/") \
-                    and path.suffix in (".py", ".js", ".typed", ".json", ".wasm"):
+            if (
+                path.is_file()
+                and "__pycache__" not in rel
+                and not rel.startswith("reasoningbank/_web/")
+                and path.suffix in (".py", ".js", ".typed", ".json", ".wasm")
+            ):
                 files.append((rel, path.read_bytes()))
     info = f"reasoningbank-{__version__}.dist-info"
-    files.append((f"{info}/METADATA", f"Metadata-Version: 2.1\nName: reasoningbank\nVersion: {__version__}\n".encode()))
-    files.append((f"{info}/WHEEL", b"Wheel-Version: 1.0\nGenerator: reasoningbank.serve\nRoot-Is-Purelib: true\nTag: py3-none-any\n"))
+    files.append(
+        (
+            f"{info}/METADATA",
+            f"Metadata-Version: 2.1\nName: reasoningbank\nVersion: {__version__}\n".encode(),
+        )
+    )
+    files.append(
+        (
+            f"{info}/WHEEL",
+            b"Wheel-Version: 1.0\nGenerator: reasoningbank.serve\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        )
+    )
     record = "".join(f"{name},,\n" for name, _ in files) + f"{info}/RECORD,,\n"
     files.append((f"{info}/RECORD", record.encode()))
     buf = io.BytesIO()
@@ -179,7 +207,7 @@ class _Handler(SimpleHTTPRequestHandler):
     def translate_path(self, path: str) -> str:
         clean = path.split("?", 1)[0].split("#", 1)[0]
         if clean.startswith("/pyodide/"):
-            name = clean[len("/pyodide/"):]
+            name = clean[len("/pyodide/") :]
             if name in PYODIDE_FILES:
                 return str(self.server.pyodide_dir / name)
             return str(self.server.web_dir / "__missing__")
@@ -226,7 +254,9 @@ class _AppServer(ThreadingHTTPServer):
         if not isinstance(sys.exc_info()[1], ConnectionError):
             super().handle_error(request, client_address)
 
-    def __init__(self, address: tuple[str, int], web_dir: Path, pyodide_dir: Path, verbose: bool) -> None:
+    def __init__(
+        self, address: tuple[str, int], web_dir: Path, pyodide_dir: Path, verbose: bool
+    ) -> None:
         self.web_dir = web_dir
         self.pyodide_dir = pyodide_dir
         self.requests = 0  # served so far (tests use it to prove the offline app needs none)
@@ -251,7 +281,11 @@ class _AppServer(ThreadingHTTPServer):
 
 
 def make_server(
-    host: str = "127.0.0.1", port: int = 8765, *, pyodide_dir: str | None = None, verbose: bool = False
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    *,
+    pyodide_dir: str | None = None,
+    verbose: bool = False,
 ) -> _AppServer:
     """A ready (bound, not yet serving) app server; ``port=0`` picks a free port."""
     return _AppServer((host, port), find_web(), find_pyodide(pyodide_dir), verbose)
@@ -261,17 +295,19 @@ def serve_in_thread(**kwargs: Any) -> tuple[_AppServer, str]:
     """Start a server on a background thread (for tests and benchmarks); returns it and its URL."""
     server = make_server(**kwargs)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    host, port = server.server_address[:2]
+    host, port = str(server.server_address[0]), int(server.server_address[1])
     return server, f"http://{host}:{port}/"
 
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        server = make_server(args.host, args.port, pyodide_dir=args.pyodide_dir, verbose=args.verbose)
+        server = make_server(
+            args.host, args.port, pyodide_dir=args.pyodide_dir, verbose=args.verbose
+        )
     except (ServeError, OSError) as exc:
         print(f"reasoningbank serve: {exc}", file=sys.stderr)
         return 1
-    host, port = server.server_address[:2]
+    host, port = str(server.server_address[0]), int(server.server_address[1])
     shown = "localhost" if host in ("127.0.0.1", "::1") else host
     print(f"ReasoningBank app: http://{shown}:{port}/", flush=True)
     try:
@@ -283,7 +319,9 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: Any, db_parent: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+def register(
+    subparsers: Any, db_parent: argparse.ArgumentParser | None = None
+) -> argparse.ArgumentParser:
     """Add ``serve [--host H] [--port P] [--pyodide-dir DIR] [--verbose]``.
 
     The parser's ``handler`` default takes the parsed namespace and returns an exit code.
@@ -300,11 +338,14 @@ def register(subparsers: Any, db_parent: argparse.ArgumentParser | None = None) 
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8765, help="port (default: 8765; 0 picks one)")
-    parser.add_argument("--pyodide-dir", default=None,
-                        help=f"directory with npm pyodide@{PYODIDE_VERSION} (default: found or installed)")
+    parser.add_argument(
+        "--pyodide-dir",
+        default=None,
+        help=f"directory with npm pyodide@{PYODIDE_VERSION} (default: found or installed)",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request")
     parser.set_defaults(handler=_run)
-    return parser
+    return parser  # type: ignore[no-any-return]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,7 +33,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -190,15 +189,21 @@ def peer_dir() -> Path:
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
-    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
-                      ".wasm": "application/wasm", ".mjs": "text/javascript", ".js": "text/javascript"}
+    extensions_map = {
+        **http.server.SimpleHTTPRequestHandler.extensions_map,
+        ".wasm": "application/wasm",
+        ".mjs": "text/javascript",
+        ".js": "text/javascript",
+    }
 
     def log_message(self, *args: Any) -> None:
         pass
 
 
 def serve_dir(path: Path) -> tuple[Any, str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(path)))
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_Quiet, directory=str(path))
+    )
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}/"
 
@@ -210,7 +215,9 @@ def wait_ready(page: Any) -> None:
         raise RuntimeError(err)
 
 
-def page_load(browser: Any, url: str, db: str, seed: list[str] = (), runs: int = 5) -> dict[str, Any]:
+def page_load(
+    browser: Any, url: str, db: str, seed: list[str] = (), runs: int = 5
+) -> dict[str, Any]:
     """Navigation start to the first answered query, warm cache (service worker installed)."""
     ctx = browser.new_context()
     page = ctx.new_page()
@@ -228,8 +235,11 @@ def page_load(browser: Any, url: str, db: str, seed: list[str] = (), runs: int =
         ready.append(t["ready"])
         answer.append(t["firstAnswer"])
     ctx.close()
-    return {"ready_ms": statistics.median(ready), "first_answer_ms": statistics.median(answer),
-            "first_answer_ms_all": answer}
+    return {
+        "ready_ms": statistics.median(ready),
+        "first_answer_ms": statistics.median(answer),
+        "first_answer_ms_all": answer,
+    }
 
 
 def main() -> int:
@@ -239,9 +249,9 @@ def main() -> int:
     ap.add_argument("--json", help="also write the results to this file")
     args = ap.parse_args()
 
-    from bench.dataset import write
     from playwright.sync_api import sync_playwright
 
+    from bench.dataset import write
     from reasoningbank.serve import serve_in_thread
 
     tmp = Path(tempfile.mkdtemp(prefix="rb-bench-browser-"))
@@ -262,7 +272,10 @@ def main() -> int:
         (site / "index.html").write_text("<!doctype html><title>peer</title>")
         peer_server, peer_url = serve_dir(site)
     else:
-        print(f"peer not installed in {peer_dir()} (bench/peer/setup.sh): skipping it", file=sys.stderr)
+        print(
+            f"peer not installed in {peer_dir()} (bench/peer/setup.sh): skipping it",
+            file=sys.stderr,
+        )
 
     with sync_playwright() as p:
         browser = launch(p, "chromium")
@@ -276,9 +289,13 @@ def main() -> int:
                 " window.rb.pyodide.FS.writeFile('/tmp/queries.jsonl', b); }",
                 [pats_text, qs_text],
             )
-            results["ours"] = json.loads(page.evaluate("c => window.rb.pyodide.runPythonAsync(c)", OURS_PY))
+            results["ours"] = json.loads(
+                page.evaluate("c => window.rb.pyodide.runPythonAsync(c)", OURS_PY)
+            )
             results["ours_js_api"] = page.evaluate(OURS_JS_API, [qs])
-            results["dense"] = json.loads(page.evaluate("c => window.rb.pyodide.runPythonAsync(c)", DENSE_PY))
+            results["dense"] = json.loads(
+                page.evaluate("c => window.rb.pyodide.runPythonAsync(c)", DENSE_PY)
+            )
             page.close()
             if peer_server is not None:
                 for key, hide in (("peer_memory", True), ("peer_indexeddb", False)):
@@ -296,7 +313,9 @@ def main() -> int:
         # The same peer under Node (its MemoryStorage), as bench/compare.py runs it.
         done = subprocess.run(
             ["node", str(ROOT / "bench" / "peer" / "wasm_bench.mjs"), str(tmp)],
-            capture_output=True, text=True, env={**os.environ, "PEER_DIR": str(peer_dir())},
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PEER_DIR": str(peer_dir())},
         )
         if done.returncode == 0:
             results["peer_node"] = json.loads(done.stdout.strip().splitlines()[-1])

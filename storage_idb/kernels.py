@@ -30,11 +30,13 @@ def _kernel() -> Any:
     if _api is None:
         from pyodide.code import run_js  # type: ignore[import-not-found]
 
-        _api = run_js(resources.files(__package__).joinpath("kernel.js").read_text(encoding="utf-8"))
+        _api = run_js(
+            resources.files(__package__).joinpath("kernel.js").read_text(encoding="utf-8")
+        )
     return _api
 
 
-def _bytes(buf: array) -> Any:
+def _bytes(buf: array[Any]) -> Any:
     from pyodide.ffi import to_js  # type: ignore[import-not-found]
 
     return to_js(buf.tobytes())
@@ -47,7 +49,7 @@ class JsDenseIndex:
 
     def __init__(self) -> None:
         self.dim: int | None = None
-        self._rows: dict[int, array] = {}
+        self._rows: dict[int, array[float]] = {}
         self._js: Any = None
         self._pending_slots = array("i")
         self._pending_rows = array("f")
@@ -131,11 +133,12 @@ class JsDenseIndex:
         return [(int(s), float(v)) for s, v in best]
 
 
-def python_top_k(rows: dict[int, array], query: Sequence[float], k: int) -> list[tuple[int, float]]:
+def python_top_k(rows: dict[int, array[float]], query: Sequence[float], k: int) -> list[tuple[int, float]]:
     """Pure-Python reference (what the ``python`` backend does), for benchmarks and tests."""
     qn = math.sqrt(sum(x * x for x in query))
     scored = {
-        s: sum(x * y for x, y in zip(r, query)) / (math.sqrt(sum(x * x for x in r)) * qn)
+        s: sum(x * y for x, y in zip(r, query, strict=False))
+        / (math.sqrt(sum(x * x for x in r)) * qn)
         for s, r in rows.items()
     }
     return heapq.nsmallest(k, scored.items(), key=lambda kv: (-kv[1], kv[0]))

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import json
 from array import array
-from importlib import resources
 from collections.abc import Sequence
+from importlib import resources
 from typing import Any
 
 from reasoningbank.errors import SchemaTooNew, StorageError
@@ -66,16 +66,16 @@ def _records(payload: Any) -> list[Record]:
     if not rows:
         return []
     keys, dims = json.loads(payload.vec)
-    vectors: dict[str, array] = {}
+    vectors: dict[str, array[float]] = {}
     if keys:
         flat = array("f")
         flat.frombytes(payload.bytes.to_bytes())
         off = 0
-        for key, dim in zip(keys, dims):
+        for key, dim in zip(keys, dims, strict=False):
             vectors[key] = flat[off : off + dim]
             off += dim
     return [
-        Record(r[0], r[1], r[2], r[3], r[4], r[5], r[6], vectors.get(r[0]))  # type: ignore[arg-type]
+        Record(r[0], r[1], r[2], r[3], r[4], r[5], r[6], vectors.get(r[0]))
         for r in rows
     ]
 
@@ -137,7 +137,15 @@ class IdbStore:
                 rows.append([r.id, r.task_category, r.created_at, r.updated_at, dim])
                 lines.append(
                     json.dumps(
-                        [r.id, r.task_category, r.strategy, r.created_at, r.updated_at, r.body, r.terms],
+                        [
+                            r.id,
+                            r.task_category,
+                            r.strategy,
+                            r.created_at,
+                            r.updated_at,
+                            r.body,
+                            r.terms,
+                        ],
                         allow_nan=False,
                         separators=(",", ":"),
                     )

@@ -17,16 +17,25 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-MINIBROWSER_DIRS = ("/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1", "/usr/lib/aarch64-linux-gnu/webkit2gtk-4.1")
+MINIBROWSER_DIRS = (
+    "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1",
+    "/usr/lib/aarch64-linux-gnu/webkit2gtk-4.1",
+)
 
 
 def binary(name: str) -> str:
     """Path of a browser binary; RB_CHROMIUM / RB_FIREFOX / RB_MINIBROWSER override."""
-    env = {"chromium": "RB_CHROMIUM", "firefox-esr": "RB_FIREFOX", "MiniBrowser": "RB_MINIBROWSER",
-           "WebKitWebDriver": "RB_WEBKITDRIVER"}[name]
+    env = {
+        "chromium": "RB_CHROMIUM",
+        "firefox-esr": "RB_FIREFOX",
+        "MiniBrowser": "RB_MINIBROWSER",
+        "WebKitWebDriver": "RB_WEBKITDRIVER",
+    }[name]
     path = os.environ.get(env) or shutil.which(name)
     if not path and name == "MiniBrowser":
-        path = next((str(Path(d) / name) for d in MINIBROWSER_DIRS if (Path(d) / name).exists()), None)
+        path = next(
+            (str(Path(d) / name) for d in MINIBROWSER_DIRS if (Path(d) / name).exists()), None
+        )
     if not path:
         raise RuntimeError(f"{name} not found: run scripts/install-test-deps.sh")
     return path

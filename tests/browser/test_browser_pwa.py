@@ -69,7 +69,9 @@ def test_indexeddb_survives_reload_and_restart(playwright, app_url, engine, tmp_
         page.reload()
         open_app(page, app_url, db, "&nosw")
         assert page.evaluate("window.rb.getStats()")["total_patterns"] == len(UI_PATTERNS)
-        assert search_via_ui(page, "refresh oauth tokens", "backend")[0] == "add oauth token refresh"
+        assert (
+            search_via_ui(page, "refresh oauth tokens", "backend")[0] == "add oauth token refresh"
+        )
     finally:
         ctx.close()
     ctx = launch_persistent(playwright, engine, profile)  # a new browser process, same profile
@@ -87,11 +89,13 @@ def test_indexeddb_survives_reload_and_restart(playwright, app_url, engine, tmp_
 
 def test_pwa_works_offline_after_first_visit(playwright, engine, artifacts):
     """After one online visit the app starts, finds and learns with the server gone."""
-    from reasoningbank.serve import serve_in_thread
-
     from browsers import DEPS
 
-    app_server, app_url = serve_in_thread(port=0, pyodide_dir=str(DEPS / "node_modules" / "pyodide"))
+    from reasoningbank.serve import serve_in_thread
+
+    app_server, app_url = serve_in_thread(
+        port=0, pyodide_dir=str(DEPS / "node_modules" / "pyodide")
+    )
     browser = launch(playwright, engine)
     try:
         ctx = browser.new_context(viewport={"width": 1280, "height": 900})
@@ -117,7 +121,10 @@ def test_pwa_works_offline_after_first_visit(playwright, engine, artifacts):
         assert app_server.requests == served
         assert page.evaluate("window.rb.getStats()")["total_patterns"] == len(UI_PATTERNS)
         titles = search_via_ui(page, "refresh oauth tokens", "backend")
-        assert titles[:2] == ["add oauth token refresh", "refresh expired oauth tokens in the mobile app"]
+        assert titles[:2] == [
+            "add oauth token refresh",
+            "refresh expired oauth tokens in the mobile app",
+        ]
         rec = page.text_content("#rec-strategy")
         assert rec in {"test-driven", "spec-first"}
         # Learning works offline too: a recorded outcome changes what is shown.

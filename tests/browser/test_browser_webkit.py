@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import checks
 import pytest
 import scenarios
 from browsers import binary
@@ -27,7 +26,9 @@ BOOT_TIMEOUT = 120.0
 @pytest.fixture(scope="module")
 def webkit() -> Iterator[Any]:
     if not os.environ.get("DISPLAY"):
-        pytest.fail("WebKitGTK needs a display: run under `xvfb-run -a` (scripts/run-browser-tests.sh does)")
+        pytest.fail(
+            "WebKitGTK needs a display: run under `xvfb-run -a` (scripts/run-browser-tests.sh does)"
+        )
     from selenium import webdriver
     from selenium.webdriver.webkitgtk.options import Options
     from selenium.webdriver.webkitgtk.service import Service
@@ -35,7 +36,9 @@ def webkit() -> Iterator[Any]:
     options = Options()
     options.binary_location = binary("MiniBrowser")
     options.add_argument("--automation")
-    driver = webdriver.WebKitGTK(options=options, service=Service(executable_path=binary("WebKitWebDriver")))
+    driver = webdriver.WebKitGTK(
+        options=options, service=Service(executable_path=binary("WebKitWebDriver"))
+    )
     driver.set_script_timeout(BOOT_TIMEOUT)
     try:
         yield driver
@@ -66,8 +69,11 @@ def run_async(driver: Any, body: str, *args: Any) -> Any:
 
 
 def run_check(driver: Any, call: str) -> Any:
-    return run_async(driver, "return await window.rb.pyodide.runPythonAsync(arguments[0]);",
-                     CHECKS + f"\nawait {call}\n")
+    return run_async(
+        driver,
+        "return await window.rb.pyodide.runPythonAsync(arguments[0]);",
+        CHECKS + f"\nawait {call}\n",
+    )
 
 
 def reference(call: str) -> Any:
@@ -80,9 +86,15 @@ def reference(call: str) -> Any:
 
 def close(a: Any, b: Any, tol: float = 1e-6) -> bool:
     if isinstance(a, list):
-        return isinstance(b, list) and len(a) == len(b) and all(close(x, y, tol) for x, y in zip(a, b))
+        return (
+            isinstance(b, list)
+            and len(a) == len(b)
+            and all(close(x, y, tol) for x, y in zip(a, b, strict=False))
+        )
     if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(close(a[k], b[k], tol) for k in a)
+        return (
+            isinstance(b, dict) and a.keys() == b.keys() and all(close(a[k], b[k], tol) for k in a)
+        )
     if isinstance(a, float) or isinstance(b, float):
         return math.isclose(a, b, abs_tol=tol)
     return bool(a == b)
@@ -92,16 +104,26 @@ def test_webkit_core_checks_match_cpython(webkit, app_url):
     open_app(webkit, app_url, "wk-boot")
     assert run_check(webkit, "check_runtime('pyodide-browser')") == "pyodide-browser"
     loc = f"idb://wk-{uuid.uuid4().hex[:8]}"
-    assert json.loads(run_check(webkit, f"check_store({loc + 's'!r})")) == reference("check_store(':memory:')")
-    assert close(json.loads(run_check(webkit, f"check_find({loc + 'f'!r})")), reference("check_find(':memory:')"))
-    assert close(json.loads(run_check(webkit, f"check_learning({loc + 'l'!r})")),
-                 reference("check_learning(':memory:')"), 1e-9)
+    assert json.loads(run_check(webkit, f"check_store({loc + 's'!r})")) == reference(
+        "check_store(':memory:')"
+    )
+    assert close(
+        json.loads(run_check(webkit, f"check_find({loc + 'f'!r})")),
+        reference("check_find(':memory:')"),
+    )
+    assert close(
+        json.loads(run_check(webkit, f"check_learning({loc + 'l'!r})")),
+        reference("check_learning(':memory:')"),
+        1e-9,
+    )
     assert run_check(webkit, f"check_idb_store({loc[6:] + 'p'!r})") == "ok"
 
 
 def test_webkit_js_api(webkit, app_url):
     open_app(webkit, app_url, "wk-boot")
-    ok, result = webkit.execute_async_script(scenarios.selenium_js(), f"wk-api-{uuid.uuid4().hex[:8]}")
+    ok, result = webkit.execute_async_script(
+        scenarios.selenium_js(), f"wk-api-{uuid.uuid4().hex[:8]}"
+    )
     assert ok, result
     scenarios.check(result)
 

@@ -13,18 +13,33 @@ from reasoningbank.errors import NotFound, StorageError
 
 T0 = 1_700_000_000.0
 TASKS = {
-    "backend": ["add oauth token refresh", "fix database connection pool leak",
-                "paginate query results", "cache expensive lookups in redis",
-                "retry failed webhook deliveries"],
-    "frontend": ["build responsive login form", "lazy load product images",
-                 "debounce search input", "add dark mode toggle"],
-    "devops": ["set up ci pipeline for tests", "rotate tls certificates",
-               "containerize python service"],
+    "backend": [
+        "add oauth token refresh",
+        "fix database connection pool leak",
+        "paginate query results",
+        "cache expensive lookups in redis",
+        "retry failed webhook deliveries",
+    ],
+    "frontend": [
+        "build responsive login form",
+        "lazy load product images",
+        "debounce search input",
+        "add dark mode toggle",
+    ],
+    "devops": [
+        "set up ci pipeline for tests",
+        "rotate tls certificates",
+        "containerize python service",
+    ],
 }
 STRATEGIES = ["test-driven", "spec-first", "feature flag", "pair review"]
-QUERIES = [("refresh oauth tokens", "backend"), ("leak in the connection pool", None),
-           ("search input debounce", "frontend"), ("tls certificate rotation", "devops"),
-           ("nothing matches this at all", None)]
+QUERIES = [
+    ("refresh oauth tokens", "backend"),
+    ("leak in the connection pool", None),
+    ("search input debounce", "frontend"),
+    ("tls certificate rotation", "devops"),
+    ("nothing matches this at all", None),
+]
 
 
 def patterns():
@@ -35,15 +50,17 @@ def patterns():
         for cat, tasks in TASKS.items():
             for t, task in enumerate(tasks):
                 score = ((i * 37) % 100) / 100.0
-                out.append({
-                    "id": f"p{i:03d}",
-                    "task_description": f"{task} round {round_}",
-                    "task_category": cat,
-                    "strategy": STRATEGIES[(i + t) % len(STRATEGIES)],
-                    "context": {"lang": "python" if i % 2 else "typescript"},
-                    "outcome": {"success": score >= 0.5, "success_score": score},
-                    "embedding": [((i * k) % 7) / 7.0 + 0.01 * k for k in range(1, 9)],
-                })
+                out.append(
+                    {
+                        "id": f"p{i:03d}",
+                        "task_description": f"{task} round {round_}",
+                        "task_category": cat,
+                        "strategy": STRATEGIES[(i + t) % len(STRATEGIES)],
+                        "context": {"lang": "python" if i % 2 else "typescript"},
+                        "outcome": {"success": score >= 0.5, "success_score": score},
+                        "embedding": [((i * k) % 7) / 7.0 + 0.01 * k for k in range(1, 9)],
+                    }
+                )
                 i += 1
     return out
 
@@ -66,23 +83,39 @@ async def check_store(location):
     try:
         ids = await bank.store_patterns(patterns())
         assert ids == [p["id"] for p in patterns()]
-        one = await bank.store_pattern({"task_description": "write the release notes",
-                                        "task_category": "docs", "strategy": "checklist",
-                                        "success_score": 0.7})
+        one = await bank.store_pattern(
+            {
+                "task_description": "write the release notes",
+                "task_category": "docs",
+                "strategy": "checklist",
+                "success_score": 0.7,
+            }
+        )
         got = await bank.get_pattern("p005")
         assert got is not None and got.task_description == patterns()[5]["task_description"]
-        assert [round(x, 5) for x in got.embedding] == [round(x, 5) for x in patterns()[5]["embedding"]]
+        assert [round(x, 5) for x in got.embedding] == [
+            round(x, 5) for x in patterns()[5]["embedding"]
+        ]
         assert (await bank.get_pattern("nope")) is None
         docs = await bank.search_by_category("docs", 10)
         assert [p.id for p in docs] == [one]
         backend = await bank.search_by_category("backend", 3)
         stats = await bank.get_stats()
         assert stats["total_patterns"] == 49, stats
-        kind = "memory" if location == ":memory:" else ("idb" if location.startswith("idb://") else "sqlite")
+        kind = (
+            "memory"
+            if location == ":memory:"
+            else ("idb" if location.startswith("idb://") else "sqlite")
+        )
         assert stats["storage"]["backend"] == kind, stats["storage"]
-        return json.dumps({"backend_newest": [p.id for p in backend],
-                           "categories": stats["categories"], "strategies": stats["strategies"]},
-                          sort_keys=True)
+        return json.dumps(
+            {
+                "backend_newest": [p.id for p in backend],
+                "categories": stats["categories"],
+                "strategies": stats["strategies"],
+            },
+            sort_keys=True,
+        )
     finally:
         await bank.close()
 
@@ -110,12 +143,24 @@ async def check_learning(location):
     """Outcomes move confidence and the recommended strategy."""
     bank = await open_bank(location)
     try:
-        a = await bank.store_pattern({"id": "a", "task_description": "migrate user table schema",
-                                      "task_category": "backend", "strategy": "big bang",
-                                      "outcome": {"success": True, "success_score": 0.6}})
-        b = await bank.store_pattern({"id": "b", "task_description": "migrate the user table schema safely",
-                                      "task_category": "backend", "strategy": "expand contract",
-                                      "outcome": {"success": True, "success_score": 0.6}})
+        a = await bank.store_pattern(
+            {
+                "id": "a",
+                "task_description": "migrate user table schema",
+                "task_category": "backend",
+                "strategy": "big bang",
+                "outcome": {"success": True, "success_score": 0.6},
+            }
+        )
+        b = await bank.store_pattern(
+            {
+                "id": "b",
+                "task_description": "migrate the user table schema safely",
+                "task_category": "backend",
+                "strategy": "expand contract",
+                "outcome": {"success": True, "success_score": 0.6},
+            }
+        )
         for _ in range(4):
             await bank.record_outcome(a, success=False, score=0.1)
             await bank.record_outcome(b, success=True, score=0.95)
@@ -129,8 +174,14 @@ async def check_learning(location):
             pass
         else:
             raise AssertionError("record_outcome on a missing id must raise NotFound")
-        return json.dumps({"strategy": rec.strategy, "confidence": rec.confidence,
-                           "a": pa.metadata.confidence, "b": pb.metadata.confidence})
+        return json.dumps(
+            {
+                "strategy": rec.strategy,
+                "confidence": rec.confidence,
+                "a": pa.metadata.confidence,
+                "b": pb.metadata.confidence,
+            }
+        )
     finally:
         await bank.close()
 
@@ -169,8 +220,19 @@ async def check_idb_store(name):
     s = await open_idb_store(name)
     other = await open_idb_store(name)
     try:
-        recs = [Record(f"r{i}", f"c{i % 3}", "s", T0 + i, T0 + i, {"i": i, "big": 2**60 + i},
-                       ["t", str(i)], [float(i), 0.5, -1.25] if i % 2 else None) for i in range(12)]
+        recs = [
+            Record(
+                f"r{i}",
+                f"c{i % 3}",
+                "s",
+                T0 + i,
+                T0 + i,
+                {"i": i, "big": 2**60 + i},
+                ["t", str(i)],
+                [float(i), 0.5, -1.25] if i % 2 else None,
+            )
+            for i in range(12)
+        ]
         await s.put(recs[:6])
         await s.put(recs[6:])
         await s.put([recs[0]])  # replace: moves to the end, like INSERT OR REPLACE
@@ -190,8 +252,12 @@ async def check_idb_store(name):
         ch = await s.changes()
         assert ch.upserted == [] and ch.deleted == []
         try:
-            await s.put([Record("ok", "c", "s", T0, T0, {}, [], None),
-                         Record(None, "c", "s", T0, T0, {}, [], None)])
+            await s.put(
+                [
+                    Record("ok", "c", "s", T0, T0, {}, [], None),
+                    Record(None, "c", "s", T0, T0, {}, [], None),
+                ]
+            )
         except StorageError as exc:
             assert exc.__cause__ is not None
         else:

@@ -41,9 +41,17 @@ def browser_binary(name: str) -> str:
 def launch_browser(playwright, runtime: str, **kwargs):  # type: ignore[no-untyped-def]
     """Launch a Debian browser through Playwright (never Playwright's own builds)."""
     if runtime == "chrome":
-        args = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run", *kwargs.pop("args", [])]
-        return playwright.chromium.launch(executable_path=browser_binary("chromium"), args=args, **kwargs)
+        args = [
+            "--no-sandbox",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            *kwargs.pop("args", []),
+        ]
+        return playwright.chromium.launch(
+            executable_path=browser_binary("chromium"), args=args, **kwargs
+        )
     if runtime == "firefox":
         # Stock Firefox speaks WebDriver BiDi, which Playwright selects with this channel.
         return playwright.firefox.launch(
@@ -94,12 +102,26 @@ def _node_indexeddb() -> None:
     opts = os.environ.get("NODE_OPTIONS", "")
     if str(auto) not in opts:
         os.environ["NODE_OPTIONS"] = f"{opts} --require {auto}".strip()
-    get_global_config().add_node_extra_globals([
-        "indexedDB", "IDBKeyRange", "IDBFactory", "IDBDatabase", "IDBTransaction",
-        "IDBObjectStore", "IDBIndex", "IDBCursor", "IDBCursorWithValue", "IDBRequest",
-        "IDBOpenDBRequest", "IDBVersionChangeEvent", "BroadcastChannel", "DOMException",
-        "structuredClone", "performance",
-    ])
+    get_global_config().add_node_extra_globals(
+        [
+            "indexedDB",
+            "IDBKeyRange",
+            "IDBFactory",
+            "IDBDatabase",
+            "IDBTransaction",
+            "IDBObjectStore",
+            "IDBIndex",
+            "IDBCursor",
+            "IDBCursorWithValue",
+            "IDBRequest",
+            "IDBOpenDBRequest",
+            "IDBVersionChangeEvent",
+            "BroadcastChannel",
+            "DOMException",
+            "structuredClone",
+            "performance",
+        ]
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -125,7 +147,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     keep, drop = [], []
     for item in items:
         runtime = getattr(item, "callspec", None) and item.callspec.params.get("runtime")
-        (drop if item.get_closest_marker("browser_only") and runtime == "node" else keep).append(item)
+        (drop if item.get_closest_marker("browser_only") and runtime == "node" else keep).append(
+            item
+        )
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep

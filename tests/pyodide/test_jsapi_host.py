@@ -13,8 +13,11 @@ async def call(handle: int, method: str, *args: Any) -> Any:
     loop = asyncio.get_running_loop()
     done: asyncio.Future[tuple[bool, str]] = loop.create_future()
     jsapi.dispatch(
-        handle, method, json.dumps(list(args)),
-        lambda out: done.set_result((True, out)), lambda err: done.set_result((False, err)),
+        handle,
+        method,
+        json.dumps(list(args)),
+        lambda out: done.set_result((True, out)),
+        lambda err: done.set_result((False, err)),
     )
     ok, payload = await done
     if not ok:
@@ -25,13 +28,24 @@ async def call(handle: int, method: str, *args: Any) -> Any:
 def test_dispatch_round_trip_and_errors() -> None:
     async def scenario() -> None:
         h = await call(0, "open", {"db": ":memory:", "dedupThreshold": None})
-        pid = await call(h, "storePattern", {"task_description": "add oauth token refresh",
-                                             "task_category": "backend", "strategy": "tdd",
-                                             "success_score": 0.9})
-        matches = await call(h, "findSimilar", "refresh oauth tokens", "backend", 3, {"minScore": 0.1})
+        pid = await call(
+            h,
+            "storePattern",
+            {
+                "task_description": "add oauth token refresh",
+                "task_category": "backend",
+                "strategy": "tdd",
+                "success_score": 0.9,
+            },
+        )
+        matches = await call(
+            h, "findSimilar", "refresh oauth tokens", "backend", 3, {"minScore": 0.1}
+        )
         assert [m["pattern"]["id"] for m in matches] == [pid]
         assert (await call(h, "getPattern", "nope")) is None
-        updated = await call(h, "recordOutcome", pid, {"success": False, "score": 0.1, "tokensUsed": 5})
+        updated = await call(
+            h, "recordOutcome", pid, {"success": False, "score": 0.1, "tokensUsed": 5}
+        )
         assert updated["outcome"]["tokens_used"] == 5
         assert (await call(h, "recommendStrategy", "oauth", "backend"))["strategy"] == "tdd"
         assert (await call(h, "getStats"))["storage"]["backend"] == "memory"

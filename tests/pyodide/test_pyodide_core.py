@@ -35,7 +35,7 @@ def assert_close(a: object, b: object, tol: float = 1e-6) -> None:
         assert math.isclose(a, b, abs_tol=tol), (a, b)  # type: ignore[arg-type]
     elif isinstance(a, list):
         assert isinstance(b, list) and len(a) == len(b), (a, b)
-        for x, y in zip(a, b):
+        for x, y in zip(a, b, strict=False):
             assert_close(x, y, tol)
     elif isinstance(a, dict):
         assert isinstance(b, dict) and a.keys() == b.keys(), (a, b)
@@ -97,5 +97,7 @@ def test_js_dense_kernel_matches_numpy(rb):
     """The JS vector kernel's top-k and cosines equal numpy's within 1e-6."""
     got = json.loads(run_check(rb, "check_dense('js')"))
     want = reference("check_dense('numpy')")
-    assert [[s for s, _ in top] for top in got["top"]] == [[s for s, _ in top] for top in want["top"]]
+    assert [[s for s, _ in top] for top in got["top"]] == [
+        [s for s, _ in top] for top in want["top"]
+    ]
     assert_close(got, want)
