@@ -37,7 +37,7 @@ from .ws import (
     split_handshake,
 )
 
-__all__ = ["BusClient", "HubServer", "connect"]
+__all__ = ["BusClient", "HubServer", "connect", "connect_memory"]
 
 Writer = Callable[[bytes], None]
 Callback = Callable[[], None]
@@ -209,6 +209,53 @@ async def connect(
     return client
 
 
+async def connect_memory(
+    server: HubServer,
+    *,
+    signer: Any,
+    verifier: Any,
+    trusted: set[bytes] | None,
+    info: dict[str, Any] | None = None,
+    timeout: float = 10.0,
+) -> BusClient:
+    """A session with an in-process ``HubServer`` through an in-memory transport (no sockets):
+    the fake behind the transport seam, for tests and single-process setups. Bytes cross on
+    the next loop iteration, as they would through a socket, so there is no re-entrancy."""
+    peer = BusPeer(
+        signer=signer,
+        verifier=verifier,
+        nonce_source=secrets.token_bytes,
+        trusted=trusted,
+        info=info,
+    )
+    client = BusClient(peer)
+    loop = asyncio.get_running_loop()
+    server._next += 1
+    sid = ("memory", server._next)
+    state = {"open": True}
+
+    def to_client(data: bytes) -> None:
+        loop.call_soon(client.feed, data)
+
+    def to_hub(data: bytes) -> None:
+        if state["open"]:
+            loop.call_soon(server.receive, sid, data)
+
+    def hang_up() -> None:  # the hub ended the session
+        state["open"] = False
+        loop.call_soon(client.feed, b"")
+
+    def close() -> None:  # the client ended it
+        if state["open"]:
+            state["open"] = False
+            loop.call_soon(server.unregister, sid)
+
+    client.attach(to_hub, close)
+    server.register(sid, to_client, close=hang_up)
+    await client.start(timeout)
+    return client
+
+
 # -- WebSocket client ------------------------------------------------------------------------
 class _WsClientProtocol(asyncio.Protocol):
     """Client side of the WebSocket endpoint: handshake, then WebSocket messages → ``feed``.
@@ -288,10 +335,11 @@ async def open_websocket(url: str, client: BusClient, timeout: float = 10.0) -> 
         _, proto = await asyncio.wait_for(
             loop.create_connection(
                 lambda: _WsClientProtocol(client, f"{host}:{port}", parts.path or BUS_PATH),
-                host, port,
+                host,
+                port,
             ),
             timeout,
-        )  # fmt: skip
+        )
         await asyncio.wait_for(proto.ready, timeout)
     except (OSError, asyncio.TimeoutError) as exc:
         raise LocalBusError(f"could not connect to {url}: {exc!r}") from exc

@@ -411,3 +411,24 @@ def test_hub_hangs_up_after_a_protocol_error_and_after_a_clean_close():
             await server.close()
 
     run(go())
+
+
+def test_in_memory_transport_has_the_same_semantics():
+    from reasoningbank.bus.aio import connect_memory
+
+    async def go():
+        hub = Hub(signer=signer_for("hub"), verifier=VERIFIER, nonce_source=os.urandom)
+        server = HubServer(hub)  # not started: no sockets at all
+        a = await connect_memory(server, signer=ALICE, verifier=VERIFIER, trusted=TRUST)
+        b = await connect_memory(server, signer=BOB, verifier=VERIFIER, trusted=TRUST)
+        p = sign_pattern(make_pattern("alice", 7), ALICE, time.time())
+        a.share(p)
+        ev = await b.wait_for(lambda e: isinstance(e, PatternAccepted))
+        assert ev.pattern_id == pattern_id(p)
+        await b.sync()
+        await a.close()
+        await b.close()
+        await asyncio.sleep(0.01)
+        assert hub.sessions == {}
+
+    run(go())
