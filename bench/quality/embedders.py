@@ -482,3 +482,27 @@ class LibraryLexical(Embedder):
             n = math.sqrt(sum(x * x for x in v.values())) or 1.0
             out.append({k: x / n for k, x in v.items()})
         return out
+
+
+class Adapter(Embedder):
+    """Wrap any object with ``encode(texts)`` (and optionally ``fit(docs)``) returning dense rows
+    (array or nested lists) or sparse ``{term: weight}`` dicts; rows are unit-normalised here."""
+
+    def __init__(self, obj, name=None):
+        self.obj = obj
+        self.name = name or getattr(obj, "name", type(obj).__name__)
+
+    def fit(self, docs):
+        f = getattr(self.obj, "fit", None)
+        if callable(f):
+            f(list(docs))
+
+    def encode(self, texts):
+        v = self.obj.encode(list(texts))
+        if len(v) and isinstance(v[0], dict):
+            out = []
+            for d in v:
+                n = math.sqrt(sum(x * x for x in d.values())) or 1.0
+                out.append({k: x / n for k, x in d.items()})
+            return out
+        return _unit(np.asarray(v, dtype=np.float32))

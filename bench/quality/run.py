@@ -111,7 +111,8 @@ def build_embedders(args) -> list:
         embs.append(E.CallableSim(_load_obj(spec), name=spec))
     for spec in args.embedder or []:
         obj = _load_obj(spec)
-        embs.append(obj() if isinstance(obj, type) else obj)
+        obj = obj() if isinstance(obj, type) else obj
+        embs.append(obj if isinstance(obj, E.Embedder) else E.Adapter(obj, name=spec))
     if args.only:
         keep = [s.strip().lower() for s in args.only.split(",")]
         embs = [e for e in embs if any(k in e.name.lower() for k in keep)]
