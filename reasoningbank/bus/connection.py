@@ -36,6 +36,7 @@ from .errors import (
 from .events import BusEvent, HelloReceived, IntentReceived, PeerClosed, PongReceived
 from .frames import (
     DEFAULT_MAX_FRAME_SIZE,
+    HARD_MAX_FRAME_SIZE,
     Flags,
     Frame,
     FrameType,
@@ -80,6 +81,8 @@ class Connection:
         ping_interval: float = 15.0,
         scheduler: PriorityScheduler | None = None,
     ) -> None:
+        if not 64 <= max_frame_size <= HARD_MAX_FRAME_SIZE:
+            raise LocalBusError(f"max_frame_size must be between 64 and {HARD_MAX_FRAME_SIZE}")
         self._signer = signer
         self._verifier = verifier
         self._nonce = nonce_source

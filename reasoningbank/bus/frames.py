@@ -37,6 +37,7 @@ from .errors import ErrorCode, FrameTooLarge, MalformedFrame
 
 __all__ = [
     "DEFAULT_MAX_FRAME_SIZE",
+    "HARD_MAX_FRAME_SIZE",
     "ErrorCode",
     "Flags",
     "Frame",

@@ -273,3 +273,15 @@ def test_transport_loss_after_our_close_reports_closed_once():
     drain(pair.client, T0, events)
     assert events == [PeerClosed(0, "bye", by_peer=False)]
     assert pair.client.state == SessionState.CLOSED
+
+
+def test_max_frame_size_is_bounded():
+    for bad in (10, 32 * 1024 * 1024):
+        with pytest.raises(LocalBusError):
+            Connection(
+                signer=signer_for("a"),
+                verifier=VERIFIER,
+                is_client=True,
+                nonce_source=nonces(1),
+                max_frame_size=bad,
+            )
