@@ -16,6 +16,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -115,7 +116,10 @@ class ReasoningBank:
         self._closed = False
         self._lex = LexicalIndex()
         self._dense = DenseIndex(vector_backend)
-        self._records: dict[str, Record] = {}
+        # The in-memory copy of each pattern is compact: its JSON text (parsed only when a
+        # pattern is returned) plus the few columns searches and statistics read.
+        self._records: dict[str, _Entry] = {}
+        self._contexts: dict[int, dict[str, Any]] = {}  # slot -> non-empty context
         self._slot: dict[str, int] = {}
         self._ids: list[str | None] = []
         self._category: list[str | None] = []
@@ -155,9 +159,10 @@ class ReasoningBank:
     async def _load(self, progress: Callable[[int, int], None] | None) -> None:
         stale = (await self._store.get_meta("analyzer")) not in (None, ANALYZER_VERSION)
         reindexed = []
+        self._dense.reserve(await self._store.count())
         for record in await self._store.load():
             if stale:
-                record.terms = analyze(record.body.get("task_description", ""))
+                record.terms = analyze(_as_dict(record.body).get("task_description", ""))
                 reindexed.append(record)
             self._index(record)
         if reindexed:
@@ -209,15 +214,29 @@ class ReasoningBank:
             self._quality.append(0.0)
         self._category[slot] = record.task_category
         self._strategy[slot] = record.strategy
-        meta = record.body.get("metadata") or {}
+        body = _as_dict(record.body)
+        meta = body.get("metadata") or {}
         self._quality[slot] = float(meta.get("confidence", 0.5))
         self._lex.add(slot, record.terms, record.task_category)
         if record.embedding is not None:
-            self._dense.add(slot, record.embedding)
-            record.embedding = None  # the dense index holds the only in-memory copy
+            self._dense.add(slot, record.embedding)  # the only in-memory copy of the vector
         else:
             self._dense.remove(slot)
-        self._records[pid] = record
+        if body.get("context"):
+            self._contexts[slot] = body["context"]
+        else:
+            self._contexts.pop(slot, None)
+        self._records[pid] = _Entry(
+            body=_compact(body),
+            terms=record.terms,
+            task_category=record.task_category,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+            wins=float(meta.get("success_count", 0.0)),
+            losses=float(meta.get("failure_count", 0.0)),
+            average=float(meta.get("avg_success_score", 0.0)),
+            contradictions=int(meta.get("contradictions", 0)),
+        )
 
     def _unindex(self, pid: str) -> None:
         self._version += 1
@@ -225,6 +244,7 @@ class ReasoningBank:
         if slot is None:
             return
         self._records.pop(pid, None)
+        self._contexts.pop(slot, None)
         self._lex.remove(slot)
         self._dense.remove(slot)
         self._ids[slot] = None
@@ -234,7 +254,7 @@ class ReasoningBank:
     def _pattern(self, pid: str) -> Pattern:
         record = self._records[pid]
         return Pattern.from_stored(
-            record.body,
+            json.loads(record.body),
             created_at=record.created_at,
             updated_at=record.updated_at,
             embedding=self._dense.vector(self._slot[pid]),
@@ -457,9 +477,12 @@ class ReasoningBank:
         """Newest first."""
         await self._sync()
         _check_limit(limit, "limit")
-        rows = [r for r in self._records.values() if r.task_category == category]
-        newest = heapq.nlargest(limit, rows, key=lambda r: (r.created_at, self._slot[r.id]))
-        return [self._pattern(r.id) for r in newest]
+        rows = [
+            (entry.created_at, self._slot[pid], pid)
+            for pid, entry in self._records.items()
+            if entry.task_category == category
+        ]
+        return [self._pattern(pid) for _, _, pid in heapq.nlargest(limit, rows)]
 
     async def find_similar(
         self,
@@ -637,8 +660,7 @@ class ReasoningBank:
     def _context_part(self, slot: int, context: dict[str, Any] | None) -> float:
         if not context:
             return 0.0
-        record = self._records[self._ids[slot]]  # type: ignore[index]
-        return context_overlap(context, record.body.get("context") or {})
+        return context_overlap(context, self._contexts.get(slot) or {})
 
     def _match(
         self,
@@ -704,15 +726,10 @@ class ReasoningBank:
         await self._sync()
         records = list(self._records.values())
         categories = Counter(r.task_category for r in records)
-        strategies = Counter(r.strategy for r in records)
-        metas = [r.body.get("metadata") or {} for r in records]
-        wins = sum(float(m.get("success_count", 0.0)) for m in metas)
-        observations = wins + sum(float(m.get("failure_count", 0.0)) for m in metas)
-        avg = (
-            sum(float(m.get("avg_success_score", 0.0)) for m in metas) / len(metas)
-            if metas
-            else 0.0
-        )
+        strategies = Counter(s for s in self._strategy if s is not None)
+        wins = sum(r.wins for r in records)
+        observations = wins + sum(r.losses for r in records)
+        avg = sum(r.average for r in records) / len(records) if records else 0.0
         return {
             "total_patterns": len(records),
             "categories": dict(categories.most_common()),
@@ -720,7 +737,7 @@ class ReasoningBank:
             "avg_success_score": avg,
             "success_rate": wins / observations if observations else 0.0,
             "observations": observations,
-            "contradictions": sum(int(m.get("contradictions", 0)) for m in metas),
+            "contradictions": sum(r.contradictions for r in records),
             "storage": {
                 "backend": self._store.kind,
                 "location": self._store.location,
@@ -736,6 +753,29 @@ class ReasoningBank:
                 "vector_backend": self._dense.backend,
             },
         }
+
+
+@dataclass(slots=True)
+class _Entry:
+    """What the bank keeps in memory per pattern (vectors live in the dense index)."""
+
+    body: str
+    terms: list[str]
+    task_category: str
+    created_at: float
+    updated_at: float
+    wins: float
+    losses: float
+    average: float
+    contradictions: int
+
+
+_compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False).encode
+
+
+def _as_dict(body: dict[str, Any] | str) -> dict[str, Any]:
+    """Stores hand back the pattern body as a dict (or, compactly, as its JSON text)."""
+    return json.loads(body) if isinstance(body, str) else body
 
 
 def _new_id() -> str:

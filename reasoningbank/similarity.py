@@ -135,6 +135,7 @@ class DenseIndex:
         self._norms: Any = None  # numpy float64 norms; 0.0 marks an empty row
         self._count = 0
         self._used = 0  # numpy backend: 1 + highest slot ever stored
+        self._reserve = 0
 
     def __len__(self) -> int:
         return self._count
@@ -156,17 +157,19 @@ class DenseIndex:
         )
 
     def reserve(self, rows: int) -> None:
-        """Pre-size the numpy matrix (bulk loads avoid repeated doubling)."""
-        if self._np is not None and self.dim is not None:
+        """Expect about ``rows`` vectors: the matrix is allocated once at that size (a bulk
+        load then never copies it while growing, which would briefly need twice the memory)."""
+        self._reserve = max(self._reserve, rows)
+        if self._np is not None and self._matrix is not None:
             self._grow(rows)
 
     def _grow(self, needed: int) -> None:
         np = self._np
         if self._matrix is None:
-            self._matrix = np.zeros((max(64, needed), self.dim), dtype=np.float32)
+            self._matrix = np.zeros((max(64, needed, self._reserve), self.dim), dtype=np.float32)
             self._norms = np.zeros(self._matrix.shape[0], dtype=np.float64)
         elif needed > self._matrix.shape[0]:
-            cap = max(needed, 2 * self._matrix.shape[0])
+            cap = max(needed, self._matrix.shape[0] * 3 // 2)
             grown = np.zeros((cap, self.dim), dtype=np.float32)
             grown[: self._matrix.shape[0]] = self._matrix
             norms = np.zeros(cap, dtype=np.float64)
