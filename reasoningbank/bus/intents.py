@@ -82,17 +82,31 @@ Flow = Generator["SignRequest | VerifyRequest", Any, T]
 
 
 def run_sync(flow: Flow[T], signer: Any = None, verifier: Any = None) -> T:
-    """Drive a flow with synchronous backends (``sign_sync`` / ``verify_sync``)."""
+    """Drive a flow with synchronous backends (``sign_sync`` / ``verify_sync``).
+
+    An async-only backend (WebCrypto) raises ``LocalBusError``: use the ``a…`` twin."""
     try:
         request = next(flow)
         while True:
             if isinstance(request, SignRequest):
-                answer: Any = signer.sign_sync(request.data)
+                answer: Any = _sync(signer, "sign_sync")(request.data)
             else:
-                answer = verifier.verify_sync(request.public_key, request.signature, request.data)
+                answer = _sync(verifier, "verify_sync")(
+                    request.public_key, request.signature, request.data
+                )
             request = flow.send(answer)
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]
+
+
+def _sync(backend: Any, name: str) -> Any:
+    method = getattr(backend, name, None)
+    if method is None:
+        raise LocalBusError(
+            f"{type(backend).__name__} has no {name}: it is async-only (WebCrypto); "
+            "call the async twin (asend, anext_event, areceive, ...)"
+        )
+    return method
 
 
 async def run_async(flow: Flow[T], signer: Any = None, verifier: Any = None) -> T:

@@ -13,6 +13,7 @@ from reasoningbank.bus.errors import (
     ExpiredIntent,
     ForgedSignature,
     FutureIntent,
+    LocalBusError,
     OutOfScope,
     OverCap,
     Overloaded,
@@ -221,3 +222,12 @@ def test_requests_that_trigger_large_replies_cost_per_id():
     assert default_cost("gossip.push", len(ids)) <= 3
     with pytest.raises(OverCap):
         check(signed(op="gossip.want", payload=ids, cap=5))
+
+
+def test_async_only_backend_in_a_sync_call_is_a_clear_local_error():
+    class AsyncOnly:
+        async def verify(self, *a):
+            return True
+
+    with pytest.raises(LocalBusError, match="async-only"):
+        IntentChecker().check_sync(signed(), T0, AsyncOnly())
