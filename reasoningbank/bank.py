@@ -159,7 +159,6 @@ class ReasoningBank:
     async def _load(self, progress: Callable[[int, int], None] | None) -> None:
         stale = (await self._store.get_meta("analyzer")) not in (None, ANALYZER_VERSION)
         reindexed = []
-        self._dense.reserve(await self._store.count())
         for record in await self._store.load():
             if stale:
                 record.terms = analyze(_as_dict(record.body).get("task_description", ""))

@@ -112,6 +112,10 @@ def _numpy() -> Any:
     return numpy
 
 
+#: Rows per numpy block (4 MB at 256-d, 16 MB at 1024-d).
+_BLOCK = 4096
+
+
 class DenseIndex:
     """Dense float32 vectors by slot, one dimension per index (checked before storing).
 
@@ -131,11 +135,12 @@ class DenseIndex:
         self._rows: dict[
             int, tuple[array[float], float]
         ] = {}  # python backend: slot -> (row, norm)
-        self._matrix: Any = None  # numpy backend: capacity x dim float32
-        self._norms: Any = None  # numpy float64 norms; 0.0 marks an empty row
+        # numpy backend: fixed-size float32 blocks of rows. Growing never copies stored
+        # vectors (a single matrix would need old + new copies at once: 2.5x the memory).
+        self._blocks: list[Any] = []
+        self._norms: Any = None  # numpy float64 norms by slot; 0.0 marks an empty row
         self._count = 0
         self._used = 0  # numpy backend: 1 + highest slot ever stored
-        self._reserve = 0
 
     def __len__(self) -> int:
         return self._count
@@ -156,25 +161,15 @@ class DenseIndex:
             vector if isinstance(vector, array) and vector.typecode == "f" else array("f", vector)
         )
 
-    def reserve(self, rows: int) -> None:
-        """Expect about ``rows`` vectors: the matrix is allocated once at that size (a bulk
-        load then never copies it while growing, which would briefly need twice the memory)."""
-        self._reserve = max(self._reserve, rows)
-        if self._np is not None and self._matrix is not None:
-            self._grow(rows)
-
     def _grow(self, needed: int) -> None:
         np = self._np
-        if self._matrix is None:
-            self._matrix = np.zeros((max(64, needed, self._reserve), self.dim), dtype=np.float32)
-            self._norms = np.zeros(self._matrix.shape[0], dtype=np.float64)
-        elif needed > self._matrix.shape[0]:
-            cap = max(needed, self._matrix.shape[0] * 3 // 2)
-            grown = np.zeros((cap, self.dim), dtype=np.float32)
-            grown[: self._matrix.shape[0]] = self._matrix
-            norms = np.zeros(cap, dtype=np.float64)
-            norms[: self._norms.shape[0]] = self._norms
-            self._matrix, self._norms = grown, norms
+        while len(self._blocks) * _BLOCK < needed:
+            self._blocks.append(np.zeros((_BLOCK, self.dim), dtype=np.float32))
+        if self._norms is None or self._norms.shape[0] < needed:
+            norms = np.zeros(len(self._blocks) * _BLOCK, dtype=np.float64)
+            if self._norms is not None:
+                norms[: self._norms.shape[0]] = self._norms
+            self._norms = norms
 
     def add(self, slot: int, vector: Sequence[float]) -> None:
         self.check(vector)
@@ -193,7 +188,7 @@ class DenseIndex:
         r = np.frombuffer(row, dtype=np.float32)
         if self._norms[slot] == 0.0:
             self._count += 1
-        self._matrix[slot] = r
+        self._blocks[slot // _BLOCK][slot % _BLOCK] = r
         self._norms[slot] = float(np.sqrt(np.dot(r.astype(np.float64), r.astype(np.float64))))
 
     def remove(self, slot: int) -> None:
@@ -202,7 +197,7 @@ class DenseIndex:
                 self._count -= 1
         elif self.has(slot):
             self._norms[slot] = 0.0
-            self._matrix[slot] = 0.0
+            self._blocks[slot // _BLOCK][slot % _BLOCK] = 0.0
             self._count -= 1
 
     def has(self, slot: int) -> bool:
@@ -215,7 +210,7 @@ class DenseIndex:
             return None
         if self._np is None:
             return self._rows[slot][0].tolist()
-        out: list[float] = self._matrix[slot].astype(float).tolist()
+        out: list[float] = self._blocks[slot // _BLOCK][slot % _BLOCK].astype(float).tolist()
         return out
 
     def _query(self, query: Sequence[float]) -> tuple[array[float], float]:
@@ -240,7 +235,8 @@ class DenseIndex:
     def _numpy_sims(self, q: array[float], qn: float) -> tuple[Any, Any]:
         np = self._np
         used = self._used  # rows past the highest slot are empty: skip them (memory-bound)
-        dots = self._matrix[:used] @ np.frombuffer(q, dtype=np.float32)
+        query = np.frombuffer(q, dtype=np.float32)
+        dots = np.concatenate([block @ query for block in self._blocks])[:used]
         slots = np.flatnonzero(self._norms[:used] > 0)
         sims = np.zeros(used, dtype=np.float64)
         sims[slots] = dots[slots].astype(np.float64) / (self._norms[slots] * qn)
