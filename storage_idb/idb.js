@@ -5,7 +5,7 @@
 // crossing per request per record; here a whole batch is one call, and load() hands Python
 // one JSON string plus one byte buffer for 10,000 records.
 //
-// Layout (schema 1):
+// Layout (schema 2):
 //   records    keyPath "id": {id, cat, created, updated, n, s, j}
 //              n = insertion number (replacing a record gives it a new one, like SQLite's
 //              INSERT OR REPLACE), s = sequence number of the writing transaction,
@@ -16,8 +16,13 @@
 //   tombstones keyPath "id": {id, s}, index s: deletions, for other tabs' changes()
 //   meta       out-of-line key: the user's get_meta/set_meta strings
 //   sys        out-of-line key: counters "seq" and "n"
+//   snap       (schema 2) key "load": every record's id and JSON string in load order plus
+//              all vectors, as of transaction "seq". Opening reads this one value and the
+//              few records written since (index s, tombstones) instead of 10,000 objects,
+//              then rewrites it in the background when it was stale.
 (() => {
-  const SCHEMA = 1;
+  const SCHEMA = 2;
+  let SNAPSHOT_MIN_RECORDS = 500; // below this a full load is already fast (tests lower it)
   // MIGRATIONS[v] upgrades a database from version v to v + 1 inside onupgradeneeded.
   const MIGRATIONS = [
     (db) => {
@@ -30,6 +35,9 @@
       db.createObjectStore("tombstones", { keyPath: "id" }).createIndex("s", "s");
       db.createObjectStore("meta");
       db.createObjectStore("sys");
+    },
+    (db) => {
+      db.createObjectStore("snap");
     },
   ];
 
@@ -186,6 +194,31 @@
   }
 
   async function load(h) {
+    if (h.chan) h.dirty = false;
+    const quick = h.db.transaction(["snap", "sys"], "readonly");
+    const [snap, current] = await Promise.all([
+      request(quick.objectStore("snap").get("load")),
+      request(quick.objectStore("sys").get("seq")),
+    ]);
+    let state;
+    if (snap && snap.seq === (current || 0)) {
+      state = snap;
+    } else if (snap) {
+      state = await applyChanges(h, snap);
+    } else {
+      state = await fullLoad(h);
+    }
+    if (state !== snap && state.ids.length >= SNAPSHOT_MIN_RECORDS) saveSnapshot(h, state);
+    return {
+      json: "[" + state.rows.join(",") + "]",
+      seq: state.seq,
+      vec: JSON.stringify([state.vkeys, state.vdims]),
+      bytes: state.vbytes,
+      snapshot: state === snap ? "current" : snap ? "updated" : "none",
+    };
+  }
+
+  async function fullLoad(h) {
     const tx = h.db.transaction(["records", "vectors", "sys"], "readonly");
     const done = finished(tx);
     const vectors = tx.objectStore("vectors");
@@ -196,8 +229,83 @@
       request(tx.objectStore("sys").get("seq")),
     ]);
     await done;
-    if (h.chan) h.dirty = false;
-    return { json: joinRows(rows), seq: seq || 0, ...concatVectors(keys, vals) };
+    return packState(seq || 0, rows.map((r) => r.id), rows.map((r) => r.j), keys, vals);
+  }
+
+  function packState(seq, ids, rows, keys, vals) {
+    let total = 0;
+    for (const v of vals) total += v.length;
+    const flat = new Float32Array(total);
+    const dims = new Array(vals.length);
+    let off = 0;
+    for (let i = 0; i < vals.length; i++) {
+      flat.set(vals[i], off);
+      off += vals[i].length;
+      dims[i] = vals[i].length;
+    }
+    return { seq, ids, rows, vkeys: keys, vdims: dims, vbytes: new Uint8Array(flat.buffer) };
+  }
+
+  // The snapshot plus what committed after it: drop rewritten and deleted records, append
+  // the rewritten ones in insertion order (a rewrite takes a new, larger n).
+  async function applyChanges(h, snap) {
+    const tx = h.db.transaction(["records", "vectors", "tombstones", "sys"], "readonly");
+    const after = IDBKeyRange.lowerBound(snap.seq, true);
+    const vectors = tx.objectStore("vectors");
+    const [rows, gone, seq] = await Promise.all([
+      request(tx.objectStore("records").index("s").getAll(after)),
+      request(tx.objectStore("tombstones").index("s").getAll(after)),
+      request(tx.objectStore("sys").get("seq")),
+    ]);
+    rows.sort((a, b) => a.n - b.n);
+    const newVecs = await Promise.all(rows.map((r) => request(vectors.get(r.id))));
+    const drop = new Set(gone.map((t) => t.id));
+    for (const r of rows) drop.add(r.id);
+    const ids = [];
+    const js = [];
+    for (let i = 0; i < snap.ids.length; i++) {
+      if (!drop.has(snap.ids[i])) {
+        ids.push(snap.ids[i]);
+        js.push(snap.rows[i]);
+      }
+    }
+    for (const r of rows) {
+      ids.push(r.id);
+      js.push(r.j);
+    }
+    const old = new Float32Array(snap.vbytes.slice().buffer);
+    const keys = [];
+    const vals = [];
+    let off = 0;
+    snap.vkeys.forEach((k, i) => {
+      const d = snap.vdims[i];
+      if (!drop.has(k)) {
+        keys.push(k);
+        vals.push(old.subarray(off, off + d));
+      }
+      off += d;
+    });
+    rows.forEach((r, i) => {
+      if (newVecs[i]) {
+        keys.push(r.id);
+        vals.push(newVecs[i]);
+      }
+    });
+    return packState(seq || 0, ids, js, keys, vals);
+  }
+
+  // Best effort, in the background: a failure (quota) only means the next open does more work.
+  function saveSnapshot(h, state) {
+    try {
+      const tx = h.db.transaction(["snap", "sys"], "readwrite");
+      const seqReq = tx.objectStore("sys").get("seq");
+      seqReq.onsuccess = () => {
+        if ((seqReq.result || 0) === state.seq) tx.objectStore("snap").put(state, "load");
+      };
+      finished(tx).catch(() => {});
+    } catch (_) {
+      // the connection is closing: skip
+    }
   }
 
   // rows: JSON [[id, cat, created, updated, dim], ...]; blob: the records' JSON arrays joined
@@ -346,7 +454,7 @@
   }
 
   return {
-    SCHEMA, open, load, put, get, byCategory, count, getMeta, setMeta, isDirty, changes,
+    SCHEMA, open, load, put, setSnapshotMin: (n) => { SNAPSHOT_MIN_RECORDS = n; }, get, byCategory, count, getMeta, setMeta, isDirty, changes,
     currentSeq, close, deleteDatabase,
   };
 })()

@@ -133,7 +133,9 @@ class JsDenseIndex:
         return [(int(s), float(v)) for s, v in best]
 
 
-def python_top_k(rows: dict[int, array[float]], query: Sequence[float], k: int) -> list[tuple[int, float]]:
+def python_top_k(
+    rows: dict[int, array[float]], query: Sequence[float], k: int
+) -> list[tuple[int, float]]:
     """Pure-Python reference (what the ``python`` backend does), for benchmarks and tests."""
     qn = math.sqrt(sum(x * x for x in query))
     scored = {

@@ -74,10 +74,7 @@ def _records(payload: Any) -> list[Record]:
         for key, dim in zip(keys, dims, strict=False):
             vectors[key] = flat[off : off + dim]
             off += dim
-    return [
-        Record(r[0], r[1], r[2], r[3], r[4], r[5], r[6], vectors.get(r[0]))
-        for r in rows
-    ]
+    return [Record(r[0], r[1], r[2], r[3], r[4], r[5], r[6], vectors.get(r[0])) for r in rows]
 
 
 class IdbStore:

@@ -101,3 +101,7 @@ def test_js_dense_kernel_matches_numpy(rb):
         [s for s, _ in top] for top in want["top"]
     ]
     assert_close(got, want)
+
+
+def test_idb_load_snapshot_equals_full_read(rb):
+    assert run_check(rb, f"check_idb_snapshot({location(rb)[6:]!r})") == "ok"
