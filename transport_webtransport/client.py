@@ -26,6 +26,7 @@ from reasoningbank.bus.gossip import GossipNode
 from reasoningbank.bus.peer import BusPeer
 
 from .transport import JsTransport, open_transport
+from .verify import FrameScanner
 
 __all__ = ["BrowserBusClient", "connect"]
 
@@ -36,6 +37,9 @@ class BrowserBusClient:
     def __init__(self, peer: BusPeer, transport: JsTransport) -> None:
         self.peer = peer
         self.transport = transport
+        self._scanner = FrameScanner(peer.conn.max_frame_size)
+        prefetch = getattr(peer.verifier, "prefetch", None)
+        self._prefetch = prefetch
         self.events: list[BusEvent] = []
         self.listeners: list[Callable[[list[BusEvent]], Any]] = []
         self.closed = False
@@ -84,6 +88,9 @@ class BrowserBusClient:
         try:
             while True:
                 data = await self.transport.recv()
+                if self._prefetch is not None and data:
+                    # One WebCrypto round for every signed frame in this read (verify.py).
+                    await self._prefetch(self._scanner.signed_parts(data))
                 async with self._lock:
                     events = await self.peer.areceive(data, time.time())
                     self._flush()

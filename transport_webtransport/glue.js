@@ -279,6 +279,38 @@
     };
   }
 
+  // -- batched Ed25519 verification -------------------------------------------------------
+  const verifyKeys = new Map();
+  function verifyKey(raw) {
+    let hex = "";
+    for (const b of raw) hex += b.toString(16).padStart(2, "0");
+    let key = verifyKeys.get(hex);
+    if (!key) {
+      key = crypto.subtle.importKey("raw", raw.slice(), { name: "Ed25519" }, false, ["verify"]);
+      key.catch(() => verifyKeys.delete(hex));
+      if (verifyKeys.size > 1024) verifyKeys.clear();
+      verifyKeys.set(hex, key);
+    }
+    return key;
+  }
+
+  /** Verify n signatures at once: keys (32·n bytes), sigs (64·n), data cut at offsets[0..n].
+   * Resolves to n bytes, 1 = valid. A key WebCrypto refuses counts as an invalid signature. */
+  async function verifyBatch(keys, sigs, data, offsets) {
+    const n = offsets.length - 1;
+    const alg = { name: "Ed25519" };
+    const jobs = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const sig = sigs.subarray(64 * i, 64 * i + 64);
+      const msg = data.subarray(offsets[i], offsets[i + 1]);
+      jobs[i] = verifyKey(keys.subarray(32 * i, 32 * i + 32))
+        .then((key) => crypto.subtle.verify(alg, key, sig, msg))
+        .catch(() => false);
+    }
+    const results = await Promise.all(jobs);
+    return Uint8Array.from(results, (ok) => (ok ? 1 : 0));
+  }
+
   const isOnline = () => (typeof navigator === "undefined" || navigator.onLine !== false);
 
   return {
@@ -291,6 +323,7 @@
     trustPut,
     trustDelete,
     onNetwork,
+    verifyBatch,
     isOnline,
   };
 })();

@@ -32,6 +32,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from reasoningbank.bus.errors import LocalBusError
 from reasoningbank.bus.events import (
     BusEvent,
     PatternAccepted,
@@ -54,11 +55,11 @@ from reasoningbank.bus.provenance import (
     provenance_of,
     shareable,
 )
-from reasoningbank.bus.signers import WebCryptoVerifier
 from reasoningbank.model import parse_time
 
 from .client import BrowserBusClient, connect
 from .transport import glue
+from .verify import BatchVerifier
 
 __all__ = ["PRESENCE_EVERY", "PRESENCE_TTL", "BusSync"]
 
@@ -102,7 +103,7 @@ class BusSync:
         self.prefer = prefer
         self.label = label
         self.signer = signer
-        self.verifier = verifier or WebCryptoVerifier()
+        self.verifier = verifier or BatchVerifier()
         self.trusted = trusted  # live: additions apply to the running session
         self.on_change = on_change
         self.backoff_base = backoff_base
@@ -132,6 +133,7 @@ class BusSync:
         self._stopping = False
         self._unlisten: Any = None
         self._last_hello_reply = 0.0
+        self._presence_streams: set[int] = set()
 
     # -- life cycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -248,6 +250,7 @@ class BusSync:
             self.client = None
             self._synced.clear()
             self.peers.clear()
+            self._presence_streams.clear()
             await client.close()
             if client.close_reason and client.close_reason != "closed by us":
                 self.last_error = client.close_reason
@@ -266,7 +269,9 @@ class BusSync:
         self._changed()
 
     # -- sharing ---------------------------------------------------------------------------
-    async def _outgoing(self, pattern: Any) -> dict[str, Any] | None:
+    async def _outgoing(self, pattern: Any, known: dict[str, Any]) -> dict[str, Any] | None:
+        """What to share for one local pattern (``None``: nothing). ``known`` is the
+        session's gossip store: a pattern already in it was verified when it got there."""
         data = _as_dict(pattern)
         if provenance_of(data) is None:
             body = shareable(data)
@@ -280,37 +285,49 @@ class BusSync:
             return signed
         data = shareable(data)
         try:
+            if pattern_id(data) in known:
+                return data
             await averify_pattern(data, self.trusted, self.verifier)
-        except _Rejected:
+        except (_Rejected, LocalBusError):
             return None  # no longer trusted, or altered here: do not re-share
         return data
 
-    async def _share_local(self, client: BrowserBusClient) -> int:
-        """Offer every local pattern the session does not know yet; returns how many."""
+    async def _share_local(self, client: BrowserBusClient, ids: list[str] | None = None) -> int:
+        """Offer local patterns the session does not know yet (all of them, or ``ids``);
+        returns how many the hub was offered."""
         async with self._share_lock:
             n = 0
             store = client.peer.gossip.store
-            for pattern in await self.bank.all_patterns():
-                data = await self._outgoing(pattern)
+            if ids is None:
+                patterns = await self.bank.all_patterns()
+            else:
+                got = [await self.bank.get_pattern(i) for i in dict.fromkeys(ids)]
+                patterns = [p for p in got if p is not None]
+            for pattern in patterns:
+                data = await self._outgoing(pattern, store)
                 if data is None:
                     continue
                 if pattern_id(data) not in store:
                     events = await client.share(data)
                     n += sum(isinstance(e, PatternAccepted) for e in events)
                 self.shared_ids.add(str(data["id"]))
-            self.pending_count = 0
+            if ids is None:
+                self.pending_count = sum(1 for p in patterns if p.id not in self.shared_ids)
+            elif self.pending_count:
+                self.pending_count = await self.pending()
             self._changed()
             return n
 
-    async def share(self) -> int:
-        """Share what the bank learned since the last share (call after storing). Offline,
-        the patterns stay queued in the bank and go out on the next connection."""
+    async def share(self, ids: list[str] | None = None) -> int:
+        """Share what the bank learned: the patterns ``ids`` (what the page just stored or
+        updated), or everything not shared yet. Offline, they stay queued in the bank and
+        go out on the next connection."""
         client = self.client
         if client is None or client.closed or not self._synced.is_set():
             self.pending_count = await self.pending()
             self._changed()
             return 0
-        return await self._share_local(client)
+        return await self._share_local(client, ids)
 
     async def sync_now(self, timeout: float = 30.0) -> dict[str, Any]:
         """Share, then anti-entropy; waits for a connection first (up to ``timeout``)."""
@@ -346,7 +363,13 @@ class BusSync:
                 self.rejected[ev.reason] += 1
                 changed = True
             elif isinstance(ev, StreamOpened) and "presence" in ev.meta:
+                self._presence_streams.add(ev.stream_id)
                 changed |= await self._on_presence(ev.meta)
+            elif isinstance(ev, (StreamDataReceived, StreamEnded)) and (
+                ev.stream_id in self._presence_streams
+            ):
+                if isinstance(ev, StreamEnded):
+                    self._presence_streams.discard(ev.stream_id)
             elif isinstance(ev, (StreamOpened, StreamDataReceived, StreamEnded)):
                 for listener in list(self.stream_listeners):
                     result = listener(ev)

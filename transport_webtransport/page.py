@@ -89,8 +89,8 @@ async def _status(h: int) -> dict[str, Any]:
     return sync.status()
 
 
-async def _share(h: int) -> int:
-    return await get(h).share()
+async def _share(h: int, ids: list[str] | None = None) -> int:
+    return await get(h).share(ids)
 
 
 async def _sync_now(h: int, timeout: float = 30.0) -> dict[str, Any]:
@@ -157,7 +157,9 @@ def dispatch(
             if fn is None:
                 raise SyncError(f"unknown method {method!r}")
             params = json.loads(args)
-            result = await (fn(handle, *params, extra) if method == "start" else fn(handle, *params))
+            result = await (
+                fn(handle, *params, extra) if method == "start" else fn(handle, *params)
+            )
         except BaseException as exc:  # every failure goes back to the page as a rejection
             reject(_error(exc))
             if not isinstance(exc, Exception):

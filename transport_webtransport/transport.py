@@ -132,10 +132,8 @@ async def open_transport(
             raise TransportError("this browser has no WebTransport")
         use_wt = False
     if use_wt:
-        if not cert_hash:
-            # Without a pin the browser would need a CA-signed certificate; a hub's
-            # self-signed one is only accepted through serverCertificateHashes.
-            cert_hash = None
+        # Without cert_hash the browser needs a CA-signed certificate: a hub's self-signed
+        # one is only accepted through serverCertificateHashes.
         try:
             handle = await api.openWebTransport(url, cert_hash, ms)
         except Exception as exc:

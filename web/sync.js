@@ -100,9 +100,9 @@ export class BusSync {
   status() {
     return this._call("status");
   }
-  /** Share what the bank learned since the last call (queued while offline). */
-  share() {
-    return this._call("share");
+  /** Share the patterns `ids` (or everything not shared yet); queued while offline. */
+  share(ids = null) {
+    return this._call("share", ids);
   }
   /** Share, then anti-entropy with the hub; waits for a connection up to `timeout` s. */
   syncNow(timeout = 30) {
@@ -146,11 +146,17 @@ export async function attach(rb, params = new URLSearchParams(location.search)) 
   const bus = await BusSync.start(rb, cfg);
   bus.onChange((s) => render(box, s));
   render(box, bus.last);
-  for (const method of ["storePattern", "storePatterns", "recordOutcome"]) {
+  // Share what the page learns as soon as it is stored: the ids each call touched.
+  const touched = {
+    storePattern: (out) => [out],
+    storePatterns: (out) => out,
+    recordOutcome: (out, args) => [args[0]],
+  };
+  for (const [method, ids] of Object.entries(touched)) {
     const original = rb[method].bind(rb);
     rb[method] = async (...args) => {
       const out = await original(...args);
-      bus.share().catch((e) => console.warn("bus share:", e));
+      bus.share(ids(out, args)).catch((e) => console.warn("bus share:", e));
       return out;
     };
   }

@@ -1,6 +1,7 @@
 """End-to-end: Chromium and Firefox (WebTransport), WebKitGTK (WebSocket) and a CPython bank
 on one real hub. Collected only with ``RB_E2E_TESTS=1`` (``scripts/run-e2e-tests.sh`` sets
-it), so a plain ``pytest`` run needs no browser. A browser that cannot start fails its test.
+it), so a plain ``pytest`` run needs no browser (it runs only the pure unit checks). A
+browser that cannot start fails its test.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "browser"))
 
 if os.environ.get("RB_E2E_TESTS") != "1":
-    collect_ignore_glob = ["test_*.py"]
+    collect_ignore_glob = ["test_bus_*.py"]  # test_transport_units.py needs no browser
 
 
 @pytest.fixture(scope="session")
@@ -116,3 +117,27 @@ def cpython_bank(loops: tuple[Any, Any], tmp_path: Path) -> Iterator[Any]:
         bank.close()
     except Exception:
         pass
+
+
+@pytest.fixture(scope="module")
+def webkit() -> Iterator[Any]:
+    """WebKitGTK's MiniBrowser through Selenium (needs a display: the run script uses xvfb)."""
+    if not os.environ.get("DISPLAY"):
+        pytest.fail(
+            "WebKitGTK needs a display: run under `xvfb-run -a` (scripts/run-e2e-tests.sh does)"
+        )
+    from browsers import binary
+    from selenium import webdriver
+    from selenium.webdriver.webkitgtk.options import Options
+    from selenium.webdriver.webkitgtk.service import Service
+
+    options = Options()
+    options.binary_location = binary("MiniBrowser")
+    options.add_argument("--automation")
+    driver = webdriver.WebKitGTK(
+        options=options, service=Service(executable_path=binary("WebKitWebDriver"))
+    )
+    try:
+        yield driver
+    finally:
+        driver.quit()

@@ -56,7 +56,9 @@ class RunningHub:
         from reasoningbank.bus.hub import Hub
         from reasoningbank.bus.signers import NaclSigner, NaclVerifier
 
-        hub = Hub(signer=NaclSigner(os.urandom(32)), verifier=NaclVerifier(), nonce_source=os.urandom)
+        hub = Hub(
+            signer=NaclSigner(os.urandom(32)), verifier=NaclVerifier(), nonce_source=os.urandom
+        )
         server = HubServer(hub)
         await server.start("127.0.0.1", self.port, certificate=self.cert)
         self.port = int(server.url.rsplit(":", 1)[1].split("/", 1)[0])
@@ -209,8 +211,14 @@ class BrowserBank:
 
     def link(self, hub: RunningHub, trust: list[str], **extra: str) -> dict[str, Any]:
         """Link the bank the way the PWA does (``attach`` with URL parameters)."""
-        params = {"hub": hub.url, "certHash": hub.cert_hash, "trust": ",".join(trust),
-                  "label": self.engine, "backoffBase": "0.2", **extra}
+        params = {
+            "hub": hub.url,
+            "certHash": hub.cert_hash,
+            "trust": ",".join(trust),
+            "label": self.engine,
+            "backoffBase": "0.2",
+            **extra,
+        }
         return self.driver.call(
             """async (q) => {
                 const m = await import('./sync.js');
@@ -223,8 +231,9 @@ class BrowserBank:
     def status(self) -> dict[str, Any]:
         return self.driver.call("async () => await window.rbBus.status()")
 
-    def wait_status(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 30.0,
-                    what: str = "") -> dict[str, Any]:
+    def wait_status(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 30.0, what: str = ""
+    ) -> dict[str, Any]:
         deadline = time.time() + timeout
         status: dict[str, Any] = {}
         while time.time() < deadline:
@@ -240,6 +249,17 @@ class BrowserBank:
 
     def sync_now(self) -> dict[str, Any]:
         return self.driver.call("async () => await window.rbBus.syncNow(30)")
+
+    def add_via_ui(self, task: str, category: str, strategy: str, success: bool) -> None:
+        """Remember an attempt with the PWA's own form, as a user would."""
+        page = self.page
+        page.fill("#a-text", task)
+        page.fill("#a-cat", category)
+        page.fill("#a-strategy", strategy)
+        page.set_checked("#a-success", success)
+        page.evaluate("document.querySelector('#status').textContent = ''")
+        page.click("#add-form button[type=submit]")
+        page.wait_for_function("document.querySelector('#status').textContent.startsWith('Saved')")
 
     def bus_text(self) -> str:
         return str(self.driver.call("async () => document.querySelector('#bus').textContent"))
@@ -314,7 +334,90 @@ class CPythonBank:
         self.loop.run(close())
 
 
-def pattern(pid: str, text: str, category: str = "e2e", strategy: str = "test-driven",
-            score: float = 0.8) -> dict[str, Any]:
-    return {"id": pid, "task_description": text, "task_category": category,
-            "strategy": strategy, "outcome": {"success": score >= 0.5, "success_score": score}}
+def pattern(
+    pid: str, text: str, category: str = "e2e", strategy: str = "test-driven", score: float = 0.8
+) -> dict[str, Any]:
+    return {
+        "id": pid,
+        "task_description": text,
+        "task_category": category,
+        "strategy": strategy,
+        "outcome": {"success": score >= 0.5, "success_score": score},
+    }
+
+
+class HubProcess:
+    """``reasoningbank hub --port 0`` in its own process, as deployed (used by the benchmarks
+    so the hub does not share a GIL with the test driver)."""
+
+    def __init__(self) -> None:
+        import re
+        import subprocess
+        import sys
+
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "reasoningbank", "hub", "--host", "127.0.0.1", "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.url = self.ws_url = self.cert_hash = ""
+        deadline = time.time() + 30
+        while time.time() < deadline and not (self.url and self.cert_hash and self.ws_url):
+            line = self.proc.stdout.readline()  # type: ignore[union-attr]
+            if not line:
+                break
+            if m := re.search(r"(https://\S+)", line):
+                self.url = m.group(1)
+            if m := re.search(r"(ws://\S+)", line):
+                self.ws_url = m.group(1)
+            if m := re.search(r"certificate sha256: ([0-9a-f]{64})", line):
+                self.cert_hash = m.group(1)
+        if not (self.url and self.cert_hash):
+            self.stop()
+            raise AssertionError("reasoningbank hub did not print its URL and certificate hash")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except Exception:
+            self.proc.kill()
+
+
+class AgentProcess:
+    """``agent.py``: a CPython agent in its own process streaming tokens through the hub."""
+
+    def __init__(self, hub: Any, tokens: int, batch: int) -> None:
+        import subprocess
+        import sys
+
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(Path(__file__).with_name("agent.py")),
+                hub.url,
+                hub.cert_hash,
+                str(tokens),
+                str(batch),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        ready = json.loads(self.proc.stdout.readline())  # type: ignore[union-attr]
+        assert ready.get("ready"), ready
+        self.key = ready["key"]
+
+    def go(self) -> dict[str, Any]:
+        self.proc.stdin.write("\n")  # type: ignore[union-attr]
+        self.proc.stdin.flush()  # type: ignore[union-attr]
+        return json.loads(self.proc.stdout.readline())  # type: ignore[union-attr,no-any-return]
+
+    def stop(self) -> None:
+        try:
+            self.proc.stdin.write("\n")  # type: ignore[union-attr]
+            self.proc.stdin.flush()  # type: ignore[union-attr]
+            self.proc.wait(10)
+        except Exception:
+            self.proc.kill()

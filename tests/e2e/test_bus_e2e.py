@@ -50,13 +50,21 @@ def test_chromium_firefox_and_cpython_converge_on_the_same_signed_patterns(
     for b in (chrome, fox):
         assert b.status()["transport"] == "webtransport"
     # ... and live, after linking.
-    chrome.store(pattern("chrome-live", "chromium rotated signing keys with a checklist", "security"))
+    chrome.store(
+        pattern("chrome-live", "chromium rotated signing keys with a checklist", "security")
+    )
     fox.store(pattern("firefox-live", "firefox built a responsive settings page", "frontend"))
     cp.store(pattern("cpython-live", "cpython agent migrated the schema with backfills", "backend"))
     cp.sync()
 
-    expected = {"chrome-before", "firefox-before", "cpython-before",
-                "chrome-live", "firefox-live", "cpython-live"}
+    expected = {
+        "chrome-before",
+        "firefox-before",
+        "cpython-before",
+        "chrome-live",
+        "firefox-live",
+        "cpython-live",
+    }
     eventually(lambda: chrome.pattern_ids() == expected, what="chromium has every pattern")
     eventually(lambda: fox.pattern_ids() == expected, what="firefox has every pattern")
     eventually(lambda: cp.sync() and cp.pattern_ids() == expected, what="cpython has every pattern")
@@ -72,14 +80,21 @@ def test_chromium_firefox_and_cpython_converge_on_the_same_signed_patterns(
     for pid, author in (("chrome-live", chrome.key), ("firefox-before", fox.key)):
         stored = cp.loop.run(cp.bank.get_pattern(pid)).to_dict(with_embedding=False)
         assert provenance_of(stored)["author"] == author
-        assert verify_pattern(shareable(stored), {bytes.fromhex(author)}, NaclVerifier()).author.hex() == author
+        assert (
+            verify_pattern(shareable(stored), {bytes.fromhex(author)}, NaclVerifier()).author.hex()
+            == author
+        )
     # And the CPython author's signature survived the trip into the browsers' IndexedDB.
     prov = fox.py("(await bank.get_pattern('cpython-live')).metadata.extra['provenance']")
     assert prov["author"] == cp.key
 
     # The pages show the link and the other browser as a peer.
-    chrome.wait_status(lambda s: fox.key in {p["key"] for p in s["peers"]}, what="firefox as a peer")
-    fox.wait_status(lambda s: chrome.key in {p["key"] for p in s["peers"]}, what="chromium as a peer")
+    chrome.wait_status(
+        lambda s: fox.key in {p["key"] for p in s["peers"]}, what="firefox as a peer"
+    )
+    fox.wait_status(
+        lambda s: chrome.key in {p["key"] for p in s["peers"]}, what="chromium as a peer"
+    )
     text = chrome.bus_text()
     assert "online via webtransport" in text and "firefox" in text, text
     assert chrome.driver.errors == [] and fox.driver.errors == []
@@ -95,9 +110,13 @@ async def _open(cp: Any) -> None:
 def test_forged_and_untrusted_patterns_are_rejected_everywhere(hub, open_bank, cpython_bank):
     chrome, fox, cp = open_bank("chromium"), open_bank("firefox"), cpython_bank
     link_all(hub, chrome, fox, cp)
-    honest = {"id": "honest-1", "task_description": "cache api responses with etags",
-              "task_category": "backend", "strategy": "spike", "outcome": {"success": True,
-              "success_score": 0.8}}
+    honest = {
+        "id": "honest-1",
+        "task_description": "cache api responses with etags",
+        "task_category": "backend",
+        "strategy": "spike",
+        "outcome": {"success": True, "success_score": 0.8},
+    }
     out = chrome.py(f"""
         from reasoningbank.bus.events import PatternRejected
         from reasoningbank.bus.frames import FrameType
@@ -145,15 +164,13 @@ def test_forged_and_untrusted_patterns_are_rejected_everywhere(hub, open_bank, c
 
 
 def test_offline_page_queues_what_it_learns_and_catches_up(hub, open_bank, cpython_bank):
-    from test_browser_pwa import add_via_ui  # the PWA's own form, as a user would
-
     chrome, fox, cp = open_bank("chromium"), open_bank("firefox"), cpython_bank
     link_all(hub, chrome, fox, cp)
     context = chrome.driver.context
     context.set_offline(True)
     chrome.wait_status(lambda s: s["state"] == "offline", what="chromium offline")
-    add_via_ui(chrome.page, "profile slow queries offline", "backend", "measure first", True)
-    add_via_ui(chrome.page, "write a migration rollback plan offline", "backend", "checklist", True)
+    chrome.add_via_ui("profile slow queries offline", "backend", "measure first", True)
+    chrome.add_via_ui("write a migration rollback plan offline", "backend", "checklist", True)
     chrome.wait_status(lambda s: s["pending"] == 2, what="two queued")
     text = chrome.bus_text()
     assert "offline" in text and "2 queued" in text, text
@@ -167,8 +184,12 @@ def test_offline_page_queues_what_it_learns_and_catches_up(hub, open_bank, cpyth
     assert not fox.pattern_ids() & offline_ids, "nothing learned offline can have left"
 
     context.set_offline(False)
-    chrome.wait_status(lambda s: s["state"] == "online" and s["synced"] and s["pending"] == 0
-                       and s["connects"] == 2, what="back online and synced")
+    chrome.wait_status(
+        lambda s: (
+            s["state"] == "online" and s["synced"] and s["pending"] == 0 and s["connects"] == 2
+        ),
+        what="back online and synced",
+    )
     expected = offline_ids | {"firefox-while-away", "cpython-while-away"}
     assert len(expected) == 4
     eventually(lambda: chrome.pattern_ids() == expected, what="chromium caught up")
@@ -191,10 +212,16 @@ def test_dropped_sessions_reconnect_with_backoff_and_resume(hub, open_bank, cpyt
     time.sleep(2.0)  # several failed attempts, spaced by the backoff
     hub.start()  # same port, same certificate (same pin), empty store
     for b in (chrome, fox):
-        b.wait_status(lambda s: s["state"] == "online" and s["synced"] and s["connects"] == 2,
-                      what="reconnected")
+        b.wait_status(
+            lambda s: s["state"] == "online" and s["synced"] and s["connects"] == 2,
+            what="reconnected",
+        )
     assert chrome.status()["attempts"] >= 4, chrome.status()
     eventually(lambda: "during-drop" in fox.pattern_ids(), what="resumed")
     # Anti-entropy on reconnection refilled the restarted hub from the banks' gossip state.
-    eventually(lambda: hub.store_ids() == chrome.signed_ids() == fox.signed_ids()
-               and len(hub.store_ids()) == 2, what="hub refilled")
+    eventually(
+        lambda: (
+            hub.store_ids() == chrome.signed_ids() == fox.signed_ids() and len(hub.store_ids()) == 2
+        ),
+        what="hub refilled",
+    )

@@ -1,0 +1,39 @@
+"""WebKitGTK has no WebTransport: feature detection picks the hub's WebSocket endpoint, and
+the bus behaves the same (same frames, signatures, gossip) next to Chromium on WebTransport."""
+
+from __future__ import annotations
+
+from harness import BrowserBank, SeleniumDriver, pattern
+from test_bus_e2e import eventually
+
+
+def test_webkit_syncs_over_websocket_with_chromium_and_cpython(
+    hub, webkit, app_url, open_bank, cpython_bank
+):
+    wk = BrowserBank("webkit", SeleniumDriver(webkit), app_url)
+    chrome, cp = open_bank("chromium"), cpython_bank
+    assert wk.driver.call("async () => typeof globalThis.WebTransport") == "undefined"
+    wk.store(pattern("webkit-before", "webkit learned to throttle scroll handlers", "frontend"))
+    cp.trust(wk.key, chrome.key)
+    wk.link(hub, [chrome.key, cp.key])  # no wsUrl given: derived from the https:// URL
+    chrome.link(hub, [wk.key, cp.key])
+    cp.connect(hub)
+    cp.sync()
+    status = wk.wait_status(lambda s: s["synced"], what="webkit synced")
+    assert status["transport"] == "websocket"
+    assert chrome.wait_status(lambda s: s["synced"])["transport"] == "webtransport"
+
+    wk.store(pattern("webkit-live", "webkit learned to debounce resize events", "frontend"))
+    chrome.store(pattern("chrome-live", "chromium learned to virtualise long lists", "frontend"))
+    cp.store(pattern("cpython-live", "cpython agent learned to index foreign keys", "backend"))
+    cp.sync()
+    expected = {"webkit-before", "webkit-live", "chrome-live", "cpython-live"}
+    eventually(lambda: wk.pattern_ids() == expected, what="webkit has every pattern")
+    eventually(lambda: chrome.pattern_ids() == expected, what="chromium has every pattern")
+    eventually(lambda: cp.sync() and cp.pattern_ids() == expected, what="cpython has every pattern")
+    assert wk.signed_ids() == chrome.signed_ids() == cp.signed_ids() == hub.store_ids()
+    assert wk.status()["rejected"] == {}
+    wk.wait_status(
+        lambda s: chrome.key in {p["key"] for p in s["peers"]}, what="chromium as a peer"
+    )
+    assert "online via websocket" in wk.bus_text()
