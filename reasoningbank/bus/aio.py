@@ -436,8 +436,21 @@ class HubServer:
             self.flush()
 
     async def close(self) -> None:
+        """Say goodbye on every session (CLOSE frame, then hang up) and stop listening."""
         if self._tick is not None:
             self._tick.cancel()
+        self.hub.close_all("hub shutting down")
+        self.flush()
+        had_sessions = bool(self._writers)
+        for sid in list(self._writers):
+            entry = self._writers.pop(sid)
+            self.hub.close_session(sid)
+            if entry[2] is not None:
+                entry[2]()
+            if entry[1] is not None:
+                entry[1]()
+        if had_sessions:  # QUIC paces its packets: give the CLOSE frames a moment to leave
+            await asyncio.sleep(0.2)
         for server in self._servers:
             server.close()
             if hasattr(server, "wait_closed"):

@@ -111,6 +111,12 @@ class Hub:
         for key in [k for k in self._relays if k[0] == sid]:
             del self._relays[key]
 
+    def close_all(self, reason: str = "") -> None:
+        """Queue a clean CLOSE on every session (hub shutdown)."""
+        for sid, conn in self.sessions.items():
+            conn.close(reason=reason)
+            self._dirty.add(sid)
+
     def take_dirty(self) -> set[SessionId]:
         dirty, self._dirty = self._dirty, set()
         return dirty

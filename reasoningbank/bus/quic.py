@@ -105,6 +105,7 @@ class _HubProtocol(QuicConnectionProtocol):
         self._http: H3Connection | None = None
         self._sessions: set[int] = set()  # CONNECT stream ids we accepted
         self._streams: set[int] = set()
+        self._finished: set[int] = set()  # streams we ended: later data is ignored
 
     def quic_event_received(self, event: QuicEvent) -> None:
         if isinstance(event, ProtocolNegotiated):
@@ -154,7 +155,7 @@ class _HubProtocol(QuicConnectionProtocol):
         self.transmit()
 
     def _on_stream(self, ev: WebTransportStreamDataReceived) -> None:
-        if ev.session_id not in self._sessions:
+        if ev.session_id not in self._sessions or ev.stream_id in self._finished:
             return
         sid = (id(self), ev.stream_id)
         if ev.stream_id not in self._streams:
@@ -166,6 +167,7 @@ class _HubProtocol(QuicConnectionProtocol):
 
             def end() -> None:
                 self._streams.discard(stream_id)
+                self._finished.add(stream_id)
                 self._quic.send_stream_data(stream_id, b"", end_stream=True)
 
             self.server.register(sid, write, self.transmit, end)

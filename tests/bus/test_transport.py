@@ -432,3 +432,21 @@ def test_in_memory_transport_has_the_same_semantics():
         assert hub.sessions == {}
 
     run(go())
+
+
+def test_hub_shutdown_tells_every_client():
+    async def go():
+        server = await start_hub()
+        a = await connect(
+            server.url, signer=ALICE, verifier=VERIFIER, trusted=TRUST, cert_hash=server.cert_sha256
+        )
+        b = await connect(server.ws_url, signer=BOB, verifier=VERIFIER, trusted=TRUST)
+        await server.close()
+        for c in (a, b):
+            from reasoningbank.bus.events import PeerClosed
+
+            ev = await c.wait_for(lambda e: isinstance(e, PeerClosed), timeout=5)
+            assert ev.by_peer and ev.reason == "hub shutting down"
+            await c.close()
+
+    run(go())
