@@ -506,3 +506,63 @@ class Adapter(Embedder):
                 out.append({k: x / n for k, x in d.items()})
             return out
         return _unit(np.asarray(v, dtype=np.float32))
+
+
+# ----------------------------------------------------------------------------------------------
+# the library's optional semantic extra, its hybrid, and the whole bank end to end
+
+
+class LibrarySemantic(Embedder):
+    """``reasoningbank.semantic.StaticEmbedder`` (the ``[semantic]`` extra), called per text
+    exactly as the bank calls it."""
+
+    def __init__(self):
+        from reasoningbank.semantic import StaticEmbedder
+        self.e = StaticEmbedder()
+        self.name = f"semantic (library) {self.e.name}"
+
+    def encode(self, texts):
+        return _unit(np.array([self.e(t) for t in texts], dtype=np.float32))
+
+
+def library_hybrid(lex: Embedder, sem: Embedder) -> Fusion:
+    """The bank's text similarity when both sides have vectors: weights from ScoreWeights()."""
+    from reasoningbank.similarity import ScoreWeights
+    w = ScoreWeights()
+    a = w.lexical / (w.lexical + w.semantic)
+    return Fusion(lex, sem, a, name=f"hybrid (library) {a:.2g} lexical + {1 - a:.2g} semantic")
+
+
+class BankEndToEnd(Embedder):
+    """Retrieval through the real API: store the corpus in a ``:memory:`` bank (one category,
+    dedup off, optional embedder) and rank it with ``find_similar(query, top_k=len(corpus))``;
+    items the bank does not return score below everything. Retrieval sets only."""
+
+    def __init__(self, semantic: bool = False):
+        self.semantic = semantic
+        self.name = "bank.find_similar" + (" (+semantic)" if semantic else "")
+
+    def pair_scores(self, texts, pairs):
+        raise NotImplementedError("retrieval sets only")
+
+    def query_scores(self, queries, corpus):
+        import asyncio
+        return asyncio.run(self._run(queries, corpus))
+
+    async def _run(self, queries, corpus):
+        from reasoningbank import ReasoningBank
+        opts = {"dedup_threshold": None}
+        if self.semantic:
+            from reasoningbank.semantic import StaticEmbedder
+            opts["embedder"] = StaticEmbedder()
+        bank = await ReasoningBank.open(":memory:", **opts)
+        ids = await bank.store_patterns([
+            {"task_description": t, "task_category": "eval", "strategy": "s",
+             "outcome": {"success": True, "success_score": 1.0}} for t in corpus])
+        pos = {pid: i for i, pid in enumerate(ids)}
+        out = np.full((len(queries), len(corpus)), -1e9)
+        for qi, q in enumerate(queries):
+            for m in await bank.find_similar(q, task_category="eval", top_k=len(corpus)):
+                out[qi, pos[m.pattern.id]] = m.score
+        await bank.close()
+        return out
