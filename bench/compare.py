@@ -22,6 +22,7 @@ Read the ratios with these facts:
 - The TS peer's offline embedding is a hash of the whole string (no text similarity at all);
   ReasoningBankWasm's is raw character codes (see bench/quality). Speed compares; quality does not.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,14 +42,18 @@ from . import dataset
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PEER = HERE / "peer"
-WASM_NOTE = ("ReasoningBankWasm findSimilar scores only the first 1,000 patterns of the query "
-             "category (ours: exact over all N)")
+WASM_NOTE = (
+    "ReasoningBankWasm findSimilar scores only the first 1,000 patterns of the query "
+    "category (ours: exact over all N)"
+)
 
 
 def _run_json(cmd, env=None, cwd=None, timeout=3600) -> dict:
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
     if r.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({r.returncode}):\n{r.stderr[-3000:]}")
+        raise RuntimeError(
+            f"{' '.join(map(str, cmd))} failed ({r.returncode}):\n{r.stderr[-3000:]}"
+        )
     lines = [x for x in r.stdout.splitlines() if x.startswith("{")]
     if not lines:
         raise RuntimeError(f"{' '.join(map(str, cmd))} printed no JSON:\n{r.stdout[-2000:]}")
@@ -82,8 +87,11 @@ def _median_runs(runs: list[dict]) -> dict:
     out = dict(runs[0])
     for k, v in runs[0].items():
         vals = [r.get(k) for r in runs]
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and \
-                all(isinstance(x, (int, float)) for x in vals):
+        if (
+            isinstance(v, (int, float))
+            and not isinstance(v, bool)
+            and all(isinstance(x, (int, float)) for x in vals)
+        ):
             out[k] = statistics.median(vals)
     out["repeats"] = len(runs)
     return out
@@ -94,11 +102,22 @@ def run(sizes, queries, singles, ts, ts_max, keep=None, repeat=1, ts_repeat_max=
     env = dict(os.environ)
     if peer_dir:
         env["PEER_DIR"] = peer_dir
-    node_v = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip() \
-        if shutil.which("node") else None
-    out = {"machine": {"python": platform.python_version(), "node": node_v,
-                       "cpus": os.cpu_count(), "platform": platform.platform()},
-           "queries": queries, "notes": [WASM_NOTE], "runs": []}
+    node_v = (
+        subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+        if shutil.which("node")
+        else None
+    )
+    out = {
+        "machine": {
+            "python": platform.python_version(),
+            "node": node_v,
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+        },
+        "queries": queries,
+        "notes": [WASM_NOTE],
+        "runs": [],
+    }
     if peer_err:
         out["notes"].append(peer_err)
     tmp = keep or tempfile.mkdtemp(prefix="rb-compare-")
@@ -111,21 +130,29 @@ def run(sizes, queries, singles, ts, ts_max, keep=None, repeat=1, ts_repeat_max=
             for rep in range(repeat):  # interleaved, so a busy moment hits every side alike
                 tag = f" (run {rep + 1}/{repeat})" if repeat > 1 else ""
                 print(f"N={n:,}: ours{tag} ...", file=sys.stderr, flush=True)
-                got["ours"].append(_run_json([sys.executable, "-m", "bench.ours", d, "--singles",
-                                              str(singles)], cwd=str(ROOT)))
+                got["ours"].append(
+                    _run_json(
+                        [sys.executable, "-m", "bench.ours", d, "--singles", str(singles)],
+                        cwd=str(ROOT),
+                    )
+                )
                 if not peer_dir:
                     continue
                 print(f"N={n:,}: ReasoningBankWasm{tag} ...", file=sys.stderr, flush=True)
                 try:
-                    got["wasm"].append(_run_json(["node", str(PEER / "wasm_bench.mjs"), d], env=env))
+                    got["wasm"].append(
+                        _run_json(["node", str(PEER / "wasm_bench.mjs"), d], env=env)
+                    )
                 except RuntimeError as e:
                     row["wasm_error"] = str(e)[:500]
                 if ts and n <= ts_max and (rep == 0 or n <= ts_repeat_max):
-                    print(f"N={n:,}: TypeScript ReasoningBank{tag} ...", file=sys.stderr,
-                          flush=True)
+                    print(
+                        f"N={n:,}: TypeScript ReasoningBank{tag} ...", file=sys.stderr, flush=True
+                    )
                     try:
-                        got["ts"].append(_run_json(["node", str(PEER / "ts_bench.mjs"), d],
-                                                   env=env))
+                        got["ts"].append(
+                            _run_json(["node", str(PEER / "ts_bench.mjs"), d], env=env)
+                        )
                     except RuntimeError as e:
                         row["ts_error"] = str(e)[:500]
             for side, runs in got.items():
@@ -177,7 +204,15 @@ def _x(x):
 
 
 def table(res) -> str:
-    h = ["N", "metric", "ours", "ReasoningBankWasm", "ours vs Wasm", "TS ReasoningBank", "ours vs TS"]
+    h = [
+        "N",
+        "metric",
+        "ours",
+        "ReasoningBankWasm",
+        "ours vs Wasm",
+        "TS ReasoningBank",
+        "ours vs TS",
+    ]
     lines = ["| " + " | ".join(h) + " |", "|" + "---|" * len(h)]
     for row in res["runs"]:
         o, w, t = row["ours"], row.get("wasm") or {}, row.get("ts") or {}
@@ -204,18 +239,25 @@ def table(res) -> str:
             f"| {_x(rt.get('rss_ratio_peer_over_ours'))} |",
         ]
     lines.append("")
-    lines.append("Ratios: >1 means ours is better (faster, higher rate, less memory). "
-                 "* " + WASM_NOTE + ", so at N > 5,000 it does less work than ours.")
-    lines.append("Our RSS is a fresh process that opened the bank file and ran the queries; the "
-                 "peers' is their process after the run (their data lives in that process).")
+    lines.append(
+        "Ratios: >1 means ours is better (faster, higher rate, less memory). "
+        "* " + WASM_NOTE + ", so at N > 5,000 it does less work than ours."
+    )
+    lines.append(
+        "Our RSS is a fresh process that opened the bank file and ran the queries; the "
+        "peers' is their process after the run (their data lives in that process)."
+    )
     for nt in res["notes"][1:]:
         lines.append(f"Note: {nt}")
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.compare", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.compare",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--sizes", default="1000,10000", help="comma list of N (default 1000,10000)")
     ap.add_argument("--full", action="store_true", help="add N=100,000")
     ap.add_argument("--queries", type=int, default=200)
@@ -224,16 +266,23 @@ def main(argv=None) -> int:
     ap.add_argument("--ts-max", type=int, default=100_000, help="largest N for the TS peer")
     ap.add_argument("--json", metavar="FILE", help="also write the JSON document to FILE")
     ap.add_argument("--keep", metavar="DIR", help="write datasets to DIR and keep them")
-    ap.add_argument("--repeat", type=int, default=1,
-                    help="run every side R times, interleaved, and report medians (default 1)")
-    ap.add_argument("--ts-repeat-max", type=int, default=10_000,
-                    help="largest N at which the (slow) TS peer is repeated too")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run every side R times, interleaved, and report medians (default 1)",
+    )
+    ap.add_argument(
+        "--ts-repeat-max",
+        type=int,
+        default=10_000,
+        help="largest N at which the (slow) TS peer is repeated too",
+    )
     a = ap.parse_args(argv)
     sizes = [int(x) for x in a.sizes.split(",") if x.strip()]
     if a.full and 100_000 not in sizes:
         sizes.append(100_000)
-    res = run(sizes, a.queries, a.singles, not a.no_ts, a.ts_max, a.keep, a.repeat,
-              a.ts_repeat_max)
+    res = run(sizes, a.queries, a.singles, not a.no_ts, a.ts_max, a.keep, a.repeat, a.ts_repeat_max)
     res["repeat"] = a.repeat
     print(table(res))
     print()

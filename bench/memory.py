@@ -9,6 +9,7 @@ loading (steady, after gc), the peak, the SQLite file size, and find_similar p50
 vector (top-5) for the dense path, and the RSS / open time of a fresh process that opens the
 finished bank file (its footprint without the loader's garbage). Goal: 100k x 1024-d well under 1 GB.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,7 +30,12 @@ from .ours import _pct, _peak_rss_mb, _rss_mb
 def _vectors(rng, k, dim):
     try:
         import numpy as np
-        v = np.random.default_rng(rng.randrange(1 << 30)).standard_normal((k, dim)).astype("float32")
+
+        v = (
+            np.random.default_rng(rng.randrange(1 << 30))
+            .standard_normal((k, dim))
+            .astype("float32")
+        )
         v /= np.linalg.norm(v, axis=1, keepdims=True)
         return v.tolist()
     except ImportError:
@@ -43,6 +49,7 @@ def _vectors(rng, k, dim):
 
 async def run(n, dim, db, batch, queries) -> dict:
     from reasoningbank import ReasoningBank
+
     rng = random.Random(11)
     pats, qs = make(n, queries)
     gc.collect()
@@ -54,23 +61,25 @@ async def run(n, dim, db, batch, queries) -> dict:
     bank = await ReasoningBank.open(db, dedup_threshold=None)
     t0 = time.perf_counter()
     for s in range(0, n, batch):
-        chunk = pats[s:s + batch]
+        chunk = pats[s : s + batch]
         vecs = _vectors(rng, len(chunk), dim)
-        await bank.store_patterns([dict(p, embedding=v) for p, v in zip(chunk, vecs)])
+        await bank.store_patterns([dict(p, embedding=v) for p, v in zip(chunk, vecs, strict=False)])
         del vecs
     load_s = time.perf_counter() - t0
     del pats
     gc.collect()
     rss_loaded = _rss_mb()
     qv = _vectors(rng, len(qs), dim)
-    for q, v in list(zip(qs, qv))[:5]:
-        await bank.find_similar(q["task_description"], task_category=q["task_category"], top_k=5,
-                                embedding=v)
+    for q, v in list(zip(qs, qv, strict=False))[:5]:
+        await bank.find_similar(
+            q["task_description"], task_category=q["task_category"], top_k=5, embedding=v
+        )
     lat = []
-    for q, v in zip(qs, qv):
+    for q, v in zip(qs, qv, strict=False):
         t = time.perf_counter()
-        await bank.find_similar(q["task_description"], task_category=q["task_category"], top_k=5,
-                                embedding=v)
+        await bank.find_similar(
+            q["task_description"], task_category=q["task_category"], top_k=5, embedding=v
+        )
         lat.append((time.perf_counter() - t) * 1e3)
     lat.sort()
     stats = await bank.get_stats()
@@ -79,19 +88,42 @@ async def run(n, dim, db, batch, queries) -> dict:
     reopened = {}
     if db != ":memory:":
         size = sum(os.path.getsize(db + s) for s in ("", "-wal", "-shm") if os.path.exists(db + s))
-        r = subprocess.run([sys.executable, "-m", "bench.memory", "--reopen", db, "--dim", str(dim),
-                            "--queries", str(queries)], capture_output=True, text=True,
-                           cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bench.memory",
+                "--reopen",
+                db,
+                "--dim",
+                str(dim),
+                "--queries",
+                str(queries),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        )
         if r.returncode == 0:
             reopened = json.loads(r.stdout.strip().splitlines()[-1])
-    out = {"n": n, "dim": dim, "store": "memory" if db == ":memory:" else "sqlite",
-           "load_s": load_s, "rss_before_mb": rss0, "rss_loaded_mb": rss_loaded,
-           "rss_bank_mb": rss_loaded - rss0, "peak_rss_mb": _peak_rss_mb(),
-           "raw_vectors_mb": n * dim * 4 / 1e6, "db_mb": size / 1e6 if size else None,
-           "find_p50_ms": _pct(lat, 0.5), "find_p95_ms": _pct(lat, 0.95),
-           "total_patterns": stats.get("total_patterns"),
-           "reopen_s": reopened.get("open_s"), "reopen_rss_mb": reopened.get("rss_mb"),
-           "reopen_find_p50_ms": reopened.get("find_p50_ms")}
+    out = {
+        "n": n,
+        "dim": dim,
+        "store": "memory" if db == ":memory:" else "sqlite",
+        "load_s": load_s,
+        "rss_before_mb": rss0,
+        "rss_loaded_mb": rss_loaded,
+        "rss_bank_mb": rss_loaded - rss0,
+        "peak_rss_mb": _peak_rss_mb(),
+        "raw_vectors_mb": n * dim * 4 / 1e6,
+        "db_mb": size / 1e6 if size else None,
+        "find_p50_ms": _pct(lat, 0.5),
+        "find_p95_ms": _pct(lat, 0.95),
+        "total_patterns": stats.get("total_patterns"),
+        "reopen_s": reopened.get("open_s"),
+        "reopen_rss_mb": reopened.get("rss_mb"),
+        "reopen_find_p50_ms": reopened.get("find_p50_ms"),
+    }
     if tmp:
         tmp.cleanup()
     return out
@@ -100,16 +132,18 @@ async def run(n, dim, db, batch, queries) -> dict:
 async def reopen(db, dim, queries) -> dict:
     """A fresh process opens the finished bank and queries it: the bank's own footprint."""
     from reasoningbank import ReasoningBank
+
     rng = random.Random(12)
     _, qs = make(10, queries)
     t0 = time.perf_counter()
     bank = await ReasoningBank.open(db, dedup_threshold=None)
     open_s = time.perf_counter() - t0
     lat = []
-    for q, v in zip(qs, _vectors(rng, len(qs), dim)):
+    for q, v in zip(qs, _vectors(rng, len(qs), dim), strict=False):
         t = time.perf_counter()
-        await bank.find_similar(q["task_description"], task_category=q["task_category"], top_k=5,
-                                embedding=v)
+        await bank.find_similar(
+            q["task_description"], task_category=q["task_category"], top_k=5, embedding=v
+        )
         lat.append((time.perf_counter() - t) * 1e3)
     lat.sort()
     out = {"open_s": open_s, "rss_mb": _rss_mb(), "find_p50_ms": _pct(lat, 0.5)}

@@ -16,6 +16,7 @@ Node process. Measures, on a fresh SQLite file bank (WAL):
 and the same bulk + find on a ":memory:" bank. Deduplication is off (``dedup_threshold=None``)
 so the bank holds exactly N patterns, as the peers do.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,8 +24,8 @@ import asyncio
 import json
 import os
 import resource
-import sys
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -32,6 +33,7 @@ import time
 def _pct(sorted_vals, q):
     # nearest-rank, same as bench/peer/peer_dir.mjs
     import math
+
     if not sorted_vals:
         return None
     return sorted_vals[min(len(sorted_vals) - 1, max(0, math.ceil(q * len(sorted_vals)) - 1))]
@@ -64,12 +66,18 @@ async def _find(bank, qs):
     lat, hits = [], 0
     for q in qs:
         t = time.perf_counter()
-        r = await bank.find_similar(q["task_description"], task_category=q["task_category"], top_k=5)
+        r = await bank.find_similar(
+            q["task_description"], task_category=q["task_category"], top_k=5
+        )
         lat.append((time.perf_counter() - t) * 1e3)
         hits += len(r)
     lat.sort()
-    return {"find_p50_ms": _pct(lat, 0.5), "find_p95_ms": _pct(lat, 0.95),
-            "find_mean_ms": sum(lat) / len(lat), "hits_mean": hits / len(qs)}
+    return {
+        "find_p50_ms": _pct(lat, 0.5),
+        "find_p95_ms": _pct(lat, 0.95),
+        "find_mean_ms": sum(lat) / len(lat),
+        "hits_mean": hits / len(qs),
+    }
 
 
 async def _singles(bank, pats, k):
@@ -85,11 +93,13 @@ async def _singles(bank, pats, k):
 
 async def run(data_dir: str, singles: int, memory: bool) -> dict:
     from reasoningbank import ReasoningBank
+
     pats, qs = _load(data_dir)
     rss0 = _rss_mb()
     out = {"impl": "ReasoningBank-Py", "n": len(pats), "queries": len(qs)}
     try:
         import numpy
+
         out["numpy"] = numpy.__version__
     except ImportError:
         out["numpy"] = None
@@ -109,16 +119,20 @@ async def run(data_dir: str, singles: int, memory: bool) -> dict:
         bank = await ReasoningBank.open(path, dedup_threshold=None)
         out["reopen_s"] = time.perf_counter() - t0
         await bank.close()
-        r = subprocess.run([sys.executable, "-m", "bench.ours", "--reopen", path, data_dir],
-                           capture_output=True, text=True,
-                           cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        r = subprocess.run(
+            [sys.executable, "-m", "bench.ours", "--reopen", path, data_dir],
+            capture_output=True,
+            text=True,
+            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        )
         if r.returncode == 0:
             re_ = json.loads(r.stdout.strip().splitlines()[-1])
             out["reopen_rss_mb"] = re_["rss_mb"]
             out["reopen_find_p50_ms"] = re_["find_p50_ms"]
         out["db_mb"] = sum(os.path.getsize(os.path.join(tmp, f)) for f in os.listdir(tmp)) / 1e6
-        full = await ReasoningBank.open(os.path.join(tmp, "full.db"), durability="full",
-                                        dedup_threshold=None)
+        full = await ReasoningBank.open(
+            os.path.join(tmp, "full.db"), durability="full", dedup_threshold=None
+        )
         await full.store_patterns([dict(p) for p in pats[:1000]])
         out["store_full_p50_us"], out["store_full_mean_us"] = await _singles(full, pats, singles)
         await full.close()
@@ -136,6 +150,7 @@ async def run(data_dir: str, singles: int, memory: bool) -> dict:
 
 async def reopen(path: str, data_dir: str) -> dict:
     from reasoningbank import ReasoningBank
+
     with open(os.path.join(data_dir, "queries.jsonl")) as f:
         qs = [json.loads(x) for x in f]
     bank = await ReasoningBank.open(path, dedup_threshold=None)

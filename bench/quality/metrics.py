@@ -1,4 +1,5 @@
 """Correlation and ranking metrics, numpy only (no scipy needed)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,7 +26,7 @@ def rankdata(a) -> np.ndarray:
         j = i
         while j + 1 < n and sa[j + 1] == sa[i]:
             j += 1
-        ranks[order[i:j + 1]] = (i + j) / 2.0 + 1.0
+        ranks[order[i : j + 1]] = (i + j) / 2.0 + 1.0
         i = j + 1
     return ranks
 

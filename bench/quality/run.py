@@ -13,6 +13,7 @@ Examples
 Pair sets report Pearson r and Spearman rho of cosine vs. human rating; retrieval sets report
 recall@1/5/10 and MRR. Tune on the *-dev sets and Lee; treat stsb-test as the check.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,7 +48,7 @@ class DiskMemo(E.Memo):
         if k.is_file() and v.is_file():
             keys = json.loads(k.read_text())
             vecs = np.load(v)
-            self.hcache = dict(zip(keys, vecs))
+            self.hcache = dict(zip(keys, vecs, strict=False))
         else:
             self.hcache = {}
 
@@ -59,9 +60,9 @@ class DiskMemo(E.Memo):
 
     def encode(self, texts):
         h = [hashlib.sha1(t.encode()).hexdigest() for t in texts]
-        todo = [t for t, x in dict(zip(texts, h)).items() if x not in self.hcache]
+        todo = [t for t, x in dict(zip(texts, h, strict=False)).items() if x not in self.hcache]
         if todo:
-            for t, vec in zip(todo, self.inner.encode(todo)):
+            for t, vec in zip(todo, self.inner.encode(todo), strict=False):
                 self.hcache[hashlib.sha1(t.encode()).hexdigest()] = vec
             self._save()
         return np.stack([self.hcache[x] for x in h])
@@ -82,10 +83,16 @@ def build_embedders(args) -> list:
         lex = E.LibraryLexical()
         embs.append(lex)
     except Exception as e:  # library missing or its API moved: say so, keep going
-        print(f"note: library lexical embedder unavailable ({e!r}); using the reference tf-idf",
-              file=sys.stderr)
-    ref = E.TfIdf(stop=True, stem="porter" if _has_snowball() else "light", sublinear=True,
-                  name="tfidf-reference")
+        print(
+            f"note: library lexical embedder unavailable ({e!r}); using the reference tf-idf",
+            file=sys.stderr,
+        )
+    ref = E.TfIdf(
+        stop=True,
+        stem="porter" if _has_snowball() else "light",
+        sublinear=True,
+        name="tfidf-reference",
+    )
     embs.append(ref)
     sem = None
     if not args.no_semantic:
@@ -103,8 +110,14 @@ def build_embedders(args) -> list:
         except Exception as e:
             print(f"note: library semantic extra unavailable ({e!r})", file=sys.stderr)
     if sem is not None and libsem is None:
-        embs.append(E.Fusion(lex or ref, sem, FUSION_ALPHA,
-                             name=f"fusion {FUSION_ALPHA:g}*lexical + {1 - FUSION_ALPHA:g}*wordllama"))
+        embs.append(
+            E.Fusion(
+                lex or ref,
+                sem,
+                FUSION_ALPHA,
+                name=f"fusion {FUSION_ALPHA:g}*lexical + {1 - FUSION_ALPHA:g}*wordllama",
+            )
+        )
     if lex is not None and args.bank:
         embs.append(E.BankEndToEnd(semantic=False))
         if libsem is not None:
@@ -113,8 +126,14 @@ def build_embedders(args) -> list:
         try:
             mini = DiskMemo(E.MiniLM())
             embs.append(mini)
-            embs.append(E.Fusion(lex or ref, mini, FUSION_ALPHA,
-                                 name=f"fusion {FUSION_ALPHA:g}*lexical + {1 - FUSION_ALPHA:g}*MiniLM"))
+            embs.append(
+                E.Fusion(
+                    lex or ref,
+                    mini,
+                    FUSION_ALPHA,
+                    name=f"fusion {FUSION_ALPHA:g}*lexical + {1 - FUSION_ALPHA:g}*MiniLM",
+                )
+            )
         except Exception as e:
             print(f"note: MiniLM unavailable ({e!r})", file=sys.stderr)
     if args.grid:
@@ -134,6 +153,7 @@ def build_embedders(args) -> list:
 def _has_snowball() -> bool:
     try:
         import snowballstemmer  # noqa: F401
+
         return True
     except ImportError:
         return False
@@ -156,9 +176,11 @@ def grid(lex, sem) -> list:
         T(stop=True, stem="light", sublinear=True, idf="plain"),
     ]
     if _has_snowball():
-        out += [T(stop=True, stem="porter", sublinear=True),
-                T(stop=True, stem="snowball", sublinear=True),
-                T(stop=True, stem="porter", sublinear=True, bigrams=True, bigram_weight=0.5)]
+        out += [
+            T(stop=True, stem="porter", sublinear=True),
+            T(stop=True, stem="snowball", sublinear=True),
+            T(stop=True, stem="porter", sublinear=True, bigrams=True, bigram_weight=0.5),
+        ]
     if sem is not None:
         base = lex or out[3]
         for a in (0.2, 0.5, 0.65):
@@ -177,8 +199,9 @@ def evaluate(embs, set_names) -> dict:
         elif name in D.RETRIEVAL_SETS:
             loaded[name] = D.RETRIEVAL_SETS[name]()
         else:
-            raise SystemExit(f"unknown set {name!r}; known: "
-                             f"{', '.join([*D.PAIR_SETS, *D.RETRIEVAL_SETS])}")
+            raise SystemExit(
+                f"unknown set {name!r}; known: {', '.join([*D.PAIR_SETS, *D.RETRIEVAL_SETS])}"
+            )
         results["sets"][name] = loaded[name].about
     for emb in embs:
         row: dict = {}
@@ -215,7 +238,7 @@ def table(res: dict, speed: dict | None) -> str:
     sets = list(res["sets"])
     head = ["embedder"]
     for s in sets:
-        head += ([f"{s} r", f"{s} rho"] if s in D.PAIR_SETS else [f"{s} R@1", f"{s} R@5", f"{s} MRR"])
+        head += [f"{s} r", f"{s} rho"] if s in D.PAIR_SETS else [f"{s} R@1", f"{s} R@5", f"{s} MRR"]
     if speed:
         head.append("ms/doc")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -243,46 +266,82 @@ def verify_rbwasm(n: int = 60) -> dict:
     import os
     import subprocess
     from pathlib import Path
+
     peer = Path(__file__).resolve().parent.parent / "peer"
     r = subprocess.run(["bash", str(peer / "setup.sh")], capture_output=True, text=True)
     if r.returncode != 0:
         raise SystemExit(f"peer setup failed: {r.stderr[-1000:]}")
     env = dict(os.environ, PEER_DIR=r.stdout.strip().splitlines()[-1])
     texts = D.stsb("test").texts[:n] + ["h\u00e9llo w\u00f6rld \u2713", "x" * 500]
-    r = subprocess.run(["node", str(peer / "wasm_embed_check.mjs")], input=json.dumps(texts),
-                       capture_output=True, text=True, env=env)
+    r = subprocess.run(
+        ["node", str(peer / "wasm_embed_check.mjs")],
+        input=json.dumps(texts),
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     if r.returncode != 0:
         raise SystemExit(f"wasm check failed: {r.stderr[-1000:]}")
     d = json.loads(r.stdout.strip().splitlines()[-1])
     ours = E.RBWasmChars().encode(texts)
     idx = {pid: i for i, pid in enumerate(d["ids"])}
-    emb_err = max(float(np.abs(np.asarray(v, dtype=np.float32) - ours[idx[pid]]).max())
-                  for pid, v in d["embeddings"].items())
-    score_err = max(abs(sc - (0.5 * float(ours[qi] @ ours[idx[pid]]) + 0.3))
-                    for qi, res in enumerate(d["queries"]) for pid, sc in res)
-    return {"texts": len(texts), "embedding_max_abs_diff": emb_err,
-            "composite_max_abs_diff": score_err, "ok": emb_err < 1e-6 and score_err < 1e-6}
+    emb_err = max(
+        float(np.abs(np.asarray(v, dtype=np.float32) - ours[idx[pid]]).max())
+        for pid, v in d["embeddings"].items()
+    )
+    score_err = max(
+        abs(sc - (0.5 * float(ours[qi] @ ours[idx[pid]]) + 0.3))
+        for qi, res in enumerate(d["queries"])
+        for pid, sc in res
+    )
+    return {
+        "texts": len(texts),
+        "embedding_max_abs_diff": emb_err,
+        "composite_max_abs_diff": score_err,
+        "ok": emb_err < 1e-6 and score_err < 1e-6,
+    }
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.quality", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sets", default=",".join(DEFAULT_SETS),
-                    help=f"comma list (default {','.join(DEFAULT_SETS)}; also stsb-dev-retrieval)")
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.quality",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument(
+        "--sets",
+        default=",".join(DEFAULT_SETS),
+        help=f"comma list (default {','.join(DEFAULT_SETS)}; also stsb-dev-retrieval)",
+    )
     ap.add_argument("--only", help="keep embedders whose name contains any of these (comma list)")
     ap.add_argument("--grid", action="store_true", help="add tf-idf ablations and fusion sweep")
     ap.add_argument("--minilm", action="store_true", help="add the all-MiniLM-L6-v2 reference")
     ap.add_argument("--no-semantic", action="store_true", help="skip WordLlama and fusion")
-    ap.add_argument("--bank", action="store_true",
-                    help="also rank retrieval sets through a real bank's find_similar")
-    ap.add_argument("--callable", action="append", metavar="MOD:FN",
-                    help="fn(texts) -> n x n similarity matrix")
-    ap.add_argument("--embedder", action="append", metavar="MOD:OBJ",
-                    help="object (or class) with fit(docs) and encode(texts)")
-    ap.add_argument("--speed", action="store_true", help="also time encoding (ms per text, first 500 STS-B test sentences)")
+    ap.add_argument(
+        "--bank",
+        action="store_true",
+        help="also rank retrieval sets through a real bank's find_similar",
+    )
+    ap.add_argument(
+        "--callable", action="append", metavar="MOD:FN", help="fn(texts) -> n x n similarity matrix"
+    )
+    ap.add_argument(
+        "--embedder",
+        action="append",
+        metavar="MOD:OBJ",
+        help="object (or class) with fit(docs) and encode(texts)",
+    )
+    ap.add_argument(
+        "--speed",
+        action="store_true",
+        help="also time encoding (ms per text, first 500 STS-B test sentences)",
+    )
     ap.add_argument("--json", metavar="FILE", help="write results as JSON ('-' for stdout)")
-    ap.add_argument("--verify-rbwasm", action="store_true",
-                    help="check the rbwasm-chars port against the real WASM build, then exit")
+    ap.add_argument(
+        "--verify-rbwasm",
+        action="store_true",
+        help="check the rbwasm-chars port against the real WASM build, then exit",
+    )
     args = ap.parse_args(argv)
     if args.verify_rbwasm:
         v = verify_rbwasm()
