@@ -23,10 +23,15 @@ run_pytest() {
   return "$rc"
 }
 
+status=0
 echo "== CPython suite" >&2
-run_pytest tests -q --ignore=tests/pyodide --ignore=tests/browser
+run_pytest tests -q --ignore=tests/pyodide --ignore=tests/browser --ignore=tests/e2e || status=1
 
-if [ -f scripts/run-browser-tests.sh ]; then
-  echo "== Pyodide and browser suites" >&2
-  bash scripts/run-browser-tests.sh
-fi
+echo "== Pyodide and browser suites" >&2
+bash scripts/run-browser-tests.sh || status=1
+
+echo "== Browsers on the neural bus (end to end)" >&2
+bash scripts/run-e2e-tests.sh || status=1
+
+[ "$status" -eq 0 ] && echo "scripts/test.sh: all suites passed" >&2 || echo "scripts/test.sh: FAILED" >&2
+exit "$status"
