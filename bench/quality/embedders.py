@@ -525,13 +525,13 @@ class LibraryLexical(Embedder):
 
     dense = False
 
-    def __init__(self, name="lexical (library)"):
+    def __init__(self, name="lexical (library)", analyze=None):
         from reasoningbank import embed, index
 
-        self._analyze = embed.analyze
+        self._analyze = analyze or embed.analyze
         self._weights = index.term_weights
         self._Index = index.LexicalIndex
-        self.version = getattr(embed, "ANALYZER_VERSION", "?")
+        self.version = getattr(embed, "ANALYZER_VERSION", "?") if analyze is None else "custom"
         self.name = f"{name} {self.version}"
         self.ix = None
 

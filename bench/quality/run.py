@@ -5,6 +5,7 @@ Examples
   python -m bench.quality --grid               # + tf-idf ablations (stop words, stemming, ...)
   python -m bench.quality --minilm             # + all-MiniLM-L6-v2 reference (84 MB, slow once)
   python -m bench.quality --only lexical --sets lee,stsb-dev        # quick loop while tuning
+  python -m bench.quality --analyzer mypkg.lex:analyze              # text -> terms, our index
   python -m bench.quality --callable mypkg.sim:matrix               # fn(texts) -> n x n matrix
   python -m bench.quality --embedder mypkg.emb:Embedder             # object with fit()/encode()
   python -m bench.quality --bank               # + retrieval through bank.find_similar
@@ -138,6 +139,8 @@ def build_embedders(args) -> list:
             print(f"note: MiniLM unavailable ({e!r})", file=sys.stderr)
     if args.grid:
         embs += grid(lex, sem)
+    for spec in args.analyzer or []:
+        embs.append(E.LibraryLexical(name=f"lexical index + {spec}", analyze=_load_obj(spec)))
     for spec in args.callable or []:
         embs.append(E.CallableSim(_load_obj(spec), name=spec))
     for spec in args.embedder or []:
