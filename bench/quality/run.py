@@ -326,6 +326,12 @@ def main(argv=None) -> int:
         help="also rank retrieval sets through a real bank's find_similar",
     )
     ap.add_argument(
+        "--analyzer",
+        action="append",
+        metavar="MOD:FN",
+        help="text -> list of terms, scored through the library's LexicalIndex",
+    )
+    ap.add_argument(
         "--callable", action="append", metavar="MOD:FN", help="fn(texts) -> n x n similarity matrix"
     )
     ap.add_argument(
