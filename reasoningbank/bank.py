@@ -201,7 +201,8 @@ class ReasoningBank:
             self._index(record)
 
     # -- in-memory indexes -------------------------------------------------------------
-    def _index(self, record: Record) -> None:
+    def _index(self, record: Record, body: dict[str, Any] | None = None) -> None:
+        """Index ``record``; ``body`` is its parsed JSON when the caller already has it."""
         self._version += 1
         pid = record.id
         slot = self._slot.get(pid)
@@ -213,7 +214,8 @@ class ReasoningBank:
             self._quality.append(0.0)
         self._category[slot] = record.task_category
         self._strategy[slot] = record.strategy
-        body = _as_dict(record.body)
+        if body is None:
+            body = _as_dict(record.body)
         meta = body.get("metadata") or {}
         self._quality[slot] = float(meta.get("confidence", 0.5))
         self._lex.add(slot, record.terms, record.task_category)
@@ -226,7 +228,7 @@ class ReasoningBank:
         else:
             self._contexts.pop(slot, None)
         self._records[pid] = _Entry(
-            body=_compact(body),
+            body=record.body if isinstance(record.body, str) else _compact(body),
             terms=record.terms,
             task_category=record.task_category,
             created_at=record.created_at,
@@ -259,17 +261,33 @@ class ReasoningBank:
             embedding=self._dense.vector(self._slot[pid]),
         )
 
-    def _record(self, pattern: Pattern, terms: list[str] | None = None) -> Record:
-        return Record(
+    def _record(
+        self, pattern: Pattern, terms: list[str] | None = None
+    ) -> tuple[Record, dict[str, Any]]:
+        """The store's view of ``pattern`` (its body as compact JSON text, encoded once here)
+        and the body as a dict, so indexing need not parse it back."""
+        body = pattern.to_dict(with_embedding=False)
+        record = Record(
             id=pattern.id,
             task_category=pattern.task_category,
             strategy=pattern.strategy,
             created_at=pattern.metadata.created_at,
             updated_at=pattern.metadata.updated_at,
-            body=pattern.to_dict(with_embedding=False),
+            body=_compact(body),
             terms=analyze(pattern.task_description) if terms is None else terms,
             embedding=pattern.embedding,
         )
+        return record, body
+
+    async def _write(
+        self, staged: list[tuple[Record, dict[str, Any]]], delete: Sequence[str] = ()
+    ) -> None:
+        """Commit ``staged`` (and deletions) in one transaction, then index them."""
+        await self._store.put([record for record, _ in staged], delete=delete)
+        for record, body in staged:
+            self._index(record, body)
+        for pid in delete:
+            self._unindex(pid)
 
     # -- writing -----------------------------------------------------------------------
     async def _embed(self, text: str) -> list[float] | None:
@@ -354,10 +372,7 @@ class ReasoningBank:
             writes[pattern.id] = pattern
             terms_of[pattern.id] = terms
             ids.append(pattern.id)
-        records = [self._record(p, terms_of.get(pid)) for pid, p in writes.items()]
-        await self._store.put(records)
-        for record in records:
-            self._index(record)
+        await self._write([self._record(p, terms_of.get(pid)) for pid, p in writes.items()])
         return ids
 
     async def record_outcome(
@@ -384,9 +399,7 @@ class ReasoningBank:
         pattern = self._pattern(pattern_id)
         learning.observe(pattern.metadata, outcome.success_score, self._clock())
         pattern.outcome = outcome
-        record = self._record(pattern)
-        await self._store.put([record])
-        self._index(record)
+        await self._write([self._record(pattern)])
         return self._pattern(pattern_id)
 
     async def delete_pattern(self, pattern_id: str) -> None:
@@ -454,12 +467,10 @@ class ReasoningBank:
         }
         if dry_run or (not updates and not gone):
             return report
-        records = [self._record(p, self._records[p.id].terms) for p in updates.values()]
-        await self._store.put(records, delete=sorted(gone))
-        for record in records:
-            self._index(record)
-        for pid in gone:
-            self._unindex(pid)
+        await self._write(
+            [self._record(p, self._records[p.id].terms) for p in updates.values()],
+            delete=sorted(gone),
+        )
         return report
 
     # -- reading -----------------------------------------------------------------------

@@ -19,7 +19,7 @@ __all__ = ["Record", "Store", "Changes"]
 class Record:
     """One stored pattern.
 
-    ``body`` is the pattern JSON without its embedding; ``terms`` the analysed tokens of its
+    ``body`` is the pattern JSON without its embedding (a dict, or its JSON text); ``terms`` the analysed tokens of its
     task description (so opening a bank never re-tokenises); ``embedding`` the dense vector,
     if any, kept compact (a float32 ``array`` under the hood of each backend).
     """
@@ -29,7 +29,7 @@ class Record:
     strategy: str
     created_at: float
     updated_at: float
-    body: dict[str, Any]
+    body: dict[str, Any] | str
     terms: list[str] = field(default_factory=list)
     embedding: Sequence[float] | None = None
 

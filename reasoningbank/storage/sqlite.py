@@ -91,7 +91,7 @@ def _row(row: tuple[Any, ...]) -> Record:
         strategy=strategy,
         created_at=created,
         updated_at=updated,
-        body=json.loads(body),
+        body=body,  # JSON text: the bank parses it once, when it indexes the record
         terms=terms.split(" ") if terms else [],
         embedding=_unpack(blob),
     )
@@ -231,7 +231,7 @@ class SqliteStore:
         rows = [
             (
                 r.id, r.task_category, r.strategy, r.created_at, r.updated_at,
-                _ENCODE(r.body),
+                r.body if isinstance(r.body, str) else _ENCODE(r.body),
                 " ".join(r.terms), _pack(r.embedding),
             )
             for r in records
