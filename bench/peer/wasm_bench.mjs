@@ -4,9 +4,9 @@
 // bench/dataset.py. Under Node it picks its MemoryStorage backend: nothing is durable, so its store time is
 // an in-RAM insert. There is no bulk call, so "bulk" is the same per-pattern loop.
 //
-// Its findSimilar(desc, category, k) loads at most the first 1,000 patterns of that category
-// (get_patterns_by_category(cat, 1000)) and scores only those: past ~5,000 patterns (5 categories) its
-// time stops growing and it never sees the rest. Its text similarity is the cosine of the raw byte codes
+// Its findSimilar(desc, category, k) loads at most 1,000 patterns of that category
+// (get_patterns_by_category(cat, 1000); which ones is arbitrary: hash-map order of random ids) and scores
+// only those: past ~5,000 patterns (5 categories) its time stops growing and it never sees the rest. Its text similarity is the cosine of the raw byte codes
 // of the first 384 bytes of the description, mixed 0.5/0.2/0.2/0.1 with category, context and score.
 import fs from 'fs';
 import { loadReasoningBankWasm, percentile, peakRssMb } from './peer_dir.mjs';
