@@ -358,7 +358,9 @@ class HubServer:
         self.url: str | None = None
         self.ws_url: str | None = None
         self.cert_sha256: str | None = None
+        self.closing = False  # shutting down: new sessions are refused
         self._next = 0
+        self._ws_servers: list[Any] = []
 
     def register(
         self,
@@ -369,6 +371,10 @@ class HubServer:
     ) -> None:
         """A transport opened session ``sid``: ``write`` queues bytes, ``transmit`` (QUIC)
         sends what is queued, ``close`` ends the transport after the hub closed the session."""
+        if self.closing:
+            if close is not None:
+                close()
+            return
         self._writers[sid] = (write, transmit, close)
         self.hub.open_session(sid, time.time())
         self.flush()
@@ -415,7 +421,7 @@ class HubServer:
         if websocket:
             loop = asyncio.get_running_loop()
             server = await loop.create_server(self._ws_protocol, host, port)
-            self._servers.append(server)
+            self._ws_servers.append(server)
             ws_port = server.sockets[0].getsockname()[1]
             self.ws_url = f"ws://{_hostport(host, ws_port)}{BUS_PATH}"
             if port == 0:
@@ -436,9 +442,13 @@ class HubServer:
             self.flush()
 
     async def close(self) -> None:
-        """Say goodbye on every session (CLOSE frame, then hang up) and stop listening."""
+        """Stop accepting sessions, say goodbye on every open one (CLOSE frame, then hang
+        up), then stop listening."""
+        self.closing = True
         if self._tick is not None:
             self._tick.cancel()
+        for server in self._ws_servers:  # no new TCP connections from here on
+            server.close()
         self.hub.close_all("hub shutting down")
         self.flush()
         had_sessions = bool(self._writers)
@@ -451,12 +461,13 @@ class HubServer:
                 entry[1]()
         if had_sessions:  # QUIC paces its packets: give the CLOSE frames a moment to leave
             await asyncio.sleep(0.2)
-        for server in self._servers:
+        for server in self._servers + self._ws_servers:
             server.close()
             if hasattr(server, "wait_closed"):
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(server.wait_closed(), 2.0)
         self._servers.clear()
+        self._ws_servers.clear()
 
     def _ws_protocol(self) -> asyncio.Protocol:
         return _WsServerProtocol(self)

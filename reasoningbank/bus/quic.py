@@ -130,7 +130,9 @@ class _HubProtocol(QuicConnectionProtocol):
         assert self._http is not None
         h = dict(ev.headers)
         if h.get(b":method") == b"CONNECT" and h.get(b":protocol") == b"webtransport":
-            if h.get(b":path", b"").split(b"?")[0] == b"/bus":
+            if self.server.closing:  # shutting down: refuse, the client will retry later
+                self._http.send_headers(ev.stream_id, [(b":status", b"503")], end_stream=True)
+            elif h.get(b":path", b"").split(b"?")[0] == b"/bus":
                 self._sessions.add(ev.stream_id)
                 self._http.send_headers(
                     ev.stream_id,
