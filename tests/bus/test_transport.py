@@ -450,3 +450,28 @@ def test_hub_shutdown_tells_every_client():
             await c.close()
 
     run(go())
+
+
+def test_a_closing_hub_refuses_new_sessions():
+    async def go():
+        server = await start_hub()
+        try:
+            server.closing = True  # what close() sets before saying goodbye
+            with pytest.raises(LocalBusError, match="503"):
+                await connect(
+                    server.url,
+                    signer=ALICE,
+                    verifier=VERIFIER,
+                    trusted=TRUST,
+                    cert_hash=server.cert_sha256,
+                    timeout=5,
+                )
+            with pytest.raises(LocalBusError):
+                await connect(
+                    server.ws_url, signer=BOB, verifier=VERIFIER, trusted=TRUST, timeout=5
+                )
+            assert server.hub.sessions == {}
+        finally:
+            await server.close()
+
+    run(go())
