@@ -225,3 +225,30 @@ def test_dropped_sessions_reconnect_with_backoff_and_resume(hub, open_bank, cpyt
         ),
         what="hub refilled",
     )
+
+
+def test_browser_identity_is_non_extractable_and_survives_a_reload(open_bank):
+    chrome = open_bank("chromium")
+    check = """
+        from transport_webtransport.identity import load_identity
+        from transport_webtransport.transport import glue
+        rec = await glue().identity("reasoningbank-identity")
+        try:
+            await js.crypto.subtle.exportKey("pkcs8", rec.privateKey)
+            exported = True
+        except Exception:
+            exported = False
+        signer = await load_identity()
+        sig = await signer.sign(b"hello")
+        [signer.public_key.hex(), bool(rec.privateKey.extractable), exported, sig.hex()]
+    """
+    key, extractable, exported, sig = chrome.py(check)
+    assert key == chrome.key and extractable is False and exported is False
+    chrome.page.reload()
+    chrome.page.wait_for_function("window.rbReady || window.rbError", timeout=120_000)
+    again = chrome.py(check)
+    assert again[0] == key, "the identity must come back from IndexedDB, not be re-made"
+    assert again[3] == sig  # Ed25519 is deterministic: same key, same signature
+    from reasoningbank.bus.signers import NaclVerifier
+
+    assert NaclVerifier().verify_sync(bytes.fromhex(key), bytes.fromhex(sig), b"hello")
