@@ -178,11 +178,11 @@ class SeleniumDriver:
 class BrowserBank:
     """One PWA page (its own IndexedDB bank) in one engine."""
 
-    def __init__(self, engine: str, driver: Any, app_url: str) -> None:
+    def __init__(self, engine: str, driver: Any, app_url: str, *, sw: bool = False) -> None:
         self.engine = engine
         self.driver = driver
         self.db = f"e2e-{engine}-{uuid.uuid4().hex[:6]}"
-        driver.goto(f"{app_url}?db={self.db}&nosw")
+        driver.goto(f"{app_url}?db={self.db}" + ("" if sw else "&nosw"))
         error = driver.call("async () => window.rbError || null")
         assert error is None, f"{engine}: {error}"
         self.key: str = driver.call(

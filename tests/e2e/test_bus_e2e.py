@@ -252,3 +252,50 @@ def test_browser_identity_is_non_extractable_and_survives_a_reload(open_bank):
     from reasoningbank.bus.signers import NaclVerifier
 
     assert NaclVerifier().verify_sync(bytes.fromhex(key), bytes.fromhex(sig), b"hello")
+
+
+def test_installed_pwa_reloaded_offline_keeps_its_link_queues_and_syncs(
+    hub, app_url, chromium, cpython_bank
+):
+    """The whole PWA path: service worker installed, hub linked once (remembered), the page
+    reloaded with no network at all, learning queued, then synced when the network is back."""
+    from harness import BrowserBank, PlaywrightDriver
+
+    context = chromium.new_context()
+    try:
+        page = context.new_page()
+        app = BrowserBank("chromium", PlaywrightDriver(page, context), app_url, sw=True)
+        cp = cpython_bank
+        cp.trust(app.key)
+        app.link(hub, [cp.key])
+        app.wait_status(lambda s: s["synced"], what="linked")
+        page.wait_for_function(
+            "navigator.serviceWorker && navigator.serviceWorker.controller !== null",
+            timeout=120_000,
+        )
+        cp.connect(hub)
+        cp.sync()
+
+        context.set_offline(True)
+        page.reload()  # served by the service worker; the hub link comes from localStorage
+        page.wait_for_function("window.rbReady || window.rbError", timeout=120_000)
+        assert page.evaluate("window.rbError || null") is None
+        assert page.evaluate("navigator.onLine") is False
+        app.wait_status(lambda s: s["state"] == "offline", what="offline after reload")
+        app.add_via_ui("tune the service worker cache offline", "frontend", "measure first", True)
+        app.wait_status(lambda s: s["pending"] == 1, what="queued")
+        assert "1 queued" in app.bus_text()
+        cp.store(pattern("cpython-meanwhile", "cpython agent learned to retry with jitter"))
+        cp.sync()
+
+        context.set_offline(False)
+        app.wait_status(
+            lambda s: s["state"] == "online" and s["synced"] and s["pending"] == 0,
+            what="synced after coming back",
+        )
+        mine = app.pattern_ids() - {"cpython-meanwhile"}
+        assert len(mine) == 1
+        eventually(lambda: "cpython-meanwhile" in app.pattern_ids(), what="caught up")
+        eventually(lambda: cp.sync() and mine <= cp.pattern_ids(), what="queued pattern shared")
+    finally:
+        context.close()
