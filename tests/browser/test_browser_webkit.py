@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import checks
 import pytest
 import scenarios
 from browsers import binary
@@ -81,7 +82,9 @@ def reference(call: str) -> Any:
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(1) as pool:
-        return json.loads(pool.submit(lambda: asyncio.run(eval(f"checks.{call}"))).result())
+        name, _, args = call.partition("(")
+        coro = getattr(checks, name)(*eval(f"({args[:-1]},)"))  # e.g. "check_find(':memory:')"
+        return json.loads(pool.submit(asyncio.run, coro).result())
 
 
 def close(a: Any, b: Any, tol: float = 1e-6) -> bool:

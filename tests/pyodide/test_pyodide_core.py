@@ -27,7 +27,9 @@ def location(selenium) -> str:  # type: ignore[no-untyped-def]
 def reference(call: str) -> object:
     """The same check under CPython (in a thread: the test process already runs a loop)."""
     with ThreadPoolExecutor(1) as pool:
-        return json.loads(pool.submit(lambda: asyncio.run(eval(f"checks.{call}"))).result())
+        name, _, args = call.partition("(")
+        coro = getattr(checks, name)(*eval(f"({args[:-1]},)"))  # e.g. "check_find(':memory:')"
+        return json.loads(pool.submit(asyncio.run, coro).result())
 
 
 def assert_close(a: object, b: object, tol: float = 1e-6) -> None:
