@@ -119,6 +119,7 @@ class BusSync:
         self.shared_ids: set[str] = set()  # bank ids handed to a live session
         self.pending_count = 0  # local patterns not yet handed to a live session
         self.imported = 0
+        self.sent = 0  # patterns this browser offered that the session had not seen
         self.rejected: Counter[str] = Counter()
         self.connects = 0
         self.attempts = 0
@@ -310,6 +311,7 @@ class BusSync:
                 if pattern_id(data) not in store:
                     events = await client.share(data)
                     n += sum(isinstance(e, PatternAccepted) for e in events)
+            self.sent += n
                 self.shared_ids.add(str(data["id"]))
             if ids is None:
                 self.pending_count = sum(1 for p in patterns if p.id not in self.shared_ids)
@@ -434,6 +436,7 @@ class BusSync:
             "authors": sorted({sp.author.hex() for sp in store.values()}),
             "shared": len(self.shared_ids),
             "pending": self.pending_count,
+            "sent": self.sent,
             "imported": self.imported,
             "rejected": dict(self.rejected),
             "connects": self.connects,

@@ -145,6 +145,7 @@ try {
     timings.firstAnswer = performance.now();
   }
   // Neural bus (web/sync.js): linked when the URL (or a previous visit) names a hub.
+  addEventListener("rb-bus-import", () => refreshStats());
   window.rbBus = await import("./sync.js")
     .then((m) => m.attach(rb, params))
     .catch((e) => (console.warn("neural bus:", e), null));

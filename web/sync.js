@@ -144,7 +144,13 @@ export async function attach(rb, params = new URLSearchParams(location.search)) 
   }
   localStorage.setItem("rb-bus", JSON.stringify({ ...cfg, trust: undefined }));
   const bus = await BusSync.start(rb, cfg);
-  bus.onChange((s) => render(box, s));
+  let imported = 0;
+  bus.onChange((s) => {
+    render(box, s);
+    // Patterns arrived from the bus: tell the page (app.js refreshes its stats).
+    if (s.imported > imported) dispatchEvent(new CustomEvent("rb-bus-import", { detail: s }));
+    imported = s.imported;
+  });
   render(box, bus.last);
   // Share what the page learns as soon as it is stored: the ids each call touched.
   const touched = {
@@ -186,7 +192,7 @@ function render(box, s) {
   const parts = [
     `Neural bus: ${s.state}${s.transport ? ` via ${s.transport}` : ""}`,
     `peers: ${s.peers.length ? peers : "none"}`,
-    `shared ${s.shared}, received ${s.imported}`,
+    `sent ${s.sent}, received ${s.imported}`,
   ];
   if (s.pending) parts.push(`${s.pending} queued`);
   const rejected = Object.values(s.rejected || {}).reduce((a, b) => a + b, 0);
