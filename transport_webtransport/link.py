@@ -311,8 +311,8 @@ class BusSync:
                 if pattern_id(data) not in store:
                     events = await client.share(data)
                     n += sum(isinstance(e, PatternAccepted) for e in events)
-            self.sent += n
                 self.shared_ids.add(str(data["id"]))
+            self.sent += n
             if ids is None:
                 self.pending_count = sum(1 for p in patterns if p.id not in self.shared_ids)
             elif self.pending_count:
