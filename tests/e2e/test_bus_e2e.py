@@ -97,6 +97,10 @@ def test_chromium_firefox_and_cpython_converge_on_the_same_signed_patterns(
     )
     text = chrome.bus_text()
     assert "online via webtransport" in text and "firefox" in text, text
+    assert "received 4" in text, text  # 2 from Firefox, 2 from CPython
+    # The page's own stats follow what arrived over the bus.
+    stats = "async () => document.querySelector('#stats dd').textContent"
+    eventually(lambda: chrome.driver.call(stats) == "6", what="stats card refreshed")
     assert chrome.driver.errors == [] and fox.driver.errors == []
 
 
