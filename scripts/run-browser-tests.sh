@@ -23,7 +23,7 @@ start=$(date +%s)
 echo "== Pyodide core checks: node, chrome, firefox (pytest-pyodide)"
 "$PY" -m pytest tests/pyodide -p no:cacheprovider -q -rfEs \
     --runtime node,chrome,firefox --runner playwright --dist-dir "$DEPS/pyodide-dist" \
-    --ignore=tests/pyodide/test_jsapi_host.py "$@" || status=1
+    "$@" || status=1
 echo "== PWA, JS API, IndexedDB persistence: chromium, firefox, webkit"
 xvfb-run -a "$PY" -m pytest tests/browser -p no:cacheprovider -q -rfEs "$@" || status=1
 echo "run-browser-tests: $(( $(date +%s) - start )) s, $([ $status = 0 ] && echo ok || echo FAILED)"
