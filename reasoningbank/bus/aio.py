@@ -181,9 +181,14 @@ async def connect(
     cert_hash: str | None = None,
     info: dict[str, Any] | None = None,
     timeout: float = 10.0,
+    announce_trust: bool = False,
 ) -> BusClient:
     """Open a session with a hub: ``https://`` (WebTransport, pinned by ``cert_hash``) or
-    ``ws://`` (WebSocket)."""
+    ``ws://`` (WebSocket). ``announce_trust`` tells the hub the trusted authors so it sends
+    only their patterns (saves downloading what would be rejected; reveals the trust list
+    to the hub operator, hence off by default)."""
+    if announce_trust and trusted is not None:
+        info = dict(info or {}, authors=sorted(k.hex() for k in trusted))
     peer = BusPeer(
         signer=signer,
         verifier=verifier,

@@ -168,7 +168,12 @@ async def cmd_sync(args: argparse.Namespace) -> int:
     bank = await ReasoningBank.open(db)
     try:
         result = await sync_bank(
-            bank, args.hub, db_path=db, cert_hash=args.cert_hash, timeout=args.timeout
+            bank,
+            args.hub,
+            db_path=db,
+            cert_hash=args.cert_hash,
+            timeout=args.timeout,
+            announce_trust=args.announce_trust,
         )
     finally:
         await bank.close()
@@ -243,3 +248,9 @@ def register(subparsers: Any, db_parent: argparse.ArgumentParser) -> None:
     p.add_argument("--hub", required=True, metavar="URL", help="https://HOST:PORT/bus or ws://…")
     p.add_argument("--cert-hash", metavar="HEX", help="pin the hub certificate (sha256 it printed)")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds (default 30)")
+    p.add_argument(
+        "--announce-trust",
+        action="store_true",
+        help="tell the hub which authors you trust so it sends only theirs "
+        "(saves bandwidth; the hub operator learns your trust list)",
+    )

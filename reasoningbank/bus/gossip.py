@@ -120,6 +120,8 @@ class GossipNode:
         self.seen = SeenCache(self.config.seen_ttl, self.config.seen_capacity)
         self._buckets: dict[int, set[str]] = {}
         self._bucket_hash: dict[int, str] = {}
+        #: Authors a peer asked for (it announced its trust list); absent = everything.
+        self.interests: dict[Peer, frozenset[bytes]] = {}
 
     # -- membership ----------------------------------------------------------------------
     def add_peer(self, peer: Peer) -> None:
@@ -129,6 +131,19 @@ class GossipNode:
     def remove_peer(self, peer: Peer) -> None:
         if peer in self.peers:
             self.peers.remove(peer)
+        self.interests.pop(peer, None)
+
+    def set_interest(self, peer: Peer, authors: frozenset[bytes] | None) -> None:
+        """Send ``peer`` only patterns by ``authors`` (``None``: everything). A peer that
+        would reject other authors anyway saves itself the download."""
+        if authors is None:
+            self.interests.pop(peer, None)
+        else:
+            self.interests[peer] = authors
+
+    def _wants(self, peer: Peer, msg_id: str) -> bool:
+        authors = self.interests.get(peer)
+        return authors is None or self.store[msg_id].author in authors
 
     # -- store ---------------------------------------------------------------------------
     def _bucket(self, msg_id: str) -> int:
@@ -159,8 +174,8 @@ class GossipNode:
         return set(self.store)
 
     # -- sending helpers -----------------------------------------------------------------
-    def _targets(self, exclude: Peer | None) -> list[Peer]:
-        peers = [p for p in self.peers if p != exclude]
+    def _targets(self, exclude: Peer | None, msg_id: str) -> list[Peer]:
+        peers = [p for p in self.peers if p != exclude and self._wants(p, msg_id)]
         k = self.config.fanout
         if k is None or len(peers) <= k:
             return peers
@@ -170,7 +185,7 @@ class GossipNode:
         if hops >= self.config.max_hops:
             return []
         body = {"hops": hops + 1, "pattern": sp.data}
-        return [(p, "gossip.push", body) for p in self._targets(exclude)]
+        return [(p, "gossip.push", body) for p in self._targets(exclude, sp.id)]
 
     # -- API -----------------------------------------------------------------------------
     def publish_flow(self, pattern: dict[str, Any]) -> Generator[VerifyRequest, bool, Out]:
@@ -261,7 +276,7 @@ class GossipNode:
         budget = self.config.max_ids_per_message
         for b in sorted(differing, key=lambda x: int(x) if str(x).isdigit() else -1):
             try:
-                ids = sorted(self._buckets.get(int(b), ()))
+                ids = sorted(i for i in self._buckets.get(int(b), ()) if self._wants(peer, i))
             except ValueError:
                 continue
             if budget - len(ids) < 0 and have:
@@ -287,7 +302,7 @@ class GossipNode:
                 mine = self._buckets.get(int(b), set())
             except ValueError:
                 continue
-            for msg_id in sorted(mine - theirs):
+            for msg_id in sorted(i for i in mine - theirs if self._wants(peer, i)):
                 # Catch-up pushes carry max hops: the receiver stores them but does not
                 # re-flood; its own anti-entropy spreads them further.
                 body_out = {"hops": self.config.max_hops, "pattern": self.store[msg_id].data}
@@ -313,7 +328,7 @@ class GossipNode:
             return out
         for msg_id in ids[: self.config.max_ids_per_message]:
             sp = self.store.get(msg_id) if isinstance(msg_id, str) else None
-            if sp is not None:
+            if sp is not None and self._wants(peer, msg_id):
                 body_out = {"hops": self.config.max_hops, "pattern": sp.data}
                 out.messages.append((peer, "gossip.push", body_out))
         return out

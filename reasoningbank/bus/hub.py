@@ -155,6 +155,7 @@ class Hub:
     def _handle(self, sid: SessionId, conn: Connection, event: BusEvent, now: float) -> None:
         if isinstance(event, HelloReceived):
             self.gossip.add_peer(sid)
+            self.gossip.set_interest(sid, _announced_authors(event.info))
         elif isinstance(event, PeerClosed):
             self.gossip.remove_peer(sid)
             self._ended.add(sid)
@@ -263,3 +264,23 @@ class Hub:
             self._dirty.add(other)
         if isinstance(ev, StreamEnded):
             self._relays.pop(key, None)
+
+
+MAX_ANNOUNCED_AUTHORS = 10_000
+
+
+def _announced_authors(info: dict[str, Any]) -> frozenset[bytes] | None:
+    """Authors a session announced in its HELLO (``"authors": [hex, ...]``), if valid."""
+    authors = info.get("authors")
+    if not isinstance(authors, list) or len(authors) > MAX_ANNOUNCED_AUTHORS:
+        return None
+    keys = set()
+    for item in authors:
+        try:
+            key = bytes.fromhex(item) if isinstance(item, str) else b""
+        except ValueError:
+            return None
+        if len(key) != 32:
+            return None
+        keys.add(key)
+    return frozenset(keys)

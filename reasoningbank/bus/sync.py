@@ -134,6 +134,7 @@ async def connect_bank(
     db_path: str | os.PathLike[str] | None = None,
     cert_hash: str | None = None,
     timeout: float = 10.0,
+    announce_trust: bool = False,
 ) -> BankLink:
     """What ``await bank.connect(url, cert_hash=...)`` does: a live ``BankLink``."""
     store = getattr(bank, "_store", None)
@@ -148,7 +149,13 @@ async def connect_bank(
     verifier = NaclVerifier()
     trusted = trust.as_set(own=signer.public_key)
     client = await connect(
-        url, signer=signer, verifier=verifier, trusted=trusted, cert_hash=cert_hash, timeout=timeout
+        url,
+        signer=signer,
+        verifier=verifier,
+        trusted=trusted,
+        cert_hash=cert_hash,
+        timeout=timeout,
+        announce_trust=announce_trust,
     )
     return BankLink(bank, client, signer, verifier, trusted)
 
@@ -160,10 +167,16 @@ async def sync_bank(
     db_path: str | os.PathLike[str] | None = None,
     cert_hash: str | None = None,
     timeout: float = 30.0,
+    announce_trust: bool = False,
 ) -> dict[str, Any]:
     """One-shot sync (``reasoningbank sync``): connect, share, catch up, import, close."""
     link = await connect_bank(
-        bank, url, db_path=db_path, cert_hash=cert_hash, timeout=min(timeout, 10.0)
+        bank,
+        url,
+        db_path=db_path,
+        cert_hash=cert_hash,
+        timeout=min(timeout, 10.0),
+        announce_trust=announce_trust,
     )
     try:
         result = await link.sync(timeout)

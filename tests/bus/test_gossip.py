@@ -135,3 +135,27 @@ def test_store_cap_refuses_new_patterns_without_evicting():
     assert out.events == [PatternRejected("full", 0)] and out.messages == []
     assert n.ids() == {pattern_id(p) for p in ps[:2]}
     assert n.publish(ps[2], VERIFIER).events == [PatternRejected("full", None)]
+
+
+def test_a_peer_with_announced_authors_gets_only_their_patterns():
+    other = signer_for("other author")
+    n = GossipNode(trusted=None, rng=random.Random(0), config=GossipConfig(fanout=None))
+    for p in ("picky", "all"):
+        n.add_peer(p)
+    n.set_interest("picky", frozenset({AUTHOR.public_key}))
+    mine = sign_pattern(make_pattern("g", 50), AUTHOR, T0)
+    theirs = sign_pattern(make_pattern("o", 51), other, T0)
+    out = n.receive("src", "gossip.push", push(mine), T0, VERIFIER)
+    assert sorted(m[0] for m in out.messages) == ["all", "picky"]
+    out = n.receive("src", "gossip.push", push(theirs), T0, VERIFIER)
+    assert [m[0] for m in out.messages] == ["all"]
+    # catch-up: have lists and wants are filtered too
+    have = n.receive("picky", "gossip.digest", {"buckets": {}}, T0, VERIFIER).messages[0][2]
+    listed = {i for ids in have["buckets"].values() for i in ids}
+    assert listed == {pattern_id(mine)}
+    pushed = n.receive(
+        "picky", "gossip.want", {"ids": [pattern_id(mine), pattern_id(theirs)]}, T0, VERIFIER
+    )
+    assert [m[2]["pattern"]["id"] for m in pushed.messages] == [mine["id"]]
+    n.remove_peer("picky")
+    assert "picky" not in n.interests

@@ -475,3 +475,45 @@ def test_a_closing_hub_refuses_new_sessions():
             await server.close()
 
     run(go())
+
+
+def test_announced_trust_spares_downloading_untrusted_patterns():
+    async def go():
+        server = await start_hub()
+        try:
+            mallory = signer_for("mallory")
+            m = await connect(server.ws_url, signer=mallory, verifier=VERIFIER, trusted=None)
+            for i in range(5):
+                m.share(sign_pattern(make_pattern("mallory", i), mallory, time.time()))
+            a = await connect(server.ws_url, signer=ALICE, verifier=VERIFIER, trusted=TRUST)
+            a.share(sign_pattern(make_pattern("alice", 1), ALICE, time.time()))
+            await m.sync()
+            await a.sync()
+            plain = await connect(
+                server.url,
+                signer=BOB,
+                verifier=VERIFIER,
+                trusted=TRUST,
+                cert_hash=server.cert_sha256,
+            )
+            await plain.sync()
+            announced = await connect(
+                server.url,
+                signer=BOB,
+                verifier=VERIFIER,
+                trusted=TRUST,
+                cert_hash=server.cert_sha256,
+                announce_trust=True,
+            )
+            await announced.sync()
+            rejected = [e for e in plain.events if isinstance(e, PatternRejected)]
+            assert len(rejected) == 5  # downloaded, then refused
+            assert not [e for e in announced.events if isinstance(e, PatternRejected)]
+            for c in (plain, announced):
+                assert len([e for e in c.events if isinstance(e, PatternAccepted)]) == 1
+            for c in (m, a, plain, announced):
+                await c.close()
+        finally:
+            await server.close()
+
+    run(go())
