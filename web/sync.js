@@ -124,7 +124,8 @@ export class BusSync {
 
 /**
  * Wire the PWA: link to the hub named in the URL (?hub=…&certHash=…&trust=k1,k2; remembered
- * in localStorage for offline reloads), show state and peers, and share after every change.
+ * in localStorage for offline reloads) or announced by the server in build-info.json
+ * ({"bus": {hub, certHash, wsUrl}}), show state and peers, and share after every change.
  */
 export async function attach(rb, params = new URLSearchParams(location.search)) {
   const saved = JSON.parse(localStorage.getItem("rb-bus") || "{}");
@@ -137,6 +138,11 @@ export async function attach(rb, params = new URLSearchParams(location.search)) 
     trust: (params.get("trust") || "").split(",").filter(Boolean),
   };
   for (const k of ["backoffBase", "backoffMax", "timeout"]) if (params.has(k)) cfg[k] = Number(params.get(k));
+  if (!cfg.hub) {
+    // A server that runs a hub may announce it in build-info.json: {"bus": {hub, certHash, wsUrl}}.
+    const info = await fetch(new URL("build-info.json", document.baseURI)).then((r) => (r.ok ? r.json() : {})).catch(() => ({}));
+    if (info.bus && info.bus.hub) Object.assign(cfg, { hub: info.bus.hub, certHash: info.bus.certHash, wsUrl: info.bus.wsUrl });
+  }
   const box = ensureBox();
   if (!cfg.hub) {
     box.textContent = "Neural bus: not linked (open with ?hub=URL&certHash=HEX)";

@@ -23,6 +23,22 @@ def eventually(check: Callable[[], Any], timeout: float = WAIT, what: str = "") 
     raise AssertionError(f"timed out: {what} (last: {last!r})")
 
 
+def converge(bank: Any, expected: set[str], timeout: float = WAIT) -> None:
+    """Wait until ``bank`` holds exactly ``expected``; on timeout say what differs."""
+    deadline = time.time() + timeout
+    got: set[str] = set()
+    while time.time() < deadline:
+        got = bank.pattern_ids()
+        if got == expected:
+            return
+        time.sleep(0.1)
+    status = bank.status() if hasattr(bank, "status") else None
+    raise AssertionError(
+        f"{getattr(bank, 'engine', 'cpython')}: missing {sorted(expected - got)}, "
+        f"extra {sorted(got - expected)}; status {status}"
+    )
+
+
 def link_all(hub: Any, chrome: Any, fox: Any, cp: Any) -> None:
     cp.trust(chrome.key, fox.key)
     chrome.link(hub, [fox.key, cp.key])

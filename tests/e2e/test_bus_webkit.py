@@ -4,7 +4,7 @@ the bus behaves the same (same frames, signatures, gossip) next to Chromium on W
 from __future__ import annotations
 
 from harness import BrowserBank, SeleniumDriver, pattern
-from test_bus_e2e import eventually
+from test_bus_e2e import converge, eventually
 
 
 def test_webkit_syncs_over_websocket_with_chromium_and_cpython(
@@ -28,8 +28,8 @@ def test_webkit_syncs_over_websocket_with_chromium_and_cpython(
     cp.store(pattern("cpython-live", "cpython agent learned to index foreign keys", "backend"))
     cp.sync()
     expected = {"webkit-before", "webkit-live", "chrome-live", "cpython-live"}
-    eventually(lambda: wk.pattern_ids() == expected, what="webkit has every pattern")
-    eventually(lambda: chrome.pattern_ids() == expected, what="chromium has every pattern")
+    converge(wk, expected)
+    converge(chrome, expected)
     eventually(lambda: cp.sync() and cp.pattern_ids() == expected, what="cpython has every pattern")
     assert wk.signed_ids() == chrome.signed_ids() == cp.signed_ids() == hub.store_ids()
     assert wk.status()["rejected"] == {}
