@@ -473,6 +473,37 @@ class ReasoningBank:
         )
         return report
 
+    # -- neural bus --------------------------------------------------------------------
+    async def connect(
+        self,
+        url: str,
+        *,
+        cert_hash: str | None = None,
+        timeout: float = 10.0,
+        announce_trust: bool = False,
+    ) -> Any:
+        """Open a live neural-bus session with a hub (``reasoningbank hub``).
+
+        ``cert_hash`` pins the hub's certificate (the SHA-256 it prints), as browsers do with
+        ``serverCertificateHashes``. Returns a link: ``await link.sync()``,
+        ``link.open_stream(...)``, ``await link.close()``. Needs the ``[bus]`` extra.
+        """
+        self._check_open()
+        from .bus.sync import connect_bank
+
+        return await connect_bank(
+            self, url, cert_hash=cert_hash, timeout=timeout, announce_trust=announce_trust
+        )
+
+    async def sync(
+        self, url: str, *, cert_hash: str | None = None, timeout: float = 30.0
+    ) -> dict[str, Any]:
+        """One round with a hub: share our signed patterns, catch up on trusted ones."""
+        self._check_open()
+        from .bus.sync import sync_bank
+
+        return await sync_bank(self, url, cert_hash=cert_hash, timeout=timeout)
+
     # -- reading -----------------------------------------------------------------------
     async def get_pattern(self, pattern_id: str) -> Pattern | None:
         await self._sync()

@@ -204,6 +204,10 @@ async def cmd_bench(args: argparse.Namespace) -> int:
     from .benchmark import run_benchmark
 
     result = await run_benchmark(n=args.n, queries=args.queries, progress=progress_printer("bench"))
+    if args.bus:
+        from .bus.bench import arun
+
+        result["bus"] = await arun()
     if args.json:
         _print_json(result)
     else:
@@ -334,6 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("bench", cmd_bench, "run the built-in benchmark", (json_parent,))
     p.add_argument("--n", type=int, default=10_000, help="patterns (default 10000)")
     p.add_argument("--queries", type=int, default=200, help="queries (default 200)")
+    p.add_argument("--bus", action="store_true", help="also run the neural-bus benchmark")
 
     for module in _PLUGINS:
         importlib.import_module(f"reasoningbank.{module}").register(sub, db_parent)

@@ -198,7 +198,7 @@ def test_two_banks_sync_through_a_running_hub(tmp_path):
             r2 = await sync_bank(b, server.url, db_path=b_db, cert_hash=server.cert_sha256)
             got = await b.get_pattern("a-3")
             assert got is not None and got.metadata.extra["provenance"]["author"] == a_key.hex()
-            r3 = await sync_bank(b, server.ws_url, db_path=b_db)  # idempotent, over WebSocket
+            r3 = await b.sync(server.ws_url)  # idempotent, over WebSocket
             await b.close()
             c = await ReasoningBank.open(c_db)
             r4 = await sync_bank(c, server.url, db_path=c_db, cert_hash=server.cert_sha256)
@@ -330,10 +330,9 @@ def test_websocket_endpoint_refuses_bad_upgrades_and_garbage():
 
 
 def test_bank_link_derives_identity_from_the_bank_location(tmp_path):
-    """What ``await bank.connect(url, cert_hash=...)`` will do: identity next to the bank file,
-    live sync, and a reasoning stream to another bank."""
+    """``await bank.connect(url, cert_hash=...)``: identity next to the bank file, live sync,
+    and a reasoning stream to another bank."""
     from reasoningbank import ReasoningBank
-    from reasoningbank.bus.sync import connect_bank
 
     a_db, b_db = str(tmp_path / "a.db"), str(tmp_path / "b.db")
 
@@ -343,10 +342,10 @@ def test_bank_link_derives_identity_from_the_bank_location(tmp_path):
             a = await ReasoningBank.open(a_db)
             b = await ReasoningBank.open(b_db)
             await a.store_pattern(make_pattern("a", 1))
-            la = await connect_bank(a, server.url, cert_hash=server.cert_sha256)
+            la = await a.connect(server.url, cert_hash=server.cert_sha256)
             assert (tmp_path / "a.db.key").exists()
             TrustList.load(b_db).add(la.signer.public_key)
-            lb = await connect_bank(b, server.ws_url)
+            lb = await b.connect(server.ws_url)
             assert (await la.sync())["shared"] == 1
             assert (await lb.sync())["imported"] == 1
             sid = la.open_stream(FrameType.VERIFY, {"pattern": "a-1"})
