@@ -31,6 +31,10 @@ _ANY = ANY_GROUP
 
 def term_weights(terms: Iterable[str]) -> dict[str, float]:
     """Sublinear term frequency ``1 + ln(tf)`` per distinct term."""
+    terms = terms if isinstance(terms, list) else list(terms)
+    weights = dict.fromkeys(terms, 1.0)
+    if len(weights) == len(terms):  # the common case: no term repeats
+        return weights
     return {t: 1.0 + math.log(c) for t, c in Counter(terms).items()}
 
 
