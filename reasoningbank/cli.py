@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import importlib
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -369,3 +370,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("reasoningbank: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `reasoningbank stats | head -1`: not an error
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's flush quiet
+        return 0
