@@ -14,7 +14,8 @@ What it guarantees:
   reconnect in lockstep), or less if the browser reports it is back online. While the
   browser says it is offline it does not try at all.
 * **Resume.** The gossip state survives the session, so the anti-entropy after a drop
-  exchanges only what changed while the link was down.
+  exchanges only what changed while the link was down; anti-entropy also runs every
+  ``sync_every`` seconds (catch-up pushes are not relayed live by the hub).
 
 Peers: banks announce themselves with a tiny ``TRACE`` stream (``{"presence": "hello"}``),
 which the hub relays to every session with the sender's key as ``origin``; others answer
@@ -93,6 +94,7 @@ class BusSync:
         on_change: Callable[[dict[str, Any]], Any] | None = None,
         backoff_base: float = 0.5,
         backoff_max: float = 15.0,
+        sync_every: float = 15.0,
         timeout: float = 10.0,
         rng: random.Random | None = None,
     ) -> None:
@@ -108,6 +110,7 @@ class BusSync:
         self.on_change = on_change
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
+        self.sync_every = sync_every
         self.timeout = timeout
         self.rng = rng or random.Random()
         self.state = STOPPED
@@ -240,14 +243,19 @@ class BusSync:
         self.connects += 1
         client.listeners.append(self._on_events)
         self._set_state(ONLINE)
-        presence = asyncio.get_running_loop().create_task(self._presence_loop(client))
+        loop = asyncio.get_running_loop()
+        presence = loop.create_task(self._presence_loop(client))
+        periodic: asyncio.Task[None] | None = None
         try:
             await self._catch_up(client)
+            periodic = loop.create_task(self._sync_loop(client))
             await client.done
         except Exception as exc:
             self.last_error = str(exc)
         finally:
             presence.cancel()
+            if periodic is not None:
+                periodic.cancel()
             self.client = None
             self._synced.clear()
             self.peers.clear()
@@ -268,6 +276,21 @@ class BusSync:
         self.last_sync = time.time()
         self._synced.set()
         self._changed()
+
+    async def _sync_loop(self, client: BrowserBusClient) -> None:
+        """Anti-entropy every ``sync_every`` seconds. Live relays cover patterns published
+        while everyone is connected; this covers the rest: a catch-up push reaches the hub
+        with the hop limit spent (so the hub stores it without relaying it), and only a
+        digest exchange brings it to the banks that were online all along."""
+        while not client.closed:
+            await asyncio.sleep(self.sync_every * (0.75 + 0.5 * self.rng.random()))
+            try:
+                await client.sync(self.timeout * 3)
+            except Exception as exc:  # a slow hub: try again next round
+                self.last_error = f"periodic sync: {exc}"
+                continue
+            self.last_sync = time.time()
+            self._changed()
 
     # -- sharing ---------------------------------------------------------------------------
     async def _outgoing(self, pattern: Any, known: dict[str, Any]) -> dict[str, Any] | None:

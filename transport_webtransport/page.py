@@ -59,6 +59,7 @@ async def _start(_: int, options: dict[str, Any], on_change: Any = None) -> dict
         ("label", "label"),
         ("backoffBase", "backoff_base"),
         ("backoffMax", "backoff_max"),
+        ("syncEvery", "sync_every"),
         ("timeout", "timeout"),
     ):
         if options.get(js_name) is not None:

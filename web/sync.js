@@ -53,7 +53,7 @@ export class BusSync {
   /**
    * Start syncing `rb` with a hub. Options: hub (URL, required), certHash, wsUrl,
    * prefer ("auto" | "webtransport" | "websocket"), label, trust (keys to add to the trust
-   * list), identityDb, backoffBase, backoffMax, timeout (seconds).
+   * list), identityDb, backoffBase, backoffMax, syncEvery, timeout (seconds).
    */
   static async start(rb, { hub, ...options } = {}) {
     const d = dispatcher(rb);
@@ -137,7 +137,7 @@ export async function attach(rb, params = new URLSearchParams(location.search)) 
     label: params.get("label") || saved.label || navigator.userAgent.match(/(Firefox|Chrome|Safari)\/[\d.]+/)?.[0] || "browser",
     trust: (params.get("trust") || "").split(",").filter(Boolean),
   };
-  for (const k of ["backoffBase", "backoffMax", "timeout"]) if (params.has(k)) cfg[k] = Number(params.get(k));
+  for (const k of ["backoffBase", "backoffMax", "syncEvery", "timeout"]) if (params.has(k)) cfg[k] = Number(params.get(k));
   if (!cfg.hub) {
     // A server that runs a hub may announce it in build-info.json: {"bus": {hub, certHash, wsUrl}}.
     const info = await fetch(new URL("build-info.json", document.baseURI)).then((r) => (r.ok ? r.json() : {})).catch(() => ({}));

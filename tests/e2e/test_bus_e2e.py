@@ -319,3 +319,28 @@ def test_installed_pwa_reloaded_offline_keeps_its_link_queues_and_syncs(
         eventually(lambda: cp.sync() and mine <= cp.pattern_ids(), what="queued pattern shared")
     finally:
         context.close()
+
+
+def test_a_push_lost_in_flight_still_reaches_everyone_through_periodic_anti_entropy(hub, open_bank):
+    """A pattern the hub only gets through anti-entropy is stored there but not relayed
+    live (catch-up pushes carry the hop limit): the periodic digest exchange delivers it."""
+    chrome, fox = open_bank("chromium"), open_bank("firefox")
+    chrome.link(hub, [fox.key], syncEvery="1")
+    fox.link(hub, [chrome.key], syncEvery="1")
+    for b in (chrome, fox):
+        b.wait_status(lambda s: s["synced"], what="synced")
+    chrome.py("""
+        from reasoningbank.bus.intents import run_async
+        from reasoningbank.bus.provenance import asign_pattern, shareable
+        link = _link()
+        await bank.store_pattern({"id": "lost-1", "task_description": "shard the job queue",
+                                  "task_category": "backend", "strategy": "spike",
+                                  "outcome": {"success": True, "success_score": 0.7}})
+        data = shareable((await bank.get_pattern("lost-1")).to_dict(with_embedding=False))
+        signed = await asign_pattern(data, link.signer, 1000.0)
+        # Known to this session's gossip state, but its push never leaves: lost in flight.
+        out = await run_async(link.client.peer.gossip.publish_flow(signed), verifier=link.verifier)
+        len(out.messages)
+    """)
+    assert "lost-1" not in fox.pattern_ids()
+    eventually(lambda: "lost-1" in fox.pattern_ids(), timeout=20, what="delivered by anti-entropy")
