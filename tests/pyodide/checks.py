@@ -375,3 +375,30 @@ async def check_idb_snapshot(name):
         return "ok"
     finally:
         api.setSnapshotMin(500)
+
+
+async def check_bank_with_js_dense():
+    """The JS kernel as the bank's dense index gives the pure-Python backend's answers."""
+    from storage_idb.kernels import JsDenseIndex
+
+    res = {}
+    query = [0.3, 0.1, 0.9, 0.2, 0.5, 0.7, 0.4, 0.6]
+    for kind in ("python", "js"):
+        bank = await ReasoningBank.open(":memory:", vector_backend="python", clock=clock)
+        if kind == "js":
+            bank._dense = JsDenseIndex()  # what a "js" vector backend plugs in
+        await bank.store_patterns(patterns())
+        ms = await bank.find_similar("oauth", None, top_k=5, embedding=query)
+        first = [(m.pattern.id, round(m.score, 6)) for m in ms]
+        await bank.record_outcome("p003", success=True)
+        await bank.delete_pattern("p004")
+        ms = await bank.find_similar("oauth", None, top_k=5, embedding=query)
+        emb = (await bank.get_pattern("p003")).embedding
+        res[kind] = [
+            first,
+            [(m.pattern.id, round(m.score, 6)) for m in ms],
+            [round(x, 5) for x in emb],
+        ]
+        await bank.close()
+    assert res["js"] == res["python"], res
+    return "ok"

@@ -107,3 +107,7 @@ def test_js_dense_kernel_matches_numpy(rb):
 
 def test_idb_load_snapshot_equals_full_read(rb):
     assert run_check(rb, f"check_idb_snapshot({location(rb)[6:]!r})") == "ok"
+
+
+def test_bank_with_js_dense_index(rb):
+    assert run_check(rb, "check_bank_with_js_dense()") == "ok"
