@@ -37,3 +37,18 @@ def test_webkit_syncs_over_websocket_with_chromium_and_cpython(
         lambda s: chrome.key in {p["key"] for p in s["peers"]}, what="chromium as a peer"
     )
     assert "online via websocket" in wk.bus_text()
+
+    # The WebSocket path reconnects and resumes too: drop every session, learn meanwhile.
+    cp.close()
+    hub.stop()
+    wk.wait_status(lambda s: s["state"] != "online", what="webkit noticed the drop")
+    wk.store(pattern("webkit-during-drop", "webkit learned to preload fonts", "frontend"))
+    wk.wait_status(lambda s: s["pending"] == 1, what="queued while the hub is down")
+    hub.start()
+    for b in (wk, chrome):
+        b.wait_status(
+            lambda s: s["state"] == "online" and s["synced"] and s["connects"] == 2,
+            what="reconnected",
+        )
+    assert wk.status()["transport"] == "websocket"
+    converge(chrome, expected | {"webkit-during-drop"})
