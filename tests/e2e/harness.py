@@ -2,10 +2,13 @@
 
 * ``LoopThread``: an asyncio loop on a thread (the hub and the CPython bank run there while
   Playwright drives the browsers from the test thread).
-* ``HubProcess``-like ``RunningHub``: ``HubServer`` on 127.0.0.1 (UDP: HTTP/3 WebTransport,
-  TCP: WebSocket), one certificate for its whole life, so it can be stopped (dropping every
-  session) and started again on the same port with the same pin.
-* ``BrowserBank``: a page of the PWA in one engine; runs Python in its Pyodide.
+* ``RunningHub``: ``HubServer`` on 127.0.0.1 in this process (UDP: HTTP/3 WebTransport, TCP:
+  WebSocket), one certificate for its whole life, so it can be stopped (dropping every
+  session) and started again on the same port with the same pin; tests can look inside it.
+* ``HubProcess``: ``reasoningbank hub`` in its own process (benchmarks); ``AgentProcess``: a
+  CPython agent streaming tokens (``agent.py``).
+* ``BrowserBank``: a page of the PWA in one engine (Playwright or Selenium); runs Python in
+  its Pyodide.
 * ``CPythonBank``: a SQLite bank linked with ``reasoningbank.bus.sync.connect_bank``.
 """
 
