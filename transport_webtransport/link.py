@@ -26,7 +26,6 @@ A peer not heard from for ``PRESENCE_TTL`` seconds is dropped from ``peers``.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import time
 from collections import Counter
@@ -468,7 +467,3 @@ class BusSync:
             "lastSync": self.last_sync,
             "synced": self._synced.is_set(),
         }
-
-
-def status_json(sync: BusSync) -> str:
-    return json.dumps(sync.status())
