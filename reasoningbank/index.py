@@ -108,14 +108,16 @@ class LexicalIndex:
             tfs[tid] = tf
         key = (group, tuple(sorted(tfs.items())))
         text_id = self._text_of_key.get(key)
+        is_new = text_id is None
         if text_id is None:
             text_id = self._text_of_key[key] = self._next_text
             self._next_text += 1
             self._texts[text_id] = _Text(tfs, group, key)
-            if not self._stale():
-                self._post(text_id)  # else the next refresh() weighs every posting anyway
         self._texts[text_id].slots.add(slot)
         self._text_of_slot[slot] = text_id
+        # Decided after the slot counts again: re-adding a document must not leave it unposted.
+        if is_new and not self._stale():
+            self._post(text_id)  # else the next refresh() weighs every posting anyway
 
     def remove(self, slot: int) -> None:
         text_id = self._text_of_slot.pop(slot, None)

@@ -319,3 +319,11 @@ def test_hybrid_ranking_is_the_same_with_numpy_and_pure_python():
             assert a.score == pytest.approx(b.score, abs=1e-6)
             assert a.parts.keys() == b.parts.keys()
             assert a.parts.get("semantic", 0) == pytest.approx(b.parts.get("semantic", 0), abs=1e-6)
+
+
+def test_recorded_outcome_keeps_the_pattern_findable():
+    bank = open_bank()
+    a = run(bank.store_pattern(pattern("add oauth token refresh")))
+    run(bank.store_pattern(pattern("refresh expired oauth tokens in the mobile app")))
+    run(bank.record_outcome(a, success=True, score=1.0))
+    assert a in {m.pattern.id for m in run(bank.find_similar("oauth token", top_k=5))}

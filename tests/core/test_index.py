@@ -109,3 +109,14 @@ def test_group_restricted_scores_equal_filtered_global_scores():
             )
         flat = {s: sim for sim, slots in index.scored_texts(query) for s in slots}
         assert flat == pytest.approx(everywhere)
+
+
+def test_re_adding_a_document_keeps_it_searchable():
+    """Re-indexing a slot (as record_outcome does) must not drop its postings."""
+    index = LexicalIndex()
+    index.add(0, ["oauth", "token", "refresh"], "b")
+    index.add(1, ["refresh", "expir", "oauth", "token", "mobil", "app"], "b")
+    index.scores(["oauth"])  # take the snapshot
+    index.add(0, ["oauth", "token", "refresh"], "b")
+    assert set(index.scores(["oauth", "token"])) == {0, 1}
+    assert set(index.scores(["oauth", "token"], "b")) == {0, 1}
