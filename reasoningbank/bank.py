@@ -22,7 +22,7 @@ from typing import Any
 
 from . import learning, runtime
 from .embed import ANALYZER_VERSION, analyze
-from .errors import BankClosed, InvalidPattern, NotFound
+from .errors import BankClosed, InvalidPattern, NotFound, ReasoningBankError
 from .index import ANY_GROUP, LexicalIndex
 from .model import Match, Outcome, Pattern, Recommendation
 from .similarity import DenseIndex, ScoreWeights, context_overlap
@@ -489,6 +489,7 @@ class ReasoningBank:
         ``link.open_stream(...)``, ``await link.close()``. Needs the ``[bus]`` extra.
         """
         self._check_open()
+        _cpython_only("connect")
         from .bus.sync import connect_bank
 
         return await connect_bank(
@@ -500,6 +501,7 @@ class ReasoningBank:
     ) -> dict[str, Any]:
         """One round with a hub: share our signed patterns, catch up on trusted ones."""
         self._check_open()
+        _cpython_only("sync")
         from .bus.sync import sync_bank
 
         return await sync_bank(self, url, cert_hash=cert_hash, timeout=timeout)
@@ -817,6 +819,14 @@ _compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_cir
 def _as_dict(body: dict[str, Any] | str) -> dict[str, Any]:
     """Stores hand back the pattern body as a dict (or, compactly, as its JSON text)."""
     return json.loads(body) if isinstance(body, str) else body
+
+
+def _cpython_only(method: str) -> None:
+    if runtime.is_pyodide():
+        raise ReasoningBankError(
+            f"bank.{method}() needs CPython (aioquic); in a browser link the bank with "
+            "transport_webtransport.BusSync (web/sync.js does it for the PWA)"
+        )
 
 
 def _new_id() -> str:

@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
 import os
 import shutil
 import subprocess
 import sys
 import threading
-import zipfile
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -40,7 +38,6 @@ PYODIDE_FILES = (
     "python_stdlib.zip",
     "pyodide-lock.json",
 )
-_PACKAGES = ("reasoningbank", "storage_idb", "transport_webtransport")
 _HERE = Path(__file__).resolve().parent
 
 
@@ -124,52 +121,11 @@ def find_pyodide(explicit: str | None = None, *, fetch: bool = True) -> Path:
 
 
 def build_wheel() -> tuple[str, bytes]:
-    """(file name, bytes) of a py3-none-any wheel of the installed packages.
+    """(file name, bytes) of the browser wheel of the running code (``browser_wheel.build``):
+    browser and server always run the same version."""
+    from .browser_wheel import build
 
-    Packing the running code (rather than shipping a prebuilt file) keeps browser and server
-    on the same version; the output is deterministic (sorted, fixed timestamps), so its hash
-    only changes when the code does.
-    """
-    from . import __version__
-
-    root = _HERE.parent
-    files: list[tuple[str, bytes]] = []
-    for package in _PACKAGES:
-        base = root / package
-        if not base.is_dir():
-            continue
-        for path in sorted(base.rglob("*")):
-            rel = path.relative_to(root).as_posix()
-            if (
-                path.is_file()
-                and "__pycache__" not in rel
-                and not rel.startswith("reasoningbank/_web/")
-                and path.suffix in (".py", ".js", ".typed", ".json", ".wasm")
-            ):
-                files.append((rel, path.read_bytes()))
-    info = f"reasoningbank-{__version__}.dist-info"
-    files.append(
-        (
-            f"{info}/METADATA",
-            f"Metadata-Version: 2.1\nName: reasoningbank\nVersion: {__version__}\n".encode(),
-        )
-    )
-    files.append(
-        (
-            f"{info}/WHEEL",
-            b"Wheel-Version: 1.0\nGenerator: reasoningbank.serve\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-        )
-    )
-    record = "".join(f"{name},,\n" for name, _ in files) + f"{info}/RECORD,,\n"
-    files.append((f"{info}/RECORD", record.encode()))
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
-        for name, data in files:
-            zi = zipfile.ZipInfo(name, date_time=(2020, 2, 2, 0, 0, 0))
-            zi.compress_type = zipfile.ZIP_DEFLATED
-            zi.external_attr = 0o644 << 16
-            zf.writestr(zi, data)
-    return f"reasoningbank-{__version__}-py3-none-any.whl", buf.getvalue()
+    return build()
 
 
 _TYPES = {
