@@ -25,7 +25,7 @@ from .embed import ANALYZER_VERSION, analyze
 from .errors import BankClosed, InvalidPattern, NotFound, ReasoningBankError
 from .index import ANY_GROUP, LexicalIndex
 from .model import Match, Outcome, Pattern, Recommendation
-from .similarity import DenseIndex, ScoreWeights, context_overlap
+from .similarity import ScoreWeights, context_overlap, make_dense_index
 from .storage.base import Record, Store
 
 __all__ = ["ReasoningBank", "default_location"]
@@ -115,7 +115,7 @@ class ReasoningBank:
         self._fallback = fallback
         self._closed = False
         self._lex = LexicalIndex()
-        self._dense = DenseIndex(vector_backend)
+        self._dense = make_dense_index(vector_backend)
         # The in-memory copy of each pattern is compact: its JSON text (parsed only when a
         # pattern is returned) plus the few columns searches and statistics read.
         self._records: dict[str, _Entry] = {}
@@ -144,7 +144,7 @@ class ReasoningBank:
         ``location``: a file path (SQLite), ``":memory:"``, or ``"idb://name"`` (IndexedDB in
         Pyodide); ``None`` picks ``default_location()``. ``backend`` forces a store kind.
         ``options``: ``embedder``, ``weights``, ``dedup_threshold``, ``half_life_days``,
-        ``vector_backend`` ("numpy"/"python"), ``clock``.
+        ``vector_backend`` ("numpy", "python" or "js": the JavaScript kernel under Pyodide), ``clock``.
         """
         loc = os.fspath(location) if location is not None else default_location()
         store, fallback = await _open_store(loc, backend, durability)

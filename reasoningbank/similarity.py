@@ -23,6 +23,7 @@ __all__ = [
     "context_overlap",
     "cosine",
     "euclidean",
+    "make_dense_index",
 ]
 
 
@@ -110,6 +111,19 @@ def _numpy() -> Any:
     except ImportError:
         return None
     return numpy
+
+
+def make_dense_index(backend: str | None = None) -> Any:
+    """The dense index for this runtime: numpy when present; under Pyodide without numpy the
+    JavaScript kernel (one FFI call per query, ``storage_idb.kernels``); else pure Python.
+    ``backend`` ("numpy", "python", "js") forces one."""
+    from . import runtime
+
+    if backend == "js" or (backend is None and _numpy() is None and runtime.is_pyodide()):
+        from storage_idb.kernels import JsDenseIndex
+
+        return JsDenseIndex()
+    return DenseIndex(backend)
 
 
 #: Rows per numpy block (16 MB at 256-d, 64 MB at 1024-d): large enough that a query is a
