@@ -10,11 +10,17 @@ Serves, from one origin:
   as a wheel at startup, so the browser always runs the code the server runs (the hash in
   the path lets the service worker cache it forever);
 - ``/build-info.json``: where the two above are, and what the service worker pre-caches.
+
+With the neural bus available (the ``[bus]`` extra), it also runs a hub on localhost
+(WebTransport, WebSocket for WebKit) that ``build-info.json`` announces to the page, and
+links the local SQLite bank to it, so what the browser learns reaches the local bank (from
+keys it trusts) and the other way round.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
 import json
 import os
@@ -26,6 +32,8 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from .errors import ReasoningBankError
 
 __all__ = ["PYODIDE_VERSION", "build_wheel", "find_pyodide", "find_web", "make_server", "register"]
 
@@ -211,7 +219,12 @@ class _AppServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
     def __init__(
-        self, address: tuple[str, int], web_dir: Path, pyodide_dir: Path, verbose: bool
+        self,
+        address: tuple[str, int],
+        web_dir: Path,
+        pyodide_dir: Path,
+        verbose: bool,
+        bus: dict[str, str] | None = None,
     ) -> None:
         self.web_dir = web_dir
         self.pyodide_dir = pyodide_dir
@@ -232,6 +245,8 @@ class _AppServer(ThreadingHTTPServer):
             "pyodideVersion": PYODIDE_VERSION,
             "precache": ["/", *app, *(f"/pyodide/{f}" for f in PYODIDE_FILES), self.wheel_path],
         }
+        if bus:
+            info["bus"] = bus
         self.build_info = json.dumps(info, indent=1).encode()
         super().__init__(address, partial(_Handler, directory=str(web_dir)))
 
@@ -242,9 +257,63 @@ def make_server(
     *,
     pyodide_dir: str | None = None,
     verbose: bool = False,
+    bus: dict[str, str] | None = None,
 ) -> _AppServer:
-    """A ready (bound, not yet serving) app server; ``port=0`` picks a free port."""
-    return _AppServer((host, port), find_web(), find_pyodide(pyodide_dir), verbose)
+    """A ready (bound, not yet serving) app server; ``port=0`` picks a free port. ``bus``
+    (``hub``, ``certHash``, ``wsUrl``) is announced to the page in ``build-info.json``."""
+    return _AppServer((host, port), find_web(), find_pyodide(pyodide_dir), verbose, bus)
+
+
+class _LocalHub:
+    """A neural-bus hub plus the local bank's link to it, on an asyncio loop in a thread."""
+
+    def __init__(self, db: str, host: str, port: int) -> None:
+        self.db, self.host, self.port = db, host, port
+        self.loop = asyncio.new_event_loop()
+        self.info: dict[str, str] = {}
+        self.bank_key = ""
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        threading.Thread(target=self._thread, daemon=True).start()
+        self._ready.wait(60)
+        if self._error is not None:
+            raise ServeError(f"the neural-bus hub did not start: {self._error}")
+
+    def _thread(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self._main())
+
+    async def _main(self) -> None:
+        import secrets
+
+        from .bank import ReasoningBank
+        from .bus.aio import HubServer
+        from .bus.hub import Hub
+        from .bus.signers import NaclSigner, NaclVerifier
+
+        try:
+            hub = Hub(
+                signer=NaclSigner(secrets.token_bytes(32)),
+                verifier=NaclVerifier(),
+                nonce_source=secrets.token_bytes,
+            )
+            server = HubServer(hub)
+            await server.start(self.host, self.port)
+            bank = await ReasoningBank.open(self.db)
+            link = await bank.connect(server.url, cert_hash=server.cert_sha256)
+            self.bank_key = link.signer.public_key.hex()
+            self.info = {"hub": server.url, "certHash": server.cert_sha256, "wsUrl": server.ws_url}
+        except BaseException as exc:  # reported by __init__ on the caller's thread
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        while True:  # share what the bank learns, import what trusted peers sent
+            await asyncio.sleep(5)
+            try:
+                await link.sync()
+            except Exception as exc:  # a failed round is retried; the app keeps serving
+                print(f"reasoningbank serve: bus sync failed: {exc}", file=sys.stderr)
 
 
 def serve_in_thread(**kwargs: Any) -> tuple[_AppServer, str]:
@@ -255,17 +324,42 @@ def serve_in_thread(**kwargs: Any) -> tuple[_AppServer, str]:
     return server, f"http://{host}:{port}/"
 
 
+def _bus_available() -> bool:
+    from .runtime import has_module
+
+    return has_module("aioquic") and has_module("nacl")
+
+
 def _run(args: argparse.Namespace) -> int:
+    from .bank import default_location
+
+    hub = None
     try:
+        if not args.no_hub and _bus_available():
+            db = getattr(args, "db", None) or default_location()
+            hub = _LocalHub(db, args.host, args.hub_port)
         server = make_server(
-            args.host, args.port, pyodide_dir=args.pyodide_dir, verbose=args.verbose
+            args.host,
+            args.port,
+            pyodide_dir=args.pyodide_dir,
+            verbose=args.verbose,
+            bus=hub.info if hub else None,
         )
-    except (ServeError, OSError) as exc:
+    except (ServeError, OSError, ReasoningBankError) as exc:
         print(f"reasoningbank serve: {exc}", file=sys.stderr)
         return 1
     host, port = str(server.server_address[0]), int(server.server_address[1])
     shown = "localhost" if host in ("127.0.0.1", "::1") else host
-    print(f"ReasoningBank app: http://{shown}:{port}/", flush=True)
+    query = f"?trust={hub.bank_key}" if hub else ""
+    print(f"ReasoningBank app: http://{shown}:{port}/{query}", flush=True)
+    if hub:
+        print(f"neural-bus hub: {hub.info['hub']} (websocket {hub.info['wsUrl']})")
+        print(f"certificate sha256: {hub.info['certHash']}")
+        print(f"local bank {hub.db} is linked; its key: {hub.bank_key}")
+        print("to accept what a browser learns: reasoningbank trust add <key the page shows>")
+    else:
+        print("neural bus: off (install 'reasoningbank[bus]' for the local hub)")
+    sys.stdout.flush()
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -300,6 +394,10 @@ def register(
         help=f"directory with npm pyodide@{PYODIDE_VERSION} (default: found or installed)",
     )
     parser.add_argument("--verbose", action="store_true", help="log every request")
+    parser.add_argument(
+        "--hub-port", type=int, default=4433, help="neural-bus hub port (default 4433; 0 picks one)"
+    )
+    parser.add_argument("--no-hub", action="store_true", help="serve the app without the hub")
     parser.set_defaults(handler=_run)
     return parser  # type: ignore[no-any-return]
 
