@@ -238,7 +238,7 @@ class _AppServer(ThreadingHTTPServer):
             for p in web_dir.rglob("*")
             if p.is_file() and p.name != "sw.js" and not p.name.startswith(".")
         )
-        info = {
+        info: dict[str, Any] = {
             "version": digest,
             "wheel": self.wheel_path.lstrip("/"),
             "pyodide": "pyodide/",
@@ -299,6 +299,8 @@ class _LocalHub:
             )
             server = HubServer(hub)
             await server.start(self.host, self.port)
+            if not (server.url and server.cert_sha256 and server.ws_url):
+                raise ServeError("the hub has no WebTransport endpoint")
             bank = await ReasoningBank.open(self.db)
             link = await bank.connect(server.url, cert_hash=server.cert_sha256)
             self.bank_key = link.signer.public_key.hex()
