@@ -20,7 +20,7 @@ from typing import Any
 from .bank import ReasoningBank
 from .errors import BankClosed, InvalidPattern, ReasoningBankError
 
-__all__ = ["dispatch", "METHODS"]
+__all__ = ["METHODS", "bank_for", "dispatch"]
 
 _banks: dict[int, ReasoningBank] = {}
 _next_handle = 1
@@ -32,6 +32,11 @@ def _bank(handle: int) -> ReasoningBank:
     if bank is None:
         raise BankClosed("this bank is closed; open it again with ReasoningBank.load()")
     return bank
+
+
+def bank_for(handle: int) -> ReasoningBank:
+    """The bank behind a JS handle (for other page modules, such as the bus link)."""
+    return _bank(handle)
 
 
 def _location(db: Any) -> str | None:

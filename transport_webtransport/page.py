@@ -39,10 +39,10 @@ def get(handle: int) -> BusSync:
 
 async def _start(_: int, options: dict[str, Any], on_change: Any = None) -> dict[str, Any]:
     global _next
-    from reasoningbank.jsapi import _bank
+    from reasoningbank.jsapi import bank_for
 
     options = dict(options)
-    bank = _bank(int(options.pop("bank")))
+    bank = bank_for(int(options.pop("bank")))
     hub = options.pop("hub", None)
     if not isinstance(hub, str) or not hub:
         raise SyncError("hub: the hub URL (https://HOST:PORT/bus or ws://HOST:PORT/bus)")
