@@ -2,7 +2,7 @@
 # Installs everything the Pyodide and browser tests need, idempotently (seconds when done):
 #   apt:  chromium chromium-driver firefox-esr webkit2gtk-driver xvfb xauth
 #   pip:  pytest<9, pytest-pyodide, playwright (driver only: the Debian browsers are used,
-#         never `playwright install`), selenium, hatchling
+#         never the Playwright browser download), selenium, hatchling
 #   npm:  pyodide@314.0.7 and fake-indexeddb@6.2.8 into .browser-deps/ (git-ignored)
 # and builds .browser-deps/pyodide-dist/: the Pyodide files plus the wheels its lock file
 # pins for pytest and micropip (from PyPI), with the lock's sha256 rewritten to match.
