@@ -19,11 +19,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from reasoningbank.bus.errors import LocalBusError
 from reasoningbank.bus.events import BusEvent, HelloReceived, InSync, PeerClosed
 from reasoningbank.bus.frames import FrameType, Priority
 from reasoningbank.bus.gossip import GossipNode
 from reasoningbank.bus.peer import BusPeer
+from reasoningbank.bus.waiting import EventHistory
 
 from .transport import JsTransport, open_transport
 from .verify import FrameScanner
@@ -31,7 +31,7 @@ from .verify import FrameScanner
 __all__ = ["BrowserBusClient", "connect"]
 
 
-class BrowserBusClient:
+class BrowserBusClient(EventHistory):
     """One session. Create with ``await connect(url, ...)``; ``events`` is its history."""
 
     def __init__(self, peer: BusPeer, transport: JsTransport) -> None:
@@ -48,6 +48,9 @@ class BrowserBusClient:
         self._cond = asyncio.Condition()
         self._tasks: list[asyncio.Task[None]] = []
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def _closed_reason(self) -> str:
+        return self.close_reason
 
     @property
     def kind(self) -> str:
@@ -128,27 +131,6 @@ class BrowserBusClient:
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     # -- API -------------------------------------------------------------------------------
-    async def wait_for(
-        self, predicate: Callable[[BusEvent], bool], timeout: float = 10.0, start: int = 0
-    ) -> BusEvent:
-        """First event (from index ``start`` of ``events``) matching ``predicate``."""
-
-        def found() -> BusEvent | None:
-            for ev in self.events[start:]:
-                if predicate(ev):
-                    return ev
-            return None
-
-        async def wait() -> BusEvent:
-            async with self._cond:
-                while (ev := found()) is None:
-                    if self.closed:
-                        raise LocalBusError(f"session closed: {self.close_reason}")
-                    await self._cond.wait()
-                return ev
-
-        return await asyncio.wait_for(wait(), timeout)
-
     async def start(self, timeout: float = 10.0) -> bytes:
         """Exchange HELLOs; returns the hub's key."""
         async with self._lock:

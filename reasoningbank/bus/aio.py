@@ -25,6 +25,7 @@ from .events import BusEvent, HelloReceived, InSync, PeerClosed
 from .frames import FrameType, Priority
 from .hub import Hub
 from .peer import BusPeer
+from .waiting import EventHistory
 from .ws import (
     WebSocket,
     WsClose,
@@ -45,7 +46,7 @@ Callback = Callable[[], None]
 BUS_PATH = "/bus"
 
 
-class BusClient:
+class BusClient(EventHistory):
     """A bank's live session with a hub. Create with ``await connect(url, ...)``."""
 
     def __init__(self, peer: BusPeer) -> None:
@@ -103,27 +104,6 @@ class BusClient:
             self.flush()
 
     # -- API -----------------------------------------------------------------------------
-    async def wait_for(
-        self, predicate: Callable[[BusEvent], bool], timeout: float = 10.0, start: int = 0
-    ) -> BusEvent:
-        """First event (from index ``start`` of ``events``) matching ``predicate``."""
-
-        def found() -> BusEvent | None:
-            for ev in self.events[start:]:
-                if predicate(ev):
-                    return ev
-            return None
-
-        async def wait() -> BusEvent:
-            async with self._cond:
-                while (ev := found()) is None:
-                    if self.closed:
-                        raise LocalBusError(f"session closed: {self.events[-1]!r}")
-                    await self._cond.wait()
-                return ev
-
-        return await asyncio.wait_for(wait(), timeout)
-
     async def start(self, timeout: float = 10.0) -> bytes:
         """Exchange HELLOs; returns the hub's key."""
         self.peer.start(time.time())
