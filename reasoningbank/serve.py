@@ -264,6 +264,40 @@ def make_server(
     return _AppServer((host, port), find_web(), find_pyodide(pyodide_dir), verbose, bus)
 
 
+def _hub_certificate(db: str) -> Any:
+    """The hub's certificate, kept next to the bank (``<bank>.hub.pem``, mode 0600) and reused
+    while it has over two days left, so pages that pinned it keep working across restarts."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from .bus.quic import Certificate, generate_certificate
+
+    if db == ":memory:" or db.startswith("idb://"):
+        return generate_certificate()
+    path = Path(db + ".hub.pem")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    try:
+        pem = path.read_bytes()
+        cert = x509.load_pem_x509_certificate(pem)
+        key = serialization.load_pem_private_key(pem, password=None)
+        if cert.not_valid_after_utc - now > datetime.timedelta(days=2):
+            return Certificate(cert, key)
+    except (OSError, ValueError):
+        pass  # missing or unreadable: make a new one
+    fresh = generate_certificate(now=now)
+    pem = fresh.key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ) + fresh.cert.public_bytes(serialization.Encoding.PEM)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(pem)
+    return fresh
+
+
 class _LocalHub:
     """A neural-bus hub plus the local bank's link to it, on an asyncio loop in a thread."""
 
@@ -298,7 +332,7 @@ class _LocalHub:
                 nonce_source=secrets.token_bytes,
             )
             server = HubServer(hub)
-            await server.start(self.host, self.port)
+            await server.start(self.host, self.port, certificate=_hub_certificate(self.db))
             if not (server.url and server.cert_sha256 and server.ws_url):
                 raise ServeError("the hub has no WebTransport endpoint")
             bank = await ReasoningBank.open(self.db)

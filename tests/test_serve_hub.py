@@ -50,3 +50,18 @@ def test_serve_announces_its_hub_and_links_the_local_bank(tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_serve_keeps_its_hub_certificate_across_restarts(tmp_path):
+    """Pages pin the hub's certificate hash: a restarted `serve` must present the same one."""
+    import os
+    import stat
+
+    from reasoningbank.serve import _hub_certificate
+
+    db = str(tmp_path / "bank.db")
+    first = _hub_certificate(db)
+    assert stat.S_IMODE(os.stat(db + ".hub.pem").st_mode) == 0o600
+    assert _hub_certificate(db).sha256 == first.sha256
+    (tmp_path / "bank.db.hub.pem").write_text("garbage")
+    assert _hub_certificate(db).sha256 != first.sha256  # unreadable: replaced, not a crash

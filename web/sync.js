@@ -129,20 +129,22 @@ export class BusSync {
  */
 export async function attach(rb, params = new URLSearchParams(location.search)) {
   const saved = JSON.parse(localStorage.getItem("rb-bus") || "{}");
+  // A server that runs a hub announces it in build-info.json ({"bus": {hub, certHash, wsUrl}}).
+  // That (fresh when online) beats what an earlier visit remembered: a restarted hub may have a
+  // new certificate. URL parameters beat both.
+  const info = params.get("hub")
+    ? {}
+    : await fetch(new URL("build-info.json", document.baseURI)).then((r) => (r.ok ? r.json() : {})).catch(() => ({}));
+  const base = info.bus && info.bus.hub ? info.bus : saved;
   const cfg = {
-    hub: params.get("hub") || saved.hub,
-    certHash: params.get("certHash") || saved.certHash,
-    wsUrl: params.get("wsUrl") || saved.wsUrl,
+    hub: params.get("hub") || base.hub,
+    certHash: params.get("certHash") || base.certHash,
+    wsUrl: params.get("wsUrl") || base.wsUrl,
     prefer: params.get("transport") || saved.prefer,
     label: params.get("label") || saved.label || navigator.userAgent.match(/(Firefox|Chrome|Safari)\/[\d.]+/)?.[0] || "browser",
     trust: (params.get("trust") || "").split(",").filter(Boolean),
   };
   for (const k of ["backoffBase", "backoffMax", "syncEvery", "timeout"]) if (params.has(k)) cfg[k] = Number(params.get(k));
-  if (!cfg.hub) {
-    // A server that runs a hub may announce it in build-info.json: {"bus": {hub, certHash, wsUrl}}.
-    const info = await fetch(new URL("build-info.json", document.baseURI)).then((r) => (r.ok ? r.json() : {})).catch(() => ({}));
-    if (info.bus && info.bus.hub) Object.assign(cfg, { hub: info.bus.hub, certHash: info.bus.certHash, wsUrl: info.bus.wsUrl });
-  }
   const box = ensureBox();
   if (!cfg.hub) {
     box.textContent = "Neural bus: not linked (open with ?hub=URL&certHash=HEX)";
