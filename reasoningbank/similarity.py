@@ -251,7 +251,9 @@ class DenseIndex:
         np = self._np
         used = self._used  # rows past the highest slot are empty: skip them (memory-bound)
         query = np.frombuffer(q, dtype=np.float32)
-        dots = np.concatenate([block @ query for block in self._blocks])[:used]
+        # einsum, not `@`: a matrix-vector product is memory-bound, and BLAS's worker threads
+        # only add contention when the cores are shared (measured up to 28x slower at 2k rows).
+        dots = np.concatenate([np.einsum("ij,j->i", block, query) for block in self._blocks])[:used]
         slots = np.flatnonzero(self._norms[:used] > 0)
         sims = np.zeros(used, dtype=np.float64)
         sims[slots] = dots[slots].astype(np.float64) / (self._norms[slots] * qn)
