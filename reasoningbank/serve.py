@@ -301,8 +301,8 @@ def _hub_certificate(db: str) -> Any:
 class _LocalHub:
     """A neural-bus hub plus the local bank's link to it, on an asyncio loop in a thread."""
 
-    def __init__(self, db: str, host: str, port: int) -> None:
-        self.db, self.host, self.port = db, host, port
+    def __init__(self, db: str, host: str, port: int, every: float = 5.0) -> None:
+        self.db, self.host, self.port, self.every = db, host, port, every
         self.loop = asyncio.new_event_loop()
         self.info: dict[str, str] = {}
         self.bank_key = ""
@@ -312,6 +312,16 @@ class _LocalHub:
         self._ready.wait(60)
         if self._error is not None:
             raise ServeError(f"the neural-bus hub did not start: {self._error}")
+
+    def _reload_trust(self, link: Any) -> None:
+        """Pick up `reasoningbank trust add` made while serving (the link and its session
+        share one set of trusted keys, updated in place)."""
+        from .bus.keys import TrustList
+
+        current = TrustList.load(self.db).as_set(own=link.signer.public_key)
+        if current != link.trusted:
+            link.trusted.clear()
+            link.trusted.update(current)
 
     def _thread(self) -> None:
         asyncio.set_event_loop(self.loop)
@@ -345,8 +355,9 @@ class _LocalHub:
             return
         self._ready.set()
         while True:  # share what the bank learns, import what trusted peers sent
-            await asyncio.sleep(5)
+            await asyncio.sleep(self.every)
             try:
+                self._reload_trust(link)
                 await link.sync()
             except Exception as exc:  # a failed round is retried; the app keeps serving
                 print(f"reasoningbank serve: bus sync failed: {exc}", file=sys.stderr)
