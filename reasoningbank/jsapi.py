@@ -50,22 +50,35 @@ def _location(db: Any) -> str | None:
     return f"idb://{db}"
 
 
+_OPEN_OPTIONS = {
+    "backend": "backend",
+    "weights": "weights",
+    "dedupThreshold": "dedup_threshold",
+    "halfLifeDays": "half_life_days",
+    "vectorBackend": "vector_backend",
+}
+_FIND_OPTIONS = {
+    "minScore": "min_score",
+    "context": "context",
+    "embedding": "embedding",
+    "strictCategory": "strict_category",
+}
+
+
+def _options(options: dict[str, Any] | None, names: dict[str, str]) -> dict[str, Any]:
+    """camelCase JS options -> Python keyword arguments; unknown names are an error."""
+    options = options or {}
+    unknown = sorted(set(options) - set(names))
+    if unknown:
+        raise InvalidPattern(f"unknown options: {', '.join(unknown)}", field="options")
+    return {names[k]: v for k, v in options.items()}
+
+
 async def _open(_: int, options: dict[str, Any] | None = None) -> int:
     global _next_handle
     options = dict(options or {})
     location = _location(options.pop("db", None))
-    kwargs: dict[str, Any] = {}
-    for js_name, py_name in (
-        ("backend", "backend"),
-        ("weights", "weights"),
-        ("dedupThreshold", "dedup_threshold"),
-        ("halfLifeDays", "half_life_days"),
-        ("vectorBackend", "vector_backend"),
-    ):
-        if js_name in options:
-            kwargs[py_name] = options.pop(js_name)
-    if options:
-        raise InvalidPattern(f"unknown options: {', '.join(sorted(options))}", field="options")
+    kwargs = _options(options, _OPEN_OPTIONS)
     bank = await ReasoningBank.open(location, **kwargs)
     handle = _next_handle
     _next_handle += 1
@@ -94,18 +107,7 @@ async def _find_similar(
     top_k: int = 5,
     options: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    options = dict(options or {})
-    kwargs: dict[str, Any] = {}
-    for js_name, py_name in (
-        ("minScore", "min_score"),
-        ("context", "context"),
-        ("embedding", "embedding"),
-        ("strictCategory", "strict_category"),
-    ):
-        if js_name in options:
-            kwargs[py_name] = options.pop(js_name)
-    if options:
-        raise InvalidPattern(f"unknown options: {', '.join(sorted(options))}", field="options")
+    kwargs = _options(options, _FIND_OPTIONS)
     matches = await _bank(handle).find_similar(task_description, task_category, top_k, **kwargs)
     return [m.to_dict() for m in matches]
 
