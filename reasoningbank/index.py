@@ -264,22 +264,3 @@ class LexicalIndex:
             if cos >= threshold - 1e-12:
                 out.extend((slot, cos) for slot in sorted(text.slots) if accept(slot))
         return out
-
-    def similarity(self, terms_a: Iterable[str], terms_b: Iterable[str]) -> float:
-        """Cosine of two term lists under the current IDF snapshot (neither needs indexing)."""
-        self.refresh()
-        a, b = self._vector(terms_a), self._vector(terms_b)
-        if not a or not b:
-            return 0.0
-        dot = sum(w * b.get(t, 0.0) for t, w in a.items())
-        return dot / math.sqrt(sum(w * w for w in a.values()) * sum(w * w for w in b.values()))
-
-    def _vector(self, terms: Iterable[str]) -> dict[str, float]:
-        return {t: tf * self.idf(t) for t, tf in term_weights(terms).items()}
-
-    def document_vector(self, slot: int) -> dict[str, float]:
-        """Un-normalised tf-idf vector of an indexed document, keyed by term (for tests/tools)."""
-        names = {tid: t for t, tid in self._tid.items()}
-        text_id = self._text_of_slot.get(slot)
-        tfs = self._texts[text_id].tfs if text_id is not None else {}
-        return {names[tid]: tf * self._idf[tid] for tid, tf in tfs.items()}
