@@ -347,7 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Modules contributing subcommands through ``register(subparsers, db_parent)``.
-_PLUGINS: tuple[str, ...] = ("migrate", "bundle", "mcp_server", "bus.commands", "serve")
+_PLUGINS: tuple[str, ...] = (
+    "migrate", "bundle", "mcp_server", "bus.commands", "serve", "semantic",
+)  # fmt: skip
 
 
 def _version() -> str:

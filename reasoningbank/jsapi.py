@@ -23,6 +23,7 @@ from .errors import BankClosed, InvalidPattern, ReasoningBankError
 __all__ = ["METHODS", "bank_for", "dispatch"]
 
 _banks: dict[int, ReasoningBank] = {}
+_embedders: dict[str, Any] = {}  # semantic asset file -> its embedder, shared by banks
 _next_handle = 1
 _tasks: set[asyncio.Task[None]] = set()
 
@@ -74,11 +75,34 @@ def _options(options: dict[str, Any] | None, names: dict[str, str]) -> dict[str,
     return {names[k]: v for k, v in options.items()}
 
 
+def _embedder(path: Any) -> Any:
+    """The semantic embedder of the asset file at ``path`` (``reasoningbank.js`` writes the
+    fetched asset into Pyodide's file system: bytes need not cross the FFI as JSON). Parsed
+    once per path and kept, so more banks on the page share one embedder (and the page may
+    delete the file once a bank opened)."""
+    if not isinstance(path, str) or not path:
+        raise InvalidPattern("semantic must be the path of a semantic asset", field="semantic")
+    embedder = _embedders.get(path)
+    if embedder is None:
+        from .semantic_asset import AssetEmbedder
+
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except OSError as exc:
+            raise ReasoningBankError(f"semantic asset {path}: {exc.strerror}") from None
+        embedder = _embedders[path] = AssetEmbedder.from_bytes(data)
+    return embedder
+
+
 async def _open(_: int, options: dict[str, Any] | None = None) -> int:
     global _next_handle
     options = dict(options or {})
     location = _location(options.pop("db", None))
+    semantic = options.pop("semantic", None)
     kwargs = _options(options, _OPEN_OPTIONS)
+    if semantic:
+        kwargs["embedder"] = _embedder(semantic)
     bank = await ReasoningBank.open(location, **kwargs)
     handle = _next_handle
     _next_handle += 1

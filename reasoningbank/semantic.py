@@ -11,23 +11,32 @@ are read; nothing from the package is imported.
 
 Fused with the default lexical similarity (``ScoreWeights.lexical``/``semantic``) it ranks
 best on the retrieval-quality benchmark (docs/benchmarks.md).
+
+``build_asset`` (CLI: ``reasoningbank semantic-asset OUT``) packs the same table, quantized,
+for the pure-Python ``semantic_asset.AssetEmbedder`` that browsers run.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import struct
 from importlib.util import find_spec
+from pathlib import Path
 from typing import Any
 
 from .errors import ReasoningBankError
 
-__all__ = ["StaticEmbedder"]
+__all__ = ["ASSET_DIMS", "StaticEmbedder", "build_asset", "register"]
 
 _WEIGHTS = ("weights", "l2_supercat_256.safetensors")
 _TOKENIZER = ("tokenizers", "l2_supercat_tokenizer_config.json")
 _HINT = "the semantic embedder needs: pip install 'reasoningbank[semantic]'"
+#: Dimensions of the browser asset (8.8 MB at 256). All 256: then the int8 table ranks as the
+#: float one does on the quality benchmark, and a page's vectors match a CPython bank's
+#: (``StaticEmbedder()``); 128 halves the file but costs the hybrid 0.015 Pearson on Lee.
+ASSET_DIMS = 256
 
 
 def _package_dir() -> str:
@@ -51,6 +60,14 @@ def _read_table(path: str) -> Any:
     return np.frombuffer(raw, dtype=dtype).reshape(meta["shape"])
 
 
+def _files() -> tuple[str, str]:
+    base = _package_dir()
+    weights, tokenizer = os.path.join(base, *_WEIGHTS), os.path.join(base, *_TOKENIZER)
+    if not (os.path.exists(weights) and os.path.exists(tokenizer)):
+        raise ReasoningBankError(f"wordllama is installed but lacks its weights; {_HINT}")
+    return weights, tokenizer
+
+
 class StaticEmbedder:
     """``text -> unit vector`` (list of floats); ``dims`` truncates (matryoshka training)."""
 
@@ -60,10 +77,7 @@ class StaticEmbedder:
             from tokenizers import Tokenizer
         except ImportError as exc:
             raise ReasoningBankError(_HINT) from exc
-        base = _package_dir()
-        weights, tokenizer = os.path.join(base, *_WEIGHTS), os.path.join(base, *_TOKENIZER)
-        if not (os.path.exists(weights) and os.path.exists(tokenizer)):
-            raise ReasoningBankError(f"wordllama is installed but lacks its weights; {_HINT}")
+        weights, tokenizer = _files()
         table = _read_table(weights)
         if not 0 < dims <= table.shape[1]:
             raise ReasoningBankError(f"dims must be between 1 and {table.shape[1]}")
@@ -85,3 +99,71 @@ class StaticEmbedder:
         vec = self._table[np.clip(np.asarray(ids), 0, len(self._table) - 1)].mean(axis=0)
         norm = float(np.linalg.norm(vec))
         return list((vec / norm).tolist() if norm > 0 else vec.tolist())
+
+
+def build_asset(dims: int = ASSET_DIMS) -> bytes:
+    """The installed table as a ``semantic_asset`` file: the first ``dims`` columns, int8 per
+    row with a float32 scale (symmetric: ``scale = max|x| / 127``). Needs numpy only."""
+    import numpy as np
+
+    from .semantic_asset import pack_asset
+
+    weights, tokenizer = _files()
+    table = _read_table(weights)
+    if not 0 < dims <= table.shape[1]:
+        raise ReasoningBankError(f"dims must be between 1 and {table.shape[1]}")
+    with open(tokenizer, encoding="utf-8") as fh:
+        config = json.load(fh)
+    ids: dict[str, int] = config["model"]["vocab"]
+    vocab = sorted(ids, key=ids.__getitem__)
+    if [ids[t] for t in vocab] != list(range(len(vocab))) or len(vocab) != table.shape[0]:
+        raise ReasoningBankError("wordllama's tokenizer and table disagree; reinstall it")
+    merges = [
+        tuple(ids[part] for part in (m.split(" ") if isinstance(m, str) else m))
+        for m in config["model"]["merges"]
+    ]
+    rows = np.asarray(table[:, :dims], dtype=np.float32)
+    peak = np.abs(rows).max(axis=1)
+    scales = np.where(peak > 0, peak / 127.0, 1.0).astype(np.float32)
+    quantized = np.clip(np.rint(rows / scales[:, None]), -127, 127).astype(np.int8)
+    header = {
+        "name": f"wordllama-l2-supercat-{dims}-int8",
+        "dims": dims,
+        "specials": [t["content"] for t in config.get("added_tokens", []) if t.get("special")],
+        "source": "wordllama l2_supercat (weights derived from Llama 2 token embeddings)",
+        "license": "Llama 2 Community License",
+    }
+    return pack_asset(header, vocab, merges, scales.tolist(), quantized.tobytes())  # type: ignore[arg-type]
+
+
+def _cmd_asset(args: argparse.Namespace) -> int:
+    """Write the browser's semantic-embedder asset, made from the installed wordllama wheel."""
+    data = build_asset(args.dims)
+    out = Path(args.out)
+    tmp = out.with_name(out.name + ".part")
+    tmp.write_bytes(data)
+    tmp.replace(out)
+    print(f"{out}: {len(data)} bytes ({args.dims} dims, int8)")
+    return 0
+
+
+def register(
+    subparsers: Any, db_parent: argparse.ArgumentParser | None = None
+) -> argparse.ArgumentParser:
+    """Add ``semantic-asset OUT [--dims N]``."""
+    parser = subparsers.add_parser(
+        "semantic-asset",
+        help="write the browser's semantic-embedder file from the installed [semantic] extra",
+        description=(
+            "Pack the WordLlama table of the installed 'reasoningbank[semantic]' extra into one "
+            "quantized file that the web app's pure-Python embedder loads "
+            "(ReasoningBank.load({semantic: url})). The weights are under the Llama 2 "
+            "Community License: the file is for your own use, made from your installation."
+        ),
+    )
+    parser.add_argument("out", help="file to write")
+    parser.add_argument(
+        "--dims", type=int, default=ASSET_DIMS, help=f"dimensions (default {ASSET_DIMS})"
+    )
+    parser.set_defaults(handler=_cmd_asset)
+    return parser  # type: ignore[no-any-return]

@@ -9,7 +9,11 @@ Serves, from one origin:
 - ``/wheels/<hash>/reasoningbank-<version>-py3-none-any.whl``: this very installation packed
   as a wheel at startup, so the browser always runs the code the server runs (the hash in
   the path lets the service worker cache it forever);
-- ``/build-info.json``: where the two above are, and what the service worker pre-caches.
+- ``/semantic/<hash>/<name>.rbsem``: with the ``[semantic]`` extra installed, its embedding
+  table as the browser's quantized asset (``semantic.build_asset``), built once into the user
+  cache and fetched by a page only when it asks for it (``ReasoningBank.load({semantic:
+  true})``), so it is announced but not pre-cached;
+- ``/build-info.json``: where the ones above are, and what the service worker pre-caches.
 
 With the neural bus available (the ``[bus]`` extra), it also runs a hub on localhost
 (WebTransport, WebSocket for WebKit) that ``build-info.json`` announces to the page, and
@@ -35,7 +39,15 @@ from typing import Any
 
 from .errors import ReasoningBankError
 
-__all__ = ["PYODIDE_VERSION", "build_wheel", "find_pyodide", "find_web", "make_server", "register"]
+__all__ = [
+    "PYODIDE_VERSION",
+    "build_wheel",
+    "find_pyodide",
+    "find_web",
+    "make_server",
+    "register",
+    "semantic_asset",
+]
 
 PYODIDE_VERSION = "314.0.7"
 #: Pyodide files the app needs offline (the rest of the npm package is not served).
@@ -71,9 +83,40 @@ def _pyodide_ok(path: Path) -> bool:
     )
 
 
-def _cache_dir() -> Path:
+def _cache_root() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "reasoningbank" / f"pyodide-{PYODIDE_VERSION}"
+    return Path(base) / "reasoningbank"
+
+
+def _cache_dir() -> Path:
+    return _cache_root() / f"pyodide-{PYODIDE_VERSION}"
+
+
+def semantic_asset(cache_dir: Path | None = None) -> Path | None:
+    """The browser's semantic asset for the installed ``[semantic]`` extra, or None without it.
+
+    Built once (well under a second) into the user cache, under a name derived from the
+    installed weight files and the asset format, so upgrading either rebuilds it.
+    """
+    from .runtime import has_module
+
+    if not (has_module("wordllama") and has_module("numpy")):
+        return None
+    from .semantic import ASSET_DIMS, _files, build_asset
+    from .semantic_asset import MAGIC
+
+    key = hashlib.sha256(MAGIC + str(ASSET_DIMS).encode())
+    for source in _files():
+        stat = os.stat(source)
+        key.update(f"{source}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    folder = cache_dir or _cache_root() / "semantic"
+    path = folder / f"wordllama-{ASSET_DIMS}-{key.hexdigest()[:16]}.rbsem"
+    if not path.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.part")
+        tmp.write_bytes(build_asset(ASSET_DIMS))
+        tmp.replace(path)  # atomic: a concurrent server never reads half a file
+    return path
 
 
 def find_pyodide(explicit: str | None = None, *, fetch: bool = True) -> Path:
@@ -191,6 +234,8 @@ class _Handler(SimpleHTTPRequestHandler):
             return self.server.build_info, "application/json"
         if path == self.server.wheel_path:
             return self.server.wheel, "application/zip"
+        if self.server.semantic is not None and path == self.server.semantic[0]:
+            return self.server.semantic[1].read_bytes(), "application/octet-stream"
         return None
 
     def do_GET(self) -> None:
@@ -225,6 +270,7 @@ class _AppServer(ThreadingHTTPServer):
         pyodide_dir: Path,
         verbose: bool,
         bus: dict[str, str] | None = None,
+        semantic: Path | None = None,
     ) -> None:
         self.web_dir = web_dir
         self.pyodide_dir = pyodide_dir
@@ -247,6 +293,11 @@ class _AppServer(ThreadingHTTPServer):
         }
         if bus:
             info["bus"] = bus
+        self.semantic: tuple[str, Path] | None = None
+        if semantic is not None:  # announced, not pre-cached: pages fetch it when asked to
+            sha = hashlib.sha256(semantic.read_bytes()).hexdigest()[:16]
+            self.semantic = (f"/semantic/{sha}/{semantic.name.rsplit('-', 1)[0]}.rbsem", semantic)
+            info["semantic"] = self.semantic[0].lstrip("/")
         self.build_info = json.dumps(info, indent=1).encode()
         super().__init__(address, partial(_Handler, directory=str(web_dir)))
 
@@ -258,10 +309,13 @@ def make_server(
     pyodide_dir: str | None = None,
     verbose: bool = False,
     bus: dict[str, str] | None = None,
+    semantic: bool = True,
 ) -> _AppServer:
     """A ready (bound, not yet serving) app server; ``port=0`` picks a free port. ``bus``
-    (``hub``, ``certHash``, ``wsUrl``) is announced to the page in ``build-info.json``."""
-    return _AppServer((host, port), find_web(), find_pyodide(pyodide_dir), verbose, bus)
+    (``hub``, ``certHash``, ``wsUrl``) is announced to the page in ``build-info.json``, and
+    so is the semantic asset when ``semantic`` and the ``[semantic]`` extra is installed."""
+    asset = semantic_asset() if semantic else None
+    return _AppServer((host, port), find_web(), find_pyodide(pyodide_dir), verbose, bus, asset)
 
 
 def _hub_certificate(db: str) -> Any:
@@ -391,6 +445,7 @@ def _run(args: argparse.Namespace) -> int:
             pyodide_dir=args.pyodide_dir,
             verbose=args.verbose,
             bus=hub.info if hub else None,
+            semantic=not args.no_semantic,
         )
     except (ServeError, OSError, ReasoningBankError) as exc:
         print(f"reasoningbank serve: {exc}", file=sys.stderr)
@@ -406,6 +461,8 @@ def _run(args: argparse.Namespace) -> int:
         print("to accept what a browser learns: reasoningbank trust add <key the page shows>")
     else:
         print("neural bus: off (install 'reasoningbank[bus]' for the local hub)")
+    if server.semantic is not None:
+        print(f"semantic embedder for pages: /{server.semantic[0].lstrip('/')}")
     sys.stdout.flush()
     try:
         server.serve_forever()
@@ -445,6 +502,11 @@ def register(
         "--hub-port", type=int, default=4433, help="neural-bus hub port (default 4433; 0 picks one)"
     )
     parser.add_argument("--no-hub", action="store_true", help="serve the app without the hub")
+    parser.add_argument(
+        "--no-semantic",
+        action="store_true",
+        help="do not offer the [semantic] extra's embedder to pages",
+    )
     parser.set_defaults(handler=_run)
     return parser  # type: ignore[no-any-return]
 

@@ -7,6 +7,9 @@
 //     task_category: "backend", strategy: "test-driven", success_score: 0.9 });
 //   const matches = await rb.findSimilar("refresh oauth tokens", "backend", 5);
 //   const rec = await rb.recommendStrategy("refresh oauth tokens", "backend");
+//   // Semantic + lexical ranking, with the embedder `reasoningbank serve` offers (a file of a
+//   // few MB, fetched on first use and cached by the service worker):
+//   const rb2 = await ReasoningBank.load({ db: "my-agent", semantic: true });
 //
 // Values cross into Python as JSON and come back as JSON: the page holds one PyProxy (the
 // dispatcher) for its whole life, and no call creates another.
@@ -24,6 +27,7 @@ export class ReasoningBankError extends Error {
 }
 
 let runtimePromise = null;
+const semanticFiles = new Map(); // asset URL -> Promise of its path in Pyodide's file system
 
 async function buildInfo(base) {
   const res = await fetch(new URL("build-info.json", base));
@@ -69,6 +73,40 @@ export function runtime(options = {}) {
   return runtimePromise;
 }
 
+/**
+ * Fetch the semantic asset at `url` (once per page) into Pyodide's file system, where the
+ * Python side parses it into an embedder on the first open that names it.
+ */
+function semanticFile(rt, url) {
+  if (!semanticFiles.has(url)) {
+    const path = `/tmp/reasoningbank-semantic-${semanticFiles.size}.rbsem`;
+    const done = (async () => {
+      const res = await fetch(url);
+      if (!res.ok) throw new Error(`loading the semantic asset ${url} failed: HTTP ${res.status}`);
+      rt.pyodide.FS.writeFile(path, new Uint8Array(await res.arrayBuffer()));
+      return path;
+    })();
+    done.catch(() => semanticFiles.delete(url)); // a failed download may be retried
+    semanticFiles.set(url, done);
+  }
+  return semanticFiles.get(url);
+}
+
+async function semanticURL(semantic) {
+  if (typeof semantic === "string") return new URL(semantic, HERE).href;
+  const info = await buildInfo(HERE);
+  if (!info.semantic) {
+    throw new ReasoningBankError({
+      name: "ReasoningBankError",
+      message:
+        "this server offers no semantic embedder: install 'reasoningbank[semantic]' where " +
+        "`reasoningbank serve` runs, or pass semantic: <asset URL>",
+      field: "semantic",
+    });
+  }
+  return new URL(info.semantic, HERE).href;
+}
+
 function call(rt, handle, method, args) {
   return new Promise((resolve, reject) => {
     rt.dispatch(
@@ -90,14 +128,32 @@ export class ReasoningBank {
 
   /**
    * Open (creating if needed) a bank. `db`: an IndexedDB name (default "reasoningbank"),
-   * or ":memory:". Other options: backend, weights, dedupThreshold, halfLifeDays,
-   * vectorBackend; and for the runtime: indexURL (Pyodide files), wheelURL, pyodide (an
-   * already loaded instance).
+   * or ":memory:". `semantic`: true for the embedder the server announces (build-info.json),
+   * or an asset URL (`reasoningbank semantic-asset`): texts then also get vectors and search
+   * fuses lexical and semantic similarity. Other options: backend, weights, dedupThreshold,
+   * halfLifeDays, vectorBackend; and for the runtime: indexURL (Pyodide files), wheelURL,
+   * pyodide (an already loaded instance).
    */
-  static async load({ db = "reasoningbank", indexURL, wheelURL, pyodide, ...options } = {}) {
+  static async load({
+    db = "reasoningbank",
+    semantic = false,
+    indexURL,
+    wheelURL,
+    pyodide,
+    ...options
+  } = {}) {
+    const url = semantic ? semanticURL(semantic) : null;
+    url?.catch(() => {}); // reported below, once awaited
     const rt = await runtime({ indexURL, wheelURL, pyodide });
     const t = performance.now();
+    if (url) options.semantic = await semanticFile(rt, await url);
     const handle = await call(rt, 0, "open", [{ db, ...options }]);
+    if (url) {
+      // Parsed and kept by the Python side now: drop the file's copy of the bytes.
+      try {
+        rt.pyodide.FS.unlink(options.semantic);
+      } catch {}
+    }
     const bank = new ReasoningBank(rt, handle, db);
     bank.timings = { ...rt.marks, open: performance.now() - t };
     return bank;

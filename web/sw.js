@@ -1,6 +1,8 @@
 // Service worker: after the first visit the app, Pyodide and the wheel come from the cache,
 // so the page works with no network at all.
-//   /pyodide/* and /wheels/<hash>/*  never change at a given URL: cache first.
+//   /pyodide/*, /wheels/<hash>/* and /semantic/<hash>/*  never change at a given URL: cache
+//   first. The semantic asset (a few MB) is not pre-cached: it is stored on its first fetch,
+//   which only pages that ask for the semantic embedder make.
 //   everything else (page, scripts, build-info.json): network first, cache when offline.
 const CACHE = "reasoningbank-v1";
 const scope = new URL(self.registration.scope);
@@ -23,13 +25,15 @@ self.addEventListener("activate", (event) => {
   event.waitUntil(
     (async () => {
       for (const name of await caches.keys()) if (name !== CACHE) await caches.delete(name);
-      // Drop wheels of older builds.
+      // Drop wheels and semantic assets of older builds.
       const cache = await caches.open(CACHE);
       const info = await (await cache.match(local("build-info.json")))?.json();
       if (info) {
         for (const req of await cache.keys()) {
           const path = new URL(req.url).pathname;
           if (path.includes("/wheels/") && req.url !== local(info.wheel)) await cache.delete(req);
+          if (path.includes("/semantic/") && (!info.semantic || req.url !== local(info.semantic)))
+            await cache.delete(req);
         }
       }
       await self.clients.claim();
@@ -37,7 +41,8 @@ self.addEventListener("activate", (event) => {
   );
 });
 
-const immutable = (url) => url.pathname.includes("/pyodide/") || url.pathname.includes("/wheels/");
+const immutable = (url) =>
+  ["/pyodide/", "/wheels/", "/semantic/"].some((part) => url.pathname.includes(part));
 
 async function cacheFirst(request) {
   const cache = await caches.open(CACHE);

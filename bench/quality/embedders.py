@@ -647,3 +647,48 @@ class BankEndToEnd(Embedder):
                 out[qi, pos[m.pattern.id]] = m.score
         await bank.close()
         return out
+
+
+class LibraryAsset(Embedder):
+    """The browser's embedder: ``semantic_asset.AssetEmbedder`` (pure Python, int8 table) on the
+    asset ``semantic.build_asset`` makes from the installed extra, called per text as the bank
+    calls it. ``dims`` other than the asset default measure the truncation trade-off."""
+
+    dims: int | None = None
+
+    def __init__(self, dims: int | None = None):
+        from reasoningbank.semantic import ASSET_DIMS, build_asset
+        from reasoningbank.semantic_asset import AssetEmbedder
+
+        self.e = AssetEmbedder.from_bytes(build_asset(dims or self.dims or ASSET_DIMS))
+        self.name = f"semantic asset (library) {self.e.name}"
+
+    def encode(self, texts):
+        return _unit(np.array([self.e(t) for t in texts], dtype=np.float32))
+
+
+class LibraryAsset64(LibraryAsset):
+    dims = 64
+
+
+class LibraryAsset256(LibraryAsset):
+    dims = 256
+
+
+class LibraryAssetHybrid(Fusion):
+    """``library_hybrid`` with the browser's embedder: what a page ranks with."""
+
+    asset = LibraryAsset
+
+    def __init__(self):
+        sem = Memo(self.asset())
+        hybrid = library_hybrid(LibraryLexical(), sem)
+        super().__init__(hybrid.a, hybrid.b, hybrid.alpha, name=f"hybrid + {sem.name}")
+
+
+class LibraryAsset64Hybrid(LibraryAssetHybrid):
+    asset = LibraryAsset64
+
+
+class LibraryAsset256Hybrid(LibraryAssetHybrid):
+    asset = LibraryAsset256
