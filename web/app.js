@@ -130,13 +130,17 @@ $("#add-form").addEventListener("submit", async (e) => {
 });
 
 try {
-  rb = await ReasoningBank.load({ db: params.get("db") || "reasoningbank" });
+  // Semantic search (the server's [semantic] extra, a few MB fetched once): ?semantic=1
+  // turns it on for this browser, ?semantic=0 off.
+  if (params.has("semantic")) localStorage.setItem("rb-semantic", params.get("semantic") || "1");
+  const semantic = (localStorage.getItem("rb-semantic") || "0") !== "0";
+  rb = await ReasoningBank.load({ db: params.get("db") || "reasoningbank", semantic });
   window.rb = rb;
   timings.ready = performance.now();
   timings.boot = rb.timings; // start / pyodide / wheel / ready marks, open duration
   const stats = await refreshStats();
   for (const b of document.querySelectorAll("button[type=submit]")) b.disabled = false;
-  status.textContent = `Ready in ${(timings.ready / 1000).toFixed(2)} s · ${stats.total_patterns} patterns · ${navigator.onLine ? "online" : "offline"}`;
+  status.textContent = `Ready in ${(timings.ready / 1000).toFixed(2)} s · ${stats.total_patterns} patterns${semantic ? " · semantic" : ""} · ${navigator.onLine ? "online" : "offline"}`;
   const q = params.get("q");
   if (q) {
     $("#q-text").value = q;

@@ -81,6 +81,7 @@ function semanticFile(rt, url) {
   if (!semanticFiles.has(url)) {
     const path = `/tmp/reasoningbank-semantic-${semanticFiles.size}.rbsem`;
     const done = (async () => {
+      await serviceWorkerControl();
       const res = await fetch(url);
       if (!res.ok) throw new Error(`loading the semantic asset ${url} failed: HTTP ${res.status}`);
       rt.pyodide.FS.writeFile(path, new Uint8Array(await res.arrayBuffer()));
@@ -90,6 +91,19 @@ function semanticFile(rt, url) {
     semanticFiles.set(url, done);
   }
   return semanticFiles.get(url);
+}
+
+/**
+ * On a page whose service worker is installed but not in control yet (the first visit), wait
+ * for it a little, so the download below goes through it and is cached for offline use.
+ */
+async function serviceWorkerControl(ms = 20000) {
+  const sw = globalThis.navigator?.serviceWorker;
+  if (!sw || sw.controller || !(await sw.getRegistration())) return;
+  await new Promise((resolve) => {
+    sw.addEventListener("controllerchange", resolve, { once: true });
+    setTimeout(resolve, ms);
+  });
 }
 
 async function semanticURL(semantic) {

@@ -32,9 +32,7 @@ _WHERE = ["in the billing service", "for the mobile app", "on the admin dashboar
 #: 200 distinct task-like documents (a few words each, as patterns are).
 DOCS = [
     f"{v} {t} {w} (ticket {i})"
-    for i, (v, t, w) in enumerate(
-        (v, t, w) for v in _VERBS for t in _THINGS for w in _WHERE
-    )
+    for i, (v, t, w) in enumerate((v, t, w) for v in _VERBS for t in _THINGS for w in _WHERE)
 ][:200]
 
 
@@ -65,8 +63,13 @@ async def check_semantic(source, location):
     try:
         await bank.store_patterns(
             [
-                {"id": pid, "task_description": text, "task_category": cat,
-                 "strategy": "s", "success_score": 0.8}
+                {
+                    "id": pid,
+                    "task_description": text,
+                    "task_category": cat,
+                    "strategy": "s",
+                    "success_score": 0.8,
+                }
                 for pid, text, cat in STORED
             ]  # fmt: skip
         )

@@ -9,6 +9,7 @@ import json
 import shutil
 import sys
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -24,15 +25,17 @@ ASSET = "rb-test-semantic.rbsem"
 
 
 @pytest.fixture(scope="module")
-def served_asset(request: pytest.FixtureRequest) -> Path:
+def served_asset(request: pytest.FixtureRequest) -> Iterator[Path]:
     """The asset, built from this installation, in the dist dir the test server serves (and
-    reasoningbank.js beside it, for the JS API check)."""
+    reasoningbank.js beside it, for the JS API check); removed afterwards."""
     from reasoningbank.semantic import build_asset
 
     dist = Path(request.config.option.dist_dir)
     (dist / ASSET).write_bytes(build_asset())
     shutil.copy2(ROOT / "web" / "reasoningbank.js", dist / "reasoningbank.js")
-    return dist / ASSET
+    yield dist / ASSET
+    for name in (ASSET, "reasoningbank.js"):
+        (dist / name).unlink(missing_ok=True)
 
 
 def reference(path: Path) -> dict:

@@ -1,0 +1,76 @@
+"""The PWA with the semantic embedder, served by the real server: the asset is announced,
+fetched once on first use, cached by the service worker, and served from that cache when
+the page reloads offline."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from browsers import DEPS, launch
+from test_browser_pwa import BOOT_TIMEOUT_MS, open_app
+
+pytest.importorskip("wordllama", reason="the server offers the asset with the [semantic] extra")
+
+
+class _CountingPath(type(Path())):  # type: ignore[misc]
+    """The asset file, counting how often the server reads it (once per GET)."""
+
+    reads = 0
+
+    def read_bytes(self) -> bytes:
+        type(self).reads += 1
+        return super().read_bytes()
+
+
+def test_semantic_pwa_fetches_the_asset_once_and_works_offline(playwright, engine):
+    from reasoningbank.serve import serve_in_thread
+
+    server, url = serve_in_thread(port=0, pyodide_dir=str(DEPS / "node_modules" / "pyodide"))
+    assert server.semantic is not None, "the [semantic] extra is installed: it must be offered"
+    asset_url = url + server.semantic[0].lstrip("/")
+    counting = type("Counting", (_CountingPath,), {"reads": 0})
+    server.semantic = (server.semantic[0], counting(server.semantic[1]))
+    browser = launch(playwright, engine)
+    try:
+        ctx = browser.new_context()
+        page = ctx.new_page()
+        db = f"semantic-{uuid.uuid4().hex[:6]}"
+        open_app(page, url, db, "&semantic=1")
+        page.wait_for_function(
+            "navigator.serviceWorker && navigator.serviceWorker.controller !== null",
+            timeout=BOOT_TIMEOUT_MS,
+        )
+        assert "semantic" in page.text_content("#status")
+        cached = page.evaluate(
+            "caches.open('reasoningbank-v1').then((c) => c.keys()).then((ks) => ks.map((r) => r.url))"
+        )
+        assert asset_url in cached
+        assert counting.reads == 1
+        rb: Any = "window.rb"
+        page.evaluate(
+            f"""{rb}.storePatterns([
+              {{ task_description: "renew expiring authentication credentials",
+                 task_category: "auth", strategy: "s", success_score: 0.8 }},
+              {{ task_description: "bake a chocolate cake", task_category: "kitchen",
+                 strategy: "s", success_score: 0.8 }}])"""
+        )
+        page.reload()  # online again: the asset now comes from the service worker's cache
+        open_app(page, url, db)  # the choice is remembered without ?semantic
+        assert counting.reads == 1
+
+        server.shutdown()
+        server.server_close()
+        ctx.set_offline(True)
+        served = server.requests
+        page.reload()
+        open_app(page, url, db)
+        assert server.requests == served
+        hits = page.evaluate(f"{rb}.findSimilar('refresh oauth token', null, 2)")
+        assert hits[0]["pattern"]["task_description"] == "renew expiring authentication credentials"
+        assert hits[0]["parts"]["lexical"] == 0.0 and hits[0]["parts"]["semantic"] > 0.2
+    finally:
+        browser.close()
+        server.server_close()
