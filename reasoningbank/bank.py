@@ -601,20 +601,44 @@ class ReasoningBank:
         self, terms: list[str], category: str | None, top_k: int
     ) -> list[tuple[float, int, float]]:
         """The hot path (lexical only; the category, if any, is a filter): top
-        ``(score, -slot, similarity)``, scoring each distinct matching text once."""
+        ``(score, -slot, similarity)``, scoring each distinct matching text once.
+
+        In similarity units a slot's outcome part is a bonus of at most
+        ``outcome / similarity``, which lets the index prune exactly; texts come best first: once a text's best possible score cannot beat the k-th
+        found so far, no later text can either.
+        """
         w = self.weights
         qual = self._quality
         wsim, wout = w.similarity, w.outcome
         base = w.category if category is not None else 0.0
-        texts = self._lex.scored_texts(terms, ANY_GROUP if category is None else category)
-        return heapq.nlargest(
-            top_k,
-            (
-                (wsim * sim + base + wout * qual[slot], -slot, sim)
-                for sim, slots in texts
-                for slot in slots
-            ),
-        )
+        group = ANY_GROUP if category is None else category
+        if wsim <= 0.0:
+            texts = self._lex.scored_texts(terms, group)
+            return heapq.nlargest(
+                top_k,
+                (
+                    (wsim * sim + base + wout * qual[slot], -slot, sim)
+                    for sim, slots in texts
+                    for slot in slots
+                ),
+            )
+        best: list[tuple[float, int, float]] = []  # min-heap of the top_k so far
+        for sim, slots in self._lex.top_texts(terms, top_k, group, qual, wout / wsim):
+            part = wsim * sim + base
+            if len(best) == top_k and part + wout < best[0][0]:
+                break
+            # Best outcome first: within a text, the first slot that cannot enter ends it.
+            for slot in (
+                sorted(slots, key=qual.__getitem__, reverse=True) if len(slots) > 1 else slots
+            ):
+                item = (part + wout * qual[slot], -slot, sim)
+                if len(best) < top_k:
+                    heapq.heappush(best, item)
+                elif item > best[0]:
+                    heapq.heapreplace(best, item)
+                elif item[0] < best[0][0]:
+                    break
+        return sorted(best, reverse=True)
 
     def _score(
         self,

@@ -18,9 +18,10 @@ weighs about the same, which degrades gracefully to plain tf cosine.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 
 __all__ = ["LexicalIndex", "term_weights"]
 
@@ -72,6 +73,8 @@ class LexicalIndex:
         self._idf: list[float] = []  # snapshot
         # tid -> group -> {text id: tf*idf/norm}
         self._postings: list[dict[Hashable, dict[int, float]]] = []
+        # tid -> group -> an upper bound of that bucket's weights (pruning; never too low)
+        self._max_weight: list[dict[Hashable, float]] = []
         self._texts: dict[int, _Text] = {}
         self._text_of_key: dict[_Key, int] = {}
         self._text_of_slot: dict[int, int] = {}
@@ -104,6 +107,7 @@ class LexicalIndex:
                 df.append(0)
                 self._idf.append(self._unseen_idf)
                 self._postings.append({})
+                self._max_weight.append({})
             df[tid] += 1
             tfs[tid] = tf
         key = (group, tuple(sorted(tfs.items())))
@@ -140,12 +144,14 @@ class LexicalIndex:
         norm = math.sqrt(sum((tf * idf[tid]) ** 2 for tid, tf in text.tfs.items()))
         if norm == 0.0:
             return
-        group, postings = text.group, self._postings
+        group, postings, max_weight = text.group, self._postings, self._max_weight
         for tid, tf in text.tfs.items():
             bucket = postings[tid].get(group)
             if bucket is None:
                 bucket = postings[tid][group] = {}
-            bucket[text_id] = tf * idf[tid] / norm
+            w = bucket[text_id] = tf * idf[tid] / norm
+            if w > max_weight[tid].get(group, 0.0):
+                max_weight[tid][group] = w
 
     def _stale(self) -> bool:
         snap = self._snapshot_n
@@ -162,6 +168,8 @@ class LexicalIndex:
         self._unseen_idf = log_n1 + 1.0
         for postings in self._postings:
             postings.clear()
+        for bounds in self._max_weight:
+            bounds.clear()
         for text_id in self._texts:
             self._post(text_id)
         return True
@@ -219,6 +227,81 @@ class LexicalIndex:
             (score, texts[text_id].slots)
             for text_id, score in self._text_scores(self.query_vector(terms), group).items()
         ]
+
+    def top_texts(
+        self,
+        terms: Iterable[str],
+        k: int,
+        group: Hashable = _ANY,
+        quality: Sequence[float] | None = None,
+        gain: float = 0.0,
+    ) -> list[tuple[float, set[int]]]:
+        """``(cosine, slots)`` of every text that may hold one of the ``k`` best slots when
+        a slot scores ``cosine + gain * quality[slot]`` (qualities in [0, 1]), best
+        cosine first; the same exact cosines as ``scored_texts`` (summed in another order).
+
+        MaxScore-style pruning, term at a time: the query's terms go heaviest first; once
+        the terms left (plus ``gain``) could not lift an unseen text to the k-th best slot
+        score found so far, the remaining (usually long, low-idf) postings are looked up for
+        the candidates held instead of walked, and hopeless candidates are dropped.
+        """
+        self.refresh()
+        query = self.query_vector(terms)
+        plan = []
+        for tid, qw in query.items():
+            buckets = self._buckets(tid, group)
+            if buckets:
+                bounds = self._max_weight[tid]
+                bound = qw * max(bounds.get(g, 0.0) for g in self._groups(tid, group))
+                plan.append((bound, qw, buckets))
+        plan.sort(key=lambda p: p[0], reverse=True)
+        rest = sum(p[0] for p in plan)
+        texts = self._texts
+        bonuses: dict[int, list[float]] = {}  # a text's k best slot bonuses, best first
+
+        def floor(acc: dict[int, float]) -> float:
+            """The k-th best slot score among the best texts so far: a lower bound of the
+            final k-th best (scores only grow)."""
+            candidates: list[float] = []
+            for text_id, v in heapq.nlargest(k, acc.items(), key=lambda kv: kv[1]):
+                best = bonuses.get(text_id)
+                if best is None:
+                    slots = texts[text_id].slots
+                    best = bonuses[text_id] = (
+                        [0.0] * min(k, len(slots))
+                        if quality is None
+                        else [gain * q for q in heapq.nlargest(k, map(quality.__getitem__, slots))]
+                    )
+                candidates.extend(v + b for b in best)
+            return heapq.nlargest(k, candidates)[-1] if len(candidates) >= k else -math.inf
+
+        acc: dict[int, float] = {}
+        walking = True
+        for bound, qw, buckets in plan:
+            rest -= bound
+            for bucket in buckets:
+                if walking:
+                    get = acc.get
+                    for text_id, w in bucket.items():
+                        acc[text_id] = get(text_id, 0.0) + qw * w
+                else:
+                    lookup = bucket.get
+                    for text_id in acc:
+                        w = lookup(text_id)
+                        if w is not None:
+                            acc[text_id] += qw * w
+            if walking and (not acc or rest >= max(acc.values())):
+                continue  # the floor is at most the best cosine + gain: no switch yet
+            need = floor(acc) - gain - 1e-9  # what a text must still reach by cosine
+            walking = walking and rest >= need  # else no unseen text can reach it any more
+            if not walking:
+                acc = {t: v for t, v in acc.items() if v + rest >= need}
+        need = floor(acc) - gain - 1e-9
+        kept = sorted(((v, t) for t, v in acc.items() if v >= need), reverse=True)
+        return [(v, texts[t].slots) for v, t in kept]
+
+    def _groups(self, tid: int, group: Hashable) -> Iterable[Hashable]:
+        return self._postings[tid].keys() if group is _ANY else (group,)
 
     def scores(self, terms: Iterable[str], group: Hashable = _ANY) -> dict[int, float]:
         """Exact cosine of the query against every document sharing a term (others are 0),

@@ -327,3 +327,38 @@ def test_recorded_outcome_keeps_the_pattern_findable():
     run(bank.store_pattern(pattern("refresh expired oauth tokens in the mobile app")))
     run(bank.record_outcome(a, success=True, score=1.0))
     assert a in {m.pattern.id for m in run(bank.find_similar("oauth token", top_k=5))}
+
+
+@pytest.mark.parametrize("outcome_weight", [0.15, 0.6, 0.0])
+def test_pruned_lexical_ranking_equals_scoring_every_candidate(outcome_weight):
+    import heapq
+    import random
+
+    from reasoningbank import ScoreWeights
+    from reasoningbank.embed import analyze
+
+    rnd = random.Random(5)
+    words = [f"word{i}" for i in range(200)]
+    zipf = [1 / (i + 1) for i in range(200)]
+    weights = ScoreWeights(outcome=outcome_weight)
+    bank = open_bank(dedup_threshold=None, weights=weights)
+    texts = [" ".join(rnd.choices(words, zipf, k=rnd.randint(2, 8))) for _ in range(300)]
+    ids = run(
+        bank.store_patterns(
+            [
+                pattern(rnd.choice(texts), category=rnd.choice("abc"), score=rnd.random())
+                for _ in range(3000)
+            ]
+        )
+    )
+    for pid in rnd.sample(ids, 300):
+        run(bank.record_outcome(pid, success=rnd.random() < 0.5, score=rnd.random()))
+    for _ in range(60):
+        query = " ".join(rnd.choices(words, zipf, k=rnd.randint(1, 5)))
+        category, k = rnd.choice([None, "a", "b"]), rnd.choice([1, 5, 20])
+        got = [
+            (m.pattern.id, round(m.score, 9)) for m in run(bank.find_similar(query, category, k))
+        ]
+        lex = bank._lex.scores(analyze(query), *([] if category is None else [category]))
+        every = heapq.nlargest(k, bank._score(lex, {}, category, None, True))
+        assert got == [(bank._ids[-neg], round(s, 9)) for s, neg in every], (query, category)

@@ -120,3 +120,63 @@ def test_re_adding_a_document_keeps_it_searchable():
     index.add(0, ["oauth", "token", "refresh"], "b")
     assert set(index.scores(["oauth", "token"])) == {0, 1}
     assert set(index.scores(["oauth", "token"], "b")) == {0, 1}
+
+
+def _zipf_docs(rnd, n, vocab=300):
+    words = [f"term{i}" for i in range(vocab)]
+    weights = [1 / (i + 1) for i in range(vocab)]
+    return [rnd.choices(words, weights, k=rnd.randint(1, 10)) for _ in range(n)]
+
+
+@pytest.mark.parametrize("group", [None, "g1"])
+def test_top_texts_keep_every_text_that_may_hold_a_top_slot(group):
+    from reasoningbank.index import ANY_GROUP
+
+    rnd = random.Random(7)
+    docs = _zipf_docs(rnd, 2000)
+    index = LexicalIndex()
+    for slot, terms in enumerate(docs):
+        index.add(slot, terms, f"g{slot % 3}")
+    for slot in range(0, 2000, 17):
+        index.remove(slot)  # stale bucket bounds must stay safe
+    bonus_of = [rnd.random() for _ in docs]
+    scope = ANY_GROUP if group is None else group
+    for _ in range(120):
+        query = _zipf_docs(rnd, 1)[0]
+        k, gain = rnd.choice([1, 5, 10, 50]), rnd.choice([0.0, 0.05, 0.2])
+        everything = index.scored_texts(query, scope)
+        slot_scores = sorted(
+            (v + gain * bonus_of[s] for v, slots in everything for s in slots), reverse=True
+        )
+        kth = slot_scores[k - 1] if len(slot_scores) >= k else -math.inf
+        got = index.top_texts(query, k, scope, None if gain == 0.0 else bonus_of, gain)
+        got_texts = {tuple(sorted(s)): v for v, s in got}
+        for v, slots in everything:  # every text that can reach the k-th best is returned
+            if v + gain >= kth - 1e-12:
+                assert math.isclose(got_texts.pop(tuple(sorted(slots))), v, abs_tol=1e-12)
+        for v in got_texts.values():  # extras (a safe floor is a lower bound) are exact too
+            assert any(math.isclose(v, w, abs_tol=1e-12) for w, _ in everything)
+        assert [v for v, _ in got] == sorted((v for v, _ in got), reverse=True)
+
+
+def test_top_texts_skip_most_postings_of_common_terms():
+    """The point of pruning: a query mixing a rare and a very common term does not walk the
+    common term's postings (counted through the bucket dicts the index reads)."""
+    index = LexicalIndex()
+    for slot in range(5000):
+        index.add(slot, ["common", f"rare{slot % 1000}", f"other{slot}"])
+    walked = 0
+
+    class Counting(dict):
+        def items(self):
+            nonlocal walked
+            walked += len(self)
+            return super().items()
+
+    index.refresh(force=True)
+    for by_group in index._postings:
+        for g, bucket in by_group.items():
+            by_group[g] = Counting(bucket)
+    got = index.top_texts(["rare3", "common"], 5)
+    assert {s for _, slots in got for s in slots} == {3, 1003, 2003, 3003, 4003}
+    assert walked < 50  # the 5,000 postings of "common" were looked up, not walked
