@@ -287,9 +287,9 @@ class LexicalIndex:
                 else:
                     lookup = bucket.get
                     for text_id in acc:
-                        w = lookup(text_id)
-                        if w is not None:
-                            acc[text_id] += qw * w
+                        held = lookup(text_id)
+                        if held is not None:
+                            acc[text_id] += qw * held
             if walking and (not acc or rest >= max(acc.values())):
                 continue  # the floor is at most the best cosine + gain: no switch yet
             need = floor(acc) - gain - 1e-9  # what a text must still reach by cosine
