@@ -244,3 +244,26 @@ def test_no_semantic_extra_means_no_asset(monkeypatch, tmp_path):
     monkeypatch.setattr(runtime, "has_module", lambda name: name != "wordllama" and real(name))
     assert serve.semantic_asset(tmp_path) is None
     assert not os.listdir(tmp_path)
+
+
+def test_switching_embedders_keeps_every_pattern_and_vector(tmp_path, embedder):
+    """A bank made without the embedder, reopened with it and then without it again: nothing
+    is lost, old patterns stay findable (lexically), vectors stay stored."""
+    db = str(tmp_path / "bank.db")
+
+    async def go():
+        async with await ReasoningBank.open(db) as bank:
+            old = await bank.store_pattern(pattern("rotate tls certificates"))
+        async with await ReasoningBank.open(db, embedder=embedder) as bank:
+            new = await bank.store_pattern(pattern("renew expiring authentication credentials"))
+            hits = {h.pattern.id: h for h in await bank.find_similar("rotate tls", top_k=5)}
+            assert old in hits and "semantic" not in hits[old].parts
+            hits = await bank.find_similar("refresh oauth token", top_k=1)
+            assert hits[0].pattern.id == new and hits[0].parts["semantic"] > 0.2
+        async with await ReasoningBank.open(db) as bank:
+            assert (await bank.get_stats())["total_patterns"] == 2
+            kept = await bank.get_pattern(new)
+            assert kept is not None and kept.embedding is not None and len(kept.embedding) == 256
+            assert (await bank.get_pattern(old)).embedding is None
+
+    run(go())
