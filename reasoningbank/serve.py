@@ -314,7 +314,11 @@ def make_server(
     """A ready (bound, not yet serving) app server; ``port=0`` picks a free port. ``bus``
     (``hub``, ``certHash``, ``wsUrl``) is announced to the page in ``build-info.json``, and
     so is the semantic asset when ``semantic`` and the ``[semantic]`` extra is installed."""
-    asset = semantic_asset() if semantic else None
+    asset = None
+    try:
+        asset = semantic_asset() if semantic else None
+    except (ReasoningBankError, OSError) as exc:  # the app works without it: say so, go on
+        print(f"reasoningbank serve: no semantic embedder for pages: {exc}", file=sys.stderr)
     return _AppServer((host, port), find_web(), find_pyodide(pyodide_dir), verbose, bus, asset)
 
 

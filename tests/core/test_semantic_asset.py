@@ -267,3 +267,23 @@ def test_switching_embedders_keeps_every_pattern_and_vector(tmp_path, embedder):
             assert (await bank.get_pattern(old)).embedding is None
 
     run(go())
+
+
+def test_serve_goes_on_without_the_asset_when_it_cannot_be_built(monkeypatch, capsys):
+    from reasoningbank import serve
+
+    try:
+        serve.find_pyodide(fetch=False)
+    except serve.ServeError:
+        pytest.skip("no Pyodide runtime to serve (scripts/install-test-deps.sh)")
+
+    def broken() -> None:
+        raise ReasoningBankError("wordllama is installed but lacks its weights")
+
+    monkeypatch.setattr(serve, "semantic_asset", broken)
+    server = serve.make_server(port=0)
+    try:
+        assert server.semantic is None and "semantic" not in json.loads(server.build_info)
+    finally:
+        server.server_close()
+    assert "lacks its weights" in capsys.readouterr().err
