@@ -22,13 +22,17 @@ import argparse
 import json
 import os
 import struct
+import zlib
+from array import array
+from collections.abc import Sequence
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
 from .errors import ReasoningBankError
+from .semantic_asset import MAGIC
 
-__all__ = ["ASSET_DIMS", "StaticEmbedder", "build_asset", "register"]
+__all__ = ["ASSET_DIMS", "StaticEmbedder", "build_asset", "pack_asset", "register"]
 
 _WEIGHTS = ("weights", "l2_supercat_256.safetensors")
 _TOKENIZER = ("tokenizers", "l2_supercat_tokenizer_config.json")
@@ -106,8 +110,6 @@ def build_asset(dims: int = ASSET_DIMS) -> bytes:
     row with a float32 scale (symmetric: ``scale = max|x| / 127``). Needs numpy only."""
     import numpy as np
 
-    from .semantic_asset import pack_asset
-
     weights, tokenizer = _files()
     table = _read_table(weights)
     if not 0 < dims <= table.shape[1]:
@@ -134,6 +136,43 @@ def build_asset(dims: int = ASSET_DIMS) -> bytes:
         "license": "Llama 2 Community License",
     }
     return pack_asset(header, vocab, merges, scales.tolist(), quantized.tobytes())  # type: ignore[arg-type]
+
+
+def pack_asset(
+    header: dict[str, Any],
+    vocab: Sequence[str],
+    merges: Sequence[tuple[int, int]],
+    scales: Sequence[float],
+    table: bytes,
+) -> bytes:
+    """The asset bytes (the inverse of ``semantic_asset.AssetEmbedder.from_bytes``'s parsing)."""
+    dims = int(header["dims"])
+    if len(vocab) >= 1 << 16 or any("\n" in t for t in vocab):
+        raise ReasoningBankError("semantic asset: the vocabulary does not fit the format")
+    if len(scales) != len(vocab) or len(table) != len(vocab) * dims:
+        raise ReasoningBankError("semantic asset: table size does not match the vocabulary")
+    head = json.dumps(
+        {**header, "vocab": len(vocab), "merges": len(merges)}, sort_keys=True
+    ).encode()
+    words = "\n".join(vocab).encode("utf-8")
+    pairs = array("H", [i for pair in merges for i in pair])
+    scale = array("f", scales)
+    if struct.pack("=H", 1) != struct.pack("<H", 1):  # pragma: no cover - big-endian hosts
+        pairs.byteswap()
+        scale.byteswap()
+    body = b"".join(
+        (
+            MAGIC,
+            struct.pack("<I", len(head)),
+            head,
+            struct.pack("<I", len(words)),
+            words,
+            pairs.tobytes(),
+            scale.tobytes(),
+            table,
+        )
+    )
+    return body + struct.pack("<I", zlib.crc32(body))
 
 
 def _cmd_asset(args: argparse.Namespace) -> int:

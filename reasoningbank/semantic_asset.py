@@ -9,7 +9,7 @@ the file is made from the user's own installed wheel, never shipped with this pa
     embedder = AssetEmbedder.from_bytes(data)
     bank = await ReasoningBank.open("idb://my-bank", embedder=embedder)
 
-Layout (little-endian): ``MAGIC``; u32 length + JSON header (``name``, ``dims``, ``vocab``,
+Layout (little-endian; written by ``semantic.pack_asset``): ``MAGIC``; u32 length + JSON header (``name``, ``dims``, ``vocab``,
 ``merges``, ``specials``, ...); u32 length + the vocabulary as UTF-8, one token per line;
 ``merges`` pairs of u16 token ids, by rank; ``vocab`` float32 row scales; ``vocab * dims``
 int8 values; u32 CRC-32 of everything before it.
@@ -22,13 +22,12 @@ import math
 import struct
 import zlib
 from array import array
-from collections.abc import Sequence
 from typing import Any
 
 from .bpe import BpeTokenizer
 from .errors import ReasoningBankError
 
-__all__ = ["MAGIC", "AssetEmbedder", "pack_asset"]
+__all__ = ["MAGIC", "AssetEmbedder"]
 
 MAGIC = b"RBSEM1\r\n"
 
@@ -95,43 +94,6 @@ class AssetEmbedder:
         if norm == 0.0:
             return list(acc)
         return [x / norm for x in acc]
-
-
-def pack_asset(
-    header: dict[str, Any],
-    vocab: Sequence[str],
-    merges: Sequence[tuple[int, int]],
-    scales: Sequence[float],
-    table: bytes,
-) -> bytes:
-    """The asset bytes (the inverse of ``AssetEmbedder.from_bytes``'s parsing)."""
-    dims = int(header["dims"])
-    if len(vocab) >= 1 << 16 or any("\n" in t for t in vocab):
-        raise ReasoningBankError("semantic asset: the vocabulary does not fit the format")
-    if len(scales) != len(vocab) or len(table) != len(vocab) * dims:
-        raise ReasoningBankError("semantic asset: table size does not match the vocabulary")
-    head = json.dumps(
-        {**header, "vocab": len(vocab), "merges": len(merges)}, sort_keys=True
-    ).encode()
-    words = "\n".join(vocab).encode("utf-8")
-    pairs = array("H", [i for pair in merges for i in pair])
-    scale = array("f", scales)
-    if struct.pack("=H", 1) != struct.pack("<H", 1):  # pragma: no cover - big-endian hosts
-        pairs.byteswap()
-        scale.byteswap()
-    body = b"".join(
-        (
-            MAGIC,
-            struct.pack("<I", len(head)),
-            head,
-            struct.pack("<I", len(words)),
-            words,
-            pairs.tobytes(),
-            scale.tobytes(),
-            table,
-        )
-    )
-    return body + struct.pack("<I", zlib.crc32(body))
 
 
 def _bad(why: str) -> ReasoningBankError:

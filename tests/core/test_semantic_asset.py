@@ -81,8 +81,8 @@ def test_tokenizer_gives_the_same_ids_as_tokenizers(embedder):
 
 
 def test_asset_round_trip(asset, embedder):
-    from reasoningbank.semantic import ASSET_DIMS, _files
-    from reasoningbank.semantic_asset import MAGIC, _parse, pack_asset
+    from reasoningbank.semantic import ASSET_DIMS, _files, pack_asset
+    from reasoningbank.semantic_asset import MAGIC, _parse
 
     assert asset.startswith(MAGIC) and len(asset) < 10_000_000
     header, vocab, merges, scales, table = _parse(asset)
@@ -108,7 +108,8 @@ def test_quantized_vectors_match_the_float_table(embedder):
 
 
 def test_damaged_assets_are_refused_clearly(asset):
-    from reasoningbank.semantic_asset import AssetEmbedder, _parse, pack_asset
+    from reasoningbank.semantic import pack_asset
+    from reasoningbank.semantic_asset import AssetEmbedder, _parse
 
     header, vocab, merges, scales, table = _parse(asset)
     header = {k: v for k, v in header.items() if k not in ("vocab", "merges")}
