@@ -133,8 +133,14 @@ try {
   // Semantic search (the server's [semantic] extra, a few MB fetched once): ?semantic=1
   // turns it on for this browser, ?semantic=0 off.
   if (params.has("semantic")) localStorage.setItem("rb-semantic", params.get("semantic") || "1");
-  const semantic = (localStorage.getItem("rb-semantic") || "0") !== "0";
-  rb = await ReasoningBank.load({ db: params.get("db") || "reasoningbank", semantic });
+  let semantic = (localStorage.getItem("rb-semantic") || "0") !== "0";
+  const db = params.get("db") || "reasoningbank";
+  rb = await ReasoningBank.load({ db, semantic }).catch((e) => {
+    if (!semantic) throw e;
+    console.warn("semantic embedder unavailable, searching lexically:", e);
+    semantic = false; // e.g. offline before the asset was ever cached: the app still works
+    return ReasoningBank.load({ db });
+  });
   window.rb = rb;
   timings.ready = performance.now();
   timings.boot = rb.timings; // start / pyodide / wheel / ready marks, open duration

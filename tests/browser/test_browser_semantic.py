@@ -74,3 +74,24 @@ def test_semantic_pwa_fetches_the_asset_once_and_works_offline(playwright, engin
     finally:
         browser.close()
         server.server_close()
+
+
+def test_semantic_pwa_falls_back_to_lexical_without_the_asset(playwright, engine):
+    """A server without the extra: the page asked for semantic search still starts."""
+    import threading
+
+    from reasoningbank.serve import make_server
+
+    server = make_server(port=0, pyodide_dir=str(DEPS / "node_modules" / "pyodide"), semantic=False)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    browser = launch(playwright, engine)
+    try:
+        page = browser.new_page()
+        open_app(page, url, f"nosem-{uuid.uuid4().hex[:6]}", "&nosw&semantic=1")
+        status = page.text_content("#status")
+        assert status.startswith("Ready") and "semantic" not in status
+    finally:
+        browser.close()
+        server.shutdown()
+        server.server_close()
