@@ -3,7 +3,8 @@
 ``pip install reasoningbank`` gets everything. A browser gets the same packages minus the
 tools that need what a page does not have (processes, sockets, a terminal): the CLI, the MCP
 server, the hub and its QUIC/WebSocket transports, the importers and benchmarks. Docstrings
-and comments are blanked (line numbers are kept, so tracebacks still point at the source),
+and comments are blanked, JavaScript unindented (line numbers are kept, so tracebacks still
+point at the source),
 which with the exclusions keeps the download under 100 KB.
 
     python -m reasoningbank.browser_wheel dist/     # writes dist/reasoningbank-X-py3-none-any.whl
@@ -18,7 +19,7 @@ import tokenize
 import zipfile
 from pathlib import Path
 
-__all__ = ["CPYTHON_ONLY", "PACKAGES", "build", "minify"]
+__all__ = ["CPYTHON_ONLY", "PACKAGES", "build", "minify", "minify_js"]
 
 PACKAGES = ("reasoningbank", "storage_idb", "transport_webtransport")
 
@@ -33,7 +34,7 @@ CPYTHON_ONLY = frozenset(
 )  # fmt: skip
 
 _ROOT = Path(__file__).resolve().parent.parent
-_SUFFIXES = (".py", ".js", ".typed", ".json", ".wasm")
+_SUFFIXES = (".py", ".js", ".typed", ".json", ".wasm", ".txt")
 
 
 def _chars(line: str, byte_offset: int) -> int:
@@ -67,6 +68,19 @@ def minify(source: str) -> str:
     return "".join(line.rstrip() + "\n" if line.endswith("\n") else line for line in lines)
 
 
+def minify_js(source: str) -> str:
+    """Drop indentation and whole-line ``//`` comments, keeping every line where it was.
+
+    Safe for our modules because none has a multi-line template literal (checked: a
+    backtick string spanning lines would change, so the build refuses it).
+    """
+    for quoted in source.split("`")[1::2]:
+        if "\n" in quoted:
+            raise ValueError("multi-line template literal: minify_js would change it")
+    lines = (line.strip() for line in source.split("\n"))
+    return "\n".join("" if line.startswith("//") else line for line in lines)
+
+
 def build(version: str | None = None) -> tuple[str, bytes]:
     """(file name, bytes) of the browser wheel, packed from the installed sources.
 
@@ -92,6 +106,8 @@ def build(version: str | None = None) -> tuple[str, bytes]:
                 text = minify(data.decode("utf-8"))
                 compile(text, rel, "exec")  # a minifier bug must fail the build, not the page
                 data = text.encode("utf-8")
+            elif path.suffix == ".js":
+                data = minify_js(data.decode("utf-8")).encode("utf-8")
             files.append((rel, data))
     info = f"reasoningbank-{version}.dist-info"
     files.append(

@@ -12,8 +12,11 @@ Why this shape:
   idf an unseen term had at snapshot time, so scores are always exact cosines under the
   current snapshot (``idf`` tells which).
 
-IDF is the smooth form ``ln((N + 1) / (df + 1)) + 1``: with an almost empty bank every term
-weighs about the same, which degrades gracefully to plain tf cosine.
+IDF is the smooth form ``ln((N + M + 1) / (df + M * prior + 1)) + 1``: the bank's own counts
+plus ``M`` pseudo-documents drawn from general English (``idf_prior.txt``: the chance that a
+short text contains the term). An almost empty bank thus already knows that "make" says less
+than "oauth"; as it grows its own statistics take over. Terms the prior does not list count
+as rare there.
 """
 
 from __future__ import annotations
@@ -21,13 +24,32 @@ from __future__ import annotations
 import heapq
 import math
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from importlib import resources
 
 __all__ = ["LexicalIndex", "term_weights"]
 
 #: ``group`` default of queries: search every group.
 ANY_GROUP: Hashable = object()
 _ANY = ANY_GROUP
+
+
+#: Pseudo-documents the prior stands for: a bank's own counts dominate from a few thousand.
+PRIOR_DOCS = 1000.0
+_prior: dict[str, float] | None = None
+
+
+def english_prior() -> dict[str, float]:
+    """term -> chance that a short English text contains it (the ~2,000 commonest terms)."""
+    global _prior
+    if _prior is None:
+        text = resources.files(__package__).joinpath("idf_prior.txt").read_text("utf-8")
+        _prior = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                bucket, *terms = line.split()
+                _prior.update(dict.fromkeys(terms, math.exp(-int(bucket) / 8)))
+    return _prior
 
 
 def term_weights(terms: Iterable[str]) -> dict[str, float]:
@@ -66,9 +88,19 @@ class LexicalIndex:
     IDF counts every document.
     """
 
-    def __init__(self, *, drift: float = 0.05) -> None:
+    def __init__(
+        self,
+        *,
+        drift: float = 0.05,
+        prior: Mapping[str, float] | None = None,
+        prior_docs: float = PRIOR_DOCS,
+    ) -> None:
         self._drift = drift
+        self._prior = english_prior() if prior is None else prior
+        self._prior_docs = prior_docs
+        self._log_n1 = math.log(prior_docs + 1)  # ln(N + M + 1) at the snapshot
         self._tid: dict[str, int] = {}
+        self._terms: list[str] = []  # tid -> term
         self._df: list[int] = []
         self._idf: list[float] = []  # snapshot
         # tid -> group -> {text id: tf*idf/norm}
@@ -80,7 +112,6 @@ class LexicalIndex:
         self._text_of_slot: dict[int, int] = {}
         self._next_text = 0
         self._snapshot_n = -1
-        self._unseen_idf = 1.0
 
     # -- maintenance -------------------------------------------------------------------
     def __len__(self) -> int:
@@ -105,7 +136,8 @@ class LexicalIndex:
             if tid is None:
                 tid = tid_of[term] = len(df)
                 df.append(0)
-                self._idf.append(self._unseen_idf)
+                self._terms.append(term)
+                self._idf.append(self._unseen_idf(term))
                 self._postings.append({})
                 self._max_weight.append({})
             df[tid] += 1
@@ -163,9 +195,12 @@ class LexicalIndex:
             return False
         n = len(self._text_of_slot)
         self._snapshot_n = n
-        log_n1 = math.log(n + 1)
-        self._idf = [log_n1 - math.log(df + 1) + 1.0 for df in self._df]
-        self._unseen_idf = log_n1 + 1.0
+        self._log_n1 = log_n1 = math.log(n + self._prior_docs + 1)
+        m, prior, log = self._prior_docs, self._prior, math.log
+        self._idf = [
+            log_n1 - log(df + m * prior.get(term, 0.0) + 1) + 1.0
+            for term, df in zip(self._terms, self._df, strict=True)
+        ]
         for postings in self._postings:
             postings.clear()
         for bounds in self._max_weight:
@@ -174,11 +209,15 @@ class LexicalIndex:
             self._post(text_id)
         return True
 
+    def _unseen_idf(self, term: str) -> float:
+        """IDF of a term no document had at the snapshot (df = 0)."""
+        return self._log_n1 - math.log(self._prior_docs * self._prior.get(term, 0.0) + 1) + 1.0
+
     # -- queries -----------------------------------------------------------------------
     def idf(self, term: str) -> float:
         """IDF of ``term`` under the current snapshot (what searches use)."""
         tid = self._tid.get(term)
-        return self._unseen_idf if tid is None else self._idf[tid]
+        return self._unseen_idf(term) if tid is None else self._idf[tid]
 
     def query_vector(self, terms: Iterable[str]) -> dict[int, float]:
         """Normalised query weights over known term ids (unknown terms still count in the
@@ -191,7 +230,7 @@ class LexicalIndex:
         sq = 0.0
         for term, tf in weights.items():
             tid = tid_of.get(term)
-            w = tf * (self._unseen_idf if tid is None else self._idf[tid])
+            w = tf * (self._unseen_idf(term) if tid is None else self._idf[tid])
             sq += w * w
             if tid is not None and self._df[tid] > 0:
                 out[tid] = w

@@ -180,3 +180,40 @@ def test_top_texts_skip_most_postings_of_common_terms():
     got = index.top_texts(["rare3", "common"], 5)
     assert {s for _, slots in got for s in slots} == {3, 1003, 2003, 3003, 4003}
     assert walked < 50  # the 5,000 postings of "common" were looked up, not walked
+
+
+def test_the_english_prior_ships_with_the_analyzer_it_was_made_with():
+    from importlib import resources
+
+    from reasoningbank.embed import ANALYZER_VERSION
+    from reasoningbank.index import english_prior
+
+    header = resources.files("reasoningbank").joinpath("idf_prior.txt").read_text().split("\n")[0]
+    assert header.endswith(f"analyzer {ANALYZER_VERSION}."), "run scripts/make-idf-prior.py"
+    prior = english_prior()
+    assert len(prior) >= 900 and all(0.0 < p < 1.0 for p in prior.values())
+    assert prior[stem("people")] > prior[stem("computer")] > prior.get(stem("oauth"), 0.0)
+
+
+def test_an_almost_empty_bank_already_weighs_common_words_less():
+    index = LexicalIndex()
+    index.add(0, analyze("make the oauth token work"))
+    assert index.idf(stem("make")) < index.idf("oauth")
+    assert index.idf(stem("work")) < index.idf("token")
+    scores = index.scores(analyze("make it work"))  # common words only: a weak match
+    assert 0.0 < scores[0] < index.scores(analyze("oauth token"))[0]
+
+
+def test_the_prior_fades_as_the_bank_learns_its_own_statistics():
+    """The prior is worth PRIOR_DOCS documents: decisive in a tiny bank, a rounding error
+    once the bank has seen the term in proportion to its size."""
+    prior = {"common": 0.5}
+    small, large = LexicalIndex(prior=prior), LexicalIndex(prior=prior)
+    small.add(0, ["common", "x"])
+    for slot in range(20000):
+        large.add(slot, ["common" if slot % 4 == 0 else "other", f"t{slot}"])
+    small.refresh(force=True)
+    large.refresh(force=True)
+    assert small.idf("common") < small.idf("x") - 1.0  # the prior speaks in a tiny bank
+    bank_only = math.log(20001 / 5001) + 1  # df("common") = 5,000 of 20,000 documents
+    assert abs(large.idf("common") - bank_only) < 0.06  # and is drowned out in a big one
