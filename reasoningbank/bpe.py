@@ -5,7 +5,8 @@ exist. This reproduces exactly what ``tokenizers`` does with that file (same ids
 
 - the special tokens (``<unk>``, ``<s>``, ``</s>``) are matched in the raw text first;
 - every other piece is normalised: ``"▁"`` prepended, spaces replaced by ``"▁"``;
-- BPE merges the characters, always the lowest-ranked pair first (leftmost on ties);
+- BPE merges the characters, always the lowest-ranked pair first (leftmost on ties), with the
+  same heap-of-merges algorithm;
 - a character missing from the vocabulary becomes its UTF-8 byte tokens (``<0xAB>``).
 
 No vocabulary token has a ``"▁"`` after another character, so no merge crosses the start of
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from heapq import heapify, heappop, heappush
 
 __all__ = ["BpeTokenizer"]
 
@@ -100,17 +102,43 @@ class BpeTokenizer:
         return out
 
     def _bpe(self, chunk: str) -> tuple[int, ...]:
-        """Merge the lowest-ranked adjacent pair until none is left (leftmost on ties)."""
+        """Merge the lowest-ranked adjacent pair until none is left (leftmost on ties).
+
+        The algorithm of ``tokenizers`` itself: a heap of candidate merges over a linked list
+        of symbols, entries made stale by an earlier merge skipped. O(n log n), so a long
+        run without spaces (a URL, base64, minified code) stays fast.
+        """
         symbols = self._symbols(chunk)
+        n = len(symbols)
+        if n < 2:
+            return tuple(symbols)
         merges = self._merges
-        while len(symbols) > 1:
-            best: tuple[int, int] | None = None
-            at = 0
-            for i in range(len(symbols) - 1):
-                found = merges.get((symbols[i], symbols[i + 1]))
-                if found is not None and (best is None or found[0] < best[0]):
-                    best, at = found, i
-            if best is None:
-                break
-            symbols[at : at + 2] = [best[1]]
-        return tuple(symbols)
+        nxt = [*range(1, n), -1]
+        prev = list(range(-1, n - 1))
+        heap = []
+        for i in range(n - 1):
+            found = merges.get((symbols[i], symbols[i + 1]))
+            if found is not None:
+                heap.append((found[0], i, found[1]))
+        heapify(heap)
+        while heap:
+            _, i, merged = heappop(heap)
+            j = nxt[i]
+            if symbols[i] < 0 or j < 0:
+                continue
+            found = merges.get((symbols[i], symbols[j]))
+            if found is None or found[1] != merged:
+                continue  # stale: a neighbour changed since this entry was pushed
+            symbols[i], symbols[j] = merged, -1
+            k = nxt[i] = nxt[j]
+            if k >= 0:
+                prev[k] = i
+                found = merges.get((merged, symbols[k]))
+                if found is not None:
+                    heappush(heap, (found[0], i, found[1]))
+            p = prev[i]
+            if p >= 0:
+                found = merges.get((symbols[p], merged))
+                if found is not None:
+                    heappush(heap, (found[0], p, found[1]))
+        return tuple(s for s in symbols if s >= 0)

@@ -1,12 +1,14 @@
 """The browser's semantic embedder: pure-Python tokenizer, quantized asset, CLI, serving."""
 
 import asyncio
+import base64
 import json
 import os
 import random
 import subprocess
 import sys
 import textwrap
+import time
 import urllib.request
 from pathlib import Path
 
@@ -59,6 +61,7 @@ def _texts() -> list[str]:
     for _ in range(300):
         chars = "".join(chr(rng.randint(32, 0x2FFFF)) for _ in range(rng.randint(1, 12)))
         out.append(chars.encode("utf-8", "ignore").decode("utf-8"))
+    out.append(base64.b64encode(rng.randbytes(3000)).decode())  # a long run without spaces
     return out
 
 
@@ -78,6 +81,15 @@ def test_tokenizer_gives_the_same_ids_as_tokenizers(embedder):
         if embedder.tokenize(t) != reference.encode(t, add_special_tokens=False).ids
     ]
     assert not wrong, wrong[:5]
+
+
+def test_tokenizing_long_runs_without_spaces_stays_fast(embedder):
+    """Minified code, URLs or base64 are one BPE chunk: merging must not be quadratic."""
+    blob = base64.b64encode(random.Random(3).randbytes(60_000)).decode()
+    start = time.perf_counter()
+    ids = embedder.tokenize(blob)
+    assert time.perf_counter() - start < 3.0  # about 0.1 s; a quadratic merge takes minutes
+    assert len(ids) > 20_000
 
 
 def test_asset_round_trip(asset, embedder):
