@@ -14,7 +14,9 @@ Measures, on the deterministic dataset of ``bench/dataset.py`` (N patterns, 5 ca
   $PEER_DIR), in the same Chromium, on the same data, with its own storage choice;
 - page load to the first answered query with a warm cache (service worker), empty-ish bank
   and N-pattern bank: navigation start to results on screen (``?q=`` runs one search);
-- the dense vector kernels: pure Python vs the JS kernel, 10,000 x 384, top-5.
+- the dense vector kernels, 10,000 x 384, top-5 (and all cosines, ``scores``): pure Python,
+  the plain JS loop, the WebAssembly SIMD kernel (float32 scan, int8 scan); ``--dense-only``
+  runs just this part.
 
 Browsers clamp ``performance.now()`` (100 µs steps in Chromium without cross-origin
 isolation), so per-query p50s are coarse; means come from total time / count.
@@ -121,26 +123,41 @@ async ([qs]) => {
 """
 
 DENSE_PY = r"""
-import random, time
+import json, random, time
 from reasoningbank.similarity import DenseIndex
 from storage_idb.kernels import JsDenseIndex
 rnd = random.Random(5)
 n, dim = 10000, 384
 rows = [[rnd.uniform(-1, 1) for _ in range(dim)] for _ in range(n)]
-queries = [[rnd.uniform(-1, 1) for _ in range(dim)] for _ in range(20)]
-out = {}
-for name, index in (('python', DenseIndex('python')), ('js', JsDenseIndex())):
+queries = [[rnd.uniform(-1, 1) for _ in range(dim)] for _ in range(200)]
+kernels = {
+    'python': DenseIndex('python'),
+    'js': JsDenseIndex('js'),
+    'wasm_f32': JsDenseIndex('wasm-simd'),
+    'wasm_int8': JsDenseIndex('wasm-simd', int8=True),
+}
+out, tops = {}, {}
+for name, index in kernels.items():
     for s, r in enumerate(rows):
         index.add(s, r)
-    index.top_k(queries[0], 5)  # warm-up (the JS index ships its rows here)
+    index.top_k(queries[0], 5)  # warm-up (the JS/wasm index ships its rows here)
+    # performance.now() is clamped in the browser: time many queries, report the mean.
+    qs = queries[:10] if name == 'python' else queries
+    reps = 1 if name == 'python' else 3
     t = time.perf_counter()
-    tops = [index.top_k(q, 5) for q in queries]
-    out[name + '_top5_ms'] = (time.perf_counter() - t) * 1e3 / len(queries)
-    out[name + '_tops'] = [[s for s, _ in top] for top in tops]
-assert out['python_tops'] == out['js_tops']
+    for _ in range(reps):
+        got = [index.top_k(q, 5) for q in qs]
+    out[name + '_top5_ms'] = (time.perf_counter() - t) * 1e3 / (reps * len(qs))
+    tops[name] = [[s for s, _ in top] for top in got[:10]]
+    if name != 'python':
+        t = time.perf_counter()
+        for q in qs[:50]:
+            index.scores(q)
+        out[name + '_scores_ms'] = (time.perf_counter() - t) * 1e3 / 50
+        if name.startswith('wasm'):
+            out[name + '_candidates'] = index._js.lastCandidates
+assert all(t == tops['python'] for t in tops.values()), tops
 out['same_results'] = True
-del out['python_tops'], out['js_tops']
-import json
 json.dumps(out)
 """
 
@@ -250,17 +267,51 @@ def page_load(
     }
 
 
+def run_dense(page: Any) -> dict[str, Any]:
+    """The dense-kernel timings (DENSE_PY) in a page where the app is ready."""
+    out: dict[str, Any] = json.loads(
+        page.evaluate("c => window.rb.pyodide.runPythonAsync(c)", DENSE_PY)
+    )
+    return out
+
+
+def dense_only(json_out: str | None) -> int:
+    from playwright.sync_api import sync_playwright
+
+    from reasoningbank.serve import serve_in_thread
+
+    app, url = serve_in_thread(port=0, pyodide_dir=str(DEPS / "node_modules" / "pyodide"))
+    with sync_playwright() as p:
+        browser = launch(p, "chromium")
+        try:
+            page = browser.new_page()
+            page.goto(f"{url}?nosw&db=rb-boot")
+            wait_ready(page)
+            results = {"chromium": browser.version, "dense": run_dense(page)}
+        finally:
+            browser.close()
+    app.shutdown()
+    print(json.dumps(results, indent=1))
+    if json_out:
+        Path(json_out).write_text(json.dumps(results, indent=1))
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--json", help="also write the results to this file")
+    ap.add_argument("--dense-only", action="store_true", help="just the dense vector kernels")
     args = ap.parse_args()
 
     from playwright.sync_api import sync_playwright
 
     from bench.dataset import write
     from reasoningbank.serve import serve_in_thread
+
+    if args.dense_only:
+        return dense_only(args.json)
 
     tmp = Path(tempfile.mkdtemp(prefix="rb-bench-browser-"))
     write(args.n, args.queries, str(tmp))
@@ -301,9 +352,7 @@ def main() -> int:
                 page.evaluate("c => window.rb.pyodide.runPythonAsync(c)", OURS_PY)
             )
             results["ours_js_api"] = page.evaluate(OURS_JS_API, [qs])
-            results["dense"] = json.loads(
-                page.evaluate("c => window.rb.pyodide.runPythonAsync(c)", DENSE_PY)
-            )
+            results["dense"] = run_dense(page)
             page.close()
             if peer_server is not None:
                 for key, hide in (("peer_memory", True), ("peer_indexeddb", False)):

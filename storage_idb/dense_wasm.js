@@ -5,21 +5,23 @@
 // and kernel.js must do.
 //
 // Every returned cosine is computed as kernel.js computes it (float64, in order, from the
-// same float32 values), so results are the same. The SIMD scan only decides which rows need
+// same float32 values), so results are the same. The SIMD scans only decide which rows need
 // that arithmetic:
-//   top-k   one scan estimates every row's cosine (float32 sums, or int8 rows . int16 query)
-//           within a proven bound e. K = the k-th largest estimate: every row of the exact
-//           top-k has an estimate >= K - 2e (k rows are >= K - e exactly, so the k-th best
-//           is, so any row at least as good estimates at least K - 2e). Those candidates,
-//           usually k plus a few, are rescored exactly; the rest are never touched again.
+//   top-k   a scan estimates every row's cosine (int8 rows . int16 query, or float32 sums)
+//           within a proven bound e. Let K be the k-th largest estimate: k rows are exactly
+//           >= K - e, so the exact k-th best is, and every row of the exact top-k estimates
+//           >= K - 2e. Those candidates, usually k plus a few, are rescored exactly. When
+//           rows are so alike that too many remain, the next finer scan decides (int8 ->
+//           float32 -> float64), so the answer is exact whatever the data.
 //   scores  every row in float64 (float32 products are exact in float64; only the summation
 //           order differs from kernel.js: ~1e-16).
 //
 // Memory (one instance per index, grown by doubling): the query at 0 (float32, float64 and
 // int16 copies), then capacity x dp float32 rows, the int8 rows (int8 mode), float32
-// weights per row (1 / |row|, and in int8 mode scale / |row|), and the output. dp = dim rounded up to 16 (zero padding). A stored row is
-// scaled by a power of two that brings its largest |value| into [0.5, 2]: exact, no change
-// to cosines, and it keeps float32 products and sums far from overflow and underflow.
+// weights per row (1 / |row|; int8 mode: also scale / |row|), and the output. dp = dim
+// rounded up to 16 (zero padding). A stored row is scaled by a power of two that brings
+// its largest |value| into [0.5, 2]: exact, no change to cosines, and it keeps float32
+// products and sums far from overflow and underflow.
 (wasmBytes) => {
   if (typeof WebAssembly !== "object" || !WebAssembly.validate(wasmBytes)) return undefined;
   const module = new WebAssembly.Module(wasmBytes); // ~1 KB: synchronous compile is allowed
@@ -160,7 +162,8 @@
       if (this.int8) this.f32[(this.w8 >> 2) + slot] = NaN;
       const at = (this.rows >> 2) + slot * this.dp;
       this.f32.fill(0, at, at + this.dp);
-      if (this.int8) this.i8.fill(0, this.rows8 + slot * this.dp, this.rows8 + (slot + 1) * this.dp);
+      const to = this.rows8 + slot * this.dp;
+      if (this.int8) this.i8.fill(0, to, to + this.dp);
     }
 
     // Writes the query's copies into memory; returns what the scans and rescoring need.
@@ -281,9 +284,10 @@
       // The int32 sum v . w is exact; row . q differs from scale * qscale * (v . w) by at
       // most err |q|_1 + qerr * scale |v|_1. Then two float32 roundings (weight, product)
       // and the int32 -> float32 conversion: 3u of the estimate, whose size is <= 1 + e.
+      // err and qerr are measured in float64 (each within 2^-52 of the truth): dp 2^-46.
       const c = info.scale / info.sn;
       const q = (this.maxErr * info.sl1 + this.maxL1 * info.err) / info.sn;
-      const e = q * (1 + 2 ** -20) + 3.01 * U * (1 + q) + this.slack();
+      const e = q * (1 + 2 ** -20) + 3.01 * U * (1 + q) + this.slack() + this.dp * 2 ** -46;
       return [est, kth(est, n, k) - (2 * e) / c];
     }
 
