@@ -130,7 +130,7 @@ $("#add-form").addEventListener("submit", async (e) => {
 });
 
 try {
-  // Semantic search (the server's [semantic] extra, a few MB fetched once): ?semantic=1
+  // Semantic search (the server's [semantic] extra, 8.8 MB fetched once): ?semantic=1
   // turns it on for this browser, ?semantic=0 off.
   if (params.has("semantic")) localStorage.setItem("rb-semantic", params.get("semantic") || "1");
   let semantic = (localStorage.getItem("rb-semantic") || "0") !== "0";

@@ -7,8 +7,8 @@
 //     task_category: "backend", strategy: "test-driven", success_score: 0.9 });
 //   const matches = await rb.findSimilar("refresh oauth tokens", "backend", 5);
 //   const rec = await rb.recommendStrategy("refresh oauth tokens", "backend");
-//   // Semantic + lexical ranking, with the embedder `reasoningbank serve` offers (a file of a
-//   // few MB, fetched on first use and cached by the service worker):
+//   // Semantic + lexical ranking, with the embedder `reasoningbank serve` offers (an
+//   // 8.8 MB int8 table, fetched on first use and cached by the service worker):
 //   const rb2 = await ReasoningBank.load({ db: "my-agent", semantic: true });
 //
 // Values cross into Python as JSON and come back as JSON: the page holds one PyProxy (the

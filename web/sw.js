@@ -1,7 +1,7 @@
 // Service worker: after the first visit the app, Pyodide and the wheel come from the cache,
 // so the page works with no network at all.
 //   /pyodide/*, /wheels/<hash>/* and /semantic/<hash>/*  never change at a given URL: cache
-//   first. The semantic asset (a few MB) is not pre-cached: it is stored on its first fetch,
+//   first. The semantic asset (8.8 MB) is not pre-cached: it is stored on its first fetch,
 //   which only pages that ask for the semantic embedder make.
 //   everything else (page, scripts, build-info.json): network first, cache when offline.
 const CACHE = "reasoningbank-v1";
