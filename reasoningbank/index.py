@@ -52,6 +52,11 @@ def english_prior() -> dict[str, float]:
     return _prior
 
 
+def _largest(k: int, values: Iterable[float], count: int) -> list[float]:
+    """The ``k`` largest of ``count`` values, largest first (a C sort beats a heap when small)."""
+    return sorted(values, reverse=True)[:k] if count <= 256 else heapq.nlargest(k, values)
+
+
 def term_weights(terms: Iterable[str]) -> dict[str, float]:
     """Sublinear term frequency ``1 + ln(tf)`` per distinct term."""
     terms = terms if isinstance(terms, list) else list(terms)
@@ -302,14 +307,17 @@ class LexicalIndex:
             """The k-th best slot score among the best texts so far: a lower bound of the
             final k-th best (scores only grow)."""
             candidates: list[float] = []
-            for text_id, v in heapq.nlargest(k, acc.items(), key=lambda kv: kv[1]):
-                best = bonuses.get(text_id)
+            for text_id in heapq.nlargest(k, acc, key=acc.__getitem__):
+                v, best = acc[text_id], bonuses.get(text_id)
                 if best is None:
                     slots = texts[text_id].slots
                     best = bonuses[text_id] = (
                         [0.0] * min(k, len(slots))
                         if quality is None
-                        else [gain * q for q in heapq.nlargest(k, map(quality.__getitem__, slots))]
+                        else [
+                            gain * q
+                            for q in _largest(k, map(quality.__getitem__, slots), len(slots))
+                        ]
                     )
                 candidates.extend(v + b for b in best)
             return heapq.nlargest(k, candidates)[-1] if len(candidates) >= k else -math.inf
@@ -336,8 +344,8 @@ class LexicalIndex:
             if not walking:
                 acc = {t: v for t, v in acc.items() if v + rest >= need}
         need = floor(acc) - gain - 1e-9
-        kept = sorted(((v, t) for t, v in acc.items() if v >= need), reverse=True)
-        return [(v, texts[t].slots) for v, t in kept]
+        kept = sorted((t for t, v in acc.items() if v >= need), key=acc.__getitem__, reverse=True)
+        return [(acc[t], texts[t].slots) for t in kept]
 
     def _groups(self, tid: int, group: Hashable) -> Iterable[Hashable]:
         return self._postings[tid].keys() if group is _ANY else (group,)
