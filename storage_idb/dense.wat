@@ -17,6 +17,8 @@
 ;;             exact in float64, so this is the cosine numerator to ~1e-16.
 ;; The weight (1/|row| or the int8 scale over |row|) makes the scans' outputs comparable
 ;; estimates of the cosine; NaN marks an empty row and fails every comparison.
+;; Then, over a scan's output, kth finds the k-th largest estimate and select the rows whose
+;; estimate reaches a floor: the candidates the caller rescores exactly.
 (module
   (memory (export "memory") 1)
 
@@ -156,4 +158,86 @@
                 (i32.add (i32x4.extract_lane 2 (local.get $a0)) (i32x4.extract_lane 3 (local.get $a0)))))))
         (local.set $w (i32.add (local.get $w) (i32.const 4)))
         (local.set $out (i32.add (local.get $out) (i32.const 4)))
-        (br $rows)))))
+        (br $rows))))
+  ;; The k-th largest of v[0..n) (f32), NaN skipped; -inf when there are fewer than k.
+  ;; top: scratch for k f32, kept in descending order. Insertion is cheap here: after the
+  ;; first few rows, hardly any value beats the current k-th (t), and the test is one compare.
+  (func (export "kth")
+    (param $v i32) (param $n i32) (param $k i32) (param $top i32) (result f32)
+    (local $end i32) (local $t f32) (local $x f32) (local $i i32) (local $last i32)
+    (local.set $end (i32.add (local.get $v) (i32.shl (local.get $n) (i32.const 2))))
+    (local.set $last
+      (i32.add (local.get $top) (i32.shl (i32.sub (local.get $k) (i32.const 1)) (i32.const 2))))
+    (local.set $t (f32.const -inf))
+    (local.set $i (local.get $top))
+    (block $filled
+      (loop $fill
+        (br_if $filled (i32.gt_u (local.get $i) (local.get $last)))
+        (f32.store (local.get $i) (f32.const -inf))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $fill)))
+    (block $done
+      (loop $scan
+        (br_if $done (i32.ge_u (local.get $v) (local.get $end)))
+        (local.set $x (f32.load (local.get $v)))
+        (local.set $v (i32.add (local.get $v) (i32.const 4)))
+        (br_if $scan (i32.eqz (f32.gt (local.get $x) (local.get $t)))) ;; NaN: not greater
+        ;; Move the smaller entries down one place (the last drops out), then put x in.
+        (local.set $i (local.get $last))
+        (block $placed
+          (loop $shift
+            (br_if $placed (i32.le_u (local.get $i) (local.get $top)))
+            (br_if $placed
+              (i32.eqz (f32.lt (f32.load (i32.sub (local.get $i) (i32.const 4))) (local.get $x))))
+            (f32.store (local.get $i) (f32.load (i32.sub (local.get $i) (i32.const 4))))
+            (local.set $i (i32.sub (local.get $i) (i32.const 4)))
+            (br $shift)))
+        (f32.store (local.get $i) (local.get $x))
+        (local.set $t (f32.load (local.get $last)))
+        (br $scan)))
+    (local.get $t))
+
+  ;; Writes the indexes i < n with v[i] >= floor (f32) to out (i32), in order, stopping once
+  ;; it has written max + 1 of them; returns how many it wrote. Four values are compared at
+  ;; once and only a quad with a hit is looked at lane by lane; NaN never passes.
+  (func (export "select")
+    (param $v i32) (param $n i32) (param $floor f32) (param $out i32) (param $max i32)
+    (result i32)
+    (local $i i32) (local $n4 i32) (local $c i32) (local $f v128) (local $j i32)
+    (local.set $f (f32x4.splat (local.get $floor)))
+    (local.set $n4 (i32.and (local.get $n) (i32.const -4)))
+    (block $done
+      (loop $quads
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n4)))
+        (if (v128.any_true
+              (f32x4.ge (v128.load (i32.add (local.get $v) (i32.shl (local.get $i) (i32.const 2))))
+                        (local.get $f)))
+          (then
+            (local.set $j (local.get $i))
+            (loop $lanes
+              (if (f32.ge (f32.load (i32.add (local.get $v) (i32.shl (local.get $j) (i32.const 2))))
+                          (local.get $floor))
+                (then
+                  (i32.store (i32.add (local.get $out) (i32.shl (local.get $c) (i32.const 2)))
+                             (local.get $j))
+                  (local.set $c (i32.add (local.get $c) (i32.const 1)))
+                  (br_if $done (i32.gt_u (local.get $c) (local.get $max)))))
+              (local.set $j (i32.add (local.get $j) (i32.const 1)))
+              (br_if $lanes (i32.lt_u (local.get $j) (i32.add (local.get $i) (i32.const 4)))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $quads)))
+    ;; The last n mod 4 values, one by one.
+    (block $tail
+      (loop $rest
+        (br_if $tail (i32.gt_u (local.get $c) (local.get $max)))
+        (br_if $tail (i32.ge_u (local.get $i) (local.get $n)))
+        (if (f32.ge (f32.load (i32.add (local.get $v) (i32.shl (local.get $i) (i32.const 2))))
+                    (local.get $floor))
+          (then
+            (i32.store (i32.add (local.get $out) (i32.shl (local.get $c) (i32.const 2)))
+                       (local.get $i))
+            (local.set $c (i32.add (local.get $c) (i32.const 1)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $rest)))
+    (local.get $c))
+)

@@ -17,7 +17,7 @@
 //           order differs from kernel.js: ~1e-16).
 //
 // Memory (one instance per index, grown by doubling): the query at 0 (float32, float64 and
-// int16 copies), then capacity x dp float32 rows, the int8 rows (int8 mode), float32
+// int16 copies), 256 bytes of scratch, then capacity x dp float32 rows, the int8 rows (int8 mode), float32
 // weights per row (1 / |row|; int8 mode: also scale / |row|), and the output. dp = dim
 // rounded up to 16 (zero padding). A stored row is scaled by a power of two that brings
 // its largest |value| into [0.5, 2]: exact, no change to cosines, and it keeps float32
@@ -52,7 +52,8 @@
       this.qF32 = 0;
       this.qF64 = 4 * dp;
       this.qI16 = 12 * dp;
-      this.rows = 14 * dp;
+      this.top = 14 * dp; // kth's scratch: 64 float32
+      this.rows = this.top + 256;
       this.place(0);
       this.views();
     }
@@ -72,6 +73,7 @@
       this.u8 = new Uint8Array(buf);
       this.i8 = new Int8Array(buf);
       this.i16 = new Int16Array(buf);
+      this.i32 = new Int32Array(buf);
       this.f32 = new Float32Array(buf);
       this.f64 = new Float64Array(buf);
     }
@@ -244,43 +246,30 @@
       const n = this.used;
       if (!(info.sn > 0 && Number.isFinite(info.sn))) return "[]"; // NaN/inf query: no cosines
       const scans = this.int8 ? ["scanI8", "scanF32", "scanF64"] : ["scanF32", "scanF64"];
-      const limit = Math.max(4 * k, n >> 5);
+      const limit = Math.min(n, Math.max(4 * k, n >> 5));
       for (let i = 0; ; i++) {
         const last = i === scans.length - 1;
-        const [est, floor] = this[scans[i]](info, k);
-        const cands = [];
-        let tooMany = false;
-        for (let s = 0; s < n; s++) {
-          if (!(est[s] >= floor)) continue; // NaN: empty slot
-          if (cands.length === limit && !last) {
-            tooMany = true;
-            break;
-          }
-          cands.push(s);
-        }
-        if (tooMany) continue;
+        const cands = this[scans[i]](info, k, last ? n : limit);
+        if (cands === null) continue; // more than the limit
         this.lastCandidates = cands.length;
         this.lastScan = scans[i];
-        const best = cands.map((s) => [s, this.exact(s, info)]);
+        const best = Array.from(cands, (s) => [s, this.exact(s, info)]);
         best.sort((x, y) => y[1] - x[1] || x[0] - y[0]);
         return JSON.stringify(best.slice(0, k));
       }
     }
 
-    // Each scan returns [estimates by slot (NaN: empty), floor]: with K the k-th largest
-    // estimate, e the bound on |estimate - exact| and estimate = c * output, every row of
-    // the exact top-k has an output >= K - 2e / c.
+    // Each scan estimates every row's cosine as c * output (NaN: empty slot) within a bound
+    // e, and returns the candidates (slots whose output is >= K - 2e / c, K the k-th
+    // largest output), or null when there are more than max.
     slack() {
       // Outside the scan itself: float64 rounding in the estimate and in the exact cosine
       // (< 2dp + 16 ulps) and float32 underflow (< dp 2^-140, as |values| are in [0.5, 2]).
       return (2 * this.dp + 16) * 2 ** -52 + this.dp * 2 ** -140;
     }
 
-    scanI8(info, k) {
-      const n = this.used;
-      this.ex.dots_i8(this.qI16, this.rows8, this.dp, n, this.out, this.w8);
-      this.views();
-      const est = this.f32.subarray(this.out >> 2, (this.out >> 2) + n);
+    scanI8(info, k, max) {
+      this.ex.dots_i8(this.qI16, this.rows8, this.dp, this.used, this.out, this.w8);
       // The int32 sum v . w is exact; row . q differs from scale * qscale * (v . w) by at
       // most err |q|_1 + qerr * scale |v|_1. Then two float32 roundings (weight, product)
       // and the int32 -> float32 conversion: 3u of the estimate, whose size is <= 1 + e.
@@ -288,26 +277,45 @@
       const c = info.scale / info.sn;
       const q = (this.maxErr * info.sl1 + this.maxL1 * info.err) / info.sn;
       const e = q * (1 + 2 ** -20) + 3.01 * U * (1 + q) + this.slack() + this.dp * 2 ** -46;
-      return [est, kth(est, n, k) - (2 * e) / c];
+      return this.pick(k, (2 * e) / c, max);
     }
 
-    scanF32(info, k) {
-      const n = this.used;
+    scanF32(info, k, max) {
       const dp = this.dp;
-      this.ex.dots_f32(this.qF32, this.rows, dp, n, this.out, this.w);
-      this.views();
-      const est = this.f32.subarray(this.out >> 2, (this.out >> 2) + n);
+      this.ex.dots_f32(this.qF32, this.rows, dp, this.used, this.out, this.w);
       // A float32 dot product of dp terms, in any summation order, errs by at most
       // gamma_dp |r|.|q| <= gamma_dp |r| |q| (Cauchy-Schwarz), gamma_dp = dp u / (1 - dp u);
       // then the weight and the product are rounded to float32: 3u more.
       const c = 1 / info.sn;
       const e = dp * U < 0.5 ? (dp * U) / (1 - dp * U) + 3.01 * U + this.slack() : Infinity;
-      return [est, kth(est, n, k) - (2 * e) / c];
+      return this.pick(k, (2 * e) / c, max);
     }
 
-    scanF64(info, k) {
+    // Candidates over the float32 output at this.out, in WebAssembly (kth, select). The
+    // floor goes to WebAssembly rounded to float32: rounded up, it is still <= every float32
+    // output that reaches the exact floor, so no candidate is lost.
+    pick(k, margin, max) {
+      const n = this.used;
+      this.views();
+      const K =
+        k <= 64
+          ? this.ex.kth(this.out, n, k, this.top)
+          : kth(this.f32.subarray(this.out >> 2, (this.out >> 2) + n), n, k);
+      const at = this.out + this.cap * 4; // the output's second half: room for n indexes
+      const count = this.ex.select(this.out, n, K - margin, at, max);
+      return count > max ? null : this.i32.slice(at >> 2, (at >> 2) + count);
+    }
+
+    scanF64(info, k, max) {
       const est = this.sims(info);
-      return [est, kth(est, est.length, k) - 4 * this.slack()];
+      const floor = kth(est, est.length, k) - 4 * this.slack();
+      const cands = [];
+      for (let s = 0; s < est.length; s++) {
+        if (!(est[s] >= floor)) continue; // NaN: empty slot
+        if (cands.length === max) return null;
+        cands.push(s);
+      }
+      return cands;
     }
   }
 
