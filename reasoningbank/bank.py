@@ -627,10 +627,7 @@ class ReasoningBank:
             part = wsim * sim + base
             if len(best) == top_k and part + wout < best[0][0]:
                 break
-            # Best outcome first: within a text, the first slot that cannot enter ends it.
-            for slot in (
-                sorted(slots, key=qual.__getitem__, reverse=True) if len(slots) > 1 else slots
-            ):
+            for slot in slots:  # best outcome first: the first that cannot enter ends the text
                 item = (part + wout * qual[slot], -slot, sim)
                 if len(best) < top_k:
                     heapq.heappush(best, item)

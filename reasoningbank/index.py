@@ -24,7 +24,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
 from importlib import resources
 
 __all__ = ["LexicalIndex", "term_weights"]
@@ -52,11 +52,6 @@ def english_prior() -> dict[str, float]:
     return _prior
 
 
-def _largest(k: int, values: Iterable[float], count: int) -> list[float]:
-    """The ``k`` largest of ``count`` values, largest first (a C sort beats a heap when small)."""
-    return sorted(values, reverse=True)[:k] if count <= 256 else heapq.nlargest(k, values)
-
-
 def term_weights(terms: Iterable[str]) -> dict[str, float]:
     """Sublinear term frequency ``1 + ln(tf)`` per distinct term."""
     terms = terms if isinstance(terms, list) else list(terms)
@@ -73,13 +68,14 @@ _Key = tuple[Hashable, tuple[tuple[int, float], ...]]
 class _Text:
     """Documents with identical analysed text in one group share one posting entry."""
 
-    __slots__ = ("tfs", "group", "slots", "key")
+    __slots__ = ("tfs", "group", "slots", "key", "ranked")
 
     def __init__(self, tfs: dict[int, float], group: Hashable, key: _Key) -> None:
         self.tfs = tfs
         self.group = group
         self.slots: set[int] = set()
         self.key = key
+        self.ranked: list[int] | None = None  # slots by quality, best first (top_texts)
 
 
 class LexicalIndex:
@@ -154,7 +150,9 @@ class LexicalIndex:
             text_id = self._text_of_key[key] = self._next_text
             self._next_text += 1
             self._texts[text_id] = _Text(tfs, group, key)
-        self._texts[text_id].slots.add(slot)
+        text = self._texts[text_id]
+        text.slots.add(slot)
+        text.ranked = None
         self._text_of_slot[slot] = text_id
         # Decided after the slot counts again: re-adding a document must not leave it unposted.
         if is_new and not self._stale():
@@ -168,6 +166,7 @@ class LexicalIndex:
         for tid in text.tfs:
             self._df[tid] -= 1
         text.slots.discard(slot)
+        text.ranked = None
         if not text.slots:
             del self._texts[text_id]
             del self._text_of_key[text.key]
@@ -279,10 +278,13 @@ class LexicalIndex:
         group: Hashable = _ANY,
         quality: Sequence[float] | None = None,
         gain: float = 0.0,
-    ) -> list[tuple[float, set[int]]]:
+    ) -> list[tuple[float, Collection[int]]]:
         """``(cosine, slots)`` of every text that may hold one of the ``k`` best slots when
         a slot scores ``cosine + gain * quality[slot]`` (qualities in [0, 1]), best
         cosine first; the same exact cosines as ``scored_texts`` (summed in another order).
+        With ``quality``, a text's slots come best quality first, ranked once and kept until
+        the text's slots change: pass the same sequence every time and re-``add`` a slot
+        whose quality changed.
 
         MaxScore-style pruning, term at a time: the query's terms go heaviest first; once
         the terms left (plus ``gain``) could not lift an unseen text to the k-th best slot
@@ -301,25 +303,24 @@ class LexicalIndex:
         plan.sort(key=lambda p: p[0], reverse=True)
         rest = sum(p[0] for p in plan)
         texts = self._texts
-        bonuses: dict[int, list[float]] = {}  # a text's k best slot bonuses, best first
+
+        def ranked(text_id: int) -> list[int]:
+            text = texts[text_id]
+            if text.ranked is None:
+                assert quality is not None
+                text.ranked = sorted(text.slots, key=quality.__getitem__, reverse=True)
+            return text.ranked
 
         def floor(acc: dict[int, float]) -> float:
             """The k-th best slot score among the best texts so far: a lower bound of the
             final k-th best (scores only grow)."""
             candidates: list[float] = []
             for text_id in heapq.nlargest(k, acc, key=acc.__getitem__):
-                v, best = acc[text_id], bonuses.get(text_id)
-                if best is None:
-                    slots = texts[text_id].slots
-                    best = bonuses[text_id] = (
-                        [0.0] * min(k, len(slots))
-                        if quality is None
-                        else [
-                            gain * q
-                            for q in _largest(k, map(quality.__getitem__, slots), len(slots))
-                        ]
-                    )
-                candidates.extend(v + b for b in best)
+                v = acc[text_id]
+                if quality is None:
+                    candidates.extend([v] * min(k, len(texts[text_id].slots)))
+                else:
+                    candidates.extend(v + gain * quality[s] for s in ranked(text_id)[:k])
             return heapq.nlargest(k, candidates)[-1] if len(candidates) >= k else -math.inf
 
         acc: dict[int, float] = {}
@@ -345,7 +346,9 @@ class LexicalIndex:
                 acc = {t: v for t, v in acc.items() if v + rest >= need}
         need = floor(acc) - gain - 1e-9
         kept = sorted((t for t, v in acc.items() if v >= need), key=acc.__getitem__, reverse=True)
-        return [(acc[t], texts[t].slots) for t in kept]
+        if quality is None:
+            return [(acc[t], texts[t].slots) for t in kept]
+        return [(acc[t], ranked(t)) for t in kept]
 
     def _groups(self, tid: int, group: Hashable) -> Iterable[Hashable]:
         return self._postings[tid].keys() if group is _ANY else (group,)

@@ -351,14 +351,23 @@ def test_pruned_lexical_ranking_equals_scoring_every_candidate(outcome_weight):
             ]
         )
     )
+
+    def check(queries):
+        for _ in range(queries):
+            query = " ".join(rnd.choices(words, zipf, k=rnd.randint(1, 5)))
+            category, k = rnd.choice([None, "a", "b"]), rnd.choice([1, 5, 20])
+            got = [
+                (m.pattern.id, round(m.score, 9))
+                for m in run(bank.find_similar(query, category, k))
+            ]
+            lex = bank._lex.scores(analyze(query), *([] if category is None else [category]))
+            every = heapq.nlargest(k, bank._score(lex, {}, category, None, True))
+            assert got == [(bank._ids[-neg], round(s, 9)) for s, neg in every], (query, category)
+
+    check(40)  # also ranks each text's slots by outcome, kept until they change
     for pid in rnd.sample(ids, 300):
         run(bank.record_outcome(pid, success=rnd.random() < 0.5, score=rnd.random()))
-    for _ in range(60):
-        query = " ".join(rnd.choices(words, zipf, k=rnd.randint(1, 5)))
-        category, k = rnd.choice([None, "a", "b"]), rnd.choice([1, 5, 20])
-        got = [
-            (m.pattern.id, round(m.score, 9)) for m in run(bank.find_similar(query, category, k))
-        ]
-        lex = bank._lex.scores(analyze(query), *([] if category is None else [category]))
-        every = heapq.nlargest(k, bank._score(lex, {}, category, None, True))
-        assert got == [(bank._ids[-neg], round(s, 9)) for s, neg in every], (query, category)
+    check(40)
+    for pid in rnd.sample(ids, 200):
+        run(bank.delete_pattern(pid))
+    check(40)
