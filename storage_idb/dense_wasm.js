@@ -24,7 +24,12 @@
 // products and sums far from overflow and underflow.
 (wasmBytes) => {
   if (typeof WebAssembly !== "object" || !WebAssembly.validate(wasmBytes)) return undefined;
-  const module = new WebAssembly.Module(wasmBytes); // ~1 KB: synchronous compile is allowed
+  let module;
+  try {
+    module = new WebAssembly.Module(wasmBytes); // ~1.5 KB: synchronous compile is allowed
+  } catch {
+    return undefined; // e.g. a Content-Security-Policy without 'wasm-unsafe-eval'
+  }
   const U = 2 ** -24; // float32 unit roundoff
   const PAGE = 65536;
 
