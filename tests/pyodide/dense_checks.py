@@ -57,9 +57,10 @@ async def check_dense_kernels():
 
 async def check_dense_wasm(dim, int8, n=1500, kernel="wasm-simd"):
     """Adds in batches with queries between them (each flush may grow the memory: the
-    first batch fits the initial 64 KB page, later ones do not), removes, re-adds over
-    removed slots, leaves a gap of never-used slots, and stores exact ties (a row and
-    power-of-two multiples of it have the same cosine to the last bit)."""
+    first batch fits the initial 64 KB page, the last outgrows it at every dim tested),
+    removes, re-adds over removed slots, adds past a gap of never-used slots (growing
+    again, which moves the int8 rows), and stores exact ties (a row and power-of-two
+    multiples of it have the same cosine to the last bit)."""
     from storage_idb.kernels import JsDenseIndex
 
     index = JsDenseIndex(kernel, int8=int8)
