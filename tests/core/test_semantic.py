@@ -31,11 +31,11 @@ def test_static_embedder_loads_offline_and_captures_meaning(no_network):
     assert cosine(a, b) > cosine(a, c) + 0.2
 
 
-def test_hybrid_bank_finds_paraphrases_lexical_search_misses(no_network):
-    from reasoningbank.semantic import StaticEmbedder
+def finds_paraphrase_lexical_search_misses(embedder):
+    """Shared with the browser asset's embedder (test_semantic_asset.py)."""
 
     async def go():
-        async with await ReasoningBank.open(":memory:", embedder=StaticEmbedder()) as bank:
+        async with await ReasoningBank.open(":memory:", embedder=embedder) as bank:
             await bank.store_patterns(
                 [
                     pattern("renew expiring authentication credentials"),
@@ -48,3 +48,9 @@ def test_hybrid_bank_finds_paraphrases_lexical_search_misses(no_network):
             assert hits[0].parts["lexical"] == 0.0 and hits[0].parts["semantic"] > 0.2
 
     run(go())
+
+
+def test_hybrid_bank_finds_paraphrases_lexical_search_misses(no_network):
+    from reasoningbank.semantic import StaticEmbedder
+
+    finds_paraphrase_lexical_search_misses(StaticEmbedder())

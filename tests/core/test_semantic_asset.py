@@ -171,20 +171,9 @@ def test_embedder_needs_only_the_standard_library(tmp_path, asset, embedder):
 
 
 def test_hybrid_bank_with_the_asset_embedder_finds_paraphrases(embedder):
-    async def go():
-        async with await ReasoningBank.open(":memory:", embedder=embedder) as bank:
-            await bank.store_patterns(
-                [
-                    pattern("renew expiring authentication credentials"),
-                    pattern("bake a chocolate cake", category="kitchen"),
-                    pattern("paint the fence", category="home"),
-                ]
-            )
-            hits = await bank.find_similar("refresh oauth token", top_k=3)
-            assert hits[0].pattern.task_description == "renew expiring authentication credentials"
-            assert hits[0].parts["lexical"] == 0.0 and hits[0].parts["semantic"] > 0.2
+    from tests.core.test_semantic import finds_paraphrase_lexical_search_misses
 
-    run(go())
+    finds_paraphrase_lexical_search_misses(embedder)
 
 
 def test_jsapi_semantic_option_opens_a_hybrid_bank(tmp_path, asset):
