@@ -11,9 +11,11 @@ from __future__ import annotations
 import heapq
 import inspect
 import json
+import math
 import os
 import random
 import time
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -25,7 +27,7 @@ from .embed import ANALYZER_VERSION, analyze
 from .errors import BankClosed, InvalidPattern, NotFound, ReasoningBankError
 from .index import ANY_GROUP, LexicalIndex
 from .model import Match, Outcome, Pattern, Recommendation
-from .similarity import ScoreWeights, context_overlap, make_dense_index
+from .similarity import ScoreWeights, context_overlap, cosine, make_dense_index
 from .storage.base import Record, Store
 
 __all__ = ["ReasoningBank", "default_location"]
@@ -328,8 +330,6 @@ class ReasoningBank:
             terms, self.dedup_threshold, lambda s: self._strategy[s] == strategy, cat
         ):
             if pattern.embedding is not None and self._dense.has(slot):
-                from .similarity import cosine
-
                 if cosine(pattern.embedding, self._dense.vector(slot) or []) < self.dedup_threshold:
                     continue
             if best is None or (sim, -slot) > (best[0], -best[1]):
@@ -570,7 +570,10 @@ class ReasoningBank:
                     lex, query_vector, task_category, strict_category, top_k
                 )
                 return self._matches(ranked, lex, sem, task_category, context, min_score)
-            sem = self._dense.scores(query_vector)
+            ranked, sem = self._rank_nearest(
+                lex, query_vector, task_category, context, strict_category, top_k
+            )
+            return self._matches(ranked, lex, sem, task_category, context, min_score)
         else:
             sem = {}
         ranked = heapq.nlargest(
@@ -696,6 +699,65 @@ class ReasoningBank:
         ranked = sorted(((float(score[s]), -int(s)) for s in slots), reverse=True)[:top_k]
         sem = {-neg: float(sem_all[-neg]) for _, neg in ranked if has_vec[-neg]}
         return ranked, sem
+
+    def _rank_nearest(
+        self,
+        lex: dict[int, float],
+        query_vector: Sequence[float],
+        category: str | None,
+        context: dict[str, Any] | None,
+        strict: bool,
+        top_k: int,
+    ) -> tuple[list[tuple[float, int]], dict[int, float]]:
+        """Hybrid ranking from the vector index's nearest rows instead of every cosine (the
+        WebAssembly kernel's top-k is one call; a dict of 10,000 cosines is not).
+
+        Exact: a slot outside the ``want`` nearest has a cosine of at most the last one's, so
+        once that bound (with every other part at its best) cannot reach the k-th score, no
+        slot left out can; otherwise ``want`` grows. Lexical candidates outside the nearest
+        get their cosine computed only when their own bound could reach the k-th score.
+        """
+        w, dense = self.weights, self._dense
+        share = w.semantic / (w.lexical + w.semantic)
+        cats = self._category
+        q32 = array("f", query_vector)  # the indexes compare float32 rows with a float32 query
+        want = max(4 * top_k, 32)
+        while True:
+            near = dense.top_k(query_vector, want)
+            sem = dict(near)
+            floor = near[-1][1] if near else -1.0
+            # Lexical candidates whose vector is not among the nearest: cosine unknown yet.
+            outside = [s for s in lex if s not in sem and dense.has(s)]
+            known = {s: v for s, v in lex.items() if s in sem or not dense.has(s)}
+            ranked = heapq.nlargest(top_k, self._score(known, sem, category, context, strict))
+            kth = ranked[-1][0] if len(ranked) == top_k else -math.inf
+            late = {}
+            for s in outside:
+                if category is not None and strict and cats[s] != category:
+                    continue
+                bound = w.similarity * ((1 - share) * lex[s] + share * floor)
+                if bound + self._extras(s, category, context) >= kth:
+                    late[s] = cosine(q32, dense.vector(s) or [])
+            if late:
+                sem.update(late)
+                known.update((s, lex[s]) for s in late)
+                ranked = heapq.nlargest(top_k, self._score(known, sem, category, context, strict))
+                kth = ranked[-1][0] if len(ranked) == top_k else -math.inf
+            unseen = w.similarity * share * floor + w.category + w.outcome
+            unseen += w.context if context else 0.0
+            if len(near) < want or unseen < kth:
+                return ranked, sem
+            want *= 4
+
+    def _extras(self, slot: int, category: str | None, context: dict[str, Any] | None) -> float:
+        """A slot's category, context and outcome parts, weighted (what similarity adds to)."""
+        w = self.weights
+        in_category = category is not None and self._category[slot] == category
+        return (
+            w.category * in_category
+            + w.context * self._context_part(slot, context)
+            + w.outcome * self._quality[slot]
+        )
 
     def _slot_arrays(self) -> tuple[Any, Any, Any, dict[str | None, int]]:
         """numpy views of the per-slot columns (live, category code, quality), rebuilt only

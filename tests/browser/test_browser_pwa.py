@@ -27,6 +27,18 @@ def open_app(page: Any, url: str, db: str, extra: str = "") -> None:
     assert error is None, error
 
 
+def reopen_offline(page: Any, ctx: Any, server: Any, url: str, db: str) -> None:
+    """Offline for real: the server is gone (and the browser is told so); the page reloads
+    from the service worker alone, asking the server nothing."""
+    server.shutdown()
+    server.server_close()
+    ctx.set_offline(True)
+    served = server.requests
+    page.reload()
+    open_app(page, url, db)
+    assert server.requests == served
+
+
 def add_via_ui(page: Any, task: str, category: str, strategy: str, success: bool) -> None:
     page.fill("#a-text", task)
     page.fill("#a-cat", category)
@@ -111,14 +123,7 @@ def test_pwa_works_offline_after_first_visit(playwright, engine, artifacts):
         for task, cat, strategy, ok in UI_PATTERNS:
             add_via_ui(page, task, cat, strategy, ok)
 
-        # Offline for real: the server is gone (and the browser is told it is offline).
-        app_server.shutdown()
-        app_server.server_close()
-        ctx.set_offline(True)
-        served = app_server.requests
-        page.reload()
-        open_app(page, app_url, db)
-        assert app_server.requests == served
+        reopen_offline(page, ctx, app_server, app_url, db)
         assert page.evaluate("window.rb.getStats()")["total_patterns"] == len(UI_PATTERNS)
         titles = search_via_ui(page, "refresh oauth tokens", "backend")
         assert titles[:2] == [

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from browsers import DEPS, launch
-from test_browser_pwa import BOOT_TIMEOUT_MS, open_app
+from test_browser_pwa import BOOT_TIMEOUT_MS, open_app, reopen_offline
 
 pytest.importorskip("wordllama", reason="the server offers the asset with the [semantic] extra")
 
@@ -61,13 +61,7 @@ def test_semantic_pwa_fetches_the_asset_once_and_works_offline(playwright, engin
         open_app(page, url, db)  # the choice is remembered without ?semantic
         assert counting.reads == 1
 
-        server.shutdown()
-        server.server_close()
-        ctx.set_offline(True)
-        served = server.requests
-        page.reload()
-        open_app(page, url, db)
-        assert server.requests == served
+        reopen_offline(page, ctx, server, url, db)
         hits = page.evaluate(f"{rb}.findSimilar('refresh oauth token', null, 2)")
         assert hits[0]["pattern"]["task_description"] == "renew expiring authentication credentials"
         assert hits[0]["parts"]["lexical"] == 0.0 and hits[0]["parts"]["semantic"] > 0.2

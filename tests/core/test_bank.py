@@ -371,3 +371,49 @@ def test_pruned_lexical_ranking_equals_scoring_every_candidate(outcome_weight):
     for pid in rnd.sample(ids, 200):
         run(bank.delete_pattern(pid))
     check(40)
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_hybrid_ranking_from_nearest_vectors_equals_scoring_every_vector(strict):
+    """Vector indexes without numpy rank from their nearest rows (one kernel call in the
+    browser); the result must be what scoring every cosine gives."""
+    import heapq
+    import random
+
+    from reasoningbank.embed import analyze
+
+    rnd = random.Random(9)
+    words = [f"word{i}" for i in range(60)]
+    bank = open_bank(dedup_threshold=None, vector_backend="python")
+    dim = 8
+    records = []
+    for i in range(1500):
+        p = pattern(
+            " ".join(rnd.choices(words, k=4)), category=rnd.choice("abc"), score=rnd.random()
+        )
+        if i % 7:  # some patterns carry no vector: their text part is lexical only
+            p["embedding"] = [rnd.gauss(0, 1) for _ in range(dim)]
+        if i % 11 == 0:
+            p["context"] = {"lang": rnd.choice(["py", "js"])}
+        records.append(p)
+    run(bank.store_patterns(records))
+    for _ in range(60):
+        query = " ".join(rnd.choices(words, k=rnd.randint(1, 3)))
+        vector = [rnd.gauss(0, 1) for _ in range(dim)]
+        category, k = rnd.choice([None, "a", "b"]), rnd.choice([1, 5, 50])
+        context = rnd.choice([None, {"lang": "py"}])
+        got = run(
+            bank.find_similar(
+                query, category, k, embedding=vector, context=context, strict_category=strict
+            )
+        )
+        scope = [] if category is None or not strict else [category]
+        lex = bank._lex.scores(analyze(query), *scope)
+        sem = bank._dense.scores(vector)
+        every = heapq.nlargest(k, bank._score(lex, sem, category, context, strict))
+        assert [m.pattern.id for m in got] == [bank._ids[-neg] for _, neg in every]
+        for m, (score, neg) in zip(got, every, strict=True):
+            assert abs(m.score - score) < 1e-9
+            semantic = sem.get(-neg)
+            assert (m.parts.get("semantic") is None) == (semantic is None)
+            assert semantic is None or abs(m.parts["semantic"] - semantic) < 1e-9
