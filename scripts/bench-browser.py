@@ -11,7 +11,9 @@ Measures, on the deterministic dataset of ``bench/dataset.py`` (N patterns, 5 ca
   ``load()`` alone), ``find_similar(desc, category, top_k=5)`` timed in Python, and the same
   query through the JS API (``rb.findSimilar``: JSON + FFI included);
 - ReasoningBankWasm (npm agentic-flow@1.7.3, installed by bench/peer/setup.sh into
-  $PEER_DIR), in the same Chromium, on the same data, with its own storage choice;
+  $PEER_DIR), in the same Chromium, on the same data: in a dedicated worker, where it uses its
+  in-memory storage (as under Node), and as shipped in a page, where its storage keeps nothing
+  (its finds return no results: reported, not compared);
 - page load to the first answered query with a warm cache (service worker), empty-ish bank
   and N-pattern bank: navigation start to results on screen (``?q=`` runs one search);
 - the dense vector kernels, 10,000 x 384, top-5 (and all cosines, ``scores``): pure Python,
@@ -172,10 +174,27 @@ export const ReasoningBankWasm = bg.ReasoningBankWasm;
 """
 
 PEER_JS = r"""
-async ([pats, qs, hideIndexedDB]) => {
-  // As shipped it picks IndexedDB in a browser; hiding it selects its in-memory storage.
-  if (hideIndexedDB) Object.defineProperty(window, 'indexedDB', { value: undefined, configurable: true });
+async ([pats, qs]) => {
+  // As shipped, in a page: it picks IndexedDB storage, which keeps nothing (0 patterns).
   const { ReasoningBankWasm } = await import('/shim.mjs');
+  const rb = await new ReasoningBankWasm('rb-peer-bench-' + Date.now());
+  const t0 = performance.now();
+  for (const p of pats) await rb.storePattern(p);
+  const t1 = performance.now();
+  let hits = 0;
+  const f0 = performance.now();
+  for (const q of qs) hits += JSON.parse(await rb.findSimilar(q.task_description, q.task_category, 5)).length;
+  const f1 = performance.now();
+  return { store_us: 1000 * (t1 - t0) / pats.length, find_mean_ms: (f1 - f0) / qs.length,
+           hits_mean: hits / qs.length, stats: JSON.parse(await rb.getStats()) };
+}
+"""
+PEER_WORKER = r"""
+// ReasoningBankWasm in a dedicated worker: there it picks its in-memory storage (backend
+// "wasm-memory", as under Node). In a page its storage backends keep nothing (0 patterns).
+self.onmessage = async ({ data: [pats, qs] }) => {
+  console.log = () => {};  // it logs every store and query
+  const { ReasoningBankWasm } = await import('./shim.mjs');
   const rb = await new ReasoningBankWasm('rb-peer-bench-' + Date.now());
   const t0 = performance.now();
   for (const p of pats) await rb.storePattern(p);
@@ -192,11 +211,19 @@ async ([pats, qs, hideIndexedDB]) => {
   }
   const total = performance.now() - f0;
   lat.sort((a, b) => a - b);
-  let stats = null;
-  try { stats = JSON.parse(await rb.getStats()); } catch (e) { stats = String(e); }
-  return { store_us: 1000 * (t1 - t0) / pats.length, find_p50_ms: lat[Math.ceil(0.5 * lat.length) - 1],
-           find_mean_ms: total / qs.length, hits_mean: hits / qs.length, stats };
-}
+  self.postMessage({ store_us: 1000 * (t1 - t0) / pats.length,
+    find_p50_ms: lat[Math.ceil(0.5 * lat.length) - 1], find_mean_ms: total / qs.length,
+    hits_mean: hits / qs.length, stats: JSON.parse(await rb.getStats()) });
+};
+"""
+
+PEER_IN_WORKER = r"""
+async ([pats, qs]) => new Promise((resolve, reject) => {
+  const w = new Worker('/worker.mjs', { type: 'module' });
+  w.onmessage = (e) => { w.terminate(); resolve(e.data); };
+  w.onerror = (e) => reject(new Error('peer worker: ' + e.message));
+  w.postMessage([pats, qs]);
+})
 """
 
 
@@ -329,6 +356,7 @@ def main() -> int:
         shutil.copytree(peer_src, site)
         (site / "shim.mjs").write_text(PEER_SHIM)
         (site / "index.html").write_text("<!doctype html><title>peer</title>")
+        (site / "worker.mjs").write_text(PEER_WORKER)
         peer_server, peer_url = serve_dir(site)
     else:
         print(
@@ -355,10 +383,10 @@ def main() -> int:
             results["dense"] = run_dense(page)
             page.close()
             if peer_server is not None:
-                for key, hide in (("peer_memory", True), ("peer_indexeddb", False)):
+                for key, script in (("peer_worker", PEER_IN_WORKER), ("peer_page", PEER_JS)):
                     ppage = browser.new_page()
                     ppage.goto(peer_url)
-                    results[key] = ppage.evaluate(PEER_JS, [pats, qs, hide])
+                    results[key] = ppage.evaluate(script, [pats, qs])
                     ppage.close()
             results["page_load_small"] = page_load(browser, url, "rb-small", pats[:20])
             results["page_load_n"] = page_load(browser, url, "rb-bench")
