@@ -115,7 +115,8 @@ def _numpy() -> Any:
 
 def make_dense_index(backend: str | None = None) -> Any:
     """The dense index for this runtime: numpy when present; under Pyodide without numpy the
-    JavaScript kernel (one FFI call per query, ``storage_idb.kernels``); else pure Python.
+    WebAssembly SIMD kernel (JS loop where the engine lacks SIMD; one FFI call per query,
+    ``storage_idb.kernels``); else pure Python.
     ``backend`` ("numpy", "python", "js") forces one."""
     from . import runtime
 
