@@ -255,6 +255,14 @@ def serve_dir(path: Path) -> tuple[Any, str]:
     return server, f"http://127.0.0.1:{server.server_address[1]}/"
 
 
+def booted_page(browser: Any, url: str) -> Any:
+    """A page of the app with Pyodide and the library up (no service worker)."""
+    page = browser.new_page()
+    page.goto(f"{url}?nosw&db=rb-boot")
+    wait_ready(page)
+    return page
+
+
 def wait_ready(page: Any) -> None:
     page.wait_for_function("window.rbReady || window.rbError", timeout=120_000)
     err = page.evaluate("window.rbError || null")
@@ -311,10 +319,7 @@ def dense_only(json_out: str | None) -> int:
     with sync_playwright() as p:
         browser = launch(p, "chromium")
         try:
-            page = browser.new_page()
-            page.goto(f"{url}?nosw&db=rb-boot")
-            wait_ready(page)
-            results = {"chromium": browser.version, "dense": run_dense(page)}
+            results = {"chromium": browser.version, "dense": run_dense(booted_page(browser, url))}
         finally:
             browser.close()
     app.shutdown()
@@ -367,9 +372,7 @@ def main() -> int:
     with sync_playwright() as p:
         browser = launch(p, "chromium")
         try:
-            page = browser.new_page()
-            page.goto(f"{url}?nosw&db=rb-boot")
-            wait_ready(page)
+            page = booted_page(browser, url)
             results["chromium"] = browser.version
             page.evaluate(
                 "([a, b]) => { window.rb.pyodide.FS.writeFile('/tmp/patterns.jsonl', a);"
