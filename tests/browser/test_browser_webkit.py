@@ -138,3 +138,27 @@ def test_webkit_indexeddb_survives_reload(webkit, app_url):
     webkit.refresh()
     open_app(webkit, app_url, "wk-boot")
     assert json.loads(run_check(webkit, f"check_persist_read({loc!r})"))
+
+
+def test_webkit_runs_the_webassembly_dense_kernel(webkit, app_url):
+    """WebKitGTK validates the SIMD module, so it gets the kernel Chromium and Firefox get,
+    with the same exact answers (the checks of tests/pyodide/test_pyodide_dense.py)."""
+    dense = CHECKS + (
+        Path(__file__).resolve().parents[1] / "pyodide" / "dense_checks.py"
+    ).read_text(encoding="utf-8")
+
+    def run(call: str) -> Any:
+        return json.loads(
+            run_async(
+                webkit,
+                "return await window.rb.pyodide.runPythonAsync(arguments[0]);",
+                dense + f"\nawait {call}\n",
+            )
+        )
+
+    open_app(webkit, app_url, "wk-boot")
+    assert run("check_dense_kernels()") == {"kernels": ["wasm-simd", "js"], "default": "wasm-simd"}
+    for dim, int8 in ((3, False), (384, False), (384, True)):
+        got = run(f"check_dense_wasm({dim}, {int8}, 800)")
+        assert got["backend"] == "wasm-simd" and got["scans"], got
+    assert "scanF64" in run("check_dense_near_duplicates(False)")["0.001"][0]
