@@ -731,13 +731,17 @@ class ReasoningBank:
             known = {s: v for s, v in lex.items() if s in sem or not dense.has(s)}
             ranked = heapq.nlargest(top_k, self._score(known, sem, category, context, strict))
             kth = ranked[-1][0] if len(ranked) == top_k else -math.inf
-            late = {}
-            for s in outside:
-                if category is not None and strict and cats[s] != category:
-                    continue
-                bound = w.similarity * ((1 - share) * lex[s] + share * floor)
-                if bound + self._extras(s, category, context) >= kth:
-                    late[s] = cosine(q32, dense.vector(s) or [])
+            late = dense.cosines(
+                q32,
+                [
+                    s
+                    for s in outside
+                    if not (category is not None and strict and cats[s] != category)
+                    and w.similarity * ((1 - share) * lex[s] + share * floor)
+                    + self._extras(s, category, context)
+                    >= kth
+                ],
+            )
             if late:
                 sem.update(late)
                 known.update((s, lex[s]) for s in late)

@@ -248,6 +248,26 @@ class DenseIndex:
         sims, slots = self._numpy_sims(q, qn)
         return dict(zip(slots.tolist(), sims[slots].tolist(), strict=False))
 
+    def cosines(self, query: Sequence[float], slots: Sequence[int]) -> dict[int, float]:
+        """Cosine of ``query`` with the vectors of ``slots`` (those that have one)."""
+        wanted = [s for s in slots if self.has(s)]
+        if not wanted:
+            return {}
+        q, qn = self._query(query)
+        if self._np is None:
+            rows = self._rows
+            return {
+                s: sum(x * y for x, y in zip(rows[s][0], q, strict=False)) / (rows[s][1] * qn)
+                for s in wanted
+            }
+        np = self._np
+        query_row = np.frombuffer(q, dtype=np.float32)
+        return {
+            s: float(self._blocks[s // _BLOCK][s % _BLOCK] @ query_row)
+            / (float(self._norms[s]) * qn)
+            for s in wanted
+        }
+
     def _numpy_sims(self, q: array[float], qn: float) -> tuple[Any, Any]:
         np = self._np
         used = self._used  # rows past the highest slot are empty: skip them (memory-bound)

@@ -16,6 +16,8 @@ Measures, on the deterministic dataset of ``bench/dataset.py`` (N patterns, 5 ca
   (its finds return no results: reported, not compared);
 - page load to the first answered query with a warm cache (service worker), empty-ish bank
   and N-pattern bank: navigation start to results on screen (``?q=`` runs one search);
+- hybrid (lexical + semantic) search with the browser's semantic asset, when the server offers
+  one: an in-memory bank of (at most) 10,000 patterns embedded in Pyodide, ``find_similar``;
 - the dense vector kernels, 10,000 x 384, top-5 (and all cosines, ``scores``): pure Python,
   the plain JS loop, the WebAssembly SIMD kernel (float32 scan, int8 scan); ``--dense-only``
   runs just this part.
@@ -102,6 +104,44 @@ total = time.perf_counter() - t0
 out.update(find_p50_ms=pct(lat, 0.5), find_p95_ms=pct(lat, 0.95), find_mean_ms=total * 1e3 / len(qs),
            hits_mean=hits / len(qs))
 await bank.close()
+json.dumps(out)
+"""
+
+SEMANTIC_PY = r"""
+import json, math, time
+from pyodide.http import pyfetch
+from reasoningbank import ReasoningBank
+from reasoningbank.semantic_asset import AssetEmbedder
+
+info = await (await pyfetch('build-info.json')).json()
+out = {}
+if info.get('semantic'):
+    t = time.perf_counter()
+    emb = AssetEmbedder.from_bytes(await (await pyfetch(info['semantic'])).bytes())
+    out['asset_load_ms'] = (time.perf_counter() - t) * 1e3
+    pats = [json.loads(l) for l in open('/tmp/patterns.jsonl')][:10000]
+    qs = [json.loads(l) for l in open('/tmp/queries.jsonl')]
+    bank = await ReasoningBank.open(':memory:', embedder=emb, dedup_threshold=None)
+    t = time.perf_counter()
+    await bank.store_patterns(pats)
+    out['n'] = len(pats)
+    out['store_per_s'] = len(pats) / (time.perf_counter() - t)
+    out['dense_backend'] = bank._dense.backend
+    for q in qs[:5]:
+        await bank.find_similar(q['task_description'], q['task_category'], 5)
+    lat = []
+    t0 = time.perf_counter()
+    for q in qs:
+        t = time.perf_counter()
+        await bank.find_similar(q['task_description'], q['task_category'], 5)
+        lat.append((time.perf_counter() - t) * 1e3)
+    out['find_mean_ms'] = (time.perf_counter() - t0) * 1e3 / len(qs)
+    out['find_p50_ms'] = sorted(lat)[math.ceil(0.5 * len(lat)) - 1]
+    t = time.perf_counter()
+    for q in qs:
+        emb(q['task_description'])
+    out['embed_query_ms'] = (time.perf_counter() - t) * 1e3 / len(qs)
+    await bank.close()
 json.dumps(out)
 """
 
@@ -384,6 +424,9 @@ def main() -> int:
             )
             results["ours_js_api"] = page.evaluate(OURS_JS_API, [qs])
             results["dense"] = run_dense(page)
+            results["semantic"] = json.loads(
+                page.evaluate("c => window.rb.pyodide.runPythonAsync(c)", SEMANTIC_PY)
+            )
             page.close()
             if peer_server is not None:
                 for key, script in (("peer_worker", PEER_IN_WORKER), ("peer_page", PEER_JS)):

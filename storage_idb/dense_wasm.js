@@ -241,6 +241,18 @@
       return new Uint8Array(this.sims(this.query(qBytes)).slice().buffer);
     }
 
+    // Exact cosines of the rows in slotBytes (Int32), as Float64 bytes; NaN: empty slot.
+    simsForBytes(qBytes, slotBytes) {
+      const info = this.query(qBytes);
+      const slots = new Int32Array(slotBytes.slice().buffer);
+      const out = new Float64Array(slots.length);
+      for (let i = 0; i < slots.length; i++) {
+        const s = slots[i];
+        out[i] = s < this.used && this.norms[s] > 0 ? this.exact(s, info) : NaN;
+      }
+      return new Uint8Array(out.buffer);
+    }
+
     // The k best [slot, cosine] pairs, best first, ties by lower slot, as JSON.
     // Scans from coarse to fine until few enough candidates are left: rescoring costs ~dim
     // per candidate, the next scan ~n * dim / 32, so past n / 32 candidates (or 4k) the next

@@ -80,6 +80,15 @@
       return new Uint8Array(this.sims(qBytes).buffer);
     }
 
+    // Cosines of the rows in slotBytes (Int32), as Float64 bytes; NaN: empty slot.
+    simsForBytes(qBytes, slotBytes) {
+      const all = this.sims(qBytes);
+      const slots = new Int32Array(slotBytes.slice().buffer);
+      const out = new Float64Array(slots.length);
+      for (let i = 0; i < slots.length; i++) out[i] = slots[i] < all.length ? all[slots[i]] : NaN;
+      return new Uint8Array(out.buffer);
+    }
+
     // The k best [slot, cosine] pairs, best first, ties by lower slot, as JSON.
     topK(qBytes, k) {
       const sims = this.sims(qBytes);

@@ -148,6 +148,16 @@ class JsDenseIndex:
         sims.frombytes(self._js.simsBytes(q).to_bytes())
         return {s: v for s, v in enumerate(sims) if not math.isnan(v)}
 
+    def cosines(self, query: Sequence[float], slots: Sequence[int]) -> dict[int, float]:
+        """Cosine of ``query`` with the vectors of ``slots`` (those that have one): one call."""
+        wanted = array("i", (s for s in slots if s in self._rows))
+        if not wanted:
+            return {}
+        q = self._query(query)
+        sims = array("d")
+        sims.frombytes(self._js.simsForBytes(q, _bytes(wanted)).to_bytes())
+        return dict(zip(wanted, sims, strict=True))
+
     def top_k(self, query: Sequence[float], k: int) -> list[tuple[int, float]]:
         """The ``k`` most similar slots, best first (ties by lower slot)."""
         if not self._rows or k <= 0:

@@ -58,3 +58,22 @@ def test_score_weights_validate():
         ScoreWeights.from_any({"similarity": -1})
     with pytest.raises(InvalidPattern):
         ScoreWeights.from_any({"bogus": 1})
+
+
+@pytest.mark.parametrize("backend", ["python", "numpy"])
+def test_cosines_of_some_slots_equal_their_scores(backend):
+    import random
+
+    from reasoningbank.similarity import DenseIndex
+
+    rnd = random.Random(4)
+    index = DenseIndex(backend)
+    for slot in range(0, 300, 2):
+        index.add(slot, [rnd.gauss(0, 1) for _ in range(12)])
+    index.remove(10)
+    query = [rnd.gauss(0, 1) for _ in range(12)]
+    every = index.scores(query)
+    some = index.cosines(query, [0, 3, 10, 12, 298, 999])  # odd, removed, unknown: left out
+    assert some.keys() == {0, 12, 298}
+    for slot, value in some.items():
+        assert abs(value - every[slot]) < 1e-6

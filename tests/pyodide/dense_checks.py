@@ -42,6 +42,10 @@ def _agree(index, rows, queries, ks):
         ref = dict(python_top_k(ref_rows, array("f", q), len(ref_rows)))
         worst = max(abs(scores[s] - ref[s]) for s in ref)
         assert worst <= 1e-12, worst
+        some = sorted(ref)[::3] + [-1 + min(ref), max(ref) + 1000]  # + slots without a row
+        picked = index.cosines(q, some)
+        assert picked.keys() == set(some) & ref.keys(), len(picked)
+        assert max(abs(picked[s] - ref[s]) for s in picked) <= 1e-12
     return sorted(scans), cands
 
 
