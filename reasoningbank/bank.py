@@ -8,6 +8,7 @@ stored data. Scoring and learning live in pure modules; this class only awaits t
 
 from __future__ import annotations
 
+import copy
 import heapq
 import inspect
 import json
@@ -127,7 +128,8 @@ class ReasoningBank:
         self._category: list[str | None] = []
         self._strategy: list[str | None] = []
         self._quality: list[float] = []
-        self._version = 0  # bumped by every index change; invalidates ``_arrays``
+        self._version = 0  # bumped by every index change; invalidates ``_arrays``, ``_stats``
+        self._stats: tuple[int, dict[str, Any]] | None = None
         self._arrays: tuple[Any, ...] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -854,6 +856,19 @@ class ReasoningBank:
 
     async def get_stats(self) -> dict[str, Any]:
         await self._sync()
+        if self._stats is None or self._stats[0] != self._version:
+            self._stats = (self._version, self._pattern_stats())  # O(N): once per change
+        return {
+            **copy.deepcopy(self._stats[1]),
+            "storage": {
+                "backend": self._store.kind,
+                "location": self._store.location,
+                "fallback": self._fallback,
+            },
+            "runtime": runtime.detect(),
+        }
+
+    def _pattern_stats(self) -> dict[str, Any]:
         records = list(self._records.values())
         categories = Counter(r.task_category for r in records)
         strategies = Counter(s for s in self._strategy if s is not None)
@@ -868,12 +883,6 @@ class ReasoningBank:
             "success_rate": wins / observations if observations else 0.0,
             "observations": observations,
             "contradictions": sum(r.contradictions for r in records),
-            "storage": {
-                "backend": self._store.kind,
-                "location": self._store.location,
-                "fallback": self._fallback,
-            },
-            "runtime": runtime.detect(),
             "index": {
                 "analyzer": ANALYZER_VERSION,
                 "vocabulary": self._lex.vocabulary_size,

@@ -417,3 +417,19 @@ def test_hybrid_ranking_from_nearest_vectors_equals_scoring_every_vector(strict)
             semantic = sem.get(-neg)
             assert (m.parts.get("semantic") is None) == (semantic is None)
             assert semantic is None or abs(m.parts["semantic"] - semantic) < 1e-9
+
+
+def test_stats_are_computed_once_per_change_and_always_current():
+    bank = open_bank(dedup_threshold=None)
+    a, b = run(bank.store_patterns([pattern("fix the login form"), pattern("tune the cache")]))
+    first = run(bank.get_stats())
+    first["categories"]["backend"] = 99  # a caller's edits do not leak into the next answer
+    assert run(bank.get_stats())["categories"] == {"backend": 2}
+    run(bank.record_outcome(a, success=False, score=0.0))
+    after = run(bank.get_stats())
+    assert after["observations"] > first["observations"]
+    assert after["success_rate"] < first["success_rate"]
+    run(bank.delete_pattern(b))
+    assert run(bank.get_stats())["total_patterns"] == 1
+    run(bank.store_pattern(pattern("bake bread", category="kitchen")))
+    assert run(bank.get_stats())["categories"] == {"backend": 1, "kitchen": 1}
