@@ -121,27 +121,6 @@
     }
   }
 
-  // A connection: the IDBDatabase plus a BroadcastChannel on which every writer announces
-  // its commits, so that changes() costs nothing until another tab or connection wrote.
-  // Without BroadcastChannel (some embedders), `dirty` stays true and changes() queries.
-  function handle(name, db) {
-    const h = { db, chan: null, dirty: true };
-    if (typeof BroadcastChannel === "function") {
-      h.chan = new BroadcastChannel("reasoningbank-idb:" + name);
-      h.chan.onmessage = () => {
-        h.dirty = true;
-      };
-      if (typeof h.chan.unref === "function") h.chan.unref(); // Node: don't hold the process
-      h.dirty = false;
-    }
-    return h;
-  }
-
-  function announce(h, seq) {
-    if (h.chan) h.chan.postMessage(seq);
-    return seq;
-  }
-
   function open(name, blockedTimeoutMs) {
     const factory = globalThis.indexedDB;
     if (!factory) {
@@ -320,12 +299,19 @@
     const tx = h.db.transaction(["records", "vectors", "sys", "tombstones"], "readwrite");
     const done = finished(tx);
     const sys = tx.objectStore("sys");
-    const counters = await Promise.all([request(sys.get("seq")), request(sys.get("n"))]);
-    const seq = (counters[0] || 0) + 1;
-    let n = counters[1] || 0;
     const records = tx.objectStore("records");
     const vectors = tx.objectStore("vectors");
     const tombstones = tx.objectStore("tombstones");
+    // Deleting what is not there still costs a request per row (half a bulk store's time):
+    // skip vector deletes when no vector is stored, tombstone deletes for ids not tombstoned.
+    const [seq0, n0, vectorCount, tombCount] = await Promise.all([
+      request(sys.get("seq")), request(sys.get("n")), request(vectors.count()), request(tombstones.count()),
+    ]);
+    const seq = (seq0 || 0) + 1;
+    let n = n0 || 0;
+    let tombed = null; // null: delete every row's tombstone
+    if (tombCount === 0) tombed = new Set();
+    else if (tombCount <= 4096) tombed = new Set(await request(tombstones.getAllKeys()));
     let off = 0;
     guarded(tx, done, () => {
       for (let i = 0; i < rows.length; i++) {
@@ -334,10 +320,10 @@
         if (dim > 0) {
           vectors.put(flat.slice(off, off + dim), id);
           off += dim;
-        } else {
+        } else if (vectorCount > 0) {
           vectors.delete(id);
         }
-        tombstones.delete(id);
+        if (tombed === null || tombed.has(id)) tombstones.delete(id);
       }
       for (const id of ids) {
         records.delete(id);

@@ -294,6 +294,47 @@ async def check_idb_store(name):
         await other.close()
 
 
+async def check_idb_replace_and_revive(name):
+    """Writes skip deletes that have nothing to delete; the ones that do must still happen:
+    a pattern re-stored without its vector loses it, a deleted id stored again is live again
+    (for this connection and for another one's changes())."""
+    from reasoningbank.storage.base import Record
+    from storage_idb import open_idb_store
+
+    def rec(i, vec=None):
+        return Record(f"p{i}", "c", "s", T0 + i, T0 + i, {"i": i}, ["t"], vec)
+
+    s = await open_idb_store(name)
+    other = await open_idb_store(name)
+    late = await open_idb_store(name)  # catches up only at the end
+    try:
+        await s.put([rec(i) for i in range(5)])  # no vectors, no tombstones yet
+        await s.put([rec(1, [1.0, 2.0])])
+        await s.put([rec(1)])  # re-stored without a vector: the old one must go
+        assert (await s.get("p1")).embedding is None
+        await other.changes()
+        await late.changes()
+        await s.put([], delete=["p2", "p3"])
+        ch = await other.changes()
+        assert sorted(ch.deleted) == ["p2", "p3"], ch
+        await s.put([rec(2), rec(9)])  # p2 revived: its tombstone must go
+        ch = await other.changes()
+        assert sorted(r.id for r in ch.upserted) == ["p2", "p9"] and ch.deleted == [], ch
+        ch = await late.changes()  # saw neither the delete nor the revival
+        assert sorted(r.id for r in ch.upserted) == ["p2", "p9"] and ch.deleted == ["p3"], ch
+        assert sorted(r.id for r in await s.load()) == ["p0", "p1", "p2", "p4", "p9"]
+        fresh = await open_idb_store(name)
+        try:
+            assert sorted(r.id for r in await fresh.load()) == ["p0", "p1", "p2", "p4", "p9"]
+            assert (await fresh.get("p1")).embedding is None
+        finally:
+            await fresh.close()
+    finally:
+        for store in (s, other, late):
+            await store.close()
+    return "ok"
+
+
 async def check_default_location():
     """With no location, Pyodide banks live in IndexedDB where it exists."""
     bank = await ReasoningBank.open(clock=clock)

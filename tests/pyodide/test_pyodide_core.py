@@ -95,6 +95,10 @@ def test_idb_store_protocol(rb):
     assert run_check(rb, f"check_idb_store({location(rb)[6:]!r})") == "ok"
 
 
+def test_idb_writes_skip_only_needless_deletes(rb):
+    assert run_check(rb, f"check_idb_replace_and_revive({location(rb)[6:]!r})") == "ok"
+
+
 def test_js_dense_kernel_matches_numpy(rb):
     """The JS vector kernel's top-k and cosines equal numpy's within 1e-6."""
     got = json.loads(run_check(rb, "check_dense('js')"))
