@@ -105,22 +105,6 @@
     return seq;
   }
 
-  // Runs `issue` (which queues requests on `tx`); if it throws synchronously (a bad key,
-  // an uncloneable value), aborts so that the requests already queued do not commit.
-  function guarded(tx, done, issue) {
-    try {
-      issue();
-    } catch (e) {
-      done.catch(() => {});
-      try {
-        tx.abort();
-      } catch (_) {
-        // already finished
-      }
-      throw e;
-    }
-  }
-
   function open(name, blockedTimeoutMs) {
     const factory = globalThis.indexedDB;
     if (!factory) {
