@@ -113,6 +113,17 @@ def _numpy() -> Any:
     return numpy
 
 
+def check_vector(vector: Sequence[float], dim: int | None) -> None:
+    """What every dense index refuses: another dimension than its vectors', all zeros."""
+    if dim is not None and len(vector) != dim:
+        raise InvalidPattern(
+            f"embedding has dimension {len(vector)}, this bank's vectors have {dim}",
+            field="embedding",
+        )
+    if not any(vector):
+        raise InvalidPattern("embedding must not be all zeros", field="embedding")
+
+
 def make_dense_index(backend: str | None = None) -> Any:
     """The dense index for this runtime: numpy when present; under Pyodide without numpy the
     WebAssembly SIMD kernel (JS loop where the engine lacks SIMD; one FFI call per query,
@@ -163,13 +174,7 @@ class DenseIndex:
 
     def check(self, vector: Sequence[float]) -> None:
         """Raise ``InvalidPattern`` if ``vector`` cannot be added (call before storing)."""
-        if self.dim is not None and len(vector) != self.dim:
-            raise InvalidPattern(
-                f"embedding has dimension {len(vector)}, this bank's vectors have {self.dim}",
-                field="embedding",
-            )
-        if not any(vector):
-            raise InvalidPattern("embedding must not be all zeros", field="embedding")
+        check_vector(vector, self.dim)
 
     @staticmethod
     def _f32(vector: Sequence[float]) -> array[float]:

@@ -23,6 +23,7 @@ from importlib import resources
 from typing import Any
 
 from reasoningbank.errors import InvalidPattern
+from reasoningbank.similarity import check_vector
 
 __all__ = ["JsDenseIndex", "kernels"]
 
@@ -83,13 +84,7 @@ class JsDenseIndex:
         return len(self._rows)
 
     def check(self, vector: Sequence[float]) -> None:
-        if self.dim is not None and len(vector) != self.dim:
-            raise InvalidPattern(
-                f"embedding has dimension {len(vector)}, this bank's vectors have {self.dim}",
-                field="embedding",
-            )
-        if not any(vector):
-            raise InvalidPattern("embedding must not be all zeros", field="embedding")
+        check_vector(vector, self.dim)
 
     def reserve(self, rows: int) -> None:  # the JS side grows by doubling
         pass
