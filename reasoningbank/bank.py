@@ -50,9 +50,7 @@ def default_location() -> str:
     if rt in (runtime.PYODIDE_BROWSER, runtime.PYODIDE_WORKER):
         return "idb://reasoningbank"
     if rt == runtime.PYODIDE_NODE:
-        import js
-
-        return "idb://reasoningbank" if getattr(js, "indexedDB", None) is not None else ":memory:"
+        return "idb://reasoningbank" if runtime.has_indexeddb() else ":memory:"
     if os.name == "nt":
         base = os.environ.get("APPDATA") or os.path.expanduser("~")
     elif os.uname().sysname == "Darwin":

@@ -59,6 +59,6 @@ def has_indexeddb() -> bool:
     a polyfill such as fake-indexeddb)."""
     if not is_pyodide():
         return False
-    import js  # type: ignore[import-not-found]
+    import js  # type: ignore[import-not-found, unused-ignore]
 
     return getattr(js, "indexedDB", None) is not None
