@@ -350,6 +350,7 @@ def _hub_certificate(db: str) -> Any:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     ) + fresh.cert.public_bytes(serialization.Encoding.PEM)
+    path.parent.mkdir(parents=True, exist_ok=True)  # a first run: the bank is not there yet
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(pem)

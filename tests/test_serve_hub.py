@@ -45,7 +45,9 @@ def test_serve_announces_its_hub_and_links_the_local_bank(tmp_path):
                 return []
 
         found = run(catch_up())
-        assert [m.pattern.task_description for m in found] == ["rotate tls certificates before expiry"]
+        assert [m.pattern.task_description for m in found] == [
+            "rotate tls certificates before expiry"
+        ]
         assert found[0].pattern.metadata.extra["provenance"]["author"] == hub.bank_key
     finally:
         server.shutdown()
@@ -65,3 +67,35 @@ def test_serve_keeps_its_hub_certificate_across_restarts(tmp_path):
     assert _hub_certificate(db).sha256 == first.sha256
     (tmp_path / "bank.db.hub.pem").write_text("garbage")
     assert _hub_certificate(db).sha256 != first.sha256  # unreadable: replaced, not a crash
+
+
+def test_the_main_job_starts_on_a_first_run(tmp_path):
+    """`reasoningbank serve` with nothing set up yet: the default bank's folder does not
+    exist, so the hub's certificate (kept next to the bank) must create it."""
+    import os
+    import subprocess
+    import sys
+
+    data = tmp_path / "fresh" / "data"  # XDG_DATA_HOME: the default bank lives under it
+    env = {**os.environ, "XDG_DATA_HOME": str(data)}
+    env.pop("REASONINGBANK_DB", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reasoningbank", "serve", "--port", "0", "--hub-port", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        first = proc.stdout.readline()
+        assert first.startswith("ReasoningBank app: http://localhost:"), (
+            first + proc.stderr.read() if proc.poll() is not None else first
+        )
+        url = first.split()[2].split("?")[0]
+        info = json.loads(urllib.request.urlopen(url + "build-info.json", timeout=10).read())
+        assert info["bus"]["hub"].startswith("https://") and len(info["bus"]["certHash"]) == 64
+        assert (data / "reasoningbank" / "bank.db").exists()
+        assert (data / "reasoningbank" / "bank.db.hub.pem").exists()
+    finally:
+        proc.terminate()
+        proc.wait(10)
