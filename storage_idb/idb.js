@@ -136,7 +136,8 @@
     });
   }
 
-  function concatVectors(keys, vals) {
+  // Float32 vectors end to end in one byte buffer, and each one's length.
+  function flatten(vals) {
     let total = 0;
     for (const v of vals) total += v.length;
     const flat = new Float32Array(total);
@@ -147,7 +148,12 @@
       off += vals[i].length;
       dims[i] = vals[i].length;
     }
-    return { vec: JSON.stringify([keys, dims]), bytes: new Uint8Array(flat.buffer) };
+    return { dims, bytes: new Uint8Array(flat.buffer) };
+  }
+
+  function concatVectors(keys, vals) {
+    const { dims, bytes } = flatten(vals);
+    return { vec: JSON.stringify([keys, dims]), bytes };
   }
 
   function joinRows(rows) {
@@ -196,17 +202,8 @@
   }
 
   function packState(seq, ids, rows, keys, vals) {
-    let total = 0;
-    for (const v of vals) total += v.length;
-    const flat = new Float32Array(total);
-    const dims = new Array(vals.length);
-    let off = 0;
-    for (let i = 0; i < vals.length; i++) {
-      flat.set(vals[i], off);
-      off += vals[i].length;
-      dims[i] = vals[i].length;
-    }
-    return { seq, ids, rows, vkeys: keys, vdims: dims, vbytes: new Uint8Array(flat.buffer) };
+    const { dims, bytes } = flatten(vals);
+    return { seq, ids, rows, vkeys: keys, vdims: dims, vbytes: bytes };
   }
 
   // The snapshot plus what committed after it: drop rewritten and deleted records, append
