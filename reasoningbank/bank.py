@@ -607,8 +607,9 @@ class ReasoningBank:
         ``(score, -slot, similarity)``, scoring each distinct matching text once.
 
         In similarity units a slot's outcome part is a bonus of at most
-        ``outcome / similarity``, which lets the index prune exactly; texts come best first: once a text's best possible score cannot beat the k-th
-        found so far, no later text can either.
+        ``outcome / similarity``, which lets the index prune exactly; texts come best first:
+        once a text's best possible score cannot beat the k-th found so far, no later text
+        can either.
         """
         w = self.weights
         qual = self._quality
@@ -649,18 +650,13 @@ class ReasoningBank:
         strict: bool,
     ) -> list[tuple[float, int]]:
         """``(composite score, -slot)`` per candidate: tuples order best-first, then oldest."""
-        w = self.weights
-        cats, qual = self._category, self._quality
-        wsim, wout = w.similarity, w.outcome
+        cats, wsim = self._category, self.weights.similarity
         out = []
         for slot in lex.keys() | sem.keys():
-            in_category = category is not None and cats[slot] == category
-            if category is not None and strict and not in_category:
+            if category is not None and strict and cats[slot] != category:
                 continue
             sim = self._text_similarity(lex.get(slot, 0.0), sem.get(slot))
-            ctx = self._context_part(slot, context)
-            score = wsim * sim + w.category * in_category + w.context * ctx + wout * qual[slot]
-            out.append((score, -slot))
+            out.append((wsim * sim + self._extras(slot, category, context), -slot))
         return out
 
     def _rank_numpy(
@@ -722,22 +718,29 @@ class ReasoningBank:
         cats = self._category
         q32 = array("f", query_vector)  # the indexes compare float32 rows with a float32 query
         want = max(4 * top_k, 32)
+
+        def rank() -> tuple[list[tuple[float, int]], float]:
+            ranked = heapq.nlargest(top_k, self._score(known, sem, category, context, strict))
+            return ranked, ranked[-1][0] if len(ranked) == top_k else -math.inf
+
         while True:
             near = dense.top_k(query_vector, want)
             sem = dict(near)
             floor = near[-1][1] if near else -1.0
-            # Lexical candidates whose vector is not among the nearest: cosine unknown yet.
-            outside = [s for s in lex if s not in sem and dense.has(s)]
-            known = {s: v for s, v in lex.items() if s in sem or not dense.has(s)}
-            ranked = heapq.nlargest(top_k, self._score(known, sem, category, context, strict))
-            kth = ranked[-1][0] if len(ranked) == top_k else -math.inf
+            known: dict[int, float] = {}
+            outside = []  # lexical candidates whose vector is not among the nearest
+            for s, v in lex.items():
+                if s in sem or not dense.has(s):
+                    known[s] = v
+                elif not (category is not None and strict and cats[s] != category):
+                    outside.append(s)
+            ranked, kth = rank()
             late = dense.cosines(
                 q32,
                 [
                     s
                     for s in outside
-                    if not (category is not None and strict and cats[s] != category)
-                    and w.similarity * ((1 - share) * lex[s] + share * floor)
+                    if w.similarity * ((1 - share) * lex[s] + share * floor)
                     + self._extras(s, category, context)
                     >= kth
                 ],
@@ -745,8 +748,7 @@ class ReasoningBank:
             if late:
                 sem.update(late)
                 known.update((s, lex[s]) for s in late)
-                ranked = heapq.nlargest(top_k, self._score(known, sem, category, context, strict))
-                kth = ranked[-1][0] if len(ranked) == top_k else -math.inf
+                ranked, kth = rank()
             unseen = w.similarity * share * floor + w.category + w.outcome
             unseen += w.context if context else 0.0
             if len(near) < want or unseen < kth:

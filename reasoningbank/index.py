@@ -40,7 +40,7 @@ _prior: dict[str, float] | None = None
 
 
 def english_prior() -> dict[str, float]:
-    """term -> chance that a short English text contains it (the ~2,000 commonest terms)."""
+    """term -> chance that a short English text contains it (the 1,000 commonest terms)."""
     global _prior
     if _prior is None:
         text = resources.files(__package__).joinpath("idf_prior.txt").read_text("utf-8")
@@ -298,8 +298,8 @@ class LexicalIndex:
             buckets = self._buckets(tid, group)
             if buckets:
                 bounds = self._max_weight[tid]
-                bound = qw * max(bounds.get(g, 0.0) for g in self._groups(tid, group))
-                plan.append((bound, qw, buckets))
+                top = max(bounds.values(), default=0.0) if group is _ANY else bounds.get(group, 0.0)
+                plan.append((qw * top, qw, buckets))
         plan.sort(key=lambda p: p[0], reverse=True)
         rest = sum(p[0] for p in plan)
         texts = self._texts
@@ -349,9 +349,6 @@ class LexicalIndex:
         if quality is None:
             return [(acc[t], texts[t].slots) for t in kept]
         return [(acc[t], ranked(t)) for t in kept]
-
-    def _groups(self, tid: int, group: Hashable) -> Iterable[Hashable]:
-        return self._postings[tid].keys() if group is _ANY else (group,)
 
     def scores(self, terms: Iterable[str], group: Hashable = _ANY) -> dict[int, float]:
         """Exact cosine of the query against every document sharing a term (others are 0),
