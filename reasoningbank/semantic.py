@@ -32,7 +32,7 @@ from typing import Any
 from .errors import ReasoningBankError
 from .semantic_asset import MAGIC
 
-__all__ = ["ASSET_DIMS", "StaticEmbedder", "build_asset", "pack_asset", "register"]
+__all__ = ["ASSET_DIMS", "StaticEmbedder", "build_asset", "pack_asset", "register", "write_asset"]
 
 _WEIGHTS = ("weights", "l2_supercat_256.safetensors")
 _TOKENIZER = ("tokenizers", "l2_supercat_tokenizer_config.json")
@@ -175,14 +175,20 @@ def pack_asset(
     return body + struct.pack("<I", zlib.crc32(body))
 
 
-def _cmd_asset(args: argparse.Namespace) -> int:
-    """Write the browser's semantic-embedder asset, made from the installed wordllama wheel."""
-    data = build_asset(args.dims)
-    out = Path(args.out)
-    tmp = out.with_name(out.name + ".part")
+def write_asset(out: Path, dims: int = ASSET_DIMS) -> int:
+    """Write ``build_asset(dims)`` to ``out`` atomically (a reader never sees half a file);
+    returns its size."""
+    data = build_asset(dims)
+    tmp = out.with_name(f"{out.name}.{os.getpid()}.part")
     tmp.write_bytes(data)
     tmp.replace(out)
-    print(f"{out}: {len(data)} bytes ({args.dims} dims, int8)")
+    return len(data)
+
+
+def _cmd_asset(args: argparse.Namespace) -> int:
+    """Write the browser's semantic-embedder asset, made from the installed wordllama wheel."""
+    size = write_asset(Path(args.out), args.dims)
+    print(f"{args.out}: {size} bytes ({args.dims} dims, int8)")
     return 0
 
 

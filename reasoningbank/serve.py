@@ -102,7 +102,7 @@ def semantic_asset(cache_dir: Path | None = None) -> Path | None:
 
     if not (has_module("wordllama") and has_module("numpy")):
         return None
-    from .semantic import ASSET_DIMS, _files, build_asset
+    from .semantic import ASSET_DIMS, _files, write_asset
     from .semantic_asset import MAGIC
 
     key = hashlib.sha256(MAGIC + str(ASSET_DIMS).encode())
@@ -113,9 +113,7 @@ def semantic_asset(cache_dir: Path | None = None) -> Path | None:
     path = folder / f"wordllama-{ASSET_DIMS}-{key.hexdigest()[:16]}.rbsem"
     if not path.is_file():
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.part")
-        tmp.write_bytes(build_asset(ASSET_DIMS))
-        tmp.replace(path)  # atomic: a concurrent server never reads half a file
+        write_asset(path, ASSET_DIMS)
     return path
 
 
