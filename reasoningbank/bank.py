@@ -61,7 +61,7 @@ def default_location() -> str:
 
 
 async def _open_store(
-    location: str, backend: str | None, durability: str
+    location: str, backend: str | None, durability: str, create: bool
 ) -> tuple[Store, str | None]:
     """Pick the store for ``location``; returns it and a note when it had to fall back."""
     if backend not in (None, "sqlite", "memory", "idb"):
@@ -85,7 +85,11 @@ async def _open_store(
         return MemoryStore(), None
     from .storage.sqlite import SqliteStore
 
-    return SqliteStore.open(location, durability=durability), None
+    return SqliteStore.open(location, durability=durability, create=create), None
+
+
+def _is_file_location(location: str, backend: str | None) -> bool:
+    return backend in (None, "sqlite") and location != ":memory:" and "://" not in location
 
 
 class ReasoningBank:
@@ -138,6 +142,7 @@ class ReasoningBank:
         *,
         backend: str | None = None,
         durability: str = "normal",
+        create: bool = True,
         progress: Callable[[int, int], None] | None = None,
         **options: Any,
     ) -> ReasoningBank:
@@ -147,9 +152,16 @@ class ReasoningBank:
         Pyodide); ``None`` picks ``default_location()``. ``backend`` forces a store kind.
         ``options``: ``embedder``, ``weights``, ``dedup_threshold``, ``half_life_days``,
         ``vector_backend`` ("numpy", "python" or "js": the JavaScript kernel under Pyodide), ``clock``.
+        ``create=False`` raises ``NoBank`` instead of creating a missing bank file (read
+        commands use it). Only the default location's folder is created when missing.
         """
-        loc = os.fspath(location) if location is not None else default_location()
-        store, fallback = await _open_store(loc, backend, durability)
+        if location is None:
+            loc = default_location()
+            if create and _is_file_location(loc, backend):
+                os.makedirs(os.path.dirname(os.path.abspath(loc)), exist_ok=True)
+        else:
+            loc = os.fspath(location)
+        store, fallback = await _open_store(loc, backend, durability, create)
         try:
             bank = cls(store, fallback=fallback, **options)
             await bank._load(progress)

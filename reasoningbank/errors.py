@@ -6,6 +6,8 @@
     ├── BankClosed          the bank was used after close()
     ├── StorageError        the backend failed (sqlite3 / IndexedDB errors, ``from exc``)
     │   ├── NotABank        the file exists but is not a ReasoningBank; it was not touched
+    │   ├── NoBank          nothing at that location, and the caller asked not to create one
+    │   ├── ReadOnlyBank    the bank can be read but not written (read-only file or mount)
     │   └── SchemaTooNew    written by a newer version; it was not touched
     ├── ImportFailed        an import file could not be read or verified
     └── BusError            neural bus failures (see ``reasoningbank.bus``)
@@ -20,8 +22,10 @@ __all__ = [
     "BusError",
     "ImportFailed",
     "InvalidPattern",
+    "NoBank",
     "NotABank",
     "NotFound",
+    "ReadOnlyBank",
     "ReasoningBankError",
     "SchemaTooNew",
     "StorageError",
@@ -58,6 +62,15 @@ class StorageError(ReasoningBankError):
 
 class NotABank(StorageError):
     """The location holds data that is not a ReasoningBank; it is left untouched."""
+
+
+class NoBank(StorageError):
+    """No bank exists at the location and the caller asked not to create one (read commands
+    never create a bank: a mistyped path must not leave an empty one behind)."""
+
+
+class ReadOnlyBank(StorageError):
+    """A write was asked of a bank opened read-only (a read-only file or mount)."""
 
 
 class SchemaTooNew(StorageError):

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from ..errors import NotABank, SchemaTooNew, StorageError
+from ..errors import NoBank, NotABank, SchemaTooNew, StorageError
 from .base import Changes, Record
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
@@ -110,7 +110,12 @@ class SqliteStore:
     # -- opening -------------------------------------------------------------------------
     @classmethod
     def open(
-        cls, path: str, *, durability: str = "normal", busy_timeout: float = 10.0
+        cls,
+        path: str,
+        *,
+        durability: str = "normal",
+        busy_timeout: float = 10.0,
+        create: bool = True,
     ) -> SqliteStore:
         if durability not in ("normal", "full"):
             raise StorageError(f"durability must be 'normal' or 'full', not {durability!r}")
@@ -118,12 +123,15 @@ class SqliteStore:
         exists = not memory and os.path.exists(path)
         if exists and os.path.isdir(path):
             raise NotABank(f"{path} is a directory, not a bank file")
+        if not memory and not exists and not create:
+            raise NoBank(f"no bank at {path} (check --db / REASONINGBANK_DB)")
         try:
             if memory:
                 conn = sqlite3.connect(":memory:", isolation_level=None)
             else:
                 parent = os.path.dirname(os.path.abspath(path))
-                os.makedirs(parent, exist_ok=True)
+                if not os.path.isdir(parent):
+                    raise StorageError(f"cannot create {path}: folder {parent} does not exist")
                 uri = (
                     "file:"
                     + _quote_path(os.path.abspath(path))
