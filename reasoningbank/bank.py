@@ -8,6 +8,7 @@ stored data. Scoring and learning live in pure modules; this class only awaits t
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import heapq
 import inspect
@@ -18,8 +19,9 @@ import random
 import time
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -119,6 +121,7 @@ class ReasoningBank:
         self._clock = clock
         self._fallback = fallback
         self._closed = False
+        self._mutex = asyncio.Lock()  # one read-modify-write at a time in this process
         self._lex = LexicalIndex()
         self._dense = make_dense_index(vector_backend)
         # The in-memory copy of each pattern is compact: its JSON text (parsed only when a
@@ -178,13 +181,15 @@ class ReasoningBank:
                 record.terms = analyze(_as_dict(record.body).get("task_description", ""))
                 reindexed.append(record)
             self._index(record)
-        if reindexed:
+        if reindexed and not getattr(self._store, "read_only", False):
             # The analyzer changed: store the new terms once so later opens are fast again.
             total = len(reindexed)
             for start in range(0, total, 1000):
                 await self._store.put(reindexed[start : start + 1000])
                 if progress:
                     progress(min(start + 1000, total), total)
+        if getattr(self._store, "read_only", False):
+            return
         if stale or await self._store.get_meta("analyzer") is None:
             await self._store.set_meta("analyzer", ANALYZER_VERSION)
 
@@ -213,6 +218,29 @@ class ReasoningBank:
             self._unindex(pid)
         for record in changes.upserted:
             self._index(record)
+
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[_Batch]:
+        """A read-modify-write that nobody can interleave with.
+
+        Holds this bank's mutex (other coroutines) and the store's write lock (other
+        processes and tabs), catches up on what others committed, and yields a batch to
+        fill; the batch is written inside the lock and indexed only once it committed.
+        Why: computing an outcome or a merge from a stale in-memory view and writing it back
+        would silently drop what another process wrote in between.
+        """
+        self._check_open()
+        async with self._mutex:
+            batch = _Batch()
+            async with self._store.write_lock():
+                await self._sync()
+                yield batch
+                if batch.staged or batch.delete:
+                    await self._store.put([r for r, _ in batch.staged], delete=batch.delete)
+            for record, body in batch.staged:
+                self._index(record, body)
+            for pid in batch.delete:
+                self._unindex(pid)
 
     # -- in-memory indexes -------------------------------------------------------------
     def _index(self, record: Record, body: dict[str, Any] | None = None) -> None:
@@ -293,16 +321,6 @@ class ReasoningBank:
         )
         return record, body
 
-    async def _write(
-        self, staged: list[tuple[Record, dict[str, Any]]], delete: Sequence[str] = ()
-    ) -> None:
-        """Commit ``staged`` (and deletions) in one transaction, then index them."""
-        await self._store.put([record for record, _ in staged], delete=delete)
-        for record, body in staged:
-            self._index(record, body)
-        for pid in delete:
-            self._unindex(pid)
-
     # -- writing -----------------------------------------------------------------------
     async def _embed(self, text: str) -> list[float] | None:
         if self._embedder is None:
@@ -359,32 +377,34 @@ class ReasoningBank:
 
     async def store_patterns(self, patterns: Iterable[dict[str, Any] | Pattern]) -> list[str]:
         """Validate all, then store all in one transaction; returns ids in input order."""
-        await self._sync()
+        self._check_open()
         items = list(patterns)
         staged = self._validate(items)
-        now = self._clock()
-        writes: dict[str, Pattern] = {}
-        terms_of: dict[str, list[str]] = {}
-        ids: list[str] = []
-        contradictions = 0
+        prepared = []  # embedding and terms first: they need no lock
         for pattern, explicit in staged:
             if pattern.embedding is None:
                 pattern.embedding = await self._embed(pattern.task_description)
             if pattern.embedding is not None:
                 self._dense.check(pattern.embedding)
-            terms = analyze(pattern.task_description)
-            target_id = None if explicit else self._near_duplicate(pattern, terms)
-            if target_id is not None:
-                target = writes.get(target_id) or self._pattern(target_id)
-                contradictions += learning.merge_into(target, pattern, now)
-                writes[target_id] = target
-                ids.append(target_id)
-                continue
-            learning.initialise(pattern.metadata, pattern.outcome, now)
-            writes[pattern.id] = pattern
-            terms_of[pattern.id] = terms
-            ids.append(pattern.id)
-        await self._write([self._record(p, terms_of.get(pid)) for pid, p in writes.items()])
+            prepared.append((pattern, explicit, analyze(pattern.task_description)))
+        async with self._writing() as batch:
+            now = self._clock()
+            writes: dict[str, Pattern] = {}
+            terms_of: dict[str, list[str]] = {}
+            ids: list[str] = []
+            for pattern, explicit, terms in prepared:
+                target_id = None if explicit else self._near_duplicate(pattern, terms)
+                if target_id is not None:
+                    target = writes.get(target_id) or self._pattern(target_id)
+                    learning.merge_into(target, pattern, now)
+                    writes[target_id] = target
+                    ids.append(target_id)
+                    continue
+                learning.initialise(pattern.metadata, pattern.outcome, now)
+                writes[pattern.id] = pattern
+                terms_of[pattern.id] = terms
+                ids.append(pattern.id)
+            batch.staged = [self._record(p, terms_of.get(pid)) for pid, p in writes.items()]
         return ids
 
     async def record_outcome(
@@ -399,27 +419,27 @@ class ReasoningBank:
         ``details`` may carry ``duration_seconds``, ``tokens_used``, ``error_message``,
         ``metrics``. Returns the updated pattern.
         """
-        await self._sync()
+        self._check_open()
         unknown = set(details) - {"duration_seconds", "tokens_used", "error_message", "metrics"}
         if unknown:
             raise InvalidPattern(f"unknown outcome fields: {', '.join(sorted(unknown))}")
         outcome = Outcome.from_dict(
             {"success": success, "success_score": score, **details}, fallback_score=None
         )
-        if pattern_id not in self._records:
-            raise NotFound(pattern_id)
-        pattern = self._pattern(pattern_id)
-        learning.observe(pattern.metadata, outcome.success_score, self._clock())
-        pattern.outcome = outcome
-        await self._write([self._record(pattern)])
+        async with self._writing() as batch:
+            if pattern_id not in self._records:
+                raise NotFound(pattern_id)
+            pattern = self._pattern(pattern_id)
+            learning.observe(pattern.metadata, outcome.success_score, self._clock())
+            pattern.outcome = outcome
+            batch.staged = [self._record(pattern, self._records[pattern_id].terms)]
         return self._pattern(pattern_id)
 
     async def delete_pattern(self, pattern_id: str) -> None:
-        await self._sync()
-        if pattern_id not in self._records:
-            raise NotFound(pattern_id)
-        await self._store.delete([pattern_id])
-        self._unindex(pattern_id)
+        async with self._writing() as batch:
+            if pattern_id not in self._records:
+                raise NotFound(pattern_id)
+            batch.delete = [pattern_id]
 
     async def consolidate(
         self, *, dry_run: bool = False, min_evidence: float = 0.1
@@ -431,7 +451,19 @@ class ReasoningBank:
         (``half_life_days``); failures are kept as long as successes. Returns what changed
         (``dry_run=True`` reports without changing anything).
         """
-        await self._sync()
+        if dry_run:
+            await self._sync()
+            return self._consolidation(min_evidence, dry_run=True)[0]
+        async with self._writing() as batch:
+            report, updates, gone = self._consolidation(min_evidence, dry_run=False)
+            batch.staged = [self._record(p, self._records[p.id].terms) for p in updates.values()]
+            batch.delete = sorted(gone)
+        return report
+
+    def _consolidation(
+        self, min_evidence: float, *, dry_run: bool
+    ) -> tuple[dict[str, Any], dict[str, Pattern], set[str]]:
+        """What ``consolidate`` would do now: its report, the merged targets, the ids to drop."""
         now = self._clock()
         merged: list[dict[str, Any]] = []
         updates: dict[str, Pattern] = {}
@@ -477,13 +509,7 @@ class ReasoningBank:
             "merged": merged,
             "pruned": pruned,
         }
-        if dry_run or (not updates and not gone):
-            return report
-        await self._write(
-            [self._record(p, self._records[p.id].terms) for p in updates.values()],
-            delete=sorted(gone),
-        )
-        return report
+        return report, updates, gone
 
     # -- neural bus --------------------------------------------------------------------
     async def connect(
@@ -904,6 +930,14 @@ class ReasoningBank:
                 "vector_backend": self._dense.backend,
             },
         }
+
+
+@dataclass(slots=True)
+class _Batch:
+    """What one ``_writing`` block writes: records (with their parsed bodies) and deletions."""
+
+    staged: list[tuple[Record, dict[str, Any]]] = field(default_factory=list)
+    delete: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)

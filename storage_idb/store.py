@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from array import array
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from importlib import resources
 from typing import Any
 
@@ -205,6 +206,10 @@ class IdbStore:
         if not upserted and not deleted:
             return Changes([], [])
         return Changes(upserted, deleted)
+
+    def write_lock(self) -> AbstractAsyncContextManager[None]:
+        """Within one tab the bank's own mutex serialises writes (cross-tab: Web Locks)."""
+        return nullcontext()
 
     async def close(self) -> None:
         if self._db is not None:
