@@ -233,9 +233,11 @@ class ReasoningBank:
         meta = body.get("metadata") or {}
         self._quality[slot] = float(meta.get("confidence", 0.5))
         self._lex.add(slot, record.terms, record.task_category)
-        if record.embedding is not None:
+        try:
+            if record.embedding is None:
+                raise InvalidPattern("no vector")
             self._dense.add(slot, record.embedding)  # the only in-memory copy of the vector
-        else:
+        except InvalidPattern:  # none, or one an older version let in (NaN, ±inf): text only
             self._dense.remove(slot)
         if body.get("context"):
             self._contexts[slot] = body["context"]
