@@ -166,6 +166,8 @@ def _json_line(line: bytes, what: str) -> dict[str, Any]:
         raise ImportFailed(
             f"bundle {what} is not valid JSON ({exc}); the file is damaged"
         ) from None
+    except RecursionError:
+        raise ImportFailed(f"bundle {what} nests JSON too deeply; refusing it") from None
     if not isinstance(value, dict):
         raise ImportFailed(f"bundle {what} is not a JSON object; the file is damaged")
     return value
