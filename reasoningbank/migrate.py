@@ -655,13 +655,8 @@ def _af_record(where: str, row: dict[str, Any], side: _AfSide, embeddings: str) 
     if isinstance(pid, bool) or not isinstance(pid, (str, int)) or pid == "":
         return SourceRecord(where, None, f"id must be text, got {type(pid).__name__}")
     pid = str(pid)
-    raw = row.get("pattern_data")
-    if not isinstance(raw, (str, bytes)):
-        return SourceRecord(
-            where, None, f"pattern_data must be JSON text, got {type(raw).__name__}"
-        )
     try:
-        data = json.loads(raw)
+        data = json.loads(row["pattern_data"])  # not text: TypeError, an unreadable row
     except (ValueError, RecursionError) as exc:
         return SourceRecord(where, None, f"unreadable pattern_data: {_why(exc)}")
     if not isinstance(data, dict):
