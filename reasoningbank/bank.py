@@ -30,7 +30,7 @@ from .embed import ANALYZER_VERSION, analyze
 from .errors import BankClosed, InvalidPattern, NotFound, ReasoningBankError
 from .index import ANY_GROUP, LexicalIndex
 from .model import Match, Outcome, Pattern, Recommendation
-from .similarity import ScoreWeights, context_overlap, cosine, make_dense_index
+from .similarity import ScoreWeights, check_vector, context_overlap, cosine, make_dense_index
 from .storage.base import Record, Store
 
 __all__ = ["ReasoningBank", "default_location"]
@@ -261,9 +261,11 @@ class ReasoningBank:
         meta = body.get("metadata") or {}
         self._quality[slot] = float(meta.get("confidence", 0.5))
         self._lex.add(slot, record.terms, record.task_category)
-        if record.embedding is not None:
+        try:
+            if record.embedding is None:
+                raise InvalidPattern("no vector")
             self._dense.add(slot, record.embedding)  # the only in-memory copy of the vector
-        else:
+        except InvalidPattern:  # none, or one an older version let in (NaN, ±inf): text only
             self._dense.remove(slot)
         if body.get("context"):
             self._contexts[slot] = body["context"]
@@ -586,6 +588,10 @@ class ReasoningBank:
         if not isinstance(task_description, str):
             raise InvalidPattern("task_description must be a string")
         _check_limit(top_k, "top_k")
+        if embedding is not None:  # refused even when no stored pattern has a vector
+            check_vector(embedding, None)
+        if not isinstance(min_score, (int, float)) or not math.isfinite(min_score):
+            raise InvalidPattern(f"min_score must be a finite number, got {min_score!r}")
         query_vector = embedding if embedding is not None else await self._embed(task_description)
         terms = analyze(task_description)
         if (

@@ -181,6 +181,8 @@ async def cmd_sync(args: argparse.Namespace) -> int:
         f"synced with {args.hub}: shared {result['shared']}, imported {result['imported']}, "
         f"rejected {sum(result['rejected'].values())}"
     )
+    for s in result["skipped_patterns"]:  # an older version let these in: they stay home
+        text += f"\nnot shared: {s['id']}: {s['reason']}"
     _print(result, args.json, text)
     return 0
 
