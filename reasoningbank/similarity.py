@@ -102,6 +102,16 @@ class ScoreWeights:
             )
         return cls(**value)
 
+    def composite(self, similarity: Any, in_category: Any, context: Any, outcome: Any) -> Any:
+        """The composite score from its parts (floats, or numpy arrays of them alike):
+        the one place it is written."""
+        return (
+            self.similarity * similarity
+            + self.category * in_category
+            + self.context * context
+            + self.outcome * outcome
+        )
+
     @property
     def extras(self) -> float:
         """Largest score the non-text parts can add (for pruning)."""
