@@ -37,10 +37,11 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from .errors import ReasoningBankError
+from .errors import ReasoningBankError, ServeError
 
 __all__ = [
     "PYODIDE_VERSION",
+    "ServeError",
     "build_wheel",
     "find_pyodide",
     "find_web",
@@ -59,10 +60,6 @@ PYODIDE_FILES = (
     "pyodide-lock.json",
 )
 _HERE = Path(__file__).resolve().parent
-
-
-class ServeError(RuntimeError):
-    """The app cannot be served; the message says how to fix it."""
 
 
 def find_web() -> Path:
