@@ -235,3 +235,34 @@ def test_webtransport_sessions_beyond_the_cap_are_refused():
             await server.close()
 
     run(go())
+
+
+def test_the_hub_command_admits_pages_only_from_origins_it_is_given():
+    import re
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reasoningbank", "hub", "--port", "0", "--no-quic"]
+        + ["--allow-origin", APP],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = [proc.stdout.readline() for _ in range(3)]
+        assert f"browser pages admitted from: {APP}\n" in lines, lines
+        port = int(re.search(r"ws://127\.0\.0\.1:(\d+)/bus", "".join(lines)).group(1))
+
+        async def go():
+            assert await status_of(port, upgrade_request("https://evil.example")) == (
+                b"HTTP/1.1 403 Forbidden"
+            )
+            assert await status_of(port, upgrade_request(APP)) == (
+                b"HTTP/1.1 101 Switching Protocols"
+            )
+
+        run(go())
+    finally:
+        proc.terminate()
+        proc.wait(10)
