@@ -141,12 +141,15 @@ async def cmd_hub(args: argparse.Namespace) -> int:
         kept = hub.preload(store.load())
         print(f"kept patterns: {kept} from {args.store}")
     server = HubServer(hub)
-    await server.start(args.host, args.port, quic=not args.no_quic)
+    origins = None if "*" in args.allow_origin else args.allow_origin
+    await server.start(args.host, args.port, quic=not args.no_quic, origins=origins)
     if server.url:
         print(f"hub listening on {server.url} (WebTransport)")
     print(f"websocket: {server.ws_url}")
     if server.cert_sha256:
         print(f"certificate sha256: {server.cert_sha256}")
+    pages = "any origin" if origins is None else ", ".join(origins) or "none (--allow-origin)"
+    print(f"browser pages admitted from: {pages}")
     print(f"hub key: {signer.public_key.hex()}", flush=True)
     try:
         await asyncio.Event().wait()
@@ -228,6 +231,14 @@ def register(subparsers: Any, db_parent: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=4433, help="UDP and TCP port (default 4433)")
     p.add_argument("--no-quic", action="store_true", help="WebSocket only")
+    p.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="web origin whose pages may connect, e.g. http://localhost:8765 (repeatable; "
+        "'*' for any; default: none, only non-browser clients)",
+    )
     p.add_argument(
         "--trusted-only",
         action="store_true",

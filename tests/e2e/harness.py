@@ -62,8 +62,8 @@ class RunningHub:
         hub = Hub(
             signer=NaclSigner(os.urandom(32)), verifier=NaclVerifier(), nonce_source=os.urandom
         )
-        server = HubServer(hub)
-        await server.start("127.0.0.1", self.port, certificate=self.cert)
+        server = HubServer(hub)  # pages come from the test app's origin: admit any
+        await server.start("127.0.0.1", self.port, certificate=self.cert, origins=None)
         self.port = int(server.url.rsplit(":", 1)[1].split("/", 1)[0])
         self.server = server
 
@@ -359,7 +359,8 @@ class HubProcess:
         import sys
 
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "reasoningbank", "hub", "--host", "127.0.0.1", "--port", "0"],
+            [sys.executable, "-m", "reasoningbank", "hub", "--host", "127.0.0.1", "--port", "0"]
+            + ["--allow-origin", "*"],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -1,6 +1,6 @@
 """`reasoningbank serve` as a user runs it: the page links itself to the hub the server
-announces (no URL parameters), and what it learns reaches the local SQLite bank once that
-bank trusts the page's key (added while serving)."""
+announces (no URL parameters) once the local SQLite bank trusts the page's key (added while
+serving: the hub admits only trusted keys), and what it learns reaches that bank."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ def test_served_page_links_to_the_announced_hub_and_reaches_the_local_bank(chrom
     server = make_server(
         "127.0.0.1", 0, pyodide_dir=str(DEPS / "node_modules" / "pyodide"), bus=hub.info
     )
+    hub.admit_pages_of(server)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     context = chromium.new_context()
     try:
@@ -30,9 +31,10 @@ def test_served_page_links_to_the_announced_hub_and_reaches_the_local_bank(chrom
             PlaywrightDriver(context.new_page(), context),
             f"http://127.0.0.1:{server.server_address[1]}/",
         )
+        TrustList.load(db).add(bytes.fromhex(page.key), "served page")  # while serving
         deadline = time.time() + 60
         status = None
-        while time.time() < deadline:  # app.js attaches the bus by itself
+        while time.time() < deadline:  # app.js attaches the bus by itself, retrying
             status = page.driver.call(
                 "async () => window.rbBus ? await window.rbBus.status() : null"
             )
@@ -42,8 +44,6 @@ def test_served_page_links_to_the_announced_hub_and_reaches_the_local_bank(chrom
         assert status and status["state"] == "online", status
         assert status["hub"] == hub.info["hub"]
 
-        TrustList.load(db).add(bytes.fromhex(page.key), "served page")  # while serving
-        time.sleep(1.5)  # the local link reloads its trust list every 0.5 s here
         pid = page.store(
             {"task_description": "warm the cache before the launch", "task_category": "ops",
              "strategy": "checklist", "success_score": 0.9}
