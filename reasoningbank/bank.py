@@ -30,67 +30,12 @@ from .embed import ANALYZER_VERSION, analyze
 from .errors import BankClosed, InvalidPattern, NotFound, ReasoningBankError
 from .model import Match, Outcome, Pattern, Recommendation
 from .similarity import ScoreWeights, check_vector, cosine, make_dense_index
+from .storage import default_location, open_store
 from .storage.base import Record, Store
 
 __all__ = ["ReasoningBank", "default_location"]
 
 Embedder = Callable[[str], Any]
-
-
-def default_location() -> str:
-    """Where ``ReasoningBank.open()`` with no argument keeps the bank.
-
-    CPython: ``$REASONINGBANK_DB``, else ``<user data dir>/reasoningbank/bank.db``.
-    Browser or Worker: ``idb://reasoningbank``. Pyodide in Node: IndexedDB when the global
-    exists (e.g. fake-indexeddb), else memory.
-    """
-    env = os.environ.get("REASONINGBANK_DB")
-    if env:
-        return env
-    rt = runtime.detect()
-    if rt in (runtime.PYODIDE_BROWSER, runtime.PYODIDE_WORKER):
-        return "idb://reasoningbank"
-    if rt == runtime.PYODIDE_NODE:
-        return "idb://reasoningbank" if runtime.has_indexeddb() else ":memory:"
-    if os.name == "nt":
-        base = os.environ.get("APPDATA") or os.path.expanduser("~")
-    elif os.uname().sysname == "Darwin":
-        base = os.path.expanduser("~/Library/Application Support")
-    else:
-        base = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
-    return os.path.join(base, "reasoningbank", "bank.db")
-
-
-async def _open_store(
-    location: str, backend: str | None, durability: str, create: bool
-) -> tuple[Store, str | None]:
-    """Pick the store for ``location``; returns it and a note when it had to fall back."""
-    if backend not in (None, "sqlite", "memory", "idb"):
-        raise InvalidPattern(f"unknown backend {backend!r}; use 'sqlite', 'memory' or 'idb'")
-    kind = backend or (
-        "idb" if location.startswith("idb://") else "memory" if location == ":memory:" else "sqlite"
-    )
-    if kind == "idb":
-        name = location[len("idb://") :] if location.startswith("idb://") else location
-        try:
-            from .storage.idb import open_idb_store
-
-            return await open_idb_store(name or "reasoningbank"), None
-        except ImportError as exc:
-            from .storage.memory import MemoryStore
-
-            return MemoryStore(), f"IndexedDB unavailable ({exc}); using memory"
-    if kind == "memory":
-        from .storage.memory import MemoryStore
-
-        return MemoryStore(), None
-    from .storage.sqlite import SqliteStore
-
-    return SqliteStore.open(location, durability=durability, create=create), None
-
-
-def _is_file_location(location: str, backend: str | None) -> bool:
-    return backend in (None, "sqlite") and location != ":memory:" and "://" not in location
 
 
 class ReasoningBank:
@@ -147,15 +92,10 @@ class ReasoningBank:
         ``options``: ``embedder``, ``weights``, ``dedup_threshold``, ``half_life_days``,
         ``vector_backend`` ("numpy", "python" or "js": the JavaScript kernel under Pyodide), ``clock``.
         ``create=False`` raises ``NoBank`` instead of creating a missing bank file (read
-        commands use it). Only the default location's folder is created when missing.
+        commands use it). Of missing folders, only the default location's is created.
         """
-        if location is None:
-            loc = default_location()
-            if create and _is_file_location(loc, backend):
-                os.makedirs(os.path.dirname(os.path.abspath(loc)), exist_ok=True)
-        else:
-            loc = os.fspath(location)
-        store, fallback = await _open_store(loc, backend, durability, create)
+        loc = os.fspath(location) if location is not None else default_location()
+        store, fallback = await open_store(loc, backend, durability, create)
         try:
             bank = cls(store, fallback=fallback, **options)
             await bank._load(progress)
