@@ -17,7 +17,7 @@ from typing import Any
 
 from .errors import InvalidPattern, StorageError
 
-__all__ = ["MAX_JSON_DEPTH", "load_json", "read_no_follow", "write_private"]
+__all__ = ["MAX_JSON_DEPTH", "decode_utf8", "load_json", "read_no_follow", "write_private"]
 
 #: Deepest nesting accepted in JSON read from files and arguments (patterns, trust lists,
 #: rotation statements). Real documents stay under 10; the C parser gives up near 1000.
@@ -96,6 +96,17 @@ def read_no_follow(path: str | os.PathLike[str], limit: int) -> bytes:
     return data
 
 
+def decode_utf8(data: bytes, what: str) -> str:
+    """``data`` as text; ``InvalidPattern`` naming ``what`` and the first bad byte if it is
+    not UTF-8."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidPattern(
+            f"{what} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})"
+        ) from None
+
+
 def load_json(data: str | bytes, what: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
     """Parse untrusted JSON; ``InvalidPattern`` naming ``what`` if it is not UTF-8 JSON or is
     nested deeper than ``max_depth``.
@@ -103,15 +114,8 @@ def load_json(data: str | bytes, what: str, max_depth: int = MAX_JSON_DEPTH) -> 
     Why: ``json.loads`` raises ``RecursionError`` on deep input, and documents just under
     the interpreter's limit crash later code that walks them.
     """
-    if isinstance(data, bytes):
-        try:
-            data = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise InvalidPattern(
-                f"{what} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})"
-            ) from None
     try:
-        doc = json.loads(data)
+        doc = json.loads(decode_utf8(data, what) if isinstance(data, bytes) else data)
     except RecursionError:
         raise InvalidPattern(f"{what} is nested deeper than {max_depth} levels") from None
     except json.JSONDecodeError as exc:

@@ -359,7 +359,17 @@ class HubProcess:
         import sys
 
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "reasoningbank", "hub", "--host", "127.0.0.1", "--port", "0"],
+            [
+                sys.executable,
+                "-m",
+                "reasoningbank",
+                "hub",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--open",
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
