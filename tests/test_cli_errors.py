@@ -250,3 +250,26 @@ def test_an_open_hub_says_so_and_a_busy_port_is_one_line(tmp_path):
 )
 def test_contradictory_or_bad_hub_policies_are_one_line(tmp_path, argv, message):
     assert_one_line_error(run(tmp_path, "hub", "--port", "0", *argv), message)
+
+
+def test_an_allow_list_hub_admits_only_its_keys(tmp_path):
+    from inspect import signature
+
+    from reasoningbank.bus.hub import Hub
+
+    if "allowed" not in signature(Hub).parameters:
+        pytest.skip("this Hub has no admission policy")
+    keys = {}
+    for name in ("a", "b"):
+        proc = run(tmp_path, "--db", f"{name}.db", "identity")
+        keys[name] = proc.stdout.decode().strip()
+    hub, lines = start_hub(tmp_path, "--port", "0", "--no-quic", "--allow", keys["a"])
+    try:
+        assert lines["policy"] == "1 allowed keys may read and write; other keys are refused"
+        url = lines["websocket"]
+        ok = run(tmp_path, "--db", "a.db", "sync", "--hub", url, "--timeout", "10")
+        assert ok.returncode == 0, ok.stderr
+        refused = run(tmp_path, "--db", "b.db", "sync", "--hub", url, "--timeout", "10")
+        assert_one_line_error(refused, "not allowed")
+    finally:
+        stop(hub)
