@@ -1,8 +1,10 @@
 """``reasoningbank`` command line: thin commands over the public ``ReasoningBank`` API.
 
 ``--db PATH`` (or ``REASONINGBANK_DB``) is accepted before or after the subcommand.
-``--json`` prints one JSON document on stdout. Every library error becomes one line on
-stderr and exit status 1; usage errors exit 2.
+``--json`` prints one JSON document on stdout. Read commands (get, search, recommend, stats)
+never create a bank: a mistyped ``--db`` says "no bank at PATH". Every error is one line on
+stderr, exit status 1 (usage errors 2); an unexpected one too, with its traceback only when
+``REASONINGBANK_DEBUG=1``.
 """
 
 from __future__ import annotations
