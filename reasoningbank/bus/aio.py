@@ -119,6 +119,8 @@ class BusClient(EventHistory):
 
     def share(self, pattern: dict[str, Any]) -> list[BusEvent]:
         """Offer a signed pattern to the hub (it is verified locally first)."""
+        if self.closed:  # say why (e.g. the hub refused this key), not "cannot send"
+            raise LocalBusError(f"session closed: {self._closed_reason()}")
         events = self.peer.share(pattern, time.time())
         self.flush()
         return events
@@ -126,6 +128,8 @@ class BusClient(EventHistory):
     async def sync(self, timeout: float = 30.0) -> None:
         """Run anti-entropy with the hub until both sides hold the same patterns."""
         mark = len(self.events)
+        if self.closed:
+            raise LocalBusError(f"session closed: {self._closed_reason()}")
         self.peer.request_sync(time.time())
         self.flush()
         await self.wait_for(lambda e: isinstance(e, InSync), timeout, start=mark)

@@ -240,6 +240,16 @@ class _ClientProtocol(QuicConnectionProtocol):
         # A failure may be reported before anyone awaits ``ready``; mark it as retrieved.
         self.ready.add_done_callback(lambda f: f.cancelled() or f.exception())
 
+    async def wait_connected(self) -> None:
+        """aioquic's wait, but a handshake abandoned on timeout fails quietly later (its
+        waiter's ConnectionError is marked retrieved instead of printed at exit)."""
+        try:
+            await super().wait_connected()
+        except asyncio.CancelledError:
+            if self._connected_waiter is not None:
+                self._connected_waiter.add_done_callback(lambda f: f.cancelled() or f.exception())
+            raise
+
     def quic_event_received(self, event: QuicEvent) -> None:
         if isinstance(event, HandshakeCompleted) and self.pin is not None:
             cert = self._quic.tls._peer_certificate  # aioquic keeps the parsed leaf here

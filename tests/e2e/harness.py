@@ -360,7 +360,7 @@ class HubProcess:
 
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "reasoningbank", "hub", "--host", "127.0.0.1", "--port", "0"]
-            + ["--allow-origin", "*"],
+            + ["--allow-origin", "*", "--open"],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
