@@ -244,13 +244,13 @@ def test_the_hub_command_admits_pages_only_from_origins_it_is_given():
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "reasoningbank", "hub", "--port", "0", "--no-quic"]
-        + ["--allow-origin", APP],
+        + ["--allow-origin", APP, "--open"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
-        lines = [proc.stdout.readline() for _ in range(3)]
+        lines = [proc.stdout.readline() for _ in range(4)]
         assert f"browser pages admitted from: {APP}\n" in lines, lines
         port = int(re.search(r"ws://127\.0\.0\.1:(\d+)/bus", "".join(lines)).group(1))
 
