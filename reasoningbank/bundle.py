@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ImportFailed, ReasoningBankError
+from .files import write_private
 from .model import Pattern, format_time
 
 __all__ = [
@@ -305,7 +306,7 @@ async def export_bundle(
     blob = build_bundle(
         patterns, sign=lambda m: ed25519_sign(key, m), public_key=public_key, now=time.time()
     )
-    _write_atomic(path, blob)
+    write_private(path, blob)
     return {
         "path": path,
         "format": "bundle",
@@ -321,7 +322,7 @@ async def export_jsonl(bank: Any, path: str) -> dict[str, Any]:
     """Plain pattern JSONL (unsigned; for other tools). Embeddings included."""
     patterns, skipped = _patterns_for_export(await bank.all_patterns())
     blob = b"".join(canonical(p) + b"\n" for p in patterns)
-    _write_atomic(path, blob)
+    write_private(path, blob)
     return {
         "path": path,
         "format": "jsonl",
@@ -330,20 +331,6 @@ async def export_jsonl(bank: Any, path: str) -> dict[str, Any]:
         "skipped": len(skipped),
         "skipped_patterns": skipped,
     }
-
-
-def _write_atomic(path: str, blob: bytes) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(blob)
-        os.replace(tmp, path)
-    except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise ReasoningBankError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 # -- CLI -------------------------------------------------------------------------------------
@@ -377,7 +364,7 @@ def run_export(args: Any) -> int:
     location = getattr(args, "db", None) or os.environ.get("REASONINGBANK_DB") or default_location()
 
     async def go() -> dict[str, Any]:
-        bank = await ReasoningBank.open(location)
+        bank = await ReasoningBank.open(location, create=False)
         try:
             if args.format == "jsonl":
                 return await export_jsonl(bank, args.file)

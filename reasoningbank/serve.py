@@ -42,6 +42,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from .errors import ReasoningBankError, ServeError
+from .files import write_private
 
 __all__ = [
     "PYODIDE_VERSION",
@@ -508,9 +509,7 @@ def _hub_certificate(db: str) -> Any:
         serialization.NoEncryption(),
     ) + fresh.cert.public_bytes(serialization.Encoding.PEM)
     path.parent.mkdir(parents=True, exist_ok=True)  # a first run: the bank is not there yet
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(pem)
+    write_private(path, pem)
     return fresh
 
 
