@@ -154,9 +154,10 @@ try {
     await search(q, params.get("cat"));
     timings.firstAnswer = performance.now();
   }
-  // Neural bus (web/sync.js): linked when the URL (or a previous visit) names a hub.
+  // Sharing (web/sync.js): off until the user turns it on; a link's ?hub= or ?trust= only
+  // after the user accepts it in a dialog (not awaited: the page works while it is open).
   addEventListener("rb-bus-import", () => refreshStats());
-  window.rbBus = await import("./sync.js")
+  window.rbBusAttached = import("./sync.js")
     .then((m) => m.attach(rb, params))
     .catch((e) => (console.warn("neural bus:", e), null));
   window.rbReady = true;
