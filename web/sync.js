@@ -151,14 +151,19 @@ let pageBus = null; // Promise of the page's one PageBus
  * handles those on the same page. Resolves to the running BusSync or null (also window.rbBus).
  */
 export async function attach(rb, params = new URLSearchParams(location.search)) {
+  const page = await sharing(rb);
+  await page.consider(params);
+  return page.bus;
+}
+
+/** The page's sharing controls, set up once: key shown, a remembered opted-in hub linked. */
+export function sharing(rb) {
   pageBus ||= (async () => {
     const page = new PageBus(rb);
     await page.init();
     return page;
   })();
-  const page = await pageBus;
-  await page.consider(params);
-  return page.bus;
+  return pageBus;
 }
 
 const $ = (id) => document.getElementById(id);
