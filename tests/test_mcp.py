@@ -15,15 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from reasoningbank.analysis import analyze_patterns, beta_interval, wilson_interval
 from reasoningbank.bank import ReasoningBank
-from reasoningbank.mcp_server import (
-    TOOLS,
-    ToolError,
-    analyze_patterns,
-    beta_interval,
-    validate,
-    wilson_interval,
-)
+from reasoningbank.mcp_server import TOOLS, ToolError, validate
 from reasoningbank.model import Pattern
 
 from .conftest import run
@@ -120,16 +114,16 @@ def test_store_then_retrieve_by_id_query_and_category(db_path):
                 )  # fmt: skip
                 assert r["action"] == "stored"
                 ids.append(r["id"])
-            by_id = await call(s, "reasoning_retrieve", {"id": ids[0]})
+            by_id = await call(s, "reasoning_retrieve", {"pattern_id": ids[0]})
             top3 = await call(s, "reasoning_retrieve", {"query": "oauth tokens", "top_k": 3})
             top1 = await call(s, "reasoning_retrieve", {"query": "oauth tokens", "top_k": 1})
-            api = await call(s, "reasoning_retrieve", {"query": "paginate", "category": "api"})
+            api = await call(s, "reasoning_retrieve", {"query": "paginate", "task_category": "api"})
             ctx = await call(
                 s, "reasoning_retrieve",
                 {"query": "oauth tokens", "top_k": 2, "context": {"lang": "python"}},
             )  # fmt: skip
             assert all(m["parts"]["context"] == 1.0 for m in ctx["matches"])
-            cat = await call(s, "reasoning_retrieve", {"category": "auth", "top_k": 2})
+            cat = await call(s, "reasoning_retrieve", {"task_category": "auth", "top_k": 2})
             return ids, by_id, top3, top1, api, cat
 
     ids, by_id, top3, top1, api, cat = run(go())
@@ -206,15 +200,15 @@ BAD_CALLS = [
     ("reasoning_store", {"pattern_id": "nope", "success": True}, "no pattern with id 'nope'"),
     ("reasoning_store", {"pattern_id": "nope", "success": True, "strategy": "s"},
      "with pattern_id only the outcome is recorded"),
-    ("reasoning_retrieve", {}, "missing arguments: give id or query or category"),
+    ("reasoning_retrieve", {}, "missing arguments: give pattern_id or query or task_category"),
     ("reasoning_retrieve", {"query": "x", "top_k": 0}, "top_k must be between 1 and 100"),
     ("reasoning_retrieve", {"query": "x", "top_k": 101}, "top_k must be between 1 and 100"),
     ("reasoning_retrieve", {"query": "x", "top_k": 2.5}, "top_k must be an integer"),
-    ("reasoning_retrieve", {"id": "missing"}, "no pattern with id 'missing'"),
+    ("reasoning_retrieve", {"pattern_id": "missing"}, "no pattern with id 'missing'"),
     ("reasoning_analyze", {"bucket": "year"}, "bucket must be one of 'day', 'week', 'month'"),
     ("reasoning_optimize", {}, "missing arguments"),
     ("reasoning_optimize", {"consolidate": True, "min_evidence": -1},
-     "min_evidence must be at least 0"),
+     "min_evidence must be between 0 and 1"),
     ("reasoning_nope", {}, "unknown tool 'reasoning_nope'"),
 ]  # fmt: skip
 
@@ -229,7 +223,7 @@ def test_bad_arguments_are_tool_errors_and_lose_nothing(db_path):
                  "success": True},
             )  # fmt: skip
             messages = [await call_error(s, name, args) for name, args, _ in BAD_CALLS]
-            still = await call(s, "reasoning_retrieve", {"category": "c"})
+            still = await call(s, "reasoning_retrieve", {"task_category": "c"})
             return messages, still
 
     messages, still = run(go())
@@ -281,12 +275,12 @@ def test_analyze_reports_rates_intervals_trends_contradictions_duplicates(db_pat
 
     async def go():
         async with session(db_path) as s:
-            ci = await call(s, "reasoning_analyze", {"category": "ci", "bucket": "week"})
+            ci = await call(s, "reasoning_analyze", {"task_category": "ci", "bucket": "week"})
             everything = await call(s, "reasoning_analyze", {"limit": 2})
             return ci, everything
 
     ci, everything = run(go())
-    assert ci["scope"]["category"] == "ci" and ci["counts"]["patterns"] == 38
+    assert ci["scope"]["task_category"] == "ci" and ci["counts"]["patterns"] == 38
     assert everything["counts"]["patterns"] == 39
     assert everything["counts"]["categories"] == {"ci": 38, "docs": 1}
     rates = {s["strategy"]: s for s in ci["strategies"]}
@@ -322,8 +316,8 @@ def test_optimize_recommends_with_evidence_and_consolidates(db_path):
             dry = await call(s, "reasoning_optimize", {"consolidate": True, "dry_run": True})
             count_after_dry = (await call(s, "reasoning_analyze", {}))["counts"]["patterns"]
             real = await call(s, "reasoning_optimize", {"consolidate": True})
-            gone = await s.call_tool("reasoning_retrieve", {"id": "dup-b"})
-            kept = await call(s, "reasoning_retrieve", {"id": "dup-a"})
+            gone = await s.call_tool("reasoning_retrieve", {"pattern_id": "dup-b"})
+            kept = await call(s, "reasoning_retrieve", {"pattern_id": "dup-a"})
             return rec, dry, count_after_dry, real, gone, kept
 
     rec, dry, count_after_dry, real, gone, kept = run(go())
@@ -501,55 +495,6 @@ def test_every_tool_is_documented():
         assert f"### `{name}`" in docs, name
         for arg in spec["input_schema"]["properties"]:
             assert f"`{arg}`" in docs or f'"{arg}"' in docs, (name, arg)
-
-
-def test_near_duplicate_search_is_exact():
-    """The prefix-filtered search finds exactly the pairs a brute-force cosine finds."""
-    import itertools
-    import math
-    import random
-
-    from reasoningbank.embed import analyze
-    from reasoningbank.mcp_server import near_duplicate_pairs
-
-    rng = random.Random(7)
-    words = ["cache", "deploy", "oauth", "token", "index", "query", "retry", "flaky", "build"]
-    patterns = []
-    for i in range(300):
-        text = " ".join(rng.choice(words) for _ in range(rng.randint(1, 5)))
-        patterns.append(
-            Pattern.from_dict(
-                {
-                    "task_description": text,
-                    "task_category": rng.choice("ab"),
-                    "strategy": rng.choice("xy"),
-                    "success_score": 0.5,
-                },
-                new_id=f"p{i}",
-                now=0.0,
-            )  # fmt: skip
-        )
-
-    def cos(a: str, b: str) -> float:
-        ta, tb = analyze(a), analyze(b)
-        va = {t: ta.count(t) for t in ta}
-        vb = {t: tb.count(t) for t in tb}
-        dot = sum(w * vb.get(t, 0) for t, w in va.items())
-        na = math.sqrt(sum(w * w for w in va.values()))
-        nb = math.sqrt(sum(w * w for w in vb.values()))
-        return dot / (na * nb) if na and nb else 0.0
-
-    for threshold, same in [(0.9, False), (0.7, True), (1.0, False)]:
-        want = {
-            (i, j)
-            for i, j in itertools.combinations(range(len(patterns)), 2)
-            if patterns[i].task_category == patterns[j].task_category
-            and (not same or patterns[i].strategy == patterns[j].strategy)
-            and cos(patterns[i].task_description, patterns[j].task_description) >= threshold - 1e-9
-        }
-        got = {(i, j) for i, j, _ in near_duplicate_pairs(patterns, threshold, same_strategy=same)}
-        assert got == want, threshold
-        assert want  # the data has duplicates at every threshold
 
 
 def test_sdk_1x_is_refused_with_the_pin(monkeypatch):
