@@ -510,3 +510,126 @@ def test_sdk_1x_is_refused_with_the_pin(monkeypatch):
     )
     with pytest.raises(ReasoningBankError, match=r"needs the mcp SDK 2\.x, found 1\.27\.0"):
         _sdk()
+
+
+# -- trust: no call wipes the bank; one name per field -----------------------------------------
+async def _seed_ages(db: str, now: float, stale: int, fresh: int) -> None:
+    """``stale`` patterns last touched two years ago (their evidence has decayed to almost
+    nothing) and ``fresh`` ones from today, all distinct."""
+    old = now - 730 * DAY
+    async with await ReasoningBank.open(db) as bank:
+        await bank.store_patterns(
+            [{"task_description": f"{'stale' if i < stale else 'fresh'} task {i} {w}",
+              "task_category": "c", "strategy": f"s{i}", "outcome": {"success": True},
+              "metadata": {"created_at": old if i < stale else now,
+                           "updated_at": old if i < stale else now}}
+             for i, w in enumerate(["alpha", "bravo", "delta", "echo", "golf", "hotel", "india",
+                                    "kilo", "lima", "mike", "oscar", "papa"][: stale + fresh])]
+        )  # fmt: skip
+
+
+def test_no_optimize_call_wipes_the_bank(db_path):
+    run(_seed_ages(db_path, time.time(), stale=6, fresh=4))
+
+    async def go():
+        async with session(db_path) as s:
+            huge = await call_error(
+                s, "reasoning_optimize", {"consolidate": True, "min_evidence": 1e12}
+            )
+            plain = await call(s, "reasoning_optimize", {"consolidate": True, "min_evidence": 1})
+            preview = await call(s, "reasoning_optimize", {"prune": True, "min_evidence": 0.5})
+            refused = await call_error(
+                s, "reasoning_optimize", {"prune": True, "min_evidence": 0.5, "dry_run": False}
+            )
+            return huge, plain, preview, refused
+
+    huge, plain, preview, refused = run(go())
+    assert "min_evidence must be between 0 and 1" in huge
+    assert plain["consolidation"]["pruned"] == [] and not plain["consolidation"]["dry_run"]
+    c = preview["consolidation"]
+    assert c["dry_run"] and c["prune"] and len(c["pruned"]) == 6  # a preview by default
+    assert "prune would delete 6 of 10 patterns" in refused
+    assert run(_count(db_path)) == 10  # nothing was deleted by any of these calls
+
+
+def test_a_deliberate_prune_deletes_only_decayed_patterns(db_path):
+    run(_seed_ages(db_path, time.time(), stale=4, fresh=8))
+
+    async def go():
+        async with session(db_path) as s:
+            return await call(
+                s, "reasoning_optimize", {"prune": True, "min_evidence": 0.5, "dry_run": False}
+            )
+
+    c = run(go())["consolidation"]
+    assert not c["dry_run"] and len(c["pruned"]) == 4
+    assert all(p["observations"] == 1 for p in c["pruned"])
+    assert run(_count(db_path)) == 8
+
+
+OLD_SPELLINGS = [
+    ("reasoning_retrieve", {"category": "c"}, "'category': it is called 'task_category'"),
+    ("reasoning_analyze", {"category": "c"}, "'category': it is called 'task_category'"),
+    ("reasoning_retrieve", {"id": "x"}, "'id': it is called 'pattern_id'"),
+    ("reasoning_store", {"task": "x", "task_category": "c", "strategy": "s", "success": True},
+     "'task': it is called 'task_description'"),
+    ("reasoning_optimize", {"description": "x"}, "'description': it is called 'task_description'"),
+    ("reasoning_store", {"task_description": "x", "task_category": "c", "strategy": "s",
+                         "score": 0.5}, "'score': it is called 'success_score'"),
+    ("reasoning_optimize", {"taskCategory": "c", "task_description": "x"},
+     "'taskCategory': it is called 'task_category'"),
+]  # fmt: skip
+
+
+def test_arguments_are_named_as_the_patterns_fields():
+    from reasoningbank.mcp_server import RENAMED, ToolSet
+
+    for name, spec in TOOLS.items():
+        props = spec["input_schema"]["properties"]
+        assert not set(props) & set(RENAMED), name  # no old spelling is still accepted
+        assert "pattern's own fields" in spec["description"], name  # the schema says so
+    for name in ("reasoning_store", "reasoning_retrieve", "reasoning_analyze",
+                 "reasoning_optimize"):  # fmt: skip
+        assert "task_category" in TOOLS[name]["input_schema"]["properties"], name
+
+    async def go():
+        async with await ReasoningBank.open(":memory:") as bank:
+            tools, messages = ToolSet(bank), []
+            for name, args, _ in OLD_SPELLINGS:
+                with pytest.raises(ToolError) as caught:
+                    await tools.call(name, args)
+                messages.append(str(caught.value))
+            return messages, len(await bank.all_patterns())
+
+    messages, stored = run(go())
+    for (name, args, expected), got in zip(OLD_SPELLINGS, messages, strict=True):
+        assert expected in got, (name, args, got)
+    assert stored == 0
+
+
+def test_free_form_arguments_are_bounded():
+    from reasoningbank.mcp_server import MAX_ARGUMENT_DEPTH, ToolSet
+
+    deep: dict = {}
+    for _ in range(MAX_ARGUMENT_DEPTH + 1):
+        deep = {"x": deep}
+    base = {"task_description": "x", "task_category": "c", "strategy": "s", "success": True}
+    calls = [
+        ({**base, "context": deep}, f"context nests deeper than {MAX_ARGUMENT_DEPTH} levels"),
+        ({**base, "outcome": {"metrics": {"m": float("nan")}}}, "outcome.metrics holds a number"),
+        ({**base, "outcome": {"tokens_used": 10**300}}, "outcome.tokens_used must be between"),
+    ]
+
+    async def go():
+        async with await ReasoningBank.open(":memory:") as bank:
+            tools, messages = ToolSet(bank), []
+            for args, _ in calls:
+                with pytest.raises(ToolError) as caught:
+                    await tools.call("reasoning_store", args)
+                messages.append(str(caught.value))
+            return messages, len(await bank.all_patterns())
+
+    messages, stored = run(go())
+    for (_, expected), got in zip(calls, messages, strict=True):
+        assert expected in got, got
+    assert stored == 0
