@@ -134,27 +134,36 @@ def _similar_texts(
 ) -> Iterator[tuple[float, int, int]]:
     """``(cosine, a, b)`` for distinct texts ``a < b`` of one category at or above
     ``threshold``. Exact: a qualifying pair always shares one of the earlier text's indexed
-    (prefix) terms. ``budget[0]`` counts down the cosines still allowed."""
+    (prefix) terms, and a candidate whose dot product over them plus the norm of the rest of
+    its vector stays below the threshold cannot qualify. ``budget[0]`` counts down the
+    candidates still allowed."""
     bound = threshold * threshold - 1e-12
-    postings: dict[int, list[int]] = {}
+    postings: dict[int, list[tuple[int, float]]] = {}
+    rests: dict[int, tuple[dict[int, float], float]] = {}  # text -> unindexed terms, their norm
     for b in numbers:
         vector = texts[b].vector
-        candidates = {a for tid in vector for a in postings.get(tid, ())}
-        budget[0] -= len(candidates)
+        partial: dict[int, float] = {}
+        for tid, w in vector.items():
+            for a, indexed in postings.get(tid, ()):
+                partial[a] = partial.get(a, 0.0) + w * indexed
+        budget[0] -= len(partial)
         if budget[0] < 0:
             return
-        for a in sorted(candidates):
-            other = texts[a].vector
-            small, big = (vector, other) if len(vector) <= len(other) else (other, vector)
-            cos = sum(w * big.get(tid, 0.0) for tid, w in small.items())
+        for a in sorted(partial):
+            rest, rest_norm = rests[a]
+            if partial[a] + rest_norm < threshold - 1e-12:
+                continue
+            cos = partial[a] + sum(w * vector.get(tid, 0.0) for tid, w in rest.items())
             if cos >= threshold - 1e-12:
                 yield min(cos, 1.0), a, b
-        rest = 1.0
+        left, unindexed = 1.0, {}
         for tid, w in sorted(vector.items(), key=lambda kv: -kv[1]):
-            if rest < bound:
-                break
-            postings.setdefault(tid, []).append(b)
-            rest -= w * w
+            if left < bound:
+                unindexed[tid] = w
+            else:
+                postings.setdefault(tid, []).append((b, w))
+                left -= w * w
+        rests[b] = unindexed, math.sqrt(max(left, 0.0))
 
 
 def near_duplicates(
@@ -308,7 +317,9 @@ def analyze_patterns(
         (p for p in scope if p.metadata.contradictions > 0),
         key=lambda p: (-p.metadata.contradictions, p.id),
     )
-    dups = near_duplicates(patterns, near_duplicate_threshold, task_category=task_category, limit=limit)
+    dups = near_duplicates(
+        patterns, near_duplicate_threshold, task_category=task_category, limit=limit
+    )
 
     def pair(i: int, j: int, sim: float) -> dict[str, Any]:
         a, b = patterns[i], patterns[j]

@@ -747,6 +747,7 @@ async def consolidate(
             f"{verb} {n_merged} near-duplicates into {len(merged)} patterns, "
             f"{'would prune' if dry_run else 'pruned'} {len(pruned)}; "
             f"{n_before} -> {n_after} patterns"
+            + ("; to prune, call again with dry_run false" if prune and dry_run else "")
         ),
     }
 
