@@ -11,10 +11,10 @@ Near-duplicates are found in time close to linear in the bank for real text:
 * patterns whose analysed texts are identical (within a category) form one *text*, counted
   combinatorially, never pair by pair: a task retried 1,000 times costs one entry, not
   half a million pairs;
-* distinct texts are paired by exact all-pairs similarity search with prefix filtering: each
-  vector indexes only its heaviest terms, just enough that the rest of it could not reach
-  the threshold alone, so every qualifying pair shares an indexed term and the posting
-  lists that are walked hold rare terms;
+* distinct texts are paired by exact all-pairs similarity search with prefix filtering: in
+  one order of terms, rarest first, each vector's prefix is just long enough that the rest
+  of it could not reach the threshold alone; two texts can only qualify if their prefixes
+  share a term, so only prefixes are indexed and probed, and they hold rare terms;
 * a budget of verified candidate pairs bounds the work even for adversarial banks (very long
   texts of common words); past it the answer says ``complete: false``.
 """
@@ -76,7 +76,8 @@ class _Text:
     members: list[int] = field(default_factory=list)  # positions in the pattern list, in order
     won: list[int] = field(default_factory=list)  # the members whose outcome was a success
     lost: list[int] = field(default_factory=list)  # and the others
-    vector: dict[int, float] = field(default_factory=dict)  # the index's unit tf-idf vector
+    vector: dict[str, float] = field(default_factory=dict)  # the index's unit tf-idf vector
+    prefix: list[str] = field(default_factory=list)  # its rarest terms, enough to pair it
 
 
 @dataclass
@@ -98,11 +99,14 @@ class NearDuplicates:
 
 
 def _texts(
-    patterns: Sequence[Pattern], category: str | None
+    patterns: Sequence[Pattern], category: str | None, threshold: float
 ) -> tuple[list[_Text], dict[str, list[int]]]:
-    """Distinct texts (with their index vectors) and, per category, their text numbers.
+    """Distinct texts (with their index vectors and prefixes) and, per category, their
+    text numbers.
 
-    The index holds every pattern, so IDF is the whole bank's, as in the bank's own index."""
+    The index holds every pattern, so IDF is the whole bank's, as in the bank's own index.
+    A prefix is a vector's rarest terms (highest IDF first, one order for every vector), just
+    enough that the rest of the vector has a norm below ``threshold``."""
     index = LexicalIndex()
     keys: dict[tuple[str, tuple[tuple[str, float], ...]], int] = {}
     texts: list[_Text] = []
@@ -124,8 +128,21 @@ def _texts(
         text.members.append(i)
         (text.won if p.outcome.success else text.lost).append(i)
     index.refresh(force=True)
+    idf: dict[str, float] = {}
+    bound = threshold * threshold - 1e-12
     for text, terms in zip(texts, terms_of, strict=True):
-        text.vector = index.query_vector(terms)
+        weights = term_weights(terms)
+        for term in weights:
+            if term not in idf:
+                idf[term] = index.idf(term)
+        norm = math.sqrt(sum((tf * idf[t]) ** 2 for t, tf in weights.items()))
+        text.vector = {t: tf * idf[t] / norm for t, tf in weights.items()}
+        left = 1.0
+        for term in sorted(weights, key=lambda t: (-idf[t], t)):
+            if left < bound:
+                break
+            text.prefix.append(term)
+            left -= text.vector[term] ** 2
     return texts, by_category
 
 
@@ -133,37 +150,28 @@ def _similar_texts(
     texts: list[_Text], numbers: list[int], threshold: float, budget: list[int]
 ) -> Iterator[tuple[float, int, int]]:
     """``(cosine, a, b)`` for distinct texts ``a < b`` of one category at or above
-    ``threshold``. Exact: a qualifying pair always shares one of the earlier text's indexed
-    (prefix) terms, and a candidate whose dot product over them plus the norm of the rest of
-    its vector stays below the threshold cannot qualify. ``budget[0]`` counts down the
-    candidates still allowed."""
-    bound = threshold * threshold - 1e-12
-    postings: dict[int, list[tuple[int, float]]] = {}
-    rests: dict[int, tuple[dict[int, float], float]] = {}  # text -> unindexed terms, their norm
+    ``threshold``.
+
+    Exact: if two prefixes share no term, say the one ending first in the common order is
+    ``x``'s, then every shared term lies after ``x``'s prefix, so the cosine is at most the
+    norm of ``x``'s rest, below the threshold. Only prefixes are indexed and probed, and
+    they hold rare terms. ``budget[0]`` counts down the cosines still allowed."""
+    postings: dict[str, list[int]] = {}
     for b in numbers:
-        vector = texts[b].vector
-        partial: dict[int, float] = {}
-        for tid, w in vector.items():
-            for a, indexed in postings.get(tid, ()):
-                partial[a] = partial.get(a, 0.0) + w * indexed
-        budget[0] -= len(partial)
+        text = texts[b]
+        candidates = {a for term in text.prefix for a in postings.get(term, ())}
+        budget[0] -= len(candidates)
         if budget[0] < 0:
             return
-        for a in sorted(partial):
-            rest, rest_norm = rests[a]
-            if partial[a] + rest_norm < threshold - 1e-12:
-                continue
-            cos = partial[a] + sum(w * vector.get(tid, 0.0) for tid, w in rest.items())
+        vector = text.vector
+        for a in sorted(candidates):
+            other = texts[a].vector
+            small, big = (vector, other) if len(vector) <= len(other) else (other, vector)
+            cos = sum(w * big.get(term, 0.0) for term, w in small.items())
             if cos >= threshold - 1e-12:
                 yield min(cos, 1.0), a, b
-        left, unindexed = 1.0, {}
-        for tid, w in sorted(vector.items(), key=lambda kv: -kv[1]):
-            if left < bound:
-                unindexed[tid] = w
-            else:
-                postings.setdefault(tid, []).append((b, w))
-                left -= w * w
-        rests[b] = unindexed, math.sqrt(max(left, 0.0))
+        for term in text.prefix:
+            postings.setdefault(term, []).append(b)
 
 
 def near_duplicates(
@@ -175,7 +183,7 @@ def near_duplicates(
     budget: int = NEAR_DUPLICATE_CHECKS,
 ) -> NearDuplicates:
     """Near-duplicate pairs of ``patterns`` (only within ``task_category`` when given)."""
-    texts, by_category = _texts(patterns, task_category)
+    texts, by_category = _texts(patterns, task_category, threshold)
     left = [budget]
     found: list[tuple[float, int, int]] = [
         (1.0, n, n) for n, text in enumerate(texts) if len(text.members) > 1
