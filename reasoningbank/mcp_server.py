@@ -29,26 +29,23 @@ import os
 import sys
 import time
 import traceback
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from .analysis import analyze_patterns
 from .errors import InvalidPattern, NotFound, ReasoningBankError
+from .mcp_wire import MAX_MESSAGE_BYTES, CheckedBodies, serve_stdio
 from .model import Pattern, format_time
 
 __all__ = [
     "TOOLS",
     "ToolError",
     "ToolSet",
-    "analyze_patterns",
-    "beta_interval",
     "build_server",
     "consolidate",
     "main",
-    "near_duplicate_pairs",
     "register",
     "serve",
     "validate",
-    "wilson_interval",
 ]
 
 _INSTALL_HINT = "the MCP server needs the mcp SDK 2.x: pip install 'reasoningbank[mcp]'"
@@ -60,6 +57,21 @@ _SERVER_INSTRUCTIONS = (
     "success_score); if you reused a retrieved pattern, pass its pattern_id instead so the bank "
     "learns from the outcome. reasoning_analyze summarises what works per strategy."
 )
+
+#: Nesting inside a free-form argument (``context``, ``metrics``); past it: a tool error.
+MAX_ARGUMENT_DEPTH = 16
+#: Largest integer a tool accepts: exact in every JSON reader (2^53 - 1).
+MAX_INTEGER = 2**53 - 1
+#: A prune deletes at most this share of the bank in one call (the library API can do more).
+MAX_PRUNE_SHARE = 0.5
+#: Old argument spellings, and what they are called now (the pattern's own field names).
+RENAMED = {
+    "category": "task_category",
+    "task": "task_description",
+    "description": "task_description",
+    "id": "pattern_id",
+    "score": "success_score",
+}
 
 _OUTCOME_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -75,9 +87,15 @@ _OUTCOME_SCHEMA: dict[str, Any] = {
         "duration_seconds": {
             "type": "number",
             "minimum": 0,
+            "maximum": 1e9,
             "description": "Wall time in seconds.",
         },
-        "tokens_used": {"type": "integer", "minimum": 0, "description": "LLM tokens spent."},
+        "tokens_used": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": MAX_INTEGER,
+            "description": "LLM tokens spent.",
+        },
         "error_message": {"type": "string", "maxLength": 20000, "description": "Why it failed."},
         "metrics": {"type": "object", "description": "Any other numbers worth keeping."},
     },
@@ -93,7 +111,8 @@ TOOLS: dict[str, dict[str, Any]] = {
             "how it turned out (success and/or success_score 0..1, or a full outcome object). "
             "Failures are worth storing too: they steer future recommendations away from "
             "strategies that did not work. A new attempt that nearly duplicates a stored one "
-            "(same category and strategy) is merged into it as one more observation. To report "
+            "(same task_category and strategy) is merged into it as one more observation. "
+            "Arguments are named as the pattern's own fields. To report "
             "the outcome of reusing an existing pattern, pass pattern_id plus success / "
             "success_score instead of the task fields. Returns the pattern id."
         ),
@@ -161,19 +180,20 @@ TOOLS: dict[str, dict[str, Any]] = {
     "reasoning_retrieve": {
         "title": "Find past attempts",
         "description": (
-            "Read patterns back. With id: that one pattern. With query: the top_k most similar "
-            "past tasks (optionally only within category), best first, each with its composite "
-            "score and the score parts (similarity, lexical, category, ...). With only "
-            "category: its newest top_k patterns."
+            "Read patterns back. With pattern_id: that one pattern. With query: the top_k most "
+            "similar past tasks (optionally only within task_category), best first, each with "
+            "its composite score and the score parts (similarity, lexical, category, ...). With "
+            "only task_category: its newest top_k patterns. Arguments are named as the "
+            "pattern's own fields (task_category, not category)."
         ),
         "input_schema": {
             "type": "object",
             "properties": {
-                "id": {
+                "pattern_id": {
                     "type": "string",
                     "minLength": 1,
                     "maxLength": 200,
-                    "description": "A pattern id.",
+                    "description": "A pattern id (the id field of a stored pattern).",
                 },
                 "query": {
                     "type": "string",
@@ -181,7 +201,7 @@ TOOLS: dict[str, dict[str, Any]] = {
                     "maxLength": 20000,
                     "description": "Describe the task you are about to do.",
                 },
-                "category": {
+                "task_category": {
                     "type": "string",
                     "minLength": 1,
                     "maxLength": 200,
@@ -210,7 +230,11 @@ TOOLS: dict[str, dict[str, Any]] = {
                 },
             },
             "additionalProperties": False,
-            "anyOf": [{"required": ["id"]}, {"required": ["query"]}, {"required": ["category"]}],
+            "anyOf": [
+                {"required": ["pattern_id"]},
+                {"required": ["query"]},
+                {"required": ["task_category"]},
+            ],
         },
         "annotations": {"read_only_hint": True, "idempotent_hint": True},
     },
@@ -221,12 +245,14 @@ TOOLS: dict[str, dict[str, Any]] = {
             "rate with a 95% Wilson interval and the Beta posterior; success over time by "
             "day/week/month with the trend direction; contradictions (outcomes that went against "
             "a pattern's record, and near-identical tasks whose outcomes disagree); and "
-            "near-duplicate pairs that consolidation would merge."
+            "near-duplicate pairs (tf-idf cosine of task descriptions within a task_category, "
+            "the definition the bank merges by). Arguments are named as the pattern's own "
+            "fields (task_category, not category)."
         ),
         "input_schema": {
             "type": "object",
             "properties": {
-                "category": {
+                "task_category": {
                     "type": "string",
                     "minLength": 1,
                     "maxLength": 200,
@@ -243,7 +269,10 @@ TOOLS: dict[str, dict[str, Any]] = {
                     "minimum": 0.5,
                     "maximum": 1,
                     "default": 0.9,
-                    "description": "Text cosine at or above which two tasks count as duplicates.",
+                    "description": (
+                        "tf-idf cosine of task descriptions at or above which two patterns of "
+                        "one task_category count as near-duplicates."
+                    ),
                 },
                 "limit": {
                     "type": "integer",
@@ -263,9 +292,11 @@ TOOLS: dict[str, dict[str, Any]] = {
             "Recommend the strategy most likely to succeed for a task, from the outcomes of "
             "similar past tasks, with its confidence, the evidence (pattern ids and their "
             "records) and the ranked alternatives with 95% intervals. Set consolidate to also "
-            "clean the bank: merge near-duplicate patterns (same category and strategy) keeping "
-            "all their evidence, and prune patterns whose evidence has decayed with age; the "
-            "answer lists exactly what changed (dry_run reports without changing)."
+            "merge near-duplicate patterns (same task_category and strategy) keeping all their "
+            "evidence; the answer lists exactly what changed. Pruning is a deliberate act: "
+            "only prune deletes patterns (those whose evidence has decayed with age), it "
+            "previews unless dry_run is false, and one call never deletes more than half the "
+            "bank. Arguments are named as the pattern's own fields."
         ),
         "input_schema": {
             "type": "object",
@@ -291,30 +322,52 @@ TOOLS: dict[str, dict[str, Any]] = {
                 },
                 "seed": {
                     "type": "integer",
+                    "minimum": 0,
+                    "maximum": MAX_INTEGER,
                     "description": "Seed for explore, for reproducibility.",
                 },
                 "consolidate": {
                     "type": "boolean",
                     "default": False,
-                    "description": "Also run consolidation and report what changed.",
+                    "description": (
+                        "Also merge near-duplicates (their evidence is kept) and report what "
+                        "changed. Never deletes evidence: that takes prune."
+                    ),
+                },
+                "prune": {
+                    "type": "boolean",
+                    "default": False,
+                    "description": (
+                        "Also delete patterns whose age-discounted evidence fell below "
+                        "min_evidence. Previews unless dry_run is false; refused when it would "
+                        "delete more than half the bank."
+                    ),
                 },
                 "min_evidence": {
                     "type": "number",
                     "minimum": 0,
+                    "maximum": 1,
                     "default": 0.1,
                     "description": (
-                        "Consolidation: prune patterns whose age-discounted evidence "
-                        "(observations x 0.5^(age / the bank's half-life)) is below this."
+                        "With prune: the age-discounted evidence (observations x 0.5^(age / the "
+                        "bank's half-life)) below which a pattern is pruned; 1 is one fresh "
+                        "observation."
                     ),
                 },
                 "dry_run": {
                     "type": "boolean",
-                    "default": False,
-                    "description": "Consolidation: report what would change without changing it.",
+                    "description": (
+                        "Report what would change without changing it. Default: true with "
+                        "prune, false otherwise."
+                    ),
                 },
             },
             "additionalProperties": False,
-            "anyOf": [{"required": ["task_description"]}, {"required": ["consolidate"]}],
+            "anyOf": [
+                {"required": ["task_description"]},
+                {"required": ["consolidate"]},
+                {"required": ["prune"]},
+            ],
         },
         "annotations": {
             "read_only_hint": False,
@@ -360,6 +413,35 @@ def _is_type(value: Any, t: str) -> bool:
     return isinstance(value, _JSON_TYPES[t]) and not (t != "boolean" and isinstance(value, bool))
 
 
+def _unknown_argument(name: str, props: dict[str, Any], path: str) -> str:
+    """Name the argument meant, when an old or camelCase spelling of it was used."""
+    where = repr(name) if path == "arguments" else f"{path}.{name}"
+    snake = "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+    meant = snake if snake in props else RENAMED.get(snake)
+    if meant in props:
+        return (
+            f"unknown argument {where}: it is called {meant!r} "
+            "(arguments are named as the pattern's own fields)"
+        )
+    return f"unknown argument {where}; expected one of: {', '.join(props)}"
+
+
+def _check_free_form(value: Any, path: str) -> None:
+    """A free-form object (context, metrics) nests at most ``MAX_ARGUMENT_DEPTH`` levels and
+    holds only finite numbers: what every store, bundle and peer can carry."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_ARGUMENT_DEPTH:
+            raise ToolError(f"{path} nests deeper than {MAX_ARGUMENT_DEPTH} levels")
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ToolError(f"{path} holds a number that is not finite ({item!r})")
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+
+
 def validate(schema: dict[str, Any], value: Any, path: str = "arguments") -> Any:
     """Check ``value`` against ``schema``; returns it with defaults filled in.
 
@@ -403,11 +485,9 @@ def validate(schema: dict[str, Any], value: Any, path: str = "arguments") -> Any
         if schema.get("additionalProperties") is False:
             unknown = sorted(set(value) - set(props))
             if unknown:
-                raise ToolError(
-                    f"unknown argument {path}.{unknown[0]}; expected one of: {', '.join(props)}"
-                    if path != "arguments"
-                    else f"unknown argument {unknown[0]!r}; expected one of: {', '.join(props)}"
-                )
+                raise ToolError(_unknown_argument(unknown[0], props, path))
+        elif not props:
+            _check_free_form(value, path)
         for name in schema.get("required", []):
             if name not in value:
                 raise ToolError(f"{path}.{name} is required")
@@ -494,15 +574,15 @@ class ToolSet:
         return {"id": pid, "action": "merged" if merged else "stored", "pattern": _summary(p)}
 
     async def _reasoning_retrieve(self, a: dict[str, Any]) -> dict[str, Any]:
-        if a.get("id"):
-            p = await self.bank.get_pattern(a["id"])
+        if a.get("pattern_id"):
+            p = await self.bank.get_pattern(a["pattern_id"])
             if p is None:
-                raise ToolError(f"no pattern with id {a['id']!r}")
+                raise ToolError(f"no pattern with id {a['pattern_id']!r}")
             return {"mode": "id", "count": 1, "patterns": [_full(p)]}
         if a.get("query"):
             matches = await self.bank.find_similar(
                 a["query"],
-                task_category=a.get("category"),
+                task_category=a.get("task_category"),
                 top_k=a["top_k"],
                 min_score=a["min_score"],
                 context=a.get("context") or None,
@@ -516,14 +596,14 @@ class ToolSet:
                     for m in matches
                 ],
             }  # fmt: skip
-        ps = await self.bank.search_by_category(a["category"], limit=a["top_k"])
+        ps = await self.bank.search_by_category(a["task_category"], limit=a["top_k"])
         return {"mode": "category", "count": len(ps), "patterns": [_full(p) for p in ps]}
 
     async def _reasoning_analyze(self, a: dict[str, Any]) -> dict[str, Any]:
         patterns = await self.bank.all_patterns()
         return analyze_patterns(
             patterns,
-            category=a.get("category"),
+            task_category=a.get("task_category"),
             bucket=a["bucket"],
             near_duplicate_threshold=a["near_duplicate_threshold"],
             limit=a["limit"],
@@ -553,9 +633,10 @@ class ToolSet:
                 if rec.strategy
                 else "no similar past tasks yet: store some outcomes first",
             }
-        if a["consolidate"]:
+        if a["consolidate"] or a["prune"]:
+            dry_run = a.get("dry_run", a["prune"])
             out["consolidation"] = await consolidate(
-                self.bank, min_evidence=a["min_evidence"], dry_run=a["dry_run"]
+                self.bank, prune=a["prune"], min_evidence=a["min_evidence"], dry_run=dry_run
             )
         return out
 
@@ -579,257 +660,37 @@ def _full(p: Pattern) -> dict[str, Any]:
     return p.to_dict(with_embedding=False)
 
 
-# -- analysis (pure) -----------------------------------------------------------------------
-_Z95 = 1.959963984540054
-_DAY = 86_400.0
-
-
-def wilson_interval(successes: float, n: float, z: float = _Z95) -> tuple[float, float]:
-    """95% Wilson score interval of a success rate; (0, 1) with no observations.
-    ``n`` may be fractional: graded outcomes count as partial successes."""
-    if n <= 0:
-        return 0.0, 1.0
-    p = min(max(successes / n, 0.0), 1.0)
-    denom = 1.0 + z * z / n
-    centre = (p + z * z / (2.0 * n)) / denom
-    half = z * math.sqrt(p * (1.0 - p) / n + z * z / (4.0 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def beta_interval(alpha: float, beta: float, z: float = _Z95) -> tuple[float, float]:
-    """Normal approximation of the central interval of Beta(alpha, beta), clipped to [0, 1]."""
-    total = alpha + beta
-    mean = alpha / total
-    sd = math.sqrt(alpha * beta / (total * total * (total + 1.0)))
-    return max(0.0, mean - z * sd), min(1.0, mean + z * sd)
-
-
-def _terms(text: str) -> list[str]:
-    try:
-        from .embed import analyze
-    except ImportError:  # pragma: no cover - the core always ships embed.py
-        import re
-
-        return re.findall(r"[a-z0-9]+", text.lower())
-    return analyze(text)
-
-
-def near_duplicate_pairs(
-    patterns: list[Any], threshold: float, *, same_strategy: bool = False
-) -> list[tuple[int, int, float]]:
-    """Pairs (i, j, cosine) of patterns in the same category whose task descriptions have a
-    term-frequency cosine ≥ ``threshold`` (optionally also the same strategy), i < j,
-    most similar first.
-
-    Exact, and fast through prefix filtering (as in all-pairs similarity search): with
-    unit vectors and terms ordered rarest first, only each vector's shortest prefix whose
-    remaining suffix has norm < ``threshold`` is indexed. If ``x·y ≥ threshold`` then
-    ``x·y_prefix > 0``, so every qualifying pair shares an indexed term; the prefixes are
-    the rare terms, so posting lists stay short even when every text shares common words.
-    """
-    vectors: list[dict[str, float]] = []
-    df: dict[str, int] = {}
-    for p in patterns:
-        tf: dict[str, float] = {}
-        for term in _terms(p.task_description):
-            tf[term] = tf.get(term, 0.0) + 1.0
-        norm = math.sqrt(sum(v * v for v in tf.values()))
-        vec = {t: w / norm for t, w in tf.items()} if norm else {}
-        for t in vec:
-            df[t] = df.get(t, 0) + 1
-        vectors.append(vec)
-    groups: dict[tuple[str, str], list[int]] = {}
-    for i, p in enumerate(patterns):
-        groups.setdefault((p.task_category, p.strategy if same_strategy else ""), []).append(i)
-    bound = threshold * threshold - 1e-9
-    out = []
-    for members in groups.values():
-        index: dict[str, list[int]] = {}
-        for i in members:
-            vec = vectors[i]
-            if not vec:
-                continue
-            seen: set[int] = set()
-            for term in vec:
-                seen.update(index.get(term, ()))
-            for j in seen:
-                other = vectors[j]
-                small, big = (vec, other) if len(vec) <= len(other) else (other, vec)
-                sim = sum(w * big.get(t, 0.0) for t, w in small.items())
-                if sim >= threshold - 1e-9:
-                    out.append((j, i, min(sim, 1.0)))
-            rest = 1.0
-            for term in sorted(vec, key=lambda t: (df[t], t)):
-                if rest < bound:
-                    break
-                index.setdefault(term, []).append(i)
-                rest -= vec[term] * vec[term]
-    out.sort(key=lambda t: (-t[2], t[0], t[1]))
-    return out
-
-
-def _bucket_start(ts: float, bucket: str) -> float:
-    dt = datetime.fromtimestamp(ts, tz=timezone.utc).replace(
-        hour=0, minute=0, second=0, microsecond=0
-    )
-    if bucket == "week":
-        dt -= timedelta(days=dt.weekday())
-    elif bucket == "month":
-        dt = dt.replace(day=1)
-    return dt.timestamp()
-
-
-def _trend(series: list[dict[str, Any]]) -> tuple[str, float | None]:
-    """Least-squares slope of the per-bucket mean score; 'improving' / 'declining' past
-    ±0.02 per bucket, else 'flat'. Fewer than 3 buckets: 'insufficient data'."""
-    if len(series) < 3:
-        return "insufficient data", None
-    xs = list(range(len(series)))
-    ys = [s["avg_success_score"] for s in series]
-    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    var = sum((x - mx) ** 2 for x in xs)
-    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var
-    direction = "improving" if slope > 0.02 else "declining" if slope < -0.02 else "flat"
-    return direction, slope
-
-
-def analyze_patterns(
-    patterns: list[Any],
-    *,
-    category: str | None = None,
-    bucket: str = "week",
-    near_duplicate_threshold: float = 0.9,
-    limit: int = 20,
-    now: float,
-) -> dict[str, Any]:
-    """The ``reasoning_analyze`` answer, computed from patterns alone (pure)."""
-    if category is not None:
-        patterns = [p for p in patterns if p.task_category == category]
-    categories: dict[str, int] = {}
-    per_strategy: dict[str, dict[str, Any]] = {}
-    successes = failures = 0.0
-    for p in patterns:
-        m = p.metadata
-        categories[p.task_category] = categories.get(p.task_category, 0) + 1
-        s = per_strategy.setdefault(
-            p.strategy,
-            {"patterns": 0, "successes": 0.0, "failures": 0.0, "usage": 0, "categories": set(),
-             "last_updated": 0.0},
-        )  # fmt: skip
-        s["patterns"] += 1
-        s["successes"] += m.success_count
-        s["failures"] += m.failure_count
-        s["usage"] += m.usage_count
-        s["categories"].add(p.task_category)
-        s["last_updated"] = max(s["last_updated"], m.updated_at)
-        successes += m.success_count
-        failures += m.failure_count
-    strategies = []
-    for name, s in per_strategy.items():
-        n = s["successes"] + s["failures"]
-        lo, hi = wilson_interval(s["successes"], n)
-        a, b = 1.0 + s["successes"], 1.0 + s["failures"]
-        blo, bhi = beta_interval(a, b)
-        strategies.append(
-            {
-                "strategy": name,
-                "patterns": s["patterns"],
-                "observations": n,
-                "successes": s["successes"],
-                "success_rate": s["successes"] / n if n else None,
-                "wilson_95": [lo, hi],
-                "posterior_mean": a / (a + b),
-                "posterior_95": [blo, bhi],
-                "usage": s["usage"],
-                "categories": sorted(s["categories"]),
-                "last_updated": format_time(s["last_updated"]) if s["last_updated"] else None,
-            }
-        )
-    # Rank by what we can defend: the lower bound of the interval, then the evidence.
-    strategies.sort(key=lambda s: (-s["wilson_95"][0], -s["observations"], s["strategy"]))
-
-    buckets: dict[float, list[Any]] = {}
-    for p in patterns:
-        buckets.setdefault(_bucket_start(p.metadata.created_at, bucket), []).append(p)
-    series = []
-    for start in sorted(buckets):
-        group = buckets[start]
-        series.append(
-            {
-                "start": format_time(start),
-                "patterns": len(group),
-                "success_rate": sum(1 for p in group if p.outcome.success) / len(group),
-                "avg_success_score": sum(p.outcome.success_score for p in group) / len(group),
-            }
-        )
-    direction, slope = _trend(series)
-
-    recorded = sorted(
-        (p for p in patterns if p.metadata.contradictions > 0),
-        key=lambda p: (-p.metadata.contradictions, p.id),
-    )
-    pairs = near_duplicate_pairs(patterns, near_duplicate_threshold)
-    conflicting = [
-        {
-            "a": patterns[i].id, "b": patterns[j].id, "similarity": sim,
-            "strategy_a": patterns[i].strategy, "strategy_b": patterns[j].strategy,
-            "success_a": patterns[i].outcome.success, "success_b": patterns[j].outcome.success,
-            "same_strategy": patterns[i].strategy == patterns[j].strategy,
-        }
-        for i, j, sim in pairs
-        if patterns[i].outcome.success != patterns[j].outcome.success
-    ]  # fmt: skip
-    return {
-        "scope": {"category": category, "patterns": len(patterns), "as_of": format_time(now)},
-        "counts": {
-            "patterns": len(patterns),
-            "categories": dict(sorted(categories.items(), key=lambda kv: (-kv[1], kv[0]))),
-            "strategies": len(per_strategy),
-            "observations": successes + failures,
-            "successes": successes,
-            "failures": failures,
-            "success_rate": successes / (successes + failures) if successes + failures else None,
-        },
-        "strategies": strategies[:limit],
-        "trends": {"bucket": bucket, "direction": direction, "slope_per_bucket": slope,
-                   "series": series[-limit:]},
-        "contradictions": {
-            "recorded": [
-                {"id": p.id, "strategy": p.strategy, "task_category": p.task_category,
-                 "contradictions": p.metadata.contradictions, "confidence": p.metadata.confidence}
-                for p in recorded[:limit]
-            ],
-            "conflicting_pairs": conflicting[:limit],
-            "total_recorded": sum(p.metadata.contradictions for p in patterns),
-            "total_conflicting_pairs": len(conflicting),
-        },
-        "near_duplicates": {
-            "threshold": near_duplicate_threshold,
-            "total": len(pairs),
-            "pairs": [
-                {"a": patterns[i].id, "b": patterns[j].id, "similarity": sim,
-                 "same_strategy": patterns[i].strategy == patterns[j].strategy}
-                for i, j, sim in pairs[:limit]
-            ],
-        },
-    }  # fmt: skip
-
-
 # -- consolidation --------------------------------------------------------------------------
 async def consolidate(
-    bank: Any, *, min_evidence: float = 0.1, dry_run: bool = False
+    bank: Any, *, prune: bool = False, min_evidence: float = 0.1, dry_run: bool = False
 ) -> dict[str, Any]:
     """Run the bank's own consolidation and report what changed, pattern by pattern.
 
     ``ReasoningBank.consolidate`` merges near-duplicates (same category and strategy, text
     cosine ≥ its ``dedup_threshold``) into the oldest copy, adding up all their observations,
-    and prunes patterns whose age-discounted evidence fell below ``min_evidence`` (decay with
-    the bank's ``half_life_days``), in one transaction. This adds, for each change, what an
-    agent needs to judge it: strategy, category, confidence before and after.
+    and with ``prune`` deletes patterns whose age-discounted evidence fell below
+    ``min_evidence`` (decay with the bank's ``half_life_days``), in one transaction. This adds,
+    for each change, what an agent needs to judge it: strategy, category, confidence before
+    and after.
+
+    Why the prune guard: a tool call comes from a model, and one call with a large
+    ``min_evidence`` once deleted a whole bank. A prune that would delete more than
+    ``MAX_PRUNE_SHARE`` of the bank is refused before anything changes.
     """
     from .learning import absorb
 
     before = {p.id: p for p in await bank.all_patterns()}
+    if not prune:
+        min_evidence = 0.0  # evidence is never negative: nothing is pruned
+    elif not dry_run:
+        preview = await bank.consolidate(dry_run=True, min_evidence=min_evidence)
+        doomed = len(preview.get("pruned", []))
+        if doomed > MAX_PRUNE_SHARE * len(before):
+            raise ToolError(
+                f"prune would delete {doomed} of {len(before)} patterns, more than "
+                f"{MAX_PRUNE_SHARE:.0%} of the bank; nothing was changed (lower min_evidence, "
+                "or prune through the library's ReasoningBank.consolidate)"
+            )
     raw = await bank.consolidate(dry_run=dry_run, min_evidence=min_evidence)
     merged = []
     for entry in raw.get("merged", []):
@@ -878,13 +739,15 @@ async def consolidate(
         "patterns_after": n_after,
         "merge_threshold": getattr(bank, "dedup_threshold", None),
         "half_life_days": getattr(bank, "half_life_days", None),
-        "min_evidence": min_evidence,
+        "prune": prune,
+        "min_evidence": min_evidence if prune else None,
         "merged": merged,
         "pruned": pruned,
         "summary": (
             f"{verb} {n_merged} near-duplicates into {len(merged)} patterns, "
             f"{'would prune' if dry_run else 'pruned'} {len(pruned)}; "
             f"{n_before} -> {n_after} patterns"
+            + ("; to prune, call again with dry_run false" if prune and dry_run else "")
         ),
     }
 
@@ -979,8 +842,10 @@ async def serve(
         if http:
             import uvicorn
 
-            app = server.streamable_http_app(host=host)
-            config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+            app = server.streamable_http_app(host=host, max_request_body_size=MAX_MESSAGE_BYTES)
+            config = uvicorn.Config(
+                CheckedBodies(app), host=host, port=port, log_level="warning", lifespan="on"
+            )
             print(
                 f"reasoningbank MCP (streamable HTTP) on http://{host}:{port}/mcp",
                 file=sys.stderr,
@@ -988,10 +853,7 @@ async def serve(
             )
             await uvicorn.Server(config).serve()
         else:
-            from mcp.server.stdio import stdio_server
-
-            async with stdio_server() as (read, write):
-                await server.run(read, write, server.create_initialization_options())
+            await serve_stdio(server, _sdk()[0])
     finally:
         await bank.close()
 

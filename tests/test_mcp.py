@@ -15,15 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from reasoningbank.analysis import analyze_patterns, beta_interval, wilson_interval
 from reasoningbank.bank import ReasoningBank
-from reasoningbank.mcp_server import (
-    TOOLS,
-    ToolError,
-    analyze_patterns,
-    beta_interval,
-    validate,
-    wilson_interval,
-)
+from reasoningbank.mcp_server import TOOLS, ToolError, validate
 from reasoningbank.model import Pattern
 
 from .conftest import run
@@ -120,16 +114,16 @@ def test_store_then_retrieve_by_id_query_and_category(db_path):
                 )  # fmt: skip
                 assert r["action"] == "stored"
                 ids.append(r["id"])
-            by_id = await call(s, "reasoning_retrieve", {"id": ids[0]})
+            by_id = await call(s, "reasoning_retrieve", {"pattern_id": ids[0]})
             top3 = await call(s, "reasoning_retrieve", {"query": "oauth tokens", "top_k": 3})
             top1 = await call(s, "reasoning_retrieve", {"query": "oauth tokens", "top_k": 1})
-            api = await call(s, "reasoning_retrieve", {"query": "paginate", "category": "api"})
+            api = await call(s, "reasoning_retrieve", {"query": "paginate", "task_category": "api"})
             ctx = await call(
                 s, "reasoning_retrieve",
                 {"query": "oauth tokens", "top_k": 2, "context": {"lang": "python"}},
             )  # fmt: skip
             assert all(m["parts"]["context"] == 1.0 for m in ctx["matches"])
-            cat = await call(s, "reasoning_retrieve", {"category": "auth", "top_k": 2})
+            cat = await call(s, "reasoning_retrieve", {"task_category": "auth", "top_k": 2})
             return ids, by_id, top3, top1, api, cat
 
     ids, by_id, top3, top1, api, cat = run(go())
@@ -206,15 +200,15 @@ BAD_CALLS = [
     ("reasoning_store", {"pattern_id": "nope", "success": True}, "no pattern with id 'nope'"),
     ("reasoning_store", {"pattern_id": "nope", "success": True, "strategy": "s"},
      "with pattern_id only the outcome is recorded"),
-    ("reasoning_retrieve", {}, "missing arguments: give id or query or category"),
+    ("reasoning_retrieve", {}, "missing arguments: give pattern_id or query or task_category"),
     ("reasoning_retrieve", {"query": "x", "top_k": 0}, "top_k must be between 1 and 100"),
     ("reasoning_retrieve", {"query": "x", "top_k": 101}, "top_k must be between 1 and 100"),
     ("reasoning_retrieve", {"query": "x", "top_k": 2.5}, "top_k must be an integer"),
-    ("reasoning_retrieve", {"id": "missing"}, "no pattern with id 'missing'"),
+    ("reasoning_retrieve", {"pattern_id": "missing"}, "no pattern with id 'missing'"),
     ("reasoning_analyze", {"bucket": "year"}, "bucket must be one of 'day', 'week', 'month'"),
     ("reasoning_optimize", {}, "missing arguments"),
     ("reasoning_optimize", {"consolidate": True, "min_evidence": -1},
-     "min_evidence must be at least 0"),
+     "min_evidence must be between 0 and 1"),
     ("reasoning_nope", {}, "unknown tool 'reasoning_nope'"),
 ]  # fmt: skip
 
@@ -229,7 +223,7 @@ def test_bad_arguments_are_tool_errors_and_lose_nothing(db_path):
                  "success": True},
             )  # fmt: skip
             messages = [await call_error(s, name, args) for name, args, _ in BAD_CALLS]
-            still = await call(s, "reasoning_retrieve", {"category": "c"})
+            still = await call(s, "reasoning_retrieve", {"task_category": "c"})
             return messages, still
 
     messages, still = run(go())
@@ -281,12 +275,12 @@ def test_analyze_reports_rates_intervals_trends_contradictions_duplicates(db_pat
 
     async def go():
         async with session(db_path) as s:
-            ci = await call(s, "reasoning_analyze", {"category": "ci", "bucket": "week"})
+            ci = await call(s, "reasoning_analyze", {"task_category": "ci", "bucket": "week"})
             everything = await call(s, "reasoning_analyze", {"limit": 2})
             return ci, everything
 
     ci, everything = run(go())
-    assert ci["scope"]["category"] == "ci" and ci["counts"]["patterns"] == 38
+    assert ci["scope"]["task_category"] == "ci" and ci["counts"]["patterns"] == 38
     assert everything["counts"]["patterns"] == 39
     assert everything["counts"]["categories"] == {"ci": 38, "docs": 1}
     rates = {s["strategy"]: s for s in ci["strategies"]}
@@ -322,8 +316,8 @@ def test_optimize_recommends_with_evidence_and_consolidates(db_path):
             dry = await call(s, "reasoning_optimize", {"consolidate": True, "dry_run": True})
             count_after_dry = (await call(s, "reasoning_analyze", {}))["counts"]["patterns"]
             real = await call(s, "reasoning_optimize", {"consolidate": True})
-            gone = await s.call_tool("reasoning_retrieve", {"id": "dup-b"})
-            kept = await call(s, "reasoning_retrieve", {"id": "dup-a"})
+            gone = await s.call_tool("reasoning_retrieve", {"pattern_id": "dup-b"})
+            kept = await call(s, "reasoning_retrieve", {"pattern_id": "dup-a"})
             return rec, dry, count_after_dry, real, gone, kept
 
     rec, dry, count_after_dry, real, gone, kept = run(go())
@@ -503,55 +497,6 @@ def test_every_tool_is_documented():
             assert f"`{arg}`" in docs or f'"{arg}"' in docs, (name, arg)
 
 
-def test_near_duplicate_search_is_exact():
-    """The prefix-filtered search finds exactly the pairs a brute-force cosine finds."""
-    import itertools
-    import math
-    import random
-
-    from reasoningbank.embed import analyze
-    from reasoningbank.mcp_server import near_duplicate_pairs
-
-    rng = random.Random(7)
-    words = ["cache", "deploy", "oauth", "token", "index", "query", "retry", "flaky", "build"]
-    patterns = []
-    for i in range(300):
-        text = " ".join(rng.choice(words) for _ in range(rng.randint(1, 5)))
-        patterns.append(
-            Pattern.from_dict(
-                {
-                    "task_description": text,
-                    "task_category": rng.choice("ab"),
-                    "strategy": rng.choice("xy"),
-                    "success_score": 0.5,
-                },
-                new_id=f"p{i}",
-                now=0.0,
-            )  # fmt: skip
-        )
-
-    def cos(a: str, b: str) -> float:
-        ta, tb = analyze(a), analyze(b)
-        va = {t: ta.count(t) for t in ta}
-        vb = {t: tb.count(t) for t in tb}
-        dot = sum(w * vb.get(t, 0) for t, w in va.items())
-        na = math.sqrt(sum(w * w for w in va.values()))
-        nb = math.sqrt(sum(w * w for w in vb.values()))
-        return dot / (na * nb) if na and nb else 0.0
-
-    for threshold, same in [(0.9, False), (0.7, True), (1.0, False)]:
-        want = {
-            (i, j)
-            for i, j in itertools.combinations(range(len(patterns)), 2)
-            if patterns[i].task_category == patterns[j].task_category
-            and (not same or patterns[i].strategy == patterns[j].strategy)
-            and cos(patterns[i].task_description, patterns[j].task_description) >= threshold - 1e-9
-        }
-        got = {(i, j) for i, j, _ in near_duplicate_pairs(patterns, threshold, same_strategy=same)}
-        assert got == want, threshold
-        assert want  # the data has duplicates at every threshold
-
-
 def test_sdk_1x_is_refused_with_the_pin(monkeypatch):
     pytest.importorskip("mcp", reason="the MCP extra is not installed")
     import importlib.metadata
@@ -565,3 +510,126 @@ def test_sdk_1x_is_refused_with_the_pin(monkeypatch):
     )
     with pytest.raises(ReasoningBankError, match=r"needs the mcp SDK 2\.x, found 1\.27\.0"):
         _sdk()
+
+
+# -- trust: no call wipes the bank; one name per field -----------------------------------------
+async def _seed_ages(db: str, now: float, stale: int, fresh: int) -> None:
+    """``stale`` patterns last touched two years ago (their evidence has decayed to almost
+    nothing) and ``fresh`` ones from today, all distinct."""
+    old = now - 730 * DAY
+    async with await ReasoningBank.open(db) as bank:
+        await bank.store_patterns(
+            [{"task_description": f"{'stale' if i < stale else 'fresh'} task {i} {w}",
+              "task_category": "c", "strategy": f"s{i}", "outcome": {"success": True},
+              "metadata": {"created_at": old if i < stale else now,
+                           "updated_at": old if i < stale else now}}
+             for i, w in enumerate(["alpha", "bravo", "delta", "echo", "golf", "hotel", "india",
+                                    "kilo", "lima", "mike", "oscar", "papa"][: stale + fresh])]
+        )  # fmt: skip
+
+
+def test_no_optimize_call_wipes_the_bank(db_path):
+    run(_seed_ages(db_path, time.time(), stale=6, fresh=4))
+
+    async def go():
+        async with session(db_path) as s:
+            huge = await call_error(
+                s, "reasoning_optimize", {"consolidate": True, "min_evidence": 1e12}
+            )
+            plain = await call(s, "reasoning_optimize", {"consolidate": True, "min_evidence": 1})
+            preview = await call(s, "reasoning_optimize", {"prune": True, "min_evidence": 0.5})
+            refused = await call_error(
+                s, "reasoning_optimize", {"prune": True, "min_evidence": 0.5, "dry_run": False}
+            )
+            return huge, plain, preview, refused
+
+    huge, plain, preview, refused = run(go())
+    assert "min_evidence must be between 0 and 1" in huge
+    assert plain["consolidation"]["pruned"] == [] and not plain["consolidation"]["dry_run"]
+    c = preview["consolidation"]
+    assert c["dry_run"] and c["prune"] and len(c["pruned"]) == 6  # a preview by default
+    assert "prune would delete 6 of 10 patterns" in refused
+    assert run(_count(db_path)) == 10  # nothing was deleted by any of these calls
+
+
+def test_a_deliberate_prune_deletes_only_decayed_patterns(db_path):
+    run(_seed_ages(db_path, time.time(), stale=4, fresh=8))
+
+    async def go():
+        async with session(db_path) as s:
+            return await call(
+                s, "reasoning_optimize", {"prune": True, "min_evidence": 0.5, "dry_run": False}
+            )
+
+    c = run(go())["consolidation"]
+    assert not c["dry_run"] and len(c["pruned"]) == 4
+    assert all(p["observations"] == 1 for p in c["pruned"])
+    assert run(_count(db_path)) == 8
+
+
+OLD_SPELLINGS = [
+    ("reasoning_retrieve", {"category": "c"}, "'category': it is called 'task_category'"),
+    ("reasoning_analyze", {"category": "c"}, "'category': it is called 'task_category'"),
+    ("reasoning_retrieve", {"id": "x"}, "'id': it is called 'pattern_id'"),
+    ("reasoning_store", {"task": "x", "task_category": "c", "strategy": "s", "success": True},
+     "'task': it is called 'task_description'"),
+    ("reasoning_optimize", {"description": "x"}, "'description': it is called 'task_description'"),
+    ("reasoning_store", {"task_description": "x", "task_category": "c", "strategy": "s",
+                         "score": 0.5}, "'score': it is called 'success_score'"),
+    ("reasoning_optimize", {"taskCategory": "c", "task_description": "x"},
+     "'taskCategory': it is called 'task_category'"),
+]  # fmt: skip
+
+
+def test_arguments_are_named_as_the_patterns_fields():
+    from reasoningbank.mcp_server import RENAMED, ToolSet
+
+    for name, spec in TOOLS.items():
+        props = spec["input_schema"]["properties"]
+        assert not set(props) & set(RENAMED), name  # no old spelling is still accepted
+        assert "pattern's own fields" in spec["description"], name  # the schema says so
+    for name in ("reasoning_store", "reasoning_retrieve", "reasoning_analyze",
+                 "reasoning_optimize"):  # fmt: skip
+        assert "task_category" in TOOLS[name]["input_schema"]["properties"], name
+
+    async def go():
+        async with await ReasoningBank.open(":memory:") as bank:
+            tools, messages = ToolSet(bank), []
+            for name, args, _ in OLD_SPELLINGS:
+                with pytest.raises(ToolError) as caught:
+                    await tools.call(name, args)
+                messages.append(str(caught.value))
+            return messages, len(await bank.all_patterns())
+
+    messages, stored = run(go())
+    for (name, args, expected), got in zip(OLD_SPELLINGS, messages, strict=True):
+        assert expected in got, (name, args, got)
+    assert stored == 0
+
+
+def test_free_form_arguments_are_bounded():
+    from reasoningbank.mcp_server import MAX_ARGUMENT_DEPTH, ToolSet
+
+    deep: dict = {}
+    for _ in range(MAX_ARGUMENT_DEPTH + 1):
+        deep = {"x": deep}
+    base = {"task_description": "x", "task_category": "c", "strategy": "s", "success": True}
+    calls = [
+        ({**base, "context": deep}, f"context nests deeper than {MAX_ARGUMENT_DEPTH} levels"),
+        ({**base, "outcome": {"metrics": {"m": float("nan")}}}, "outcome.metrics holds a number"),
+        ({**base, "outcome": {"tokens_used": 10**300}}, "outcome.tokens_used must be between"),
+    ]
+
+    async def go():
+        async with await ReasoningBank.open(":memory:") as bank:
+            tools, messages = ToolSet(bank), []
+            for args, _ in calls:
+                with pytest.raises(ToolError) as caught:
+                    await tools.call("reasoning_store", args)
+                messages.append(str(caught.value))
+            return messages, len(await bank.all_patterns())
+
+    messages, stored = run(go())
+    for (_, expected), got in zip(calls, messages, strict=True):
+        assert expected in got, got
+    assert stored == 0
