@@ -213,8 +213,9 @@ def test_cli_extreme_timestamp_is_one_line(db_path, tmp_path):
     )
 
 
-def test_mcp_store_with_a_nan_token_is_a_tool_error(db_path):
-    """A raw JSON-RPC request (Python's json and pydantic both read the bare NaN token)."""
+def test_mcp_store_with_a_nan_token_is_refused(db_path):
+    """A raw JSON-RPC request with a bare NaN token (Python's json and pydantic would read it):
+    the server answers with a JSON-RPC parse error and stores nothing."""
     pytest.importorskip("mcp", reason="the MCP extra is not installed")
     proc = subprocess.Popen(
         [sys.executable, "-m", "reasoningbank.mcp_server", "--db", db_path],
@@ -243,9 +244,8 @@ def test_mcp_store_with_a_nan_token_is_a_tool_error(db_path):
     finally:
         proc.stdin.close()
         proc.wait(timeout=30)
-    result = replies[2]["result"]
-    assert result["isError"] is True
-    assert result["content"][0]["text"] == "context.load must be a finite number, got nan"
+    error = replies[None]["error"]  # NaN is not JSON: refused before the id is trusted
+    assert error["code"] == -32700 and "NaN" in error["message"]
 
     async def count():
         async with await ReasoningBank.open(db_path) as bank:
