@@ -12,7 +12,6 @@ import asyncio
 import copy
 import heapq
 import inspect
-import json
 import math
 import os
 import random
@@ -28,7 +27,7 @@ from ._ranking import Ranker
 from ._table import SlotTable, as_dict, compact
 from .embed import ANALYZER_VERSION, analyze
 from .errors import BankClosed, InvalidPattern, NotFound, ReasoningBankError
-from .model import Match, Outcome, Pattern, Recommendation
+from .model import Match, Outcome, Pattern, Recommendation, check_limit, validate_all
 from .similarity import ScoreWeights, check_vector, cosine, make_dense_index
 from .storage import default_location, open_store
 from .storage.base import Record, Store
@@ -200,27 +199,6 @@ class ReasoningBank:
             vector = await vector
         return [float(x) for x in vector]
 
-    def _validate(self, items: Sequence[Any]) -> list[tuple[Pattern, bool]]:
-        now = self._clock()
-        out = []
-        for i, item in enumerate(items):
-            try:
-                explicit = isinstance(item, Pattern) or bool(
-                    isinstance(item, dict) and item.get("id")
-                )
-                pattern = Pattern.from_dict(item, new_id=_new_id(), now=now)
-                for free_form in (pattern.context, pattern.outcome.metrics, pattern.metadata.extra):
-                    if free_form:  # stores persist JSON: refuse what would not round-trip
-                        json.dumps(free_form)
-            except (TypeError, ValueError) as exc:
-                where = f"pattern #{i}: " if len(items) > 1 else ""
-                field = getattr(exc, "field", None)
-                if not isinstance(exc, InvalidPattern):
-                    exc = InvalidPattern(f"contains a value that is not JSON: {exc}")
-                raise InvalidPattern(f"{where}{exc}", field=field) from None
-            out.append((pattern, explicit))
-        return out
-
     def _near_duplicate(self, pattern: Pattern, terms: list[str]) -> str | None:
         if self.dedup_threshold is None or not terms:
             return None
@@ -252,7 +230,7 @@ class ReasoningBank:
         """Validate all, then store all in one transaction; returns ids in input order."""
         self._check_open()
         items = list(patterns)
-        staged = self._validate(items)
+        staged = validate_all(items, now=self._clock(), new_id=_new_id)
         prepared = []  # embedding and terms first: they need no lock
         for pattern, explicit in staged:
             if pattern.embedding is None:
@@ -432,7 +410,7 @@ class ReasoningBank:
     async def search_by_category(self, category: str, limit: int = 10) -> list[Pattern]:
         """Newest first."""
         await self._sync()
-        _check_limit(limit, "limit")
+        check_limit(limit, "limit")
         rows = [
             (entry.created_at, self._table.slot[pid], pid)
             for pid, entry in self._table.records.items()
@@ -460,7 +438,7 @@ class ReasoningBank:
         await self._sync()
         if not isinstance(task_description, str):
             raise InvalidPattern("task_description must be a string")
-        _check_limit(top_k, "top_k")
+        check_limit(top_k, "top_k")
         if embedding is not None:  # refused even when no stored pattern has a vector
             check_vector(embedding, None)
         if not isinstance(min_score, (int, float)) or not math.isfinite(min_score):
@@ -555,10 +533,3 @@ def _new_id() -> str:
     """A random (version 4) UUID string; cheaper than ``str(uuid.uuid4())`` in bulk."""
     h = os.urandom(16).hex()
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:32]}"
-
-
-def _check_limit(value: Any, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidPattern(f"{name} must be a positive integer, got {value!r}")
-    if value > 10_000:
-        raise InvalidPattern(f"{name} must be at most 10000, got {value}")

@@ -8,7 +8,9 @@ Timestamps are RFC 3339 strings on the wire and float epoch seconds in memory.
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -26,8 +28,10 @@ __all__ = [
     "Pattern",
     "Recommendation",
     "check_json_value",
+    "check_limit",
     "format_time",
     "parse_time",
+    "validate_all",
 ]
 
 #: Longest accepted ``task_description`` / ``strategy`` (characters): a memory is a summary,
@@ -476,3 +480,35 @@ class Recommendation:
             "alternatives": [dict(a) for a in self.alternatives],
             "explored": self.explored,
         }
+
+
+def validate_all(
+    items: Sequence[Any], *, now: float, new_id: Callable[[], str]
+) -> list[tuple[Pattern, bool]]:
+    """Every item as a ``Pattern`` (ids from ``new_id`` where missing), with whether its id
+    was given; the first invalid one raises ``InvalidPattern`` naming its position, so a
+    batch is refused whole before anything is written."""
+    out = []
+    for i, item in enumerate(items):
+        try:
+            explicit = isinstance(item, Pattern) or bool(isinstance(item, dict) and item.get("id"))
+            pattern = Pattern.from_dict(item, new_id=new_id(), now=now)
+            for free_form in (pattern.context, pattern.outcome.metrics, pattern.metadata.extra):
+                if free_form:  # stores persist JSON: refuse what would not round-trip
+                    json.dumps(free_form)
+        except (TypeError, ValueError) as exc:
+            where = f"pattern #{i}: " if len(items) > 1 else ""
+            field = getattr(exc, "field", None)
+            if not isinstance(exc, InvalidPattern):
+                exc = InvalidPattern(f"contains a value that is not JSON: {exc}")
+            raise InvalidPattern(f"{where}{exc}", field=field) from None
+        out.append((pattern, explicit))
+    return out
+
+
+def check_limit(value: Any, name: str) -> None:
+    """``top_k`` / ``limit`` arguments: a positive integer up to 10,000."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidPattern(f"{name} must be a positive integer, got {value!r}")
+    if value > 10_000:
+        raise InvalidPattern(f"{name} must be at most 10000, got {value}")
