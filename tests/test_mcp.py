@@ -17,7 +17,7 @@ import pytest
 
 from reasoningbank.analysis import analyze_patterns, beta_interval, wilson_interval
 from reasoningbank.bank import ReasoningBank
-from reasoningbank.mcp_server import TOOLS, ToolError, validate
+from reasoningbank.mcp_schema import TOOLS, ToolError, validate
 from reasoningbank.model import Pattern
 
 from .conftest import run
@@ -582,7 +582,8 @@ OLD_SPELLINGS = [
 
 
 def test_arguments_are_named_as_the_patterns_fields():
-    from reasoningbank.mcp_server import RENAMED, ToolSet
+    from reasoningbank.mcp_schema import RENAMED
+    from reasoningbank.mcp_server import ToolSet
 
     for name, spec in TOOLS.items():
         props = spec["input_schema"]["properties"]
@@ -608,7 +609,8 @@ def test_arguments_are_named_as_the_patterns_fields():
 
 
 def test_free_form_arguments_are_bounded():
-    from reasoningbank.mcp_server import MAX_ARGUMENT_DEPTH, ToolSet
+    from reasoningbank.mcp_schema import MAX_ARGUMENT_DEPTH
+    from reasoningbank.mcp_server import ToolSet
 
     deep: dict = {}
     for _ in range(MAX_ARGUMENT_DEPTH + 1):
