@@ -31,7 +31,7 @@ CPYTHON_ONLY = frozenset(
         "__main__.py", "cli.py", "serve.py", "browser_wheel.py", "mcp_server.py", "migrate.py",
         "bundle.py", "benchmark.py", "semantic.py", "bus/aio.py", "bus/quic.py", "bus/ws.py",
         "bus/commands.py", "bus/bench.py", "bus/sync.py", "bus/hub.py", "bus/hubstore.py",
-        "mcp_wire.py", "mcp_schema.py", "analysis.py",
+        "mcp_wire.py", "mcp_schema.py", "analysis.py", "import_sources.py",
     )
 )  # fmt: skip
 

@@ -527,7 +527,7 @@ def test_every_format_is_documented():
 def test_imported_confidence_becomes_equivalent_evidence(confidence, usage):
     """Pseudo-counts reproduce the confidence (0 and 1 within 0.01), never fewer
     observations than the source's usage, never negative, and a bounded amount otherwise."""
-    from reasoningbank.migrate import _evidence_counts
+    from reasoningbank.import_sources import _evidence_counts
 
     s, f = _evidence_counts(confidence, usage)
     assert s >= 0 and f >= 0
