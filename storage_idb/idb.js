@@ -404,6 +404,19 @@
     return v || 0;
   }
 
+  // The bank's write lock across tabs and workers of this origin (Web Locks: exclusive per
+  // name, released by the browser if the holding tab closes or crashes). Resolves, once
+  // granted, with the function that releases it.
+  const hasLocks = typeof navigator !== "undefined" && !!navigator.locks;
+
+  function acquireLock(name) {
+    return new Promise((granted, refused) => {
+      navigator.locks
+        .request("reasoningbank:" + name, { mode: "exclusive" }, () => new Promise((release) => granted(release)))
+        .catch(refused);
+    });
+  }
+
   function close(h) {
     const peers = live.get(h.name);
     if (peers) peers.delete(h);
@@ -422,6 +435,6 @@
 
   return {
     SCHEMA, open, load, put, setSnapshotMin: (n) => { SNAPSHOT_MIN_RECORDS = n; }, get, byCategory, count, getMeta, setMeta, isDirty, changes,
-    currentSeq, close, deleteDatabase,
+    currentSeq, close, deleteDatabase, hasLocks, acquireLock,
   };
 })()

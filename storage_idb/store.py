@@ -5,6 +5,10 @@ one Python call is one FFI crossing whatever the batch size. Data crosses as one
 string plus one float32 byte buffer: ``load()`` of 10,000 records is one ``json.loads`` and
 one ``array.frombytes``, not 10,000 proxy conversions.
 
+Writers in several tabs (or workers) of one origin take turns through ``write_lock()``, a
+Web Lock per bank; inside it ``changes()`` always asks IndexedDB, never a change notice that
+may still be on its way, so a read-modify-write never works on a stale pattern.
+
 Errors: anything IndexedDB rejects with (quota exceeded, aborted transaction, a newer
 schema, a database held open by another tab) is re-raised as ``StorageError`` (or
 ``SchemaTooNew``) ``from`` the JS error; the failed transaction committed nothing.
@@ -12,9 +16,11 @@ schema, a database held open by another tab) is re-raised as ``StorageError`` (o
 
 from __future__ import annotations
 
+import asyncio
 import json
 from array import array
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any
 
@@ -24,6 +30,8 @@ from reasoningbank.storage.base import Changes, Record
 __all__ = ["IdbStore", "open_idb_store"]
 
 _api: Any = None
+# Without Web Locks (Pyodide in Node: one process) writers of one interpreter take turns here.
+_local_locks: dict[str, asyncio.Lock] = {}
 
 
 def _js_api() -> Any:
@@ -77,6 +85,13 @@ def _records(payload: Any) -> list[Record]:
     return [Record(r[0], r[1], r[2], r[3], r[4], r[5], r[6], vectors.get(r[0])) for r in rows]
 
 
+def _release_when_granted(pending: asyncio.Future[Any]) -> None:
+    """Why: a lock request cancelled while waiting is still granted later; nobody would
+    release it then, and every tab of the origin would wait on it forever."""
+    if not pending.cancelled() and pending.exception() is None:
+        pending.result()()
+
+
 class IdbStore:
     """A bank's records in one IndexedDB database (one database per bank name)."""
 
@@ -87,6 +102,7 @@ class IdbStore:
         self.location = f"idb://{name}"
         self._db: Any = db
         self._seen_seq = 0
+        self._locked = False
 
     @classmethod
     async def open(cls, name: str, *, blocked_timeout: float = 10.0) -> IdbStore:
@@ -190,13 +206,45 @@ class IdbStore:
     async def set_meta(self, key: str, value: str) -> None:
         await self._call("setMeta", "set_meta", key, value)
 
+    @asynccontextmanager
+    async def write_lock(self) -> AsyncIterator[None]:
+        """Hold the bank's exclusive write lock across tabs and workers of this origin.
+
+        Not reentrant. Where there are no Web Locks (Pyodide in Node) the lock covers the
+        writers of this interpreter, which are all the writers there are.
+        """
+        api = _js_api()
+        if not api.hasLocks:
+            async with _local_locks.setdefault(self.name, asyncio.Lock()):
+                self._locked = True
+                try:
+                    yield
+                finally:
+                    self._locked = False
+            return
+        pending = asyncio.ensure_future(api.acquireLock(self.name))
+        try:
+            release = await asyncio.shield(pending)
+        except asyncio.CancelledError:
+            pending.add_done_callback(_release_when_granted)
+            raise
+        except Exception as exc:
+            raise _translate(exc, "write lock", self.location) from exc
+        self._locked = True
+        try:
+            yield
+        finally:
+            self._locked = False
+            release()
+
     async def changes(self) -> Changes | None:
         """What other tabs or workers wrote since the last ``load``/``changes`` call.
 
         Our own writes are left out unless another writer committed in between, in which
-        case they are reported again (re-applying a record is harmless).
+        case they are reported again (re-applying a record is harmless). Under the write
+        lock it always reads IndexedDB: another tab's change notice may not have arrived.
         """
-        if self._db is not None and not _js_api().isDirty(self._db):
+        if not self._locked and self._db is not None and not _js_api().isDirty(self._db):
             return Changes([], [])  # nobody announced a commit: no IndexedDB round trip
         payload = await self._call("changes", "changes", self._seen_seq)
         self._seen_seq = int(payload.seq)
