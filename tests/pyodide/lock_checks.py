@@ -47,6 +47,7 @@ async def check_changes_under_lock_reads_idb(name):
     from importlib import resources
 
     from pyodide.code import run_js
+
     from storage_idb import open_idb_store
 
     s = await open_idb_store(name)
