@@ -405,16 +405,28 @@
   }
 
   // The bank's write lock across tabs and workers of this origin (Web Locks: exclusive per
-  // name, released by the browser if the holding tab closes or crashes). Resolves, once
-  // granted, with the function that releases it.
+  // name, released by the browser if the holding tab closes or crashes). `granted` resolves
+  // with {release, seq}: the function that releases the lock and the bank's sequence number
+  // once it is held (in the same hop: a single tab learns that nothing changed for free).
+  // `drop()` is for a caller that stopped waiting: the lock is released as soon as granted.
+  // (Python cannot pass `granted` back for that: awaiting it made it a cancelled future.)
   const hasLocks = typeof navigator !== "undefined" && !!navigator.locks;
 
-  function acquireLock(name) {
-    return new Promise((granted, refused) => {
-      navigator.locks
-        .request("reasoningbank:" + name, { mode: "exclusive" }, () => new Promise((release) => granted(release)))
-        .catch(refused);
+  function requestLock(h) {
+    const granted = new Promise((resolve, reject) => {
+      const hold = () =>
+        new Promise((release) => {
+          currentSeq(h).then(
+            (seq) => resolve({ release, seq }),
+            (e) => {
+              release();
+              reject(e);
+            },
+          );
+        });
+      navigator.locks.request("reasoningbank:" + h.name, { mode: "exclusive" }, hold).catch(reject);
     });
+    return { granted, drop: () => granted.then((held) => held.release(), () => {}) };
   }
 
   function close(h) {
@@ -435,6 +447,6 @@
 
   return {
     SCHEMA, open, load, put, setSnapshotMin: (n) => { SNAPSHOT_MIN_RECORDS = n; }, get, byCategory, count, getMeta, setMeta, isDirty, changes,
-    currentSeq, close, deleteDatabase, hasLocks, acquireLock,
+    currentSeq, close, deleteDatabase, hasLocks, requestLock,
   };
 })()

@@ -6,8 +6,9 @@ string plus one float32 byte buffer: ``load()`` of 10,000 records is one ``json.
 one ``array.frombytes``, not 10,000 proxy conversions.
 
 Writers in several tabs (or workers) of one origin take turns through ``write_lock()``, a
-Web Lock per bank; inside it ``changes()`` always asks IndexedDB, never a change notice that
-may still be on its way, so a read-modify-write never works on a stale pattern.
+Web Lock per bank; inside it ``changes()`` goes by the sequence number IndexedDB held when
+the lock was granted, never by a change notice that may still be on its way, so a
+read-modify-write never works on a stale pattern.
 
 Errors: anything IndexedDB rejects with (quota exceeded, aborted transaction, a newer
 schema, a database held open by another tab) is re-raised as ``StorageError`` (or
@@ -19,8 +20,8 @@ from __future__ import annotations
 import asyncio
 import json
 from array import array
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from importlib import resources
 from typing import Any
 
@@ -85,13 +86,6 @@ def _records(payload: Any) -> list[Record]:
     return [Record(r[0], r[1], r[2], r[3], r[4], r[5], r[6], vectors.get(r[0])) for r in rows]
 
 
-def _release_when_granted(pending: asyncio.Future[Any]) -> None:
-    """Why: a lock request cancelled while waiting is still granted later; nobody would
-    release it then, and every tab of the origin would wait on it forever."""
-    if not pending.cancelled() and pending.exception() is None:
-        pending.result()()
-
-
 class IdbStore:
     """A bank's records in one IndexedDB database (one database per bank name)."""
 
@@ -103,6 +97,8 @@ class IdbStore:
         self._db: Any = db
         self._seen_seq = 0
         self._locked = False
+        # Under the write lock: did another writer commit since we last looked?
+        self._behind = True
 
     @classmethod
     async def open(cls, name: str, *, blocked_timeout: float = 10.0) -> IdbStore:
@@ -216,38 +212,52 @@ class IdbStore:
         api = _js_api()
         if not api.hasLocks:
             async with _local_locks.setdefault(self.name, asyncio.Lock()):
-                self._locked = True
-                try:
+                seq = int(await self._call("currentSeq", "write lock"))
+                with self._holding(seq):
                     yield
-                finally:
-                    self._locked = False
             return
-        pending = asyncio.ensure_future(api.acquireLock(self.name))
+        if self._db is None:
+            raise StorageError(f"{self.location} is closed")
+        request = api.requestLock(self._db)
         try:
-            release = await asyncio.shield(pending)
+            held = await request.granted
         except asyncio.CancelledError:
-            pending.add_done_callback(_release_when_granted)
+            request.drop()
             raise
         except Exception as exc:
             raise _translate(exc, "write lock", self.location) from exc
-        self._locked = True
+        try:
+            with self._holding(int(held.seq)):
+                yield
+        finally:
+            held.release()
+
+    @contextmanager
+    def _holding(self, seq: int) -> Iterator[None]:
+        """Why: while we hold the lock nobody else commits, so the sequence number read on
+        taking it tells whether ``changes()`` has anything to find."""
+        self._locked, self._behind = True, seq != self._seen_seq
         try:
             yield
         finally:
             self._locked = False
-            release()
 
     async def changes(self) -> Changes | None:
         """What other tabs or workers wrote since the last ``load``/``changes`` call.
 
         Our own writes are left out unless another writer committed in between, in which
         case they are reported again (re-applying a record is harmless). Under the write
-        lock it always reads IndexedDB: another tab's change notice may not have arrived.
+        lock the sequence number read when taking it decides, never a change notice (one
+        from another tab may still be on its way).
         """
-        if not self._locked and self._db is not None and not _js_api().isDirty(self._db):
+        if self._locked:
+            if not self._behind:
+                return Changes([], [])  # the lock was taken at the sequence number we saw
+        elif self._db is not None and not _js_api().isDirty(self._db):
             return Changes([], [])  # nobody announced a commit: no IndexedDB round trip
         payload = await self._call("changes", "changes", self._seen_seq)
         self._seen_seq = int(payload.seq)
+        self._behind = False
         deleted = json.loads(payload.deleted)
         upserted = _records(payload)
         if not upserted and not deleted:

@@ -33,7 +33,7 @@ JOB_TIMEOUT = 300.0
 OPEN_JS = """
 const { ReasoningBank } = await import("/reasoningbank.js");
 window.tabBank = await ReasoningBank.load({ db: args[0] });
-return true;
+return typeof navigator.locks?.request === "function";  // what keeps the tabs in turn
 """
 
 SEED_JS = "return await window.tabBank.storePattern(args[0]);"
@@ -91,7 +91,7 @@ def test_two_tabs_lose_no_outcome_or_merge(playwright, app_url, engine):
         tabs = [ctx.new_page(), ctx.new_page()]
         for page in tabs:
             open_app(page, app_url, f"boot-{uuid.uuid4().hex[:6]}", "&nosw")
-            page.evaluate(_playwright_js(OPEN_JS), [db])
+            assert page.evaluate(_playwright_js(OPEN_JS), [db]), f"{engine} has no Web Locks"
         assert tabs[0].evaluate(_playwright_js(SEED_JS), [SEED]) == "seed"
         for page in tabs:
             page.evaluate(_playwright_js(START_JS), [OUTCOMES_PER_TAB, DUPLICATE])
@@ -149,7 +149,7 @@ def _wk_open(driver: Any, url: str, db: str) -> None:
     from test_browser_webkit import open_app as open_webkit_app
 
     open_webkit_app(driver, url, f"wk-boot-{uuid.uuid4().hex[:6]}")
-    _wk_run(driver, OPEN_JS, db)
+    assert _wk_run(driver, OPEN_JS, db), "WebKitGTK has no Web Locks"
 
 
 def test_webkit_two_tabs_lose_no_outcome_or_merge(webkit, app_url):
