@@ -8,6 +8,7 @@ stored data. Scoring and learning live in pure modules; this class only awaits t
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import heapq
 import inspect
@@ -16,80 +17,25 @@ import math
 import os
 import random
 import time
-from array import array
-from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 from . import learning, runtime
+from ._ranking import Ranker
+from ._table import SlotTable, as_dict, compact
 from .embed import ANALYZER_VERSION, analyze
 from .errors import BankClosed, InvalidPattern, NotFound, ReasoningBankError
-from .index import ANY_GROUP, LexicalIndex
 from .model import Match, Outcome, Pattern, Recommendation
-from .similarity import ScoreWeights, context_overlap, cosine, make_dense_index
+from .similarity import ScoreWeights, check_vector, cosine, make_dense_index
+from .storage import default_location, open_store
 from .storage.base import Record, Store
 
 __all__ = ["ReasoningBank", "default_location"]
 
 Embedder = Callable[[str], Any]
-
-
-def default_location() -> str:
-    """Where ``ReasoningBank.open()`` with no argument keeps the bank.
-
-    CPython: ``$REASONINGBANK_DB``, else ``<user data dir>/reasoningbank/bank.db``.
-    Browser or Worker: ``idb://reasoningbank``. Pyodide in Node: IndexedDB when the global
-    exists (e.g. fake-indexeddb), else memory.
-    """
-    env = os.environ.get("REASONINGBANK_DB")
-    if env:
-        return env
-    rt = runtime.detect()
-    if rt in (runtime.PYODIDE_BROWSER, runtime.PYODIDE_WORKER):
-        return "idb://reasoningbank"
-    if rt == runtime.PYODIDE_NODE:
-        return "idb://reasoningbank" if runtime.has_indexeddb() else ":memory:"
-    if os.name == "nt":
-        base = os.environ.get("APPDATA") or os.path.expanduser("~")
-    elif os.uname().sysname == "Darwin":
-        base = os.path.expanduser("~/Library/Application Support")
-    else:
-        base = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
-    return os.path.join(base, "reasoningbank", "bank.db")
-
-
-async def _open_store(
-    location: str, backend: str | None, durability: str, create: bool
-) -> tuple[Store, str | None]:
-    """Pick the store for ``location``; returns it and a note when it had to fall back."""
-    if backend not in (None, "sqlite", "memory", "idb"):
-        raise InvalidPattern(f"unknown backend {backend!r}; use 'sqlite', 'memory' or 'idb'")
-    kind = backend or (
-        "idb" if location.startswith("idb://") else "memory" if location == ":memory:" else "sqlite"
-    )
-    if kind == "idb":
-        name = location[len("idb://") :] if location.startswith("idb://") else location
-        try:
-            from .storage.idb import open_idb_store
-
-            return await open_idb_store(name or "reasoningbank"), None
-        except ImportError as exc:
-            from .storage.memory import MemoryStore
-
-            return MemoryStore(), f"IndexedDB unavailable ({exc}); using memory"
-    if kind == "memory":
-        from .storage.memory import MemoryStore
-
-        return MemoryStore(), None
-    from .storage.sqlite import SqliteStore
-
-    return SqliteStore.open(location, durability=durability, create=create), None
-
-
-def _is_file_location(location: str, backend: str | None) -> bool:
-    return backend in (None, "sqlite") and location != ":memory:" and "://" not in location
 
 
 class ReasoningBank:
@@ -113,26 +59,19 @@ class ReasoningBank:
             raise InvalidPattern("half_life_days must be positive or None")
         self._store = store
         self._embedder = embedder
-        self.weights = ScoreWeights.from_any(weights)
         self.dedup_threshold = dedup_threshold
         self.half_life_days = half_life_days
         self._clock = clock
         self._fallback = fallback
         self._closed = False
-        self._lex = LexicalIndex()
-        self._dense = make_dense_index(vector_backend)
-        # The in-memory copy of each pattern is compact: its JSON text (parsed only when a
-        # pattern is returned) plus the few columns searches and statistics read.
-        self._records: dict[str, _Entry] = {}
-        self._contexts: dict[int, dict[str, Any]] = {}  # slot -> non-empty context
-        self._slot: dict[str, int] = {}
-        self._ids: list[str | None] = []
-        self._category: list[str | None] = []
-        self._strategy: list[str | None] = []
-        self._quality: list[float] = []
-        self._version = 0  # bumped by every index change; invalidates ``_arrays``, ``_stats``
-        self._stats: tuple[int, dict[str, Any]] | None = None
-        self._arrays: tuple[Any, ...] | None = None
+        self._mutex = asyncio.Lock()  # one read-modify-write at a time in this process
+        self._table = SlotTable(make_dense_index(vector_backend))
+        self._ranker = Ranker(self._table, ScoreWeights.from_any(weights))
+
+    @property
+    def weights(self) -> ScoreWeights:
+        """The composite score's weights (read-only; pass ``weights=`` to ``open``)."""
+        return self._ranker.weights
 
     # -- lifecycle ---------------------------------------------------------------------
     @classmethod
@@ -153,15 +92,10 @@ class ReasoningBank:
         ``options``: ``embedder``, ``weights``, ``dedup_threshold``, ``half_life_days``,
         ``vector_backend`` ("numpy", "python" or "js": the JavaScript kernel under Pyodide), ``clock``.
         ``create=False`` raises ``NoBank`` instead of creating a missing bank file (read
-        commands use it). Only the default location's folder is created when missing.
+        commands use it). Of missing folders, only the default location's is created.
         """
-        if location is None:
-            loc = default_location()
-            if create and _is_file_location(loc, backend):
-                os.makedirs(os.path.dirname(os.path.abspath(loc)), exist_ok=True)
-        else:
-            loc = os.fspath(location)
-        store, fallback = await _open_store(loc, backend, durability, create)
+        loc = os.fspath(location) if location is not None else default_location()
+        store, fallback = await open_store(loc, backend, durability, create)
         try:
             bank = cls(store, fallback=fallback, **options)
             await bank._load(progress)
@@ -175,16 +109,18 @@ class ReasoningBank:
         reindexed = []
         for record in await self._store.load():
             if stale:
-                record.terms = analyze(_as_dict(record.body).get("task_description", ""))
+                record.terms = analyze(as_dict(record.body).get("task_description", ""))
                 reindexed.append(record)
-            self._index(record)
-        if reindexed:
+            self._table.index(record)
+        if reindexed and not getattr(self._store, "read_only", False):
             # The analyzer changed: store the new terms once so later opens are fast again.
             total = len(reindexed)
             for start in range(0, total, 1000):
                 await self._store.put(reindexed[start : start + 1000])
                 if progress:
                     progress(min(start + 1000, total), total)
+        if getattr(self._store, "read_only", False):
+            return
         if stale or await self._store.get_meta("analyzer") is None:
             await self._store.set_meta("analyzer", ANALYZER_VERSION)
 
@@ -210,70 +146,32 @@ class ReasoningBank:
         if changes is None:
             return
         for pid in changes.deleted:
-            self._unindex(pid)
+            self._table.unindex(pid)
         for record in changes.upserted:
-            self._index(record)
+            self._table.index(record)
 
-    # -- in-memory indexes -------------------------------------------------------------
-    def _index(self, record: Record, body: dict[str, Any] | None = None) -> None:
-        """Index ``record``; ``body`` is its parsed JSON when the caller already has it."""
-        self._version += 1
-        pid = record.id
-        slot = self._slot.get(pid)
-        if slot is None:
-            slot = self._slot[pid] = len(self._ids)
-            self._ids.append(pid)
-            self._category.append(record.task_category)
-            self._strategy.append(record.strategy)
-            self._quality.append(0.0)
-        self._category[slot] = record.task_category
-        self._strategy[slot] = record.strategy
-        if body is None:
-            body = _as_dict(record.body)
-        meta = body.get("metadata") or {}
-        self._quality[slot] = float(meta.get("confidence", 0.5))
-        self._lex.add(slot, record.terms, record.task_category)
-        if record.embedding is not None:
-            self._dense.add(slot, record.embedding)  # the only in-memory copy of the vector
-        else:
-            self._dense.remove(slot)
-        if body.get("context"):
-            self._contexts[slot] = body["context"]
-        else:
-            self._contexts.pop(slot, None)
-        self._records[pid] = _Entry(
-            body=record.body if isinstance(record.body, str) else _compact(body),
-            terms=record.terms,
-            task_category=record.task_category,
-            created_at=record.created_at,
-            updated_at=record.updated_at,
-            wins=float(meta.get("success_count", 0.0)),
-            losses=float(meta.get("failure_count", 0.0)),
-            average=float(meta.get("avg_success_score", 0.0)),
-            contradictions=int(meta.get("contradictions", 0)),
-        )
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[_Batch]:
+        """A read-modify-write that nobody can interleave with.
 
-    def _unindex(self, pid: str) -> None:
-        self._version += 1
-        slot = self._slot.pop(pid, None)
-        if slot is None:
-            return
-        self._records.pop(pid, None)
-        self._contexts.pop(slot, None)
-        self._lex.remove(slot)
-        self._dense.remove(slot)
-        self._ids[slot] = None
-        self._category[slot] = None
-        self._strategy[slot] = None
-
-    def _pattern(self, pid: str) -> Pattern:
-        record = self._records[pid]
-        return Pattern.from_stored(
-            json.loads(record.body),
-            created_at=record.created_at,
-            updated_at=record.updated_at,
-            embedding=self._dense.vector(self._slot[pid]),
-        )
+        Holds this bank's mutex (other coroutines) and the store's write lock (other
+        processes and tabs), catches up on what others committed, and yields a batch to
+        fill; the batch is written inside the lock and indexed only once it committed.
+        Why: computing an outcome or a merge from a stale in-memory view and writing it back
+        would silently drop what another process wrote in between.
+        """
+        self._check_open()
+        async with self._mutex:
+            batch = _Batch()
+            async with self._store.write_lock():
+                await self._sync()
+                yield batch
+                if batch.staged or batch.delete:
+                    await self._store.put([r for r, _ in batch.staged], delete=batch.delete)
+            for record, body in batch.staged:
+                self._table.index(record, body)
+            for pid in batch.delete:
+                self._table.unindex(pid)
 
     def _record(
         self, pattern: Pattern, terms: list[str] | None = None
@@ -287,21 +185,11 @@ class ReasoningBank:
             strategy=pattern.strategy,
             created_at=pattern.metadata.created_at,
             updated_at=pattern.metadata.updated_at,
-            body=_compact(body),
+            body=compact(body),
             terms=analyze(pattern.task_description) if terms is None else terms,
             embedding=pattern.embedding,
         )
         return record, body
-
-    async def _write(
-        self, staged: list[tuple[Record, dict[str, Any]]], delete: Sequence[str] = ()
-    ) -> None:
-        """Commit ``staged`` (and deletions) in one transaction, then index them."""
-        await self._store.put([record for record, _ in staged], delete=delete)
-        for record, body in staged:
-            self._index(record, body)
-        for pid in delete:
-            self._unindex(pid)
 
     # -- writing -----------------------------------------------------------------------
     async def _embed(self, text: str) -> list[float] | None:
@@ -336,13 +224,16 @@ class ReasoningBank:
     def _near_duplicate(self, pattern: Pattern, terms: list[str]) -> str | None:
         if self.dedup_threshold is None or not terms:
             return None
-        cat, strategy, ids = pattern.task_category, pattern.strategy, self._ids
+        cat, strategy, ids = pattern.task_category, pattern.strategy, self._table.ids
         best: tuple[float, int] | None = None
-        for slot, sim in self._lex.near_duplicates(
-            terms, self.dedup_threshold, lambda s: self._strategy[s] == strategy, cat
+        for slot, sim in self._table.lex.near_duplicates(
+            terms, self.dedup_threshold, lambda s: self._table.strategy[s] == strategy, cat
         ):
-            if pattern.embedding is not None and self._dense.has(slot):
-                if cosine(pattern.embedding, self._dense.vector(slot) or []) < self.dedup_threshold:
+            if pattern.embedding is not None and self._table.dense.has(slot):
+                if (
+                    cosine(pattern.embedding, self._table.dense.vector(slot) or [])
+                    < self.dedup_threshold
+                ):
                     continue
             if best is None or (sim, -slot) > (best[0], -best[1]):
                 best = (sim, slot)
@@ -359,32 +250,34 @@ class ReasoningBank:
 
     async def store_patterns(self, patterns: Iterable[dict[str, Any] | Pattern]) -> list[str]:
         """Validate all, then store all in one transaction; returns ids in input order."""
-        await self._sync()
+        self._check_open()
         items = list(patterns)
         staged = self._validate(items)
-        now = self._clock()
-        writes: dict[str, Pattern] = {}
-        terms_of: dict[str, list[str]] = {}
-        ids: list[str] = []
-        contradictions = 0
+        prepared = []  # embedding and terms first: they need no lock
         for pattern, explicit in staged:
             if pattern.embedding is None:
                 pattern.embedding = await self._embed(pattern.task_description)
             if pattern.embedding is not None:
-                self._dense.check(pattern.embedding)
-            terms = analyze(pattern.task_description)
-            target_id = None if explicit else self._near_duplicate(pattern, terms)
-            if target_id is not None:
-                target = writes.get(target_id) or self._pattern(target_id)
-                contradictions += learning.merge_into(target, pattern, now)
-                writes[target_id] = target
-                ids.append(target_id)
-                continue
-            learning.initialise(pattern.metadata, pattern.outcome, now)
-            writes[pattern.id] = pattern
-            terms_of[pattern.id] = terms
-            ids.append(pattern.id)
-        await self._write([self._record(p, terms_of.get(pid)) for pid, p in writes.items()])
+                self._table.dense.check(pattern.embedding)
+            prepared.append((pattern, explicit, analyze(pattern.task_description)))
+        async with self._writing() as batch:
+            now = self._clock()
+            writes: dict[str, Pattern] = {}
+            terms_of: dict[str, list[str]] = {}
+            ids: list[str] = []
+            for pattern, explicit, terms in prepared:
+                target_id = None if explicit else self._near_duplicate(pattern, terms)
+                if target_id is not None:
+                    target = writes.get(target_id) or self._table.pattern(target_id)
+                    learning.merge_into(target, pattern, now)
+                    writes[target_id] = target
+                    ids.append(target_id)
+                    continue
+                learning.initialise(pattern.metadata, pattern.outcome, now)
+                writes[pattern.id] = pattern
+                terms_of[pattern.id] = terms
+                ids.append(pattern.id)
+            batch.staged = [self._record(p, terms_of.get(pid)) for pid, p in writes.items()]
         return ids
 
     async def record_outcome(
@@ -399,27 +292,27 @@ class ReasoningBank:
         ``details`` may carry ``duration_seconds``, ``tokens_used``, ``error_message``,
         ``metrics``. Returns the updated pattern.
         """
-        await self._sync()
+        self._check_open()
         unknown = set(details) - {"duration_seconds", "tokens_used", "error_message", "metrics"}
         if unknown:
             raise InvalidPattern(f"unknown outcome fields: {', '.join(sorted(unknown))}")
         outcome = Outcome.from_dict(
             {"success": success, "success_score": score, **details}, fallback_score=None
         )
-        if pattern_id not in self._records:
-            raise NotFound(pattern_id)
-        pattern = self._pattern(pattern_id)
-        learning.observe(pattern.metadata, outcome.success_score, self._clock())
-        pattern.outcome = outcome
-        await self._write([self._record(pattern)])
-        return self._pattern(pattern_id)
+        async with self._writing() as batch:
+            if pattern_id not in self._table.records:
+                raise NotFound(pattern_id)
+            pattern = self._table.pattern(pattern_id)
+            learning.observe(pattern.metadata, outcome.success_score, self._clock())
+            pattern.outcome = outcome
+            batch.staged = [self._record(pattern, self._table.records[pattern_id].terms)]
+        return self._table.pattern(pattern_id)
 
     async def delete_pattern(self, pattern_id: str) -> None:
-        await self._sync()
-        if pattern_id not in self._records:
-            raise NotFound(pattern_id)
-        await self._store.delete([pattern_id])
-        self._unindex(pattern_id)
+        async with self._writing() as batch:
+            if pattern_id not in self._table.records:
+                raise NotFound(pattern_id)
+            batch.delete = [pattern_id]
 
     async def consolidate(
         self, *, dry_run: bool = False, min_evidence: float = 0.1
@@ -431,39 +324,53 @@ class ReasoningBank:
         (``half_life_days``); failures are kept as long as successes. Returns what changed
         (``dry_run=True`` reports without changing anything).
         """
-        await self._sync()
+        if dry_run:
+            await self._sync()
+            return self._consolidation(min_evidence, dry_run=True)[0]
+        async with self._writing() as batch:
+            report, updates, gone = self._consolidation(min_evidence, dry_run=False)
+            batch.staged = [
+                self._record(p, self._table.records[p.id].terms) for p in updates.values()
+            ]
+            batch.delete = sorted(gone)
+        return report
+
+    def _consolidation(
+        self, min_evidence: float, *, dry_run: bool
+    ) -> tuple[dict[str, Any], dict[str, Pattern], set[str]]:
+        """What ``consolidate`` would do now: its report, the merged targets, the ids to drop."""
         now = self._clock()
         merged: list[dict[str, Any]] = []
         updates: dict[str, Pattern] = {}
         gone: set[str] = set()
         threshold = self.dedup_threshold or 0.95
-        for slot, pid in enumerate(self._ids):
+        for slot, pid in enumerate(self._table.ids):
             if pid is None or pid in gone:
                 continue
-            cat, strategy = self._category[slot], self._strategy[slot]
-            dups = self._lex.near_duplicates(
-                self._records[pid].terms,
+            cat, strategy = self._table.category[slot], self._table.strategy[slot]
+            dups = self._table.lex.near_duplicates(
+                self._table.records[pid].terms,
                 threshold,
                 partial(self._later_duplicate, slot, strategy, gone),
                 cat,
             )
             if not dups:
                 continue
-            target = updates.get(pid) or self._pattern(pid)
+            target = updates.get(pid) or self._table.pattern(pid)
             absorbed = []
             for dup_slot, _ in sorted(dups):
-                dup_id = self._ids[dup_slot]
+                dup_id = self._table.ids[dup_slot]
                 assert dup_id is not None
-                learning.absorb(target, self._pattern(dup_id))
+                learning.absorb(target, self._table.pattern(dup_id))
                 gone.add(dup_id)
                 absorbed.append(dup_id)
             updates[pid] = target
             merged.append({"into": pid, "ids": absorbed})
         pruned = []
-        for pid in self._ids:
+        for pid in self._table.ids:
             if pid is None or pid in gone:
                 continue
-            meta = (updates[pid] if pid in updates else self._pattern(pid)).metadata
+            meta = (updates[pid] if pid in updates else self._table.pattern(pid)).metadata
             if self.half_life_days is not None and (
                 learning.evidence_weight(meta, now, self.half_life_days) < min_evidence
             ):
@@ -472,18 +379,12 @@ class ReasoningBank:
                 updates.pop(pid, None)
         report = {
             "dry_run": dry_run,
-            "before": len(self._records),
-            "after": len(self._records) - len(gone),
+            "before": len(self._table.records),
+            "after": len(self._table.records) - len(gone),
             "merged": merged,
             "pruned": pruned,
         }
-        if dry_run or (not updates and not gone):
-            return report
-        await self._write(
-            [self._record(p, self._records[p.id].terms) for p in updates.values()],
-            delete=sorted(gone),
-        )
-        return report
+        return report, updates, gone
 
     # -- neural bus --------------------------------------------------------------------
     async def connect(
@@ -521,23 +422,23 @@ class ReasoningBank:
     # -- reading -----------------------------------------------------------------------
     async def get_pattern(self, pattern_id: str) -> Pattern | None:
         await self._sync()
-        return self._pattern(pattern_id) if pattern_id in self._records else None
+        return self._table.pattern(pattern_id) if pattern_id in self._table.records else None
 
     async def all_patterns(self) -> list[Pattern]:
         """Every pattern, oldest first."""
         await self._sync()
-        return [self._pattern(pid) for pid in self._ids if pid is not None]
+        return [self._table.pattern(pid) for pid in self._table.ids if pid is not None]
 
     async def search_by_category(self, category: str, limit: int = 10) -> list[Pattern]:
         """Newest first."""
         await self._sync()
         _check_limit(limit, "limit")
         rows = [
-            (entry.created_at, self._slot[pid], pid)
-            for pid, entry in self._records.items()
+            (entry.created_at, self._table.slot[pid], pid)
+            for pid, entry in self._table.records.items()
             if entry.task_category == category
         ]
-        return [self._pattern(pid) for _, _, pid in heapq.nlargest(limit, rows)]
+        return [self._table.pattern(pid) for _, _, pid in heapq.nlargest(limit, rows)]
 
     async def find_similar(
         self,
@@ -560,273 +461,28 @@ class ReasoningBank:
         if not isinstance(task_description, str):
             raise InvalidPattern("task_description must be a string")
         _check_limit(top_k, "top_k")
+        if embedding is not None:  # refused even when no stored pattern has a vector
+            check_vector(embedding, None)
+        if not isinstance(min_score, (int, float)) or not math.isfinite(min_score):
+            raise InvalidPattern(f"min_score must be a finite number, got {min_score!r}")
         query_vector = embedding if embedding is not None else await self._embed(task_description)
-        terms = analyze(task_description)
-        if (
-            (query_vector is None or not len(self._dense))
-            and not context
-            and (task_category is None or strict_category)
-        ):
-            return [
-                self._match(score, -neg_slot, {-neg_slot: sim}, {}, task_category, None)
-                for score, neg_slot, sim in self._rank_lexical(terms, task_category, top_k)
-                if score >= min_score
-            ]
-        if task_category is not None and strict_category:
-            lex = self._lex.scores(terms, task_category)  # only that category's postings
-        else:
-            lex = self._lex.scores(terms)
-        if query_vector is not None and len(self._dense) > 0:
-            if self._dense.backend == "numpy" and not context:
-                ranked, sem = self._rank_numpy(
-                    lex, query_vector, task_category, strict_category, top_k
-                )
-                return self._matches(ranked, lex, sem, task_category, context, min_score)
-            ranked, sem = self._rank_nearest(
-                lex, query_vector, task_category, context, strict_category, top_k
-            )
-            return self._matches(ranked, lex, sem, task_category, context, min_score)
-        else:
-            sem = {}
-        ranked = heapq.nlargest(
-            top_k, self._score(lex, sem, task_category, context, strict_category)
+        return self._ranker.find(
+            analyze(task_description),
+            query_vector,
+            task_category,
+            context,
+            strict_category,
+            top_k,
+            min_score,
         )
-        return self._matches(ranked, lex, sem, task_category, context, min_score)
-
-    def _matches(
-        self,
-        ranked: list[tuple[float, int]],
-        lex: dict[int, float],
-        sem: dict[int, float],
-        category: str | None,
-        context: dict[str, Any] | None,
-        min_score: float,
-    ) -> list[Match]:
-        return [
-            self._match(score, -neg_slot, lex, sem, category, context)
-            for score, neg_slot in ranked
-            if score >= min_score
-        ]
 
     def _later_duplicate(self, slot: int, strategy: str | None, gone: set[str], other: int) -> bool:
         """Consolidation's filter: a later pattern with the same strategy, not merged yet."""
-        return other > slot and self._strategy[other] == strategy and self._ids[other] not in gone
-
-    def _rank_lexical(
-        self, terms: list[str], category: str | None, top_k: int
-    ) -> list[tuple[float, int, float]]:
-        """The hot path (lexical only; the category, if any, is a filter): top
-        ``(score, -slot, similarity)``, scoring each distinct matching text once.
-
-        In similarity units a slot's outcome part is a bonus of at most
-        ``outcome / similarity``, which lets the index prune exactly; texts come best first:
-        once a text's best possible score cannot beat the k-th found so far, no later text
-        can either.
-        """
-        w = self.weights
-        qual = self._quality
-        wsim, wout = w.similarity, w.outcome
-        base = w.category if category is not None else 0.0
-        group = ANY_GROUP if category is None else category
-        if wsim <= 0.0:
-            texts = self._lex.scored_texts(terms, group)
-            return heapq.nlargest(
-                top_k,
-                (
-                    (wsim * sim + base + wout * qual[slot], -slot, sim)
-                    for sim, slots in texts
-                    for slot in slots
-                ),
-            )
-        best: list[tuple[float, int, float]] = []  # min-heap of the top_k so far
-        for sim, slots in self._lex.top_texts(terms, top_k, group, qual, wout / wsim):
-            part = wsim * sim + base
-            if len(best) == top_k and part + wout < best[0][0]:
-                break
-            for slot in slots:  # best outcome first: the first that cannot enter ends the text
-                item = (part + wout * qual[slot], -slot, sim)
-                if len(best) < top_k:
-                    heapq.heappush(best, item)
-                elif item > best[0]:
-                    heapq.heapreplace(best, item)
-                elif item[0] < best[0][0]:
-                    break
-        return sorted(best, reverse=True)
-
-    def _score(
-        self,
-        lex: dict[int, float],
-        sem: dict[int, float],
-        category: str | None,
-        context: dict[str, Any] | None,
-        strict: bool,
-    ) -> list[tuple[float, int]]:
-        """``(composite score, -slot)`` per candidate: tuples order best-first, then oldest."""
-        cats, wsim = self._category, self.weights.similarity
-        out = []
-        for slot in lex.keys() | sem.keys():
-            if category is not None and strict and cats[slot] != category:
-                continue
-            sim = self._text_similarity(lex.get(slot, 0.0), sem.get(slot))
-            out.append((wsim * sim + self._extras(slot, category, context), -slot))
-        return out
-
-    def _rank_numpy(
-        self,
-        lex: dict[int, float],
-        query_vector: Sequence[float],
-        category: str | None,
-        strict: bool,
-        top_k: int,
-    ) -> tuple[list[tuple[float, int]], dict[int, float]]:
-        """Hybrid ranking over every slot at once (numpy): same scores as ``_score``."""
-        import numpy as np
-
-        w = self.weights
-        n = len(self._ids)
-        sem_all, has_vec = self._dense.similarities(query_vector, n)
-        lex_all = np.zeros(n)
-        if lex:
-            lex_all[np.fromiter(lex.keys(), dtype=np.int64, count=len(lex))] = np.fromiter(
-                lex.values(), dtype=np.float64, count=len(lex)
-            )
-        fused = (w.lexical * lex_all + w.semantic * sem_all) / (w.lexical + w.semantic)
-        text = np.where(has_vec, fused, lex_all)
-        live, codes, quality, code_of = self._slot_arrays()
-        candidates = live & (has_vec | (lex_all > 0))
-        in_cat = (
-            codes == code_of.get(category, -2) if category is not None else np.zeros(n, dtype=bool)
-        )
-        if category is not None and strict:
-            candidates &= in_cat
-        score = w.similarity * text + w.category * in_cat + w.outcome * quality
-        slots = np.flatnonzero(candidates)
-        if slots.size > top_k:
-            kth = np.partition(score[slots], slots.size - top_k)[slots.size - top_k]
-            slots = slots[score[slots] >= kth]  # keeps ties, ordered below like _score's
-        ranked = sorted(((float(score[s]), -int(s)) for s in slots), reverse=True)[:top_k]
-        sem = {-neg: float(sem_all[-neg]) for _, neg in ranked if has_vec[-neg]}
-        return ranked, sem
-
-    def _rank_nearest(
-        self,
-        lex: dict[int, float],
-        query_vector: Sequence[float],
-        category: str | None,
-        context: dict[str, Any] | None,
-        strict: bool,
-        top_k: int,
-    ) -> tuple[list[tuple[float, int]], dict[int, float]]:
-        """Hybrid ranking from the vector index's nearest rows instead of every cosine (the
-        WebAssembly kernel's top-k is one call; a dict of 10,000 cosines is not).
-
-        Exact: a slot outside the ``want`` nearest has a cosine of at most the last one's, so
-        once that bound (with every other part at its best) cannot reach the k-th score, no
-        slot left out can; otherwise ``want`` grows. Lexical candidates outside the nearest
-        get their cosine computed only when their own bound could reach the k-th score.
-        """
-        w, dense = self.weights, self._dense
-        share = w.semantic / (w.lexical + w.semantic)
-        cats = self._category
-        q32 = array("f", query_vector)  # the indexes compare float32 rows with a float32 query
-        want = max(4 * top_k, 32)
-
-        def rank() -> tuple[list[tuple[float, int]], float]:
-            ranked = heapq.nlargest(top_k, self._score(known, sem, category, context, strict))
-            return ranked, ranked[-1][0] if len(ranked) == top_k else -math.inf
-
-        while True:
-            near = dense.top_k(query_vector, want)
-            sem = dict(near)
-            floor = near[-1][1] if near else -1.0
-            known: dict[int, float] = {}
-            outside = []  # lexical candidates whose vector is not among the nearest
-            for s, v in lex.items():
-                if s in sem or not dense.has(s):
-                    known[s] = v
-                elif not (category is not None and strict and cats[s] != category):
-                    outside.append(s)
-            ranked, kth = rank()
-            late = dense.cosines(
-                q32,
-                [
-                    s
-                    for s in outside
-                    if w.similarity * ((1 - share) * lex[s] + share * floor)
-                    + self._extras(s, category, context)
-                    >= kth
-                ],
-            )
-            if late:
-                sem.update(late)
-                known.update((s, lex[s]) for s in late)
-                ranked, kth = rank()
-            unseen = w.similarity * share * floor + w.category + w.outcome
-            unseen += w.context if context else 0.0
-            if len(near) < want or unseen < kth:
-                return ranked, sem
-            want *= 4
-
-    def _extras(self, slot: int, category: str | None, context: dict[str, Any] | None) -> float:
-        """A slot's category, context and outcome parts, weighted (what similarity adds to)."""
-        w = self.weights
-        in_category = category is not None and self._category[slot] == category
         return (
-            w.category * in_category
-            + w.context * self._context_part(slot, context)
-            + w.outcome * self._quality[slot]
+            other > slot
+            and self._table.strategy[other] == strategy
+            and self._table.ids[other] not in gone
         )
-
-    def _slot_arrays(self) -> tuple[Any, Any, Any, dict[str | None, int]]:
-        """numpy views of the per-slot columns (live, category code, quality), rebuilt only
-        after a write."""
-        if self._arrays is None or self._arrays[0] != self._version:
-            import numpy as np
-
-            n = len(self._ids)
-            code_of: dict[str | None, int] = {None: -1}
-            codes = np.fromiter(
-                (code_of.setdefault(c, len(code_of)) for c in self._category),
-                dtype=np.int64,
-                count=n,
-            )
-            live = codes >= 0
-            quality = np.fromiter(self._quality, dtype=np.float64, count=n)
-            self._arrays = (self._version, live, codes, quality, code_of)
-        return self._arrays[1:]
-
-    def _text_similarity(self, lexical: float, semantic: float | None) -> float:
-        if semantic is None:
-            return lexical
-        w = self.weights
-        return (w.lexical * lexical + w.semantic * semantic) / (w.lexical + w.semantic)
-
-    def _context_part(self, slot: int, context: dict[str, Any] | None) -> float:
-        if not context:
-            return 0.0
-        return context_overlap(context, self._contexts.get(slot) or {})
-
-    def _match(
-        self,
-        score: float,
-        slot: int,
-        lex: dict[int, float],
-        sem: dict[int, float],
-        category: str | None,
-        context: dict[str, Any] | None,
-    ) -> Match:
-        pattern = self._pattern(self._ids[slot])  # type: ignore[arg-type]
-        semantic = sem.get(slot)
-        sim = self._text_similarity(lex.get(slot, 0.0), semantic)
-        parts = {"similarity": sim, "lexical": lex.get(slot, 0.0)}
-        if semantic is not None:
-            parts["semantic"] = semantic
-        parts["category"] = (
-            1.0 if category is not None and pattern.task_category == category else 0.0
-        )
-        parts["context"] = self._context_part(slot, context)
-        parts["outcome"] = self._quality[slot]
-        return Match(pattern=pattern, score=score, similarity=sim, parts=parts)
 
     async def recommend_strategy(
         self,
@@ -868,10 +524,8 @@ class ReasoningBank:
 
     async def get_stats(self) -> dict[str, Any]:
         await self._sync()
-        if self._stats is None or self._stats[0] != self._version:
-            self._stats = (self._version, self._pattern_stats())  # O(N): once per change
         return {
-            **copy.deepcopy(self._stats[1]),
+            **copy.deepcopy(self._table.stats()),
             "storage": {
                 "backend": self._store.kind,
                 "location": self._store.location,
@@ -880,53 +534,13 @@ class ReasoningBank:
             "runtime": runtime.detect(),
         }
 
-    def _pattern_stats(self) -> dict[str, Any]:
-        records = list(self._records.values())
-        categories = Counter(r.task_category for r in records)
-        strategies = Counter(s for s in self._strategy if s is not None)
-        wins = sum(r.wins for r in records)
-        observations = wins + sum(r.losses for r in records)
-        avg = sum(r.average for r in records) / len(records) if records else 0.0
-        return {
-            "total_patterns": len(records),
-            "categories": dict(categories.most_common()),
-            "strategies": dict(strategies.most_common()),
-            "avg_success_score": avg,
-            "success_rate": wins / observations if observations else 0.0,
-            "observations": observations,
-            "contradictions": sum(r.contradictions for r in records),
-            "index": {
-                "analyzer": ANALYZER_VERSION,
-                "vocabulary": self._lex.vocabulary_size,
-                "postings": self._lex.postings_count,
-                "dense_vectors": len(self._dense),
-                "dense_dim": self._dense.dim,
-                "vector_backend": self._dense.backend,
-            },
-        }
-
 
 @dataclass(slots=True)
-class _Entry:
-    """What the bank keeps in memory per pattern (vectors live in the dense index)."""
+class _Batch:
+    """What one ``_writing`` block writes: records (with their parsed bodies) and deletions."""
 
-    body: str
-    terms: list[str]
-    task_category: str
-    created_at: float
-    updated_at: float
-    wins: float
-    losses: float
-    average: float
-    contradictions: int
-
-
-_compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False).encode
-
-
-def _as_dict(body: dict[str, Any] | str) -> dict[str, Any]:
-    """Stores hand back the pattern body as a dict (or, compactly, as its JSON text)."""
-    return json.loads(body) if isinstance(body, str) else body
+    staged: list[tuple[Record, dict[str, Any]]] = field(default_factory=list)
+    delete: list[str] = field(default_factory=list)
 
 
 def _cpython_only(method: str) -> None:

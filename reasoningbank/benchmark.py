@@ -97,7 +97,11 @@ async def run_benchmark(
     Deduplication is off so the bank holds exactly ``n`` patterns, like the peer does.
     """
     from .bank import ReasoningBank
+    from .errors import InvalidPattern
 
+    for name, value in (("n", n), ("queries", queries)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidPattern(f"bench --{name} must be a positive integer, got {value!r}")
     pats, qs = make_dataset(n, queries)
     with tempfile.TemporaryDirectory() as tmp:
         db = path or os.path.join(tmp, "bench.db")

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import sys
 import time
@@ -37,7 +36,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ImportFailed, ReasoningBankError
-from .model import format_time
+from .files import write_private
+from .model import Pattern, format_time
 
 __all__ = [
     "BUNDLE_TAG",
@@ -167,6 +167,8 @@ def _json_line(line: bytes, what: str) -> dict[str, Any]:
         raise ImportFailed(
             f"bundle {what} is not valid JSON ({exc}); the file is damaged"
         ) from None
+    except RecursionError:
+        raise ImportFailed(f"bundle {what} nests JSON too deeply; refusing it") from None
     if not isinstance(value, dict):
         raise ImportFailed(f"bundle {what} is not a JSON object; the file is damaged")
     return value
@@ -267,16 +269,26 @@ def trusted_keys(location: str) -> set[bytes]:
     return TrustList.load(location).as_set(own=public_key_of(identity(location)))
 
 
-def _patterns_for_export(patterns: list[Any]) -> list[dict[str, Any]]:
-    out = []
+def _patterns_for_export(
+    patterns: list[Any],
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """(exportable pattern dicts, skipped ``{"id", "reason"}``).
+
+    Why: a bank written by an older version may hold a pattern with NaN, ±Infinity or an
+    out-of-range time, which no importer accepts; it is left out and reported, so one bad
+    pattern never blocks the export of the others. What is written is what import accepts.
+    """
+    out, skipped = [], []
     for p in patterns:
-        d = p.to_dict(with_embedding=True)
-        if d.get("embedding") is not None:
-            d["embedding"] = [float(x) for x in d["embedding"]]
-            if not all(math.isfinite(x) for x in d["embedding"]):
-                raise ReasoningBankError(f"pattern {d['id']!r} has a non-finite embedding")
+        try:
+            d = p.to_dict(with_embedding=True)
+            Pattern.from_dict(d, new_id=str(d["id"]), now=0.0)  # the import's own checks
+            canonical(d)
+        except (ReasoningBankError, ValueError, OverflowError) as exc:
+            skipped.append({"id": str(p.id), "reason": str(exc)})
+            continue
         out.append(d)
-    return out
+    return out, skipped
 
 
 async def export_bundle(
@@ -290,40 +302,35 @@ async def export_bundle(
     """
     key = seed if seed is not None else identity(location)
     public_key = public_key_of(key)
-    patterns = _patterns_for_export(await bank.all_patterns())
+    patterns, skipped = _patterns_for_export(await bank.all_patterns())
     blob = build_bundle(
         patterns, sign=lambda m: ed25519_sign(key, m), public_key=public_key, now=time.time()
     )
-    _write_atomic(path, blob)
+    write_private(path, blob)
     return {
         "path": path,
         "format": "bundle",
         "count": len(patterns),
         "public_key": public_key.hex(),
         "bytes": len(blob),
+        "skipped": len(skipped),
+        "skipped_patterns": skipped,
     }
 
 
 async def export_jsonl(bank: Any, path: str) -> dict[str, Any]:
     """Plain pattern JSONL (unsigned; for other tools). Embeddings included."""
-    patterns = _patterns_for_export(await bank.all_patterns())
+    patterns, skipped = _patterns_for_export(await bank.all_patterns())
     blob = b"".join(canonical(p) + b"\n" for p in patterns)
-    _write_atomic(path, blob)
-    return {"path": path, "format": "jsonl", "count": len(patterns), "bytes": len(blob)}
-
-
-def _write_atomic(path: str, blob: bytes) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(blob)
-        os.replace(tmp, path)
-    except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise ReasoningBankError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    write_private(path, blob)
+    return {
+        "path": path,
+        "format": "jsonl",
+        "count": len(patterns),
+        "bytes": len(blob),
+        "skipped": len(skipped),
+        "skipped_patterns": skipped,
+    }
 
 
 # -- CLI -------------------------------------------------------------------------------------
@@ -357,7 +364,7 @@ def run_export(args: Any) -> int:
     location = getattr(args, "db", None) or os.environ.get("REASONINGBANK_DB") or default_location()
 
     async def go() -> dict[str, Any]:
-        bank = await ReasoningBank.open(location)
+        bank = await ReasoningBank.open(location, create=False)
         try:
             if args.format == "jsonl":
                 return await export_jsonl(bank, args.file)
@@ -376,4 +383,8 @@ def run_export(args: Any) -> int:
         signed = f", signed by {summary['public_key']}" if "public_key" in summary else ""
         where = f"{summary['path']} ({summary['format']}{signed})"
         print(f"exported {summary['count']} patterns to {where}")
+        if summary["skipped"]:
+            print(f"skipped {summary['skipped']} that cannot be exported (fix or delete them):")
+            for s in summary["skipped_patterns"]:
+                print(f"  {s['id']}: {s['reason']}")
     return 0

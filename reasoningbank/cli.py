@@ -1,8 +1,10 @@
 """``reasoningbank`` command line: thin commands over the public ``ReasoningBank`` API.
 
 ``--db PATH`` (or ``REASONINGBANK_DB``) is accepted before or after the subcommand.
-``--json`` prints one JSON document on stdout. Every library error becomes one line on
-stderr and exit status 1; usage errors exit 2.
+``--json`` prints one JSON document on stdout. Read commands (get, search, recommend, stats)
+never create a bank: a mistyped ``--db`` says "no bank at PATH". Every error is one line on
+stderr, exit status 1 (usage errors 2); an unexpected one too, with its traceback only when
+``REASONINGBANK_DEBUG=1``.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from .bank import ReasoningBank, default_location
 from .errors import InvalidPattern, ReasoningBankError
+from .files import decode_utf8, load_json
 
 __all__ = ["main", "build_parser", "open_bank", "progress_printer"]
 
@@ -39,9 +42,13 @@ def progress_printer(label: str) -> Callable[[int, int], None] | None:
 
 
 async def open_bank(args: argparse.Namespace, **options: Any) -> ReasoningBank:
-    """Open the bank named by ``--db`` (or the default location)."""
+    """Open the bank named by ``--db`` (or the default location).
+
+    Read commands pass ``create=False``: a mistyped ``--db`` then says "no bank at PATH"
+    instead of leaving an empty bank behind.
+    """
     options.setdefault("progress", progress_printer("re-indexing"))
-    return await ReasoningBank.open(args.db or default_location(), **options)
+    return await ReasoningBank.open(args.db, **options)
 
 
 def _print_json(doc: Any) -> None:
@@ -71,8 +78,8 @@ async def cmd_store(args: argparse.Namespace) -> int:
              --strategy test-driven --score 0.9 --context lang=python
     """
     if args.file:
-        text = sys.stdin.read() if args.file == "-" else _read(args.file)
-        patterns = _parse_json_patterns(text)
+        data = sys.stdin.buffer.read() if args.file == "-" else _read(args.file)
+        patterns = _parse_json_patterns(data, "standard input" if args.file == "-" else args.file)
     else:
         missing = [f for f in ("task", "category", "strategy") if not getattr(args, f)]
         if missing:
@@ -106,7 +113,7 @@ async def cmd_store(args: argparse.Namespace) -> int:
 
 async def cmd_get(args: argparse.Namespace) -> int:
     """Show one pattern. Example: reasoningbank get 3f2a… --json"""
-    async with await open_bank(args) as bank:
+    async with await open_bank(args, create=False) as bank:
         pattern = await bank.get_pattern(args.id)
     if pattern is None:
         raise ReasoningBankError(f"no pattern with id {args.id!r}")
@@ -128,7 +135,7 @@ async def cmd_get(args: argparse.Namespace) -> int:
 
 async def cmd_search(args: argparse.Namespace) -> int:
     """Find patterns similar to TEXT. Example: reasoningbank search "refresh tokens" -k 3"""
-    async with await open_bank(args) as bank:
+    async with await open_bank(args, create=False) as bank:
         matches = await bank.find_similar(
             args.text, args.category, top_k=args.k, min_score=args.min_score
         )
@@ -150,7 +157,7 @@ async def cmd_search(args: argparse.Namespace) -> int:
 
 async def cmd_recommend(args: argparse.Namespace) -> int:
     """Recommend a strategy for TEXT. Example: reasoningbank recommend "refresh tokens" -c backend"""
-    async with await open_bank(args) as bank:
+    async with await open_bank(args, create=False) as bank:
         rec = await bank.recommend_strategy(
             args.text, args.category, explore=args.explore, seed=args.seed
         )
@@ -184,7 +191,7 @@ async def cmd_outcome(args: argparse.Namespace) -> int:
 
 async def cmd_stats(args: argparse.Namespace) -> int:
     """Counts per category and strategy, storage and index facts. Example: reasoningbank stats"""
-    async with await open_bank(args) as bank:
+    async with await open_bank(args, create=False) as bank:
         stats = await bank.get_stats()
     if args.json:
         _print_json(stats)
@@ -217,30 +224,29 @@ async def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read(path: str) -> str:
+def _read(path: str) -> bytes:
     try:
-        with open(path, encoding="utf-8") as fh:
+        with open(path, "rb") as fh:
             return fh.read()
     except OSError as exc:
         raise ReasoningBankError(f"cannot read {path}: {exc.strerror}") from exc
 
 
-def _parse_json_patterns(text: str) -> list[Any]:
-    text = text.strip()
+def _parse_json_patterns(data: bytes, source: str) -> list[Any]:
+    """One JSON document (an object or an array of them), else JSON lines."""
+    text = decode_utf8(data, source).strip()
     if not text:
         raise InvalidPattern("no patterns given (empty input)")
     try:
-        doc = json.loads(text)
+        doc = load_json(text, source)
         return doc if isinstance(doc, list) else [doc]
-    except json.JSONDecodeError:
-        pass
+    except InvalidPattern:
+        if "\n" not in text:
+            raise
     out = []
     for lineno, line in enumerate(text.splitlines(), 1):
         if line.strip():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise InvalidPattern(f"line {lineno}: not JSON ({exc.msg})") from None
+            out.append(load_json(line, f"{source} line {lineno}"))
     return out
 
 
@@ -261,18 +267,26 @@ def _outcome_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--score", type=float, help="graded outcome in [0, 1]")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (subcommand parsers inherit the class)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(_one_line(f"{self.prog}: error: {message} (see {self.prog} --help)"), file=sys.stderr)
+        sys.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    db_parent = argparse.ArgumentParser(add_help=False)
+    db_parent = _Parser(add_help=False)
     db_parent.add_argument(
         "--db",
         default=argparse.SUPPRESS,
         metavar="PATH",
         help="bank file, ':memory:' or idb://name (env REASONINGBANK_DB)",
     )
-    json_parent = argparse.ArgumentParser(add_help=False)
+    json_parent = _Parser(add_help=False)
     json_parent.add_argument("--json", action="store_true", help="print one JSON document")
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="reasoningbank",
         description="Agent memory that learns from outcomes.",
         epilog=f"Default bank: {default_location()}",
@@ -291,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
         name: str,
         handler: Callable[[argparse.Namespace], Awaitable[int]],
         help_: str,
-        parents: tuple[argparse.ArgumentParser, ...] = (),
+        parents: tuple[_Parser, ...] = (),
     ) -> argparse.ArgumentParser:
         p = sub.add_parser(
             name,
@@ -358,20 +372,56 @@ def _version() -> str:
     return __version__
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _say(message: str) -> None:
+    """Print ``reasoningbank: MESSAGE`` as exactly one line on stderr."""
+    print(_one_line("reasoningbank: " + message), file=sys.stderr)
+
+
+def _check_utf8(argv: list[str]) -> None:
+    """Refuse arguments that were not UTF-8 bytes (Python keeps them as lone surrogates,
+    which no bank, JSON document or terminal can hold)."""
+    for position, arg in enumerate(argv, 1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            raw = arg.encode("utf-8", "surrogateescape")[:60]
+            raise InvalidPattern(
+                f"argument {position} is not UTF-8 text: {raw.decode('utf-8', 'backslashreplace')}"
+                " (pass text and paths as UTF-8)"
+            ) from None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run one command; every failure is one line on stderr (exit 1, usage errors 2).
+
+    Set ``REASONINGBANK_DEBUG=1`` to see the traceback of an unexpected error.
+    """
+    argv = sys.argv[1:] if argv is None else argv
     try:
+        _check_utf8(argv)
+        args = build_parser().parse_args(argv)
         result = args.handler(args)
         if asyncio.iscoroutine(result):
             result = asyncio.run(result)
         return int(result or 0)
     except ReasoningBankError as exc:
-        print(f"reasoningbank: error: {exc}", file=sys.stderr)
+        _say(f"error: {exc}")
         return 1
     except KeyboardInterrupt:
-        print("reasoningbank: interrupted", file=sys.stderr)
+        _say("interrupted")
         return 130
     except BrokenPipeError:  # e.g. `reasoningbank stats | head -1`: not an error
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's flush quiet
         return 0
+    except Exception as exc:  # the last resort: a bug still gets one line, not a traceback
+        if os.environ.get("REASONINGBANK_DEBUG"):
+            raise
+        _say(
+            f"error: unexpected {type(exc).__name__}: {exc} "
+            "(a bug: please report it; REASONINGBANK_DEBUG=1 shows the traceback)"
+        )
+        return 1

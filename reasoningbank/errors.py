@@ -10,6 +10,7 @@
     │   ├── ReadOnlyBank    the bank can be read but not written (read-only file or mount)
     │   └── SchemaTooNew    written by a newer version; it was not touched
     ├── ImportFailed        an import file could not be read or verified
+    ├── ServeError          ``serve`` cannot run (missing files, a busy port); says the fix
     └── BusError            neural bus failures (see ``reasoningbank.bus``)
 
 Foreign errors are translated at the boundary that sees them and re-raised ``from exc``.
@@ -28,6 +29,7 @@ __all__ = [
     "ReadOnlyBank",
     "ReasoningBankError",
     "SchemaTooNew",
+    "ServeError",
     "StorageError",
 ]
 
@@ -79,6 +81,10 @@ class SchemaTooNew(StorageError):
 
 class ImportFailed(ReasoningBankError):
     """An import or bundle could not be read, or failed verification."""
+
+
+class ServeError(ReasoningBankError, RuntimeError):
+    """The app cannot be served; the message says how to fix it."""
 
 
 class BusError(ReasoningBankError):

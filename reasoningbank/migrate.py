@@ -17,8 +17,10 @@ Guarantees: ids are kept (a record without one gets an id derived from its conte
 re-import finds it again); a pattern whose id is already in the bank is skipped, never
 overwritten, so importing twice duplicates nothing and loses no learning done in between;
 every source field lands somewhere (unknown fields go to ``metadata``); every record that is
-not imported is listed with the reason. ``dry_run`` reads and validates everything and
-writes nothing.
+not imported is listed with the reason. Atomic by default: one invalid record stores nothing
+(``skip_invalid`` imports the others). ``dry_run`` reads and validates everything and writes
+nothing. Hostile sources (odd table names, wrong column types, rows over
+``MAX_SOURCE_ROW_BYTES``, JSON nested past the parser) give a clear error, never a traceback.
 """
 
 from __future__ import annotations
@@ -32,17 +34,19 @@ import sqlite3
 import struct
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from .errors import ImportFailed, InvalidPattern, ReasoningBankError
-from .model import Pattern, format_time
+from .model import MAX_TIME, Pattern, format_time
 
 __all__ = [
     "FORMATS",
+    "MAX_SOURCE_ROW_BYTES",
     "ImportReport",
+    "InvalidRecords",
     "Progress",
     "SourceRecord",
     "detect_format",
@@ -58,6 +62,10 @@ EMBEDDINGS = ("auto", "keep", "drop")
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 TrustedKeys = Iterable[bytes] | Callable[[], Iterable[bytes]] | None
 _BATCH = 500
+#: Largest source row read, in bytes over all its columns (SQLite sources) or per line
+#: (JSONL). A memory is a few KB; a bigger row is reported as invalid instead of parsed, so a
+#: hostile file cannot make the import hold gigabytes.
+MAX_SOURCE_ROW_BYTES = 1 << 20
 _PATTERN_KEYS = {
     "id", "task_description", "task_category", "strategy", "context", "outcome", "metadata",
     "embedding", "success_score", "tags",
@@ -87,6 +95,9 @@ class SourceRecord:
     where: str
     pattern: dict[str, Any] | None
     error: str | None = None
+    #: With no pattern: True when the record is bad (an atomic import stops), False when it
+    #: is simply not a memory (skipped and reported).
+    invalid: bool = True
 
 
 @dataclass
@@ -98,15 +109,24 @@ class ImportReport:
     dry_run: bool
     read: int = 0
     imported: list[str] = field(default_factory=list)
-    skipped: list[dict[str, str]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     signer: str | None = None
 
-    def skip(self, where: str, reason: str, pattern_id: str | None = None) -> None:
-        entry = {"where": where, "reason": reason}
+    def skip(
+        self, where: str, reason: str, pattern_id: str | None = None, *, invalid: bool = False
+    ) -> None:
+        entry: dict[str, Any] = {"where": where, "reason": reason}
         if pattern_id:
             entry["id"] = pattern_id
+        if invalid:
+            entry["invalid"] = True
         self.skipped.append(entry)
+
+    @property
+    def invalid(self) -> list[dict[str, Any]]:
+        """The skipped records that were bad (not those already in the bank or not memories)."""
+        return [s for s in self.skipped if s.get("invalid")]
 
     def reasons(self) -> dict[str, int]:
         """Skip reasons with counts (reasons are grouped by their text before any ':')."""
@@ -125,6 +145,7 @@ class ImportReport:
             "imported": len(self.imported),
             "imported_ids": list(self.imported),
             "skipped": len(self.skipped),
+            "invalid": len(self.invalid),
             "skipped_by_reason": self.reasons(),
             "skipped_records": list(self.skipped),
             "notes": list(self.notes),
@@ -141,12 +162,26 @@ class ImportReport:
             lines.append(f"  signed by {self.signer} (signature and hashes verified)")
         for reason, n in sorted(self.reasons().items(), key=lambda kv: -kv[1]):
             lines.append(f"  skipped {n}: {reason}")
-        for s in self.skipped[:20]:
+        shown = [s for s in self.skipped if not s.get("invalid")][:20] + self.invalid
+        for s in shown:  # every invalid record, and the first others
             lines.append(f"    {s['where']}: {s['reason']}")
-        if len(self.skipped) > 20:
-            lines.append(f"    … and {len(self.skipped) - 20} more (see --json)")
+        if len(self.skipped) > len(shown):
+            lines.append(f"    … and {len(self.skipped) - len(shown)} more (see --json)")
         lines.extend(f"  note: {n}" for n in self.notes)
         return "\n".join(lines)
+
+
+class InvalidRecords(ImportFailed):
+    """An atomic import met invalid records: nothing was stored; ``report.invalid`` lists
+    every one (where and why)."""
+
+    def __init__(self, report: ImportReport) -> None:
+        n = len(report.invalid)
+        super().__init__(
+            f"{report.source}: {n} invalid record{'s' if n != 1 else ''}, nothing imported "
+            "(fix them, or --skip-invalid to import the others)"
+        )
+        self.report = report
 
 
 class Progress:
@@ -197,8 +232,8 @@ def detect_format(path: str | os.PathLike[str]) -> str:
         first = text.split("\n", 1)[0]
         try:
             obj = json.loads(first)
-        except ValueError:
-            return "json"  # a pretty-printed object spanning lines
+        except (ValueError, RecursionError):
+            return "json"  # a pretty-printed object spanning lines (its reader says more)
         if isinstance(obj, dict) and str(obj.get("type", "")).startswith("reasoningbank.bundle"):
             return "bundle"
         if isinstance(obj, dict) and isinstance(obj.get("patterns"), list):
@@ -238,8 +273,48 @@ def _open_sqlite(path: str) -> _Conn:
     return _Conn(conn)
 
 
+def _quote(name: str) -> str:
+    """An SQL identifier, quoted: source table names are data, and may hold anything."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _label(value: Any) -> str:
+    """A source value shown in a report line: short, on one line."""
+    text = str(value).replace("\n", " ").replace("\r", " ")
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "JSON nested too deeply"
+    return _label(exc) if len(str(exc)) > 200 else str(exc).replace("\n", " ")
+
+
+def _too_big(size: int) -> str:
+    return f"row of {size} bytes is over the {MAX_SOURCE_ROW_BYTES}-byte limit"
+
+
 def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
-    return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+    return {row[1] for row in conn.execute(f"PRAGMA table_info({_quote(table)})")}
+
+
+def _bounded_rows(
+    conn: sqlite3.Connection, table: str
+) -> Iterator[tuple[int, dict[str, Any] | None, int]]:
+    """(row number, row or ``None`` when over ``MAX_SOURCE_ROW_BYTES``, bytes) in rowid order.
+
+    Why: sizes are measured inside SQLite, so an oversized row is never loaded into Python.
+    """
+    t = _quote(table)
+    cols = [row[1] for row in conn.execute(f"PRAGMA table_info({t})")]
+    size = " + ".join(f"coalesce(length(CAST({_quote(c)} AS BLOB)), 0)" for c in cols) or "0"
+    sizes = conn.execute(f"SELECT rowid, {size} FROM {t} ORDER BY rowid").fetchall()
+    for n, (rowid, nbytes) in enumerate(sizes, 1):
+        if nbytes > MAX_SOURCE_ROW_BYTES:
+            yield n, None, nbytes
+            continue
+        row = conn.execute(f"SELECT * FROM {t} WHERE rowid = ?", (rowid,)).fetchone()
+        yield n, dict(row), nbytes
 
 
 def _tables(conn: sqlite3.Connection) -> set[str]:
@@ -254,15 +329,20 @@ def _sqlite_kind(conn: sqlite3.Connection, path: str) -> str:
             "export a bundle from it (reasoningbank --db THAT export FILE) and import that"
         )
     cols = _columns(conn, "patterns") if "patterns" in tables else set()
+    kind = None
     if {"pattern_data", "type", "confidence"} <= cols:
-        return "agentic-flow"
-    if {"task_description", "task_category", "strategy"} <= cols and (
+        kind = "agentic-flow"
+    elif {"task_description", "task_category", "strategy"} <= cols and (
         "data" in cols or "outcome" in cols
     ):
-        return "rust-sqlite"
+        kind = "rust-sqlite"
+    if kind is not None and "id" not in cols:
+        raise ImportFailed(f"{path}: its patterns table has no id column; cannot import it")
+    if kind is not None:
+        return kind
     raise ImportFailed(
         f"{path}: a SQLite database without a known ReasoningBank schema "
-        f"(tables: {', '.join(sorted(tables)) or 'none'})"
+        f"(tables: {_label(', '.join(sorted(tables)) or 'none')})"
     )
 
 
@@ -278,15 +358,17 @@ def _sql_time(value: Any) -> str | None:
         return None
     if isinstance(value, (int, float)):
         ts = float(value)
-        return format_time(ts / 1000.0 if ts > 1e11 else ts) if ts > 0 else None
-    text = str(value).strip().replace(" ", "T", 1)
-    try:
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return format_time(dt.timestamp())
+        ts = ts / 1000.0 if ts > 1e11 else ts
+    else:
+        text = str(value).strip().replace(" ", "T", 1)
+        try:
+            dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=timezone.utc)
+        ts = dt.timestamp()
+    return format_time(ts) if 0 < ts <= MAX_TIME else None  # NaN too: unknown, not a crash
 
 
 def _f32_blob(blob: Any) -> list[float] | None:
@@ -348,6 +430,8 @@ def _read_json(path: str, embeddings: str) -> list[SourceRecord]:
         raise ImportFailed(f"cannot read {path}: {exc}") from exc
     except ValueError as exc:
         raise ImportFailed(f"{path} is not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise ImportFailed(f"{path}: JSON nested too deeply; refusing it") from None
     if isinstance(doc, dict) and isinstance(doc.get("patterns"), list):
         doc = doc["patterns"]
     elif isinstance(doc, dict):
@@ -364,10 +448,13 @@ def _read_jsonl(path: str, embeddings: str) -> list[SourceRecord]:
             for n, line in enumerate(fh, 1):
                 if not line.strip():
                     continue
+                if len(line) > MAX_SOURCE_ROW_BYTES:
+                    out.append(SourceRecord(f"line {n}", None, _too_big(len(line.encode()))))
+                    continue
                 try:
                     item = json.loads(line)
-                except ValueError as exc:
-                    out.append(SourceRecord(f"line {n}", None, f"invalid JSON: {exc}"))
+                except (ValueError, RecursionError) as exc:
+                    out.append(SourceRecord(f"line {n}", None, f"invalid JSON: {_why(exc)}"))
                     continue
                 out.append(_candidate(f"line {n}", item, embeddings))
     except (OSError, UnicodeDecodeError) as exc:
@@ -378,11 +465,50 @@ def _read_jsonl(path: str, embeddings: str) -> list[SourceRecord]:
 def _candidate(where: str, item: Any, embeddings: str) -> SourceRecord:
     try:
         pattern = normalise_pattern_json(item, embeddings=embeddings)
-    except InvalidPattern as exc:
-        return SourceRecord(where, None, f"invalid pattern: {exc}")
-    if not pattern.get("id"):
-        pattern["id"] = _content_id("import", {k: v for k, v in pattern.items() if k != "id"})
+        if not pattern.get("id"):
+            pattern["id"] = _content_id("import", {k: v for k, v in pattern.items() if k != "id"})
+    except (InvalidPattern, RecursionError) as exc:
+        return SourceRecord(where, None, f"invalid pattern: {_why(exc)}")
     return SourceRecord(where, pattern)
+
+
+def _rust_side(conn: sqlite3.Connection, tables: set[str]) -> dict[str, tuple[Any, Any]]:
+    """pattern id → (vector or None when unreadable, dimension) from ``pattern_embeddings``."""
+    side: dict[str, tuple[Any, Any]] = {}
+    if "pattern_embeddings" in tables and "pattern_id" in _columns(conn, "pattern_embeddings"):
+        for _, row, _ in _bounded_rows(conn, "pattern_embeddings"):
+            if row is not None:
+                side[str(row["pattern_id"])] = (
+                    _f32_blob(row.get("embedding")),
+                    row.get("dimension"),
+                )
+    return side
+
+
+def _rust_item(row: dict[str, Any], data_column: bool) -> dict[str, Any]:
+    """One row of either Rust layout → pattern JSON; ``ValueError``/``TypeError`` if unreadable."""
+    if data_column:
+        item = json.loads(row["data"])
+        if not isinstance(item, dict):
+            raise ValueError("data is not a JSON object")
+        for col in ("id", "task_description", "task_category", "strategy"):
+            item.setdefault(col, row[col])
+        return item
+    item = {
+        "id": row["id"],
+        "task_description": row["task_description"],
+        "task_category": row["task_category"],
+        "strategy": row["strategy"],
+        "context": json.loads(row["context"] or "{}"),
+        "outcome": json.loads(row["outcome"] or "{}"),
+        "metadata": json.loads(row["metadata"] or "{}"),
+    }
+    if row.get("embedding") is not None:
+        vec = _f32_blob(row["embedding"])
+        if vec is None:
+            raise ValueError("embedding blob is not little-endian float32")
+        item["embedding"] = vec
+    return item
 
 
 def _read_rust_sqlite(path: str, embeddings: str, notes: list[str]) -> list[SourceRecord]:
@@ -390,61 +516,38 @@ def _read_rust_sqlite(path: str, embeddings: str, notes: list[str]) -> list[Sour
     with _open_sqlite(path) as conn:
         cols = _columns(conn, "patterns")
         tables = _tables(conn)
-        side: dict[str, list[float] | None] = {}
-        side_dims: dict[str, Any] = {}
-        if "pattern_embeddings" in tables and "pattern_id" in _columns(conn, "pattern_embeddings"):
-            for row in conn.execute("SELECT * FROM pattern_embeddings"):
-                keys = row.keys()
-                side[row["pattern_id"]] = (
-                    _f32_blob(row["embedding"]) if "embedding" in keys else None
-                )
-                side_dims[row["pattern_id"]] = row["dimension"] if "dimension" in keys else None
-        for n, row in enumerate(conn.execute("SELECT * FROM patterns ORDER BY rowid"), 1):
-            where = f"patterns row {n} (id {row['id']})"
+        side = _rust_side(conn, tables)
+        for n, row, size in _bounded_rows(conn, "patterns"):
+            where = f"patterns row {n}" + (f" (id {_label(row.get('id'))})" if row else "")
+            if row is None:
+                out.append(SourceRecord(where, None, _too_big(size)))
+                continue
             try:
-                if "data" in cols:
-                    item = json.loads(row["data"])
-                    if not isinstance(item, dict):
-                        raise ValueError("data is not a JSON object")
-                    for col in ("id", "task_description", "task_category", "strategy"):
-                        item.setdefault(col, row[col])
-                else:
-                    item = {
-                        "id": row["id"],
-                        "task_description": row["task_description"],
-                        "task_category": row["task_category"],
-                        "strategy": row["strategy"],
-                        "context": json.loads(row["context"] or "{}"),
-                        "outcome": json.loads(row["outcome"] or "{}"),
-                        "metadata": json.loads(row["metadata"] or "{}"),
-                    }
-                    if "embedding" in cols and row["embedding"] is not None:
-                        vec = _f32_blob(row["embedding"])
-                        if vec is None:
-                            raise ValueError("embedding blob is not little-endian float32")
-                        item["embedding"] = vec
-            except ValueError as exc:
-                out.append(SourceRecord(where, None, f"unreadable row: {exc}"))
+                item = _rust_item(row, "data" in cols)
+            except (ValueError, TypeError, KeyError, RecursionError) as exc:
+                out.append(SourceRecord(where, None, f"unreadable row: {_why(exc)}"))
                 continue
             pid = str(item.get("id"))
-            if "embedding" not in item and side.get(pid) is not None:
-                item["embedding"] = side[pid]
-            if pid in side and side[pid] is None:
+            vec, dims = side.get(pid, (None, None))
+            if "embedding" not in item and vec is not None:
+                item["embedding"] = vec
+            if pid in side and vec is None and isinstance(item.get("metadata", {}), dict):
                 item.setdefault("metadata", {})["source_embedding"] = {
-                    "dims": side_dims.get(pid),
+                    "dims": dims,
                     "imported": False,
                     "reason": "unreadable blob",
                 }
-            rec = _candidate(where, item, "keep" if embeddings == "keep" else "drop")
-            out.append(rec)
+            out.append(_candidate(where, item, "keep" if embeddings == "keep" else "drop"))
         for table in sorted(
             tables - {"patterns", "pattern_embeddings", "schema_version", "sqlite_sequence"}
         ):
             if table.startswith("patterns_fts"):
                 continue
-            count = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+            count = conn.execute(f"SELECT count(*) FROM {_quote(table)}").fetchone()[0]
             if count:
-                notes.append(f"table {table} ({count} rows) holds no patterns; not imported")
+                notes.append(
+                    f"table {_label(table)} ({count} rows) holds no patterns; not imported"
+                )
     if embeddings != "keep":
         dropped = sum(
             1 for r in out if r.pattern and "source_embedding" in r.pattern.get("metadata", {})
@@ -492,184 +595,205 @@ def _evidence_counts(p: float, usage: int) -> tuple[float, float]:
     return s, n - s
 
 
+@dataclass
+class _AfSide:
+    """What agentic-flow keeps beside a memory, read once: vectors, links, trajectories."""
+
+    vectors: dict[str, dict[str, Any]] = field(default_factory=dict)
+    links: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    trajectories: dict[str, dict[str, Any]] = field(default_factory=dict)
+    used_trajectories: set[str] = field(default_factory=set)
+    dropped_vectors: int = 0
+
+
+def _af_side(conn: sqlite3.Connection, tables: set[str], notes: list[str]) -> _AfSide:
+    side = _AfSide()
+    needs = {
+        "pattern_embeddings": {"id"},
+        "pattern_links": {"src_id", "dst_id", "relation"},
+        "task_trajectories": {"task_id"},
+    }
+    usable = set()
+    for table, cols in needs.items():
+        if table not in tables:
+            continue
+        if cols <= _columns(conn, table):
+            usable.add(table)
+        else:
+            notes.append(f"table {table} lacks {', '.join(sorted(cols))}; not read")
+    oversized = 0
+    for table in sorted(usable):
+        for _, row, _ in _bounded_rows(conn, table):
+            if row is None:
+                oversized += 1
+            elif table == "pattern_embeddings":
+                side.vectors[str(row["id"])] = row
+            elif table == "task_trajectories":
+                side.trajectories[str(row["task_id"])] = row
+            else:
+                for key, other, end in (("src_id", "dst_id", "to"), ("dst_id", "src_id", "from")):
+                    side.links.setdefault(str(row[key]), []).append(
+                        {
+                            end: row[other],
+                            "relation": row["relation"],
+                            "weight": row.get("weight"),
+                            "created_at": _sql_time(row.get("created_at")),
+                        }
+                    )
+    if oversized:
+        notes.append(f"{oversized} side rows over {MAX_SOURCE_ROW_BYTES} bytes not read")
+    return side
+
+
+def _af_record(where: str, row: dict[str, Any], side: _AfSide, embeddings: str) -> SourceRecord:
+    """One ``patterns`` row → a candidate. Only ``type='reasoning_memory'`` rows are memories;
+    the other types agentic-flow keeps in the same table are skipped, not invalid."""
+    if row.get("type") != "reasoning_memory":
+        kind = str(row.get("type"))[:40]
+        return SourceRecord(where, None, f"not a reasoning memory (type {kind!r})", invalid=False)
+    pid = row.get("id")
+    if isinstance(pid, bool) or not isinstance(pid, (str, int)) or pid == "":
+        return SourceRecord(where, None, f"id must be text, got {type(pid).__name__}")
+    pid = str(pid)
+    try:
+        data = json.loads(row["pattern_data"])  # not text: TypeError, an unreadable row
+    except (ValueError, RecursionError) as exc:
+        return SourceRecord(where, None, f"unreadable pattern_data: {_why(exc)}")
+    if not isinstance(data, dict):
+        return SourceRecord(where, None, "pattern_data is not a JSON object")
+    title = str(data.get("title") or "").strip()
+    description = str(data.get("description") or "").strip()
+    content = str(data.get("content") or "").strip()
+    if not (title or description or content):
+        return SourceRecord(where, None, "a reasoning memory without title, description or content")
+    if title and description and description.lower() not in title.lower():
+        task = f"{title}. {description}"
+    else:
+        task = title or description or content
+    strategy = content or description or title
+    domain = data.get("domain")
+    category = str(domain).strip() if isinstance(domain, str) and domain.strip() else "general"
+    raw_conf: Any = row.get("confidence")
+    if raw_conf is None:
+        raw_conf = data.get("confidence", 0.5)
+    try:
+        confidence = float(raw_conf)
+    except (TypeError, ValueError):
+        confidence = 0.5
+    confidence = min(max(confidence, 0.0), 1.0) if math.isfinite(confidence) else 0.5
+    usage = int(row.get("usage_count") or 0)  # text or a blob here: the row is unreadable
+    raw_source = data.get("source")
+    source: dict[str, Any] = raw_source if isinstance(raw_source, dict) else {}
+    success, score = _af_outcome(source.get("outcome"), confidence)
+    s, f = _evidence_counts(score, usage)
+    created = _sql_time(row.get("created_at")) or _sql_time(data.get("created_at"))
+    last_used = _sql_time(row.get("last_used"))
+    raw_tags = data.get("tags")
+    tags = [str(t) for t in raw_tags] if isinstance(raw_tags, list) else []
+    original: dict[str, Any] = {
+        "type": row.get("type"),
+        "confidence": row.get("confidence"),
+        "usage_count": row.get("usage_count"),
+        "created_at": row.get("created_at"),
+        "last_used": row.get("last_used"),
+        "pattern_data": data,
+    }
+    for k, v in row.items():  # any column a later agentic-flow adds
+        if k not in _AF_COLUMNS:
+            original[k] = v if not isinstance(v, bytes) else v.hex()
+    vec_row = side.vectors.get(pid)
+    embedding: list[float] | None = None
+    if vec_row is not None:
+        original["embedding"] = {
+            "model": vec_row.get("model"),
+            "dims": vec_row.get("dims"),
+            "created_at": vec_row.get("created_at"),
+        }
+        if embeddings == "keep":
+            embedding = _f32_blob(vec_row.get("vector"))
+            original["embedding"]["imported"] = embedding is not None
+        else:
+            original["embedding"]["imported"] = False
+            side.dropped_vectors += 1
+    links = side.links.get(pid, [])
+    if links:
+        original["links"] = links
+    task_id = source.get("task_id")
+    if isinstance(task_id, str) and task_id in side.trajectories:
+        original["trajectory"] = side.trajectories[task_id]
+        side.used_trajectories.add(task_id)
+    context: dict[str, Any] = {}
+    for key in ("agent_id", "task_id"):
+        if source.get(key) not in (None, "", "unknown"):
+            context[key] = source[key]
+    metadata: dict[str, Any] = {
+        "usage_count": usage,
+        "tags": tags,
+        "success_count": s,
+        "failure_count": f,
+        "avg_success_score": score,
+        "confidence": score,
+        "contradictions": len([link for link in links if link["relation"] == "contradicts"]),
+        "agentic_flow": original,
+    }
+    if created:
+        metadata["created_at"] = created
+    if last_used or created:
+        metadata["updated_at"] = last_used or created
+    pattern: dict[str, Any] = {
+        "id": pid,
+        "task_description": task,
+        "task_category": category,
+        "strategy": strategy,
+        "context": context,
+        "outcome": {"success": success, "success_score": score},
+        "metadata": metadata,
+    }
+    if embedding is not None:
+        pattern["embedding"] = embedding
+    return SourceRecord(where, pattern)
+
+
+_AF_COLUMNS = ("id", "type", "pattern_data", "confidence", "usage_count", "created_at", "last_used")
+
+
 def _read_agentic_flow(path: str, embeddings: str, notes: list[str]) -> list[SourceRecord]:
     out = []
     with _open_sqlite(path) as conn:
         tables = _tables(conn)
-        vectors: dict[str, dict[str, Any]] = {}
-        if "pattern_embeddings" in tables:
-            for row in conn.execute("SELECT * FROM pattern_embeddings"):
-                vectors[row["id"]] = dict(row)
-        links: dict[str, list[dict[str, Any]]] = {}
-        if "pattern_links" in tables:
-            for row in conn.execute("SELECT * FROM pattern_links ORDER BY rowid"):
-                link = dict(row)
-                links.setdefault(link["src_id"], []).append(
-                    {
-                        "to": link["dst_id"],
-                        "relation": link["relation"],
-                        "weight": link["weight"],
-                        "created_at": _sql_time(link.get("created_at")),
-                    }
-                )
-                links.setdefault(link["dst_id"], []).append(
-                    {
-                        "from": link["src_id"],
-                        "relation": link["relation"],
-                        "weight": link["weight"],
-                        "created_at": _sql_time(link.get("created_at")),
-                    }
-                )
-        trajectories: dict[str, dict[str, Any]] = {}
-        if "task_trajectories" in tables:
-            for row in conn.execute("SELECT * FROM task_trajectories"):
-                trajectories[row["task_id"]] = dict(row)
-        used_trajectories: set[str] = set()
-        dropped_vectors = 0
-        for n, row in enumerate(conn.execute("SELECT * FROM patterns ORDER BY rowid"), 1):
-            row = dict(row)
-            pid = row.get("id")
-            where = f"patterns row {n} (id {pid})"
+        side = _af_side(conn, tables, notes)
+        for n, row, size in _bounded_rows(conn, "patterns"):
+            where = f"patterns row {n}" + (f" (id {_label(row.get('id'))})" if row else "")
+            if row is None:
+                out.append(SourceRecord(where, None, _too_big(size)))
+                continue
             try:
-                data = json.loads(row.get("pattern_data") or "null")
-            except ValueError as exc:
-                out.append(SourceRecord(where, None, f"unreadable pattern_data: {exc}"))
-                continue
-            if not isinstance(data, dict):
-                out.append(SourceRecord(where, None, "pattern_data is not a JSON object"))
-                continue
-            title = str(data.get("title") or "").strip()
-            description = str(data.get("description") or "").strip()
-            content = str(data.get("content") or "").strip()
-            if not (title or description or content):
-                kind = row.get("type")
-                out.append(
-                    SourceRecord(
-                        where,
-                        None,
-                        f"not a reasoning memory (type {kind!r}, no title/description/content)",
-                    )
-                )
-                continue
-            if title and description and description.lower() not in title.lower():
-                task = f"{title}. {description}"
-            else:
-                task = title or description or content
-            strategy = content or description or title
-            domain = data.get("domain")
-            category = (
-                str(domain).strip() if isinstance(domain, str) and domain.strip() else "general"
-            )
-            raw_conf: Any = row.get("confidence")
-            if raw_conf is None:
-                raw_conf = data.get("confidence", 0.5)
-            try:
-                confidence = float(raw_conf)
-            except (TypeError, ValueError):
-                confidence = 0.5
-            confidence = min(max(confidence, 0.0), 1.0)
-            usage = int(row.get("usage_count") or 0)
-            raw_source = data.get("source")
-            source: dict[str, Any] = raw_source if isinstance(raw_source, dict) else {}
-            success, score = _af_outcome(source.get("outcome"), confidence)
-            s, f = _evidence_counts(score, usage)
-            created = _sql_time(row.get("created_at")) or _sql_time(data.get("created_at"))
-            last_used = _sql_time(row.get("last_used"))
-            raw_tags = data.get("tags")
-            tags = [str(t) for t in raw_tags] if isinstance(raw_tags, list) else []
-            original: dict[str, Any] = {
-                "type": row.get("type"),
-                "confidence": row.get("confidence"),
-                "usage_count": row.get("usage_count"),
-                "created_at": row.get("created_at"),
-                "last_used": row.get("last_used"),
-                "pattern_data": data,
-            }
-            for k, v in row.items():  # any column a later agentic-flow adds
-                if k not in (
-                    "id",
-                    "type",
-                    "pattern_data",
-                    "confidence",
-                    "usage_count",
-                    "created_at",
-                    "last_used",
-                ):
-                    original[k] = v if not isinstance(v, bytes) else v.hex()
-            pid = str(pid)
-            vec_row = vectors.get(pid)
-            embedding: list[float] | None = None
-            if vec_row is not None:
-                original["embedding"] = {
-                    "model": vec_row.get("model"),
-                    "dims": vec_row.get("dims"),
-                    "created_at": vec_row.get("created_at"),
-                }
-                if embeddings == "keep":
-                    embedding = _f32_blob(vec_row.get("vector"))
-                    original["embedding"]["imported"] = embedding is not None
-                else:
-                    original["embedding"]["imported"] = False
-                    dropped_vectors += 1
-            if pid in links:
-                original["links"] = links[pid]
-            task_id = source.get("task_id")
-            if isinstance(task_id, str) and task_id in trajectories:
-                original["trajectory"] = trajectories[task_id]
-                used_trajectories.add(task_id)
-            context: dict[str, Any] = {}
-            for key in ("agent_id", "task_id"):
-                if source.get(key) not in (None, "", "unknown"):
-                    context[key] = source[key]
-            metadata: dict[str, Any] = {
-                "usage_count": usage,
-                "tags": tags,
-                "success_count": s,
-                "failure_count": f,
-                "avg_success_score": score,
-                "confidence": score,
-                "contradictions": len(
-                    [link for link in links.get(pid, []) if link["relation"] == "contradicts"]
-                ),
-                "agentic_flow": original,
-            }
-            if created:
-                metadata["created_at"] = created
-            metadata["updated_at"] = last_used or created
-            if metadata["updated_at"] is None:
-                metadata.pop("updated_at")
-            pattern: dict[str, Any] = {
-                "id": pid,
-                "task_description": task,
-                "task_category": category,
-                "strategy": strategy,
-                "context": context,
-                "outcome": {"success": success, "success_score": score},
-                "metadata": metadata,
-            }
-            if embedding is not None:
-                pattern["embedding"] = embedding
-            out.append(SourceRecord(where, pattern))
+                out.append(_af_record(where, row, side, embeddings))
+            except (ValueError, TypeError, OverflowError) as exc:
+                out.append(SourceRecord(where, None, f"unreadable row: {_why(exc)}"))
         for table in sorted(tables):
             if table in ("patterns", "pattern_embeddings", "pattern_links", "sqlite_sequence"):
                 continue
-            count = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+            count = conn.execute(f"SELECT count(*) FROM {_quote(table)}").fetchone()[0]
             if not count:
                 continue
             if table == "task_trajectories":
-                loose = count - len(used_trajectories)
+                used = len(side.used_trajectories)
+                loose = count - used
                 notes.append(
-                    f"task_trajectories: {len(used_trajectories)} attached to their memories "
+                    f"task_trajectories: {used} attached to their memories "
                     f"(metadata.agentic_flow.trajectory)"
                     + (f", {loose} without a memory not imported" if loose else "")
                 )
             else:
-                notes.append(f"table {table} ({count} rows) holds no memories; not imported")
-    if dropped_vectors:
+                notes.append(
+                    f"table {_label(table)} ({count} rows) holds no memories; not imported"
+                )
+    if side.dropped_vectors:
         notes.append(
-            f"{dropped_vectors} agentic-flow embeddings not imported (its default embedder hashes "
-            "the whole text, so the vectors carry no meaning here; model and dims are kept in "
-            "metadata; --embeddings keep imports them)"
+            f"{side.dropped_vectors} agentic-flow embeddings not imported (its default embedder "
+            "hashes the whole text, so the vectors carry no meaning here; model and dims are kept "
+            "in metadata; --embeddings keep imports them)"
         )
     return out
 
@@ -695,6 +819,15 @@ def read_source(
         raise ImportFailed(f"unknown embeddings mode {embeddings!r}; use {', '.join(EMBEDDINGS)}")
     if not os.path.exists(p):
         raise ImportFailed(f"{p}: no such file")
+    try:
+        return _read_source(p, fmt, embeddings, trusted_keys)
+    except sqlite3.Error as exc:  # a damaged or hostile database: one clear line
+        raise ImportFailed(f"{p}: cannot read the database ({_why(exc)})") from exc
+
+
+def _read_source(
+    p: str, fmt: str, embeddings: str, trusted_keys: TrustedKeys
+) -> tuple[str, list[SourceRecord], list[str], str | None]:
     if fmt == "auto":
         fmt = detect_format(p)
     notes: list[str] = []
@@ -743,11 +876,14 @@ async def import_file(
     embeddings: str = "auto",
     progress: Callable[[int, int], None] | None = None,
     trusted_keys: TrustedKeys = None,
+    skip_invalid: bool = False,
 ) -> ImportReport:
     """Import ``path`` into ``bank`` (a ``ReasoningBank``); see the module docstring.
 
-    Raises ``ImportFailed`` when the source as a whole cannot be read or verified; single
-    bad records are skipped and reported instead.
+    Atomic by default: if any record is invalid, ``InvalidRecords`` lists every one and
+    nothing is stored (a dry run checks the same). With ``skip_invalid`` the others are
+    imported and the invalid ones are reported as skipped. Raises ``ImportFailed`` when the
+    source as a whole cannot be read or verified.
     """
     fmt, records, notes, signer = read_source(
         path, format, embeddings=embeddings, trusted_keys=trusted_keys
@@ -756,19 +892,62 @@ async def import_file(
         source=os.fspath(path), format=fmt, dry_run=dry_run, notes=notes, signer=signer
     )
     report.read = len(records)
+    staged = await _stage(bank, records, report)
+    if report.invalid and not skip_invalid:
+        raise InvalidRecords(report)
+    total = len(staged)
+    if progress:
+        progress(0, total)
+    if skip_invalid and not dry_run:  # in batches, each its own transaction
+        for start in range(0, total, _BATCH):
+            await _store_batch(bank, staged[start : start + _BATCH], report)
+            if progress:
+                progress(min(start + _BATCH, total), total)
+        return report
+    if dry_run:
+        report.imported.extend(p["id"] for _, p in staged)
+    else:  # one transaction: all or nothing
+        try:
+            report.imported.extend(await bank.store_patterns([p for _, p in staged]))
+        except InvalidPattern as exc:
+            raise ImportFailed(
+                f"{report.source}: the bank refused it, nothing imported: {exc}"
+            ) from exc
+    if progress:
+        progress(total, total)
+    return report
+
+
+async def _stage(
+    bank: Any, records: list[SourceRecord], report: ImportReport
+) -> list[tuple[str, dict[str, Any]]]:
+    """Validate every record (recording in ``report`` why one is skipped or invalid);
+    returns the (where, pattern) pairs to store."""
     now = time.time()
     seen: set[str] = set()
+    dims: int | None = None
     staged: list[tuple[str, dict[str, Any]]] = []
     for rec in records:
         if rec.pattern is None:
-            report.skip(rec.where, rec.error or "unreadable")
+            report.skip(rec.where, rec.error or "unreadable", invalid=rec.invalid)
             continue
         pid = str(rec.pattern.get("id"))
         try:
-            Pattern.from_dict(rec.pattern, new_id=pid, now=now)
+            pattern = Pattern.from_dict(rec.pattern, new_id=pid, now=now)
         except InvalidPattern as exc:
-            report.skip(rec.where, f"invalid pattern: {exc}", pid)
+            report.skip(rec.where, f"invalid pattern: {exc}", pid, invalid=True)
             continue
+        if pattern.embedding is not None:
+            dims = dims or len(pattern.embedding)
+            if len(pattern.embedding) != dims:
+                report.skip(
+                    rec.where,
+                    f"invalid pattern: embedding has dimension {len(pattern.embedding)}, "
+                    f"earlier records have {dims}",
+                    pid,
+                    invalid=True,
+                )
+                continue
         if pid in seen:
             report.skip(rec.where, "duplicate id in this file: first one kept", pid)
             continue
@@ -777,18 +956,7 @@ async def import_file(
             report.skip(rec.where, "already in the bank: kept as it is", pid)
             continue
         staged.append((rec.where, rec.pattern))
-    total = len(staged)
-    if progress:
-        progress(0, total)
-    for start in range(0, total, _BATCH):
-        batch = staged[start : start + _BATCH]
-        if dry_run:
-            report.imported.extend(p["id"] for _, p in batch)
-        else:
-            await _store_batch(bank, batch, report)
-        if progress:
-            progress(min(start + _BATCH, total), total)
-    return report
+    return staged
 
 
 async def _store_batch(
@@ -804,7 +972,7 @@ async def _store_batch(
         try:
             report.imported.append(await bank.store_pattern(pattern))
         except InvalidPattern as exc:
-            report.skip(where, f"refused by the bank: {exc}", pattern.get("id"))
+            report.skip(where, f"refused by the bank: {exc}", pattern.get("id"), invalid=True)
 
 
 # -- CLI -----------------------------------------------------------------------------------
@@ -819,7 +987,8 @@ def register(subparsers: Any, db_parent: Any) -> None:
             "agentic-flow's .swarm/memory.db, the Rust reasoningbank-storage SQLite schema, "
             "ReasoningBankWasm/Rust pattern JSON (array) or JSONL, or a signed bundle from "
             "`reasoningbank export`. Ids are kept; patterns already in the bank are skipped, so "
-            "importing twice is harmless. Example: reasoningbank --db bank.db import "
+            "importing twice is harmless. Atomic: if any record is invalid, every one is listed "
+            "and nothing is stored (--skip-invalid imports the others). Example: reasoningbank --db bank.db import "
             ".swarm/memory.db --dry-run"
         ),
     )
@@ -829,6 +998,12 @@ def register(subparsers: Any, db_parent: Any) -> None:
     )
     p.add_argument(
         "--dry-run", action="store_true", help="read and validate everything, write nothing"
+    )
+    p.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="import the valid records and list the invalid ones (default: any invalid "
+        "record stops the import and nothing is stored)",
     )
     p.add_argument(
         "--embeddings",
@@ -883,12 +1058,20 @@ def run_import(args: Any) -> int:
                 embeddings=args.embeddings,
                 progress=bar,
                 trusted_keys=None if args.trust_signer else keys,
+                skip_invalid=args.skip_invalid,
             )
         finally:
             await bank.close()
 
     try:
         report = asyncio.run(go())
+    except InvalidRecords as exc:
+        lines = [f"reasoningbank import: {exc}"]
+        lines += [f"  {s['where']}: {s['reason']}" for s in exc.report.invalid]
+        print("\n".join(lines), file=sys.stderr)
+        if args.json:
+            print(json.dumps(exc.report.to_dict(), ensure_ascii=False))
+        return 1
     except ReasoningBankError as exc:
         print(f"reasoningbank import: {exc}", file=sys.stderr)
         return 1

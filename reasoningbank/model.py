@@ -14,14 +14,18 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .errors import InvalidPattern
+from .similarity import check_vector
 
 __all__ = [
+    "MAX_JSON_DEPTH",
     "MAX_TEXT_LENGTH",
+    "MAX_TIME",
     "Match",
     "Metadata",
     "Outcome",
     "Pattern",
     "Recommendation",
+    "check_json_value",
     "format_time",
     "parse_time",
 ]
@@ -30,6 +34,17 @@ __all__ = [
 #: not a transcript, and unbounded text would make one pattern dominate the index.
 MAX_TEXT_LENGTH = 20_000
 _MAX_NAME_LENGTH = 200
+#: Latest accepted timestamp, 9999-12-31T23:59:59Z (epoch seconds): RFC 3339 has four-digit
+#: years, so anything later could be stored but never written back out. The earliest is 0.
+MAX_TIME = 253_402_300_799.0
+#: Deepest nesting accepted in free-form values (context, metrics, unknown metadata): real
+#: memories nest a few levels, and the bound keeps every later walk over them (JSON
+#: encoding, signing, export) far from the interpreter's recursion limit.
+MAX_JSON_DEPTH = 32
+#: Largest accepted count (usage, successes, ...): 2**53, the last integer JSON readers
+#: (JavaScript) hold exactly; larger ones only come from corrupt or hostile data, and
+#: would overflow the learning arithmetic to NaN.
+_MAX_COUNT = float(2**53)
 
 
 _last_formatted: tuple[float, str] = (float("nan"), "")
@@ -52,22 +67,61 @@ def parse_time(value: Any, field_name: str) -> float:
     if isinstance(value, (int, float)):
         ts = float(value)
         if not math.isfinite(ts):
-            raise InvalidPattern(f"{field_name} must be finite", field=field_name)
-        return ts / 1000.0 if ts > 1e11 else ts
+            raise InvalidPattern(f"{field_name} must be finite, got {value!r}", field=field_name)
+        return _in_range(ts / 1000.0 if ts > 1e11 else ts, value, field_name)
     if isinstance(value, str):
         text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
         try:
             dt = datetime.fromisoformat(text)
         except ValueError:
             raise InvalidPattern(
-                f"{field_name} is not an RFC 3339 timestamp: {value!r}", field=field_name
+                f"{field_name} is not an RFC 3339 timestamp: {_shown(value)}", field=field_name
             ) from None
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=timezone.utc)
-        return dt.timestamp()
+        return _in_range(dt.timestamp(), value, field_name)
     raise InvalidPattern(
         f"{field_name} must be a timestamp, got {type(value).__name__}", field=field_name
     )
+
+
+def _in_range(ts: float, value: Any, field_name: str) -> float:
+    """Why: a time before 1970 or after 9999 cannot be formatted back (``format_time``
+    overflows), so storing one would break every later read, export and sync."""
+    if not 0.0 <= ts <= MAX_TIME:
+        raise InvalidPattern(
+            f"{field_name} must be between 1970-01-01 and 9999-12-31, got {_shown(value)}",
+            field=field_name,
+        )
+    return ts
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_json_value(value: Any, field_name: str, *, max_depth: int = MAX_JSON_DEPTH) -> None:
+    """Refuse NaN, ±Infinity and nesting deeper than ``max_depth`` anywhere in ``value``.
+
+    Why: Python writes NaN as a bare ``NaN`` token that strict JSON (the bus, bundles,
+    browsers) refuses, so one such value would later block export and sync of the whole
+    bank; refusing it at the door names the field while the caller can still fix it.
+    Iterative, so hostile depth fails here with a clear error and not a RecursionError.
+    """
+    stack: list[tuple[Any, str, int]] = [(value, field_name, 0)]
+    while stack:
+        item, path, depth = stack.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                raise InvalidPattern(f"{path} must be a finite number, got {item!r}", field=path)
+        elif isinstance(item, (dict, list, tuple)):
+            if depth >= max_depth:
+                raise InvalidPattern(
+                    f"{field_name} is nested deeper than {max_depth} levels", field=field_name
+                )
+            pairs = item.items() if isinstance(item, dict) else enumerate(item)
+            stack.extend((v, f"{path}.{str(k)[:40]}", depth + 1) for k, v in pairs)
 
 
 def _text(data: dict[str, Any], key: str, *, required: bool, limit: int) -> str:
@@ -95,6 +149,10 @@ def _number(value: Any, key: str, *, lo: float | None = None, hi: float | None =
     if (lo is not None and out < lo) or (hi is not None and out > hi):
         raise InvalidPattern(f"{key} must be between {lo} and {hi}, got {value!r}", field=key)
     return out
+
+
+def _count(data: dict[str, Any], key: str, default: float = 0) -> float:
+    return _number(data.get(key, default), key, lo=0.0, hi=_MAX_COUNT)
 
 
 def _optional_number(data: dict[str, Any], key: str, *, lo: float | None = None) -> float | None:
@@ -145,6 +203,7 @@ class Outcome:
         metrics = data.get("metrics") or {}
         if not isinstance(metrics, dict):
             raise InvalidPattern("outcome.metrics must be an object", field="metrics")
+        check_json_value(metrics, "outcome.metrics")
         return cls(
             success=success,
             success_score=score,
@@ -205,23 +264,23 @@ class Metadata:
         tags = data.get("tags") or []
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
             raise InvalidPattern("tags must be a list of strings", field="tags")
-        usage = data.get("usage_count", 0)
-        if isinstance(usage, bool) or not isinstance(usage, (int, float)) or usage < 0:
-            raise InvalidPattern("usage_count must be a non-negative integer", field="usage_count")
+        extra = {k: v for k, v in data.items() if k not in cls._KNOWN}
+        for key, value in extra.items():
+            check_json_value(value, f"metadata.{str(key)[:40]}")
         meta = cls(
             created_at=created,
             updated_at=updated,
-            usage_count=int(usage),
+            usage_count=int(_count(data, "usage_count")),
             avg_success_score=_number(
                 data.get("avg_success_score", 0.0), "avg_success_score", lo=0.0, hi=1.0
             ),
             tags=list(dict.fromkeys(tags)),
-            success_count=_number(data.get("success_count", 0.0), "success_count", lo=0.0),
-            failure_count=_number(data.get("failure_count", 0.0), "failure_count", lo=0.0),
+            success_count=_count(data, "success_count"),
+            failure_count=_count(data, "failure_count"),
             confidence=_number(data.get("confidence", 0.5), "confidence", lo=0.0, hi=1.0),
-            contradictions=int(_number(data.get("contradictions", 0), "contradictions", lo=0)),
-            merged_count=int(_number(data.get("merged_count", 0), "merged_count", lo=0)),
-            extra={k: v for k, v in data.items() if k not in cls._KNOWN},
+            contradictions=int(_count(data, "contradictions")),
+            merged_count=int(_count(data, "merged_count")),
+            extra=extra,
         )
         return meta
 
@@ -259,6 +318,7 @@ class Pattern:
     def from_dict(cls, data: Any, *, new_id: str, now: float) -> Pattern:
         """Validate a JSON-like dict. ``new_id`` is used when the dict has no ``id``."""
         if isinstance(data, Pattern):
+            data.check_values()
             return data
         if not isinstance(data, dict):
             raise InvalidPattern(f"a pattern must be an object, got {type(data).__name__}")
@@ -270,6 +330,7 @@ class Pattern:
         context = data.get("context") or {}
         if not isinstance(context, dict):
             raise InvalidPattern("context must be an object", field="context")
+        check_json_value(context, "context")
         embedding = data.get("embedding")
         if embedding is not None:
             embedding = _embedding(embedding)
@@ -336,6 +397,22 @@ class Pattern:
         pattern.embedding = embedding
         return pattern
 
+    def check_values(self) -> None:
+        """Why: a ``Pattern`` built directly skips ``from_dict``; its free-form values, scores,
+        times and embedding still must not carry NaN, ±Infinity or float32 overflow."""
+        check_json_value(self.context, "context")
+        check_json_value(self.outcome.metrics, "outcome.metrics")
+        check_json_value(self.metadata.extra, "metadata")
+        _number(self.outcome.success_score, "success_score", lo=0.0, hi=1.0)
+        for name in ("avg_success_score", "confidence"):
+            _number(getattr(self.metadata, name), name, lo=0.0, hi=1.0)
+        for name in ("success_count", "failure_count"):
+            _number(getattr(self.metadata, name), name, lo=0.0, hi=_MAX_COUNT)
+        for name in ("created_at", "updated_at"):
+            parse_time(getattr(self.metadata, name), name)
+        if self.embedding is not None:
+            self.embedding = _embedding(self.embedding)
+
     def to_dict(self, *, with_embedding: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
             "id": self.id,
@@ -352,14 +429,13 @@ class Pattern:
 
 
 def _embedding(value: Any) -> list[float]:
+    if isinstance(value, (str, bytes, dict)):
+        raise InvalidPattern("embedding must be a list of numbers", field="embedding")
     try:
         vec = [float(x) for x in value]
     except (TypeError, ValueError):
         raise InvalidPattern("embedding must be a list of numbers", field="embedding") from None
-    if not vec:
-        raise InvalidPattern("embedding must not be empty", field="embedding")
-    if not all(math.isfinite(x) for x in vec):
-        raise InvalidPattern("embedding must contain only finite numbers", field="embedding")
+    check_vector(vec, None)  # finite, within float32, not all zeros
     return vec
 
 

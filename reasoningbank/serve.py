@@ -25,7 +25,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import errno
 import hashlib
+import ipaddress
 import json
 import os
 import shutil
@@ -36,11 +39,14 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
-from .errors import ReasoningBankError
+from .errors import ReasoningBankError, ServeError
+from .files import write_private
 
 __all__ = [
     "PYODIDE_VERSION",
+    "ServeError",
     "build_wheel",
     "find_pyodide",
     "find_web",
@@ -60,9 +66,15 @@ PYODIDE_FILES = (
 )
 _HERE = Path(__file__).resolve().parent
 
-
-class ServeError(RuntimeError):
-    """The app cannot be served; the message says how to fix it."""
+#: Default ports; when one is taken and the user did not ask for it, a free one is used.
+DEFAULT_PORT = 8765
+DEFAULT_HUB_PORT = 4433
+#: Connections the app's HTTP server serves at once (each holds a thread); more get 503.
+HTTP_MAX_CONNECTIONS = 64
+#: Seconds a connection to the app's HTTP server may stay silent before it is closed.
+HTTP_IDLE_TIMEOUT = 20.0
+#: Host names the app always answers to (besides the address it is bound to).
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 
 
 def find_web() -> Path:
@@ -196,9 +208,31 @@ class _Handler(SimpleHTTPRequestHandler):
 
     server: _AppServer
 
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(self.server.idle_timeout)  # silent clients are dropped
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base signature
         if self.server.verbose:
             super().log_message(format, *args)
+
+    def parse_request(self) -> bool:
+        """Why the Host check: a page of another site whose name resolves to this machine
+        (DNS rebinding) would otherwise read the app from its own origin."""
+        if not super().parse_request():
+            return False
+        path = unquote(self.path.split("?", 1)[0], errors="surrogateescape")
+        if any(ord(c) < 0x20 or c == "\x7f" for c in path):
+            self.send_error(400, "invalid character in the URL path")
+            return False
+        host = self.headers.get("Host")
+        if host is None:
+            self.send_error(400, "missing Host header")
+            return False
+        if not self.server.serves_host(host):
+            self.send_error(421, "this server does not serve that host name")
+            return False
+        return True
 
     def end_headers(self) -> None:
         # The service worker decides what is fresh; the browser cache must not second-guess
@@ -218,22 +252,29 @@ class _Handler(SimpleHTTPRequestHandler):
             return str(self.server.web_dir / "__missing__")
         return super().translate_path(path)
 
-    def _send_bytes(self, body: bytes, content_type: str) -> None:
+    def _send(self, body: bytes | Path, content_type: str) -> None:
+        """Send bytes held in memory, or a file streamed from disk (never read whole)."""
         self.send_response(200)
         self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
+        size = len(body) if isinstance(body, bytes) else body.stat().st_size
+        self.send_header("Content-Length", str(size))
         self.end_headers()
-        if self.command != "HEAD":
+        if self.command == "HEAD":
+            return
+        if isinstance(body, bytes):
             self.wfile.write(body)
+        else:
+            with body.open("rb") as fh:
+                shutil.copyfileobj(fh, self.wfile)
 
-    def _generated(self) -> tuple[bytes, str] | None:
+    def _generated(self) -> tuple[bytes | Path, str] | None:
         path = self.path.split("?", 1)[0]
         if path == "/build-info.json":
             return self.server.build_info, "application/json"
         if path == self.server.wheel_path:
             return self.server.wheel, "application/zip"
         if self.server.semantic is not None and path == self.server.semantic[0]:
-            return self.server.semantic[1].read_bytes(), "application/octet-stream"
+            return self.server.semantic[1], "application/octet-stream"
         return None
 
     def do_GET(self) -> None:
@@ -242,7 +283,7 @@ class _Handler(SimpleHTTPRequestHandler):
         if generated is None:
             super().do_GET()
         else:
-            self._send_bytes(*generated)
+            self._send(*generated)
 
     def do_HEAD(self) -> None:
         self.server.requests += 1
@@ -250,16 +291,58 @@ class _Handler(SimpleHTTPRequestHandler):
         if generated is None:
             super().do_HEAD()
         else:
-            self._send_bytes(*generated)
+            self._send(*generated)
+
+
+def _url_host(host: str) -> str:
+    """A host as written in a URL or a Host header: IPv6 addresses in brackets."""
+    return f"[{host}]" if ":" in host else host.lower()
+
+
+def _host_name(header: str) -> str:
+    """The name in a Host header, without its port: ``[::1]:8765`` → ``[::1]``."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[: header.find("]") + 1]
+    return header.rsplit(":", 1)[0]
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 class _AppServer(ThreadingHTTPServer):
+    """Why bounded: each connection holds a thread and a file descriptor, so the number of
+    connections is capped and silent ones are closed."""
+
     daemon_threads = True
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        # A browser that navigates away mid-download is not an error worth a traceback.
-        if not isinstance(sys.exc_info()[1], ConnectionError):
+        # A browser that navigates away mid-download, or a client that stalls past the
+        # idle timeout, is not an error worth a traceback.
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
             super().handle_error(request, client_address)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            with contextlib.suppress(OSError):
+                request.sendall(
+                    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+                    b"Connection: close\r\n\r\n"
+                )
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     def __init__(
         self,
@@ -269,6 +352,27 @@ class _AppServer(ThreadingHTTPServer):
         verbose: bool,
         bus: dict[str, str] | None = None,
         semantic: Path | None = None,
+        *,
+        max_connections: int = HTTP_MAX_CONNECTIONS,
+        idle_timeout: float = HTTP_IDLE_TIMEOUT,
+    ) -> None:
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self.idle_timeout = idle_timeout
+        # Bind first: a busy port fails fast, before the wheel is built.
+        super().__init__(address, partial(_Handler, directory=str(web_dir)))
+        try:
+            self._describe(web_dir, pyodide_dir, verbose, bus, semantic)
+        except BaseException:
+            self.server_close()
+            raise
+
+    def _describe(
+        self,
+        web_dir: Path,
+        pyodide_dir: Path,
+        verbose: bool,
+        bus: dict[str, str] | None,
+        semantic: Path | None,
     ) -> None:
         self.web_dir = web_dir
         self.pyodide_dir = pyodide_dir
@@ -293,31 +397,87 @@ class _AppServer(ThreadingHTTPServer):
             info["bus"] = bus
         self.semantic: tuple[str, Path] | None = None
         if semantic is not None:  # announced, not pre-cached: pages fetch it when asked to
-            sha = hashlib.sha256(semantic.read_bytes()).hexdigest()[:16]
+            sha = _file_sha256(semantic)[:16]
             self.semantic = (f"/semantic/{sha}/{semantic.name.rsplit('-', 1)[0]}.rbsem", semantic)
             info["semantic"] = self.semantic[0].lstrip("/")
         self.build_info = json.dumps(info, indent=1).encode()
-        super().__init__(address, partial(_Handler, directory=str(web_dir)))
+
+    @property
+    def host_names(self) -> frozenset[str]:
+        """The names this server answers to in a Host header."""
+        return frozenset((*LOOPBACK_NAMES, _url_host(str(self.server_address[0]))))
+
+    @property
+    def origins(self) -> frozenset[str]:
+        """The app's own web origins: pages from these may use the local hub."""
+        port = int(self.server_address[1])
+        return frozenset(f"http://{name}:{port}" for name in self.host_names)
+
+    def serves_host(self, header: str) -> bool:
+        name = _host_name(header)
+        if name in self.host_names:
+            return True
+        # Bound to every interface: other machines reach it by address. An address cannot
+        # be rebound to another site, so any IP literal is safe to answer.
+        return str(self.server_address[0]) in ("0.0.0.0", "::") and _is_ip(name)
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(partial(fh.read, 1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def make_server(
     host: str = "127.0.0.1",
-    port: int = 8765,
+    port: int | None = None,
     *,
     pyodide_dir: str | None = None,
     verbose: bool = False,
     bus: dict[str, str] | None = None,
     semantic: bool = True,
+    max_connections: int = HTTP_MAX_CONNECTIONS,
+    idle_timeout: float = HTTP_IDLE_TIMEOUT,
 ) -> _AppServer:
-    """A ready (bound, not yet serving) app server; ``port=0`` picks a free port. ``bus``
-    (``hub``, ``certHash``, ``wsUrl``) is announced to the page in ``build-info.json``, and
-    so is the semantic asset when ``semantic`` and the ``[semantic]`` extra is installed."""
+    """A ready (bound, not yet serving) app server. ``port=None`` takes ``DEFAULT_PORT``,
+    or a free port when that is taken; ``port=0`` picks a free port; a busy port asked for
+    explicitly is a ``ServeError``. ``bus`` (``hub``, ``certHash``, ``wsUrl``) is announced
+    to the page in ``build-info.json``, and so is the semantic asset when ``semantic`` and
+    the ``[semantic]`` extra is installed."""
     asset = None
     try:
         asset = semantic_asset() if semantic else None
     except (ReasoningBankError, OSError) as exc:  # the app works without it: say so, go on
         print(f"reasoningbank serve: no semantic embedder for pages: {exc}", file=sys.stderr)
-    return _AppServer((host, port), find_web(), find_pyodide(pyodide_dir), verbose, bus, asset)
+    web_dir, pyodide = find_web(), find_pyodide(pyodide_dir)
+
+    def bind(number: int) -> _AppServer:
+        return _AppServer(
+            (host, number),
+            web_dir,
+            pyodide,
+            verbose,
+            bus,
+            asset,
+            max_connections=max_connections,
+            idle_timeout=idle_timeout,
+        )
+
+    try:
+        return bind(DEFAULT_PORT if port is None else port)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        if port is not None:
+            raise _port_in_use(port, "--port") from exc
+    print(f"reasoningbank serve: port {DEFAULT_PORT} is taken; using a free one", file=sys.stderr)
+    return bind(0)
+
+
+def _port_in_use(port: int, option: str) -> ServeError:
+    return ServeError(f"port {port} is already in use: choose another with {option} (0 picks one)")
 
 
 def _hub_certificate(db: str) -> Any:
@@ -349,29 +509,40 @@ def _hub_certificate(db: str) -> Any:
         serialization.NoEncryption(),
     ) + fresh.cert.public_bytes(serialization.Encoding.PEM)
     path.parent.mkdir(parents=True, exist_ok=True)  # a first run: the bank is not there yet
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(pem)
+    write_private(path, pem)
     return fresh
 
 
 class _LocalHub:
-    """A neural-bus hub plus the local bank's link to it, on an asyncio loop in a thread."""
+    """A neural-bus hub plus the local bank's link to it, on an asyncio loop in a thread.
 
-    def __init__(self, db: str, host: str, port: int, every: float = 5.0) -> None:
+    Why private: the hub admits only sessions signed by keys the bank trusts (and the
+    bank's own), and browser pages only from the app's own origins (``admit_pages_of``),
+    so neither a stranger's client nor another site's page can read the bank."""
+
+    def __init__(self, db: str, host: str, port: int | None, every: float = 5.0) -> None:
         self.db, self.host, self.port, self.every = db, host, port, every
         self.loop = asyncio.new_event_loop()
         self.info: dict[str, str] = {}
         self.bank_key = ""
+        self.server: Any = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
         threading.Thread(target=self._thread, daemon=True).start()
         self._ready.wait(60)
+        if isinstance(self._error, ServeError):
+            raise self._error
         if self._error is not None:
             raise ServeError(f"the neural-bus hub did not start: {self._error}")
 
+    def admit_pages_of(self, app: _AppServer) -> None:
+        """Let pages served by ``app`` (and only those) open sessions from a browser."""
+        origins = app.origins
+        self.loop.call_soon_threadsafe(setattr, self.server, "origins", origins)
+
     def _reload_trust(self, link: Any) -> None:
-        """Pick up `reasoningbank trust add` made while serving (the link and its session
+        """Pick up `reasoningbank trust add` / `remove` made while serving: the link imports
+        from the keys it trusts, and the hub admits only them (the link and its session
         share one set of trusted keys, updated in place)."""
         from .bus.keys import TrustList
 
@@ -379,30 +550,63 @@ class _LocalHub:
         if current != link.trusted:
             link.trusted.clear()
             link.trusted.update(current)
+            self.server.hub.set_allowed(current)
 
     def _thread(self) -> None:
         asyncio.set_event_loop(self.loop)
         self.loop.run_until_complete(self._main())
 
-    async def _main(self) -> None:
+    async def _start_hub(self, allowed: set[bytes], certificate: Any) -> Any:
+        """The hub on ``self.port``: ``None`` takes ``DEFAULT_HUB_PORT``, or a free port
+        when that is taken."""
+        port = DEFAULT_HUB_PORT if self.port is None else self.port
+        server = await self._listen(port, allowed, certificate)
+        if server is None:
+            if self.port is not None:
+                raise _port_in_use(port, "--hub-port")
+            print(
+                f"reasoningbank serve: hub port {port} is taken; using a free one", file=sys.stderr
+            )
+            server = await self._listen(0, allowed, certificate)
+            assert server is not None, "port 0 is never taken"
+        return server
+
+    async def _listen(self, port: int, allowed: set[bytes], certificate: Any) -> Any:
+        """A started hub server on ``port``, or None if the port is taken."""
         import secrets
 
-        from .bank import ReasoningBank
         from .bus.aio import HubServer
         from .bus.hub import Hub
         from .bus.signers import NaclSigner, NaclVerifier
 
+        hub = Hub(
+            signer=NaclSigner(secrets.token_bytes(32)),
+            verifier=NaclVerifier(),
+            nonce_source=secrets.token_bytes,
+            allowed=allowed,
+        )
+        server = HubServer(hub)
         try:
-            hub = Hub(
-                signer=NaclSigner(secrets.token_bytes(32)),
-                verifier=NaclVerifier(),
-                nonce_source=secrets.token_bytes,
-            )
-            server = HubServer(hub)
-            await server.start(self.host, self.port, certificate=_hub_certificate(self.db))
+            await server.start(self.host, port, certificate=certificate, origins=())
+        except OSError as exc:
+            await server.close()
+            if exc.errno == errno.EADDRINUSE:
+                return None
+            raise
+        return server
+
+    async def _main(self) -> None:
+        from .bank import ReasoningBank
+        from .bus.sync import bank_identity
+
+        try:
+            certificate = _hub_certificate(self.db)  # first: a first run makes the folder
+            bank = await ReasoningBank.open(self.db)
+            signer, trust = bank_identity(self.db)
+            allowed = trust.as_set(own=signer.public_key)
+            self.server = server = await self._start_hub(allowed, certificate)
             if not (server.url and server.cert_sha256 and server.ws_url):
                 raise ServeError("the hub has no WebTransport endpoint")
-            bank = await ReasoningBank.open(self.db)
             link = await bank.connect(server.url, cert_hash=server.cert_sha256)
             self.bank_key = link.signer.public_key.hex()
             self.info = {"hub": server.url, "certHash": server.cert_sha256, "wsUrl": server.ws_url}
@@ -450,7 +654,9 @@ def _run(args: argparse.Namespace) -> int:
             bus=hub.info if hub else None,
             semantic=not args.no_semantic,
         )
-    except (ServeError, OSError, ReasoningBankError) as exc:
+        if hub:
+            hub.admit_pages_of(server)
+    except (OSError, ReasoningBankError) as exc:
         print(f"reasoningbank serve: {exc}", file=sys.stderr)
         return 1
     host, port = str(server.server_address[0]), int(server.server_address[1])
@@ -461,7 +667,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"neural-bus hub: {hub.info['hub']} (websocket {hub.info['wsUrl']})")
         print(f"certificate sha256: {hub.info['certHash']}")
         print(f"local bank {hub.db} is linked; its key: {hub.bank_key}")
-        print("to accept what a browser learns: reasoningbank trust add <key the page shows>")
+        print("to link a browser page with this bank: reasoningbank trust add <key it shows>")
     else:
         print("neural bus: off (install 'reasoningbank[bus]' for the local hub)")
     if server.semantic is not None:
@@ -494,7 +700,12 @@ def register(
         ),
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8765, help="port (default: 8765; 0 picks one)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help=f"port (default: {DEFAULT_PORT}, or a free one if taken; 0 picks one)",
+    )
     parser.add_argument(
         "--pyodide-dir",
         default=None,
@@ -502,7 +713,10 @@ def register(
     )
     parser.add_argument("--verbose", action="store_true", help="log every request")
     parser.add_argument(
-        "--hub-port", type=int, default=4433, help="neural-bus hub port (default 4433; 0 picks one)"
+        "--hub-port",
+        type=int,
+        default=None,
+        help=f"neural-bus hub port (default: {DEFAULT_HUB_PORT}, or a free one if taken; 0 picks one)",
     )
     parser.add_argument("--no-hub", action="store_true", help="serve the app without the hub")
     parser.add_argument(

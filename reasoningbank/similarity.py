@@ -18,8 +18,11 @@ from typing import Any
 from .errors import InvalidPattern
 
 __all__ = [
+    "FLOAT32_MAX",
+    "MAX_VECTOR_NORM",
     "DenseIndex",
     "ScoreWeights",
+    "check_vector",
     "context_overlap",
     "cosine",
     "euclidean",
@@ -99,6 +102,16 @@ class ScoreWeights:
             )
         return cls(**value)
 
+    def composite(self, similarity: Any, in_category: Any, context: Any, outcome: Any) -> Any:
+        """The composite score from its parts (floats, or numpy arrays of them alike):
+        the one place it is written."""
+        return (
+            self.similarity * similarity
+            + self.category * in_category
+            + self.context * context
+            + self.outcome * outcome
+        )
+
     @property
     def extras(self) -> float:
         """Largest score the non-text parts can add (for pruning)."""
@@ -113,15 +126,47 @@ def _numpy() -> Any:
     return numpy
 
 
+#: Largest float32: a component beyond it would be stored as ±inf and drop out of search.
+FLOAT32_MAX = 3.4028234663852886e38
+#: Largest accepted vector norm, sqrt(FLOAT32_MAX) ≈ 1.8e19. Why: by Cauchy-Schwarz no
+#: float32 dot product of two accepted vectors (nor any partial sum of one) can overflow.
+MAX_VECTOR_NORM = math.sqrt(FLOAT32_MAX)
+#: Below this norm a vector may round to all zeros in float32 (checked exactly then).
+_TINY_NORM = 1e-30
+
+
 def check_vector(vector: Sequence[float], dim: int | None) -> None:
-    """What every dense index refuses: another dimension than its vectors', all zeros."""
+    """What every dense index refuses: another dimension than its vectors', NaN or ±Infinity,
+    values beyond float32, a norm whose dot products overflow float32, all zeros."""
     if dim is not None and len(vector) != dim:
         raise InvalidPattern(
             f"embedding has dimension {len(vector)}, this bank's vectors have {dim}",
             field="embedding",
         )
-    if not any(vector):
-        raise InvalidPattern("embedding must not be all zeros", field="embedding")
+    if not len(vector):
+        raise InvalidPattern("embedding must not be empty", field="embedding")
+    try:
+        norm = math.hypot(*vector)
+    except (TypeError, ValueError):
+        raise InvalidPattern("embedding must be a list of numbers", field="embedding") from None
+    if not norm <= MAX_VECTOR_NORM:  # NaN compares false: it lands here too
+        for i, x in enumerate(vector):
+            if not math.isfinite(x):
+                raise InvalidPattern(
+                    f"embedding[{i}] is {x!r}: only finite numbers are accepted", field="embedding"
+                )
+            if abs(x) > FLOAT32_MAX:
+                raise InvalidPattern(
+                    f"embedding[{i}] = {x!r} is beyond float32 range (±{FLOAT32_MAX:.4g})",
+                    field="embedding",
+                )
+        raise InvalidPattern(
+            f"embedding norm {norm:.4g} is too large (at most {MAX_VECTOR_NORM:.4g}: float32 "
+            "dot products would overflow); scale the vector down",
+            field="embedding",
+        )
+    if norm == 0.0 or (norm < _TINY_NORM and not any(array("f", vector))):
+        raise InvalidPattern("embedding must not be all zeros (in float32)", field="embedding")
 
 
 def make_dense_index(backend: str | None = None) -> Any:

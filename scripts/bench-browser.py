@@ -126,7 +126,7 @@ if info.get('semantic'):
     await bank.store_patterns(pats)
     out['n'] = len(pats)
     out['store_per_s'] = len(pats) / (time.perf_counter() - t)
-    out['dense_backend'] = bank._dense.backend
+    out['dense_backend'] = bank._table.dense.backend
     for q in qs[:5]:
         await bank.find_similar(q['task_description'], q['task_category'], 5)
     lat = []

@@ -351,3 +351,29 @@ def test_record_lines_are_the_bus_canonical_pattern_lines():
     patterns = _varied_patterns()[:3]
     lines = _lines(_bundle(patterns))[1:-1]
     assert lines == [canonical_json(p) for p in patterns]
+
+
+def test_exported_files_are_private_and_never_written_through_a_link(tmp_path, capsys):
+    src = str(tmp_path / "a.db")
+
+    async def seed():
+        bank = await _bank_with_history(src)
+        await bank.close()
+
+    run(seed())
+    for fmt, name in (("bundle", "a.rbundle"), ("jsonl", "a.jsonl")):
+        out = tmp_path / name
+        assert _cli(["export", str(out), "--db", src, "--format", fmt]) == 0
+        assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    (tmp_path / "link.rbundle").symlink_to(victim)
+    assert _cli(["export", str(tmp_path / "link.rbundle"), "--db", src]) == 1
+    assert "symbolic link" in capsys.readouterr().err
+    assert victim.read_text() == "keep me"
+
+
+def test_export_of_a_missing_bank_creates_nothing(tmp_path, capsys):
+    assert _cli(["export", str(tmp_path / "out.rbundle"), "--db", str(tmp_path / "typo.db")]) == 1
+    assert "no bank at" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []

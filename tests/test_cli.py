@@ -1,3 +1,4 @@
+import asyncio
 import json
 import os
 import subprocess
@@ -5,6 +6,7 @@ import sys
 
 import pytest
 
+from reasoningbank import ReasoningBank
 from reasoningbank.cli import build_parser, main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -99,9 +101,14 @@ def test_store_from_jsonl_file(capsys, db_path, tmp_path):
     ],
 )
 def test_bad_input_is_one_line_on_stderr_and_exit_1(capsys, db_path, argv, message):
+    asyncio.run(_make_bank(db_path))  # read commands refuse a missing bank
     code, out, err = cli(capsys, "--db", db_path, *argv)
     assert code == 1 and out == ""
     assert err.count("\n") == 1 and message in err
+
+
+async def _make_bank(path):
+    await (await ReasoningBank.open(path)).close()
 
 
 def test_not_a_bank_error_names_the_file(capsys, tmp_path):
@@ -113,6 +120,7 @@ def test_not_a_bank_error_names_the_file(capsys, tmp_path):
 
 def test_python_dash_m_and_env_default(tmp_path):
     env = {**os.environ, "REASONINGBANK_DB": str(tmp_path / "env.db")}
+    asyncio.run(_make_bank(env["REASONINGBANK_DB"]))  # stats reads: it never creates a bank
     out = subprocess.run(
         [sys.executable, "-m", "reasoningbank", "stats", "--json"],
         cwd=ROOT,

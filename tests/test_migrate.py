@@ -263,7 +263,7 @@ def test_bad_records_are_skipped_with_reasons(tmp_path, db_path):
         ),
     ]
     src.write_text("\n".join(lines) + "\n")
-    report, patterns = run(_import(db_path, src))
+    report, patterns = run(_import(db_path, src, skip_invalid=True))
     assert sorted(report.imported) == ["extra", "good-1"]
     why = {s["where"]: s["reason"] for s in report.skipped}
     assert why["line 2"].startswith("invalid JSON")
@@ -386,7 +386,7 @@ def _rust_adapter_db(path: Path) -> Path:
 @pytest.mark.parametrize("maker", [_rust_columns_db, _rust_adapter_db], ids=["columns", "adapter"])
 def test_rust_sqlite_patterns_import_whole(maker, tmp_path, db_path):
     src = maker(tmp_path / "rust.db")
-    report, patterns = run(_import(db_path, src))
+    report, patterns = run(_import(db_path, src, skip_invalid=True))
     assert report.format == "rust-sqlite"
     assert len(report.imported) == 3
     for i in range(3):
@@ -402,7 +402,11 @@ def test_rust_sqlite_patterns_import_whole(maker, tmp_path, db_path):
         assert p.metadata.created_at == want["metadata"]["created_at"]
     if maker is _rust_columns_db:
         assert report.skipped == [
-            {"where": "patterns row 4 (id broken)", "reason": report.skipped[0]["reason"]}
+            {
+                "where": "patterns row 4 (id broken)",
+                "reason": report.skipped[0]["reason"],
+                "invalid": True,
+            }
         ]
         assert report.skipped[0]["reason"].startswith("unreadable row")
         assert patterns[str(uuid.UUID(int=2))].metadata.extra["source_embedding"]["dims"] == 4

@@ -14,6 +14,33 @@ from tests.conftest import pattern, run
 pytest.importorskip("aioquic")
 
 
+def key_of(db: str) -> bytes:
+    from reasoningbank.bus.sync import bank_identity
+
+    return bank_identity(db)[0].public_key
+
+
+async def refusal(url: str, cert_hash: str, db: str) -> int | None:
+    """The error code the hub closes a session of ``db``'s key with (None: admitted)."""
+    from reasoningbank.bus.aio import connect
+    from reasoningbank.bus.events import PeerClosed
+    from reasoningbank.bus.signers import NaclSigner, NaclVerifier
+    from reasoningbank.bus.sync import bank_identity
+
+    signer: NaclSigner = bank_identity(db)[0]
+    client = await connect(
+        url, signer=signer, verifier=NaclVerifier(), trusted=None, cert_hash=cert_hash
+    )
+    try:
+        await client.sync(timeout=5)
+    except Exception:
+        closed = [e for e in client.events if isinstance(e, PeerClosed)]
+        return closed[0].error_code if closed else -1
+    finally:
+        await client.close()
+    return None
+
+
 def test_serve_announces_its_hub_and_links_the_local_bank(tmp_path):
     from reasoningbank.serve import _LocalHub, make_server
 
@@ -24,6 +51,7 @@ def test_serve_announces_its_hub_and_links_the_local_bank(tmp_path):
             await bank.store_pattern(pattern("rotate tls certificates before expiry", "devops"))
 
     run(seed())
+    TrustList.load(local_db).add(key_of(other_db), "other bank")  # or its hub refuses it
     hub = _LocalHub(local_db, "127.0.0.1", 0)
     server = make_server("127.0.0.1", 0, bus=hub.info)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -99,3 +127,57 @@ def test_the_main_job_starts_on_a_first_run(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_serve_hub_admits_only_keys_the_bank_trusts(tmp_path):
+    """Private by default: a key the local bank does not trust cannot read its patterns
+    from the hub `serve` runs; `trust add` while serving lets it in, `trust remove` out."""
+    from reasoningbank.bus.errors import ErrorCode
+    from reasoningbank.serve import _LocalHub
+
+    local_db, stranger_db = str(tmp_path / "local.db"), str(tmp_path / "stranger.db")
+    hub = _LocalHub(local_db, "127.0.0.1", 0, every=0.2)
+    url, pin = hub.info["hub"], hub.info["certHash"]
+    assert run(refusal(url, pin, stranger_db)) == ErrorCode.UNTRUSTED_KEY
+    assert run(refusal(hub.info["wsUrl"], pin, stranger_db)) == ErrorCode.UNTRUSTED_KEY
+
+    TrustList.load(local_db).add(key_of(stranger_db), "a friend")
+    time.sleep(1.0)  # the trust list is reloaded every 0.2 s here
+    assert run(refusal(url, pin, stranger_db)) is None
+
+    trust = TrustList.load(local_db)
+    trust.remove(key_of(stranger_db))
+    time.sleep(1.0)
+    assert run(refusal(url, pin, stranger_db)) == ErrorCode.UNTRUSTED_KEY
+
+
+def test_serve_hub_admits_browser_pages_only_from_the_app_origin(tmp_path):
+    import socket
+
+    from reasoningbank.serve import _LocalHub, make_server
+
+    hub = _LocalHub(str(tmp_path / "local.db"), "127.0.0.1", 0)
+    server = make_server("127.0.0.1", 0, bus=hub.info, semantic=False)
+    hub.admit_pages_of(server)
+    host, port = hub.info["wsUrl"][len("ws://") :].split("/")[0].split(":")
+
+    def upgrade(origin: str) -> bytes:
+        with socket.create_connection((host, int(port)), 5) as sock:
+            sock.sendall(
+                (
+                    "GET /bus HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+                    "Connection: Upgrade\r\nSec-WebSocket-Key: AAECAwQFBgcICQoLDA0ODw==\r\n"
+                    f"Sec-WebSocket-Version: 13\r\nOrigin: {origin}\r\n\r\n"
+                ).encode()
+            )
+            return sock.makefile("rb").readline().strip()
+
+    try:
+        app_port = server.server_address[1]
+        time.sleep(0.2)
+        assert upgrade(f"http://localhost:{app_port}") == b"HTTP/1.1 101 Switching Protocols"
+        assert upgrade(f"http://127.0.0.1:{app_port}") == b"HTTP/1.1 101 Switching Protocols"
+        assert upgrade("https://evil.example") == b"HTTP/1.1 403 Forbidden"
+        assert upgrade(f"http://localhost:{app_port + 1}") == b"HTTP/1.1 403 Forbidden"
+    finally:
+        server.server_close()

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from reasoningbank.bus.errors import ErrorCode, LocalBusError
 from reasoningbank.bus.events import BusEvent, HelloReceived, InSync, PeerClosed
 from reasoningbank.bus.frames import FrameType, Priority
 from reasoningbank.bus.gossip import GossipNode
@@ -28,7 +29,14 @@ from reasoningbank.bus.waiting import EventHistory
 from .transport import JsTransport, open_transport
 from .verify import FrameScanner
 
-__all__ = ["BrowserBusClient", "connect"]
+__all__ = ["BrowserBusClient", "HubRefusedKey", "connect"]
+
+
+class HubRefusedKey(LocalBusError):
+    """The hub closed the session because it does not admit this browser's key (yet).
+
+    Why a class of its own: the link then waits for the hub's owner to trust the key (and
+    says so on the page) instead of backing off as from a network failure."""
 
 
 class BrowserBusClient(EventHistory):
@@ -51,6 +59,14 @@ class BrowserBusClient(EventHistory):
 
     def _closed_reason(self) -> str:
         return self.close_reason
+
+    @property
+    def refused(self) -> bool:
+        """The hub ended the session because it does not admit our key."""
+        return any(
+            isinstance(e, PeerClosed) and e.by_peer and e.error_code == ErrorCode.UNTRUSTED_KEY
+            for e in self.events
+        )
 
     @property
     def kind(self) -> str:
@@ -229,7 +245,9 @@ async def connect(
     client = BrowserBusClient(peer, transport)
     try:
         await client.start(timeout)
-    except BaseException:
+    except BaseException as exc:
         await client.close()
+        if client.refused:
+            raise HubRefusedKey(f"the hub does not admit this key: {client.close_reason}") from exc
         raise
     return client

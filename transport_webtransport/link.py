@@ -13,6 +13,11 @@ What it guarantees:
   ``min(backoff_max, backoff_base · 2^n)`` seconds with ±50 % jitter (so many tabs do not
   reconnect in lockstep), or less if the browser reports it is back online. While the
   browser says it is offline it does not try at all.
+* **Admission.** A hub that does not admit this browser's key (yet) closes the session with
+  ``UNTRUSTED_KEY``: the state is then ``refused`` and the link asks again every
+  ``trust_poll`` seconds, so the page is let in soon after its owner trusts the key. What a
+  refused session learned is forgotten, so the first admitted session offers every local
+  pattern again, including those stored before the key was trusted.
 * **Resume.** The gossip state survives the session, so the anti-entropy after a drop
   exchanges only what changed while the link was down; anti-entropy also runs every
   ``sync_every`` seconds (catch-up pushes are not relayed live by the hub).
@@ -57,16 +62,24 @@ from reasoningbank.bus.provenance import (
 )
 from reasoningbank.model import parse_time
 
-from .client import BrowserBusClient, connect
+from .client import BrowserBusClient, HubRefusedKey, connect
 from .transport import glue
 from .verify import BatchVerifier
 
-__all__ = ["PRESENCE_EVERY", "PRESENCE_TTL", "BusSync"]
+__all__ = ["PRESENCE_EVERY", "PRESENCE_TTL", "TRUST_POLL", "BusSync"]
 
 PRESENCE_EVERY = 20.0
 PRESENCE_TTL = 50.0
+#: Seconds between attempts while the hub refuses this key (waiting for its owner to trust it).
+TRUST_POLL = 3.0
 
-OFFLINE, CONNECTING, ONLINE, STOPPED = "offline", "connecting", "online", "stopped"
+OFFLINE, CONNECTING, ONLINE, REFUSED, STOPPED = (
+    "offline",
+    "connecting",
+    "online",
+    "refused",
+    "stopped",
+)
 
 
 def _as_dict(pattern: Any) -> dict[str, Any]:
@@ -95,6 +108,7 @@ class BusSync:
         backoff_max: float = 15.0,
         sync_every: float = 15.0,
         timeout: float = 10.0,
+        trust_poll: float = TRUST_POLL,
         rng: random.Random | None = None,
     ) -> None:
         self.bank = bank
@@ -111,6 +125,7 @@ class BusSync:
         self.backoff_max = backoff_max
         self.sync_every = sync_every
         self.timeout = timeout
+        self.trust_poll = trust_poll
         self.rng = rng or random.Random()
         self.state = STOPPED
         self.client: BrowserBusClient | None = None
@@ -222,6 +237,11 @@ class BusSync:
                     gossip=self.gossip,
                     timeout=self.timeout,
                 )
+            except HubRefusedKey as exc:
+                self.last_error = str(exc)
+                failures = 0
+                await self._wait_for_trust()
+                continue
             except Exception as exc:
                 self.last_error = str(exc)
                 failures += 1
@@ -262,12 +282,24 @@ class BusSync:
             await client.close()
             if client.close_reason and client.close_reason != "closed by us":
                 self.last_error = client.close_reason
-            if not self._stopping:
+            if not self._stopping and not client.refused:
                 self._set_state(CONNECTING if glue().isOnline() else OFFLINE)
-        if not self._stopping:
+        if client.refused and not self._stopping:
+            await self._wait_for_trust()
+        elif not self._stopping:
             # A short pause even after a clean session end: a hub that accepts and then
             # drops at once must not make us spin.
             await self._sleep(self.backoff_base * (0.5 + self.rng.random()))
+
+    async def _wait_for_trust(self) -> None:
+        """The hub refused our key: forget what the refused session learned (so the first
+        admitted session offers every local pattern again) and ask again soon."""
+        self.gossip = None
+        self.shared_ids.clear()
+        self.pending_count = await self.pending()
+        self._set_state(REFUSED)
+        self._changed()
+        await self._sleep(self.trust_poll)
 
     async def _catch_up(self, client: BrowserBusClient) -> None:
         await self._share_local(client)

@@ -21,6 +21,7 @@ __all__ = ["dispatch", "get"]
 
 _syncs: dict[int, BusSync] = {}
 _trusts: dict[int, BrowserTrust] = {}
+_trust_lists: dict[str, BrowserTrust] = {}  # identity db -> the one live list of the page
 _next = 1
 _tasks: set[asyncio.Task[None]] = set()
 
@@ -37,6 +38,16 @@ def get(handle: int) -> BusSync:
     return sync
 
 
+async def _trust_list(db: str) -> BrowserTrust:
+    """The page's trust list for identity database ``db``: one object per page, so a key
+    trusted while a link runs applies to that link at once."""
+    trust = _trust_lists.get(db)
+    if trust is None:
+        signer = await load_identity(db)
+        trust = _trust_lists.setdefault(db, await BrowserTrust.load(signer.public_key, db))
+    return trust
+
+
 async def _start(_: int, options: dict[str, Any], on_change: Any = None) -> dict[str, Any]:
     global _next
     from reasoningbank.jsapi import bank_for
@@ -48,7 +59,7 @@ async def _start(_: int, options: dict[str, Any], on_change: Any = None) -> dict
         raise SyncError("hub: the hub URL (https://HOST:PORT/bus or ws://HOST:PORT/bus)")
     db = str(options.pop("identityDb", DEFAULT_IDENTITY_DB))
     signer = await load_identity(db)
-    trust = await BrowserTrust.load(signer.public_key, db)
+    trust = await _trust_list(db)
     for key in options.pop("trust", []) or []:
         await trust.add(str(key))
     kwargs = {}
@@ -61,6 +72,7 @@ async def _start(_: int, options: dict[str, Any], on_change: Any = None) -> dict
         ("backoffMax", "backoff_max"),
         ("syncEvery", "sync_every"),
         ("timeout", "timeout"),
+        ("trustPoll", "trust_poll"),
     ):
         if options.get(js_name) is not None:
             kwargs[py_name] = options.pop(js_name)
@@ -124,6 +136,17 @@ async def _identity(_: int, db: str = DEFAULT_IDENTITY_DB) -> str:
     return (await load_identity(db)).public_key.hex()
 
 
+async def _trust_keys(_: int, keys: list[str], db: str = DEFAULT_IDENTITY_DB) -> int:
+    """Trust ``keys`` without a link (the page confirmed a link's ``?trust=``); returns how
+    many were new."""
+    trust = await _trust_list(db)
+    return sum([await trust.add(str(key)) for key in keys])
+
+
+async def _trusted_keys(_: int, db: str = DEFAULT_IDENTITY_DB) -> dict[str, Any]:
+    return dict((await _trust_list(db)).entries)
+
+
 METHODS: dict[str, Callable[..., Awaitable[Any]]] = {
     "start": _start,
     "status": _status,
@@ -134,6 +157,8 @@ METHODS: dict[str, Callable[..., Awaitable[Any]]] = {
     "trusted": _trusted,
     "stop": _stop,
     "identity": _identity,
+    "trustKeys": _trust_keys,
+    "trustedKeys": _trusted_keys,
 }
 
 

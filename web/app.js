@@ -154,11 +154,13 @@ try {
     await search(q, params.get("cat"));
     timings.firstAnswer = performance.now();
   }
-  // Neural bus (web/sync.js): linked when the URL (or a previous visit) names a hub.
+  // Sharing (web/sync.js): off until the user turns it on (remembered for this origin); a
+  // link's ?hub= or ?trust= only after the user accepts it in a dialog, which is not awaited:
+  // the page works while it is open.
   addEventListener("rb-bus-import", () => refreshStats());
-  window.rbBus = await import("./sync.js")
-    .then((m) => m.attach(rb, params))
-    .catch((e) => (console.warn("neural bus:", e), null));
+  const sync = await import("./sync.js").catch((e) => (console.warn("neural bus:", e), null));
+  await sync?.sharing(rb).catch((e) => console.warn("neural bus:", e));
+  window.rbBusAttached = sync?.attach(rb, params).catch((e) => (console.warn("neural bus:", e), null));
   window.rbReady = true;
 } catch (e) {
   status.textContent = `Could not start: ${e.message}`;

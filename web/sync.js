@@ -53,7 +53,7 @@ export class BusSync {
   /**
    * Start syncing `rb` with a hub. Options: hub (URL, required), certHash, wsUrl,
    * prefer ("auto" | "webtransport" | "websocket"), label, trust (keys to add to the trust
-   * list), identityDb, backoffBase, backoffMax, syncEvery, timeout (seconds).
+   * list), identityDb, backoffBase, backoffMax, syncEvery, timeout, trustPoll (seconds).
    */
   static async start(rb, { hub, ...options } = {}) {
     const d = dispatcher(rb);
@@ -73,6 +73,16 @@ export class BusSync {
   /** This browser's public key (hex), without starting a link. */
   static async identity(rb, identityDb = "reasoningbank-identity") {
     return call(dispatcher(rb), 0, "identity", [identityDb]);
+  }
+
+  /** Trust `keys` (hex) without a link; running links see them at once. Resolves to how many were new. */
+  static async trustKeys(rb, keys, identityDb = "reasoningbank-identity") {
+    return call(dispatcher(rb), 0, "trustKeys", [keys, identityDb]);
+  }
+
+  /** The trust list without a link: {hex key: {label}}. */
+  static async trustedKeys(rb, identityDb = "reasoningbank-identity") {
+    return call(dispatcher(rb), 0, "trustedKeys", [identityDb]);
   }
 
   _emit(s) {
@@ -122,89 +132,290 @@ export class BusSync {
   }
 }
 
+// -- the PWA -------------------------------------------------------------------------------
+// Private by default: the page connects to no hub until the user turns sharing on (remembered
+// per origin), and a link's ?hub= / ?trust= change nothing until the user accepts them in a
+// dialog. The page always says where its patterns go.
+
+const SAVED = "rb-bus"; // localStorage: {hub, certHash, wsUrl, source: "server" | "link", enabled, tuning}
+const HUB_PARAMS = ["hub", "certHash", "wsUrl"];
+const TUNING = ["backoffBase", "backoffMax", "syncEvery", "timeout", "trustPoll"];
+const KEY_HEX = /^[0-9a-f]{64}$/;
+
+let pageBus = null; // Promise of the page's one PageBus
+
 /**
- * Wire the PWA: link to the hub named in the URL (?hub=…&certHash=…&trust=k1,k2; remembered
- * in localStorage for offline reloads) or announced by the server in build-info.json
- * ({"bus": {hub, certHash, wsUrl}}), show state and peers, and share after every change.
+ * Wire the PWA (index.html): show this browser's key, the sharing switch and where patterns
+ * go; offer the hub `reasoningbank serve` announces in build-info.json; ask before adopting a
+ * link's ?hub=URL&certHash=HEX&wsUrl=URL&trust=k1,k2. Called again (with other parameters) it
+ * handles those on the same page. Resolves to the running BusSync or null (also window.rbBus).
  */
 export async function attach(rb, params = new URLSearchParams(location.search)) {
-  const saved = JSON.parse(localStorage.getItem("rb-bus") || "{}");
-  // A server that runs a hub announces it in build-info.json ({"bus": {hub, certHash, wsUrl}}).
-  // That (fresh when online) beats what an earlier visit remembered: a restarted hub may have a
-  // new certificate. URL parameters beat both.
-  const info = params.get("hub")
-    ? {}
-    : await fetch(new URL("build-info.json", document.baseURI)).then((r) => (r.ok ? r.json() : {})).catch(() => ({}));
-  const base = info.bus && info.bus.hub ? info.bus : saved;
-  const cfg = {
-    hub: params.get("hub") || base.hub,
-    certHash: params.get("certHash") || base.certHash,
-    wsUrl: params.get("wsUrl") || base.wsUrl,
-    prefer: params.get("transport") || saved.prefer,
-    label: params.get("label") || saved.label || navigator.userAgent.match(/(Firefox|Chrome|Safari)\/[\d.]+/)?.[0] || "browser",
-    trust: (params.get("trust") || "").split(",").filter(Boolean),
-  };
-  for (const k of ["backoffBase", "backoffMax", "syncEvery", "timeout"]) if (params.has(k)) cfg[k] = Number(params.get(k));
-  const box = ensureBox();
-  if (!cfg.hub) {
-    box.textContent = "Neural bus: not linked (open with ?hub=URL&certHash=HEX)";
-    return null;
+  const page = await sharing(rb);
+  await page.consider(params);
+  return page.bus;
+}
+
+/** The page's sharing controls, set up once: key shown, a remembered opted-in hub linked. */
+export function sharing(rb) {
+  pageBus ||= (async () => {
+    const page = new PageBus(rb);
+    await page.init();
+    return page;
+  })();
+  return pageBus;
+}
+
+const $ = (id) => document.getElementById(id);
+
+function loadSaved() {
+  try {
+    const saved = JSON.parse(localStorage.getItem(SAVED) || "{}");
+    return saved && typeof saved === "object" ? saved : {};
+  } catch {
+    return {};
   }
-  localStorage.setItem("rb-bus", JSON.stringify({ ...cfg, trust: undefined }));
-  const bus = await BusSync.start(rb, cfg);
-  let imported = 0;
-  bus.onChange((s) => {
-    render(box, s);
-    // Patterns arrived from the bus: tell the page (app.js refreshes its stats).
-    if (s.imported > imported) dispatchEvent(new CustomEvent("rb-bus-import", { detail: s }));
-    imported = s.imported;
-  });
-  render(box, bus.last);
-  // Share what the page learns as soon as it is stored: the ids each call touched.
-  const touched = {
-    storePattern: (out) => [out],
-    storePatterns: (out) => out,
-    recordOutcome: (out, args) => [args[0]],
-  };
-  for (const [method, ids] of Object.entries(touched)) {
-    const original = rb[method].bind(rb);
-    rb[method] = async (...args) => {
-      const out = await original(...args);
-      bus.share(ids(out, args)).catch((e) => console.warn("bus share:", e));
-      return out;
+}
+
+function hubName(url) {
+  try {
+    return new URL(url).host;
+  } catch {
+    return String(url);
+  }
+}
+
+class PageBus {
+  constructor(rb) {
+    this.rb = rb;
+    this.bus = null;
+    this.saved = loadSaved();
+    this.label = navigator.userAgent.match(/(Firefox|Chrome|Safari)\/[\d.]+/)?.[0] || "browser";
+    this._imported = 0;
+    // Share what the page learns as soon as it is stored: the ids each call touched.
+    const touched = {
+      storePattern: (out) => [out],
+      storePatterns: (out) => out,
+      recordOutcome: (out, args) => [args[0]],
     };
+    for (const [method, ids] of Object.entries(touched)) {
+      const original = rb[method].bind(rb);
+      rb[method] = async (...args) => {
+        const out = await original(...args);
+        this.bus?.share(ids(out, args)).catch((e) => console.warn("bus share:", e));
+        return out;
+      };
+    }
+    $("bus-share").addEventListener("change", (e) => this.setSharing(e.target.checked));
+    $("copy-key").addEventListener("click", () => this.copyKey());
   }
-  bus.status().then((s) => render(box, s));
-  return bus;
+
+  async init() {
+    this.key = await BusSync.identity(this.rb);
+    $("own-key").textContent = this.key;
+    $("copy-key").disabled = false;
+    // The server's own hub (fresh when online: a restarted hub may have a new certificate)
+    // replaces a remembered server hub, never a hub the user accepted from a link.
+    const info = await fetch(new URL("build-info.json", document.baseURI))
+      .then((r) => (r.ok ? r.json() : {}))
+      .catch(() => ({}));
+    const announced = info.bus && info.bus.hub ? info.bus : null;
+    if (announced && (!this.saved.hub || this.saved.source === "server")) {
+      const enabled = this.saved.source === "server" && this.saved.enabled === true;
+      this.save({ ...this.pick(announced), source: "server", enabled });
+    }
+    if (this.saved.enabled && this.saved.hub) await this.startBus();
+    this.render();
+  }
+
+  pick(cfg) {
+    return Object.fromEntries(HUB_PARAMS.filter((k) => cfg[k]).map((k) => [k, String(cfg[k])]));
+  }
+
+  save(saved) {
+    this.saved = saved;
+    localStorage.setItem(SAVED, JSON.stringify(saved));
+  }
+
+  /** A link's parameters: tuning applies as is; a hub or keys to trust need the user's yes. */
+  async consider(params) {
+    const tuning = { ...(this.saved.tuning || {}) };
+    for (const k of TUNING) if (params.has(k)) tuning[k] = Number(params.get(k));
+    if (params.has("transport")) tuning.prefer = params.get("transport");
+    if (params.has("label")) tuning.label = params.get("label");
+    const tuned = JSON.stringify(tuning) !== JSON.stringify(this.saved.tuning || {});
+    if (tuned) this.save({ ...this.saved, tuning });
+
+    const hub = params.get("hub") ? this.pick(Object.fromEntries(params)) : null;
+    const keys = (params.get("trust") || "").split(",").map((k) => k.trim().toLowerCase()).filter(Boolean);
+    if (!hub && !keys.length) {
+      if (tuned && this.bus) await this.startBus();
+      return;
+    }
+    this.forgetLinkParams(); // handled once: a reload must not ask again
+    const trusted = await BusSync.trustedKeys(this.rb);
+    const newKeys = [...new Set(keys.filter((k) => KEY_HEX.test(k) && k !== this.key && !(k in trusted)))];
+    const bad = keys.filter((k) => !KEY_HEX.test(k));
+    const same = (k) => (hub[k] || this.saved[k] || null) === (this.saved[k] || null);
+    const newHub = hub && !(this.saved.enabled && HUB_PARAMS.every(same)) ? hub : null;
+    if (!newHub && !newKeys.length) {
+      if (tuned && this.bus) await this.startBus();
+      return;
+    }
+    if (!(await this.confirm(newHub, newKeys, bad))) {
+      this.render();
+      return;
+    }
+    if (newKeys.length) await BusSync.trustKeys(this.rb, newKeys);
+    if (newHub) this.save({ ...this.saved, ...newHub, certHash: newHub.certHash, wsUrl: newHub.wsUrl, source: "link", enabled: true });
+    // A fresh link: what a running one rejected from the newly trusted keys comes again.
+    if (this.saved.enabled && this.saved.hub) await this.startBus();
+    this.render();
+  }
+
+  forgetLinkParams() {
+    const url = new URL(location.href);
+    const linked = [...HUB_PARAMS, "trust"].filter((k) => url.searchParams.has(k));
+    if (!linked.length) return;
+    for (const k of linked) url.searchParams.delete(k);
+    history.replaceState(history.state, "", url);
+  }
+
+  /** The dialog: resolves true only when the user accepts. */
+  confirm(hub, keys, bad) {
+    const dialog = $("bus-confirm");
+    const body = $("bus-confirm-body");
+    const code = (text) => Object.assign(document.createElement("code"), { textContent: text });
+    const para = (...parts) => {
+      const p = document.createElement("p");
+      p.append(...parts);
+      return p;
+    };
+    body.replaceChildren();
+    if (hub) {
+      body.append(
+        para("Share every pattern in this browser with the hub ", code(hub.hub),
+          hub.certHash ? " (certificate " : "", hub.certHash ? code(`${hub.certHash.slice(0, 16)}…`) : "",
+          hub.certHash ? ")" : "", ", and import what it sends from keys you trust."),
+      );
+    }
+    if (keys.length) {
+      const list = document.createElement("ul");
+      for (const k of keys) list.append(Object.assign(document.createElement("li"), { textContent: k }));
+      body.append(para(`Trust ${keys.length === 1 ? "this key" : `these ${keys.length} keys`}: patterns signed with ${keys.length === 1 ? "it" : "them"} will be imported into this browser's bank.`), list);
+    }
+    if (bad.length) body.append(para(`Ignored (not a 64-hex-digit key): ${bad.join(", ")}`));
+    dialog.dataset.hub = hub ? hub.hub : "";
+    dialog.dataset.keys = keys.join(",");
+    return new Promise((resolve) => {
+      const done = (answer) => {
+        dialog.removeEventListener("close", onClose);
+        resolve(answer);
+      };
+      const onClose = () => done(dialog.returnValue === "accept");
+      dialog.returnValue = "";
+      dialog.addEventListener("close", onClose);
+      if (typeof dialog.showModal === "function") dialog.showModal();
+      else dialog.setAttribute("open", "");
+    });
+  }
+
+  async setSharing(on) {
+    if (!this.saved.hub) return this.render();
+    this.save({ ...this.saved, enabled: on });
+    if (on) await this.startBus();
+    else await this.stopBus();
+    this.render();
+  }
+
+  async startBus() {
+    await this.stopBus();
+    const t = this.saved.tuning || {};
+    const cfg = { ...this.pick(this.saved), label: t.label || this.label, prefer: t.prefer };
+    for (const k of TUNING) if (t[k] !== undefined) cfg[k] = t[k];
+    const bus = await BusSync.start(this.rb, cfg);
+    this._imported = 0;
+    bus.onChange((s) => {
+      this.render(s);
+      // Patterns arrived from the bus: tell the page (app.js refreshes its stats).
+      if (s.imported > this._imported) dispatchEvent(new CustomEvent("rb-bus-import", { detail: s }));
+      this._imported = s.imported;
+    });
+    this.bus = window.rbBus = bus;
+    this.render(bus.last);
+    bus.status().then((s) => this.bus === bus && this.render(s));
+    return bus;
+  }
+
+  async stopBus() {
+    const bus = this.bus;
+    this.bus = window.rbBus = null;
+    if (bus) await bus.stop().catch((e) => console.warn("bus stop:", e));
+  }
+
+  async copyKey() {
+    const button = $("copy-key");
+    let ok = false;
+    try {
+      await navigator.clipboard.writeText(this.key);
+      ok = true;
+    } catch {
+      // No async clipboard (an insecure origin, an older engine): copy the selected text.
+      const range = document.createRange();
+      range.selectNodeContents($("own-key"));
+      getSelection().removeAllRanges();
+      getSelection().addRange(range);
+      ok = document.execCommand("copy");
+    }
+    button.textContent = ok ? "Copied" : "Select and copy it";
+    setTimeout(() => (button.textContent = "Copy"), 2000);
+  }
+
+  /** Say where patterns go, in every state: the footer, the sharing card and the bus line. */
+  render(s = this.bus?.last) {
+    const hub = this.saved.hub;
+    const sharing = Boolean(hub && this.saved.enabled && this.bus);
+    const toggle = $("bus-share");
+    toggle.disabled = !hub;
+    toggle.checked = sharing;
+    $("bus-hub").textContent = hub ? `the hub at ${hubName(hub)}` : "a hub (none known yet)";
+    let where = "Stored only in this browser.";
+    if (sharing) {
+      where = `Stored in this browser and shared with the hub at ${hubName(hub)}`;
+      if (s && s.state === "refused") where += " once it trusts this browser's key";
+      else if (s && s.state !== "online") where += " when connected";
+      where += ".";
+    }
+    $("where").textContent = where;
+    $("where-now").textContent = where;
+    const box = $("bus");
+    if (!sharing) {
+      box.dataset.state = "off";
+      box.textContent = hub
+        ? "Neural bus: off. Nothing leaves this browser."
+        : "Neural bus: off. No hub known (open a link from a hub's owner, or run `reasoningbank serve`).";
+      return;
+    }
+    if (s) renderStatus(box, s);
+  }
 }
 
-function ensureBox() {
-  let box = document.querySelector("#bus");
-  if (!box) {
-    box = document.createElement("p");
-    box.id = "bus";
-    box.setAttribute("role", "status");
-    box.setAttribute("aria-live", "polite");
-    (document.querySelector("header") || document.body).append(box);
-  }
-  return box;
-}
-
-function render(box, s) {
-  if (!s) return;
+function renderStatus(box, s) {
   box.dataset.state = s.state;
   box.dataset.transport = s.transport || "";
   box.dataset.peers = String(s.peers.length);
   const short = (k) => `${k.slice(0, 8)}…`;
   const peers = s.peers.map((p) => `${p.label || "bank"} ${short(p.key)}`).join(", ");
   const parts = [
-    `Neural bus: ${s.state}${s.transport ? ` via ${s.transport}` : ""}`,
+    s.state === "refused"
+      ? "Neural bus: refused: the hub does not trust this browser's key yet"
+      : `Neural bus: ${s.state}${s.transport ? ` via ${s.transport}` : ""}`,
     `peers: ${s.peers.length ? peers : "none"}`,
     `sent ${s.sent}, received ${s.imported}`,
   ];
   if (s.pending) parts.push(`${s.pending} queued`);
   const rejected = Object.values(s.rejected || {}).reduce((a, b) => a + b, 0);
   if (rejected) parts.push(`${rejected} rejected`);
-  if (s.state !== "online" && s.lastError) parts.push(s.lastError);
+  if (s.state !== "online" && s.state !== "refused" && s.lastError) parts.push(s.lastError);
   box.textContent = parts.join(" · ");
 }

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -44,6 +44,11 @@ Writer = Callable[[bytes], None]
 Callback = Callable[[], None]
 
 BUS_PATH = "/bus"
+#: Open WebSocket connections plus WebTransport sessions a hub accepts (each costs a file
+#: descriptor or a QUIC stream; the rest are refused with 503).
+MAX_CONNECTIONS = 512
+#: Seconds a TCP connection may take to complete its WebSocket upgrade.
+UPGRADE_TIMEOUT = 10.0
 
 
 class BusClient(EventHistory):
@@ -114,6 +119,8 @@ class BusClient(EventHistory):
 
     def share(self, pattern: dict[str, Any]) -> list[BusEvent]:
         """Offer a signed pattern to the hub (it is verified locally first)."""
+        if self.closed:  # say why (e.g. the hub refused this key), not "cannot send"
+            raise LocalBusError(f"session closed: {self._closed_reason()}")
         events = self.peer.share(pattern, time.time())
         self.flush()
         return events
@@ -121,6 +128,8 @@ class BusClient(EventHistory):
     async def sync(self, timeout: float = 30.0) -> None:
         """Run anti-entropy with the hub until both sides hold the same patterns."""
         mark = len(self.events)
+        if self.closed:
+            raise LocalBusError(f"session closed: {self._closed_reason()}")
         self.peer.request_sync(time.time())
         self.flush()
         await self.wait_for(lambda e: isinstance(e, InSync), timeout, start=mark)
@@ -401,8 +410,22 @@ class HubServer:
         quic: bool = True,
         websocket: bool = True,
         certificate: Any = None,
+        origins: Iterable[str] | None = (),
+        max_connections: int = MAX_CONNECTIONS,
+        upgrade_timeout: float = UPGRADE_TIMEOUT,
     ) -> None:
-        """Listen on UDP ``port`` (HTTP/3) and TCP ``port`` (WebSocket); 0 picks free ports."""
+        """Listen on UDP ``port`` (HTTP/3) and TCP ``port`` (WebSocket); 0 picks free ports.
+
+        ``origins``: the web origins (``http://localhost:8765``) whose pages may open
+        sessions; ``None`` admits pages from any origin. Clients that send no Origin (not
+        browsers) are always admitted. ``max_connections`` caps open WebSocket connections
+        plus WebTransport sessions; a WebSocket upgrade not done in ``upgrade_timeout``
+        seconds is dropped.
+        """
+        self.origins = None if origins is None else frozenset(origins)
+        self.max_connections = max_connections
+        self.upgrade_timeout = upgrade_timeout
+        self.connections = 0
         if websocket:
             loop = asyncio.get_running_loop()
             server = await loop.create_server(self._ws_protocol, host, port)
@@ -419,6 +442,22 @@ class HubServer:
             self.url = f"https://{_hostport(host, qport)}{BUS_PATH}"
             self.cert_sha256 = digest
         self._tick = asyncio.get_running_loop().create_task(self._timers())
+
+    def admits_origin(self, origin: str | None) -> bool:
+        """Why: a page on another site, in the user's browser, must not reach a hub on
+        localhost. Browsers always send Origin on WebSocket upgrades and WebTransport
+        sessions, so a request without one is not from a page."""
+        return origin is None or self.origins is None or origin in self.origins
+
+    def take_connection(self) -> bool:
+        """Count a new connection (or WebTransport session); False once at the cap."""
+        if self.connections >= self.max_connections:
+            return False
+        self.connections += 1
+        return True
+
+    def release_connection(self) -> None:
+        self.connections -= 1
 
     async def _timers(self) -> None:
         while True:
@@ -459,7 +498,10 @@ class HubServer:
 
 
 class _WsServerProtocol(asyncio.Protocol):
-    """One WebSocket connection to the hub: HTTP upgrade, then bus bytes in messages."""
+    """One WebSocket connection to the hub: HTTP upgrade, then bus bytes in messages.
+
+    Why the cap and the deadline: each connection holds a file descriptor, so connections
+    that never finish their upgrade (or too many at once) would exhaust them."""
 
     def __init__(self, server: HubServer) -> None:
         self.server = server
@@ -467,35 +509,64 @@ class _WsServerProtocol(asyncio.Protocol):
         self.ws = WebSocket(is_client=False)
         self.sid: Hashable | None = None
         self.transport: asyncio.Transport | None = None
+        self.counted = False
+        self.deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        if not self.server.take_connection():
+            self._refuse("503 Service Unavailable")
+            return
+        self.counted = True
+        self.deadline = asyncio.get_running_loop().call_later(
+            self.server.upgrade_timeout, self._upgrade_timed_out
+        )
+
+    def _refuse(self, status: str) -> None:
+        assert self.transport is not None
+        self.transport.write(rejection_response(status))
+        self.transport.close()
+
+    def _upgrade_timed_out(self) -> None:
+        if self.sid is None and self.transport is not None:
+            self.transport.write(rejection_response("408 Request Timeout"))
+            self.transport.abort()  # close() would wait on a peer that does not read
 
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(self.ws.send(data))
 
+    def _upgrade(self) -> bool:
+        """Answer the opening handshake once it is complete; True when the session opened."""
+        assert self.transport is not None
+        try:
+            block = split_handshake(self.buf)
+            if block is None:
+                return False
+            upgrade = parse_client_handshake(block)
+        except RemoteBusError:
+            self._refuse("400 Bad Request")
+            return False
+        if upgrade.path.split("?", 1)[0] != BUS_PATH:
+            self._refuse("404 Not Found")
+        elif not self.server.admits_origin(upgrade.origin):
+            self._refuse("403 Forbidden")
+        else:
+            if self.deadline is not None:
+                self.deadline.cancel()
+            self.transport.write(server_handshake_response(upgrade.key))
+            self.server._next += 1
+            self.sid = ("ws", self.server._next)
+            self.server.register(self.sid, self.write, close=self.transport.close)
+            return True
+        return False
+
     def data_received(self, data: bytes) -> None:
         assert self.transport is not None
         if self.sid is None:
             self.buf += data
-            try:
-                block = split_handshake(self.buf)
-                if block is None:
-                    return
-                path, key = parse_client_handshake(block)
-            except RemoteBusError:
-                self.transport.write(rejection_response())
-                self.transport.close()
+            if not self._upgrade():
                 return
-            if path.split("?", 1)[0] != BUS_PATH:
-                self.transport.write(rejection_response("404 Not Found"))
-                self.transport.close()
-                return
-            self.transport.write(server_handshake_response(key))
-            self.server._next += 1
-            self.sid = ("ws", self.server._next)
-            self.server.register(self.sid, self.write, close=self.transport.close)
             data = bytes(self.buf)
             if not data:
                 return
@@ -515,6 +586,10 @@ class _WsServerProtocol(asyncio.Protocol):
                 return
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.deadline is not None:
+            self.deadline.cancel()
+        if self.counted:
+            self.server.release_connection()
         if self.sid is not None:
             self.server.unregister(self.sid)
 

@@ -13,9 +13,10 @@ import json
 import os
 import secrets
 import sys
-from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from ..files import load_json
 from .errors import LocalBusError
 
 __all__ = ["register"]
@@ -28,6 +29,21 @@ def _db(args: argparse.Namespace) -> str:
     from ..bank import default_location
 
     return default_location()
+
+
+_JSON_FILE_LIMIT = 1024 * 1024  # rotation statements and key lists are a few hundred bytes
+
+
+def _read_json_file(path: str, what: str) -> Any:
+    """A small JSON file given on the command line, as one clear error if it is not."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(_JSON_FILE_LIMIT + 1)
+    except OSError as exc:
+        raise LocalBusError(f"cannot read {what} {path}: {exc.strerror}") from exc
+    if len(data) > _JSON_FILE_LIMIT:
+        raise LocalBusError(f"{path} is larger than {_JSON_FILE_LIMIT} bytes: not a {what}")
+    return load_json(data, f"{what} {path}")
 
 
 def _print(doc: Any, as_json: bool, text: str) -> None:
@@ -65,10 +81,7 @@ def cmd_trust_add(args: argparse.Namespace) -> int:
 
     trust = TrustList.load(_db(args))
     if args.rotation:
-        try:
-            statement = json.loads(Path(args.rotation).read_text())
-        except (OSError, ValueError) as exc:
-            raise LocalBusError(f"cannot read rotation statement {args.rotation}: {exc}") from exc
+        statement = _read_json_file(args.rotation, "rotation statement")
         key = accept_rotation(statement, trust, NaclVerifier())
         print(f"trusted {key.hex()} (rotated key)")
         return 0
@@ -103,31 +116,41 @@ def cmd_trust_list(args: argparse.Namespace) -> int:
 async def cmd_hub(args: argparse.Namespace) -> int:
     """Run a neural-bus hub: HTTP/3 WebTransport (UDP) and WebSocket (TCP) on --port.
 
-    Prints the URLs and `certificate sha256: HEX`; clients pin that hash with --cert-hash
-    (browsers with serverCertificateHashes). The certificate is regenerated on each start
-    and is valid 10 days. Example: reasoningbank hub --port 4433"""
+    Say who may use it (read and write): --allow KEY (repeatable), --allow-trusted (the --db
+    bank's trust list and its own key) or --open (any key); with none of them it does not
+    start. Prints the URLs, the policy and `certificate sha256: HEX`; clients pin that hash
+    with --cert-hash (browsers with serverCertificateHashes). The certificate is regenerated
+    on each start and is valid 10 days.
+    Example: reasoningbank hub --port 4433 --allow 3f2a…(64 hex)"""
     from .aio import HubServer
     from .events import PatternAccepted
     from .hub import Hub
     from .hubstore import HubStore
-    from .keys import load_or_create_seed
+    from .keys import TrustList, load_or_create_seed
     from .signers import NaclSigner, NaclVerifier
 
     db = getattr(args, "db", None) or os.environ.get("REASONINGBANK_DB")
+    if (args.allow_trusted or args.trusted_only) and not db:
+        flag = "--allow-trusted" if args.allow_trusted else "--trusted-only"
+        raise LocalBusError(f"{flag} needs --db: the hub uses that bank's trust list")
+    allowed = _admission(args)
     seed = load_or_create_seed(db) if db else secrets.token_bytes(32)
     signer = NaclSigner(seed)
+    if allowed is None:
+        policy = "open: any key may read and write"
+    else:
+        if args.allow_trusted and db:
+            allowed |= TrustList.load(db).as_set(own=signer.public_key)
+        policy = f"{len(allowed)} allowed keys may read and write; other keys are refused"
     store = HubStore(args.store) if args.store else None
 
     def keep(_sid: Any, event: Any) -> None:
         if store is not None and isinstance(event, PatternAccepted):
             store.append(event.pattern)
 
+    admission: dict[str, Any] = {} if allowed is None else {"allowed": allowed}  # default: open
     trusted = None
-    if args.trusted_only:
-        if not db:
-            raise LocalBusError("--trusted-only needs --db: the hub uses that bank's trust list")
-        from .keys import TrustList
-
+    if args.trusted_only and db:
         trusted = TrustList.load(db).as_set(own=signer.public_key)
     hub = Hub(
         signer=signer,
@@ -136,25 +159,59 @@ async def cmd_hub(args: argparse.Namespace) -> int:
         on_event=keep,
         trusted=trusted,
         max_patterns=args.max_patterns,
+        **admission,
     )
     if store is not None:
         kept = hub.preload(store.load())
         print(f"kept patterns: {kept} from {args.store}")
     server = HubServer(hub)
-    await server.start(args.host, args.port, quic=not args.no_quic)
-    if server.url:
-        print(f"hub listening on {server.url} (WebTransport)")
-    print(f"websocket: {server.ws_url}")
-    if server.cert_sha256:
-        print(f"certificate sha256: {server.cert_sha256}")
-    print(f"hub key: {signer.public_key.hex()}", flush=True)
+    origins = None if "*" in args.allow_origin else args.allow_origin
     try:
+        try:
+            await server.start(args.host, args.port, quic=not args.no_quic, origins=origins)
+        except OSError as exc:
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise LocalBusError(
+                f"cannot listen on {args.host} port {args.port}: {reason} (another hub "
+                "there? pick another --port, or --port 0 for a free one)"
+            ) from exc
+        if server.url:
+            print(f"hub listening on {server.url} (WebTransport)")
+        print(f"websocket: {server.ws_url}")
+        if server.cert_sha256:
+            print(f"certificate sha256: {server.cert_sha256}")
+        print(f"policy: {policy}")
+        pages = "any origin" if origins is None else ", ".join(origins) or "none (--allow-origin)"
+        print(f"browser pages admitted from: {pages}")
+        print(f"hub key: {signer.public_key.hex()}", flush=True)
         await asyncio.Event().wait()
     finally:
         await server.close()
         if store is not None:
             store.close()
     return 0  # pragma: no cover - runs until interrupted
+
+
+def _admission(args: argparse.Namespace) -> set[bytes] | None:
+    """The keys given with --allow (``None`` with --open: any key may hold a session).
+
+    Why: a hub relays every pattern it is sent to every session, so an open hub publishes
+    what its users share; the operator must choose that with --open rather than get it
+    by default.
+    """
+    from .keys import parse_key
+
+    chosen = bool(args.allow or args.allow_trusted)
+    if args.open and chosen:
+        raise LocalBusError("--open admits any key: drop it, or drop --allow/--allow-trusted")
+    if args.open:
+        return None
+    if not chosen:
+        raise LocalBusError(
+            "say who may use this hub: --allow KEY (repeatable), --allow-trusted (the --db "
+            "bank's trust list) or --open (any key may read and write)"
+        )
+    return {parse_key(key) for key in args.allow or []}
 
 
 async def cmd_sync(args: argparse.Namespace) -> int:
@@ -164,6 +221,11 @@ async def cmd_sync(args: argparse.Namespace) -> int:
     from ..bank import ReasoningBank
     from .sync import sync_bank
 
+    if urlsplit(args.hub).scheme.lower() == "https" and not args.cert_hash:
+        raise LocalBusError(
+            "an https:// hub needs --cert-hash HEX: the sha256 the hub printed when it "
+            "started ('certificate sha256: HEX')"
+        )
     db = _db(args)
     bank = await ReasoningBank.open(db)
     try:
@@ -181,6 +243,8 @@ async def cmd_sync(args: argparse.Namespace) -> int:
         f"synced with {args.hub}: shared {result['shared']}, imported {result['imported']}, "
         f"rejected {sum(result['rejected'].values())}"
     )
+    for s in result["skipped_patterns"]:  # an older version let these in: they stay home
+        text += f"\nnot shared: {s['id']}: {s['reason']}"
     _print(result, args.json, text)
     return 0
 
@@ -226,6 +290,30 @@ def register(subparsers: Any, db_parent: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=4433, help="UDP and TCP port (default 4433)")
     p.add_argument("--no-quic", action="store_true", help="WebSocket only")
+    p.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="web origin whose pages may connect, e.g. http://localhost:8765 (repeatable; "
+        "'*' for any; default: none, only non-browser clients)",
+    )
+    p.add_argument(
+        "--allow",
+        action="append",
+        metavar="KEY",
+        help="admit this key (64 hex characters, as `identity` prints it; repeatable)",
+    )
+    p.add_argument(
+        "--allow-trusted",
+        action="store_true",
+        help="admit the keys the --db bank trusts, and its own",
+    )
+    p.add_argument(
+        "--open",
+        action="store_true",
+        help="admit any key: whoever reaches the port reads and writes all it relays",
+    )
     p.add_argument(
         "--trusted-only",
         action="store_true",

@@ -22,6 +22,7 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from .connection import Connection
+from .errors import ErrorCode
 from .events import (
     BusEvent,
     HelloReceived,
@@ -53,6 +54,7 @@ class Hub:
         verifier: Any,
         nonce_source: Callable[[int], bytes],
         trusted: set[bytes] | None = None,
+        allowed: set[bytes] | None = None,
         policy: Policy | None = None,
         rng: random.Random | None = None,
         info: dict[str, Any] | None = None,
@@ -78,6 +80,24 @@ class Hub:
         # (source sid, source stream id) -> {destination sid: destination stream id}
         self._relays: dict[tuple[SessionId, int], dict[SessionId, int]] = {}
         self._snapshot: tuple[int, Any] | None = None
+        self.allowed = None if allowed is None else set(allowed)
+
+    def set_allowed(self, keys: set[bytes] | None) -> None:
+        """Admit only sessions whose HELLO is signed by one of ``keys`` (None: any key);
+        open sessions of keys no longer admitted are closed."""
+        self.allowed = None if keys is None else set(keys)
+        for sid, conn in self.sessions.items():
+            if conn.peer_key is not None and not self._admits(conn.peer_key):
+                self._refuse(sid, conn)
+
+    def _admits(self, key: bytes) -> bool:
+        return self.allowed is None or key in self.allowed
+
+    def _refuse(self, sid: SessionId, conn: Connection) -> None:
+        conn.close(ErrorCode.UNTRUSTED_KEY, "this hub does not admit your key")
+        self.gossip.remove_peer(sid)
+        self._dirty.add(sid)
+        self._ended.add(sid)
 
     def preload(self, patterns: list[dict[str, Any]]) -> int:
         """Take patterns kept from an earlier run; each is verified again. Returns how many
@@ -154,6 +174,9 @@ class Hub:
     # -- events --------------------------------------------------------------------------
     def _handle(self, sid: SessionId, conn: Connection, event: BusEvent, now: float) -> None:
         if isinstance(event, HelloReceived):
+            if not self._admits(event.peer_key):
+                self._refuse(sid, conn)
+                return
             self.gossip.add_peer(sid)
             self.gossip.set_interest(sid, _announced_authors(event.info))
         elif isinstance(event, PeerClosed):

@@ -2,10 +2,13 @@
 
 Files live next to the bank so a bank and its identity move together:
 
-* ``<bank>.key``        32-byte seed as hex, created on first use with mode 0600 (POSIX),
-                        written with ``O_CREAT | O_EXCL`` so two processes cannot race to
-                        create two different identities;
-* ``<bank>.trust.json`` ``{"v": 1, "keys": {"<hex>": {"label": ..., "added_at": ...}}}``.
+* ``<bank>.key``        32-byte seed as hex, created on first use with mode 0600 (POSIX);
+* ``<bank>.trust.json`` ``{"v": 1, "keys": {"<hex>": {"label": ..., "added_at": ...}}}``, 0600.
+
+Both are written whole (``files.write_private``: temporary file, fsync, rename or link), so a
+full disk never leaves an empty key behind, and a new identity is linked into place only if
+none exists, so two processes cannot race to create two different ones. Neither file is read
+or written through a symbolic link.
 
 An in-memory bank (``:memory:``) gets an ephemeral identity and an empty trust list.
 Your own key is always trusted (you can re-import what you shared).
@@ -32,6 +35,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..errors import StorageError
+from ..files import load_json, read_no_follow, write_private
 from .errors import LocalBusError
 from .provenance import canonical_json
 
@@ -51,6 +56,7 @@ __all__ = [
 
 ROTATION_TAG = b"reasoningbank/rotation/v1\x00"
 MEMORY = ":memory:"
+_TRUST_FILE_LIMIT = 16 * 1024 * 1024  # about 80k keys with labels
 
 
 def identity_path(bank_path: str | os.PathLike[str]) -> Path | None:
@@ -72,7 +78,7 @@ _EPHEMERAL: dict[str, bytes] = {}
 
 
 def load_or_create_seed(bank_path: str | os.PathLike[str]) -> bytes:
-    """The bank's 32-byte Ed25519 seed, created (0600) on first use."""
+    """The bank's 32-byte Ed25519 seed, created (0600, written whole) on first use."""
     path = identity_path(bank_path)
     if path is None:
         return _EPHEMERAL.setdefault(os.fspath(bank_path), secrets.token_bytes(32))
@@ -82,22 +88,43 @@ def load_or_create_seed(bank_path: str | os.PathLike[str]) -> bytes:
         pass
     seed = secrets.token_bytes(32)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        _write_key(path, seed, replace=False)
     except FileExistsError:
         return _read_seed(path)  # another process won the race: use its identity
-    with os.fdopen(fd, "w") as fh:
-        fh.write(seed.hex() + "\n")
     return seed
 
 
+def _write_key(path: Path, seed: bytes, *, replace: bool) -> None:
+    try:
+        write_private(path, (seed.hex() + "\n").encode(), replace=replace)
+    except StorageError as exc:
+        raise LocalBusError(f"identity not saved: {exc}") from exc
+
+
+_KEY_FILE_LIMIT = 4096  # a key file holds 65 bytes; anything far larger is something else
+_KEY_FIX = (
+    "restore it from a backup, or move it aside to make a new identity "
+    "(peers then trust the new key)"
+)
+
+
 def _read_seed(path: Path) -> bytes:
-    text = path.read_text().strip()
+    """Read a key file; raises ``FileNotFoundError`` if missing, else a one-line error."""
+    try:
+        data = read_no_follow(path, _KEY_FILE_LIMIT)
+    except StorageError as exc:
+        raise LocalBusError(f"identity unreadable: {exc}") from exc
+    text = data.decode("ascii", errors="replace").strip()
+    if not text:
+        raise LocalBusError(f"{path} is empty (an interrupted write?): {_KEY_FIX}")
     try:
         seed = bytes.fromhex(text)
     except ValueError:
         seed = b""
     if len(seed) != 32:
-        raise LocalBusError(f"{path} is not an identity file (expected 64 hex characters)")
+        raise LocalBusError(
+            f"{path} is not an identity file (expected 64 hex characters): {_KEY_FIX}"
+        )
     return seed
 
 
@@ -125,14 +152,16 @@ class TrustList:
         if path is None or not path.exists():
             return cls(path)
         try:
-            data = json.loads(path.read_text())
+            data = load_json(read_no_follow(path, _TRUST_FILE_LIMIT), str(path))
             keys = data["keys"]
             if data.get("v") != 1 or not isinstance(keys, dict):
                 raise ValueError
             for k in keys:
                 parse_key(k)
-        except (ValueError, KeyError, TypeError, LocalBusError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, LocalBusError) as exc:
             raise LocalBusError(f"{path} is not a trust list") from exc
+        except StorageError as exc:
+            raise LocalBusError(f"trust list unreadable: {exc}") from exc
         return cls(path, keys)
 
     def add(self, key: bytes, label: str = "", now: float | None = None) -> bool:
@@ -157,11 +186,14 @@ class TrustList:
         return out
 
     def save(self) -> None:
+        """Replace the file whole, owner-only (it says whose patterns this bank accepts)."""
         if self.path is None:
             return
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps({"v": 1, "keys": self.keys}, indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, self.path)
+        text = json.dumps({"v": 1, "keys": self.keys}, indent=2, sort_keys=True) + "\n"
+        try:
+            write_private(self.path, text.encode())
+        except StorageError as exc:
+            raise LocalBusError(f"trust list not saved: {exc}") from exc
 
 
 def rotate_identity(bank_path: str | os.PathLike[str], now: float | None = None) -> dict[str, Any]:
@@ -183,10 +215,10 @@ def rotate_identity(bank_path: str | os.PathLike[str], now: float | None = None)
     n = 1
     while path.with_name(f"{path.name}.{n}.old").exists():
         n += 1
-    os.replace(path, path.with_name(f"{path.name}.{n}.old"))
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(new_seed.hex() + "\n")
+    # The old key is copied aside before the new one replaces it in one rename, so a failed
+    # write at any step leaves the old identity in place.
+    _write_key(path.with_name(f"{path.name}.{n}.old"), old_seed, replace=False)
+    _write_key(path, new_seed, replace=True)
     return statement
 
 

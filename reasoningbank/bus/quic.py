@@ -111,13 +111,11 @@ class _HubProtocol(QuicConnectionProtocol):
         if isinstance(event, ProtocolNegotiated):
             self._http = H3Connection(self._quic, enable_webtransport=True)
         elif isinstance(event, ConnectionTerminated):
-            for sid in list(self._streams):
-                self.server.unregister((id(self), sid))
-            self._streams.clear()
+            for stream_id in list(self._streams):
+                self._drop(stream_id)
             return
         elif isinstance(event, StreamReset) and event.stream_id in self._streams:
-            self._streams.discard(event.stream_id)
-            self.server.unregister((id(self), event.stream_id))
+            self._drop(event.stream_id)
         if self._http is None:
             return
         for h3 in self._http.handle_event(event):
@@ -126,13 +124,38 @@ class _HubProtocol(QuicConnectionProtocol):
             elif isinstance(h3, WebTransportStreamDataReceived):
                 self._on_stream(h3)
 
+    def _release(self, stream_id: int) -> None:
+        if stream_id in self._streams:
+            self._streams.discard(stream_id)
+            self.server.release_connection()
+
+    def _drop(self, stream_id: int) -> None:
+        """A bus stream ended or its connection died: the hub session and its slot go."""
+        self._release(stream_id)
+        self.server.unregister((id(self), stream_id))
+
+    def _session_status(self, headers: dict[bytes, bytes]) -> bytes:
+        """The answer to a WebTransport CONNECT: 200 opens the session.
+
+        Why the Origin check: a page on another site must not reach the hub through the
+        user's browser; browsers always send ``origin`` on these requests."""
+        origin = headers.get(b"origin")
+        if self.server.closing:  # shutting down: refuse, the client will retry later
+            return b"503"
+        if headers.get(b":path", b"").split(b"?")[0] != b"/bus":
+            return b"404"
+        if not self.server.admits_origin(None if origin is None else origin.decode("latin-1")):
+            return b"403"
+        if self.server.connections >= self.server.max_connections:
+            return b"503"
+        return b"200"
+
     def _on_headers(self, ev: HeadersReceived) -> None:
         assert self._http is not None
         h = dict(ev.headers)
         if h.get(b":method") == b"CONNECT" and h.get(b":protocol") == b"webtransport":
-            if self.server.closing:  # shutting down: refuse, the client will retry later
-                self._http.send_headers(ev.stream_id, [(b":status", b"503")], end_stream=True)
-            elif h.get(b":path", b"").split(b"?")[0] == b"/bus":
+            status = self._session_status(h)
+            if status == b"200":
                 self._sessions.add(ev.stream_id)
                 self._http.send_headers(
                     ev.stream_id,
@@ -142,7 +165,7 @@ class _HubProtocol(QuicConnectionProtocol):
                     ],
                 )
             else:
-                self._http.send_headers(ev.stream_id, [(b":status", b"404")], end_stream=True)
+                self._http.send_headers(ev.stream_id, [(b":status", status)], end_stream=True)
         else:
             body = b"reasoningbank neural-bus hub: WebTransport at /bus\n"
             self._http.send_headers(
@@ -160,24 +183,28 @@ class _HubProtocol(QuicConnectionProtocol):
         if ev.session_id not in self._sessions or ev.stream_id in self._finished:
             return
         sid = (id(self), ev.stream_id)
-        if ev.stream_id not in self._streams:
-            self._streams.add(ev.stream_id)
-            stream_id = ev.stream_id
+        stream_id = ev.stream_id
+        if stream_id not in self._streams:
+
+            def end() -> None:
+                self._release(stream_id)
+                self._finished.add(stream_id)
+                self._quic.send_stream_data(stream_id, b"", end_stream=True)
+
+            if not self.server.take_connection():  # at the cap: no session for this stream
+                end()
+                self.transmit()
+                return
+            self._streams.add(stream_id)
 
             def write(data: bytes) -> None:
                 self._quic.send_stream_data(stream_id, data)
 
-            def end() -> None:
-                self._streams.discard(stream_id)
-                self._finished.add(stream_id)
-                self._quic.send_stream_data(stream_id, b"", end_stream=True)
-
             self.server.register(sid, write, self.transmit, end)
         if ev.data:
             self.server.receive(sid, ev.data)
-        if ev.stream_ended:
-            self._streams.discard(ev.stream_id)
-            self.server.unregister(sid)
+        if ev.stream_ended and stream_id in self._streams:
+            self._drop(stream_id)
 
 
 async def serve_webtransport(
@@ -212,6 +239,16 @@ class _ClientProtocol(QuicConnectionProtocol):
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         # A failure may be reported before anyone awaits ``ready``; mark it as retrieved.
         self.ready.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+    async def wait_connected(self) -> None:
+        """aioquic's wait, but a handshake abandoned on timeout fails quietly later (its
+        waiter's ConnectionError is marked retrieved instead of printed at exit)."""
+        try:
+            await super().wait_connected()
+        except asyncio.CancelledError:
+            if self._connected_waiter is not None:
+                self._connected_waiter.add_done_callback(lambda f: f.cancelled() or f.exception())
+            raise
 
     def quic_event_received(self, event: QuicEvent) -> None:
         if isinstance(event, HandshakeCompleted) and self.pin is not None:

@@ -17,6 +17,7 @@ import os
 from collections import Counter
 from typing import Any
 
+from ..errors import ReasoningBankError
 from ..model import parse_time
 from .aio import BusClient, connect
 from .events import PatternAccepted, PatternRejected
@@ -49,24 +50,34 @@ def _as_dict(pattern: Any) -> dict[str, Any]:
 
 async def outgoing_patterns(
     bank: Any, signer: Any, verifier: Any, trusted: set[bytes]
-) -> list[dict[str, Any]]:
-    """Every local pattern, ready to share: ours signed, others' re-verified."""
-    out = []
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Every local pattern, ready to share: ours signed, others' re-verified.
+
+    Returns (patterns, skipped ``{"id", "reason"}``). Why: a bank written by an older
+    version may hold a pattern with NaN, ±Infinity or an out-of-range time, which cannot be
+    signed; it stays home and is reported, so it never blocks sharing the others.
+    """
+    out, skipped = [], []
     for pattern in await bank.all_patterns():
-        data = _as_dict(pattern)
-        if provenance_of(data) is None:
-            meta = data.get("metadata") or {}
-            created = meta.get("created_at")
-            signed_at = parse_time(created, "created_at") if created is not None else 0.0
-            data = sign_pattern(shareable(data), signer, round(signed_at, 6))
-        else:
-            data = shareable(data)
-            try:
-                verify_pattern(data, trusted, verifier)
-            except _Rejected:
-                continue  # no longer trusted or altered locally: do not re-share
+        try:
+            data = _as_dict(pattern)
+            if provenance_of(data) is None:
+                meta = data.get("metadata") or {}
+                created = meta.get("created_at")
+                signed_at = parse_time(created, "created_at") if created is not None else 0.0
+                data = sign_pattern(shareable(data), signer, round(signed_at, 6))
+            else:
+                data = shareable(data)
+                try:
+                    verify_pattern(data, trusted, verifier)
+                except _Rejected:
+                    continue  # no longer trusted or altered locally: do not re-share
+        except (ReasoningBankError, ValueError, OverflowError) as exc:
+            pid = pattern.id if hasattr(pattern, "id") else pattern.get("id")
+            skipped.append({"id": str(pid), "reason": str(exc)})
+            continue
         out.append(data)
-    return out
+    return out, skipped
 
 
 class BankLink:
@@ -86,11 +97,15 @@ class BankLink:
     def hub_key(self) -> bytes | None:
         return self.client.peer.conn.peer_key
 
-    async def share_all(self) -> int:
+    async def share_all(self) -> tuple[int, list[dict[str, str]]]:
+        """Offer every shareable pattern; returns (accepted, skipped ``{"id", "reason"}``)."""
+        patterns, skipped = await outgoing_patterns(
+            self.bank, self.signer, self.verifier, self.trusted
+        )
         n = 0
-        for data in await outgoing_patterns(self.bank, self.signer, self.verifier, self.trusted):
+        for data in patterns:
             n += sum(isinstance(e, PatternAccepted) for e in self.client.share(data))
-        return n
+        return n, skipped
 
     async def import_received(self) -> tuple[int, Counter[str]]:
         """Store patterns received since the last call; returns (imported, rejections)."""
@@ -107,11 +122,13 @@ class BankLink:
         return imported, rejected
 
     async def sync(self, timeout: float = 30.0) -> dict[str, Any]:
-        shared = await self.share_all()
+        shared, skipped = await self.share_all()
         await self.client.sync(timeout)
         imported, rejected = await self.import_received()
         return {
             "shared": shared,
+            "skipped": len(skipped),
+            "skipped_patterns": skipped,
             "imported": imported,
             "rejected": dict(rejected),
             "known": len(self.client.peer.gossip.store),

@@ -23,7 +23,12 @@ class EventHistory:
     _cond: asyncio.Condition
 
     def _closed_reason(self) -> str:
-        return repr(self.events[-1]) if self.events else "closed"
+        """Why the session ended, for a one-line error: the close reason when there is one."""
+        last = self.events[-1] if self.events else None
+        reason = getattr(last, "reason", "")
+        if reason:
+            return f"{'the hub' if getattr(last, 'by_peer', False) else 'this side'} said: {reason}"
+        return repr(last) if last is not None else "no reason given"
 
     async def wait_for(
         self, predicate: Callable[[BusEvent], bool], timeout: float = 10.0, start: int = 0

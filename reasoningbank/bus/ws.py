@@ -19,11 +19,12 @@ import hashlib
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import FrameTooLarge, MalformedFrame
 
 __all__ = [
+    "ClientUpgrade",
     "WebSocket",
     "WsClose",
     "WsMessage",
@@ -88,8 +89,19 @@ def split_handshake(buf: bytearray) -> bytes | None:
     return block
 
 
-def parse_client_handshake(block: bytes) -> tuple[str, str]:
-    """Validate a client opening handshake; return (path, Sec-WebSocket-Key)."""
+class ClientUpgrade(NamedTuple):
+    """A valid client opening handshake."""
+
+    path: str
+    key: str
+    "Sec-WebSocket-Key."
+    origin: str | None
+    "The page's origin; browsers always send it (§4.1, point 8), other clients need not."
+
+
+def parse_client_handshake(block: bytes) -> ClientUpgrade:
+    """Validate a client opening handshake (the hub then decides whether ``origin`` may
+    open a session)."""
     request_line, h = _headers(block)
     parts = request_line.split(" ")
     if len(parts) != 3 or parts[0] != "GET" or not parts[2].startswith("HTTP/1.1"):
@@ -106,7 +118,7 @@ def parse_client_handshake(block: bytes) -> tuple[str, str]:
             raise ValueError
     except ValueError:
         raise MalformedFrame("bad Sec-WebSocket-Key") from None
-    return parts[1], key
+    return ClientUpgrade(parts[1], key, h.get("origin"))
 
 
 def server_handshake_response(key: str) -> bytes:

@@ -9,6 +9,7 @@ IndexedDB backend can only answer through JS promises; SQLite and memory answer 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -79,6 +80,16 @@ class Store(Protocol):
 
     async def changes(self) -> Changes | None:
         """Writes by *other* connections since the last call, or ``None`` if none can happen."""
+        ...
+
+    def write_lock(self) -> AbstractAsyncContextManager[None]:
+        """Hold the bank's exclusive write lock across processes (or tabs).
+
+        While it is held no other writer commits, and ``changes()`` reports every commit
+        made before it was taken (no cached shortcut); what is written inside lands together.
+        Why: the bank re-reads inside it, so a read-modify-write (an outcome, a merge) can
+        never overwrite another process's acknowledged write.
+        """
         ...
 
     async def close(self) -> None: ...

@@ -7,6 +7,7 @@ mutates one afterwards, so no defensive copies are needed.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 
 from .base import Changes, Record
 
@@ -52,6 +53,9 @@ class MemoryStore:
 
     async def changes(self) -> Changes | None:
         return None
+
+    def write_lock(self) -> AbstractAsyncContextManager[None]:
+        return nullcontext()  # one process owns the data: the bank's own mutex suffices
 
     async def close(self) -> None:
         return None

@@ -20,11 +20,11 @@ import os
 import sqlite3
 import sys
 from array import array
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
-from ..errors import NoBank, NotABank, SchemaTooNew, StorageError
+from ..errors import NoBank, NotABank, ReadOnlyBank, SchemaTooNew, StorageError
 from .base import Changes, Record
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
@@ -106,6 +106,8 @@ class SqliteStore:
         self._data_version = self._pragma("data_version")
         self._seen_seq = self._current_seq()
         self.tracer: Callable[[str, tuple[Any, ...]], None] | None = None
+        #: Opened from a read-only file or mount: reads work, writes raise ``ReadOnlyBank``.
+        self.read_only = False
 
     # -- opening -------------------------------------------------------------------------
     @classmethod
@@ -117,50 +119,78 @@ class SqliteStore:
         busy_timeout: float = 10.0,
         create: bool = True,
     ) -> SqliteStore:
+        """Open the bank at ``path``, creating it when missing (unless ``create=False``).
+
+        A new bank is built whole in a private temporary file and linked into place, so
+        several processes creating the same bank at once all end up opening one complete
+        bank, and nobody ever sees a half-made one. Files are created 0600 (SQLite gives the
+        -wal and -shm files the same mode). A file that cannot be written (a read-only file or
+        mount) is opened read-only: reads work, writes raise ``ReadOnlyBank``.
+        """
         if durability not in ("normal", "full"):
             raise StorageError(f"durability must be 'normal' or 'full', not {durability!r}")
-        memory = path == ":memory:"
-        exists = not memory and os.path.exists(path)
-        if exists and os.path.isdir(path):
-            raise NotABank(f"{path} is a directory, not a bank file")
-        if not memory and not exists and not create:
-            raise NoBank(f"no bank at {path} (check --db / REASONINGBANK_DB)")
-        try:
-            if memory:
-                conn = sqlite3.connect(":memory:", isolation_level=None)
-            else:
-                parent = os.path.dirname(os.path.abspath(path))
-                if not os.path.isdir(parent):
-                    raise StorageError(f"cannot create {path}: folder {parent} does not exist")
-                uri = (
-                    "file:"
-                    + _quote_path(os.path.abspath(path))
-                    + ("?mode=rw" if exists else "?mode=rwc")
-                )
-                conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=busy_timeout)
-        except sqlite3.Error as exc:
-            raise StorageError(f"cannot open {path}: {exc}") from exc
-        try:
+        if path == ":memory:":
+            conn = sqlite3.connect(":memory:", isolation_level=None)
             cls._check_and_migrate(conn, path)
-            if not memory:
-                conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(f"PRAGMA synchronous={'FULL' if durability == 'full' else 'NORMAL'}")
-            conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise NotABank(
-                f"{path} is not a ReasoningBank database ({exc}); it was not modified"
-            ) from exc
-        except BaseException:
-            conn.close()
-            raise
-        return cls(conn, path)
+            return cls(conn, path)
+        if os.path.isdir(path):
+            raise NotABank(f"{path} is a directory, not a bank file")
+        if not os.path.exists(path):
+            if not create:
+                raise NoBank(f"no bank at {path} (check --db / REASONINGBANK_DB)")
+            _create(path, busy_timeout)
+        read_only = not _writable(path)
+        uri = "file:" + _quote_path(os.path.abspath(path))
+        # A read-only WAL bank needs its -shm file; on read-only media where nobody left one
+        # (a clean close removes it) the file is immutable, which SQLite then reads directly.
+        modes = ["?mode=ro", "?mode=ro&immutable=1"] if read_only else ["?mode=rw"]
+        for i, mode in enumerate(modes):
+            try:
+                conn = sqlite3.connect(
+                    uri + mode, uri=True, isolation_level=None, timeout=busy_timeout
+                )
+            except sqlite3.Error as exc:
+                raise StorageError(f"cannot open {path}: {exc}") from exc
+            try:
+                if read_only:
+                    cls._check(conn, path)
+                else:
+                    cls._check_and_migrate(conn, path)
+                    conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute(f"PRAGMA synchronous={'FULL' if durability == 'full' else 'NORMAL'}")
+                conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+                break
+            except sqlite3.DatabaseError as exc:
+                conn.close()
+                code = getattr(exc, "sqlite_errorcode", None)
+                if code == sqlite3.SQLITE_CANTOPEN and i + 1 < len(modes):
+                    continue
+                if _is_busy(exc):
+                    raise StorageError(
+                        f"cannot open {path}: {exc} (another process holds it)"
+                    ) from exc
+                raise NotABank(
+                    f"{path} is not a ReasoningBank database ({exc}); it was not modified"
+                ) from exc
+            except BaseException:
+                conn.close()
+                raise
+        store = cls(conn, path)
+        store.read_only = read_only
+        return store
 
     @staticmethod
-    def _check_and_migrate(conn: sqlite3.Connection, path: str) -> None:
-        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    def _check(conn: sqlite3.Connection, path: str) -> int:
+        """The schema version of ``conn``'s bank; refuses foreign and newer files.
+
+        One statement reads all three facts, so they come from one snapshot: a bank another
+        process is creating right now is either seen whole or not at all.
+        """
+        app_id, version, tables = conn.execute(
+            "SELECT (SELECT application_id FROM pragma_application_id),"
+            " (SELECT user_version FROM pragma_user_version),"
+            " (SELECT count(*) FROM sqlite_master)"
+        ).fetchone()
         if app_id != APPLICATION_ID and (tables or version):
             raise NotABank(
                 f"{path} is an SQLite database but not a ReasoningBank; it was not modified "
@@ -171,21 +201,21 @@ class SqliteStore:
                 f"{path} has bank schema {version}, this version understands up to "
                 f"{SCHEMA_VERSION}; upgrade reasoningbank (the file was not modified)"
             )
-        if version == SCHEMA_VERSION:
+        return int(version)
+
+    @classmethod
+    def _check_and_migrate(cls, conn: sqlite3.Connection, path: str) -> None:
+        if cls._check(conn, path) == SCHEMA_VERSION:
             return
-        # Each step runs in its own transaction together with the version bump.
+        # Each step runs in one transaction together with the version bump.
         conn.execute("BEGIN IMMEDIATE")
         try:
-            current = conn.execute("PRAGMA user_version").fetchone()[0]  # re-read under lock
-            for step in range(current + 1, SCHEMA_VERSION + 1):
-                for statement in _MIGRATIONS[step].split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-            conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
-            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            if cls._check(conn, path) < SCHEMA_VERSION:  # re-read under the lock
+                _migrate(conn)
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
 
     # -- helpers -------------------------------------------------------------------------
@@ -202,19 +232,61 @@ class SqliteStore:
 
     @contextmanager
     def _write(self) -> Iterator[int]:
-        """One write transaction; yields the sequence number stamped on what it changes."""
+        """One write transaction (or a part of the one ``write_lock`` holds); yields the
+        sequence number stamped on what it changes."""
+        if self.read_only:
+            raise ReadOnlyBank(
+                f"{self.location} is read-only (opened from a read-only file or mount)"
+            )
+        outer = self._conn.in_transaction  # inside write_lock: its transaction commits
         try:
-            self._exec("BEGIN IMMEDIATE")
+            if not outer:
+                self._exec("BEGIN IMMEDIATE")
             try:
-                seq = self._current_seq() + 1
+                current = self._current_seq()
+                seq = current + 1
                 self._exec("UPDATE rb_meta SET value = ? WHERE key = 'seq'", (str(seq),))
                 yield seq
-                self._exec("COMMIT")
+                if not outer:
+                    self._exec("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                if not outer and self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
-            raise StorageError(f"write to {self.location} failed: {exc}") from exc
+            raise _translate(exc, f"write to {self.location} failed") from exc
+        if current == self._seen_seq:
+            self._seen_seq = seq  # nobody else wrote in between: nothing for changes() to report
+
+    @asynccontextmanager
+    async def write_lock(self) -> AsyncIterator[None]:
+        """Hold the bank's write lock (``BEGIN IMMEDIATE``) across processes.
+
+        Everything written inside commits together when the block ends (or none of it, on an
+        exception); ``changes()`` inside reports every commit other processes made before.
+        Why: a read-modify-write (an outcome, a merge) computed from what ``changes()`` just
+        reported cannot be overwritten by another process before it commits.
+        """
+        if self.read_only:
+            raise ReadOnlyBank(
+                f"{self.location} is read-only (opened from a read-only file or mount)"
+            )
+        try:
+            self._exec("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise _translate(exc, f"write to {self.location} failed") from exc
+        try:
+            yield
+        except BaseException:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise
+        try:
+            self._exec("COMMIT")
+        except sqlite3.Error as exc:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise _translate(exc, f"write to {self.location} failed") from exc
 
     def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         try:
@@ -286,12 +358,16 @@ class SqliteStore:
         return rows[0][0] if rows else None
 
     async def set_meta(self, key: str, value: str) -> None:
+        if self.read_only:
+            raise ReadOnlyBank(
+                f"{self.location} is read-only (opened from a read-only file or mount)"
+            )
         try:
             self._exec(
                 "INSERT OR REPLACE INTO rb_meta (key, value) VALUES (?, ?)", ("x:" + key, value)
             )
         except sqlite3.Error as exc:
-            raise StorageError(f"write to {self.location} failed: {exc}") from exc
+            raise _translate(exc, f"write to {self.location} failed") from exc
 
     async def changes(self) -> Changes | None:
         """Rows other connections committed since the last call (cheap when there are none)."""
@@ -299,11 +375,13 @@ class SqliteStore:
             version = self._pragma("data_version")
         except sqlite3.Error as exc:
             raise StorageError(f"read from {self.location} failed: {exc}") from exc
-        if version == self._data_version:
+        if version == self._data_version and not self._conn.in_transaction:
             return Changes([], [])
         self._data_version = version
         seen = self._seen_seq
         self._seen_seq = self._current_seq()
+        if self._seen_seq == seen:
+            return Changes([], [])
         upserted = self._read(
             f"SELECT {_COLUMNS} FROM patterns WHERE seq > ? ORDER BY seq", (seen,)
         )
@@ -315,6 +393,82 @@ class SqliteStore:
             self._conn.close()
         except sqlite3.Error as exc:  # pragma: no cover - close rarely fails
             raise StorageError(f"closing {self.location} failed: {exc}") from exc
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring ``conn``'s bank to ``SCHEMA_VERSION``; the caller holds the write transaction."""
+    current = conn.execute("PRAGMA user_version").fetchone()[0]
+    for step in range(current + 1, SCHEMA_VERSION + 1):
+        for statement in _MIGRATIONS[step].split(";"):
+            if statement.strip():
+                conn.execute(statement)
+    conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+
+def _create(path: str, busy_timeout: float) -> None:
+    """Make a complete, empty bank at ``path`` unless one appears there first.
+
+    Why a temporary file: the schema, the WAL mode and the 0600 mode are all in place
+    before the name exists, and ``os.link`` publishes it atomically (it fails if another
+    process won the race, which is fine: theirs is just as complete).
+    """
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise StorageError(f"cannot create {path}: folder {parent} does not exist")
+    tmp = os.path.join(parent, f".{os.path.basename(path)}.{os.getpid()}.{os.urandom(4).hex()}.new")
+    try:
+        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        conn = sqlite3.connect(tmp, isolation_level=None, timeout=busy_timeout)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            _migrate(conn)
+            conn.execute("COMMIT")
+            conn.execute("PRAGMA journal_mode=WAL")
+        finally:
+            conn.close()  # the last connection checkpoints and removes tmp's -wal and -shm
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process created the bank first
+        except OSError:
+            if not os.path.exists(path):  # no hard links here (some file systems)
+                os.replace(tmp, path)
+    except sqlite3.Error as exc:
+        raise _translate(exc, f"cannot create {path}") from exc
+    except OSError as exc:
+        raise StorageError(f"cannot create {path}: {exc.strerror or exc}") from exc
+    finally:
+        for leftover in (tmp, tmp + "-wal", tmp + "-shm"):
+            try:
+                os.unlink(leftover)
+            except FileNotFoundError:
+                pass
+
+
+def _writable(path: str) -> bool:
+    """Whether we may write the bank: the file and (for -wal/-shm) its folder."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not (os.access(path, os.W_OK) and os.access(folder, os.W_OK)):
+        return False
+    try:
+        return not os.statvfs(path).f_flag & os.ST_RDONLY
+    except (AttributeError, OSError):  # no statvfs (Windows) or an odd file system
+        return True
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def _translate(exc: sqlite3.Error, what: str) -> StorageError:
+    """A sqlite3 error as ours, worded for the user: a full disk says so."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code == sqlite3.SQLITE_FULL:
+        return StorageError(f"{what}: disk full; nothing from this write was stored")
+    if code == sqlite3.SQLITE_READONLY:
+        return ReadOnlyBank(f"{what}: the bank is read-only")
+    return StorageError(f"{what}: {exc}")
 
 
 def _quote_path(path: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -122,3 +123,84 @@ def test_identity_and_trust_live_in_store_meta_for_fileless_banks():
             await store_trust(store)
 
     asyncio.run(go())
+
+
+def _no_space(*_args, **_kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_full_disk_leaves_no_key_and_the_next_run_makes_one(tmp_path, monkeypatch):
+    """The key is written whole or not at all: a failed write must not leave an empty file."""
+    db = str(tmp_path / "bank.db")
+    with monkeypatch.context() as m:
+        m.setattr(os, "write", _no_space)
+        with pytest.raises(LocalBusError, match="No space left on device"):
+            load_or_create_seed(db)
+    assert list(tmp_path.iterdir()) == []
+    seed = load_or_create_seed(db)
+    assert load_or_create_seed(db) == seed
+
+
+def test_a_full_disk_during_rotation_keeps_the_old_key(tmp_path, monkeypatch):
+    db = str(tmp_path / "bank.db")
+    old = load_or_create_seed(db)
+    with monkeypatch.context() as m:
+        m.setattr(os, "fsync", _no_space)
+        with pytest.raises(LocalBusError, match="No space left on device"):
+            rotate_identity(db)
+    assert load_or_create_seed(db) == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bank.db.key"]
+
+
+def test_an_empty_key_file_is_a_clear_error_with_a_hint(tmp_path):
+    db = str(tmp_path / "bank.db")
+    identity_path(db).write_text("")
+    with pytest.raises(LocalBusError, match="is empty .*move it aside"):
+        load_or_create_seed(db)
+    identity_path(db).write_bytes(b"\xff\xfe" * 40)
+    with pytest.raises(LocalBusError, match="not an identity file"):
+        load_or_create_seed(db)
+
+
+def test_a_key_is_never_read_or_written_through_a_symlink(tmp_path):
+    db = str(tmp_path / "bank.db")
+    elsewhere = tmp_path / "elsewhere"
+    identity_path(db).symlink_to(elsewhere)  # dangling: creating would write the target
+    with pytest.raises(LocalBusError, match="symbolic link"):
+        load_or_create_seed(db)
+    assert not elsewhere.exists()
+    elsewhere.write_text("ab" * 32 + "\n")  # someone else's key: not silently adopted
+    with pytest.raises(LocalBusError, match="symbolic link"):
+        load_or_create_seed(db)
+    with pytest.raises(LocalBusError, match="symbolic link"):
+        rotate_identity(db)
+    assert elsewhere.read_text() == "ab" * 32 + "\n"
+
+
+def test_identity_in_a_missing_folder_is_an_error_and_makes_no_folder(tmp_path):
+    db = str(tmp_path / "missing" / "bank.db")
+    with pytest.raises(LocalBusError, match="does not exist"):
+        load_or_create_seed(db)
+    assert not (tmp_path / "missing").exists()
+
+
+def test_trust_list_is_owner_only_and_never_written_through_a_planted_symlink(tmp_path):
+    db = str(tmp_path / "bank.db")
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    (tmp_path / "bank.db.trust.json.tmp").symlink_to(victim)
+    TrustList.load(db).add(b"\x01" * 32, "x")
+    assert victim.read_text() == "precious\n"
+    assert stat.S_IMODE(os.stat(tmp_path / "bank.db.trust.json").st_mode) == 0o600
+    link = tmp_path / "other.db.trust.json"
+    link.symlink_to(victim)
+    with pytest.raises(LocalBusError, match="symbolic link"):
+        TrustList(link).add(b"\x02" * 32)
+    assert victim.read_text() == "precious\n"
+
+
+def test_a_deeply_nested_trust_file_is_refused_cleanly(tmp_path):
+    db = str(tmp_path / "bank.db")
+    (tmp_path / "bank.db.trust.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(LocalBusError, match="not a trust list"):
+        TrustList.load(db)

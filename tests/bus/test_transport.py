@@ -220,7 +220,7 @@ def _start_cli_hub(tmp_path, store):
 
     code = (
         "import reasoningbank.cli as c; c._PLUGINS = ('bus.commands',); "
-        f"raise SystemExit(c.main(['hub', '--host', '127.0.0.1', '--port', '0', '--store', {store!r}]))"
+        f"raise SystemExit(c.main(['hub', '--host', '127.0.0.1', '--port', '0', '--open', '--store', {store!r}]))"
     )
     root = os.path.dirname(os.path.dirname(os.path.abspath(cli.__file__)))
     env = dict(

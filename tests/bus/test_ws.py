@@ -32,7 +32,11 @@ def test_handshake_round_trip():
     buf = bytearray(request + b"leftover")
     block = split_handshake(buf)
     assert bytes(buf) == b"leftover"
-    assert parse_client_handshake(block) == ("/bus", key)
+    assert parse_client_handshake(block) == ("/bus", key, None)  # no Origin: not a browser
+    from_page = request.replace(b"\r\n\r\n", b"\r\nOrigin: http://localhost:8765\r\n\r\n")
+    assert parse_client_handshake(split_handshake(bytearray(from_page))).origin == (
+        "http://localhost:8765"
+    )
     response = bytearray(server_handshake_response(key))
     parse_server_handshake(split_handshake(response), key)
     with pytest.raises(MalformedFrame):

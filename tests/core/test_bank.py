@@ -362,9 +362,9 @@ def test_pruned_lexical_ranking_equals_scoring_every_candidate(outcome_weight):
                 (m.pattern.id, round(m.score, 9))
                 for m in run(bank.find_similar(query, category, k))
             ]
-            lex = bank._lex.scores(analyze(query), *([] if category is None else [category]))
-            every = heapq.nlargest(k, bank._score(lex, {}, category, None, True))
-            assert got == [(bank._ids[-neg], round(s, 9)) for s, neg in every], (query, category)
+            lex = bank._table.lex.scores(analyze(query), *([] if category is None else [category]))
+            every = heapq.nlargest(k, bank._ranker.score(lex, {}, category, None, True))
+            assert got == [(bank._table.ids[-neg], round(s, 9)) for s, neg in every], (query, category)
 
     check(40)  # also ranks each text's slots by outcome, kept until they change
     for pid in rnd.sample(ids, 300):
@@ -410,10 +410,10 @@ def test_hybrid_ranking_from_nearest_vectors_equals_scoring_every_vector(strict)
             )
         )
         scope = [] if category is None or not strict else [category]
-        lex = bank._lex.scores(analyze(query), *scope)
-        sem = bank._dense.scores(vector)
-        every = heapq.nlargest(k, bank._score(lex, sem, category, context, strict))
-        assert [m.pattern.id for m in got] == [bank._ids[-neg] for _, neg in every]
+        lex = bank._table.lex.scores(analyze(query), *scope)
+        sem = bank._table.dense.scores(vector)
+        every = heapq.nlargest(k, bank._ranker.score(lex, sem, category, context, strict))
+        assert [m.pattern.id for m in got] == [bank._table.ids[-neg] for _, neg in every]
         for m, (score, neg) in zip(got, every, strict=True):
             assert abs(m.score - score) < 1e-9
             semantic = sem.get(-neg)

@@ -83,3 +83,73 @@ def test_timestamps_accept_rfc3339_seconds_and_js_milliseconds():
     assert parse_time(1704067200, "t") == 1704067200.0
     assert parse_time(1704067200000, "t") == 1704067200.0
     assert format_time(1704067200.5) == "2024-01-01T00:00:00.500000Z"
+
+
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"context": {"load": NAN}}, "context.load"),
+        ({"context": {"runs": [1.0, {"t": -INF}]}}, "context.runs.1.t"),
+        ({"outcome": {"success": True, "metrics": {"latency": INF}}}, "outcome.metrics.latency"),
+        ({"outcome": {"success": True, "duration_seconds": INF}}, "duration_seconds"),
+        ({"metadata": {"origin": {"score": NAN}}}, "metadata.origin.score"),
+        ({"metadata": {"confidence": NAN}}, "confidence"),
+        ({"metadata": {"usage_count": INF}}, "usage_count"),
+        ({"metadata": {"success_count": 1e300}}, "success_count"),
+        ({"embedding": [0.1, NAN]}, "embedding"),
+        ({"embedding": [1e39, 0.5]}, "embedding"),  # +inf once stored as float32
+        ({"embedding": [2e19, 1.0]}, "embedding"),  # float32 dot products would overflow
+        ({"embedding": [1e-46, 0.0]}, "embedding"),  # all zeros in float32
+        ({"metadata": {"created_at": 1e300}}, "created_at"),
+        ({"metadata": {"created_at": -5}}, "created_at"),
+        ({"metadata": {"updated_at": 1e16}}, "updated_at"),  # milliseconds past year 9999
+        ({"metadata": {"created_at": "1969-12-31T23:59:59Z"}}, "created_at"),
+        ({"metadata": {"created_at": "9999-12-31T23:59:59-05:00"}}, "created_at"),
+    ],
+)
+def test_non_finite_and_out_of_range_values_are_refused_naming_the_field(change, field):
+    data = {"task_description": "t", "task_category": "c", "strategy": "s", "success_score": 0.5}
+    data.update(change)
+    with pytest.raises(InvalidPattern) as err:
+        Pattern.from_dict(data, new_id="i", now=NOW)
+    assert err.value.field == field
+    assert "\n" not in str(err.value)
+
+
+def test_extreme_but_valid_values_are_kept():
+    p = Pattern.from_dict(
+        {
+            "task_description": "t", "task_category": "c", "strategy": "s", "success_score": 0.5,
+            "embedding": [1.8e19, -1e-40], "context": {"big": 1e308},
+            "metadata": {"created_at": 0, "updated_at": "9999-12-31T23:59:59Z"},
+        },
+        new_id="i",
+        now=NOW,
+    )  # fmt: skip
+    assert p.to_dict()["metadata"]["updated_at"] == "9999-12-31T23:59:59Z"
+    assert p.embedding == [1.8e19, -1e-40]
+
+
+def test_hostile_nesting_is_a_clear_error_not_a_recursion_error():
+    deep: list = []
+    for _ in range(100_000):
+        deep = [deep]
+    data = {"task_description": "t", "task_category": "c", "strategy": "s", "success_score": 0.5}
+    with pytest.raises(InvalidPattern, match="nested deeper than 32 levels") as err:
+        Pattern.from_dict({**data, "context": {"x": deep}}, new_id="i", now=NOW)
+    assert err.value.field == "context"
+
+
+def test_a_pattern_built_directly_is_checked_too():
+    p = Pattern.from_dict(
+        {"task_description": "t", "task_category": "c", "strategy": "s", "success_score": 0.5},
+        new_id="i",
+        now=NOW,
+    )
+    p.context["bad"] = NAN
+    with pytest.raises(InvalidPattern) as err:
+        Pattern.from_dict(p, new_id="x", now=NOW)
+    assert err.value.field == "context.bad"

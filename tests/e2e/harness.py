@@ -43,27 +43,57 @@ class LoopThread:
         self.thread.join(5)
 
 
-class RunningHub:
-    """A hub that can be dropped and restarted on the same ports with the same certificate."""
+def _admitting_hub(allowed: set[bytes] | None, opened: list[Any]) -> Any:
+    """A ``Hub`` that admits only ``allowed`` keys (``None``: any), as the hub ``serve`` starts
+    does: a session whose HELLO names another key is closed with ``UNTRUSTED_KEY``. It also
+    lists every session it opens in ``opened``, so a test can tell that nobody connected."""
+    from reasoningbank.bus.errors import ErrorCode
+    from reasoningbank.bus.events import HelloReceived
+    from reasoningbank.bus.hub import Hub
 
-    def __init__(self, loop: LoopThread) -> None:
+    class AdmittingHub(Hub):
+        def open_session(self, sid: Any, now: float) -> Any:
+            self.opened.append(sid)
+            return super().open_session(sid, now)
+
+        def _handle(self, sid: Any, conn: Any, event: Any, now: float) -> None:
+            if isinstance(event, HelloReceived) and self.allowed is not None:
+                if event.peer_key not in self.allowed:
+                    conn.close(ErrorCode.UNTRUSTED_KEY, "key not allowed on this hub")
+                    self._dirty.add(sid)
+                    return
+            super()._handle(sid, conn, event, now)
+
+    from reasoningbank.bus.signers import NaclSigner, NaclVerifier
+
+    hub = AdmittingHub(
+        signer=NaclSigner(os.urandom(32)), verifier=NaclVerifier(), nonce_source=os.urandom
+    )
+    hub.allowed = allowed
+    hub.opened = opened
+    return hub
+
+
+class RunningHub:
+    """A hub that can be dropped and restarted on the same ports with the same certificate.
+    ``allowed``: the keys it admits (``None``: any key), live."""
+
+    def __init__(self, loop: LoopThread, allowed: set[bytes] | None = None) -> None:
         from reasoningbank.bus.quic import generate_certificate
 
         self.loop = loop
         self.cert = generate_certificate()
         self.server: Any = None
         self.port = 0
+        self.allowed = allowed
+        self.opened: list[Any] = []  # every session any incarnation opened
 
     async def _start(self) -> None:
         from reasoningbank.bus.aio import HubServer
-        from reasoningbank.bus.hub import Hub
-        from reasoningbank.bus.signers import NaclSigner, NaclVerifier
 
-        hub = Hub(
-            signer=NaclSigner(os.urandom(32)), verifier=NaclVerifier(), nonce_source=os.urandom
-        )
-        server = HubServer(hub)
-        await server.start("127.0.0.1", self.port, certificate=self.cert)
+        hub = _admitting_hub(self.allowed, self.opened)
+        server = HubServer(hub)  # pages come from the test app's origin: admit any
+        await server.start("127.0.0.1", self.port, certificate=self.cert, origins=None)
         self.port = int(server.url.rsplit(":", 1)[1].split("/", 1)[0])
         self.server = server
 
@@ -213,7 +243,8 @@ class BrowserBank:
         return json.loads(out)
 
     def link(self, hub: RunningHub, trust: list[str], **extra: str) -> dict[str, Any]:
-        """Link the bank the way the PWA does (``attach`` with URL parameters)."""
+        """Link the bank the way the PWA does (``attach`` with URL parameters), accepting the
+        page's confirmation dialog as the user would."""
         params = {
             "hub": hub.url,
             "certHash": hub.cert_hash,
@@ -225,7 +256,13 @@ class BrowserBank:
         return self.driver.call(
             """async (q) => {
                 const m = await import('./sync.js');
-                window.rbBus = await m.attach(window.rb, new URLSearchParams(q));
+                const linked = m.attach(window.rb, new URLSearchParams(q));
+                let settled = false;
+                linked.finally(() => (settled = true));
+                const dialog = document.getElementById('bus-confirm');
+                while (!dialog.open && !settled) await new Promise((r) => setTimeout(r, 20));
+                if (dialog.open) document.getElementById('bus-confirm-accept').click();
+                await linked;
                 return window.rbBus.last;
             }""",
             params,
@@ -359,7 +396,8 @@ class HubProcess:
         import sys
 
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "reasoningbank", "hub", "--host", "127.0.0.1", "--port", "0"],
+            [sys.executable, "-m", "reasoningbank", "hub", "--host", "127.0.0.1", "--port", "0"]
+            + ["--allow-origin", "*", "--open"],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -52,3 +52,33 @@ def test_webkit_syncs_over_websocket_with_chromium_and_cpython(
         )
     assert wk.status()["transport"] == "websocket"
     converge(chrome, expected | {"webkit-during-drop"})
+
+
+def test_webkit_asks_before_adopting_a_link_and_shows_its_key(hub, webkit, app_url):
+    import time
+    from urllib.parse import urlencode
+
+    from harness import SeleniumDriver
+    from selenium.webdriver.common.by import By
+
+    stranger = "ab" * 32
+    opened = len(hub.opened)
+    driver = SeleniumDriver(webkit)
+    query = {"db": "wk-link", "nosw": "", "hub": hub.url, "certHash": hub.cert_hash}
+    driver.goto(f"{app_url}?{urlencode({**query, 'trust': stranger})}")
+    eventually(
+        lambda: webkit.execute_script("return document.getElementById('bus-confirm').open"),
+        what="the confirmation dialog",
+    )
+    key = driver.call("async () => (await import('./sync.js')).BusSync.identity(window.rb)")
+    assert webkit.find_element(By.ID, "own-key").text == key
+    webkit.find_element(By.ID, "bus-confirm-decline").click()
+    time.sleep(3)
+    state = driver.call("""async () => {
+        await window.rbBusAttached;
+        const { BusSync } = await import('./sync.js');
+        return [await BusSync.trustedKeys(window.rb), Boolean(window.rbBus),
+                document.querySelector('#where').textContent];
+    }""")
+    assert state == [{}, False, "Stored only in this browser."]
+    assert len(hub.opened) == opened

@@ -427,7 +427,7 @@ async def check_bank_with_js_dense():
     for kind in ("python", "js"):
         bank = await ReasoningBank.open(":memory:", vector_backend="python", clock=clock)
         if kind == "js":
-            bank._dense = JsDenseIndex()  # what a "js" vector backend plugs in
+            bank._table.dense = JsDenseIndex()  # what a "js" vector backend plugs in
         await bank.store_patterns(patterns())
         ms = await bank.find_similar("oauth", None, top_k=5, embedding=query)
         first = [(m.pattern.id, round(m.score, 6)) for m in ms]

@@ -1,0 +1,267 @@
+"""Ranking: the composite score of every candidate, and the rankers that find the top k.
+
+Why apart from the bank: ranking reads the slot table and never writes it, and the bank's
+job is the order of reads and writes. Every ranker scores with ``ScoreWeights.composite``,
+the one definition of the score; the lexical hot path only splits it so it can prune.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from array import array
+from collections.abc import Sequence
+from typing import Any
+
+from ._table import SlotTable
+from .index import ANY_GROUP
+from .model import Match
+from .similarity import ScoreWeights, context_overlap
+
+__all__ = ["Ranker"]
+
+
+class Ranker:
+    """Finds the best patterns of a ``SlotTable`` for a query, with ``weights``."""
+
+    def __init__(self, table: SlotTable, weights: ScoreWeights) -> None:
+        self.table = table
+        self.weights = weights
+
+    def find(
+        self,
+        terms: list[str],
+        query_vector: Sequence[float] | None,
+        category: str | None,
+        context: dict[str, Any] | None,
+        strict: bool,
+        top_k: int,
+        min_score: float,
+    ) -> list[Match]:
+        """The ``top_k`` matches by composite score (ties: oldest first), picking the
+        cheapest exact ranker for the query."""
+        dense = self.table.dense
+        if (
+            (query_vector is None or not len(dense))
+            and not context
+            and (category is None or strict)
+        ):
+            return [
+                self.match(score, -neg_slot, {-neg_slot: sim}, {}, category, None)
+                for score, neg_slot, sim in self.rank_lexical(terms, category, top_k)
+                if score >= min_score
+            ]
+        if category is not None and strict:
+            lex = self.table.lex.scores(terms, category)  # only that category's postings
+        else:
+            lex = self.table.lex.scores(terms)
+        sem: dict[int, float] = {}
+        if query_vector is not None and len(dense) > 0:
+            if dense.backend == "numpy" and not context:
+                ranked, sem = self.rank_numpy(lex, query_vector, category, strict, top_k)
+            else:
+                ranked, sem = self.rank_nearest(lex, query_vector, category, context, strict, top_k)
+        else:
+            ranked = heapq.nlargest(top_k, self.score(lex, sem, category, context, strict))
+        return [
+            self.match(score, -neg_slot, lex, sem, category, context)
+            for score, neg_slot in ranked
+            if score >= min_score
+        ]
+
+    def rank_lexical(
+        self, terms: list[str], category: str | None, top_k: int
+    ) -> list[tuple[float, int, float]]:
+        """The hot path (lexical only; the category, if any, is a filter): top
+        ``(score, -slot, similarity)``, scoring each distinct matching text once.
+
+        In similarity units a slot's outcome part is a bonus of at most
+        ``outcome / similarity``, which lets the index prune exactly; texts come best first:
+        once a text's best possible score cannot beat the k-th found so far, no later text
+        can either.
+        """
+        w = self.weights
+        qual = self.table.quality
+        wsim, wout = w.similarity, w.outcome
+        base = w.composite(0.0, category is not None, 0.0, 0.0)
+        group = ANY_GROUP if category is None else category
+        if wsim <= 0.0:
+            texts = self.table.lex.scored_texts(terms, group)
+            return heapq.nlargest(
+                top_k,
+                (
+                    (wsim * sim + base + wout * qual[slot], -slot, sim)
+                    for sim, slots in texts
+                    for slot in slots
+                ),
+            )
+        best: list[tuple[float, int, float]] = []  # min-heap of the top_k so far
+        for sim, slots in self.table.lex.top_texts(terms, top_k, group, qual, wout / wsim):
+            part = wsim * sim + base
+            if len(best) == top_k and part + wout < best[0][0]:
+                break
+            for slot in slots:  # best outcome first: the first that cannot enter ends the text
+                item = (part + wout * qual[slot], -slot, sim)
+                if len(best) < top_k:
+                    heapq.heappush(best, item)
+                elif item > best[0]:
+                    heapq.heapreplace(best, item)
+                elif item[0] < best[0][0]:
+                    break
+        return sorted(best, reverse=True)
+
+    def score(
+        self,
+        lex: dict[int, float],
+        sem: dict[int, float],
+        category: str | None,
+        context: dict[str, Any] | None,
+        strict: bool,
+    ) -> list[tuple[float, int]]:
+        """``(composite score, -slot)`` per candidate: tuples order best-first, then oldest."""
+        cats, wsim = self.table.category, self.weights.similarity
+        out = []
+        for slot in lex.keys() | sem.keys():
+            if category is not None and strict and cats[slot] != category:
+                continue
+            sim = self.text_similarity(lex.get(slot, 0.0), sem.get(slot))
+            out.append((wsim * sim + self.extras(slot, category, context), -slot))
+        return out
+
+    def rank_numpy(
+        self,
+        lex: dict[int, float],
+        query_vector: Sequence[float],
+        category: str | None,
+        strict: bool,
+        top_k: int,
+    ) -> tuple[list[tuple[float, int]], dict[int, float]]:
+        """Hybrid ranking over every slot at once (numpy): same scores as ``_score``."""
+        import numpy as np
+
+        w = self.weights
+        n = len(self.table.ids)
+        sem_all, has_vec = self.table.dense.similarities(query_vector, n)
+        lex_all = np.zeros(n)
+        if lex:
+            lex_all[np.fromiter(lex.keys(), dtype=np.int64, count=len(lex))] = np.fromiter(
+                lex.values(), dtype=np.float64, count=len(lex)
+            )
+        fused = (w.lexical * lex_all + w.semantic * sem_all) / (w.lexical + w.semantic)
+        text = np.where(has_vec, fused, lex_all)
+        live, codes, quality, code_of = self.table.arrays()
+        candidates = live & (has_vec | (lex_all > 0))
+        in_cat = (
+            codes == code_of.get(category, -2) if category is not None else np.zeros(n, dtype=bool)
+        )
+        if category is not None and strict:
+            candidates &= in_cat
+        score = w.composite(text, in_cat, 0.0, quality)
+        slots = np.flatnonzero(candidates)
+        if slots.size > top_k:
+            kth = np.partition(score[slots], slots.size - top_k)[slots.size - top_k]
+            slots = slots[score[slots] >= kth]  # keeps ties, ordered below like _score's
+        ranked = sorted(((float(score[s]), -int(s)) for s in slots), reverse=True)[:top_k]
+        sem = {-neg: float(sem_all[-neg]) for _, neg in ranked if has_vec[-neg]}
+        return ranked, sem
+
+    def rank_nearest(
+        self,
+        lex: dict[int, float],
+        query_vector: Sequence[float],
+        category: str | None,
+        context: dict[str, Any] | None,
+        strict: bool,
+        top_k: int,
+    ) -> tuple[list[tuple[float, int]], dict[int, float]]:
+        """Hybrid ranking from the vector index's nearest rows instead of every cosine (the
+        WebAssembly kernel's top-k is one call; a dict of 10,000 cosines is not).
+
+        Exact: a slot outside the ``want`` nearest has a cosine of at most the last one's, so
+        once that bound (with every other part at its best) cannot reach the k-th score, no
+        slot left out can; otherwise ``want`` grows. Lexical candidates outside the nearest
+        get their cosine computed only when their own bound could reach the k-th score.
+        """
+        w, dense = self.weights, self.table.dense
+        share = w.semantic / (w.lexical + w.semantic)
+        cats = self.table.category
+        q32 = array("f", query_vector)  # the indexes compare float32 rows with a float32 query
+        want = max(4 * top_k, 32)
+
+        def rank() -> tuple[list[tuple[float, int]], float]:
+            ranked = heapq.nlargest(top_k, self.score(known, sem, category, context, strict))
+            return ranked, ranked[-1][0] if len(ranked) == top_k else -math.inf
+
+        while True:
+            near = dense.top_k(query_vector, want)
+            sem = dict(near)
+            floor = near[-1][1] if near else -1.0
+            known: dict[int, float] = {}
+            outside = []  # lexical candidates whose vector is not among the nearest
+            for s, v in lex.items():
+                if s in sem or not dense.has(s):
+                    known[s] = v
+                elif not (category is not None and strict and cats[s] != category):
+                    outside.append(s)
+            ranked, kth = rank()
+            late = dense.cosines(
+                q32,
+                [
+                    s
+                    for s in outside
+                    if w.similarity * ((1 - share) * lex[s] + share * floor)
+                    + self.extras(s, category, context)
+                    >= kth
+                ],
+            )
+            if late:
+                sem.update(late)
+                known.update((s, lex[s]) for s in late)
+                ranked, kth = rank()
+            unseen = w.composite(share * floor, 1.0, 1.0 if context else 0.0, 1.0)
+            if len(near) < want or unseen < kth:
+                return ranked, sem
+            want *= 4
+
+    def extras(self, slot: int, category: str | None, context: dict[str, Any] | None) -> float:
+        """A slot's category, context and outcome parts, weighted (what similarity adds to)."""
+        w = self.weights
+        in_category = category is not None and self.table.category[slot] == category
+        return float(
+            w.composite(
+                0.0, in_category, self.context_part(slot, context), self.table.quality[slot]
+            )
+        )
+
+    def text_similarity(self, lexical: float, semantic: float | None) -> float:
+        if semantic is None:
+            return lexical
+        w = self.weights
+        return (w.lexical * lexical + w.semantic * semantic) / (w.lexical + w.semantic)
+
+    def context_part(self, slot: int, context: dict[str, Any] | None) -> float:
+        if not context:
+            return 0.0
+        return context_overlap(context, self.table.contexts.get(slot) or {})
+
+    def match(
+        self,
+        score: float,
+        slot: int,
+        lex: dict[int, float],
+        sem: dict[int, float],
+        category: str | None,
+        context: dict[str, Any] | None,
+    ) -> Match:
+        pattern = self.table.pattern(self.table.ids[slot])  # type: ignore[arg-type]
+        semantic = sem.get(slot)
+        sim = self.text_similarity(lex.get(slot, 0.0), semantic)
+        parts = {"similarity": sim, "lexical": lex.get(slot, 0.0)}
+        if semantic is not None:
+            parts["semantic"] = semantic
+        parts["category"] = (
+            1.0 if category is not None and pattern.task_category == category else 0.0
+        )
+        parts["context"] = self.context_part(slot, context)
+        parts["outcome"] = self.table.quality[slot]
+        return Match(pattern=pattern, score=score, similarity=sim, parts=parts)

@@ -1,0 +1,178 @@
+"""The bank's in-memory view: one slot per pattern, kept as columns.
+
+Why columns: rankers read one field of many patterns at a time (category, strategy,
+quality), so parallel lists indexed by slot are compact and fast, and numpy can view them
+at once. A slot is never reused: a deleted pattern leaves ``None`` in its columns, so slot
+numbers order patterns oldest first and stay valid in every index.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from .embed import ANALYZER_VERSION
+from .errors import InvalidPattern
+from .index import LexicalIndex
+from .model import Pattern
+from .storage.base import Record
+
+__all__ = ["SlotTable", "as_dict", "compact"]
+
+compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False).encode
+
+
+def as_dict(body: dict[str, Any] | str) -> dict[str, Any]:
+    """Stores hand back the pattern body as a dict (or, compactly, as its JSON text)."""
+    return json.loads(body) if isinstance(body, str) else body
+
+
+@dataclass(slots=True)
+class _Entry:
+    """What the bank keeps in memory per pattern (vectors live in the dense index)."""
+
+    body: str
+    terms: list[str]
+    task_category: str
+    created_at: float
+    updated_at: float
+    wins: float
+    losses: float
+    average: float
+    contradictions: int
+
+
+class SlotTable:
+    """Every pattern's slot, its columns, and the lexical and dense indexes over them."""
+
+    def __init__(self, dense: Any) -> None:
+        self.lex = LexicalIndex()
+        self.dense = dense
+        # The in-memory copy of each pattern is compact: its JSON text (parsed only when a
+        # pattern is returned) plus the few columns searches and statistics read.
+        self.records: dict[str, _Entry] = {}
+        self.contexts: dict[int, dict[str, Any]] = {}  # slot -> non-empty context
+        self.slot: dict[str, int] = {}
+        self.ids: list[str | None] = []
+        self.category: list[str | None] = []
+        self.strategy: list[str | None] = []
+        self.quality: list[float] = []
+        self.version = 0  # bumped by every change; invalidates ``arrays()`` and ``stats()``
+        self._stats: tuple[int, dict[str, Any]] | None = None
+        self._arrays: tuple[Any, ...] | None = None
+
+    def __contains__(self, pid: object) -> bool:
+        return pid in self.records
+
+    def index(self, record: Record, body: dict[str, Any] | None = None) -> None:
+        """Index ``record``; ``body`` is its parsed JSON when the caller already has it."""
+        self.version += 1
+        pid = record.id
+        slot = self.slot.get(pid)
+        if slot is None:
+            slot = self.slot[pid] = len(self.ids)
+            self.ids.append(pid)
+            self.category.append(record.task_category)
+            self.strategy.append(record.strategy)
+            self.quality.append(0.0)
+        self.category[slot] = record.task_category
+        self.strategy[slot] = record.strategy
+        if body is None:
+            body = as_dict(record.body)
+        meta = body.get("metadata") or {}
+        self.quality[slot] = float(meta.get("confidence", 0.5))
+        self.lex.add(slot, record.terms, record.task_category)
+        try:
+            if record.embedding is None:
+                raise InvalidPattern("no vector")
+            self.dense.add(slot, record.embedding)  # the only in-memory copy of the vector
+        except InvalidPattern:  # none, or one an older version let in (NaN, ±inf): text only
+            self.dense.remove(slot)
+        if body.get("context"):
+            self.contexts[slot] = body["context"]
+        else:
+            self.contexts.pop(slot, None)
+        self.records[pid] = _Entry(
+            body=record.body if isinstance(record.body, str) else compact(body),
+            terms=record.terms,
+            task_category=record.task_category,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+            wins=float(meta.get("success_count", 0.0)),
+            losses=float(meta.get("failure_count", 0.0)),
+            average=float(meta.get("avg_success_score", 0.0)),
+            contradictions=int(meta.get("contradictions", 0)),
+        )
+
+    def unindex(self, pid: str) -> None:
+        self.version += 1
+        slot = self.slot.pop(pid, None)
+        if slot is None:
+            return
+        self.records.pop(pid, None)
+        self.contexts.pop(slot, None)
+        self.lex.remove(slot)
+        self.dense.remove(slot)
+        self.ids[slot] = None
+        self.category[slot] = None
+        self.strategy[slot] = None
+
+    def pattern(self, pid: str) -> Pattern:
+        record = self.records[pid]
+        return Pattern.from_stored(
+            json.loads(record.body),
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+            embedding=self.dense.vector(self.slot[pid]),
+        )
+
+    def arrays(self) -> tuple[Any, Any, Any, dict[str | None, int]]:
+        """numpy views of the columns (live, category code, quality), rebuilt only after a
+        change."""
+        if self._arrays is None or self._arrays[0] != self.version:
+            import numpy as np
+
+            n = len(self.ids)
+            code_of: dict[str | None, int] = {None: -1}
+            codes = np.fromiter(
+                (code_of.setdefault(c, len(code_of)) for c in self.category),
+                dtype=np.int64,
+                count=n,
+            )
+            live = codes >= 0
+            quality = np.fromiter(self.quality, dtype=np.float64, count=n)
+            self._arrays = (self.version, live, codes, quality, code_of)
+        return self._arrays[1:]
+
+    def stats(self) -> dict[str, Any]:
+        """Totals over every pattern: O(N), so computed once per change."""
+        if self._stats is None or self._stats[0] != self.version:
+            self._stats = (self.version, self._count())
+        return self._stats[1]
+
+    def _count(self) -> dict[str, Any]:
+        records = list(self.records.values())
+        categories = Counter(r.task_category for r in records)
+        strategies = Counter(s for s in self.strategy if s is not None)
+        wins = sum(r.wins for r in records)
+        observations = wins + sum(r.losses for r in records)
+        avg = sum(r.average for r in records) / len(records) if records else 0.0
+        return {
+            "total_patterns": len(records),
+            "categories": dict(categories.most_common()),
+            "strategies": dict(strategies.most_common()),
+            "avg_success_score": avg,
+            "success_rate": wins / observations if observations else 0.0,
+            "observations": observations,
+            "contradictions": sum(r.contradictions for r in records),
+            "index": {
+                "analyzer": ANALYZER_VERSION,
+                "vocabulary": self.lex.vocabulary_size,
+                "postings": self.lex.postings_count,
+                "dense_vectors": len(self.dense),
+                "dense_dim": self.dense.dim,
+                "vector_backend": self.dense.backend,
+            },
+        }
