@@ -272,7 +272,9 @@
   // by "\n" (json.dumps escapes newlines inside strings, so "\n" cannot occur in one);
   // bytes: the float32 vectors of the rows with dim > 0, concatenated; gone: JSON list of
   // ids to delete. All of it in one transaction; resolves with its sequence number.
-  async function put(h, rowsJson, blob, bytes, gone) {
+  // expect (under the write lock): the sequence number the writer caught up to; if another
+  // writer committed since (one that skipped the lock), nothing is written (ConflictError).
+  async function put(h, rowsJson, blob, bytes, gone, expect) {
     const rows = JSON.parse(rowsJson);
     const ids = JSON.parse(gone);
     const parts = rows.length ? blob.split("\n") : [];
@@ -288,6 +290,11 @@
     const [seq0, n0, vectorCount, tombCount] = await Promise.all([
       request(sys.get("seq")), request(sys.get("n")), request(vectors.count()), request(tombstones.count()),
     ]);
+    if (expect != null && (seq0 || 0) !== expect) {
+      guarded(tx, done, () => {
+        throw new DOMException(`sequence ${seq0} where ${expect} was expected`, "ConflictError");
+      });
+    }
     const seq = (seq0 || 0) + 1;
     let n = n0 || 0;
     let tombed = null; // null: delete every row's tombstone

@@ -8,7 +8,9 @@ one ``array.frombytes``, not 10,000 proxy conversions.
 Writers in several tabs (or workers) of one origin take turns through ``write_lock()``, a
 Web Lock per bank; inside it ``changes()`` goes by the sequence number IndexedDB held when
 the lock was granted, never by a change notice that may still be on its way, so a
-read-modify-write never works on a stale pattern.
+read-modify-write never works on a stale pattern. A writer that skips the lock (an older
+version in another tab) is caught too: a write under the lock stores nothing if anyone
+committed after it caught up.
 
 Errors: anything IndexedDB rejects with (quota exceeded, aborted transaction, a newer
 schema, a database held open by another tab) is re-raised as ``StorageError`` (or
@@ -65,6 +67,12 @@ def _translate(exc: Exception, what: str, location: str) -> StorageError:
         return StorageError(
             f"{what} on {location} failed: the browser's storage quota is exhausted "
             f"({message}); nothing from this write was stored. Free space or delete old patterns."
+        )
+    if name == "ConflictError":
+        return StorageError(
+            f"{what} on {location} failed: another tab wrote to this bank without its write "
+            f"lock (an older version, or a page without Web Locks); nothing from this write "
+            f"was stored. Try again."
         )
     return StorageError(f"{what} on {location} failed: {name}: {message}")
 
@@ -167,8 +175,10 @@ class IdbStore:
             from pyodide.ffi import to_js  # type: ignore[import-not-found]
 
             payload = to_js(vectors.tobytes())
+        # Under the lock, once caught up, nobody else may have committed: the put checks.
+        expect = self._seen_seq if self._locked and not self._behind else None
         seq = await self._call(
-            "put", "put", rows_json, "\n".join(lines), payload, json.dumps(list(delete))
+            "put", "put", rows_json, "\n".join(lines), payload, json.dumps(list(delete)), expect
         )
         self._saw_own_write(int(seq))
 

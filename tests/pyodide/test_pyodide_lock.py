@@ -1,6 +1,7 @@
 """The IndexedDB store's write lock inside Pyodide (Node with fake-indexeddb, Chromium,
-Firefox): writers take turns, a cancelled waiter does not keep the lock, and under the lock
-``changes()`` sees a commit whose notice is still on its way."""
+Firefox): writers take turns, a cancelled waiter does not keep the lock, under the lock
+``changes()`` sees a commit whose notice is still on its way, and a write under the lock
+never lands over a commit it has not seen."""
 
 from __future__ import annotations
 
@@ -26,3 +27,7 @@ def test_write_lock_takes_turns(rb):
 
 def test_changes_under_write_lock_read_indexeddb(rb):
     assert run_lock(rb, f"check_changes_under_lock_reads_idb({name(rb)!r})") == "ok"
+
+
+def test_put_under_write_lock_refuses_an_unlocked_commit(rb):
+    assert run_lock(rb, f"check_put_under_lock_refuses_unlocked_commit({name(rb)!r})") == "ok"
