@@ -82,7 +82,6 @@ def _check(results: list[dict[str, Any]]) -> None:
         assert rounded == EXPECTED, f"lost updates: {results} (expected {EXPECTED})"
 
 
-@pytest.mark.parametrize("engine", ["chromium", "firefox"])
 def test_two_tabs_lose_no_outcome_or_merge(playwright, app_url, engine):
     browser = launch(playwright, engine)
     try:
