@@ -272,7 +272,9 @@
   // by "\n" (json.dumps escapes newlines inside strings, so "\n" cannot occur in one);
   // bytes: the float32 vectors of the rows with dim > 0, concatenated; gone: JSON list of
   // ids to delete. All of it in one transaction; resolves with its sequence number.
-  async function put(h, rowsJson, blob, bytes, gone) {
+  // expect (under the write lock): the sequence number the writer caught up to; if another
+  // writer committed since (one that skipped the lock), nothing is written (ConflictError).
+  async function put(h, rowsJson, blob, bytes, gone, expect) {
     const rows = JSON.parse(rowsJson);
     const ids = JSON.parse(gone);
     const parts = rows.length ? blob.split("\n") : [];
@@ -288,6 +290,11 @@
     const [seq0, n0, vectorCount, tombCount] = await Promise.all([
       request(sys.get("seq")), request(sys.get("n")), request(vectors.count()), request(tombstones.count()),
     ]);
+    if (expect != null && (seq0 || 0) !== expect) {
+      guarded(tx, done, () => {
+        throw new DOMException(`sequence ${seq0} where ${expect} was expected`, "ConflictError");
+      });
+    }
     const seq = (seq0 || 0) + 1;
     let n = n0 || 0;
     let tombed = null; // null: delete every row's tombstone
@@ -404,6 +411,31 @@
     return v || 0;
   }
 
+  // The bank's write lock across tabs and workers of this origin (Web Locks: exclusive per
+  // name, released by the browser if the holding tab closes or crashes). `granted` resolves
+  // with {release, seq}: the function that releases the lock and the bank's sequence number
+  // once it is held (in the same hop: a single tab learns that nothing changed for free).
+  // `drop()` is for a caller that stopped waiting: the lock is released as soon as granted.
+  // (Python cannot pass `granted` back for that: awaiting it made it a cancelled future.)
+  const hasLocks = typeof navigator !== "undefined" && !!navigator.locks;
+
+  function requestLock(h) {
+    const granted = new Promise((resolve, reject) => {
+      const hold = () =>
+        new Promise((release) => {
+          currentSeq(h).then(
+            (seq) => resolve({ release, seq }),
+            (e) => {
+              release();
+              reject(e);
+            },
+          );
+        });
+      navigator.locks.request("reasoningbank:" + h.name, { mode: "exclusive" }, hold).catch(reject);
+    });
+    return { granted, drop: () => granted.then((held) => held.release(), () => {}) };
+  }
+
   function close(h) {
     const peers = live.get(h.name);
     if (peers) peers.delete(h);
@@ -422,6 +454,6 @@
 
   return {
     SCHEMA, open, load, put, setSnapshotMin: (n) => { SNAPSHOT_MIN_RECORDS = n; }, get, byCategory, count, getMeta, setMeta, isDirty, changes,
-    currentSeq, close, deleteDatabase,
+    currentSeq, close, deleteDatabase, hasLocks, requestLock,
   };
 })()

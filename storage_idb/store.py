@@ -5,6 +5,13 @@ one Python call is one FFI crossing whatever the batch size. Data crosses as one
 string plus one float32 byte buffer: ``load()`` of 10,000 records is one ``json.loads`` and
 one ``array.frombytes``, not 10,000 proxy conversions.
 
+Writers in several tabs (or workers) of one origin take turns through ``write_lock()``, a
+Web Lock per bank; inside it ``changes()`` goes by the sequence number IndexedDB held when
+the lock was granted, never by a change notice that may still be on its way, so a
+read-modify-write never works on a stale pattern. A writer that skips the lock (an older
+version in another tab) is caught too: a write under the lock stores nothing if anyone
+committed after it caught up.
+
 Errors: anything IndexedDB rejects with (quota exceeded, aborted transaction, a newer
 schema, a database held open by another tab) is re-raised as ``StorageError`` (or
 ``SchemaTooNew``) ``from`` the JS error; the failed transaction committed nothing.
@@ -12,10 +19,11 @@ schema, a database held open by another tab) is re-raised as ``StorageError`` (o
 
 from __future__ import annotations
 
+import asyncio
 import json
 from array import array
-from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager, nullcontext
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from importlib import resources
 from typing import Any
 
@@ -25,6 +33,8 @@ from reasoningbank.storage.base import Changes, Record
 __all__ = ["IdbStore", "open_idb_store"]
 
 _api: Any = None
+# Without Web Locks (Pyodide in Node: one process) writers of one interpreter take turns here.
+_local_locks: dict[str, asyncio.Lock] = {}
 
 
 def _js_api() -> Any:
@@ -58,6 +68,12 @@ def _translate(exc: Exception, what: str, location: str) -> StorageError:
             f"{what} on {location} failed: the browser's storage quota is exhausted "
             f"({message}); nothing from this write was stored. Free space or delete old patterns."
         )
+    if name == "ConflictError":
+        return StorageError(
+            f"{what} on {location} failed: another tab wrote to this bank without its write "
+            f"lock (an older version, or a page without Web Locks); nothing from this write "
+            f"was stored. Try again."
+        )
     return StorageError(f"{what} on {location} failed: {name}: {message}")
 
 
@@ -88,6 +104,9 @@ class IdbStore:
         self.location = f"idb://{name}"
         self._db: Any = db
         self._seen_seq = 0
+        self._locked = False
+        # Under the write lock: did another writer commit since we last looked?
+        self._behind = True
 
     @classmethod
     async def open(cls, name: str, *, blocked_timeout: float = 10.0) -> IdbStore:
@@ -156,8 +175,10 @@ class IdbStore:
             from pyodide.ffi import to_js  # type: ignore[import-not-found]
 
             payload = to_js(vectors.tobytes())
+        # Under the lock, once caught up, nobody else may have committed: the put checks.
+        expect = self._seen_seq if self._locked and not self._behind else None
         seq = await self._call(
-            "put", "put", rows_json, "\n".join(lines), payload, json.dumps(list(delete))
+            "put", "put", rows_json, "\n".join(lines), payload, json.dumps(list(delete)), expect
         )
         self._saw_own_write(int(seq))
 
@@ -191,25 +212,67 @@ class IdbStore:
     async def set_meta(self, key: str, value: str) -> None:
         await self._call("setMeta", "set_meta", key, value)
 
+    @asynccontextmanager
+    async def write_lock(self) -> AsyncIterator[None]:
+        """Hold the bank's exclusive write lock across tabs and workers of this origin.
+
+        Not reentrant. Where there are no Web Locks (Pyodide in Node) the lock covers the
+        writers of this interpreter, which are all the writers there are.
+        """
+        api = _js_api()
+        if not api.hasLocks:
+            async with _local_locks.setdefault(self.name, asyncio.Lock()):
+                seq = int(await self._call("currentSeq", "write lock"))
+                with self._holding(seq):
+                    yield
+            return
+        if self._db is None:
+            raise StorageError(f"{self.location} is closed")
+        request = api.requestLock(self._db)
+        try:
+            held = await request.granted
+        except asyncio.CancelledError:
+            request.drop()
+            raise
+        except Exception as exc:
+            raise _translate(exc, "write lock", self.location) from exc
+        try:
+            with self._holding(int(held.seq)):
+                yield
+        finally:
+            held.release()
+
+    @contextmanager
+    def _holding(self, seq: int) -> Iterator[None]:
+        """Why: while we hold the lock nobody else commits, so the sequence number read on
+        taking it tells whether ``changes()`` has anything to find."""
+        self._locked, self._behind = True, seq != self._seen_seq
+        try:
+            yield
+        finally:
+            self._locked = False
+
     async def changes(self) -> Changes | None:
         """What other tabs or workers wrote since the last ``load``/``changes`` call.
 
         Our own writes are left out unless another writer committed in between, in which
-        case they are reported again (re-applying a record is harmless).
+        case they are reported again (re-applying a record is harmless). Under the write
+        lock the sequence number read when taking it decides, never a change notice (one
+        from another tab may still be on its way).
         """
-        if self._db is not None and not _js_api().isDirty(self._db):
+        if self._locked:
+            if not self._behind:
+                return Changes([], [])  # the lock was taken at the sequence number we saw
+        elif self._db is not None and not _js_api().isDirty(self._db):
             return Changes([], [])  # nobody announced a commit: no IndexedDB round trip
         payload = await self._call("changes", "changes", self._seen_seq)
         self._seen_seq = int(payload.seq)
+        self._behind = False
         deleted = json.loads(payload.deleted)
         upserted = _records(payload)
         if not upserted and not deleted:
             return Changes([], [])
         return Changes(upserted, deleted)
-
-    def write_lock(self) -> AbstractAsyncContextManager[None]:
-        """Within one tab the bank's own mutex serialises writes (cross-tab: Web Locks)."""
-        return nullcontext()
 
     async def close(self) -> None:
         if self._db is not None:
