@@ -8,6 +8,7 @@ rec = await bank.recommend_strategy("refresh oauth tokens", "backend")
 
 from __future__ import annotations
 
+from ._ranking import ScoreWeights
 from .bank import ReasoningBank, default_location
 from .errors import (
     BankClosed,
@@ -23,7 +24,7 @@ from .errors import (
     StorageError,
 )
 from .model import Match, Metadata, Outcome, Pattern, Recommendation
-from .similarity import ScoreWeights, cosine, euclidean
+from .vectors import cosine, euclidean
 
 __version__ = "0.1.0"
 

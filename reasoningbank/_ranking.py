@@ -11,14 +11,82 @@ import heapq
 import math
 from array import array
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ._table import SlotTable
+from .errors import InvalidPattern
 from .index import ANY_GROUP
 from .model import Match
-from .similarity import ScoreWeights, context_overlap
 
-__all__ = ["Ranker"]
+__all__ = ["Ranker", "ScoreWeights", "context_overlap"]
+
+
+def context_overlap(query: dict[str, Any] | None, context: dict[str, Any]) -> float:
+    """Share of the query's context entries that the pattern's context matches (0..1).
+
+    Values compare as case-insensitive strings: ``{"lang": "Python"}`` matches ``"python"``.
+    """
+    if not query:
+        return 0.0
+    hits = sum(
+        1 for k, v in query.items() if k in context and str(context[k]).lower() == str(v).lower()
+    )
+    return hits / len(query)
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreWeights:
+    """Weights of the composite score; ``Match.parts`` reports each part before weighting.
+
+    ``lexical``/``semantic`` split the text similarity when dense vectors exist for both
+    the query and the pattern; otherwise the lexical similarity is the text similarity.
+    """
+
+    similarity: float = 0.7
+    category: float = 0.1
+    context: float = 0.05
+    outcome: float = 0.15
+    # Equal shares: on the quality benchmark (docs/benchmarks.md) lexical shares 0.35-0.65
+    # trade document-level (Lee) against sentence-level (STS-B) agreement; 0.5 sits between.
+    lexical: float = 0.5
+    semantic: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name in ("similarity", "category", "context", "outcome", "lexical", "semantic"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise InvalidPattern(f"weight {name} must be a non-negative number", field=name)
+        if self.similarity + self.category + self.context + self.outcome <= 0:
+            raise InvalidPattern("at least one score weight must be positive", field="weights")
+
+    @classmethod
+    def from_any(cls, value: ScoreWeights | dict[str, float] | None) -> ScoreWeights:
+        if value is None:
+            return cls()
+        if isinstance(value, ScoreWeights):
+            return value
+        unknown = set(value) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise InvalidPattern(
+                f"unknown score weights: {', '.join(sorted(unknown))}", field="weights"
+            )
+        return cls(**value)
+
+    def composite(self, similarity: Any, in_category: Any, context: Any, outcome: Any) -> Any:
+        """The composite score from its parts (floats, or numpy arrays of them alike):
+        the one place it is written."""
+        return (
+            self.similarity * similarity
+            + self.category * in_category
+            + self.context * context
+            + self.outcome * outcome
+        )
+
+    @property
+    def extras(self) -> float:
+        """Largest score the non-text parts can add (for pruning)."""
+        return self.category + self.context + self.outcome
 
 
 class Ranker:

@@ -13,11 +13,11 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from .embed import ANALYZER_VERSION
 from .errors import InvalidPattern
 from .index import LexicalIndex
 from .model import Pattern
 from .storage.base import Record
+from .text import ANALYZER_VERSION
 
 __all__ = ["SlotTable", "as_dict", "compact"]
 

@@ -28,9 +28,9 @@ from datetime import datetime, timedelta, timezone
 from itertools import chain, combinations, islice, product
 from typing import Any
 
-from .embed import analyze as analyze_text
 from .index import LexicalIndex, term_weights
 from .model import Pattern, format_time
+from .text import analyze as analyze_text
 
 __all__ = [
     "NEAR_DUPLICATE_CHECKS",

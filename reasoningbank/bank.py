@@ -23,14 +23,14 @@ from functools import partial
 from typing import Any
 
 from . import learning, runtime
-from ._ranking import Ranker
+from ._ranking import Ranker, ScoreWeights
 from ._table import SlotTable, as_dict, compact
-from .embed import ANALYZER_VERSION, analyze
 from .errors import BankClosed, InvalidPattern, NotFound, ReasoningBankError
 from .model import Match, Outcome, Pattern, Recommendation, check_limit, validate_all
-from .similarity import ScoreWeights, check_vector, cosine, make_dense_index
 from .storage import default_location, open_store
 from .storage.base import Record, Store
+from .text import ANALYZER_VERSION, analyze
+from .vectors import check_vector, cosine, make_dense_index
 
 __all__ = ["ReasoningBank", "default_location"]
 

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .errors import InvalidPattern
-from .similarity import check_vector
+from .vectors.base import check_vector
 
 __all__ = [
     "MAX_JSON_DEPTH",

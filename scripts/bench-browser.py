@@ -166,8 +166,8 @@ async ([qs]) => {
 
 DENSE_PY = r"""
 import json, random, time
-from reasoningbank.similarity import DenseIndex
-from storage_idb.kernels import JsDenseIndex
+from reasoningbank.vectors import DenseIndex
+from reasoningbank.vectors.js import JsDenseIndex
 rnd = random.Random(5)
 n, dim = 10000, 384
 rows = [[rnd.uniform(-1, 1) for _ in range(dim)] for _ in range(n)]

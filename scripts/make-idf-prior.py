@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from reasoningbank.embed import ANALYZER_VERSION, analyze  # noqa: E402
+from reasoningbank.text import ANALYZER_VERSION, analyze  # noqa: E402
 
 LENGTH = 20
 TERMS = 1000

@@ -5,10 +5,10 @@ from __future__ import annotations
 import random
 
 from reasoningbank.bank import ReasoningBank
-from reasoningbank.embed import analyze
 from reasoningbank.index import LexicalIndex
 from reasoningbank.mcp_server import ToolSet
 from reasoningbank.model import Pattern
+from reasoningbank.text import analyze
 
 from .conftest import run
 

@@ -596,7 +596,7 @@ class LibrarySemantic(Embedder):
 
 def library_hybrid(lex: Embedder, sem: Embedder) -> Fusion:
     """The bank's text similarity when both sides have vectors: weights from ScoreWeights()."""
-    from reasoningbank.similarity import ScoreWeights
+    from reasoningbank import ScoreWeights
 
     w = ScoreWeights()
     a = w.lexical / (w.lexical + w.semantic)

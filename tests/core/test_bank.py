@@ -337,7 +337,7 @@ def test_pruned_lexical_ranking_equals_scoring_every_candidate(outcome_weight):
     import random
 
     from reasoningbank import ScoreWeights
-    from reasoningbank.embed import analyze
+    from reasoningbank.text import analyze
 
     rnd = random.Random(5)
     words = [f"word{i}" for i in range(200)]
@@ -382,7 +382,7 @@ def test_hybrid_ranking_from_nearest_vectors_equals_scoring_every_vector(strict)
     import heapq
     import random
 
-    from reasoningbank.embed import analyze
+    from reasoningbank.text import analyze
 
     rnd = random.Random(9)
     words = [f"word{i}" for i in range(60)]

@@ -3,8 +3,8 @@ import random
 
 import pytest
 
-from reasoningbank.embed import analyze, stem
 from reasoningbank.index import LexicalIndex, term_weights
+from reasoningbank.text import analyze, stem
 
 WORDS = (
     "oauth token refresh database connection pool leak cache redis rate limit api endpoint "
@@ -185,8 +185,8 @@ def test_top_texts_skip_most_postings_of_common_terms():
 def test_the_english_prior_ships_with_the_analyzer_it_was_made_with():
     from importlib import resources
 
-    from reasoningbank.embed import ANALYZER_VERSION
     from reasoningbank.index import english_prior
+    from reasoningbank.text import ANALYZER_VERSION
 
     header = resources.files("reasoningbank").joinpath("idf_prior.txt").read_text().split("\n")[0]
     assert header.endswith(f"analyzer {ANALYZER_VERSION}."), "run scripts/make-idf-prior.py"

@@ -358,11 +358,11 @@ async def check_dense(backend):
     """Dense top-k and cosines from ``backend`` ("js" kernel in Pyodide; "numpy" or "python"
     under CPython), on seeded data with some slots removed and re-added."""
     if backend == "js":
-        from storage_idb.kernels import JsDenseIndex
+        from reasoningbank.vectors.js import JsDenseIndex
 
         index = JsDenseIndex()
     else:
-        from reasoningbank.similarity import DenseIndex
+        from reasoningbank.vectors import DenseIndex
 
         index = DenseIndex(backend)
     rows, queries = _dense_data()
@@ -420,7 +420,7 @@ async def check_idb_snapshot(name):
 
 async def check_bank_with_js_dense():
     """The JS kernel as the bank's dense index gives the pure-Python backend's answers."""
-    from storage_idb.kernels import JsDenseIndex
+    from reasoningbank.vectors.js import JsDenseIndex
 
     res = {}
     query = [0.3, 0.1, 0.9, 0.2, 0.5, 0.7, 0.4, 0.6]

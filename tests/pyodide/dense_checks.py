@@ -23,7 +23,7 @@ def _rows(n, dim, seed, spread=1.0, base=None):
 def _agree(index, rows, queries, ks):
     """Assert index.top_k / index.scores equal the pure-Python reference; return the scans
     the WebAssembly kernel used and how many candidates it rescored."""
-    from storage_idb.kernels import python_top_k
+    from reasoningbank.vectors.js import python_top_k
 
     ref_rows = {s: array("f", r) for s, r in rows.items()}
     scans, cands = set(), 0
@@ -51,7 +51,7 @@ def _agree(index, rows, queries, ks):
 
 async def check_dense_kernels():
     """Which dense kernels this runtime has, and which one an index picks by default."""
-    from storage_idb.kernels import JsDenseIndex, kernels
+    from reasoningbank.vectors.js import JsDenseIndex, kernels
 
     index = JsDenseIndex()
     index.add(0, [1.0, 2.0, 3.0])
@@ -65,7 +65,7 @@ async def check_dense_wasm(dim, int8, n=1500, kernel="wasm-simd"):
     removes, re-adds over removed slots, adds past a gap of never-used slots (growing
     again, which moves the int8 rows), and stores exact ties (a row and power-of-two
     multiples of it have the same cosine to the last bit)."""
-    from storage_idb.kernels import JsDenseIndex
+    from reasoningbank.vectors.js import JsDenseIndex
 
     index = JsDenseIndex(kernel, int8=int8)
     assert index.backend == kernel
@@ -105,7 +105,7 @@ async def check_dense_wasm(dim, int8, n=1500, kernel="wasm-simd"):
 async def check_dense_near_duplicates(int8):
     """Rows that differ by little defeat int8's and then float32's error bounds: the kernel
     must move on to the finer scans and still give the exact answer."""
-    from storage_idb.kernels import JsDenseIndex
+    from reasoningbank.vectors.js import JsDenseIndex
 
     dim, n = 64, 2000
     base = _rows(1, dim, seed=5)[0]
@@ -129,8 +129,8 @@ async def check_dense_no_simd():
     from pyodide.code import run_js
     from pyodide.ffi import to_js
 
-    source = resources.files("storage_idb").joinpath("dense_wasm.js").read_text()
-    wasm = bytearray(resources.files("storage_idb").joinpath("dense.wasm").read_bytes())
+    source = resources.files("reasoningbank.vectors").joinpath("dense_wasm.js").read_text()
+    wasm = bytearray(resources.files("reasoningbank.vectors").joinpath("dense.wasm").read_bytes())
     assert run_js(source)(to_js(bytes(wasm))) is not None
     wasm[8] = 0x7F  # corrupt the first section: invalid, as an unknown opcode would be
     assert run_js(source)(to_js(bytes(wasm))) is None

@@ -1,4 +1,4 @@
-"""The WebAssembly SIMD dense kernel (storage_idb/dense.wat) inside Pyodide: it is the
+"""The WebAssembly SIMD dense kernel (reasoningbank/vectors/dense.wat) inside Pyodide: it is the
 kernel picked in Node, Chromium and Firefox, and its top-k and cosines equal the
 pure-Python reference for any dimension, through growth, removals and re-adds, with and
 without the int8 first scan. Also: the committed dense.wasm is what dense.wat assembles to."""
@@ -15,8 +15,8 @@ from conftest import DEPS, ROOT
 from test_pyodide_core import CHECKS
 
 DENSE = CHECKS + (Path(__file__).parent / "dense_checks.py").read_text(encoding="utf-8")
-WAT = ROOT / "storage_idb" / "dense.wat"
-WASM = ROOT / "storage_idb" / "dense.wasm"
+WAT = ROOT / "reasoningbank" / "vectors" / "dense.wat"
+WASM = ROOT / "reasoningbank" / "vectors" / "dense.wasm"
 
 
 def run_dense(selenium, call: str):  # type: ignore[no-untyped-def]
@@ -66,7 +66,7 @@ def test_wasm_is_small_enough_to_compile_synchronously():
 def test_committed_wasm_is_the_assembled_wat(tmp_path):
     """dense.wasm must be exactly what wabt's wat2wasm makes of dense.wat (default options:
     no names section), so the shipped bytes are the reviewed source. Regenerate with
-    ``wat2wasm storage_idb/dense.wat -o storage_idb/dense.wasm`` (npm wabt, installed by
+    ``wat2wasm reasoningbank/vectors/dense.wat -o reasoningbank/vectors/dense.wasm`` (npm wabt, installed by
     scripts/install-test-deps.sh)."""
     tool = DEPS / "node_modules" / "wabt" / "bin" / "wat2wasm"
     if not tool.exists():

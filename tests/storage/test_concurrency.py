@@ -159,7 +159,7 @@ def test_many_processes_creating_one_new_bank_all_succeed(tmp_path, attempt):
     for p in procs:
         _, err = p.communicate(timeout=60)
         if p.returncode != 0:
-            errors.append(err.strip().splitlines()[-1] if err.strip() else "exit %d" % p.returncode)
+            errors.append(err.strip().splitlines()[-1] if err.strip() else f"exit {p.returncode}")
     assert errors == []
 
     async def count() -> int:

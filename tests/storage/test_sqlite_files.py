@@ -56,7 +56,7 @@ def test_full_disk_says_disk_full_and_keeps_what_was_stored(tmp_path):
         bank = await ReasoningBank.open(path, dedup_threshold=None)
         stored = 0
         store = bank._store
-        store._conn.execute("PRAGMA max_page_count = %d" % (store._pragma("page_count") + 4))
+        store._conn.execute(f"PRAGMA max_page_count = {store._pragma('page_count') + 4}")
         try:
             for i in range(10_000):
                 await bank.store_pattern(pattern(f"filler task {i} " + "x" * 2000))

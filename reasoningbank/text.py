@@ -4,7 +4,7 @@ The bank's default similarity is exact-vocabulary sparse tf-idf (see ``index.py`
 only "embedding" step is turning text into a bag of normalised terms. Hashing terms into a
 fixed number of buckets was rejected: collisions cost quality, and sparse exact vectors are
 faster in pure Python anyway. Dense vectors come from the user (``embedding`` on a pattern,
-or an ``embedder=`` callable on open) and are handled by ``similarity.DenseIndex``.
+or an ``embedder=`` callable on open) and are handled by ``vectors.DenseIndex``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``JsDenseIndex``: the dense vector index with its arithmetic outside Python (Pyodide).
 
-Same interface and results as ``reasoningbank.similarity.DenseIndex`` (backend
+Same interface and results as ``reasoningbank.vectors.DenseIndex`` (backend
 ``"python"``), but a query is one FFI call instead of a Python loop over every float. The
 arithmetic is a small hand-written WebAssembly SIMD kernel (``dense.wat``, shipped
 assembled as ``dense.wasm``; glue in ``dense_wasm.js``) where the engine validates it, else
@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
-from reasoningbank.errors import InvalidPattern
-from reasoningbank.similarity import check_vector
+from ..errors import InvalidPattern
+from .base import check_vector
 
 __all__ = ["JsDenseIndex", "kernels"]
 

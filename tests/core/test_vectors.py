@@ -4,7 +4,8 @@ import random
 import pytest
 
 from reasoningbank import InvalidPattern, cosine, euclidean
-from reasoningbank.similarity import DenseIndex, ScoreWeights, context_overlap
+from reasoningbank._ranking import ScoreWeights, context_overlap
+from reasoningbank.vectors import DenseIndex
 
 np = pytest.importorskip("numpy")
 
@@ -64,7 +65,7 @@ def test_score_weights_validate():
 def test_cosines_of_some_slots_equal_their_scores(backend):
     import random
 
-    from reasoningbank.similarity import DenseIndex
+    from reasoningbank.vectors import DenseIndex
 
     rnd = random.Random(4)
     index = DenseIndex(backend)

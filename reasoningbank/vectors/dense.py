@@ -1,9 +1,8 @@
-"""Vector similarity and the composite match score.
+"""``DenseIndex``: bring-your-own / embedder vectors by slot, with numpy or in pure Python.
 
-``DenseIndex`` holds bring-your-own / embedder vectors. With numpy it is one contiguous
-float32 matrix of unit rows (a query is one matrix-vector product plus ``argpartition``);
-without numpy (Pyodide) it keeps the same float32-rounded unit rows in ``array('f')`` and
-scores in pure Python, so both paths agree to within 1e-6.
+With numpy it is one contiguous float32 matrix of unit rows (a query is one matrix-vector
+product plus ``argpartition``); without numpy (Pyodide) it keeps the same float32-rounded
+unit rows in ``array('f')`` and scores in pure Python, so both paths agree to within 1e-6.
 """
 
 from __future__ import annotations
@@ -12,110 +11,12 @@ import heapq
 import math
 from array import array
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from .errors import InvalidPattern
+from ..errors import InvalidPattern
+from .base import check_vector
 
-__all__ = [
-    "FLOAT32_MAX",
-    "MAX_VECTOR_NORM",
-    "DenseIndex",
-    "ScoreWeights",
-    "check_vector",
-    "context_overlap",
-    "cosine",
-    "euclidean",
-    "make_dense_index",
-]
-
-
-def cosine(a: Sequence[float], b: Sequence[float]) -> float:
-    """Cosine similarity in [-1, 1]; 0.0 when either vector is all zeros."""
-    if len(a) != len(b):
-        raise InvalidPattern(
-            f"vectors differ in dimension: {len(a)} vs {len(b)}", field="embedding"
-        )
-    dot = sum(x * y for x, y in zip(a, b, strict=False))
-    na = math.sqrt(sum(x * x for x in a))
-    nb = math.sqrt(sum(y * y for y in b))
-    return 0.0 if na == 0.0 or nb == 0.0 else dot / (na * nb)
-
-
-def euclidean(a: Sequence[float], b: Sequence[float]) -> float:
-    """Euclidean distance."""
-    if len(a) != len(b):
-        raise InvalidPattern(
-            f"vectors differ in dimension: {len(a)} vs {len(b)}", field="embedding"
-        )
-    return math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b, strict=False)))
-
-
-def context_overlap(query: dict[str, Any] | None, context: dict[str, Any]) -> float:
-    """Share of the query's context entries that the pattern's context matches (0..1).
-
-    Values compare as case-insensitive strings: ``{"lang": "Python"}`` matches ``"python"``.
-    """
-    if not query:
-        return 0.0
-    hits = sum(
-        1 for k, v in query.items() if k in context and str(context[k]).lower() == str(v).lower()
-    )
-    return hits / len(query)
-
-
-@dataclass(frozen=True, slots=True)
-class ScoreWeights:
-    """Weights of the composite score; ``Match.parts`` reports each part before weighting.
-
-    ``lexical``/``semantic`` split the text similarity when dense vectors exist for both
-    the query and the pattern; otherwise the lexical similarity is the text similarity.
-    """
-
-    similarity: float = 0.7
-    category: float = 0.1
-    context: float = 0.05
-    outcome: float = 0.15
-    # Equal shares: on the quality benchmark (docs/benchmarks.md) lexical shares 0.35-0.65
-    # trade document-level (Lee) against sentence-level (STS-B) agreement; 0.5 sits between.
-    lexical: float = 0.5
-    semantic: float = 0.5
-
-    def __post_init__(self) -> None:
-        for name in ("similarity", "category", "context", "outcome", "lexical", "semantic"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise InvalidPattern(f"weight {name} must be a non-negative number", field=name)
-        if self.similarity + self.category + self.context + self.outcome <= 0:
-            raise InvalidPattern("at least one score weight must be positive", field="weights")
-
-    @classmethod
-    def from_any(cls, value: ScoreWeights | dict[str, float] | None) -> ScoreWeights:
-        if value is None:
-            return cls()
-        if isinstance(value, ScoreWeights):
-            return value
-        unknown = set(value) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise InvalidPattern(
-                f"unknown score weights: {', '.join(sorted(unknown))}", field="weights"
-            )
-        return cls(**value)
-
-    def composite(self, similarity: Any, in_category: Any, context: Any, outcome: Any) -> Any:
-        """The composite score from its parts (floats, or numpy arrays of them alike):
-        the one place it is written."""
-        return (
-            self.similarity * similarity
-            + self.category * in_category
-            + self.context * context
-            + self.outcome * outcome
-        )
-
-    @property
-    def extras(self) -> float:
-        """Largest score the non-text parts can add (for pruning)."""
-        return self.category + self.context + self.outcome
+__all__ = ["DenseIndex", "make_dense_index"]
 
 
 def _numpy() -> Any:
@@ -126,58 +27,15 @@ def _numpy() -> Any:
     return numpy
 
 
-#: Largest float32: a component beyond it would be stored as ±inf and drop out of search.
-FLOAT32_MAX = 3.4028234663852886e38
-#: Largest accepted vector norm, sqrt(FLOAT32_MAX) ≈ 1.8e19. Why: by Cauchy-Schwarz no
-#: float32 dot product of two accepted vectors (nor any partial sum of one) can overflow.
-MAX_VECTOR_NORM = math.sqrt(FLOAT32_MAX)
-#: Below this norm a vector may round to all zeros in float32 (checked exactly then).
-_TINY_NORM = 1e-30
-
-
-def check_vector(vector: Sequence[float], dim: int | None) -> None:
-    """What every dense index refuses: another dimension than its vectors', NaN or ±Infinity,
-    values beyond float32, a norm whose dot products overflow float32, all zeros."""
-    if dim is not None and len(vector) != dim:
-        raise InvalidPattern(
-            f"embedding has dimension {len(vector)}, this bank's vectors have {dim}",
-            field="embedding",
-        )
-    if not len(vector):
-        raise InvalidPattern("embedding must not be empty", field="embedding")
-    try:
-        norm = math.hypot(*vector)
-    except (TypeError, ValueError):
-        raise InvalidPattern("embedding must be a list of numbers", field="embedding") from None
-    if not norm <= MAX_VECTOR_NORM:  # NaN compares false: it lands here too
-        for i, x in enumerate(vector):
-            if not math.isfinite(x):
-                raise InvalidPattern(
-                    f"embedding[{i}] is {x!r}: only finite numbers are accepted", field="embedding"
-                )
-            if abs(x) > FLOAT32_MAX:
-                raise InvalidPattern(
-                    f"embedding[{i}] = {x!r} is beyond float32 range (±{FLOAT32_MAX:.4g})",
-                    field="embedding",
-                )
-        raise InvalidPattern(
-            f"embedding norm {norm:.4g} is too large (at most {MAX_VECTOR_NORM:.4g}: float32 "
-            "dot products would overflow); scale the vector down",
-            field="embedding",
-        )
-    if norm == 0.0 or (norm < _TINY_NORM and not any(array("f", vector))):
-        raise InvalidPattern("embedding must not be all zeros (in float32)", field="embedding")
-
-
 def make_dense_index(backend: str | None = None) -> Any:
     """The dense index for this runtime: numpy when present; under Pyodide without numpy the
     WebAssembly SIMD kernel (JS loop where the engine lacks SIMD; one FFI call per query,
-    ``storage_idb.kernels``); else pure Python.
+    ``vectors.js``); else pure Python.
     ``backend`` ("numpy", "python", "js") forces one."""
-    from . import runtime
+    from .. import runtime
 
     if backend == "js" or (backend is None and _numpy() is None and runtime.is_pyodide()):
-        from storage_idb.kernels import JsDenseIndex
+        from .js import JsDenseIndex
 
         return JsDenseIndex()
     return DenseIndex(backend)
