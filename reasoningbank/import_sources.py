@@ -184,6 +184,19 @@ def _bounded_rows(
         yield n, dict(row), nbytes
 
 
+def _pattern_rows(
+    conn: sqlite3.Connection, out: list[SourceRecord]
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(where, row) of every ``patterns`` row small enough to read; each row over
+    ``MAX_SOURCE_ROW_BYTES`` goes to ``out`` as an invalid record instead."""
+    for n, row, size in _bounded_rows(conn, "patterns"):
+        where = f"patterns row {n}" + (f" (id {_label(row.get('id'))})" if row else "")
+        if row is None:
+            out.append(SourceRecord(where, None, _too_big(size)))
+        else:
+            yield where, row
+
+
 def _tables(conn: sqlite3.Connection) -> set[str]:
     return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
 
@@ -379,16 +392,12 @@ def _rust_item(row: dict[str, Any], data_column: bool) -> dict[str, Any]:
 
 
 def _read_rust_sqlite(path: str, embeddings: str, notes: list[str]) -> list[SourceRecord]:
-    out = []
+    out: list[SourceRecord] = []
     with _open_sqlite(path) as conn:
         cols = _columns(conn, "patterns")
         tables = _tables(conn)
         side = _rust_side(conn, tables)
-        for n, row, size in _bounded_rows(conn, "patterns"):
-            where = f"patterns row {n}" + (f" (id {_label(row.get('id'))})" if row else "")
-            if row is None:
-                out.append(SourceRecord(where, None, _too_big(size)))
-                continue
+        for where, row in _pattern_rows(conn, out):
             try:
                 item = _rust_item(row, "data" in cols)
             except (ValueError, TypeError, KeyError, RecursionError) as exc:
@@ -625,15 +634,11 @@ _AF_COLUMNS = ("id", "type", "pattern_data", "confidence", "usage_count", "creat
 
 
 def _read_agentic_flow(path: str, embeddings: str, notes: list[str]) -> list[SourceRecord]:
-    out = []
+    out: list[SourceRecord] = []
     with _open_sqlite(path) as conn:
         tables = _tables(conn)
         side = _af_side(conn, tables, notes)
-        for n, row, size in _bounded_rows(conn, "patterns"):
-            where = f"patterns row {n}" + (f" (id {_label(row.get('id'))})" if row else "")
-            if row is None:
-                out.append(SourceRecord(where, None, _too_big(size)))
-                continue
+        for where, row in _pattern_rows(conn, out):
             try:
                 out.append(_af_record(where, row, side, embeddings))
             except (ValueError, TypeError, OverflowError) as exc:

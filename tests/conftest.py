@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -13,6 +17,20 @@ T = TypeVar("T")
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*argv: str) -> subprocess.CompletedProcess[str]:
+    """``python -m reasoningbank ARGV`` in a real process, importing this checkout."""
+    return subprocess.run(
+        [sys.executable, "-m", "reasoningbank", *argv],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+    )
 
 
 @pytest.fixture

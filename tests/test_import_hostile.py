@@ -4,11 +4,8 @@ sources: odd table names, wrong column types, huge rows, no id column, deep JSON
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +14,7 @@ from reasoningbank.bank import ReasoningBank
 from reasoningbank.errors import ImportFailed
 from reasoningbank.migrate import MAX_SOURCE_ROW_BYTES, InvalidRecords, import_file
 
-from .conftest import pattern, run
+from .conftest import pattern, run, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 AF_DB = Path(__file__).parent / "fixtures" / "agentic_flow_memory.db"
@@ -29,17 +26,6 @@ GOOD = {
     "outcome": {"success": True, "success_score": 0.9},
 }
 DEEP = "[" * 100_000 + "]" * 100_000
-
-
-def _cli(*argv: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "reasoningbank", *argv],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
 
 
 async def _ids(db: str) -> list[str]:
@@ -100,7 +86,7 @@ def test_skip_invalid_imports_the_rest_and_lists_what_it_skipped(tmp_path, db_pa
 
 def test_cli_import_is_atomic_and_skip_invalid_imports_the_rest(tmp_path, db_path):
     src = _mixed_jsonl(tmp_path / "mixed.jsonl")
-    done = _cli("import", str(src), "--db", db_path)
+    done = run_cli("import", str(src), "--db", db_path)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     head, *listed = done.stderr.strip().splitlines()
     assert head == (
@@ -109,7 +95,7 @@ def test_cli_import_is_atomic_and_skip_invalid_imports_the_rest(tmp_path, db_pat
     )
     assert [line.split(":")[0].strip() for line in listed] == ["line 2", "line 3", "line 4"]
     assert run(_ids(db_path)) == []
-    done = _cli("import", str(src), "--db", db_path, "--skip-invalid")
+    done = run_cli("import", str(src), "--db", db_path, "--skip-invalid")
     assert done.returncode == 0, done.stderr
     assert "imported 2, skipped 3" in done.stdout
     assert "line 3: invalid pattern: context.load must be a finite number" in done.stdout
@@ -212,7 +198,7 @@ def test_a_patterns_table_without_an_id_column_is_a_clear_error(tmp_path, db_pat
 def test_cli_hostile_source_fails_cleanly_and_names_the_row(tmp_path, db_path):
     src = _af_copy(tmp_path, ("UPDATE patterns SET usage_count = x'00' WHERE rowid = 5",))
     _seeded(db_path)
-    done = _cli("import", str(src), "--db", db_path)
+    done = run_cli("import", str(src), "--db", db_path)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()
     assert "1 invalid record, nothing imported" in lines[0]
@@ -226,7 +212,7 @@ def test_deeply_nested_json_file_is_one_line_not_a_recursion_error(tmp_path, db_
     src.write_text(DEEP)
     with pytest.raises(ImportFailed, match="JSON nested too deeply"):
         run(_import(db_path, src))
-    done = _cli("import", str(src), "--db", db_path)
+    done = run_cli("import", str(src), "--db", db_path)
     assert done.returncode == 1
     assert (
         done.stderr.strip() == f"reasoningbank import: {src}: JSON nested too deeply; refusing it"

@@ -19,21 +19,10 @@ from reasoningbank.bundle import export_bundle, export_jsonl
 from reasoningbank.errors import InvalidPattern
 from reasoningbank.migrate import import_file
 
-from .conftest import pattern, run
+from .conftest import pattern, run, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 NAN, INF = float("nan"), float("inf")
-
-
-def _cli(*argv: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "reasoningbank", *argv],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
 
 
 async def _seed(db: str, n: int = 3) -> list[str]:
@@ -143,7 +132,7 @@ def test_export_skips_and_reports_patterns_an_older_version_let_in(db_path, tmp_
 def test_cli_export_of_an_older_bank_with_a_nan_lists_what_it_skipped(db_path, tmp_path):
     run(_seed(db_path, 2))
     _poison(db_path, "p1", context={"load": NAN})
-    done = _cli("export", str(tmp_path / "out.rbundle"), "--db", db_path)
+    done = run_cli("export", str(tmp_path / "out.rbundle"), "--db", db_path)
     assert done.returncode == 0, done.stderr
     assert "exported 1 patterns" in done.stdout
     assert "skipped 1 that cannot be exported" in done.stdout
@@ -191,12 +180,12 @@ def test_cli_store_with_nan_in_context_is_one_line_and_stores_nothing(db_path, t
         '{"task_description": "t", "task_category": "c", "strategy": "s", "success": true, '
         '"context": {"load": NaN}}'
     )
-    done = _cli("store", "--file", str(src), "--db", db_path)
+    done = run_cli("store", "--file", str(src), "--db", db_path)
     assert done.returncode == 1
     assert done.stderr.strip() == (
         "reasoningbank: error: context.load must be a finite number, got nan"
     )
-    stats = _cli("stats", "--json", "--db", db_path)
+    stats = run_cli("stats", "--json", "--db", db_path)
     assert json.loads(stats.stdout)["total_patterns"] == 0
 
 
@@ -206,7 +195,7 @@ def test_cli_extreme_timestamp_is_one_line(db_path, tmp_path):
         json.dumps({"task_description": "t", "task_category": "c", "strategy": "s",
                     "success": True, "metadata": {"created_at": 1e300}})
     )  # fmt: skip
-    done = _cli("store", "--file", str(src), "--db", db_path)
+    done = run_cli("store", "--file", str(src), "--db", db_path)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.strip() == (
         "reasoningbank: error: created_at must be between 1970-01-01 and 9999-12-31, got 1e+300"

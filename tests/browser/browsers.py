@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,3 +64,29 @@ def launch_persistent(playwright: Any, engine: str, user_data_dir: Path, **kwarg
     return getattr(playwright, engine).launch_persistent_context(
         str(user_data_dir), **launch_options(engine), **kwargs
     )
+
+
+@contextlib.contextmanager
+def webkit_driver(script_timeout: float) -> Iterator[Any]:
+    """A Selenium session on WebKitGTK's MiniBrowser (it needs a display: ``xvfb-run -a``)."""
+    if not os.environ.get("DISPLAY"):
+        import pytest
+
+        pytest.fail(
+            "WebKitGTK needs a display: run under `xvfb-run -a` (scripts/run-browser-tests.sh does)"
+        )
+    from selenium import webdriver
+    from selenium.webdriver.webkitgtk.options import Options
+    from selenium.webdriver.webkitgtk.service import Service
+
+    options = Options()
+    options.binary_location = binary("MiniBrowser")
+    options.add_argument("--automation")
+    driver = webdriver.WebKitGTK(
+        options=options, service=Service(executable_path=binary("WebKitWebDriver"))
+    )
+    driver.set_script_timeout(script_timeout)
+    try:
+        yield driver
+    finally:
+        driver.quit()

@@ -8,14 +8,13 @@ Firefox through Playwright, WebKitGTK through Selenium (one window, two tabs).
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from browsers import binary, launch
+from browsers import launch, webkit_driver
 from test_browser_pwa import open_app
 
 OUTCOMES_PER_TAB = 100
@@ -112,25 +111,8 @@ def test_two_tabs_lose_no_outcome_or_merge(playwright, app_url, engine):
 
 @pytest.fixture
 def webkit() -> Iterator[Any]:
-    if not os.environ.get("DISPLAY"):
-        pytest.fail(
-            "WebKitGTK needs a display: run under `xvfb-run -a` (scripts/run-browser-tests.sh does)"
-        )
-    from selenium import webdriver
-    from selenium.webdriver.webkitgtk.options import Options
-    from selenium.webdriver.webkitgtk.service import Service
-
-    options = Options()
-    options.binary_location = binary("MiniBrowser")
-    options.add_argument("--automation")
-    driver = webdriver.WebKitGTK(
-        options=options, service=Service(executable_path=binary("WebKitWebDriver"))
-    )
-    driver.set_script_timeout(JOB_TIMEOUT)
-    try:
+    with webkit_driver(JOB_TIMEOUT) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def _wk_run(driver: Any, body: str, *args: Any) -> Any:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from typing import Any
 import checks
 import pytest
 import scenarios
-from browsers import binary
+from browsers import webkit_driver
 
 CHECKS = (Path(__file__).resolve().parents[1] / "pyodide" / "checks.py").read_text(encoding="utf-8")
 BOOT_TIMEOUT = 120.0
@@ -26,25 +25,8 @@ BOOT_TIMEOUT = 120.0
 
 @pytest.fixture(scope="module")
 def webkit() -> Iterator[Any]:
-    if not os.environ.get("DISPLAY"):
-        pytest.fail(
-            "WebKitGTK needs a display: run under `xvfb-run -a` (scripts/run-browser-tests.sh does)"
-        )
-    from selenium import webdriver
-    from selenium.webdriver.webkitgtk.options import Options
-    from selenium.webdriver.webkitgtk.service import Service
-
-    options = Options()
-    options.binary_location = binary("MiniBrowser")
-    options.add_argument("--automation")
-    driver = webdriver.WebKitGTK(
-        options=options, service=Service(executable_path=binary("WebKitWebDriver"))
-    )
-    driver.set_script_timeout(BOOT_TIMEOUT)
-    try:
+    with webkit_driver(BOOT_TIMEOUT) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def open_app(driver: Any, url: str, db: str) -> None:
