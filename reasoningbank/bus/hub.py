@@ -274,7 +274,7 @@ class Hub:
         encoded: dict[tuple[int, str], bytes] = {}
         for peer, op, body in out.messages:
             conn = self.sessions.get(peer)
-            if conn is None or conn.closed:
+            if conn is None or peer not in self._admitted:
                 continue
             prio = Priority.NORMAL if op == "gossip.push" else Priority.LOW
             key = (id(body), op)
@@ -353,7 +353,7 @@ class Hub:
         routes = self._relays.get(key, {})
         for other, osid in routes.items():
             dest = self.sessions.get(other)
-            if dest is None or dest.closed:
+            if dest is None or other not in self._admitted:
                 continue
             if isinstance(ev, StreamDataReceived):
                 dest.send_stream(now, osid, ev.data)
