@@ -91,10 +91,10 @@ class GossipConfig:
     max_patterns_per_author: int | None = None
     max_bytes_per_author: int | None = None
     #: Most bytes of patterns pushed in answer to one ``have`` or ``want``.
-    max_reply_bytes: int = 1024 * 1024
+    max_reply_bytes: int = 256 * 1024
     #: Catch-up bytes a peer may draw per second, and at most at once (token bucket).
-    catchup_rate: float = 4 * 1024 * 1024
-    catchup_burst: int = 32 * 1024 * 1024
+    catchup_rate: float = 256 * 1024
+    catchup_burst: int = 1024 * 1024
 
 
 class SeenCache:
@@ -377,12 +377,17 @@ class GossipNode:
         out = Out()
         want: list[str] = []
         missing: list[str] = []
+        # Work stays proportional to the request and the reply: buckets are only searched
+        # for what the peer lacks while the reply still has room.
+        room = self._take_allowance(peer, now) // _MIN_PATTERN_BYTES
+        room = min(room, self.config.max_ids_per_message)
         for b, ids in sorted(buckets.items()):
             if not isinstance(ids, list):
                 continue
             theirs = {i for i in ids if isinstance(i, str) and len(i) == 64}
             mine = self._buckets.get(b, set())
-            missing.extend(sorted(i for i in mine - theirs if self._wants(peer, i)))
+            if len(missing) < room:
+                missing.extend(sorted(i for i in mine - theirs if self._wants(peer, i)))
             for msg_id in sorted(theirs - mine):
                 if not self.seen.seen(msg_id, now):
                     want.append(msg_id)
@@ -435,6 +440,8 @@ class GossipNode:
 
 #: Bytes one id takes in a ``have`` list (64 hex digits, quotes, comma): what it costs.
 _ID_BYTES = 67
+#: A lower bound on a signed pattern's size, to size a reply before building it.
+_MIN_PATTERN_BYTES = 256
 
 _HANDLERS = {
     "gossip.push": GossipNode._on_push,

@@ -14,7 +14,9 @@ sessions whose keys left it.
 No single key can exhaust the hub (docs/protocol.md §5): every session has an outbound byte
 budget (``max_outbound_bytes``, counting what the session queued plus what the driver reports
 still sitting in the transport); a session past it is a slow consumer and is cut with
-``SLOW_CONSUMER``, its queue dropped, as NATS does. Patterns are capped per author (count and
+``SLOW_CONSUMER``, its queue dropped, as NATS does. A live stream is not relayed further to
+a session that lags (``STREAM_RELAY_LIMIT``): that session gets the stream's end mark early
+and keeps its session. Patterns are capped per author (count and
 bytes) and in size; catch-up work per peer is bounded by gossip; the snapshot is rebuilt at
 most every ``snapshot_max_age`` seconds and only after the store changed; idle per-key replay
 state expires on the timer.
@@ -64,6 +66,12 @@ MAX_BYTES_PER_AUTHOR = 32 * 1024 * 1024
 MAX_PATTERN_BYTES = 64 * 1024
 #: Seconds a snapshot is served before a changed store may rebuild it.
 SNAPSHOT_MAX_AGE = 10.0
+#: Catch-up requests are answered only while the session has less than this queued.
+CATCH_UP_QUEUE_LIMIT = 64 * 1024
+CATCH_UP_OPS = frozenset({"gossip.have", "gossip.want"})
+#: A live stream is no longer relayed to a session with more than this waiting for it
+#: (or half its outbound budget, if smaller).
+STREAM_RELAY_LIMIT = 1024 * 1024
 
 SessionId = Hashable
 
@@ -118,6 +126,7 @@ class Hub:
         # (source sid, source stream id) -> {destination sid: destination stream id}
         self._relays: dict[tuple[SessionId, int], dict[SessionId, int]] = {}
         self._admitted: set[SessionId] = set()  # sessions whose HELLO key is allowed
+        self._buffered: dict[SessionId, int] = {}  # last transport backlog each driver reported
         #: (store version, built at, (manifest, chunks))
         self._snapshot: tuple[int, float, Any] | None = None
         self.snapshot_builds = 0
@@ -152,6 +161,7 @@ class Hub:
         self.gossip.remove_peer(sid)
         self._dirty.discard(sid)
         self._admitted.discard(sid)
+        self._buffered.pop(sid, None)
         for key in [k for k in self._relays if k[0] == sid]:
             del self._relays[key]
 
@@ -204,6 +214,7 @@ class Hub:
         conn = self.sessions.get(sid)
         if conn is None:
             return b""
+        self._buffered[sid] = buffered
         if not conn.closed and conn.queued_bytes + buffered > self.max_outbound_bytes:
             self._admitted.discard(sid)
             self.gossip.remove_peer(sid)
@@ -261,6 +272,12 @@ class Hub:
             self._relay_stream(sid, conn, event, now)
 
     def _on_gossip(self, sid: SessionId, event: IntentReceived, now: float) -> None:
+        conn = self.sessions[sid]
+        if event.op in CATCH_UP_OPS and conn.queued_bytes > CATCH_UP_QUEUE_LIMIT:
+            # The last reply has not drained yet: a peer that piles up requests gets one
+            # answer at a time (an honest peer waits for the answer; its next round asks
+            # again), so no batch of requests can hold the hub for long.
+            return
         try:
             body = json.loads(event.payload)
         except ValueError:
@@ -276,7 +293,9 @@ class Hub:
             conn = self.sessions.get(peer)
             if conn is None or peer not in self._admitted:
                 continue
-            prio = Priority.NORMAL if op == "gossip.push" else Priority.LOW
+            # One class for all gossip: a ``have`` must not overtake the pushes answering
+            # the ``want`` before it, or the peer asks again for patterns in flight.
+            prio = Priority.NORMAL
             key = (id(body), op)
             data = encoded.get(key)
             if data is None:
@@ -339,6 +358,10 @@ class Hub:
             self._snapshot = cached = (version, now, snap)
         return cached[2]
 
+    def _lagging(self, sid: SessionId, conn: Connection) -> bool:
+        waiting = conn.queued_bytes + self._buffered.get(sid, 0)
+        return waiting > min(STREAM_RELAY_LIMIT, self.max_outbound_bytes // 2)
+
     def _relay_stream(self, sid: SessionId, conn: Connection, ev: Any, now: float) -> None:
         key = (sid, ev.stream_id)
         if isinstance(ev, StreamOpened):
@@ -351,11 +374,16 @@ class Hub:
             self._relays[key] = routes
             return
         routes = self._relays.get(key, {})
-        for other, osid in routes.items():
+        for other, osid in list(routes.items()):
             dest = self.sessions.get(other)
             if dest is None or other not in self._admitted:
                 continue
-            if isinstance(ev, StreamDataReceived):
+            if isinstance(ev, StreamDataReceived) and self._lagging(other, dest):
+                # Backpressure: a receiver that cannot keep up loses this live stream
+                # (ended early, so it knows) instead of its session or the hub's memory.
+                dest.send_stream(now, osid, b"", end=True)
+                del routes[other]
+            elif isinstance(ev, StreamDataReceived):
                 dest.send_stream(now, osid, ev.data)
             else:
                 dest.send_stream(now, osid, b"", end=True)

@@ -26,7 +26,8 @@ from .snapshots import SnapshotReceiver
 __all__ = ["HUB", "BusPeer"]
 
 HUB = "hub"
-MAX_SYNC_ROUNDS = 32
+#: Digest rounds one ``request_sync`` may take (each round is one bounded catch-up reply).
+MAX_SYNC_ROUNDS = 256
 
 
 class BusPeer:

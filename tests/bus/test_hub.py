@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from reasoningbank.bus.connection import Connection
 from reasoningbank.bus.errors import ErrorCode
-from reasoningbank.bus.events import HelloReceived, PeerClosed, StreamDataReceived
+from reasoningbank.bus.events import (
+    HelloReceived,
+    IntentReceived,
+    PeerClosed,
+    StreamDataReceived,
+    StreamEnded,
+)
 from reasoningbank.bus.frames import FrameType
 from reasoningbank.bus.hub import Hub
 from reasoningbank.bus.provenance import sign_pattern
@@ -73,38 +79,62 @@ def test_set_allowed_closes_sessions_of_keys_no_longer_allowed():
     assert not any(isinstance(e, PeerClosed) for e in alice.events)
 
 
-def test_a_reader_that_stops_is_cut_as_a_slow_consumer_and_its_queue_dropped():
-    """Regression: a stream relayed to a session that never reads queued without bound."""
-    hub = new_hub(max_outbound_bytes=200_000)
-    sender, slow, fast = (
-        Client(hub, "s", ALICE, 1),
-        Client(hub, "x", BOB, 2),
-        Client(hub, "f", EVE, 3),
-    )
-    for c in (sender, slow, fast):
+def three_clients(hub: Hub) -> tuple[Client, Client, Client]:
+    clients = Client(hub, "s", ALICE, 1), Client(hub, "x", BOB, 2), Client(hub, "f", EVE, 3)
+    for c in clients:
         c.pump()
+    return clients
+
+
+def test_a_stream_is_no_longer_relayed_to_a_session_that_lags():
+    """Regression: a stream relayed to a session that never reads queued without bound.
+    Now the lagging session gets the stream's end mark early and keeps its session; a
+    reading session gets the whole stream."""
+    hub = new_hub(max_outbound_bytes=400_000)
+    sender, slow, fast = three_clients(hub)
     stream = sender.conn.open_stream(T0, FrameType.TOKEN, {"title": "t"})
-    cut_at = None
     wire = b""
-    for i in range(100):
+    for _ in range(100):
         sender.conn.send_stream(T0, stream, b"t" * 10_000)
-        sender.pump(read=True)
+        sender.pump()
         fast.pump()
+        wire += hub.data_to_send("x", 0, buffered=0)  # the slow transport takes nothing
         assert hub.queued_bytes("x") <= 200_000 + 20_000
-        # the transport of the slow session takes nothing: the driver asks for 0 bytes
+    sender.conn.send_stream(T0, stream, b"", end=True)
+    sender.pump()
+    fast.pump()
+    assert len([e for e in fast.events if isinstance(e, StreamDataReceived)]) == 100
+    assert not hub.sessions["x"].closed
+    slow.conn.receive_data(wire + hub.data_to_send("x"))
+    drain(slow.conn, T0, slow.events)
+    got = [e for e in slow.events if isinstance(e, StreamDataReceived)]
+    assert 0 < len(got) < 100 and isinstance(slow.events[-1], StreamEnded)
+
+
+def test_a_reader_that_stops_is_cut_as_a_slow_consumer_and_its_queue_dropped():
+    """Patterns relayed to a session that stops reading: past its outbound budget it is
+    cut with SLOW_CONSUMER and only the CLOSE is sent; the others go on."""
+    hub = new_hub(max_outbound_bytes=100_000)
+    sender, slow, fast = three_clients(hub)
+    wire = b""
+    for i in range(200):
+        sender.conn.send_json(
+            T0, FrameType.GOSSIP, "gossip.push",
+            {"hops": 0, "pattern": sign_pattern(make_pattern("alice", i), ALICE, T0)},
+        )  # fmt: skip
+        sender.pump()
+        fast.pump()
         wire += hub.data_to_send("x", 0, buffered=0)
-        if cut_at is None and "x" in hub.take_ended():
-            cut_at = i
-    assert cut_at is not None and cut_at < 30
+        assert hub.queued_bytes("x") <= 100_000 + 5_000
+    assert "x" in hub.take_ended()
     assert hub.sessions["x"].close_code == ErrorCode.SLOW_CONSUMER
-    assert hub.queued_bytes("x") == 0  # its queue was dropped, only the CLOSE went out
-    assert len(wire) < 1_000  # the CLOSE alone
+    assert hub.queued_bytes("x") == 0 and len(wire) < 1_000  # the CLOSE alone
     slow.conn.receive_data(wire)
     drain(slow.conn, T0, slow.events)
     closed = [e for e in slow.events if isinstance(e, PeerClosed)]
     assert closed and closed[0].error_code == ErrorCode.SLOW_CONSUMER
-    got = [e for e in fast.events if isinstance(e, StreamDataReceived)]
-    assert len(got) == 100  # the reading session got everything
+    relayed = [e for e in fast.events if isinstance(e, IntentReceived) and e.op == "gossip.push"]
+    assert len(relayed) == 200
 
 
 def test_snapshot_is_rebuilt_only_after_a_change_and_its_max_age():

@@ -7,7 +7,6 @@ import os
 import time
 
 from reasoningbank.bus.aio import HubServer, connect
-from reasoningbank.bus.errors import ErrorCode
 from reasoningbank.bus.events import PatternAccepted, StreamDataReceived
 from reasoningbank.bus.frames import FrameType
 from reasoningbank.bus.hub import Hub
@@ -56,10 +55,10 @@ def test_websocket_catch_up_of_more_than_a_mebibyte_arrives_in_chunks():
     run(go())
 
 
-def test_a_websocket_reader_that_stops_reading_is_cut_and_the_hub_stays_bounded():
+def test_a_websocket_reader_that_stops_reading_keeps_the_hub_bounded():
     """Regression: a stream relayed to a session that never reads grew the hub without
-    bound (1.6 GB measured). Now the slow session is cut with SLOW_CONSUMER, while a
-    reading session gets the whole stream."""
+    bound (1.6 GB measured). Now the stream stops being relayed to the lagging session and
+    what waits for it stays under its budget, while a reading session gets everything."""
     budget = 2 * 1024 * 1024
 
     async def go():
@@ -88,9 +87,8 @@ def test_a_websocket_reader_that_stops_reading_is_cut_and_the_hub_stays_bounded(
                     break
                 await asyncio.sleep(0.1)
             assert len(got) == 600
-            assert slow_conn.close_code == ErrorCode.SLOW_CONSUMER
-            assert slow_sid not in server.hub.sessions
-            assert peak <= 2 * budget
+            assert peak <= budget + 256 * 1024
+            assert not slow_conn.closed  # the lagging reader keeps its session
             for c in (sender, reader):
                 await c.close()
         finally:
