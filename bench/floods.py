@@ -52,8 +52,8 @@ def _pattern(who: str, i: int, pad: int = 0) -> dict[str, Any]:
         "id": f"{who}-{i}",
         "task_description": f"task {i} by {who}: refresh oauth tokens",
         "task_category": "backend",
-        "strategy": "test-driven " + "x" * pad,
-        "context": {"n": i},
+        "strategy": "test-driven",
+        "context": {"n": i, **({"notes": ["x" * 10_000] * (pad // 10_000)} if pad else {})},
         "outcome": {"success": True, "success_score": 0.8},
     }
 
