@@ -26,7 +26,7 @@ Messages (JSON bodies; frame type GOSSIP)::
 
     gossip.push    {"hops": n, "pattern": {...}}
     gossip.digest  {"buckets": {"<b>": "<hex>", ...}, "count": n}
-    gossip.have    {"buckets": {"<b>": ["<id>", ...], ...}}
+    gossip.have    {"buckets": {"<b>": ["<id>", ...], ...}, "more": true?}
     gossip.want    {"ids": ["<id>", ...]}
     gossip.insync  {}
 """
@@ -93,8 +93,8 @@ class GossipConfig:
     #: Most bytes of patterns pushed in answer to one ``have`` or ``want``.
     max_reply_bytes: int = 256 * 1024
     #: Catch-up bytes a peer may draw per second, and at most at once (token bucket).
-    catchup_rate: float = 256 * 1024
-    catchup_burst: int = 1024 * 1024
+    catchup_rate: float = 512 * 1024
+    catchup_burst: int = 2 * 1024 * 1024
 
 
 class SeenCache:
@@ -149,6 +149,8 @@ class GossipNode:
         self.author_usage: dict[bytes, tuple[int, int]] = {}
         #: peer -> (catch-up bytes available, when last refilled)
         self._allowance: dict[Peer, tuple[float, float]] = {}
+        #: peer -> bucket its next ``have`` starts from (after a truncated one)
+        self._cursor: dict[Peer, int] = {}
         #: Bumped on every change to the store (a cache key for snapshots).
         self.version = 0
         #: Authors a peer asked for (it announced its trust list); absent = everything.
@@ -164,6 +166,7 @@ class GossipNode:
             self.peers.remove(peer)
         self.interests.pop(peer, None)
         self._allowance.pop(peer, None)
+        self._cursor.pop(peer, None)
 
     def set_interest(self, peer: Peer, authors: frozenset[bytes] | None) -> None:
         """Send ``peer`` only patterns by ``authors`` (``None``: everything). A peer that
@@ -356,15 +359,26 @@ class GossipNode:
         have: dict[str, list[str]] = {}
         budget = self.config.max_ids_per_message
         allowance = self._take_allowance(peer, now)
-        for b in sorted(differing):
+        # Start where the last truncated ``have`` to this peer stopped, so successive
+        # rounds sweep every bucket even when the first ones never settle (patterns the
+        # peer refuses stay different forever).
+        start, n = self._cursor.get(peer, 0), self.config.buckets
+        order = sorted(differing, key=lambda b: (b - start) % n)
+        for b in order:
             ids = sorted(i for i in self._buckets.get(b, ()) if self._wants(peer, i))
             if (budget - len(ids) < 0 or allowance < _ID_BYTES * len(ids)) and have:
+                self._cursor[peer] = b
                 break
             have[str(b)] = ids
             budget -= len(ids)
             allowance -= _ID_BYTES * len(ids)
+        else:
+            self._cursor.pop(peer, None)
         self._spend_allowance(peer, _ID_BYTES * (self.config.max_ids_per_message - budget))
-        return Out(messages=[(peer, "gossip.have", {"buckets": have})])
+        body_out: dict[str, Any] = {"buckets": have}
+        if len(have) < len(order):
+            body_out["more"] = True  # truncated: an idle answer does not mean in sync
+        return Out(messages=[(peer, "gossip.have", body_out)])
         yield  # pragma: no cover - makes this a generator like the other handlers
 
     def _on_have(
