@@ -82,6 +82,9 @@ class GossipConfig:
     buckets: int = 256
     #: Most ids in one ``have`` or ``want`` message; the rest go in the next round.
     max_ids_per_message: int = 2000
+    #: Most ids this node asks for in one ``want``: about what one reply carries, so the
+    #: request costs (spend budget) what it returns and is not asked again.
+    max_want_ids: int = 500
     #: Most patterns kept; past it new ones are refused (``full``), never evicted, so a
     #: flood of fresh keys cannot push out what honest authors shared. ``None``: no cap.
     max_patterns: int | None = None
@@ -91,7 +94,7 @@ class GossipConfig:
     max_patterns_per_author: int | None = None
     max_bytes_per_author: int | None = None
     #: Most bytes of patterns pushed in answer to one ``have`` or ``want``.
-    max_reply_bytes: int = 256 * 1024
+    max_reply_bytes: int = 512 * 1024
     #: Catch-up bytes a peer may draw per second, and at most at once (token bucket).
     catchup_rate: float = 512 * 1024
     catchup_burst: int = 2 * 1024 * 1024
@@ -358,7 +361,6 @@ class GossipNode:
             return Out(events=[InSync(peer)], messages=[(peer, "gossip.insync", {})])
         have: dict[str, list[str]] = {}
         budget = self.config.max_ids_per_message
-        allowance = self._take_allowance(peer, now)
         # Start where the last truncated ``have`` to this peer stopped, so successive
         # rounds sweep every bucket even when the first ones never settle (patterns the
         # peer refuses stay different forever).
@@ -366,15 +368,13 @@ class GossipNode:
         order = sorted(differing, key=lambda b: (b - start) % n)
         for b in order:
             ids = sorted(i for i in self._buckets.get(b, ()) if self._wants(peer, i))
-            if (budget - len(ids) < 0 or allowance < _ID_BYTES * len(ids)) and have:
+            if budget - len(ids) < 0 and have:
                 self._cursor[peer] = b
                 break
             have[str(b)] = ids
             budget -= len(ids)
-            allowance -= _ID_BYTES * len(ids)
         else:
             self._cursor.pop(peer, None)
-        self._spend_allowance(peer, _ID_BYTES * (self.config.max_ids_per_message - budget))
         body_out: dict[str, Any] = {"buckets": have}
         if len(have) < len(order):
             body_out["more"] = True  # truncated: an idle answer does not mean in sync
@@ -406,7 +406,7 @@ class GossipNode:
                 if not self.seen.seen(msg_id, now):
                     want.append(msg_id)
         out.messages.extend(self._catch_up(peer, missing, now))
-        want = want[: self.config.max_ids_per_message]
+        want = want[: self.config.max_want_ids]
         if want:
             out.messages.append((peer, "gossip.want", {"ids": want}))
         if not want and not out.messages:
@@ -452,8 +452,6 @@ class GossipNode:
         yield  # pragma: no cover
 
 
-#: Bytes one id takes in a ``have`` list (64 hex digits, quotes, comma): what it costs.
-_ID_BYTES = 67
 #: A lower bound on a signed pattern's size, to size a reply before building it.
 _MIN_PATTERN_BYTES = 256
 

@@ -66,9 +66,6 @@ MAX_BYTES_PER_AUTHOR = 32 * 1024 * 1024
 MAX_PATTERN_BYTES = 64 * 1024
 #: Seconds a snapshot is served before a changed store may rebuild it.
 SNAPSHOT_MAX_AGE = 10.0
-#: Catch-up requests are answered only while the session has less than this queued.
-CATCH_UP_QUEUE_LIMIT = 64 * 1024
-CATCH_UP_OPS = frozenset({"gossip.have", "gossip.want"})
 #: A live stream is no longer relayed to a session with more than this waiting for it
 #: (or half its outbound budget, if smaller).
 STREAM_RELAY_LIMIT = 1024 * 1024
@@ -272,12 +269,6 @@ class Hub:
             self._relay_stream(sid, conn, event, now)
 
     def _on_gossip(self, sid: SessionId, event: IntentReceived, now: float) -> None:
-        conn = self.sessions[sid]
-        if event.op in CATCH_UP_OPS and conn.queued_bytes > CATCH_UP_QUEUE_LIMIT:
-            # The last reply has not drained yet: a peer that piles up requests gets one
-            # answer at a time (an honest peer waits for the answer; its next round asks
-            # again), so no batch of requests can hold the hub for long.
-            return
         try:
             body = json.loads(event.payload)
         except ValueError:
