@@ -5,7 +5,8 @@ usage: python -m bench.floods [--patterns 2000] [--seconds 6] [--only NAME,...] 
 Each scenario starts a fresh hub process (WebSocket endpoint on 127.0.0.1, holding
 ``--patterns`` patterns by one honest author) and, except ``quiet``, an attacker process that
 floods it for ``--seconds``. One second into the flood an honest client connects and syncs
-everything. Reported per scenario: the hub's resident memory before the flood and its peak
+everything (announcing its trust list, as ``sync --announce-trust`` does). Reported per
+scenario: the hub's resident memory before the flood and its peak
 (``VmHWM``; Linux only), the honest sync time, and its ratio to the quiet hub's (goal: at
 most 2x). Floods:
 
@@ -170,8 +171,10 @@ async def _attack(kind: str, url: str, seconds: float) -> None:
 # -- the honest client and the driver --------------------------------------------------------
 async def _honest_sync(url: str, patterns: int) -> float:
     start = time.perf_counter()
+    # The honest bank announces its trust list, so the hub sends it only its authors'
+    # patterns (without it, it would also download every pattern the flooder got in).
     client = await connect(url, signer=_signer("honest-reader"), verifier=VERIFIER,
-                           trusted={HONEST.public_key})  # fmt: skip
+                           trusted={HONEST.public_key}, announce_trust=True)  # fmt: skip
     await client.sync(timeout=120)
     took = time.perf_counter() - start
     got = {e.pattern_id for e in client.events if isinstance(e, PatternAccepted)}
