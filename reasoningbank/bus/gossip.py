@@ -96,7 +96,7 @@ class GossipConfig:
     #: Most bytes of patterns pushed in answer to one ``have`` or ``want``.
     max_reply_bytes: int = 512 * 1024
     #: Catch-up bytes a peer may draw per second, and at most at once (token bucket).
-    catchup_rate: float = 512 * 1024
+    catchup_rate: float = 256 * 1024
     catchup_burst: int = 2 * 1024 * 1024
 
 
@@ -323,9 +323,16 @@ class GossipNode:
             out.events.append(PatternRejected("malformed", peer))
             return out
         try:
+            claimed = bytes.fromhex(provenance_of(pattern)["author"])  # type: ignore[arg-type,index]
+        except Exception:
+            out.events.append(PatternRejected("malformed", peer))
+            return out
+        if self._refusal(claimed, _MIN_PATTERN_BYTES) == "quota":  # before any parsing:
+            out.events.append(PatternRejected("quota", peer))  # an author at quota is cheap
+            return out
+        try:
             msg_id = pattern_id(pattern)  # type: ignore[arg-type]
             size = len(canonical_json(pattern))
-            claimed = bytes.fromhex(provenance_of(pattern)["author"])  # type: ignore[arg-type,index]
         except Exception:
             out.events.append(PatternRejected("malformed", peer))
             return out
