@@ -42,6 +42,8 @@ __all__ = ["BusClient", "HubServer", "connect", "connect_memory"]
 
 Writer = Callable[[bytes], None]
 Callback = Callable[[], None]
+#: write, transmit (QUIC), close, buffered (bytes the transport still holds)
+_Writers = tuple[Writer, Callback | None, Callback | None, Callable[[], int] | None]
 
 BUS_PATH = "/bus"
 #: Open WebSocket connections plus WebTransport sessions a hub accepts (each costs a file
@@ -49,6 +51,19 @@ BUS_PATH = "/bus"
 MAX_CONNECTIONS = 512
 #: Seconds a TCP connection may take to complete its WebSocket upgrade.
 UPGRADE_TIMEOUT = 10.0
+#: Largest piece handed to a transport in one write (one WebSocket message): receivers
+#: refuse messages over 1 MiB, and the bus re-frames the byte stream anyway.
+WRITE_CHUNK = 256 * 1024
+#: Bytes the hub lets sit in one session's transport; the rest waits in the session, where
+#: it counts against the hub's outbound budget (a reader that stops is cut, not buffered).
+TRANSPORT_WINDOW = 256 * 1024
+#: Seconds between retries for sessions whose transport was full.
+BACKLOG_RETRY = 0.02
+
+
+def _write_chunked(write: Callable[[bytes], None], data: bytes) -> None:
+    for i in range(0, len(data), WRITE_CHUNK):
+        write(data[i : i + WRITE_CHUNK])
 
 
 class BusClient(EventHistory):
@@ -98,7 +113,7 @@ class BusClient(EventHistory):
     def flush(self) -> None:
         data = self.peer.data_to_send()
         if data:
-            self._write(data)
+            _write_chunked(self._write, data)
 
     async def _tick(self) -> None:
         while not self.closed:
@@ -346,7 +361,9 @@ class HubServer:
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
-        self._writers: dict[Hashable, tuple[Writer, Callback | None, Callback | None]] = {}
+        self._writers: dict[Hashable, _Writers] = {}
+        self._backlog: set[Hashable] = set()  # sessions with data their transport refused
+        self._retry: asyncio.TimerHandle | None = None
         self._servers: list[Any] = []
         self._tick: asyncio.Task[None] | None = None
         self.url: str | None = None
@@ -362,19 +379,22 @@ class HubServer:
         write: Callable[[bytes], None],
         transmit: Callback | None = None,
         close: Callback | None = None,
+        buffered: Callable[[], int] | None = None,
     ) -> None:
         """A transport opened session ``sid``: ``write`` queues bytes, ``transmit`` (QUIC)
-        sends what is queued, ``close`` ends the transport after the hub closed the session."""
+        sends what is queued, ``close`` ends the transport after the hub closed the session,
+        ``buffered`` says how many written bytes it still holds (backpressure)."""
         if self.closing:
             if close is not None:
                 close()
             return
-        self._writers[sid] = (write, transmit, close)
+        self._writers[sid] = (write, transmit, close, buffered)
         self.hub.open_session(sid, time.time())
         self.flush()
 
     def unregister(self, sid: Hashable) -> None:
         self._writers.pop(sid, None)
+        self._backlog.discard(sid)
         self.hub.close_session(sid)
 
     def receive(self, sid: Hashable, data: bytes) -> None:
@@ -382,14 +402,23 @@ class HubServer:
         self.flush()
 
     def flush(self) -> None:
+        """Write what every dirty (or backlogged) session has, as far as its transport has
+        room; the hub cuts a session whose backlog passes its outbound budget."""
         transmits: set[Callable[[], None]] = set()  # one QUIC transmit per connection
-        for sid in self.hub.take_dirty():
+        for sid in self.hub.take_dirty() | self._backlog:
             entry = self._writers.get(sid)
-            data = self.hub.data_to_send(sid)
-            if entry is None or not data:
+            if entry is None:
                 continue
-            write, transmit, _ = entry
-            write(data)
+            write, transmit, _, buffered = entry
+            held = buffered() if buffered is not None else 0
+            data = self.hub.data_to_send(sid, max(0, TRANSPORT_WINDOW - held), buffered=held)
+            if self.hub.queued_bytes(sid):
+                self._backlog.add(sid)
+            else:
+                self._backlog.discard(sid)
+            if not data:
+                continue
+            _write_chunked(write, data)
             if transmit is not None:
                 transmits.add(transmit)
         for sid in self.hub.take_ended():  # CLOSE frames were written above; now hang up
@@ -401,6 +430,12 @@ class HubServer:
                 transmits.add(entry[1])
         for transmit in transmits:
             transmit()
+        if self._backlog and self._retry is None and not self.closing:
+            self._retry = asyncio.get_running_loop().call_later(BACKLOG_RETRY, self._drain)
+
+    def _drain(self) -> None:
+        self._retry = None
+        self.flush()
 
     async def start(
         self,
@@ -471,6 +506,9 @@ class HubServer:
         self.closing = True
         if self._tick is not None:
             self._tick.cancel()
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
         for server in self._ws_servers:  # no new TCP connections from here on
             server.close()
         self.hub.close_all("hub shutting down")
@@ -557,9 +595,15 @@ class _WsServerProtocol(asyncio.Protocol):
             self.transport.write(server_handshake_response(upgrade.key))
             self.server._next += 1
             self.sid = ("ws", self.server._next)
-            self.server.register(self.sid, self.write, close=self.transport.close)
+            self.server.register(
+                self.sid, self.write, close=self.transport.close, buffered=self.buffered
+            )
             return True
         return False
+
+    def buffered(self) -> int:
+        """Bytes written but not yet taken by the socket."""
+        return self.transport.get_write_buffer_size() if self.transport is not None else 0
 
     def data_received(self, data: bytes) -> None:
         assert self.transport is not None

@@ -148,7 +148,6 @@ async def cmd_hub(args: argparse.Namespace) -> int:
         if store is not None and isinstance(event, PatternAccepted):
             store.append(event.pattern)
 
-    admission: dict[str, Any] = {} if allowed is None else {"allowed": allowed}  # default: open
     trusted = None
     if args.trusted_only and db:
         trusted = TrustList.load(db).as_set(own=signer.public_key)
@@ -159,7 +158,7 @@ async def cmd_hub(args: argparse.Namespace) -> int:
         on_event=keep,
         trusted=trusted,
         max_patterns=args.max_patterns,
-        **admission,
+        allowed=allowed,
     )
     if store is not None:
         kept = hub.preload(store.load())

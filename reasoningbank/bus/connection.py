@@ -276,11 +276,22 @@ class Connection:
         frame = Frame(type=FrameType.CONTROL, payload=canonical_json(body), priority=Priority.HIGH)
         self._urgent += encode_frame(frame)
 
-    def close(self, error_code: int = ErrorCode.NO_ERROR, reason: str = "") -> None:
-        """Queue a CLOSE; the session accepts no more frames from us."""
+    @property
+    def queued_bytes(self) -> int:
+        """Bytes waiting in this session for ``data_to_send`` (the hub's outbound budget)."""
+        return len(self._urgent) + self._sched.queued_bytes
+
+    def close(
+        self, error_code: int = ErrorCode.NO_ERROR, reason: str = "", *, discard: bool = False
+    ) -> None:
+        """Queue a CLOSE; the session accepts no more frames from us. Queued data goes out
+        before the CLOSE unless ``discard`` (a peer cut for not reading gets only the CLOSE)."""
         if self.closed or self.state == SessionState.CLOSING:
             return
-        self._urgent += self._sched.drain()  # queued data goes out before the CLOSE
+        if discard:
+            self._sched.clear()
+        else:
+            self._urgent += self._sched.drain()
         self._control({"op": "close", "code": int(error_code), "reason": reason[:200]})
         self.machine.process(SessionEvent.SEND_CLOSE, remote=False)
         self.close_code = int(error_code)

@@ -17,7 +17,8 @@
         ├── OverCap               op costs more than the intent's spend cap
         ├── BudgetExceeded        the key's cumulative spend over the window is used up
         ├── Overloaded            a bounded cache is full; retry later
-        └── ProtocolViolation     a valid frame at the wrong time (state table, stream seq)
+        ├── ProtocolViolation     a valid frame at the wrong time (state table, stream seq)
+        └── SlowConsumer          the peer reads too slowly: its outbound budget is spent
 
 Modelled on h11: internal code raises these, and the connection turns any ``RemoteBusError``
 into a close frame carrying ``error_code`` plus a ``PeerClosed`` event. Every class has its own
@@ -48,6 +49,7 @@ __all__ = [
     "RemoteBusError",
     "ReplayedNonce",
     "SignatureError",
+    "SlowConsumer",
     "TamperedPayload",
     "UntrustedKey",
     "error_for_code",
@@ -73,6 +75,7 @@ class ErrorCode(IntEnum):
     OVERLOADED = 13
     PROTOCOL_VIOLATION = 14
     LOCAL = 15
+    SLOW_CONSUMER = 16
 
 
 class LocalBusError(BusError):
@@ -153,12 +156,19 @@ class ProtocolViolation(RemoteBusError):
     error_code = ErrorCode.PROTOCOL_VIOLATION
 
 
+class SlowConsumer(RemoteBusError):
+    """Raised for the close code only: what was queued for the peer passed its budget
+    (it does not read), so the session is cut instead of buffering without bound."""
+
+    error_code = ErrorCode.SLOW_CONSUMER
+
+
 _BY_CODE: dict[int, type[RemoteBusError]] = {
     cls.error_code: cls
     for cls in (
         MalformedFrame, FrameTooLarge, ForgedSignature, TamperedPayload, UntrustedKey,
         ReplayedNonce, ExpiredIntent, FutureIntent, OutOfScope, OverCap, BudgetExceeded,
-        Overloaded, ProtocolViolation,
+        Overloaded, ProtocolViolation, SlowConsumer,
     )
 }  # fmt: skip
 

@@ -14,11 +14,19 @@ trusted. Rejected patterns are never forwarded, so forged traffic dies at the fi
 A node never does I/O: ``publish``/``receive_flow``/``anti_entropy`` return ``Out`` (events
 plus ``(peer, op, body)`` messages to send) and the caller moves them.
 
+Bounded work (docs/protocol.md §5): bucket keys must be canonical (``"0"`` to ``"255"``,
+no aliases such as ``"05"``, ``" 5"`` or ``"+5"``), or the whole message is refused; one
+``have`` or ``want`` is answered with at most ``max_ids_per_message`` patterns and
+``max_reply_bytes``; and each peer draws its catch-up replies from a byte allowance that
+refills at ``catchup_rate`` (a token bucket), so one peer cannot make a node serve its store
+over and over. A node may also cap what it keeps per author (``max_patterns_per_author``,
+``max_bytes_per_author``) and the size of one pattern (``max_pattern_bytes``).
+
 Messages (JSON bodies; frame type GOSSIP)::
 
     gossip.push    {"hops": n, "pattern": {...}}
     gossip.digest  {"buckets": {"<b>": "<hex>", ...}, "count": n}
-    gossip.have    {"buckets": {"<b>": ["<id>", ...], ...}}
+    gossip.have    {"buckets": {"<b>": ["<id>", ...], ...}, "more": true?}
     gossip.want    {"ids": ["<id>", ...]}
     gossip.insync  {}
 """
@@ -35,7 +43,13 @@ from typing import Any
 from .events import BusEvent, InSync, PatternAccepted, PatternRejected
 from .intents import VerifyRequest, run_sync
 from .provenance import PatternRejected as _Rejected
-from .provenance import SignedPattern, verify_pattern_flow
+from .provenance import (
+    SignedPattern,
+    canonical_json,
+    pattern_id,
+    provenance_of,
+    verify_pattern_flow,
+)
 
 __all__ = ["GossipConfig", "GossipNode", "Out", "SeenCache"]
 
@@ -68,9 +82,22 @@ class GossipConfig:
     buckets: int = 256
     #: Most ids in one ``have`` or ``want`` message; the rest go in the next round.
     max_ids_per_message: int = 2000
+    #: Most ids this node asks for in one ``want``: about what one reply carries, so the
+    #: request costs (spend budget) what it returns and is not asked again.
+    max_want_ids: int = 500
     #: Most patterns kept; past it new ones are refused (``full``), never evicted, so a
     #: flood of fresh keys cannot push out what honest authors shared. ``None``: no cap.
     max_patterns: int | None = None
+    #: Largest pattern kept, in bytes of canonical JSON (``too-large`` past it).
+    max_pattern_bytes: int = 64 * 1024
+    #: Most patterns / bytes kept per author key (``quota`` past it). ``None``: no cap.
+    max_patterns_per_author: int | None = None
+    max_bytes_per_author: int | None = None
+    #: Most bytes of patterns pushed in answer to one ``have`` or ``want``.
+    max_reply_bytes: int = 512 * 1024
+    #: Catch-up bytes a peer may draw per second, and at most at once (token bucket).
+    catchup_rate: float = 256 * 1024
+    catchup_burst: int = 2 * 1024 * 1024
 
 
 class SeenCache:
@@ -120,6 +147,15 @@ class GossipNode:
         self.seen = SeenCache(self.config.seen_ttl, self.config.seen_capacity)
         self._buckets: dict[int, set[str]] = {}
         self._bucket_hash: dict[int, str] = {}
+        self._sizes: dict[str, int] = {}
+        #: author -> (patterns kept, bytes kept)
+        self.author_usage: dict[bytes, tuple[int, int]] = {}
+        #: peer -> (catch-up bytes available, when last refilled)
+        self._allowance: dict[Peer, tuple[float, float]] = {}
+        #: peer -> bucket its next ``have`` starts from (after a truncated one)
+        self._cursor: dict[Peer, int] = {}
+        #: Bumped on every change to the store (a cache key for snapshots).
+        self.version = 0
         #: Authors a peer asked for (it announced its trust list); absent = everything.
         self.interests: dict[Peer, frozenset[bytes]] = {}
 
@@ -132,6 +168,8 @@ class GossipNode:
         if peer in self.peers:
             self.peers.remove(peer)
         self.interests.pop(peer, None)
+        self._allowance.pop(peer, None)
+        self._cursor.pop(peer, None)
 
     def set_interest(self, peer: Peer, authors: frozenset[bytes] | None) -> None:
         """Send ``peer`` only patterns by ``authors`` (``None``: everything). A peer that
@@ -149,15 +187,58 @@ class GossipNode:
     def _bucket(self, msg_id: str) -> int:
         return int(msg_id[:4], 16) % self.config.buckets
 
-    def _add(self, sp: SignedPattern) -> None:
+    def _add(self, sp: SignedPattern, size: int) -> None:
         self.store[sp.id] = sp
+        self._sizes[sp.id] = size
+        count, used = self.author_usage.get(sp.author, (0, 0))
+        self.author_usage[sp.author] = (count + 1, used + size)
         b = self._bucket(sp.id)
         self._buckets.setdefault(b, set()).add(sp.id)
         self._bucket_hash.pop(b, None)
+        self.version += 1
 
     def _full(self) -> bool:
         cap = self.config.max_patterns
         return cap is not None and len(self.store) >= cap
+
+    def _refusal(self, author: bytes | None, size: int) -> str | None:
+        """Why a pattern of ``size`` bytes by ``author`` may not be kept, if it may not."""
+        c = self.config
+        if size > c.max_pattern_bytes:
+            return "too-large"
+        if self._full():
+            return "full"
+        count, used = self.author_usage.get(author, (0, 0)) if author else (0, 0)
+        if c.max_patterns_per_author is not None and count >= c.max_patterns_per_author:
+            return "quota"
+        if c.max_bytes_per_author is not None and used + size > c.max_bytes_per_author:
+            return "quota"
+        return None
+
+    def _take_allowance(self, peer: Peer, now: float) -> int:
+        """Catch-up bytes ``peer`` may be sent now (at most ``max_reply_bytes``)."""
+        c = self.config
+        tokens, stamp = self._allowance.get(peer, (float(c.catchup_burst), now))
+        tokens = min(float(c.catchup_burst), tokens + max(0.0, now - stamp) * c.catchup_rate)
+        self._allowance[peer] = (tokens, now)
+        return int(min(tokens, c.max_reply_bytes))
+
+    def _spend_allowance(self, peer: Peer, used: int) -> None:
+        tokens, stamp = self._allowance[peer]
+        self._allowance[peer] = (tokens - used, stamp)
+
+    def _canonical_buckets(self, buckets: dict[Any, Any]) -> dict[int, Any] | None:
+        """Bucket keys as ints, or ``None`` if any key is not the canonical decimal of a
+        bucket (aliases like ``"05"`` would make one bucket count many times)."""
+        out: dict[int, Any] = {}
+        for key, value in buckets.items():
+            if not (isinstance(key, str) and key.isascii() and key.isdigit()):
+                return None
+            b = int(key)
+            if str(b) != key or b >= self.config.buckets:
+                return None
+            out[b] = value
+        return out
 
     def digest(self) -> dict[str, str]:
         """Bucket → hash of its sorted ids, for non-empty buckets."""
@@ -194,13 +275,15 @@ class GossipNode:
         out = Out()
         try:
             sp = yield from verify_pattern_flow(pattern, self.trusted)
+            size = len(canonical_json(pattern))
         except _Rejected as exc:
             out.events.append(PatternRejected(exc.reason, None))
             return out
-        if sp.id not in self.store and self._full():
-            out.events.append(PatternRejected("full", None))
+        refusal = None if sp.id in self.store else self._refusal(sp.author, size)
+        if refusal is not None:
+            out.events.append(PatternRejected(refusal, None))
         elif sp.id not in self.store:
-            self._add(sp)
+            self._add(sp, size)
             out.events.append(PatternAccepted(sp.id, sp.author, sp.data, None))
             out.messages.extend(self._push(sp, 0, None))
         return out
@@ -240,24 +323,34 @@ class GossipNode:
             out.events.append(PatternRejected("malformed", peer))
             return out
         try:
-            from .provenance import pattern_id
-
+            claimed = bytes.fromhex(provenance_of(pattern)["author"])  # type: ignore[arg-type,index]
+        except Exception:
+            out.events.append(PatternRejected("malformed", peer))
+            return out
+        if self._refusal(claimed, _MIN_PATTERN_BYTES) == "quota":  # before any parsing:
+            out.events.append(PatternRejected("quota", peer))  # an author at quota is cheap
+            return out
+        try:
             msg_id = pattern_id(pattern)  # type: ignore[arg-type]
+            size = len(canonical_json(pattern))
         except Exception:
             out.events.append(PatternRejected("malformed", peer))
             return out
         if msg_id in self.store or self.seen.seen(msg_id, now):
             return out  # duplicate: dedup before any signature work
         self.seen.add(msg_id, now)
-        if self._full():
-            out.events.append(PatternRejected("full", peer))
+        # Limits are checked on the claimed author before any signature work; a forger
+        # naming someone else's key only gets its own pattern refused.
+        refusal = self._refusal(claimed, size)
+        if refusal is not None:
+            out.events.append(PatternRejected(refusal, peer))
             return out
         try:
             sp = yield from verify_pattern_flow(pattern, self.trusted)
         except _Rejected as exc:
             out.events.append(PatternRejected(exc.reason, peer))
             return out
-        self._add(sp)
+        self._add(sp, size)
         out.events.append(PatternAccepted(sp.id, sp.author, sp.data, peer))
         out.messages.extend(self._push(sp, hops, peer))
         return out
@@ -266,51 +359,61 @@ class GossipNode:
         self, peer: Peer, body: dict[str, Any], now: float
     ) -> Generator[VerifyRequest, bool, Out]:
         theirs = body.get("buckets")
-        if not isinstance(theirs, dict):
+        theirs = self._canonical_buckets(theirs) if isinstance(theirs, dict) else None
+        if theirs is None:
             return Out(events=[PatternRejected("malformed", peer)])
-        mine = self.digest()
+        mine = {int(b): h for b, h in self.digest().items()}
         differing = {b for b in set(mine) | set(theirs) if mine.get(b) != theirs.get(b)}
         if not differing:
             return Out(events=[InSync(peer)], messages=[(peer, "gossip.insync", {})])
         have: dict[str, list[str]] = {}
         budget = self.config.max_ids_per_message
-        for b in sorted(differing, key=lambda x: int(x) if str(x).isdigit() else -1):
-            try:
-                ids = sorted(i for i in self._buckets.get(int(b), ()) if self._wants(peer, i))
-            except ValueError:
-                continue
+        # Start where the last truncated ``have`` to this peer stopped, so successive
+        # rounds sweep every bucket even when the first ones never settle (patterns the
+        # peer refuses stay different forever).
+        start, n = self._cursor.get(peer, 0), self.config.buckets
+        order = sorted(differing, key=lambda b: (b - start) % n)
+        for b in order:
+            ids = sorted(i for i in self._buckets.get(b, ()) if self._wants(peer, i))
             if budget - len(ids) < 0 and have:
+                self._cursor[peer] = b
                 break
             have[str(b)] = ids
             budget -= len(ids)
-        return Out(messages=[(peer, "gossip.have", {"buckets": have})])
+        else:
+            self._cursor.pop(peer, None)
+        body_out: dict[str, Any] = {"buckets": have}
+        if len(have) < len(order):
+            body_out["more"] = True  # truncated: an idle answer does not mean in sync
+        return Out(messages=[(peer, "gossip.have", body_out)])
         yield  # pragma: no cover - makes this a generator like the other handlers
 
     def _on_have(
         self, peer: Peer, body: dict[str, Any], now: float
     ) -> Generator[VerifyRequest, bool, Out]:
         buckets = body.get("buckets")
-        if not isinstance(buckets, dict):
+        buckets = self._canonical_buckets(buckets) if isinstance(buckets, dict) else None
+        if buckets is None:
             return Out(events=[PatternRejected("malformed", peer)])
         out = Out()
         want: list[str] = []
-        for b, ids in buckets.items():
+        missing: list[str] = []
+        # Work stays proportional to the request and the reply: buckets are only searched
+        # for what the peer lacks while the reply still has room.
+        room = self._take_allowance(peer, now) // _MIN_PATTERN_BYTES
+        room = min(room, self.config.max_ids_per_message)
+        for b, ids in sorted(buckets.items()):
             if not isinstance(ids, list):
                 continue
             theirs = {i for i in ids if isinstance(i, str) and len(i) == 64}
-            try:
-                mine = self._buckets.get(int(b), set())
-            except ValueError:
-                continue
-            for msg_id in sorted(i for i in mine - theirs if self._wants(peer, i)):
-                # Catch-up pushes carry max hops: the receiver stores them but does not
-                # re-flood; its own anti-entropy spreads them further.
-                body_out = {"hops": self.config.max_hops, "pattern": self.store[msg_id].data}
-                out.messages.append((peer, "gossip.push", body_out))
+            mine = self._buckets.get(b, set())
+            if len(missing) < room:
+                missing.extend(sorted(i for i in mine - theirs if self._wants(peer, i)))
             for msg_id in sorted(theirs - mine):
                 if not self.seen.seen(msg_id, now):
                     want.append(msg_id)
-        want = want[: self.config.max_ids_per_message]
+        out.messages.extend(self._catch_up(peer, missing, now))
+        want = want[: self.config.max_want_ids]
         if want:
             out.messages.append((peer, "gossip.want", {"ids": want}))
         if not want and not out.messages:
@@ -326,13 +429,28 @@ class GossipNode:
         if not isinstance(ids, list):
             out.events.append(PatternRejected("malformed", peer))
             return out
-        for msg_id in ids[: self.config.max_ids_per_message]:
-            sp = self.store.get(msg_id) if isinstance(msg_id, str) else None
-            if sp is not None and self._wants(peer, msg_id):
-                body_out = {"hops": self.config.max_hops, "pattern": sp.data}
-                out.messages.append((peer, "gossip.push", body_out))
+        found = [i for i in ids if isinstance(i, str) and i in self.store and self._wants(peer, i)]
+        out.messages.extend(self._catch_up(peer, found, now))
         return out
         yield  # pragma: no cover
+
+    def _catch_up(self, peer: Peer, ids: list[str], now: float) -> list[Message]:
+        """Pushes of ``ids`` (in order) that fit one reply and the peer's allowance. The
+        rest is left out: the peer's next digest round asks again."""
+        allowance = self._take_allowance(peer, now)
+        used = 0
+        out: list[Message] = []
+        for msg_id in ids[: self.config.max_ids_per_message]:
+            size = self._sizes[msg_id]
+            if used + size > allowance:  # max_pattern_bytes < max_reply_bytes: no stall
+                break
+            used += size
+            # Catch-up pushes carry max hops: the receiver stores them but does not
+            # re-flood; its own anti-entropy spreads them further.
+            body = {"hops": self.config.max_hops, "pattern": self.store[msg_id].data}
+            out.append((peer, "gossip.push", body))
+        self._spend_allowance(peer, used)
+        return out
 
     def _on_insync(
         self, peer: Peer, body: dict[str, Any], now: float
@@ -340,6 +458,9 @@ class GossipNode:
         return Out(events=[InSync(peer)])
         yield  # pragma: no cover
 
+
+#: A lower bound on a signed pattern's size, to size a reply before building it.
+_MIN_PATTERN_BYTES = 256
 
 _HANDLERS = {
     "gossip.push": GossipNode._on_push,

@@ -6,12 +6,28 @@ digest exchange even if the author is offline by then. The hub checks every patt
 signature (it cannot forge or alter them; receivers re-check against their own trust lists).
 By default it relays for any author with a valid signature; pass ``trusted`` to restrict it.
 
+Who may hold a session at all is ``allowed`` (keys that may read and write; ``None``: any
+key). A HELLO from another key is answered with a CLOSE (``UNTRUSTED_KEY``, "key not allowed
+on this hub") and the session is sent nothing else. ``set_allowed`` changes the set and cuts
+sessions whose keys left it.
+
+No single key can exhaust the hub (docs/protocol.md §5): every session has an outbound byte
+budget (``max_outbound_bytes``, counting what the session queued plus what the driver reports
+still sitting in the transport); a session past it is a slow consumer and is cut with
+``SLOW_CONSUMER``, its queue dropped, as NATS does. A live stream is not relayed further to
+a session that lags (``STREAM_RELAY_LIMIT``): that session gets the stream's end mark early
+and keeps its session. Patterns are capped per author (count and
+bytes) and in size; catch-up work per peer is bounded by gossip; the snapshot is rebuilt at
+most every ``snapshot_max_age`` seconds and only after the store changed; idle per-key replay
+state expires on the timer.
+
 Reasoning streams are relayed live to every other session (not stored): each receiver sees a
 stream of its own id with ``origin`` (the sender's key) added to the metadata.
 
 Transports (``quic.py``: WebTransport over HTTP/3; ``aio.py``: WebSocket) call
 ``open_session`` / ``receive`` / ``data_to_send`` / ``close_session`` / ``handle_timer``; they
-write ``data_to_send(sid)`` for every sid in ``take_dirty()`` after each input.
+write ``data_to_send(sid, max_bytes, buffered=...)`` for every sid in ``take_dirty()`` after
+each input, passing how many bytes their transport still holds for that session.
 """
 
 from __future__ import annotations
@@ -41,6 +57,19 @@ from .snapshots import build_snapshot
 
 __all__ = ["Hub"]
 
+#: Bytes one session may have waiting (queued + in its transport) before it is cut.
+MAX_OUTBOUND_BYTES = 8 * 1024 * 1024
+#: Patterns / bytes of canonical JSON the hub keeps per author key.
+MAX_PATTERNS_PER_AUTHOR = 10_000
+MAX_BYTES_PER_AUTHOR = 32 * 1024 * 1024
+#: Largest pattern the hub keeps (the frame cap is 256 KiB).
+MAX_PATTERN_BYTES = 64 * 1024
+#: Seconds a snapshot is served before a changed store may rebuild it.
+SNAPSHOT_MAX_AGE = 10.0
+#: A live stream is no longer relayed to a session with more than this waiting for it
+#: (or half its outbound budget, if smaller).
+STREAM_RELAY_LIMIT = 1024 * 1024
+
 SessionId = Hashable
 
 
@@ -54,13 +83,18 @@ class Hub:
         verifier: Any,
         nonce_source: Callable[[int], bytes],
         trusted: set[bytes] | None = None,
-        allowed: set[bytes] | None = None,
         policy: Policy | None = None,
         rng: random.Random | None = None,
         info: dict[str, Any] | None = None,
         on_event: Callable[[SessionId, BusEvent], None] | None = None,
         chunk_size: int = 32 * 1024,
         max_patterns: int | None = 1_000_000,
+        allowed: set[bytes] | None = None,
+        max_outbound_bytes: int = MAX_OUTBOUND_BYTES,
+        max_patterns_per_author: int | None = MAX_PATTERNS_PER_AUTHOR,
+        max_bytes_per_author: int | None = MAX_BYTES_PER_AUTHOR,
+        max_pattern_bytes: int = MAX_PATTERN_BYTES,
+        snapshot_max_age: float = SNAPSHOT_MAX_AGE,
     ) -> None:
         self.signer = signer
         self.verifier = verifier
@@ -69,8 +103,17 @@ class Hub:
         self.gossip = GossipNode(
             trusted=trusted,
             rng=rng or random.Random(0),
-            config=GossipConfig(fanout=None, max_patterns=max_patterns),
+            config=GossipConfig(
+                fanout=None,
+                max_patterns=max_patterns,
+                max_pattern_bytes=max_pattern_bytes,
+                max_patterns_per_author=max_patterns_per_author,
+                max_bytes_per_author=max_bytes_per_author,
+            ),
         )
+        self.allowed = None if allowed is None else set(allowed)
+        self.max_outbound_bytes = max_outbound_bytes
+        self.snapshot_max_age = snapshot_max_age
         self.info = {"role": "hub", **(info or {})}
         self.on_event = on_event
         self.chunk_size = chunk_size
@@ -79,25 +122,11 @@ class Hub:
         self._ended: set[SessionId] = set()
         # (source sid, source stream id) -> {destination sid: destination stream id}
         self._relays: dict[tuple[SessionId, int], dict[SessionId, int]] = {}
-        self._snapshot: tuple[int, Any] | None = None
-        self.allowed = None if allowed is None else set(allowed)
-
-    def set_allowed(self, keys: set[bytes] | None) -> None:
-        """Admit only sessions whose HELLO is signed by one of ``keys`` (None: any key);
-        open sessions of keys no longer admitted are closed."""
-        self.allowed = None if keys is None else set(keys)
-        for sid, conn in self.sessions.items():
-            if conn.peer_key is not None and not self._admits(conn.peer_key):
-                self._refuse(sid, conn)
-
-    def _admits(self, key: bytes) -> bool:
-        return self.allowed is None or key in self.allowed
-
-    def _refuse(self, sid: SessionId, conn: Connection) -> None:
-        conn.close(ErrorCode.UNTRUSTED_KEY, "this hub does not admit your key")
-        self.gossip.remove_peer(sid)
-        self._dirty.add(sid)
-        self._ended.add(sid)
+        self._admitted: set[SessionId] = set()  # sessions whose HELLO key is allowed
+        self._buffered: dict[SessionId, int] = {}  # last transport backlog each driver reported
+        #: (store version, built at, (manifest, chunks))
+        self._snapshot: tuple[int, float, Any] | None = None
+        self.snapshot_builds = 0
 
     def preload(self, patterns: list[dict[str, Any]]) -> int:
         """Take patterns kept from an earlier run; each is verified again. Returns how many
@@ -128,6 +157,8 @@ class Hub:
         self.sessions.pop(sid, None)
         self.gossip.remove_peer(sid)
         self._dirty.discard(sid)
+        self._admitted.discard(sid)
+        self._buffered.pop(sid, None)
         for key in [k for k in self._relays if k[0] == sid]:
             del self._relays[key]
 
@@ -136,6 +167,29 @@ class Hub:
         for sid, conn in self.sessions.items():
             conn.close(reason=reason)
             self._dirty.add(sid)
+
+    def set_allowed(self, keys: set[bytes] | None) -> None:
+        """Change who may hold a session (``None``: any key); sessions of keys no longer
+        allowed are closed with ``UNTRUSTED_KEY``."""
+        self.allowed = None if keys is None else set(keys)
+        for sid in list(self._admitted):
+            conn = self.sessions[sid]
+            if not self._is_allowed(conn.peer_key):
+                self._refuse(sid, conn)
+
+    def _is_allowed(self, key: bytes | None) -> bool:
+        return self.allowed is None or key in self.allowed
+
+    def _refuse(self, sid: SessionId, conn: Connection) -> None:
+        self._admitted.discard(sid)
+        self.gossip.remove_peer(sid)
+        conn.close(ErrorCode.UNTRUSTED_KEY, NOT_ALLOWED, discard=True)
+        self._end(sid)
+
+    def _end(self, sid: SessionId) -> None:
+        """We closed session ``sid``: the transport sends the CLOSE, then hangs up."""
+        self._ended.add(sid)
+        self._dirty.add(sid)
 
     def take_dirty(self) -> set[SessionId]:
         dirty, self._dirty = self._dirty, set()
@@ -147,9 +201,28 @@ class Hub:
         ended, self._ended = self._ended, set()
         return ended
 
-    def data_to_send(self, sid: SessionId) -> bytes:
+    def data_to_send(
+        self, sid: SessionId, max_bytes: int | None = None, *, buffered: int = 0
+    ) -> bytes:
+        """Bytes for session ``sid`` (about ``max_bytes`` at most: what its transport can
+        take now). ``buffered`` is what the transport still holds unsent for it; with what
+        the session has queued it counts against ``max_outbound_bytes``, and a session over
+        it is cut as a slow consumer (only its CLOSE is returned)."""
         conn = self.sessions.get(sid)
-        return conn.data_to_send() if conn else b""
+        if conn is None:
+            return b""
+        self._buffered[sid] = buffered
+        if not conn.closed and conn.queued_bytes + buffered > self.max_outbound_bytes:
+            self._admitted.discard(sid)
+            self.gossip.remove_peer(sid)
+            conn.close(ErrorCode.SLOW_CONSUMER, SLOW_CONSUMER_REASON, discard=True)
+            self._end(sid)
+        return conn.data_to_send(max_bytes)
+
+    def queued_bytes(self, sid: SessionId) -> int:
+        """Bytes session ``sid`` holds for its transport (the driver flushes them later)."""
+        conn = self.sessions.get(sid)
+        return conn.queued_bytes if conn else 0
 
     def receive(self, sid: SessionId, data: bytes, now: float) -> None:
         conn = self.sessions.get(sid)
@@ -163,6 +236,7 @@ class Hub:
             self._handle(sid, conn, event, now)
 
     def handle_timer(self, now: float) -> None:
+        self.checker.expire(now)  # idle keys' replay and spend state
         for sid, conn in list(self.sessions.items()):
             timer = conn.get_timer()
             if timer is not None and timer <= now:
@@ -174,14 +248,18 @@ class Hub:
     # -- events --------------------------------------------------------------------------
     def _handle(self, sid: SessionId, conn: Connection, event: BusEvent, now: float) -> None:
         if isinstance(event, HelloReceived):
-            if not self._admits(event.peer_key):
+            if not self._is_allowed(event.peer_key):
                 self._refuse(sid, conn)
                 return
+            self._admitted.add(sid)
             self.gossip.add_peer(sid)
             self.gossip.set_interest(sid, _announced_authors(event.info))
         elif isinstance(event, PeerClosed):
+            self._admitted.discard(sid)
             self.gossip.remove_peer(sid)
             self._ended.add(sid)
+        elif sid not in self._admitted:
+            return  # frames after a refused HELLO: nothing is read, nothing answered
         elif isinstance(event, IntentReceived):
             if event.type == FrameType.GOSSIP:
                 self._on_gossip(sid, event, now)
@@ -204,9 +282,11 @@ class Hub:
         encoded: dict[tuple[int, str], bytes] = {}
         for peer, op, body in out.messages:
             conn = self.sessions.get(peer)
-            if conn is None or conn.closed:
+            if conn is None or peer not in self._admitted:
                 continue
-            prio = Priority.NORMAL if op == "gossip.push" else Priority.LOW
+            # One class for all gossip: a ``have`` must not overtake the pushes answering
+            # the ``want`` before it, or the peer asks again for patterns in flight.
+            prio = Priority.NORMAL
             key = (id(body), op)
             data = encoded.get(key)
             if data is None:
@@ -257,12 +337,21 @@ class Hub:
                 )
 
     def _current_snapshot(self, now: float) -> Any:
-        version = len(self.gossip.store)
-        if self._snapshot is None or self._snapshot[0] != version:
+        """The cached snapshot, rebuilt only when the store changed *and* the cache is
+        ``snapshot_max_age`` old: a stale snapshot is fine, the digest exchange after it
+        fetches the rest, and rebuilding on every request would let anyone burn the CPU."""
+        version = self.gossip.version
+        cached = self._snapshot
+        if cached is None or (cached[0] != version and now - cached[1] >= self.snapshot_max_age):
             patterns = [sp.data for sp in self.gossip.store.values()]
             snap = build_snapshot(patterns, self.signer, now, chunk_size=self.chunk_size)
-            self._snapshot = (version, snap)
-        return self._snapshot[1]
+            self.snapshot_builds += 1
+            self._snapshot = cached = (version, now, snap)
+        return cached[2]
+
+    def _lagging(self, sid: SessionId, conn: Connection) -> bool:
+        waiting = conn.queued_bytes + self._buffered.get(sid, 0)
+        return waiting > min(STREAM_RELAY_LIMIT, self.max_outbound_bytes // 2)
 
     def _relay_stream(self, sid: SessionId, conn: Connection, ev: Any, now: float) -> None:
         key = (sid, ev.stream_id)
@@ -270,17 +359,22 @@ class Hub:
             meta = dict(ev.meta, origin=(conn.peer_key or b"").hex())
             routes = {}
             for other, oc in self.sessions.items():
-                if other != sid and oc.peer_key is not None and not oc.closed:
+                if other != sid and other in self._admitted and not oc.closed:
                     routes[other] = oc.open_stream(now, ev.kind, meta)
                     self._dirty.add(other)
             self._relays[key] = routes
             return
         routes = self._relays.get(key, {})
-        for other, osid in routes.items():
+        for other, osid in list(routes.items()):
             dest = self.sessions.get(other)
-            if dest is None or dest.closed:
+            if dest is None or other not in self._admitted:
                 continue
-            if isinstance(ev, StreamDataReceived):
+            if isinstance(ev, StreamDataReceived) and self._lagging(other, dest):
+                # Backpressure: a receiver that cannot keep up loses this live stream
+                # (ended early, so it knows) instead of its session or the hub's memory.
+                dest.send_stream(now, osid, b"", end=True)
+                del routes[other]
+            elif isinstance(ev, StreamDataReceived):
                 dest.send_stream(now, osid, ev.data)
             else:
                 dest.send_stream(now, osid, b"", end=True)
@@ -290,6 +384,8 @@ class Hub:
 
 
 MAX_ANNOUNCED_AUTHORS = 10_000
+NOT_ALLOWED = "key not allowed on this hub"
+SLOW_CONSUMER_REASON = "slow consumer: outbound budget exceeded"
 
 
 def _announced_authors(info: dict[str, Any]) -> frozenset[bytes] | None:

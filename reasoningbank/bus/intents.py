@@ -17,17 +17,25 @@ traffic can neither burn another key's budget nor poison the replay cache:
 5. op inside scope, scope granted  else ``OutOfScope``
 6. op cost <= intent cap           else ``OverCap``
 7. nonce unseen in window          else ``ReplayedNonce``
+   (and dated after the key's replay horizon, see below, else ``ExpiredIntent``)
 8. key's window spend + cost <= budget   else ``BudgetExceeded``
-9. nonce cache has room            else ``Overloaded``
-10. Ed25519 signature              else ``ForgedSignature``
-11. commit: remember nonce, charge the spend.
+9. Ed25519 signature               else ``ForgedSignature``
+10. commit: remember nonce, charge the spend.
+
+Replay state is per key (docs/protocol.md §4): each key has its own bounded nonce window and
+spend ledger, and keys live in an LRU of bounded size. A key that fills its own window
+forgets its oldest nonce and raises its own *horizon* (it refuses its frames dated at or
+before the forgotten one), so a fast sender only slows itself. When the whole cache is full,
+the least recently used key is forgotten and the shared horizon for unknown keys rises to
+that key's last use, so forgetting never re-opens a replay of a frame dated before it. A
+flood of throwaway keys therefore neither evicts nor locks out an active key.
 """
 
 from __future__ import annotations
 
 import hashlib
 import heapq
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -40,7 +48,6 @@ from .errors import (
     LocalBusError,
     OutOfScope,
     OverCap,
-    Overloaded,
     ProtocolViolation,
     ReplayedNonce,
     TamperedPayload,
@@ -155,53 +162,98 @@ class Policy:
     #: Cumulative spend allowed per key within any ``window`` seconds.
     budget: int = 100_000
     window: float = 60.0
-    #: Most nonces remembered at once; past it new intents get ``Overloaded``, never eviction.
+    #: Most nonces remembered for one key; past it the key forgets its own oldest nonce.
+    nonces_per_key: int = 20_000
+    #: Most nonces remembered for all keys together; past it the least recently used key
+    #: is forgotten (never the one being checked).
     nonce_capacity: int = 200_000
+    #: Most keys with replay/spend state; past it the least recently used key is forgotten.
+    max_keys: int = 50_000
     cost: Callable[[str, int], int] = default_cost
 
 
-class IntentChecker:
-    """Receiver-side state for intents: the replay cache and per-key spend ledgers.
+@dataclass(slots=True)
+class _KeyState:
+    """Replay and spend state of one key."""
 
-    The nonce cache is time-windowed: an entry lives until its intent would be rejected as
-    expired anyway (``timestamp + max_age``), so evicting it can never re-open a replay.
-    Eviction is by expiry order (a heap), never random as in the Rust original.
+    #: nonce -> expiry (the intent's timestamp + ``max_age``)
+    nonces: dict[bytes, float] = field(default_factory=dict)
+    #: (expiry, timestamp, nonce), oldest first
+    heap: list[tuple[float, float, bytes]] = field(default_factory=list)
+    spend: deque[tuple[float, int]] = field(default_factory=deque)
+    spent: int = 0
+    #: frames dated at or before this were forgotten: refused as possible replays
+    horizon: float = float("-inf")
+    last_used: float = 0.0
+
+    def expire(self, now: float) -> int:
+        """Forget nonces whose intents are expired anyway; returns how many."""
+        n = 0
+        while self.heap and self.heap[0][0] < now:
+            _, _, nonce = heapq.heappop(self.heap)
+            del self.nonces[nonce]
+            n += 1
+        return n
+
+    def forget_oldest(self) -> None:
+        _, ts, nonce = heapq.heappop(self.heap)
+        self.nonces.pop(nonce, None)
+        self.horizon = max(self.horizon, ts)
+
+
+class IntentChecker:
+    """Receiver-side state for intents: per-key replay windows and spend ledgers.
+
+    A nonce lives until its intent would be rejected as expired anyway (``timestamp +
+    max_age``), so expiry never re-opens a replay; forgetting earlier (a full window or a
+    full cache) raises a horizon instead (module docstring). Idle keys are dropped once
+    nothing of theirs can matter any more (``max_age + max_skew`` after their last use).
     """
 
     def __init__(self, policy: Policy | None = None) -> None:
         self.policy = policy or Policy()
-        self._nonces: set[tuple[bytes, bytes]] = set()
-        self._expiry: list[tuple[float, bytes, bytes]] = []
-        self._spend: dict[bytes, deque[tuple[float, int]]] = {}
-        self._spent: dict[bytes, int] = {}
+        self._keys: OrderedDict[bytes, _KeyState] = OrderedDict()  # least recent first
+        self._total = 0
+        #: Unknown keys' frames dated at or before this are refused (a forgotten key's).
+        self._horizon = float("-inf")
 
     # -- state ---------------------------------------------------------------------------
-    def _evict(self, now: float) -> None:
-        heap = self._expiry
-        while heap and heap[0][0] < now:
-            _, key, nonce = heapq.heappop(heap)
-            self._nonces.discard((key, nonce))
+    def expire(self, now: float) -> None:
+        """Drop keys idle long enough that none of their state can matter any more."""
+        p = self.policy
+        stale = now - max(p.max_age + p.max_skew, p.window)
+        while self._keys:
+            key, state = next(iter(self._keys.items()))
+            if state.last_used >= stale:
+                break
+            self._total -= state.expire(now)  # all expired: dropping raises no horizon
+            self._drop(key)
 
-    def _window_spend(self, key: bytes, now: float) -> int:
-        entries = self._spend.get(key)
-        if not entries:
-            return 0
+    def _drop(self, key: bytes) -> None:
+        state = self._keys.pop(key)
+        self._total -= len(state.nonces)
+        if state.nonces:  # forgotten early: nothing of it dated before its last use replays
+            newest = max(ts for _, ts, _ in state.heap)
+            self._horizon = max(self._horizon, min(newest, state.last_used))
+
+    def _window_spend(self, state: _KeyState, now: float) -> int:
         horizon = now - self.policy.window
-        while entries and entries[0][0] <= horizon:
-            _, cost = entries.popleft()
-            self._spent[key] -= cost
-        if not entries:
-            del self._spend[key]
-            del self._spent[key]
-            return 0
-        return self._spent[key]
+        while state.spend and state.spend[0][0] <= horizon:
+            _, cost = state.spend.popleft()
+            state.spent -= cost
+        return state.spent
 
     def spent(self, key: bytes, now: float) -> int:
         """Units ``key`` has spent in the window ending at ``now``."""
-        return self._window_spend(key, now)
+        state = self._keys.get(key)
+        return 0 if state is None else self._window_spend(state, now)
 
     def __len__(self) -> int:
-        return len(self._nonces)
+        return self._total
+
+    @property
+    def key_count(self) -> int:
+        return len(self._keys)
 
     # -- checks --------------------------------------------------------------------------
     def check_flow(self, frame: Frame, now: float) -> Flow[Intent]:
@@ -210,7 +262,10 @@ class IntentChecker:
         if it is None or frame.signature is None:
             raise ProtocolViolation("frame is not signed")
         p = self.policy
-        self._evict(now)
+        self.expire(now)
+        state = self._keys.get(it.key)
+        if state is not None:
+            self._total -= state.expire(now)
         if hashlib.sha256(frame.payload).digest() != it.payload_hash:
             raise TamperedPayload("payload does not match the signed hash")
         if p.trusted is not None and it.key not in p.trusted:
@@ -226,24 +281,46 @@ class IntentChecker:
         cost = p.cost(it.op, len(frame.payload))
         if cost > it.cap:
             raise OverCap(f"op costs {cost} but the intent caps spend at {it.cap}")
-        if (it.key, it.nonce) in self._nonces:
-            raise ReplayedNonce("nonce already used inside the replay window")
-        if self._window_spend(it.key, now) + cost > p.budget:
+        self._check_fresh(it.key, it.nonce, ts)
+        if state is not None and self._window_spend(state, now) + cost > p.budget:
             raise BudgetExceeded(f"key spent its budget of {p.budget} per {p.window}s")
-        if len(self._nonces) >= p.nonce_capacity:
-            raise Overloaded("replay cache full")
         ok = yield VerifyRequest(it.key, frame.signature, signing_bytes(frame))
         if not ok:
             raise ForgedSignature("signature does not verify")
         # Re-check after the (possibly async) verification: another frame with the same
         # nonce may have been committed while we awaited.
-        if (it.key, it.nonce) in self._nonces:
-            raise ReplayedNonce("nonce already used inside the replay window")
-        self._nonces.add((it.key, it.nonce))
-        heapq.heappush(self._expiry, (ts + p.max_age, it.key, it.nonce))
-        self._spend.setdefault(it.key, deque()).append((now, cost))
-        self._spent[it.key] = self._spent.get(it.key, 0) + cost
+        self._check_fresh(it.key, it.nonce, ts)
+        self._commit(it.key, it.nonce, ts, cost, now)
         return it
+
+    def _check_fresh(self, key: bytes, nonce: bytes, ts: float) -> None:
+        state = self._keys.get(key)
+        horizon = self._horizon if state is None else state.horizon
+        if state is not None and nonce in state.nonces:
+            raise ReplayedNonce("nonce already used inside the replay window")
+        if ts <= horizon:
+            raise ExpiredIntent("timestamp before this key's replay horizon; sign it again")
+
+    def _commit(self, key: bytes, nonce: bytes, ts: float, cost: int, now: float) -> None:
+        p = self.policy
+        state = self._keys.get(key)
+        if state is None:
+            while self._keys and len(self._keys) >= p.max_keys:
+                self._drop(next(iter(self._keys)))
+            # A new key inherits the shared horizon: it may be one we forgot.
+            state = self._keys[key] = _KeyState(horizon=self._horizon)
+        self._keys.move_to_end(key)
+        state.last_used = now
+        if len(state.nonces) >= p.nonces_per_key:
+            state.forget_oldest()
+            self._total -= 1
+        state.nonces[nonce] = ts + p.max_age
+        heapq.heappush(state.heap, (ts + p.max_age, ts, nonce))
+        self._total += 1
+        state.spend.append((now, cost))
+        state.spent += cost
+        while self._total > p.nonce_capacity and len(self._keys) > 1:
+            self._drop(next(iter(self._keys)))
 
     def check_sync(self, frame: Frame, now: float, verifier: Any) -> Intent:
         return run_sync(self.check_flow(frame, now), verifier=verifier)

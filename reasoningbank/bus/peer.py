@@ -26,7 +26,10 @@ from .snapshots import SnapshotReceiver
 __all__ = ["HUB", "BusPeer"]
 
 HUB = "hub"
-MAX_SYNC_ROUNDS = 32
+#: Digest rounds one ``request_sync`` may take (each round is one bounded catch-up reply).
+MAX_SYNC_ROUNDS = 256
+#: Consecutive truncated ``have`` answers with nothing to exchange that count as in sync.
+MAX_IDLE_ROUNDS = 16
 
 
 class BusPeer:
@@ -55,6 +58,7 @@ class BusPeer:
         self.gossip.add_peer(HUB)
         self.snapshot: SnapshotReceiver | None = None
         self._rounds = 0
+        self._idle = 0  # consecutive ``have`` answers with nothing to exchange
 
     # Every operation is a flow (yielding sign/verify requests) driven either synchronously
     # (PyNaCl) or asynchronously (WebCrypto under Pyodide): ``x`` and ``ax`` are twins.
@@ -96,6 +100,7 @@ class BusPeer:
 
     def _sync_flow(self, now: float) -> Generator[Any, Any, None]:
         self._rounds = 0
+        self._idle = 0
         yield from self._emit_flow(self.gossip.anti_entropy(now, HUB), now)
 
     def request_sync(self, now: float) -> None:
@@ -154,10 +159,23 @@ class BusPeer:
             body = None
         out = yield from self.gossip.receive_flow(HUB, ev.op, body, now)
         events: list[BusEvent] = yield from self._emit_flow(out, now)
-        if ev.op == "gossip.have" and not any(isinstance(e, InSync) for e in events):
-            self._rounds += 1
-            if self._rounds < MAX_SYNC_ROUNDS:
-                yield from self._emit_flow(self.gossip.anti_entropy(now, HUB), now)
+        if ev.op != "gossip.have":
+            return events
+        idle = any(isinstance(e, InSync) for e in events)
+        if idle:
+            # A ``have`` answers the digest we sent *before* the last pushes landed, so one
+            # empty answer may be stale: a fresh digest confirms it. A truncated one
+            # (``more``) covers only some buckets; the hub rotates through the rest.
+            self._idle += 1
+            more = isinstance(body, dict) and body.get("more") is True
+            if self._idle >= (MAX_IDLE_ROUNDS if more else 2):
+                return events
+            events = [e for e in events if not isinstance(e, InSync)]
+        else:
+            self._idle = 0
+        self._rounds += 1
+        if self._rounds < MAX_SYNC_ROUNDS:
+            yield from self._emit_flow(self.gossip.anti_entropy(now, HUB), now)
         return events
 
     def _on_snapshot(self, ev: IntentReceived, now: float) -> Generator[Any, Any, list[BusEvent]]:

@@ -74,6 +74,13 @@ class PriorityScheduler:
         self._turn = (self._turn + 1) % len(self._order)
         self._fresh = True
 
+    def clear(self) -> None:
+        """Drop everything queued (a session cut for not reading)."""
+        for queue in self._queues.values():
+            queue.clear()
+        self._deficit = {p: 0 for p in Priority}
+        self.queued_bytes = 0
+
     def drain(self, max_bytes: int | None = None) -> bytes:
         """Pop frames in scheduled order; stop once ``max_bytes`` is reached (at least one
         frame is always returned if any is queued, so a large frame cannot stall the link)."""

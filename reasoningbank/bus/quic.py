@@ -200,7 +200,11 @@ class _HubProtocol(QuicConnectionProtocol):
             def write(data: bytes) -> None:
                 self._quic.send_stream_data(stream_id, data)
 
-            self.server.register(sid, write, self.transmit, end)
+            def buffered() -> int:  # written but not yet acknowledged by the peer
+                stream = self._quic._streams.get(stream_id)
+                return len(stream.sender._buffer) if stream is not None else 0
+
+            self.server.register(sid, write, self.transmit, end, buffered)
         if ev.data:
             self.server.receive(sid, ev.data)
         if ev.stream_ended and stream_id in self._streams:

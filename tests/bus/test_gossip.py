@@ -7,7 +7,7 @@ import random
 
 from reasoningbank.bus.events import InSync, PatternAccepted, PatternRejected
 from reasoningbank.bus.gossip import GossipConfig, GossipNode, SeenCache
-from reasoningbank.bus.provenance import pattern_id, sign_pattern
+from reasoningbank.bus.provenance import canonical_json, pattern_id, sign_pattern
 
 from .helpers import T0, VERIFIER, make_pattern, signer_for
 
@@ -159,3 +159,83 @@ def test_a_peer_with_announced_authors_gets_only_their_patterns():
     assert [m[2]["pattern"]["id"] for m in pushed.messages] == [mine["id"]]
     n.remove_peer("picky")
     assert "picky" not in n.interests
+
+
+def _hub_with(n_patterns: int, **config) -> GossipNode:
+    hub = GossipNode(trusted=None, rng=random.Random(0), config=GossipConfig(fanout=None, **config))
+    for i in range(n_patterns):
+        hub.publish(sign_pattern(make_pattern("many", i), AUTHOR, T0), VERIFIER)
+    hub.add_peer("x")
+    return hub
+
+
+def test_aliased_bucket_keys_are_refused_without_work():
+    """Regression: "05", " 5" and "+5" all parsed as bucket 5, so one ``have`` naming
+    thousands of aliases made the node push bucket 5 thousands of times."""
+    hub = _hub_with(300)
+    bucket = next(iter(hub.digest()))
+    aliases = {"0" + bucket: [], " " + bucket: [], "+" + bucket: [], bucket + " ": []}
+    for key, value in aliases.items():
+        for op in ("gossip.have", "gossip.digest"):
+            out = hub.receive("x", op, {"buckets": {key: value}}, T0, VERIFIER)
+            assert out.messages == [] and out.events == [PatternRejected("malformed", "x")]
+    out = hub.receive("x", "gossip.have", {"buckets": {"256": []}}, T0, VERIFIER)
+    assert out.events == [PatternRejected("malformed", "x")]
+    out = hub.receive("x", "gossip.have", {"buckets": {bucket: []}}, T0, VERIFIER)
+    pushes = [m for m in out.messages if m[1] == "gossip.push"]
+    assert 0 < len(pushes) == len(hub._buckets[int(bucket)])
+
+
+def test_one_have_is_answered_with_a_bounded_reply():
+    hub = _hub_with(120, max_reply_bytes=20_000, max_ids_per_message=100)
+    everything = {str(b): [] for b in range(256)}
+    out = hub.receive("x", "gossip.have", {"buckets": everything}, T0, VERIFIER)
+    size = sum(len(canonical_json(m[2]["pattern"])) for m in out.messages)
+    assert 0 < size <= 20_000 and len(out.messages) < 120
+
+
+def test_repeated_catch_up_requests_drain_the_peers_allowance():
+    """A peer asking for everything over and over gets its burst, then only the refill."""
+    hub = _hub_with(50, catchup_burst=60_000, catchup_rate=1_000)
+    everything = {str(b): [] for b in range(256)}
+    sent = 0
+    for _ in range(20):
+        out = hub.receive("x", "gossip.have", {"buckets": everything}, T0, VERIFIER)
+        sent += sum(len(canonical_json(m[2]["pattern"])) for m in out.messages)
+    assert 0 < sent <= 60_000
+    out = hub.receive("x", "gossip.have", {"buckets": everything}, T0 + 30, VERIFIER)
+    assert 0 < sum(len(canonical_json(m[2]["pattern"])) for m in out.messages) <= 30_000
+
+
+def test_per_author_quotas_and_pattern_size_cap():
+    hub = GossipNode(
+        trusted=None,
+        rng=random.Random(0),
+        config=GossipConfig(max_patterns_per_author=2, max_pattern_bytes=2_000),
+    )
+    hub.add_peer(0)
+    ps = [sign_pattern(make_pattern("quota", i), AUTHOR, T0) for i in range(3)]
+    for p in ps[:2]:
+        out = hub.receive(0, "gossip.push", push(p), T0, VERIFIER)
+        assert isinstance(out.events[0], PatternAccepted)
+    out = hub.receive(0, "gossip.push", push(ps[2]), T0, VERIFIER)
+    assert out.events == [PatternRejected("quota", 0)] and len(hub.store) == 2
+    other = signer_for("other")
+    big = sign_pattern(make_pattern("big", 1, strategy="x" * 3_000), other, T0)
+    out = hub.receive(0, "gossip.push", push(big), T0, VERIFIER)
+    assert out.events == [PatternRejected("too-large", 0)]
+    fine = sign_pattern(make_pattern("other", 1), other, T0)
+    assert isinstance(hub.receive(0, "gossip.push", push(fine), T0, VERIFIER).events[0],
+                      PatternAccepted)  # fmt: skip
+    assert hub.author_usage[other.public_key][0] == 1
+
+
+def test_byte_quota_per_author():
+    hub = GossipNode(
+        trusted=None, rng=random.Random(0), config=GossipConfig(max_bytes_per_author=1_500)
+    )
+    ps = [sign_pattern(make_pattern("bytes", i), AUTHOR, T0) for i in range(5)]
+    reasons = [hub.publish(p, VERIFIER).events[0] for p in ps]
+    kept = [e for e in reasons if isinstance(e, PatternAccepted)]
+    assert 0 < len(kept) < 5 and PatternRejected("quota", None) in reasons
+    assert hub.author_usage[AUTHOR.public_key][1] <= 1_500

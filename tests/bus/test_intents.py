@@ -152,12 +152,45 @@ def test_forged_frames_do_not_spend_budget_or_burn_nonces():
     check(good, checker=checker)  # same nonce, real signature: still accepted
 
 
-def test_full_nonce_cache_refuses_instead_of_evicting():
-    checker = IntentChecker(Policy(nonce_capacity=2))
+def test_a_full_replay_window_forgets_only_its_own_oldest_nonce():
+    """A key over its own nonce window forgets its oldest nonce and refuses frames dated
+    at or before it (never a replay); other keys are untouched."""
+    checker = IntentChecker(Policy(nonces_per_key=2))
+    first = signed(now=T0)
+    check(first, checker=checker)
+    check(signed(now=T0 + 1), now=T0 + 1, checker=checker)
+    check(signed(now=T0 + 2), now=T0 + 2, checker=checker)  # forgets the first nonce
+    with pytest.raises(ExpiredIntent):
+        check(first, now=T0 + 3, checker=checker)
+    check(signed(signer=signer_for("bob"), now=T0 + 3), now=T0 + 3, checker=checker)
+    assert len(checker) == 3
+
+
+def test_throwaway_key_flood_neither_locks_out_nor_reopens_replays():
+    """Regression: throwaway keys filled one shared replay cache and every new client was
+    refused (``Overloaded``) until it drained. Now the least recently used key is forgotten
+    under a shared horizon: a new key still gets in, the active key keeps working, and a
+    forgotten key's old frame is still refused."""
+    checker = IntentChecker(Policy(nonce_capacity=100, max_keys=50))
+    old = signed(now=T0)
+    check(old, checker=checker)
+    for i in range(300):
+        t = T0 + 1 + i / 100
+        check(signed(signer=signer_for(f"throwaway-{i}"), now=t), now=t, checker=checker)
+    assert checker.key_count <= 50 and len(checker) <= 100
+    check(signed(signer=signer_for("newcomer"), now=T0 + 4), now=T0 + 4, checker=checker)
+    check(signed(now=T0 + 4), now=T0 + 4, checker=checker)  # the forgotten key goes on
+    with pytest.raises((ReplayedNonce, ExpiredIntent)):
+        check(old, now=T0 + 4, checker=checker)
+
+
+def test_idle_key_state_expires():
+    checker = IntentChecker(Policy(max_age=10, max_skew=5, window=20))
     check(signed(), checker=checker)
-    check(signed(), checker=checker)
-    with pytest.raises(Overloaded):
-        check(signed(), checker=checker)
+    checker.expire(T0 + 19)
+    assert checker.key_count == 1
+    checker.expire(T0 + 21)
+    assert checker.key_count == 0 and len(checker) == 0
 
 
 def test_unsigned_frame_is_a_protocol_violation():
