@@ -44,33 +44,21 @@ class LoopThread:
 
 
 def _admitting_hub(allowed: set[bytes] | None, opened: list[Any]) -> Any:
-    """A ``Hub`` that admits only ``allowed`` keys (``None``: any), as the hub ``serve`` starts
-    does: a session whose HELLO names another key is closed with ``UNTRUSTED_KEY``. It also
-    lists every session it opens in ``opened``, so a test can tell that nobody connected."""
-    from reasoningbank.bus.errors import ErrorCode
-    from reasoningbank.bus.events import HelloReceived
+    """A ``Hub`` that admits only ``allowed`` keys (``None``: any; the set stays live, so a
+    test can add a key while it runs), as the hub ``serve`` starts does. It also lists every
+    session it opens in ``opened``, so a test can tell that nobody connected."""
     from reasoningbank.bus.hub import Hub
-
-    class AdmittingHub(Hub):
-        def open_session(self, sid: Any, now: float) -> Any:
-            self.opened.append(sid)
-            return super().open_session(sid, now)
-
-        def _handle(self, sid: Any, conn: Any, event: Any, now: float) -> None:
-            if isinstance(event, HelloReceived) and self.allowed is not None:
-                if event.peer_key not in self.allowed:
-                    conn.close(ErrorCode.UNTRUSTED_KEY, "key not allowed on this hub")
-                    self._dirty.add(sid)
-                    return
-            super()._handle(sid, conn, event, now)
-
     from reasoningbank.bus.signers import NaclSigner, NaclVerifier
 
-    hub = AdmittingHub(
+    class RecordingHub(Hub):
+        def open_session(self, sid: Any, now: float) -> Any:
+            opened.append(sid)
+            return super().open_session(sid, now)
+
+    hub = RecordingHub(
         signer=NaclSigner(os.urandom(32)), verifier=NaclVerifier(), nonce_source=os.urandom
     )
-    hub.allowed = allowed
-    hub.opened = opened
+    hub.allowed = allowed  # the caller's set itself, not a copy
     return hub
 
 
