@@ -547,9 +547,7 @@ class _LocalHub:
         from .bus.keys import TrustList
 
         current = TrustList.load(self.db).as_set(own=link.signer.public_key)
-        if current != link.trusted:
-            link.trusted.clear()
-            link.trusted.update(current)
+        if link.set_trusted(current):
             self.server.hub.set_allowed(current)
 
     def _thread(self) -> None:

@@ -125,6 +125,9 @@ class SeenCache:
         self._evict(now)
         return key in self._expiry
 
+    def forget(self, key: str) -> None:
+        self._expiry.pop(key, None)  # its heap entry no longer matches: skipped on eviction
+
     def __len__(self) -> int:
         return len(self._expiry)
 
@@ -145,6 +148,9 @@ class GossipNode:
         self.store: dict[str, SignedPattern] = {}
         self.peers: list[Peer] = []
         self.seen = SeenCache(self.config.seen_ttl, self.config.seen_capacity)
+        # ids refused only because their author was not trusted, with that author: when
+        # trust changes they may be taken when offered again (bounded like the seen-cache)
+        self._untrusted: dict[str, bytes] = {}
         self._buckets: dict[int, set[str]] = {}
         self._bucket_hash: dict[int, str] = {}
         self._sizes: dict[str, int] = {}
@@ -170,6 +176,20 @@ class GossipNode:
         self.interests.pop(peer, None)
         self._allowance.pop(peer, None)
         self._cursor.pop(peer, None)
+
+    def trust_changed(self) -> None:
+        """Call after changing ``trusted``: patterns refused only because their author was
+        not trusted are forgotten by the seen-cache once it is, so the next offer (a push
+        or the next anti-entropy round) brings them in."""
+        for msg_id, author in list(self._untrusted.items()):
+            if self.trusted is None or author in self.trusted:
+                self.seen.forget(msg_id)
+                del self._untrusted[msg_id]
+
+    def _remember_untrusted(self, msg_id: str, author: bytes) -> None:
+        if len(self._untrusted) >= self.config.seen_capacity:
+            del self._untrusted[next(iter(self._untrusted))]  # the oldest refusal goes
+        self._untrusted[msg_id] = author
 
     def set_interest(self, peer: Peer, authors: frozenset[bytes] | None) -> None:
         """Send ``peer`` only patterns by ``authors`` (``None``: everything). A peer that
@@ -348,6 +368,8 @@ class GossipNode:
         try:
             sp = yield from verify_pattern_flow(pattern, self.trusted)
         except _Rejected as exc:
+            if exc.reason == "untrusted":
+                self._remember_untrusted(msg_id, claimed)
             out.events.append(PatternRejected(exc.reason, peer))
             return out
         self._add(sp, size)

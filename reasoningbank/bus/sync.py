@@ -93,6 +93,17 @@ class BankLink:
         self.trusted = trusted
         self._imported_upto = 0
 
+    def set_trusted(self, keys: set[bytes]) -> bool:
+        """Trust exactly ``keys`` from now on (``trust add`` / ``remove`` while linked);
+        patterns refused before because their author was not trusted come in on the next
+        sync. Returns whether anything changed."""
+        if keys == self.trusted:
+            return False
+        self.trusted.clear()  # one set, shared with the session's gossip node
+        self.trusted.update(keys)
+        self.client.peer.gossip.trust_changed()
+        return True
+
     @property
     def hub_key(self) -> bytes | None:
         return self.client.peer.conn.peer_key

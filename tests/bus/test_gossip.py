@@ -239,3 +239,26 @@ def test_byte_quota_per_author():
     kept = [e for e in reasons if isinstance(e, PatternAccepted)]
     assert 0 < len(kept) < 5 and PatternRejected("quota", None) in reasons
     assert hub.author_usage[AUTHOR.public_key][1] <= 1_500
+
+
+def test_a_pattern_refused_as_untrusted_is_taken_once_its_author_is_trusted():
+    """Patterns an author shared before a bank trusted it arrive when they are offered again
+    after the trust change (not 10 minutes later, when the seen-cache forgets them)."""
+    stranger = signer_for("stranger")
+    theirs = sign_pattern(make_pattern("early", 7), stranger, T0)
+    n = node(fanout=0)
+    refused = n.receive(0, "gossip.push", push(theirs), T0, VERIFIER)
+    assert [e.reason for e in refused.events] == ["untrusted"]
+    n.trusted.add(stranger.public_key)
+    n.trust_changed()
+    again = n.receive(0, "gossip.push", push(theirs), T0 + 5, VERIFIER)
+    assert [type(e) for e in again.events] == [PatternAccepted]
+
+
+def test_an_untrusted_pattern_offered_again_is_not_verified_again():
+    stranger = signer_for("stranger")
+    theirs = sign_pattern(make_pattern("early", 7), stranger, T0)
+    n = node(fanout=0)
+    n.receive(0, "gossip.push", push(theirs), T0, VERIFIER)
+    n.trust_changed()  # nothing new is trusted: the refusal stands
+    assert n.receive(0, "gossip.push", push(theirs), T0 + 5, VERIFIER).events == []
