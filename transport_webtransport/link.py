@@ -50,9 +50,7 @@ from reasoningbank.bus.frames import FrameType
 from reasoningbank.bus.gossip import GossipNode
 from reasoningbank.bus.peer import HUB
 from reasoningbank.bus.provenance import (
-    PatternRejected as _Rejected,
-)
-from reasoningbank.bus.provenance import (
+    PatternRefusal,
     asign_pattern,
     averify_pattern,
     canonical_json,
@@ -343,7 +341,7 @@ class BusSync:
             if pattern_id(data) in known:
                 return data
             await averify_pattern(data, self.trusted, self.verifier)
-        except (_Rejected, LocalBusError):
+        except (PatternRefusal, LocalBusError):
             return None  # no longer trusted, or altered here: do not re-share
         return data
 

@@ -42,8 +42,8 @@ from typing import Any
 
 from .events import BusEvent, InSync, PatternAccepted, PatternRejected
 from .intents import VerifyRequest, run_sync
-from .provenance import PatternRejected as _Rejected
 from .provenance import (
+    PatternRefusal,
     SignedPattern,
     canonical_json,
     pattern_id,
@@ -296,7 +296,7 @@ class GossipNode:
         try:
             sp = yield from verify_pattern_flow(pattern, self.trusted)
             size = len(canonical_json(pattern))
-        except _Rejected as exc:
+        except PatternRefusal as exc:
             out.events.append(PatternRejected(exc.reason, None))
             return out
         refusal = None if sp.id in self.store else self._refusal(sp.author, size)
@@ -367,7 +367,7 @@ class GossipNode:
             return out
         try:
             sp = yield from verify_pattern_flow(pattern, self.trusted)
-        except _Rejected as exc:
+        except PatternRefusal as exc:
             if exc.reason == "untrusted":
                 self._remember_untrusted(msg_id, claimed)
             out.events.append(PatternRejected(exc.reason, peer))

@@ -24,6 +24,7 @@ from .intents import SignRequest, VerifyRequest, run_async, run_sync
 
 __all__ = [
     "PATTERN_TAG",
+    "PatternRefusal",
     "SignedPattern",
     "canonical_json",
     "pattern_content",
@@ -139,7 +140,7 @@ def sign_pattern_flow(
     return out
 
 
-class PatternRejected(Exception):
+class PatternRefusal(Exception):
     """Internal: why a shared pattern was refused (mapped to events by callers)."""
 
     def __init__(self, reason: str) -> None:
@@ -151,10 +152,10 @@ def verify_pattern_flow(
     pattern: Any, trusted: set[bytes] | None
 ) -> Generator[VerifyRequest, bool, SignedPattern]:
     """Check a received pattern: well-formed provenance, trusted author, valid signature.
-    Raises ``PatternRejected`` with a short reason (``malformed``, ``untrusted``, ``forged``)."""
+    Raises ``PatternRefusal`` with a short reason (``malformed``, ``untrusted``, ``forged``)."""
     prov = provenance_of(pattern)
     if prov is None or prov.get("v") != 1 or prov.get("alg") != "ed25519":
-        raise PatternRejected("malformed")
+        raise PatternRefusal("malformed")
     try:
         author = bytes.fromhex(prov["author"])
         signature = bytes.fromhex(prov["signature"])
@@ -165,12 +166,12 @@ def verify_pattern_flow(
         data = signed_bytes(content, prov["author"], signed_at)
     except (KeyError, ValueError, TypeError, LocalBusError, Exception) as exc:
         # InvalidPattern and friends: a pattern our model refuses cannot be accepted either.
-        raise PatternRejected("malformed") from exc
+        raise PatternRefusal("malformed") from exc
     if trusted is not None and author not in trusted:
-        raise PatternRejected("untrusted")
+        raise PatternRefusal("untrusted")
     ok = yield VerifyRequest(author, signature, data)
     if not ok:
-        raise PatternRejected("forged")
+        raise PatternRefusal("forged")
     return SignedPattern(pattern, author, pattern_id(pattern))
 
 

@@ -24,9 +24,7 @@ from .events import PatternAccepted, PatternRejected
 from .frames import FrameType
 from .keys import TrustList, identity_path, load_or_create_seed, store_identity, store_trust
 from .provenance import (
-    PatternRejected as _Rejected,
-)
-from .provenance import (
+    PatternRefusal,
     provenance_of,
     shareable,
     sign_pattern,
@@ -70,7 +68,7 @@ async def outgoing_patterns(
                 data = shareable(data)
                 try:
                     verify_pattern(data, trusted, verifier)
-                except _Rejected:
+                except PatternRefusal:
                     continue  # no longer trusted or altered locally: do not re-share
         except (ReasoningBankError, ValueError, OverflowError) as exc:
             pid = pattern.id if hasattr(pattern, "id") else pattern.get("id")

@@ -8,7 +8,7 @@ import copy
 import pytest
 
 from reasoningbank.bus.provenance import (
-    PatternRejected,
+    PatternRefusal,
     canonical_json,
     pattern_id,
     shareable,
@@ -58,14 +58,14 @@ def test_provenance_survives_the_model_round_trip():
 def test_altered_content_is_forged(mutate):
     p = copy.deepcopy(sign_pattern(make_pattern("a", 3), ALICE, T0))
     mutate(p)
-    with pytest.raises(PatternRejected) as info:
+    with pytest.raises(PatternRefusal) as info:
         verify_pattern(p, TRUST, VERIFIER)
     assert info.value.reason == "forged"
 
 
 def test_untrusted_author_is_rejected():
     p = sign_pattern(make_pattern("m", 1), signer_for("mallory"), T0)
-    with pytest.raises(PatternRejected) as info:
+    with pytest.raises(PatternRefusal) as info:
         verify_pattern(p, TRUST, VERIFIER)
     assert info.value.reason == "untrusted"
     assert verify_pattern(p, None, VERIFIER)  # a relay (trusted=None) accepts any valid author
@@ -94,7 +94,7 @@ def test_untrusted_author_is_rejected():
     ids=["none", "bare", "unsigned", "version", "bad-hex"],
 )
 def test_malformed_provenance_is_rejected(pattern):
-    with pytest.raises(PatternRejected) as info:
+    with pytest.raises(PatternRefusal) as info:
         verify_pattern(pattern, TRUST, VERIFIER)
     assert info.value.reason == "malformed"
 
