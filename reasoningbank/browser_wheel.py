@@ -20,17 +20,20 @@ import tokenize
 import zipfile
 from pathlib import Path
 
-__all__ = ["CPYTHON_ONLY", "PACKAGES", "build", "minify", "minify_js"]
+__all__ = ["CPYTHON_ONLY", "CPYTHON_ONLY_FOLDERS", "PACKAGES", "build", "minify", "minify_js"]
 
 PACKAGES = ("reasoningbank", "storage_idb", "transport_webtransport")
+
+#: Folders that only make sense under CPython (every file in them is left out).
+CPYTHON_ONLY_FOLDERS = ("reasoningbank/cli/",)
 
 #: Modules that only make sense under CPython; never imported by the browser path.
 CPYTHON_ONLY = frozenset(
     "reasoningbank/" + name
     for name in (
-        "__main__.py", "cli.py", "serve.py", "browser_wheel.py", "mcp_server.py", "migrate.py",
+        "__main__.py", "serve.py", "browser_wheel.py", "mcp_server.py", "migrate.py",
         "bundle.py", "benchmark.py", "semantic.py", "bus/aio.py", "bus/quic.py", "bus/ws.py",
-        "bus/commands.py", "bus/bench.py", "bus/sync.py", "bus/hub.py", "bus/hubstore.py",
+        "bus/bench.py", "bus/sync.py", "bus/hub.py", "bus/hubstore.py",
         "mcp_wire.py", "mcp_schema.py", "analysis.py", "import_sources.py",
     )
 )  # fmt: skip
@@ -100,6 +103,7 @@ def build(version: str | None = None) -> tuple[str, bytes]:
                 or "__pycache__" in rel
                 or rel.startswith("reasoningbank/_web/")
                 or rel in CPYTHON_ONLY
+                or rel.startswith(CPYTHON_ONLY_FOLDERS)
                 or path.suffix not in _SUFFIXES
             ):
                 continue

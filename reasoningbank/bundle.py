@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -50,7 +48,6 @@ __all__ = [
     "export_jsonl",
     "identity",
     "read_bundle",
-    "register",
     "trusted_keys",
 ]
 
@@ -331,60 +328,3 @@ async def export_jsonl(bank: Any, path: str) -> dict[str, Any]:
         "skipped": len(skipped),
         "skipped_patterns": skipped,
     }
-
-
-# -- CLI -------------------------------------------------------------------------------------
-def register(subparsers: Any, db_parent: Any) -> None:
-    """Add the ``export`` subcommand (``--db`` comes from ``db_parent``)."""
-    p = subparsers.add_parser(
-        "export",
-        parents=[db_parent],
-        help="export every pattern to a signed bundle (or plain JSONL)",
-        description=(
-            "Write all patterns to FILE. The default bundle format is signed with this bank's "
-            "Ed25519 key and lists a SHA-256 per record; `reasoningbank import FILE` verifies "
-            "both and refuses a modified bundle. --format jsonl writes unsigned pattern JSON "
-            "lines for other tools. Example: reasoningbank --db bank.db export backup.rbundle"
-        ),
-    )
-    p.add_argument("file", metavar="FILE", help="output file (replaced if it exists)")
-    p.add_argument(
-        "--format", choices=("bundle", "jsonl"), default="bundle", help="default: bundle"
-    )
-    p.add_argument("--json", action="store_true", help="print the summary as one JSON document")
-    p.set_defaults(handler=run_export)
-
-
-def run_export(args: Any) -> int:
-    """Handler for ``reasoningbank export``; returns the exit code."""
-    import asyncio
-
-    from .bank import ReasoningBank, default_location
-
-    location = getattr(args, "db", None) or os.environ.get("REASONINGBANK_DB") or default_location()
-
-    async def go() -> dict[str, Any]:
-        bank = await ReasoningBank.open(location, create=False)
-        try:
-            if args.format == "jsonl":
-                return await export_jsonl(bank, args.file)
-            return await export_bundle(bank, args.file, location=location)
-        finally:
-            await bank.close()
-
-    try:
-        summary = asyncio.run(go())
-    except ReasoningBankError as exc:
-        print(f"reasoningbank export: {exc}", file=sys.stderr)
-        return 1
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        signed = f", signed by {summary['public_key']}" if "public_key" in summary else ""
-        where = f"{summary['path']} ({summary['format']}{signed})"
-        print(f"exported {summary['count']} patterns to {where}")
-        if summary["skipped"]:
-            print(f"skipped {summary['skipped']} that cannot be exported (fix or delete them):")
-            for s in summary["skipped_patterns"]:
-                print(f"  {s['id']}: {s['reason']}")
-    return 0

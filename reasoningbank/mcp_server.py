@@ -21,10 +21,8 @@ consolidation (``consolidate``) need no MCP SDK, so they are testable in-process
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-import os
 import sys
 import time
 import traceback
@@ -42,7 +40,6 @@ __all__ = [
     "build_server",
     "consolidate",
     "main",
-    "register",
     "serve",
 ]
 
@@ -409,51 +406,15 @@ async def serve(
         await bank.close()
 
 
-# -- CLI -------------------------------------------------------------------------------------
-def _add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--http", action="store_true", help="serve streamable HTTP instead of stdio")
-    p.add_argument("--host", default="127.0.0.1", help="HTTP host (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8765, help="HTTP port (default 8765)")
-    p.set_defaults(handler=run_mcp)
-
-
-def register(subparsers: Any, db_parent: Any) -> None:
-    """Add the ``mcp`` subcommand (``--db`` comes from ``db_parent``)."""
-    p = subparsers.add_parser(
-        "mcp",
-        parents=[db_parent],
-        help="serve the bank to MCP clients (stdio; --http for streamable HTTP)",
-        description=(
-            "Run an MCP server with the tools reasoning_store, reasoning_retrieve, "
-            "reasoning_analyze and reasoning_optimize. Speaks stdio by default (for "
-            "Claude Desktop/Code and other MCP hosts); --http serves streamable HTTP at "
-            "http://HOST:PORT/mcp. Example: reasoningbank --db bank.db mcp"
-        ),
-    )
-    _add_arguments(p)
-
-
-def run_mcp(args: Any) -> int:
-    """Handler for ``reasoningbank mcp``; returns the exit code."""
-    location = getattr(args, "db", None) or os.environ.get("REASONINGBANK_DB") or None
-    try:
-        asyncio.run(serve(location, http=args.http, host=args.host, port=args.port))
-    except ReasoningBankError as exc:
-        print(f"reasoningbank mcp: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    return 0
-
-
+# -- python -m reasoningbank.mcp_server -----------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
-    """``python -m reasoningbank.mcp_server [--db PATH] [--http --host H --port P]``."""
-    p = argparse.ArgumentParser(
-        prog="python -m reasoningbank.mcp_server", description=__doc__.split("\n")[0]
-    )
-    p.add_argument("--db", help="bank location (default: $REASONINGBANK_DB or the user data dir)")
-    _add_arguments(p)
-    return run_mcp(p.parse_args(argv))
+    """``python -m reasoningbank.mcp_server [--db PATH] [--http --host H --port P]``: the
+    ``reasoningbank mcp`` command on its own (same parser, same error line)."""
+    from .cli.parser import mcp_parser
+    from .cli.run import run_command
+
+    args = mcp_parser().parse_args(argv)
+    return run_command(args, lambda a: serve(a.db, http=a.http, host=a.host, port=a.port))
 
 
 if __name__ == "__main__":

@@ -25,18 +25,15 @@ nothing. Hostile sources (odd table names, wrong column types, rows over
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from .errors import ImportFailed, InvalidPattern, ReasoningBankError
+from .errors import ImportFailed, InvalidPattern
 from .import_sources import (
-    EMBEDDINGS,
     FORMATS,
     MAX_SOURCE_ROW_BYTES,
     SourceRecord,
@@ -56,7 +53,6 @@ __all__ = [
     "detect_format",
     "import_file",
     "read_source",
-    "register",
 ]
 
 #: Patterns stored per transaction while importing.
@@ -281,110 +277,3 @@ async def _store_batch(
             report.imported.append(await bank.store_pattern(pattern))
         except InvalidPattern as exc:
             report.skip(where, f"refused by the bank: {exc}", pattern.get("id"), invalid=True)
-
-
-# -- CLI -----------------------------------------------------------------------------------
-def register(subparsers: Any, db_parent: Any) -> None:
-    """Add the ``import`` subcommand to an argparse ``subparsers`` (``--db`` from ``db_parent``)."""
-    p = subparsers.add_parser(
-        "import",
-        parents=[db_parent],
-        help="import patterns (agentic-flow memory.db, Rust/WASM JSON or SQLite, bundles)",
-        description=(
-            "Import patterns into the bank. The format is detected from the content: "
-            "agentic-flow's .swarm/memory.db, the Rust reasoningbank-storage SQLite schema, "
-            "ReasoningBankWasm/Rust pattern JSON (array) or JSONL, or a signed bundle from "
-            "`reasoningbank export`. Ids are kept; patterns already in the bank are skipped, so "
-            "importing twice is harmless. Atomic: if any record is invalid, every one is listed "
-            "and nothing is stored (--skip-invalid imports the others). Example: reasoningbank --db bank.db import "
-            ".swarm/memory.db --dry-run"
-        ),
-    )
-    p.add_argument("file", metavar="FILE", help="file to import")
-    p.add_argument(
-        "--format", choices=FORMATS, default="auto", help="source format (default: auto)"
-    )
-    p.add_argument(
-        "--dry-run", action="store_true", help="read and validate everything, write nothing"
-    )
-    p.add_argument(
-        "--skip-invalid",
-        action="store_true",
-        help="import the valid records and list the invalid ones (default: any invalid "
-        "record stops the import and nothing is stored)",
-    )
-    p.add_argument(
-        "--embeddings",
-        choices=EMBEDDINGS,
-        default="auto",
-        help="source vectors: auto keeps them only from bundles and this library's own JSON",
-    )
-    p.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="progress bar on stderr (default: only when stderr is a terminal)",
-    )
-    p.add_argument(
-        "--trust-signer",
-        action="store_true",
-        help="accept a bundle signed by a key this bank does not trust yet "
-        "(its signature and hashes are still verified)",
-    )
-    p.add_argument("--json", action="store_true", help="print the report as one JSON document")
-    p.set_defaults(handler=run_import)
-
-
-def _db_path(args: Any) -> str:
-    from .bank import default_location
-
-    return getattr(args, "db", None) or default_location()
-
-
-def run_import(args: Any) -> int:
-    """Handler for ``reasoningbank import``: prints the summary, returns the exit code."""
-    import asyncio
-
-    from .bank import ReasoningBank
-
-    location = _db_path(args)
-
-    def keys() -> Iterable[bytes]:
-        from .bundle import trusted_keys
-
-        return trusted_keys(location)
-
-    async def go() -> ImportReport:
-        bank = await ReasoningBank.open(location)
-        try:
-            bar = Progress("importing", enabled=args.progress)
-            return await import_file(
-                bank,
-                args.file,
-                format=args.format,
-                dry_run=args.dry_run,
-                embeddings=args.embeddings,
-                progress=bar,
-                trusted_keys=None if args.trust_signer else keys,
-                skip_invalid=args.skip_invalid,
-            )
-        finally:
-            await bank.close()
-
-    try:
-        report = asyncio.run(go())
-    except InvalidRecords as exc:
-        lines = [f"reasoningbank import: {exc}"]
-        lines += [f"  {s['where']}: {s['reason']}" for s in exc.report.invalid]
-        print("\n".join(lines), file=sys.stderr)
-        if args.json:
-            print(json.dumps(exc.report.to_dict(), ensure_ascii=False))
-        return 1
-    except ReasoningBankError as exc:
-        print(f"reasoningbank import: {exc}", file=sys.stderr)
-        return 1
-    if args.json:
-        print(json.dumps(report.to_dict(), ensure_ascii=False))
-    else:
-        print(report.summary())
-    return 0

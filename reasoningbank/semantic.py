@@ -18,7 +18,6 @@ for the pure-Python ``semantic_asset.AssetEmbedder`` that browsers run.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import struct
@@ -32,7 +31,7 @@ from typing import Any
 from .errors import ReasoningBankError
 from .semantic_asset import MAGIC
 
-__all__ = ["ASSET_DIMS", "StaticEmbedder", "build_asset", "pack_asset", "register", "write_asset"]
+__all__ = ["ASSET_DIMS", "StaticEmbedder", "build_asset", "pack_asset", "write_asset"]
 
 _WEIGHTS = ("weights", "l2_supercat_256.safetensors")
 _TOKENIZER = ("tokenizers", "l2_supercat_tokenizer_config.json")
@@ -183,32 +182,3 @@ def write_asset(out: Path, dims: int = ASSET_DIMS) -> int:
     tmp.write_bytes(data)
     tmp.replace(out)
     return len(data)
-
-
-def _cmd_asset(args: argparse.Namespace) -> int:
-    """Write the browser's semantic-embedder asset, made from the installed wordllama wheel."""
-    size = write_asset(Path(args.out), args.dims)
-    print(f"{args.out}: {size} bytes ({args.dims} dims, int8)")
-    return 0
-
-
-def register(
-    subparsers: Any, db_parent: argparse.ArgumentParser | None = None
-) -> argparse.ArgumentParser:
-    """Add ``semantic-asset OUT [--dims N]``."""
-    parser = subparsers.add_parser(
-        "semantic-asset",
-        help="write the browser's semantic-embedder file from the installed [semantic] extra",
-        description=(
-            "Pack the WordLlama table of the installed 'reasoningbank[semantic]' extra into one "
-            "quantized file that the web app's pure-Python embedder loads "
-            "(ReasoningBank.load({semantic: url})). The weights are under the Llama 2 "
-            "Community License: the file is for your own use, made from your installation."
-        ),
-    )
-    parser.add_argument("out", help="file to write")
-    parser.add_argument(
-        "--dims", type=int, default=ASSET_DIMS, help=f"dimensions (default {ASSET_DIMS})"
-    )
-    parser.set_defaults(handler=_cmd_asset)
-    return parser  # type: ignore[no-any-return]

@@ -23,7 +23,6 @@ keys it trusts) and the other way round.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import errno
@@ -51,7 +50,8 @@ __all__ = [
     "find_pyodide",
     "find_web",
     "make_server",
-    "register",
+    "LocalHub",
+    "bus_available",
     "semantic_asset",
 ]
 
@@ -513,7 +513,7 @@ def _hub_certificate(db: str) -> Any:
     return fresh
 
 
-class _LocalHub:
+class LocalHub:
     """A neural-bus hub plus the local bank's link to it, on an asyncio loop in a thread.
 
     Why private: the hub admits only sessions signed by keys the bank trusts (and the
@@ -630,110 +630,7 @@ def serve_in_thread(**kwargs: Any) -> tuple[_AppServer, str]:
     return server, f"http://{host}:{port}/"
 
 
-def _bus_available() -> bool:
+def bus_available() -> bool:
     from .runtime import has_module
 
     return has_module("aioquic") and has_module("nacl")
-
-
-def _run(args: argparse.Namespace) -> int:
-    from .bank import default_location
-
-    hub = None
-    try:
-        if not args.no_hub and _bus_available():
-            db = getattr(args, "db", None) or default_location()
-            hub = _LocalHub(db, args.host, args.hub_port)
-        server = make_server(
-            args.host,
-            args.port,
-            pyodide_dir=args.pyodide_dir,
-            verbose=args.verbose,
-            bus=hub.info if hub else None,
-            semantic=not args.no_semantic,
-        )
-        if hub:
-            hub.admit_pages_of(server)
-    except (OSError, ReasoningBankError) as exc:
-        print(f"reasoningbank serve: {exc}", file=sys.stderr)
-        return 1
-    host, port = str(server.server_address[0]), int(server.server_address[1])
-    shown = "localhost" if host in ("127.0.0.1", "::1") else host
-    query = f"?trust={hub.bank_key}" if hub else ""
-    print(f"ReasoningBank app: http://{shown}:{port}/{query}", flush=True)
-    if hub:
-        print(f"neural-bus hub: {hub.info['hub']} (websocket {hub.info['wsUrl']})")
-        print(f"certificate sha256: {hub.info['certHash']}")
-        print(f"local bank {hub.db} is linked; its key: {hub.bank_key}")
-        print("to link a browser page with this bank: reasoningbank trust add <key it shows>")
-    else:
-        print("neural bus: off (install 'reasoningbank[bus]' for the local hub)")
-    if server.semantic is not None:
-        print(f"semantic embedder for pages: /{server.semantic[0].lstrip('/')}")
-    sys.stdout.flush()
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0
-
-
-def register(
-    subparsers: Any, db_parent: argparse.ArgumentParser | None = None
-) -> argparse.ArgumentParser:
-    """Add ``serve [--host H] [--port P] [--pyodide-dir DIR] [--verbose]``.
-
-    The parser's ``handler`` default takes the parsed namespace and returns an exit code.
-    """
-    parser = subparsers.add_parser(
-        "serve",
-        parents=[db_parent] if db_parent is not None else [],
-        help="serve the offline web app (Pyodide + this library + IndexedDB) on localhost",
-        description=(
-            "Serve the ReasoningBank web app: the library runs in the browser (Pyodide), keeps "
-            "its patterns in IndexedDB and works offline after the first visit. "
-            "Example: reasoningbank serve --port 8765"
-        ),
-    )
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    parser.add_argument(
-        "--port",
-        type=int,
-        default=None,
-        help=f"port (default: {DEFAULT_PORT}, or a free one if taken; 0 picks one)",
-    )
-    parser.add_argument(
-        "--pyodide-dir",
-        default=None,
-        help=f"directory with npm pyodide@{PYODIDE_VERSION} (default: found or installed)",
-    )
-    parser.add_argument("--verbose", action="store_true", help="log every request")
-    parser.add_argument(
-        "--hub-port",
-        type=int,
-        default=None,
-        help=f"neural-bus hub port (default: {DEFAULT_HUB_PORT}, or a free one if taken; 0 picks one)",
-    )
-    parser.add_argument("--no-hub", action="store_true", help="serve the app without the hub")
-    parser.add_argument(
-        "--no-semantic",
-        action="store_true",
-        help="do not offer the [semantic] extra's embedder to pages",
-    )
-    parser.set_defaults(handler=_run)
-    return parser  # type: ignore[no-any-return]
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m reasoningbank.serve``: the serve command on its own."""
-    parser = argparse.ArgumentParser(prog="reasoningbank")
-    sub = parser.add_subparsers(dest="command", required=True)
-    register(sub)
-    args = parser.parse_args(["serve", *(sys.argv[1:] if argv is None else argv)])
-    return int(args.handler(args))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import stat
@@ -22,12 +21,11 @@ from reasoningbank.bundle import (  # noqa: E402
     identity,
     public_key_of,
     read_bundle,
-    register,
     trusted_keys,
 )
+from reasoningbank.cli import main  # noqa: E402
 from reasoningbank.errors import ImportFailed  # noqa: E402
 from reasoningbank.migrate import import_file  # noqa: E402
-from reasoningbank.migrate import register as register_import  # noqa: E402
 
 from .conftest import run  # noqa: E402
 
@@ -291,14 +289,7 @@ def test_export_jsonl_round_trips_through_import(tmp_path):
 
 # -- CLI: export, import, trust --------------------------------------------------------------
 def _cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
-    db_parent = argparse.ArgumentParser(add_help=False)
-    db_parent.add_argument("--db", default=argparse.SUPPRESS)
-    sub = parser.add_subparsers(dest="command", required=True)
-    register(sub, db_parent)
-    register_import(sub, db_parent)
-    args = parser.parse_args(argv)
-    return args.handler(args)
+    return main(argv)
 
 
 def test_cli_export_then_import_into_another_bank(tmp_path, capsys):

@@ -3,7 +3,6 @@ ReasoningBankWasm JSON/JSONL; idempotency, dry runs, reasons for every skipped r
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import os
@@ -17,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from reasoningbank.bank import ReasoningBank
+from reasoningbank.cli import main
 from reasoningbank.errors import ImportFailed
-from reasoningbank.migrate import Progress, detect_format, import_file, read_source, register
+from reasoningbank.migrate import Progress, detect_format, import_file, read_source
 
 from .conftest import run
 
@@ -441,13 +441,7 @@ def test_progress_bar_only_on_a_terminal_or_when_asked():
 
 
 def _cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
-    db_parent = argparse.ArgumentParser(add_help=False)
-    db_parent.add_argument("--db", default=argparse.SUPPRESS)
-    sub = parser.add_subparsers(dest="command", required=True)
-    register(sub, db_parent)
-    args = parser.parse_args(argv)
-    return args.handler(args)
+    return main(argv)
 
 
 def test_cli_import_dry_run_then_import(db_path, capsys):

@@ -42,7 +42,7 @@ async def refusal(url: str, cert_hash: str, db: str) -> int | None:
 
 
 def test_serve_announces_its_hub_and_links_the_local_bank(tmp_path):
-    from reasoningbank.serve import _LocalHub, make_server
+    from reasoningbank.serve import LocalHub, make_server
 
     local_db, other_db = str(tmp_path / "local.db"), str(tmp_path / "other.db")
 
@@ -52,7 +52,7 @@ def test_serve_announces_its_hub_and_links_the_local_bank(tmp_path):
 
     run(seed())
     TrustList.load(local_db).add(key_of(other_db), "other bank")  # or its hub refuses it
-    hub = _LocalHub(local_db, "127.0.0.1", 0)
+    hub = LocalHub(local_db, "127.0.0.1", 0)
     server = make_server("127.0.0.1", 0, bus=hub.info)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
@@ -133,10 +133,10 @@ def test_serve_hub_admits_only_keys_the_bank_trusts(tmp_path):
     """Private by default: a key the local bank does not trust cannot read its patterns
     from the hub `serve` runs; `trust add` while serving lets it in, `trust remove` out."""
     from reasoningbank.bus.errors import ErrorCode
-    from reasoningbank.serve import _LocalHub
+    from reasoningbank.serve import LocalHub
 
     local_db, stranger_db = str(tmp_path / "local.db"), str(tmp_path / "stranger.db")
-    hub = _LocalHub(local_db, "127.0.0.1", 0, every=0.2)
+    hub = LocalHub(local_db, "127.0.0.1", 0, every=0.2)
     url, pin = hub.info["hub"], hub.info["certHash"]
     assert run(refusal(url, pin, stranger_db)) == ErrorCode.UNTRUSTED_KEY
     assert run(refusal(hub.info["wsUrl"], pin, stranger_db)) == ErrorCode.UNTRUSTED_KEY
@@ -154,9 +154,9 @@ def test_serve_hub_admits_only_keys_the_bank_trusts(tmp_path):
 def test_serve_hub_admits_browser_pages_only_from_the_app_origin(tmp_path):
     import socket
 
-    from reasoningbank.serve import _LocalHub, make_server
+    from reasoningbank.serve import LocalHub, make_server
 
-    hub = _LocalHub(str(tmp_path / "local.db"), "127.0.0.1", 0)
+    hub = LocalHub(str(tmp_path / "local.db"), "127.0.0.1", 0)
     server = make_server("127.0.0.1", 0, bus=hub.info, semantic=False)
     hub.admit_pages_of(server)
     host, port = hub.info["wsUrl"][len("ws://") :].split("/")[0].split(":")

@@ -7,26 +7,24 @@ import json
 
 import pytest
 
-from reasoningbank.bus import commands
 from reasoningbank.bus.keys import TrustList
+from reasoningbank.cli import HANDLERS, build_parser
+from reasoningbank.cli.run import Output
 
 
 def parser() -> argparse.ArgumentParser:
-    db_parent = argparse.ArgumentParser(add_help=False)
-    db_parent.add_argument("--db", default=argparse.SUPPRESS)
-    p = argparse.ArgumentParser(prog="reasoningbank")
-    p.add_argument("--db", default=None)
-    sub = p.add_subparsers(dest="command", required=True)
-    commands.register(sub, db_parent)
-    return p
+    return build_parser()
 
 
 def main(*argv: str) -> int:
+    """Run a command, printing its text; library errors propagate (no error line)."""
     import asyncio
 
     args = parser().parse_args(list(argv))
-    result = args.handler(args)
-    return asyncio.run(result) if asyncio.iscoroutine(result) else result
+    out = asyncio.run(HANDLERS[args.command](args))
+    assert isinstance(out, Output)
+    print(json.dumps(out.doc) if getattr(args, "json", False) else out.text)
+    return out.status
 
 
 def test_identity_prints_a_stable_key(tmp_path, capsys):

@@ -219,7 +219,7 @@ def _start_cli_hub(tmp_path, store):
     import reasoningbank.cli as cli
 
     code = (
-        "import reasoningbank.cli as c; c._PLUGINS = ('bus.commands',); "
+        "import reasoningbank.cli as c; "
         f"raise SystemExit(c.main(['hub', '--host', '127.0.0.1', '--port', '0', '--open', '--store', {store!r}]))"
     )
     root = os.path.dirname(os.path.dirname(os.path.abspath(cli.__file__)))
@@ -245,7 +245,6 @@ def test_cli_hub_and_sync_commands(tmp_path, monkeypatch, capsys):
     the hub keeps what it relayed (--store) across a restart."""
     import reasoningbank.cli as cli
 
-    monkeypatch.setattr(cli, "_PLUGINS", ("bus.commands",))
     store = str(tmp_path / "hub.jsonl")
     hub, lines, url, cert = _start_cli_hub(tmp_path, store)
     try:

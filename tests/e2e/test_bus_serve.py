@@ -25,10 +25,10 @@ def test_served_page_shares_with_the_announced_hub_only_after_opt_in(chromium, t
     from browsers import DEPS
     from harness import BrowserBank, PlaywrightDriver
 
-    from reasoningbank.serve import _LocalHub, make_server
+    from reasoningbank.serve import LocalHub, make_server
 
     db = str(tmp_path / "local.db")
-    hub = _LocalHub(db, "127.0.0.1", 0, every=0.5)
+    hub = LocalHub(db, "127.0.0.1", 0, every=0.5)
     server = make_server(
         "127.0.0.1", 0, pyodide_dir=str(DEPS / "node_modules" / "pyodide"), bus=hub.info
     )
