@@ -33,7 +33,6 @@ STDLIB_ONLY = SANS_IO + [
     "hubstore",
     "aio",
     "sync",
-    "commands",
     "bench",
     "__init__",
 ]
