@@ -62,9 +62,13 @@ def test_webkit_asks_before_adopting_a_link_and_shows_its_key(hub, webkit, app_u
     from selenium.webdriver.common.by import By
 
     stranger = "ab" * 32
-    opened = len(hub.opened)
     driver = SeleniumDriver(webkit)
-    query = {"db": "wk-link", "nosw": "", "hub": hub.url, "certHash": hub.cert_hash}
+    # this browser session is shared with the other tests, whose pages (on 127.0.0.1) trust
+    # keys and share: the same app under another name is a fresh origin
+    app_url = app_url.replace("//127.0.0.1:", "//localhost:")
+    opened = len(hub.opened)
+    db = f"wk-confirm-{time.time_ns()}"
+    query = {"db": db, "nosw": "", "hub": hub.url, "certHash": hub.cert_hash}
     driver.goto(f"{app_url}?{urlencode({**query, 'trust': stranger})}")
     eventually(
         lambda: webkit.execute_script("return document.getElementById('bus-confirm').open"),
