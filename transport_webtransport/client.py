@@ -1,6 +1,6 @@
 """A browser bank's live session with a hub: ``BusPeer`` (sans-IO) over a ``JsTransport``.
 
-The same loop as ``reasoningbank/bus/aio.py`` (feed bytes → drain events → flush bytes →
+The same loop as ``reasoningbank/bus/aio/client.py`` (feed bytes → drain events → flush bytes →
 re-arm the timer), with two differences that the browser forces:
 
 * Signing and verifying go through WebCrypto, which answers with promises, so every peer

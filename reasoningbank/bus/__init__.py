@@ -4,8 +4,8 @@ Sans-IO core (stdlib only, runs under Pyodide): ``frames`` (codec), ``intents`` 
 intents and their checks), ``provenance`` (pattern signatures), ``connection`` (one session),
 ``gossip``, ``snapshots``, ``priority``, ``streams``, ``state``, ``events``, ``hub`` and
 ``peer``. Edges: ``signers`` (PyNaCl | WebCrypto, imported lazily), ``keys`` (identity and
-trust files), ``aio`` (asyncio + WebSocket), ``quic`` (aioquic HTTP/3 WebTransport),
-``sync`` (bank integration), ``commands`` (CLI) and ``bench``.
+trust files), ``sync`` (bank integration) and ``aio/``, the asyncio drivers (client, hub
+server, WebSocket and QUIC endpoints, load generator), apart from the logic.
 """
 
 from __future__ import annotations

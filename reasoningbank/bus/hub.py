@@ -24,7 +24,7 @@ state expires on the timer.
 Reasoning streams are relayed live to every other session (not stored): each receiver sees a
 stream of its own id with ``origin`` (the sender's key) added to the metadata.
 
-Transports (``quic.py``: WebTransport over HTTP/3; ``aio.py``: WebSocket) call
+Transports (``aio/server.py``: WebTransport over HTTP/3 and WebSocket) call
 ``open_session`` / ``receive`` / ``data_to_send`` / ``close_session`` / ``handle_timer``; they
 write ``data_to_send(sid, max_bytes, buffered=...)`` for every sid in ``take_dirty()`` after
 each input, passing how many bytes their transport still holds for that session.

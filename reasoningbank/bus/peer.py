@@ -1,6 +1,6 @@
 """A bank's side of a hub session, sans-IO: connection + gossip (+ snapshot download).
 
-``BusPeer`` is what ``aio.BusClient`` drives over WebTransport or WebSocket, and what tests
+``BusPeer`` is what ``aio.client.BusClient`` drives over WebTransport or WebSocket, and what tests
 drive over an in-memory link. Sync is anti-entropy against the hub: ``request_sync`` sends a
 digest; while the hub answers with ``have`` lists that lead to pushes or wants, the peer
 sends another digest (the byte stream is ordered, so the next digest is compared only after

@@ -173,7 +173,7 @@ async def bench(args: Namespace) -> Output:
 
     result = await run_benchmark(n=args.n, queries=args.queries, progress=progress_printer("bench"))
     if args.bus:
-        from ..bus.bench import arun
+        from ..bus.aio.loadgen import arun
 
         result["bus"] = await arun()
     lines = [

@@ -33,8 +33,7 @@ STDLIB_ONLY = SANS_IO + [
     "hubstore",
     "aio",
     "sync",
-    "commands",
-    "bench",
+    "aio.loadgen",
     "__init__",
 ]
 

@@ -43,7 +43,7 @@ from aioquic.quic.events import (
     StreamReset,
 )
 
-from .errors import LocalBusError
+from ..errors import LocalBusError
 
 __all__ = ["Certificate", "generate_certificate", "open_webtransport", "serve_webtransport"]
 
