@@ -459,7 +459,7 @@ class Connection:
         if op != f"stream.{frame.type.name.lower()}":
             raise ProtocolViolation(f"op {op!r} does not match a {frame.type.name} frame")
         self._events.extend(
-            self._in_streams.receive(
+            self._in_streams.handle_chunk(
                 frame.type, frame.stream_id, frame.seq, frame.payload, frame.end_stream
             )
         )

@@ -59,7 +59,7 @@ class BusClient(EventHistory):
         if self.closed and data:
             return
         try:
-            events = self.peer.receive(data, time.time())
+            events = self.peer.receive_data(data, time.time())
         except RemoteBusError as exc:  # pragma: no cover - Connection maps these itself
             events = [PeerClosed(int(exc.error_code), str(exc), by_peer=True)]
         self.flush()
@@ -211,7 +211,7 @@ async def connect_memory(
 
     def to_hub(data: bytes) -> None:
         if state["open"]:
-            loop.call_soon(server.receive, sid, data)
+            loop.call_soon(server.receive_data, sid, data)
 
     def hang_up() -> None:  # the hub ended the session
         state["open"] = False

@@ -206,7 +206,7 @@ class _HubProtocol(QuicConnectionProtocol):
 
             self.server.register(sid, write, self.transmit, end, buffered)
         if ev.data:
-            self.server.receive(sid, ev.data)
+            self.server.receive_data(sid, ev.data)
         if ev.stream_ended and stream_id in self._streams:
             self._drop(stream_id)
 

@@ -78,8 +78,8 @@ class HubServer:
         self._backlog.discard(sid)
         self.hub.close_session(sid)
 
-    def receive(self, sid: Hashable, data: bytes) -> None:
-        self.hub.receive(sid, data, time.time())
+    def receive_data(self, sid: Hashable, data: bytes) -> None:
+        self.hub.receive_data(sid, data, time.time())
         self.flush()
 
     def flush(self) -> None:

@@ -218,7 +218,7 @@ class _WsServerProtocol(asyncio.Protocol):
             self.transport.write(reply)
         for ev in events:
             if isinstance(ev, WsMessage):
-                self.server.receive(self.sid, ev.data)
+                self.server.receive_data(self.sid, ev.data)
             elif isinstance(ev, WsClose):
                 self.transport.close()
                 return
