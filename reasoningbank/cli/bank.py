@@ -169,7 +169,7 @@ async def stats(args: Namespace) -> Output:
 
 async def bench(args: Namespace) -> Output:
     """Timings of bulk store, durable single store and find_similar (and the bus, --bus)."""
-    from ..benchmark import run_benchmark
+    from ..timings import run_benchmark
 
     result = await run_benchmark(n=args.n, queries=args.queries, progress=progress_printer("bench"))
     if args.bus:
