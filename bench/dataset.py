@@ -13,7 +13,7 @@ import json
 import os
 import sys
 
-from reasoningbank.benchmark import make_dataset as make  # the generator lives in the library
+from reasoningbank.timings import make_dataset as make  # the generator lives in the library
 
 __all__ = ["make", "write"]
 

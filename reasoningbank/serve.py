@@ -488,7 +488,7 @@ def _hub_certificate(db: str) -> Any:
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 
-    from .bus.quic import Certificate, generate_certificate
+    from .bus.aio.quic import Certificate, generate_certificate
 
     if db == ":memory:" or db.startswith("idb://"):
         return generate_certificate()

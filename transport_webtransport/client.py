@@ -1,10 +1,10 @@
 """A browser bank's live session with a hub: ``BusPeer`` (sans-IO) over a ``JsTransport``.
 
-The same loop as ``reasoningbank/bus/aio.py`` (feed bytes → drain events → flush bytes →
+The same loop as ``reasoningbank/bus/aio/client.py`` (feed bytes → drain events → flush bytes →
 re-arm the timer), with two differences that the browser forces:
 
 * Signing and verifying go through WebCrypto, which answers with promises, so every peer
-  operation runs its *async* twin (``areceive``, ``ashare``, ...). One ``asyncio.Lock``
+  operation runs its *async* twin (``areceive_data``, ``ashare``, ...). One ``asyncio.Lock``
   serialises them: a frame being verified must not interleave with another one changing the
   same session state.
 * Bytes arrive from ``glue.js`` in batches (everything since the last read), so one FFI
@@ -111,7 +111,7 @@ class BrowserBusClient(EventHistory):
                     # One WebCrypto round for every signed frame in this read (verify.py).
                     await self._prefetch(self._scanner.signed_parts(data))
                 async with self._lock:
-                    events = await self.peer.areceive(data, time.time())
+                    events = await self.peer.areceive_data(data, time.time())
                     self._flush()
                 await self._deliver(events)
                 if not data:

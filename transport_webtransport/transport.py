@@ -11,7 +11,7 @@ DER, what ``reasoningbank hub`` prints); otherwise (WebKit) a WebSocket to the h
 ``ws://`` endpoint on the same port number. Feature detection, never user-agent sniffing.
 
 Why one bidirectional stream and no datagrams: the hub maps each WebTransport bidirectional
-stream to one bus session (``reasoningbank/bus/quic.py``), and every bus frame (gossip
+stream to one bus session (``reasoningbank/bus/aio/quic.py``), and every bus frame (gossip
 included) is signed and sequenced inside that session, so gossip rides the same ordered
 stream as requests, snapshots and reasoning streams; the weighted-fair scheduler of the
 connection keeps them from starving each other.

@@ -4,8 +4,16 @@ Sans-IO core (stdlib only, runs under Pyodide): ``frames`` (codec), ``intents`` 
 intents and their checks), ``provenance`` (pattern signatures), ``connection`` (one session),
 ``gossip``, ``snapshots``, ``priority``, ``streams``, ``state``, ``events``, ``hub`` and
 ``peer``. Edges: ``signers`` (PyNaCl | WebCrypto, imported lazily), ``keys`` (identity and
-trust files), ``aio`` (asyncio + WebSocket), ``quic`` (aioquic HTTP/3 WebTransport),
-``sync`` (bank integration), ``commands`` (CLI) and ``bench``.
+trust files), ``sync`` (bank integration) and ``aio/``, the asyncio drivers (client, hub
+server, WebSocket and QUIC endpoints, load generator), apart from the logic.
+
+One bytes-in verb per layer, as in aioquic. Byte machines take ``receive_data``:
+``Connection.receive_data(data)`` only buffers (events come out of ``next_event(now)``) and
+the WebSocket codec's ``receive_data(data)`` returns ``(events, reply)``; ``BusPeer`` and
+``Hub`` do their work as bytes arrive, so theirs take the clock:
+``receive_data(data, now)`` and ``receive_data(sid, data, now)``. Message layers above the
+frames take ``handle_*`` and return what happened: ``GossipNode.handle_message(...) -> Out``,
+``StreamReceiver.handle_chunk(...) -> list[BusEvent]``. Timers are ``handle_timer(now)``.
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ Inputs: ``receive_data(bytes)`` (``b""`` = the transport closed), ``handle_timer
 calls (``hello``, ``send``, ``open_stream``, ``send_stream``, ``close``). Outputs:
 ``next_event(now)`` (a ``BusEvent`` or ``None`` when more bytes are needed),
 ``data_to_send()`` and ``get_timer()``. No sockets, clock or randomness: ``now`` is passed in
-and nonces come from the injected ``nonce_source``. Drivers (``aio``, ``quic``, the test
-simulator) loop: feed → drain events → flush bytes → re-arm the timer.
+and nonces come from the injected ``nonce_source``. Drivers (``aio/``, the browser's
+``transport_webtransport``, the test simulator) loop: feed → drain events → flush bytes →
+re-arm the timer.
 
 Every frame except the unsigned control frames PING / PONG / CLOSE is signed and checked by
 an ``IntentChecker`` (share one checker between the sessions of a node, so a nonce replayed on
@@ -458,7 +459,7 @@ class Connection:
         if op != f"stream.{frame.type.name.lower()}":
             raise ProtocolViolation(f"op {op!r} does not match a {frame.type.name} frame")
         self._events.extend(
-            self._in_streams.receive(
+            self._in_streams.handle_chunk(
                 frame.type, frame.stream_id, frame.seq, frame.payload, frame.end_stream
             )
         )

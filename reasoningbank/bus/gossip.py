@@ -11,7 +11,7 @@ Trust is end-to-end: a pattern is stored (and forwarded) only if its author's si
 verifies and, unless ``trusted`` is ``None`` (a hub relays for everyone), its author is
 trusted. Rejected patterns are never forwarded, so forged traffic dies at the first honest hop.
 
-A node never does I/O: ``publish``/``receive_flow``/``anti_entropy`` return ``Out`` (events
+A node never does I/O: ``publish``/``handle_message``/``anti_entropy`` return ``Out`` (events
 plus ``(peer, op, body)`` messages to send) and the caller moves them.
 
 Bounded work (docs/protocol.md §5): bucket keys must be canonical (``"0"`` to ``"255"``,
@@ -308,7 +308,7 @@ class GossipNode:
             out.messages.extend(self._push(sp, 0, None))
         return out
 
-    def receive_flow(
+    def handle_message_flow(
         self, peer: Peer, op: str, body: Any, now: float
     ) -> Generator[VerifyRequest, bool, Out]:
         """Handle one gossip message from ``peer`` (``body`` is untrusted decoded JSON)."""
@@ -330,8 +330,8 @@ class GossipNode:
     def publish(self, pattern: dict[str, Any], verifier: Any) -> Out:
         return run_sync(self.publish_flow(pattern), verifier=verifier)
 
-    def receive(self, peer: Peer, op: str, body: Any, now: float, verifier: Any) -> Out:
-        return run_sync(self.receive_flow(peer, op, body, now), verifier=verifier)
+    def handle_message(self, peer: Peer, op: str, body: Any, now: float, verifier: Any) -> Out:
+        return run_sync(self.handle_message_flow(peer, op, body, now), verifier=verifier)
 
     # -- handlers ------------------------------------------------------------------------
     def _on_push(

@@ -24,8 +24,8 @@ state expires on the timer.
 Reasoning streams are relayed live to every other session (not stored): each receiver sees a
 stream of its own id with ``origin`` (the sender's key) added to the metadata.
 
-Transports (``quic.py``: WebTransport over HTTP/3; ``aio.py``: WebSocket) call
-``open_session`` / ``receive`` / ``data_to_send`` / ``close_session`` / ``handle_timer``; they
+Transports (``aio/server.py``: WebTransport over HTTP/3 and WebSocket) call
+``open_session`` / ``receive_data`` / ``data_to_send`` / ``close_session`` / ``handle_timer``; they
 write ``data_to_send(sid, max_bytes, buffered=...)`` for every sid in ``take_dirty()`` after
 each input, passing how many bytes their transport still holds for that session.
 """
@@ -224,7 +224,7 @@ class Hub:
         conn = self.sessions.get(sid)
         return conn.queued_bytes if conn else 0
 
-    def receive(self, sid: SessionId, data: bytes, now: float) -> None:
+    def receive_data(self, sid: SessionId, data: bytes, now: float) -> None:
         conn = self.sessions.get(sid)
         if conn is None:
             return
@@ -273,7 +273,7 @@ class Hub:
             body = json.loads(event.payload)
         except ValueError:
             body = None
-        out = self.gossip.receive(sid, event.op, body, now, self.verifier)
+        out = self.gossip.handle_message(sid, event.op, body, now, self.verifier)
         self.emit(out, now)
 
     def emit(self, out: Out, now: float) -> None:

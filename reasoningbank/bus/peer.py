@@ -1,6 +1,6 @@
 """A bank's side of a hub session, sans-IO: connection + gossip (+ snapshot download).
 
-``BusPeer`` is what ``aio.BusClient`` drives over WebTransport or WebSocket, and what tests
+``BusPeer`` is what ``aio.client.BusClient`` drives over WebTransport or WebSocket, and what tests
 drive over an in-memory link. Sync is anti-entropy against the hub: ``request_sync`` sends a
 digest; while the hub answers with ``have`` lists that lead to pushes or wants, the peer
 sends another digest (the byte stream is ordered, so the next digest is compared only after
@@ -128,7 +128,7 @@ class BusPeer:
     def data_to_send(self) -> bytes:
         return self.conn.data_to_send()
 
-    def _receive_flow(self, data: bytes, now: float) -> Generator[Any, Any, list[BusEvent]]:
+    def _receive_data_flow(self, data: bytes, now: float) -> Generator[Any, Any, list[BusEvent]]:
         self.conn.receive_data(data)
         events: list[BusEvent] = []
         while (ev := (yield from self.conn.next_event_flow(now))) is not None:
@@ -145,19 +145,19 @@ class BusPeer:
                 events.append(ev)
         return events
 
-    def receive(self, data: bytes, now: float) -> list[BusEvent]:
+    def receive_data(self, data: bytes, now: float) -> list[BusEvent]:
         """Feed bytes from the transport; returns the events they produced."""
-        return self._run(self._receive_flow(data, now))  # type: ignore[no-any-return]
+        return self._run(self._receive_data_flow(data, now))  # type: ignore[no-any-return]
 
-    async def areceive(self, data: bytes, now: float) -> list[BusEvent]:
-        return await self._arun(self._receive_flow(data, now))  # type: ignore[no-any-return]
+    async def areceive_data(self, data: bytes, now: float) -> list[BusEvent]:
+        return await self._arun(self._receive_data_flow(data, now))  # type: ignore[no-any-return]
 
     def _on_gossip(self, ev: IntentReceived, now: float) -> Generator[Any, Any, list[BusEvent]]:
         try:
             body = json.loads(ev.payload)
         except ValueError:
             body = None
-        out = yield from self.gossip.receive_flow(HUB, ev.op, body, now)
+        out = yield from self.gossip.handle_message_flow(HUB, ev.op, body, now)
         events: list[BusEvent] = yield from self._emit_flow(out, now)
         if ev.op != "gossip.have":
             return events

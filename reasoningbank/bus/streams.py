@@ -82,7 +82,7 @@ class StreamReceiver:
     def finished(self) -> bool:
         return self.end_seq is not None and self.expected > self.end_seq
 
-    def receive(self, seq: int, data: bytes, end: bool) -> list[BusEvent]:
+    def handle_chunk(self, seq: int, data: bytes, end: bool) -> list[BusEvent]:
         """Take one frame; return the events it releases (possibly none, possibly many)."""
         if self.finished or (self.end_seq is not None and seq > self.end_seq):
             raise ProtocolViolation(f"stream {self.stream_id}: frame after the end mark")
@@ -132,7 +132,7 @@ class StreamTable:
         self._open: dict[int, StreamReceiver] = {}
         self._closed: set[int] = set()
 
-    def receive(
+    def handle_chunk(
         self, kind: FrameType, stream_id: int, seq: int, data: bytes, end: bool
     ) -> list[BusEvent]:
         if stream_id == 0:
@@ -146,7 +146,7 @@ class StreamTable:
             rx = self._open[stream_id] = StreamReceiver(stream_id, kind, window=self.window)
         elif rx.kind != kind:
             raise ProtocolViolation(f"stream {stream_id} changed kind")
-        events = rx.receive(seq, data, end)
+        events = rx.handle_chunk(seq, data, end)
         if rx.finished:
             del self._open[stream_id]
             self._closed.add(stream_id)

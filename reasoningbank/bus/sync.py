@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import ReasoningBankError
 from ..model import parse_time
-from .aio import BusClient, connect
+from .aio.client import BusClient, connect
 from .events import PatternAccepted, PatternRejected
 from .frames import FrameType
 from .keys import TrustList, identity_path, load_or_create_seed, store_identity, store_trust

@@ -169,11 +169,11 @@ async def stats(args: Namespace) -> Output:
 
 async def bench(args: Namespace) -> Output:
     """Timings of bulk store, durable single store and find_similar (and the bus, --bus)."""
-    from ..benchmark import run_benchmark
+    from ..timings import run_benchmark
 
     result = await run_benchmark(n=args.n, queries=args.queries, progress=progress_printer("bench"))
     if args.bus:
-        from ..bus.bench import arun
+        from ..bus.aio.loadgen import arun
 
         result["bus"] = await arun()
     lines = [

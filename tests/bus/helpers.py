@@ -205,7 +205,7 @@ class BusMesh:
             self.frame_rejections[type(exc).__name__] += 1
             return
         self.delivered += 1
-        out = node.gossip.receive(src, intent.op, body, self.now, VERIFIER)
+        out = node.gossip.handle_message(src, intent.op, body, self.now, VERIFIER)
         for ev in out.events:
             if type(ev).__name__ == "PatternRejected":
                 node.rejections[ev.reason] += 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reasoningbank.bus.bench import hub_load, verify_rate
+from reasoningbank.bus.aio.loadgen import hub_load, verify_rate
 
 
 def test_verify_rate_reports_rates():
@@ -25,7 +25,7 @@ def test_hub_load_over_webtransport():
 def test_arun_works_inside_a_running_loop():
     import asyncio
 
-    from reasoningbank.bus.bench import arun
+    from reasoningbank.bus.aio.loadgen import arun
 
     out = asyncio.run(arun(frames=200, sessions=4, messages=1, quic_sessions=0))
     assert out["verify"]["frames"] == 200 and out["hub_websocket"]["delivery_ratio"] == 1.0

@@ -40,7 +40,7 @@ class Client:
         for _ in range(50):
             up = self.conn.data_to_send()
             if up:
-                self.hub.receive(self.sid, up, now)
+                self.hub.receive_data(self.sid, up, now)
             down = self.hub.data_to_send(self.sid) if read else b""
             if down:
                 self.conn.receive_data(down)

@@ -73,7 +73,7 @@ async def wt_session(server: HubServer, origin: str | None) -> None:
     from aioquic.h3.connection import H3_ALPN
     from aioquic.quic.configuration import QuicConfiguration
 
-    from reasoningbank.bus.quic import _ClientProtocol
+    from reasoningbank.bus.aio.quic import _ClientProtocol
 
     config = QuicConfiguration(
         is_client=True, alpn_protocols=H3_ALPN, max_datagram_frame_size=65536

@@ -22,8 +22,8 @@ def pump(hub, sid, peer):
         data = peer.data_to_send()
         if not data:
             break
-        hub.receive(sid, data, T0)
-        events += peer.receive(hub.data_to_send(sid), T0)
+        hub.receive_data(sid, data, T0)
+        events += peer.receive_data(hub.data_to_send(sid), T0)
     return events
 
 

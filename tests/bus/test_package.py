@@ -33,7 +33,7 @@ STDLIB_ONLY = SANS_IO + [
     "hubstore",
     "aio",
     "sync",
-    "bench",
+    "aio.loadgen",
     "__init__",
 ]
 

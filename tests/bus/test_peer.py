@@ -51,8 +51,8 @@ def test_async_peer_shares_syncs_and_downloads_a_snapshot():
                 data = peer.data_to_send()
                 if not data:
                     break
-                hub.receive("web", data, T0)
-                events.extend(await peer.areceive(hub.data_to_send("web"), T0))
+                hub.receive_data("web", data, T0)
+                events.extend(await peer.areceive_data(hub.data_to_send("web"), T0))
 
         await peer.astart(T0)
         mine = await asign_pattern(make_pattern("browser", 1), me, T0)

@@ -115,25 +115,25 @@ def test_snapshot_from_a_hub_resumes_over_a_new_session():
         return peer
 
     peer = session("s1", 2)
-    hub.receive("s1", peer.data_to_send(), T0)
-    peer.receive(hub.data_to_send("s1"), T0)  # hello + manifest
-    hub.receive("s1", peer.data_to_send(), T0)  # chunk request
+    hub.receive_data("s1", peer.data_to_send(), T0)
+    peer.receive_data(hub.data_to_send("s1"), T0)  # hello + manifest
+    hub.receive_data("s1", peer.data_to_send(), T0)  # chunk request
     data = hub.data_to_send("s1")
-    received = peer.receive(data[: len(data) // 2], T0)  # the link dies halfway
+    received = peer.receive_data(data[: len(data) // 2], T0)  # the link dies halfway
     got = sum(type(e).__name__ == "SnapshotChunkReceived" for e in received)
     assert 0 < got < len(peer.snapshot.manifest.chunks)
-    peer.receive(b"", T0)
+    peer.receive_data(b"", T0)
     hub.close_session("s1")
     assert peer.snapshot.state == TransferState.INTERRUPTED
     saved = json.loads(json.dumps(peer.snapshot.resume_state()))
 
     resumed = SnapshotReceiver.from_resume_state(saved, VERIFIER)
     peer2 = session("s2", 3, resumed)
-    hub.receive("s2", peer2.data_to_send(), T0)
-    peer2.receive(hub.data_to_send("s2"), T0)
+    hub.receive_data("s2", peer2.data_to_send(), T0)
+    peer2.receive_data(hub.data_to_send("s2"), T0)
     request = peer2.data_to_send()
-    hub.receive("s2", request, T0)
-    events = peer2.receive(hub.data_to_send("s2"), T0)
+    hub.receive_data("s2", request, T0)
+    events = peer2.receive_data(hub.data_to_send("s2"), T0)
     chunks = [e for e in events if type(e).__name__ == "SnapshotChunkReceived"]
     assert len(chunks) == len(resumed.manifest.chunks) - got  # only the missing ones moved
     assert isinstance(events[-1], SnapshotComplete) and len(events[-1].patterns) == 60

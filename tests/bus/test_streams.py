@@ -71,7 +71,7 @@ def test_reordered_and_duplicated_frames_are_delivered_once_in_order():
     for seq, data, end in shuffled:
         if rx.finished:
             break
-        events += rx.receive(seq, data, end)
+        events += rx.handle_chunk(seq, data, end)
     data = [e.data for e in events if isinstance(e, StreamDataReceived)]
     assert data == [f"c{i}".encode() for i in range(1, 50)]
     assert events[-1] == StreamEnded(1, FrameType.TOKEN, 49)
@@ -79,30 +79,30 @@ def test_reordered_and_duplicated_frames_are_delivered_once_in_order():
 
 def test_frame_after_end_mark_is_a_protocol_violation():
     table = StreamTable()
-    table.receive(FrameType.TOKEN, 1, 0, b"{}", False)
-    table.receive(FrameType.TOKEN, 1, 1, b"x", True)
+    table.handle_chunk(FrameType.TOKEN, 1, 0, b"{}", False)
+    table.handle_chunk(FrameType.TOKEN, 1, 1, b"x", True)
     with pytest.raises(ProtocolViolation):
-        table.receive(FrameType.TOKEN, 1, 2, b"late", False)
+        table.handle_chunk(FrameType.TOKEN, 1, 2, b"late", False)
 
 
 def test_seq_beyond_window_and_changed_kind_are_refused():
     rx = StreamReceiver(1, FrameType.TOKEN, window=8)
     with pytest.raises(ProtocolViolation):
-        rx.receive(8, b"far", False)
+        rx.handle_chunk(8, b"far", False)
     table = StreamTable()
-    table.receive(FrameType.TOKEN, 3, 0, b"{}", False)
+    table.handle_chunk(FrameType.TOKEN, 3, 0, b"{}", False)
     with pytest.raises(ProtocolViolation):
-        table.receive(FrameType.TRACE, 3, 1, b"x", False)
+        table.handle_chunk(FrameType.TRACE, 3, 1, b"x", False)
     with pytest.raises(ProtocolViolation):
-        table.receive(FrameType.TOKEN, 0, 0, b"{}", False)
+        table.handle_chunk(FrameType.TOKEN, 0, 0, b"{}", False)
 
 
 def test_too_many_open_streams_are_refused():
     table = StreamTable(max_streams=2)
-    table.receive(FrameType.TOKEN, 1, 0, b"{}", False)
-    table.receive(FrameType.TOKEN, 3, 0, b"{}", False)
+    table.handle_chunk(FrameType.TOKEN, 1, 0, b"{}", False)
+    table.handle_chunk(FrameType.TOKEN, 3, 0, b"{}", False)
     with pytest.raises(ProtocolViolation):
-        table.receive(FrameType.TOKEN, 5, 0, b"{}", False)
+        table.handle_chunk(FrameType.TOKEN, 5, 0, b"{}", False)
 
 
 def test_sending_after_end_is_a_local_error():

@@ -67,7 +67,7 @@ class RunningHub:
     ``allowed``: the keys it admits (``None``: any key), live."""
 
     def __init__(self, loop: LoopThread, allowed: set[bytes] | None = None) -> None:
-        from reasoningbank.bus.quic import generate_certificate
+        from reasoningbank.bus.aio.quic import generate_certificate
 
         self.loop = loop
         self.cert = generate_certificate()
@@ -133,7 +133,7 @@ def _ws_protocols(server: Any) -> list[Any]:
     """The hub's open WebSocket connections (so a test can drop them like a crash would)."""
     import gc
 
-    from reasoningbank.bus.aio import _WsServerProtocol
+    from reasoningbank.bus.aio.websocket import _WsServerProtocol
 
     return [o for o in gc.get_objects() if isinstance(o, _WsServerProtocol) and o.server is server]
 

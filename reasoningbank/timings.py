@@ -1,4 +1,7 @@
-"""``reasoningbank bench``: a deterministic dataset and timings of the core operations.
+"""Timings of the core operations on a deterministic dataset (``reasoningbank bench``).
+
+Why this name: ``bench/`` is the comparison suite and ``bus/aio/loadgen.py`` loads a hub;
+this module times one bank.
 
 The dataset generator is the one every side of a side-by-side comparison uses (the
 ``bench/`` harness feeds the same data to the peer implementation), so numbers compare.

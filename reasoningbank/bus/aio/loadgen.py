@@ -29,9 +29,9 @@ __all__ = ["arun", "hub_load", "run", "verify_rate"]
 def verify_rate(frames: int = 20_000, payload_size: int = 256) -> dict[str, float]:
     """Decode + fully check (``IntentChecker``: hash, time, scope, cap, nonce, budget,
     Ed25519) pre-made signed frames; returns frames per second for signing and verifying."""
-    from .frames import FrameType, encode_frame, pull_frame
-    from .intents import IntentChecker, Policy, sign_frame
-    from .signers import NaclSigner, NaclVerifier
+    from ..frames import FrameType, encode_frame, pull_frame
+    from ..intents import IntentChecker, Policy, sign_frame
+    from ..signers import NaclSigner, NaclVerifier
 
     signer, verifier = NaclSigner(bytes(range(32))), NaclVerifier()
     now = time.time()
@@ -87,9 +87,9 @@ def _cpu_s(pid: int) -> float:
 
 def _serve() -> None:  # pragma: no cover - runs in the child process
     """Child process: run a hub on free ports and print its URLs."""
-    from .aio import HubServer
-    from .hub import Hub
-    from .signers import NaclSigner, NaclVerifier
+    from ..hub import Hub
+    from ..signers import NaclSigner, NaclVerifier
+    from .server import HubServer
 
     async def main() -> None:
         hub = Hub(
@@ -108,11 +108,11 @@ def _serve() -> None:  # pragma: no cover - runs in the child process
 async def _load(
     url: str, cert: str | None, sessions: int, messages: int, interval: float, hub_pid: int
 ) -> dict[str, Any]:
-    from .aio import connect
-    from .events import PatternAccepted
-    from .frames import pull_frame
-    from .provenance import sign_pattern
-    from .signers import NaclSigner, NaclVerifier
+    from ..events import PatternAccepted
+    from ..frames import pull_frame
+    from ..provenance import sign_pattern
+    from ..signers import NaclSigner, NaclVerifier
+    from .client import connect
 
     verifier = NaclVerifier()
     publisher_key = NaclSigner(secrets.token_bytes(32))
@@ -167,7 +167,7 @@ async def _load(
     own_cpu = (time.process_time() - own_cpu0) / wall
     latencies: list[float] = []
     delivered = 0
-    from .provenance import pattern_id
+    from ..provenance import pattern_id
 
     for log in arrivals:
         buf = bytearray()
@@ -211,7 +211,7 @@ def hub_load(
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from reasoningbank.bus.bench import _serve; _serve()"],
+        [sys.executable, "-c", "from reasoningbank.bus.aio.loadgen import _serve; _serve()"],
         stdout=subprocess.PIPE,
         text=True,
         env=dict(os.environ, PYTHONPATH=path),

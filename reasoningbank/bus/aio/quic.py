@@ -43,7 +43,7 @@ from aioquic.quic.events import (
     StreamReset,
 )
 
-from .errors import LocalBusError
+from ..errors import LocalBusError
 
 __all__ = ["Certificate", "generate_certificate", "open_webtransport", "serve_webtransport"]
 
@@ -206,7 +206,7 @@ class _HubProtocol(QuicConnectionProtocol):
 
             self.server.register(sid, write, self.transmit, end, buffered)
         if ev.data:
-            self.server.receive(sid, ev.data)
+            self.server.receive_data(sid, ev.data)
         if ev.stream_ended and stream_id in self._streams:
             self._drop(stream_id)
 
