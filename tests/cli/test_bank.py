@@ -9,7 +9,7 @@ import pytest
 from reasoningbank import ReasoningBank
 from reasoningbank.cli import build_parser, main
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def cli(capsys, *argv):
