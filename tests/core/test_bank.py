@@ -364,7 +364,8 @@ def test_pruned_lexical_ranking_equals_scoring_every_candidate(outcome_weight):
             ]
             lex = bank._table.lex.scores(analyze(query), *([] if category is None else [category]))
             every = heapq.nlargest(k, bank._ranker.score(lex, {}, category, None, True))
-            assert got == [(bank._table.ids[-neg], round(s, 9)) for s, neg in every], (query, category)
+            ids = bank._table.ids
+            assert got == [(ids[-neg], round(s, 9)) for s, neg in every], (query, category)
 
     check(40)  # also ranks each text's slots by outcome, kept until they change
     for pid in rnd.sample(ids, 300):
