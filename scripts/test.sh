@@ -5,8 +5,11 @@
 # or if a suite collects no tests at all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3}
-export PYTHON=$PY
+# Everything installs into the project's virtual environment, made from the system python3
+# when there is one (as a newcomer on Debian/Ubuntu has it), else from python3.
+if [ -z "${PYTHON:-}" ] && [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; fi
+source scripts/venv.sh
+PY=$PYTHON
 
 echo "== installing the package and its test dependencies" >&2
 "$PY" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
