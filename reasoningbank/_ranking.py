@@ -83,11 +83,6 @@ class ScoreWeights:
             + self.outcome * outcome
         )
 
-    @property
-    def extras(self) -> float:
-        """Largest score the non-text parts can add (for pruning)."""
-        return self.category + self.context + self.outcome
-
 
 class Ranker:
     """Finds the best patterns of a ``SlotTable`` for a query, with ``weights``."""
