@@ -73,7 +73,7 @@ def webkit_driver(script_timeout: float) -> Iterator[Any]:
         import pytest
 
         pytest.fail(
-            "WebKitGTK needs a display: run under `xvfb-run -a` (scripts/run-browser-tests.sh does)"
+            "WebKitGTK needs a display: run under `xvfb-run -a` (the scripts/run-*-tests.sh do)"
         )
     from selenium import webdriver
     from selenium.webdriver.webkitgtk.options import Options

@@ -122,22 +122,7 @@ def cpython_bank(loops: tuple[Any, Any], tmp_path: Path) -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def webkit() -> Iterator[Any]:
     """WebKitGTK's MiniBrowser through Selenium (needs a display: the run script uses xvfb)."""
-    if not os.environ.get("DISPLAY"):
-        pytest.fail(
-            "WebKitGTK needs a display: run under `xvfb-run -a` (scripts/run-e2e-tests.sh does)"
-        )
-    from browsers import binary
-    from selenium import webdriver
-    from selenium.webdriver.webkitgtk.options import Options
-    from selenium.webdriver.webkitgtk.service import Service
+    from browsers import webkit_driver
 
-    options = Options()
-    options.binary_location = binary("MiniBrowser")
-    options.add_argument("--automation")
-    driver = webdriver.WebKitGTK(
-        options=options, service=Service(executable_path=binary("WebKitWebDriver"))
-    )
-    try:
+    with webkit_driver(30.0) as driver:  # Selenium's default script timeout
         yield driver
-    finally:
-        driver.quit()
