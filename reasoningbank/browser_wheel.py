@@ -37,7 +37,7 @@ CPYTHON_ONLY = frozenset(
     "reasoningbank/" + name
     for name in (
         "__main__.py", "serve.py", "browser_wheel.py", "mcp_server.py", "migrate.py",
-        "bundle.py", "timings.py", "semantic.py", "bus/ws.py",
+        "timings.py", "semantic.py", "bus/ws.py",
         "bus/sync.py", "bus/hub.py", "bus/hubstore.py",
         "mcp_wire.py", "mcp_schema.py", "analysis.py", "import_sources.py",
     )

@@ -147,6 +147,34 @@ async def _trusted_keys(_: int, db: str = DEFAULT_IDENTITY_DB) -> dict[str, Any]
     return dict((await _trust_list(db)).entries)
 
 
+async def _trust_key(_: int, key: str, label: str = "", db: str = DEFAULT_IDENTITY_DB) -> bool:
+    """Trust one key with a label (the page's trust list form); False if it already was."""
+    return await (await _trust_list(db)).add(str(key), str(label))
+
+
+async def _untrust_key(_: int, key: str, db: str = DEFAULT_IDENTITY_DB) -> bool:
+    """Stop trusting ``key``; running links stop accepting it at once."""
+    return await (await _trust_list(db)).remove(str(key))
+
+
+async def _export_bundle(_: int, bank: int, db: str = DEFAULT_IDENTITY_DB) -> dict[str, Any]:
+    from reasoningbank.jsapi import bank_for
+
+    from .bundles import export_bundle
+
+    return await export_bundle(bank_for(int(bank)), db)
+
+
+async def _import_bundle(
+    _: int, bank: int, text: str, db: str = DEFAULT_IDENTITY_DB
+) -> dict[str, Any]:
+    from reasoningbank.jsapi import bank_for
+
+    from .bundles import import_bundle
+
+    return await import_bundle(bank_for(int(bank)), str(text), await _trust_list(db))
+
+
 METHODS: dict[str, Callable[..., Awaitable[Any]]] = {
     "start": _start,
     "status": _status,
@@ -159,6 +187,10 @@ METHODS: dict[str, Callable[..., Awaitable[Any]]] = {
     "identity": _identity,
     "trustKeys": _trust_keys,
     "trustedKeys": _trusted_keys,
+    "trustKey": _trust_key,
+    "untrustKey": _untrust_key,
+    "exportBundle": _export_bundle,
+    "importBundle": _import_bundle,
 }
 
 
