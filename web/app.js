@@ -1,5 +1,7 @@
 // The ReasoningBank page: search, remember, learn — all in this browser.
 import { ReasoningBank } from "./reasoningbank.js";
+import { successChart } from "./chart.js";
+import { PatternList, allPatterns, el, outcomeParts, pct } from "./patterns.js";
 
 const $ = (sel) => document.querySelector(sel);
 const params = new URLSearchParams(location.search);
@@ -10,21 +12,61 @@ if ("serviceWorker" in navigator && !params.has("nosw")) {
   navigator.serviceWorker.register("sw.js").catch((e) => console.warn("service worker:", e));
 }
 
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") node.className = v;
-    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-    else node.setAttribute(k, v);
+// Sharing remembered from an earlier visit is told at once, not after the runtime boots.
+import("./sync.js").then((sync) => sync.previewSharing()).catch(() => {});
+
+// -- connectivity: the network as the browser reports it, and the bus link's own state ----
+let busState = "off";
+function renderNet() {
+  const net = $("#net");
+  const online = navigator.onLine;
+  net.dataset.online = String(online);
+  net.dataset.bus = busState;
+  const bus = {
+    off: "sharing off",
+    starting: "bus starting",
+    online: "bus connected",
+    refused: "bus refused (the hub does not trust this browser yet)",
+  }[busState] || `bus ${busState}`;
+  net.textContent = `${online ? "Online" : "Offline: everything still works here; sharing waits for the network"} · ${bus}`;
+}
+addEventListener("online", renderNet);
+addEventListener("offline", renderNet);
+addEventListener("rb-bus-state", (e) => {
+  busState = e.detail.state;
+  renderNet();
+});
+renderNet();
+
+let rb;
+let patternList;
+
+/** A form's inline error (announced by screen readers); empty message clears it. */
+function formError(form, message, input = null) {
+  const box = form.querySelector(".error");
+  box.textContent = message;
+  box.hidden = !message;
+  for (const i of form.querySelectorAll("input")) i.removeAttribute("aria-invalid");
+  if (message && input) {
+    input.setAttribute("aria-invalid", "true");
+    input.focus();
   }
-  for (const c of children) node.append(c instanceof Node ? c : String(c));
-  return node;
 }
 
-const pct = (x) => `${Math.round(100 * x)}%`;
-let rb;
+/** The trimmed value of required text `inputs`, or null after showing which one is empty. */
+function required(form, inputs) {
+  for (const [input, what] of inputs) {
+    if (!input.value.trim()) {
+      formError(form, `${what} cannot be empty or only spaces.`, input);
+      return null;
+    }
+  }
+  formError(form, "");
+  return inputs.map(([input]) => input.value.trim());
+}
 
-async function refreshStats() {
+/** The stats card, then (unless `views` is false) the chart and the pattern list. */
+async function refreshStats({ views = true } = {}) {
   const s = await rb.getStats();
   const dl = $("#stats");
   dl.replaceChildren();
@@ -41,7 +83,22 @@ async function refreshStats() {
   for (const [k, v] of rows) dl.append(el("dt", {}, k), el("dd", {}, v));
   $("#categories").replaceChildren(...Object.keys(s.categories).map((c) => el("option", { value: c })));
   $("#strategies").replaceChildren(...Object.keys(s.strategies).map((c) => el("option", { value: c })));
+  if (views) await refreshViews(s);
   return s;
+}
+
+async function refreshViews(stats) {
+  const patterns = await allPatterns(rb, stats);
+  $("#chart").replaceChildren(successChart(patterns));
+  patternList.show(patterns, Object.keys(stats.categories));
+}
+
+/** The composite score, labelled, with its parts in the tooltip. */
+function scoreBox(m) {
+  const parts = Object.entries(m.parts).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(", ");
+  const why = `Match score ${m.score.toFixed(3)}: text similarity, category, context and past outcome combined (parts before weighting: ${parts})`;
+  return el("div", { class: "score", title: why, "aria-label": why },
+    el("span", { class: "score-label" }, "match "), m.score.toFixed(3));
 }
 
 function renderResults(matches) {
@@ -53,19 +110,17 @@ function renderResults(matches) {
   }
   for (const m of matches) {
     const p = m.pattern;
-    const worked = p.outcome.success;
-    const meta = p.metadata;
     list.append(
       el("li", { "data-id": p.id },
         el("div", {},
           el("div", { class: "title" }, p.task_description),
           el("div", { class: "meta" },
-            `${p.task_category} · `, el("b", {}, p.strategy), " · ",
-            el("span", { class: worked ? "ok" : "bad" }, worked ? "worked" : "failed"),
-            ` · outcome ${p.outcome.success_score.toFixed(2)} · used ${meta.usage_count}× · confidence ${pct(meta.confidence)}`),
+            `${p.task_category} · `, el("b", {}, p.strategy), " · ", ...outcomeParts(p),
+            ` · used ${p.metadata.usage_count}×`),
         ),
-        el("div", {},
-          el("div", { class: "score", title: "composite score" }, m.score.toFixed(3)),
+        el("div", { class: "actions" },
+          scoreBox(m),
+          el("span", { class: "hint" }, "Used it again: "),
           el("button", { class: "small", title: "I used this again and it worked", onclick: () => outcome(p.id, true) }, "✓ worked"),
           " ",
           el("button", { class: "small", title: "I used this again and it failed", onclick: () => outcome(p.id, false) }, "✗ failed"),
@@ -111,19 +166,36 @@ $("#a-score").addEventListener("input", (e) => ($("#a-score-out").value = Number
 
 $("#search-form").addEventListener("submit", async (e) => {
   e.preventDefault();
-  await search($("#q-text").value.trim(), $("#q-cat").value.trim());
+  const form = e.target;
+  const values = required(form, [[$("#q-text"), "The task to search for"]]);
+  if (!values) return;
+  try {
+    await search(values[0], $("#q-cat").value.trim());
+  } catch (err) {
+    formError(form, err.message);
+  }
 });
 
 $("#add-form").addEventListener("submit", async (e) => {
   e.preventDefault();
-  const score = Number($("#a-score").value);
-  const id = await rb.storePattern({
-    task_description: $("#a-text").value.trim(),
-    task_category: $("#a-cat").value.trim(),
-    strategy: $("#a-strategy").value.trim(),
-    outcome: { success: $("#a-success").checked, success_score: score },
-  });
-  e.target.reset();
+  const form = e.target;
+  const fields = { task_description: $("#a-text"), task_category: $("#a-cat"), strategy: $("#a-strategy") };
+  const values = required(form, [[fields.task_description, "The task"], [fields.task_category, "The category"], [fields.strategy, "The strategy"]]);
+  if (!values) return;
+  const [task, category, strategy] = values;
+  let id;
+  try {
+    id = await rb.storePattern({
+      task_description: task,
+      task_category: category,
+      strategy,
+      outcome: { success: $("#a-success").checked, success_score: Number($("#a-score").value) },
+    });
+  } catch (err) {
+    formError(form, err.message, fields[err.field] || null); // nothing was stored
+    return;
+  }
+  form.reset();
   $("#a-score-out").value = "0.80";
   await refreshStats();
   status.textContent = `Saved (${id.slice(0, 8)}…)`;
@@ -142,11 +214,12 @@ try {
     return ReasoningBank.load({ db });
   });
   window.rb = rb;
+  patternList = new PatternList(rb, refreshStats);
   timings.ready = performance.now();
   timings.boot = rb.timings; // start / pyodide / wheel / ready marks, open duration
-  const stats = await refreshStats();
-  for (const b of document.querySelectorAll("button[type=submit]")) b.disabled = false;
-  status.textContent = `Ready in ${(timings.ready / 1000).toFixed(2)} s · ${stats.total_patterns} patterns${semantic ? " · semantic" : ""} · ${navigator.onLine ? "online" : "offline"}`;
+  const stats = await refreshStats({ views: false }); // the first answer does not wait for them
+  for (const b of document.querySelectorAll("#search-form button, #add-form button")) b.disabled = false;
+  status.textContent = `Ready in ${(timings.ready / 1000).toFixed(2)} s · ${stats.total_patterns} patterns${semantic ? " · semantic" : ""}`;
   const q = params.get("q");
   if (q) {
     $("#q-text").value = q;
@@ -159,6 +232,11 @@ try {
   // the page works while it is open.
   addEventListener("rb-bus-import", () => refreshStats());
   const sync = await import("./sync.js").catch((e) => (console.warn("neural bus:", e), null));
+  if (sync) {
+    const { wireBundles } = await import("./bundle.js");
+    wireBundles(rb, refreshStats);
+  }
+  await refreshViews(stats);
   await sync?.sharing(rb).catch((e) => console.warn("neural bus:", e));
   window.rbBusAttached = sync?.attach(rb, params).catch((e) => (console.warn("neural bus:", e), null));
   window.rbReady = true;

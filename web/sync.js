@@ -42,6 +42,11 @@ function call(d, handle, method, args, extra) {
   });
 }
 
+/** A call of the page dispatcher that needs no link (identity, trust list, bundles). */
+export function pageCall(rb, method, ...args) {
+  return call(dispatcher(rb), 0, method, args);
+}
+
 export class BusSync {
   constructor(d, handle, status) {
     this._d = d;
@@ -141,6 +146,14 @@ const SAVED = "rb-bus"; // localStorage: {hub, certHash, wsUrl, source: "server"
 const HUB_PARAMS = ["hub", "certHash", "wsUrl"];
 const TUNING = ["backoffBase", "backoffMax", "syncEvery", "timeout", "trustPoll"];
 const KEY_HEX = /^[0-9a-f]{64}$/;
+/** What each reason a received pattern was refused for means, for the bus line. */
+const REJECTED = {
+  untrusted: "signed by keys this browser does not trust (add them under Trusted keys to accept them)",
+  forged: "signatures that do not verify (changed on the way, or forged)",
+  malformed: "not valid patterns",
+  quota: "from an author over its share of this browser's bus store",
+  full: "arrived while this browser's bus store was full",
+};
 
 let pageBus = null; // Promise of the page's one PageBus
 
@@ -167,6 +180,37 @@ export function sharing(rb) {
 }
 
 const $ = (id) => document.getElementById(id);
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v);
+  }
+  node.append(...children);
+  return node;
+}
+
+/** Where patterns go, in one sentence (the footer and the sharing card). */
+function whereText(hub, sharing, state) {
+  if (!sharing) return "Stored only in this browser.";
+  let where = `Stored in this browser and shared with the hub at ${hubName(hub)}`;
+  if (state === "refused") where += " once it trusts this browser's key";
+  else if (state !== "online") where += " when connected";
+  return `${where}; only peers that trust this browser's key accept them.`;
+}
+
+/**
+ * Before the runtime is up: say what the remembered setting will do, so the page never
+ * claims "only in this browser" while it is about to share.
+ */
+export function previewSharing() {
+  const saved = loadSaved();
+  if (!saved.enabled || !saved.hub) return;
+  const where = whereText(saved.hub, true, "starting");
+  $("where").textContent = where;
+  $("where-now").textContent = where;
+}
 
 function loadSaved() {
   try {
@@ -208,6 +252,10 @@ class PageBus {
     }
     $("bus-share").addEventListener("change", (e) => this.setSharing(e.target.checked));
     $("copy-key").addEventListener("click", () => this.copyKey());
+    $("trust-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      this.trustFromForm().catch((err) => this.formError(err.message));
+    });
   }
 
   async init() {
@@ -224,8 +272,13 @@ class PageBus {
       const enabled = this.saved.source === "server" && this.saved.enabled === true;
       this.save({ ...this.pick(announced), source: "server", enabled });
     }
-    if (this.saved.enabled && this.saved.hub) await this.startBus();
+    if (this.saved.enabled && this.saved.hub) {
+      this.render({ state: "starting", peers: [] });
+      await this.startBus().catch((e) => console.warn("neural bus:", e));
+    }
     this.render();
+    await this.renderTrust();
+    $("trust-form").querySelector("button").disabled = false;
   }
 
   pick(cfg) {
@@ -266,7 +319,10 @@ class PageBus {
       this.render();
       return;
     }
-    if (newKeys.length) await BusSync.trustKeys(this.rb, newKeys);
+    if (newKeys.length) {
+      await BusSync.trustKeys(this.rb, newKeys);
+      await this.renderTrust();
+    }
     if (newHub) this.save({ ...this.saved, ...newHub, certHash: newHub.certHash, wsUrl: newHub.wsUrl, source: "link", enabled: true });
     // A fresh link: what a running one rejected from the newly trusted keys comes again.
     if (this.saved.enabled && this.saved.hub) await this.startBus();
@@ -374,20 +430,18 @@ class PageBus {
   /** Say where patterns go, in every state: the footer, the sharing card and the bus line. */
   render(s = this.bus?.last) {
     const hub = this.saved.hub;
-    const sharing = Boolean(hub && this.saved.enabled && this.bus);
+    const starting = s && s.state === "starting";
+    const sharing = Boolean(hub && this.saved.enabled && (this.bus || starting));
     const toggle = $("bus-share");
     toggle.disabled = !hub;
     toggle.checked = sharing;
     $("bus-hub").textContent = hub ? `the hub at ${hubName(hub)}` : "a hub (none known yet)";
-    let where = "Stored only in this browser.";
-    if (sharing) {
-      where = `Stored in this browser and shared with the hub at ${hubName(hub)}`;
-      if (s && s.state === "refused") where += " once it trusts this browser's key";
-      else if (s && s.state !== "online") where += " when connected";
-      where += ".";
-    }
+    const where = whereText(hub, sharing, s && s.state);
     $("where").textContent = where;
     $("where-now").textContent = where;
+    const state = sharing ? (s && s.state) || "starting" : "off";
+    dispatchEvent(new CustomEvent("rb-bus-state", { detail: { state, transport: s?.transport || null } }));
+    this.renderPeers(sharing ? s?.peers || [] : null);
     const box = $("bus");
     if (!sharing) {
       box.dataset.state = "off";
@@ -396,7 +450,68 @@ class PageBus {
         : "Neural bus: off. No hub known (open a link from a hub's owner, or run `reasoningbank serve`).";
       return;
     }
-    if (s) renderStatus(box, s);
+    if (s && !starting) renderStatus(box, s);
+    else box.textContent = `Neural bus: connecting to ${hubName(hub)}…`;
+  }
+
+  // -- peers and the trust list ----------------------------------------------------------
+  /** The peers the hub announces (null: sharing is off), each with its trust and a button. */
+  renderPeers(peers) {
+    const list = $("peers");
+    if (!peers || !peers.length) {
+      list.replaceChildren(el("li", { class: "empty" }, peers ? "None online right now." : "None: sharing is off."));
+      return;
+    }
+    const trusted = this.trusted || {};
+    list.replaceChildren(...peers.map((p) => {
+      const li = el("li", { "data-key": p.key }, el("span", {}, p.label || "bank"), " ", el("code", { title: p.key }, `${p.key.slice(0, 16)}…`));
+      if (p.key in trusted) li.append(" ", el("span", { class: "ok" }, "trusted"));
+      else li.append(" ", el("button", { type: "button", class: "small", "aria-label": `Trust ${p.label || "bank"} ${p.key.slice(0, 8)}`, onclick: () => this.trust(p.key, p.label || "") }, "Trust"));
+      return li;
+    }));
+  }
+
+  async renderTrust() {
+    this.trusted = await BusSync.trustedKeys(this.rb);
+    const list = $("trust-list");
+    const entries = Object.entries(this.trusted);
+    list.replaceChildren(
+      el("li", { class: "own" }, "This browser ", el("code", { title: this.key }, `${this.key.slice(0, 16)}…`), " (always)"),
+      ...entries.map(([key, { label }]) => el("li", { "data-key": key },
+        el("span", {}, label || "unnamed"), " ", el("code", { title: key }, key), " ",
+        el("button", { type: "button", class: "small", "aria-label": `Stop trusting ${label || key.slice(0, 8)}`, onclick: () => this.untrust(key) }, "Remove"))),
+    );
+    this.renderPeers(this.bus ? this.bus.last?.peers || [] : null);
+  }
+
+  formError(message) {
+    const box = $("t-error");
+    box.textContent = message;
+    box.hidden = !message;
+    $("t-key").setAttribute("aria-invalid", message ? "true" : "false");
+    if (message) $("t-key").focus();
+  }
+
+  async trustFromForm() {
+    const key = $("t-key").value.trim().toLowerCase();
+    const label = $("t-label").value.trim();
+    if (!KEY_HEX.test(key)) return this.formError("A key is 64 hexadecimal digits (0-9, a-f), as `reasoningbank trust` or a page's key line shows it.");
+    if (key === this.key) return this.formError("That is this browser's own key: it is always trusted.");
+    this.formError("");
+    await this.trust(key, label);
+    $("trust-form").reset();
+  }
+
+  async trust(key, label) {
+    await pageCall(this.rb, "trustKey", key, label);
+    await this.renderTrust();
+    // A fresh link: what the running one refused from this key comes again.
+    if (this.bus) await this.startBus();
+  }
+
+  async untrust(key) {
+    await pageCall(this.rb, "untrustKey", key);
+    await this.renderTrust();
   }
 }
 
@@ -414,8 +529,14 @@ function renderStatus(box, s) {
     `sent ${s.sent}, received ${s.imported}`,
   ];
   if (s.pending) parts.push(`${s.pending} queued`);
-  const rejected = Object.values(s.rejected || {}).reduce((a, b) => a + b, 0);
-  if (rejected) parts.push(`${rejected} rejected`);
   if (s.state !== "online" && s.state !== "refused" && s.lastError) parts.push(s.lastError);
-  box.textContent = parts.join(" · ");
+  box.replaceChildren(parts.join(" · "));
+  const reasons = Object.entries(s.rejected || {}).filter(([, n]) => n > 0);
+  const rejected = reasons.reduce((a, [, n]) => a + n, 0);
+  if (rejected) {
+    // Which patterns were refused and why, one line per reason.
+    const list = el("ul", {}, ...reasons.map(([reason, n]) =>
+      el("li", { "data-reason": reason }, `${n} ${REJECTED[reason] || `refused: ${reason}`}`)));
+    box.append(" · ", el("details", { class: "rejected" }, el("summary", {}, `${rejected} rejected`), list));
+  }
 }
