@@ -120,3 +120,97 @@ def check(result: dict[str, Any]) -> None:
     assert result["error"]["patternId"] == "no-such-id"
     assert result["invalid"]["name"] == "InvalidPattern"
     assert result["closed"] == "BankClosed"
+
+
+# -- the page, used through its controls (all engines) ------------------------------------
+PAGE_SCENARIO = (Path(__file__).parent / "page_scenario.js").read_text(encoding="utf-8")
+FOREIGN = [
+    {
+        "id": f"foreign-{n:02d}",
+        "task_description": f"tune cache eviction policy number {n}",
+        "task_category": "infra",
+        "strategy": "measure first" if n % 2 else "load test",
+        "outcome": {"success": n % 3 != 0, "success_score": 0.6},
+    }
+    for n in range(12)
+]
+
+
+def page_playwright_js() -> str:
+    return f"async (args) => {{\n{PAGE_SCENARIO}\n}}"
+
+
+def page_selenium_js() -> str:
+    return (
+        "const done = arguments[arguments.length - 1]; const args = arguments[0];\n"
+        f"(async () => {{\n{PAGE_SCENARIO}\n}})().then((v) => done([true, v]), (e) => done([false, String(e && e.stack || e)]));"
+    )
+
+
+def foreign_bundle() -> dict[str, str]:
+    """A bundle of FOREIGN signed by a fresh CPython key, as ``reasoningbank export`` makes it."""
+    import os
+    import time
+
+    from reasoningbank.bundle import build_bundle, ed25519_sign, public_key_of
+    from reasoningbank.model import Pattern
+
+    seed = os.urandom(32)
+    now = time.time()
+    patterns = [Pattern.from_dict(p, new_id=p["id"], now=now).to_dict() for p in FOREIGN]
+    blob = build_bundle(
+        patterns, sign=lambda m: ed25519_sign(seed, m), public_key=public_key_of(seed), now=now
+    )
+    return {"bundle": blob.decode(), "signer": public_key_of(seed).hex()}
+
+
+def check_page(out: dict[str, Any], foreign: dict[str, str]) -> None:
+    """What the page must have shown at each step of page_scenario.js."""
+    blank = out["blankAdd"]
+    assert blank["error"] == "The task cannot be empty or only spaces.", blank
+    assert blank["role"] == "alert" and blank["invalid"] == "true" and blank["focused"], blank
+    assert blank["stored"] == 0
+    assert "cannot be empty" in out["blankSearch"] and out["addErrorCleared"]
+
+    result, pattern = out["result"], out["result"]["pattern"]
+    meta = pattern["metadata"]
+    assert pattern["outcome"]["success"] is False and meta["usage_count"] == 1
+    # Both: the latest stored outcome and the confidence over every outcome.
+    assert "last outcome: failed (0.00)" in result["text"], result["text"]
+    assert f"confidence {round(100 * meta['confidence'])}% over 2 outcomes" in result["text"]
+    assert result["scoreText"].startswith("match ") and "similarity" in result["scoreTitle"]
+    assert "outcome" in result["scoreTitle"] and "category" in result["scoreTitle"]
+
+    chart = dict(out["chart"]["strategies"])
+    assert set(chart) == {"test-driven", "spec-first", "prototype then harden"}, chart
+    rate = meta["success_count"] / (meta["success_count"] + meta["failure_count"])
+    assert math.isclose(chart[pattern["strategy"]], rate, abs_tol=1e-4), (chart, rate)
+    assert out["chart"]["points"] == 3 and "Success rate by strategy" in out["chart"]["label"]
+
+    assert out["listAll"] == 3 and out["listFrontend"] == ["build responsive login form"]
+    assert "build responsive login form" in out["dialogText"]
+    assert out["afterCancel"] == {"listed": 3, "stored": 3}
+    assert out["afterDelete"] == {"listed": 2, "stored": 2, "gone": True}
+
+    assert "64 hexadecimal digits" in out["badKey"]
+    friend = "ab" * 32
+    assert out["trustedAfterAdd"] == {friend: {"label": "friend's laptop"}}
+    assert "friend's laptop" in out["trustRow"] and out["trustedAfterRemove"] == {}
+
+    exported = out["exported"]
+    assert exported["count"] == 2 and exported["lines"] == 4 and exported["key"] == exported["own"]
+    re = out["reimport"]
+    assert re["summary"].startswith("mine.rbundle: imported 0 of 2 patterns"), re
+    assert len(re["skipped"]) == 2 and all("already in the bank" in s for s in re["skipped"])
+    assert "does not match its SHA-256" in out["tampered"]["error"], out["tampered"]
+    assert (
+        foreign["signer"] in out["untrusted"]["error"]
+        and "does not trust" in out["untrusted"]["error"]
+    )
+    assert out["trusted"]["summary"].startswith("theirs.rbundle: imported 12 of 12 patterns")
+    assert out["afterImport"] == {"stored": 14, "page": "page 1 of 2 · 14 patterns", "listed": 10}
+    assert out["page2"] == {"page": "page 2 of 2 · 14 patterns", "listed": 4, "next": True}
+    assert "bundle" in out["garbage"]["error"] and out["garbage"]["summary"] is None
+
+    assert out["footer"] == "Stored only in this browser."
+    assert out["net"] == {"text": "Online · sharing off", "online": "true"}

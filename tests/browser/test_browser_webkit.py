@@ -144,3 +144,12 @@ def test_webkit_runs_the_webassembly_dense_kernel(webkit, app_url):
         got = run(f"check_dense_wasm({dim}, {int8}, 800)")
         assert got["backend"] == "wasm-simd" and got["scans"], got
     assert "scanF64" in run("check_dense_near_duplicates(False)")["0.001"][0]
+
+
+def test_webkit_page_scenario(webkit, app_url):
+    """The page scenario of test_browser_page.py, in WebKit."""
+    foreign = scenarios.foreign_bundle()
+    open_app(webkit, app_url, f"wk-page-{uuid.uuid4().hex[:8]}")
+    ok, out = webkit.execute_async_script(scenarios.page_selenium_js(), foreign)
+    assert ok, out
+    scenarios.check_page(out, foreign)
