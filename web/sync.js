@@ -530,6 +530,7 @@ function renderStatus(box, s) {
   ];
   if (s.pending) parts.push(`${s.pending} queued`);
   if (s.state !== "online" && s.state !== "refused" && s.lastError) parts.push(s.lastError);
+  const open = Boolean(box.querySelector("details.rejected")?.open); // kept open across updates
   box.replaceChildren(parts.join(" · "));
   const reasons = Object.entries(s.rejected || {}).filter(([, n]) => n > 0);
   const rejected = reasons.reduce((a, [, n]) => a + n, 0);
@@ -537,6 +538,8 @@ function renderStatus(box, s) {
     // Which patterns were refused and why, one line per reason.
     const list = el("ul", {}, ...reasons.map(([reason, n]) =>
       el("li", { "data-reason": reason }, `${n} ${REJECTED[reason] || `refused: ${reason}`}`)));
-    box.append(" · ", el("details", { class: "rejected" }, el("summary", {}, `${rejected} rejected`), list));
+    const details = el("details", { class: "rejected" }, el("summary", {}, `${rejected} rejected`), list);
+    details.open = open;
+    box.append(" · ", details);
   }
 }
