@@ -1,7 +1,10 @@
 // The ReasoningBank page: search, remember, learn — all in this browser.
 import { ReasoningBank } from "./reasoningbank.js";
 import { successChart } from "./chart.js";
-import { PatternList, allPatterns, el, outcomeParts, pct } from "./patterns.js";
+import { PatternList, recentPatterns, el, outcomeParts, pct } from "./patterns.js";
+
+/** Patterns the chart reads (the newest): enough for a trend, cheap in a big bank. */
+const CHART_PATTERNS = 300;
 
 const $ = (sel) => document.querySelector(sel);
 const params = new URLSearchParams(location.search);
@@ -83,14 +86,32 @@ async function refreshStats({ views = true } = {}) {
   for (const [k, v] of rows) dl.append(el("dt", {}, k), el("dd", {}, v));
   $("#categories").replaceChildren(...Object.keys(s.categories).map((c) => el("option", { value: c })));
   $("#strategies").replaceChildren(...Object.keys(s.strategies).map((c) => el("option", { value: c })));
-  if (views) await refreshViews(s);
+  if (views) refreshViews(s).catch((e) => console.warn("chart and list:", e)); // never holds up a save
   return s;
 }
 
-async function refreshViews(stats) {
-  const patterns = await allPatterns(rb, stats);
-  $("#chart").replaceChildren(successChart(patterns));
-  patternList.show(patterns, Object.keys(stats.categories));
+let views = null; // the running refresh of the list and chart
+let viewsAgain = null; // stats of a refresh asked for while one ran (runs once, after it)
+
+/** Redraw the pattern list and the chart; calls while one runs coalesce into one more. */
+function refreshViews(stats) {
+  if (views) {
+    viewsAgain = stats;
+    return views;
+  }
+  views = (async () => {
+    try {
+      for (let s = stats; s; s = viewsAgain) {
+        viewsAgain = null;
+        await patternList.show(s);
+        const recent = await recentPatterns(rb, s, CHART_PATTERNS);
+        $("#chart").replaceChildren(successChart(recent, s.total_patterns));
+      }
+    } finally {
+      views = null;
+    }
+  })();
+  return views;
 }
 
 /** The composite score, labelled, with its parts in the tooltip. */
@@ -197,8 +218,8 @@ $("#add-form").addEventListener("submit", async (e) => {
   }
   form.reset();
   $("#a-score-out").value = "0.80";
-  await refreshStats();
   status.textContent = `Saved (${id.slice(0, 8)}…)`;
+  await refreshStats();
 });
 
 try {

@@ -36,8 +36,11 @@ export function successSeries(patterns) {
     .sort((a, b) => b.points.length - a.points.length || a.strategy.localeCompare(b.strategy));
 }
 
-/** The chart for `patterns` (an <svg> with a text summary for screen readers), or a note. */
-export function successChart(patterns) {
+/**
+ * The chart for `patterns` (an <svg> with a text summary for screen readers), or a note;
+ * `total`: the bank's size, when `patterns` are only its newest.
+ */
+export function successChart(patterns, total = patterns.length) {
   const series = successSeries(patterns);
   if (!series.length) return Object.assign(document.createElement("p"), { className: "empty", textContent: "No patterns yet." });
   const shown = series.slice(0, MAX_LINES);
@@ -80,6 +83,9 @@ export function successChart(patterns) {
   });
   const box = document.createElement("div");
   box.append(root, legend);
+  if (total > patterns.length) {
+    box.append(Object.assign(document.createElement("p"), { className: "hint", textContent: `From the newest ${patterns.length} of ${total} patterns.` }));
+  }
   if (series.length > shown.length) {
     box.append(Object.assign(document.createElement("p"), { className: "hint", textContent: `${series.length - shown.length} less used strategies not drawn.` }));
   }

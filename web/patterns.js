@@ -36,12 +36,19 @@ export function outcomeParts(p) {
   ];
 }
 
-/** Every pattern of the bank, newest first (one read per category). */
-export async function allPatterns(rb, stats) {
+const newestFirst = (a, b) => b.metadata.created_at.localeCompare(a.metadata.created_at);
+
+/**
+ * About `count` of the newest patterns, newest first: each category gives its share of
+ * `count` (by its size), so a big bank costs a read of `count` patterns, not all of them.
+ */
+export async function recentPatterns(rb, stats, count) {
+  const total = stats.total_patterns;
   const lists = await Promise.all(
-    Object.entries(stats.categories).map(([cat, n]) => rb.searchByCategory(cat, Math.min(Math.max(n, 1), MAX_LIMIT))),
+    Object.entries(stats.categories).filter(([, n]) => n > 0).map(([cat, n]) =>
+      rb.searchByCategory(cat, Math.min(n, MAX_LIMIT, Math.max(1, Math.ceil((count * n) / total))))),
   );
-  return lists.flat().sort((a, b) => b.metadata.created_at.localeCompare(a.metadata.created_at));
+  return lists.flat().sort(newestFirst);
 }
 
 /** Resolves true only when the user confirms in `dialog` (a <dialog> with a method=dialog form). */
@@ -61,34 +68,43 @@ export class PatternList {
   constructor(rb, onChange) {
     this.rb = rb;
     this.onChange = onChange;
-    this.patterns = [];
+    this.stats = { categories: {} };
     this.page = 0;
+    this.shown = 0; // renders started: a slow read never overwrites a newer one
     this.$ = (id) => document.getElementById(id);
-    this.$("p-cat").addEventListener("change", () => ((this.page = 0), this.render()));
-    this.$("p-prev").addEventListener("click", () => (this.page--, this.render()));
-    this.$("p-next").addEventListener("click", () => (this.page++, this.render()));
+    const load = () => this.load().catch((e) => console.warn("pattern list:", e));
+    this.$("p-cat").addEventListener("change", () => ((this.page = 0), load()));
+    this.$("p-prev").addEventListener("click", () => (this.page--, load()));
+    this.$("p-next").addEventListener("click", () => (this.page++, load()));
   }
 
-  /** Show `patterns` (newest first), keeping the chosen category and page where possible. */
-  show(patterns, categories) {
-    this.patterns = patterns;
+  /** Show the bank as `stats` counts it, keeping the chosen category and page where possible. */
+  async show(stats) {
+    this.stats = stats;
+    const categories = Object.keys(stats.categories);
     const select = this.$("p-cat");
     const chosen = select.value;
     select.replaceChildren(el("option", { value: "" }, "all"), ...categories.map((c) => el("option", { value: c }, c)));
     select.value = categories.includes(chosen) ? chosen : "";
-    this.render();
+    await this.load();
   }
 
-  render() {
+  /** Read just the patterns up to the current page (newest first), then draw that page. */
+  async load() {
+    const run = ++this.shown;
     const cat = this.$("p-cat").value;
-    const shown = cat ? this.patterns.filter((p) => p.task_category === cat) : this.patterns;
-    const pages = Math.max(1, Math.ceil(shown.length / PAGE_SIZE));
+    const counts = Object.entries(this.stats.categories).filter(([c, n]) => n > 0 && (!cat || c === cat));
+    const total = counts.reduce((a, [, n]) => a + n, 0);
+    const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
     this.page = Math.min(Math.max(this.page, 0), pages - 1);
-    const slice = shown.slice(this.page * PAGE_SIZE, (this.page + 1) * PAGE_SIZE);
+    const upTo = (this.page + 1) * PAGE_SIZE;
+    const lists = await Promise.all(counts.map(([c, n]) => this.rb.searchByCategory(c, Math.min(n, upTo, MAX_LIMIT))));
+    if (run !== this.shown) return;
+    const slice = lists.flat().sort(newestFirst).slice(this.page * PAGE_SIZE, upTo);
     const list = this.$("p-list");
     list.replaceChildren(...slice.map((p) => this.item(p)));
     if (!slice.length) list.append(el("li", { class: "empty" }, cat ? `No patterns in ${cat}.` : "No patterns yet."));
-    this.$("p-page").textContent = shown.length ? `page ${this.page + 1} of ${pages} · ${shown.length} pattern${shown.length === 1 ? "" : "s"}` : "";
+    this.$("p-page").textContent = total ? `page ${this.page + 1} of ${pages} · ${total} pattern${total === 1 ? "" : "s"}` : "";
     this.$("p-prev").disabled = this.page === 0;
     this.$("p-next").disabled = this.page >= pages - 1;
   }

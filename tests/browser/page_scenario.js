@@ -85,9 +85,11 @@ out.chart = { strategies: $$("#chart svg g[data-strategy]").map((g) => [g.datase
 out.listAll = $$("#p-list li[data-id]").length;
 $("#p-cat").value = "frontend";
 $("#p-cat").dispatchEvent(new Event("change", { bubbles: true }));
+await until(() => text("#p-page").endsWith("· 1 pattern"), "the frontend patterns");
 out.listFrontend = $$("#p-list li[data-id]").map((li) => li.querySelector(".title").textContent);
 $("#p-cat").value = "";
 $("#p-cat").dispatchEvent(new Event("change", { bubbles: true }));
+await until(() => text("#p-page").endsWith("· 3 patterns"), "every pattern again");
 const victim = $$("#p-list li[data-id]").find((li) => li.textContent.includes("login form"));
 victim.querySelector("button").click();
 await until(() => $("#delete-confirm").open, "the delete dialog");
@@ -137,9 +139,11 @@ fill("#t-label", "the cpython bank");
 $("#trust-form").requestSubmit();
 await until(() => $(`#trust-list li[data-key="${args.signer}"]`), "the bank's key");
 out.trusted = await chooseFile("theirs.rbundle", args.bundle);
+await until(() => text("#p-page").includes("14 patterns"), "the list after the import");
 out.afterImport = { stored: (await rb.getStats()).total_patterns, page: text("#p-page"),
                     listed: $$("#p-list li[data-id]").length };
 $("#p-next").click();
+await until(() => text("#p-page").startsWith("page 2"), "the second page");
 out.page2 = { page: text("#p-page"), listed: $$("#p-list li[data-id]").length, next: $("#p-next").disabled };
 out.garbage = await chooseFile("notes.txt", "hello\nworld\n");
 out.footer = text("#where");
