@@ -12,7 +12,15 @@ from typing import Any
 
 from .errors import ReasoningBankError
 
-__all__ = ["MAX_ARGUMENT_DEPTH", "MAX_INTEGER", "RENAMED", "TOOLS", "ToolError", "validate"]
+__all__ = [
+    "MAX_ARGUMENT_DEPTH",
+    "MAX_INTEGER",
+    "MAX_TRAJECTORY_STEPS",
+    "RENAMED",
+    "TOOLS",
+    "ToolError",
+    "validate",
+]
 
 #: Nesting inside a free-form argument (``context``, ``metrics``); past it: a tool error.
 MAX_ARGUMENT_DEPTH = 16
@@ -52,6 +60,23 @@ _OUTCOME_SCHEMA: dict[str, Any] = {
         },
         "error_message": {"type": "string", "maxLength": 20000, "description": "Why it failed."},
         "metrics": {"type": "object", "description": "Any other numbers worth keeping."},
+    },
+    "additionalProperties": False,
+}
+
+#: Steps in a trajectory passed to ``reasoning_store`` (the message size bounds the text).
+MAX_TRAJECTORY_STEPS = 1000
+
+_STEP_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "One step of an attempt.",
+    "properties": {
+        name: {"type": "string", "maxLength": 100_000, "description": what}
+        for name, what in (
+            ("thought", "What the agent reasoned."),
+            ("action", "What it did (a command, a tool call, an edit)."),
+            ("observation", "What came back (output, errors, test results)."),
+        )
     },
     "additionalProperties": False,
 }
@@ -118,11 +143,24 @@ TOOLS: dict[str, dict[str, Any]] = {
                         "one (only success / success_score / outcome are used then)."
                     ),
                 },
+                "trajectory": {
+                    "type": ["string", "array"],
+                    "minLength": 1,
+                    "maxItems": MAX_TRAJECTORY_STEPS,
+                    "items": _STEP_SCHEMA,
+                    "description": (
+                        "Learn from what was done: the attempt's transcript (text), or its "
+                        "steps as [{thought, action, observation}]. With task_description it "
+                        "judges the attempt (from success / success_score when given), "
+                        "distills at most 3 memory items and stores them; no strategy needed."
+                    ),
+                },
             },
             "additionalProperties": False,
             "anyOf": [
                 {"required": ["task_description", "task_category", "strategy"]},
                 {"required": ["pattern_id"]},
+                {"required": ["task_description", "trajectory"]},
             ],
         },
         "annotations": {
@@ -180,6 +218,16 @@ TOOLS: dict[str, dict[str, Any]] = {
                     "description": (
                         'With query: facts about your situation (e.g. {"lang": "python"}); '
                         "patterns whose context matches score higher (parts.context)."
+                    ),
+                },
+                "format": {
+                    "type": "string",
+                    "enum": ["matches", "prompt"],
+                    "default": "matches",
+                    "description": (
+                        "matches: patterns as JSON. prompt (with query): one text block for "
+                        "your system prompt with the memory items of the top_k most similar "
+                        "past tasks, quoted as data with their provenance."
                     ),
                 },
             },
@@ -402,6 +450,11 @@ def validate(schema: dict[str, Any], value: Any, path: str = "arguments") -> Any
     Raises ``ToolError`` naming the first offending argument and what was expected.
     """
     t = schema.get("type")
+    if isinstance(t, list):  # a union such as ["string", "array"]: check as the one that fits
+        fits = [name for name in t if _is_type(value, name)]
+        if not fits:
+            raise ToolError(f"{path} must be {' or '.join(t)}, got {_type_name(value)}")
+        t = fits[0]
     if t is not None and not _is_type(value, t):
         raise ToolError(
             f"{path} must be {'an' if t[0] in 'aeiou' else 'a'} {t}, got {_type_name(value)}"

@@ -22,24 +22,30 @@ consolidation (``consolidate``) need no MCP SDK, so they are testable in-process
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import sys
 import time
 import traceback
+import warnings
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .analysis import analyze_patterns
-from .errors import InvalidPattern, NotFound, ReasoningBankError
+from .errors import InvalidPattern, InvalidTrajectory, LLMCallFailed, NotFound, ReasoningBankError
 from .mcp_schema import TOOLS, ToolError, validate
 from .mcp_wire import MAX_MESSAGE_BYTES, CheckedBodies, serve_stdio
 from .model import Pattern, format_time
 
 __all__ = [
     "MAX_PRUNE_SHARE",
+    "SAMPLING_MAX_TOKENS",
+    "SAMPLING_TIMEOUT",
     "ToolSet",
     "build_server",
     "consolidate",
     "main",
+    "sampling_llm",
     "serve",
 ]
 
@@ -55,6 +61,12 @@ _SERVER_INSTRUCTIONS = (
 
 #: A prune deletes at most this share of the bank in one call (the library API can do more).
 MAX_PRUNE_SHARE = 0.5
+#: Seconds to wait for the client's model to answer one sampling request.
+SAMPLING_TIMEOUT = 120.0
+#: ``maxTokens`` of one sampling request (a judgement or up to 3 memory items).
+SAMPLING_MAX_TOKENS = 1024
+
+LLM = Callable[[str], Awaitable[str]]
 
 
 class ToolSet:
@@ -66,19 +78,53 @@ class ToolSet:
         self._clock = clock
         self._lock = asyncio.Lock()
 
-    async def call(self, name: str, arguments: dict[str, Any] | None) -> dict[str, Any]:
-        """Run tool ``name``; raises ``ToolError`` (caller's fault) or other errors (ours)."""
+    async def call(
+        self, name: str, arguments: dict[str, Any] | None, *, llm: LLM | None = None
+    ) -> dict[str, Any]:
+        """Run tool ``name``; raises ``ToolError`` (caller's fault) or other errors (ours).
+
+        ``llm`` (a ``prompt -> str`` callable, such as the client's model through MCP
+        sampling) judges and distills a ``reasoning_store`` with a trajectory; without it
+        the bank's heuristic judge and template distiller do.
+        """
         spec = TOOLS.get(name)
         if spec is None:
             raise ToolError(f"unknown tool {name!r}; available: {', '.join(TOOLS)}")
         args = validate(spec["input_schema"], arguments if arguments is not None else {})
         handler = getattr(self, "_" + name)
+        if name == "reasoning_store" and "trajectory" in args:
+            handler = functools.partial(self._learn, llm=llm)
         async with self._lock:
             try:
                 result: dict[str, Any] = await handler(args)
                 return result
-            except (InvalidPattern, NotFound) as exc:
+            except (InvalidPattern, InvalidTrajectory, NotFound) as exc:
                 raise ToolError(str(exc)) from exc
+
+    async def _learn(self, a: dict[str, Any], *, llm: LLM | None) -> dict[str, Any]:
+        extra = [k for k in ("strategy", "context", "tags", "pattern_id") if k in a]
+        if extra:
+            raise ToolError(
+                f"with trajectory the memory items are distilled from it; drop {', '.join(extra)}"
+            )
+        outcome = dict(a.get("outcome") or {})
+        for key in ("success", "success_score"):
+            if key in a:
+                outcome.setdefault(key, a[key])
+        other = sorted(set(outcome) - {"success", "success_score"})
+        if other:
+            raise ToolError(
+                f"with trajectory the outcome is success and/or success_score; drop "
+                f"outcome.{other[0]}"
+            )
+        report = await self.bank.learn(
+            a["task_description"],
+            a["trajectory"],
+            category=a.get("task_category"),
+            outcome=outcome.get("success_score", outcome.get("success")),
+            llm=llm,
+        )
+        return {"action": "learned", **report.to_dict()}
 
     async def _reasoning_store(self, a: dict[str, Any]) -> dict[str, Any]:
         outcome = dict(a.get("outcome") or {})
@@ -122,6 +168,13 @@ class ToolSet:
         return {"id": pid, "action": "merged" if merged else "stored", "pattern": _summary(p)}
 
     async def _reasoning_retrieve(self, a: dict[str, Any]) -> dict[str, Any]:
+        if a["format"] == "prompt":
+            if not a.get("query"):
+                raise ToolError("format 'prompt' needs query: the task you are about to do")
+            text = await self.bank.memory_prompt(
+                a["query"], k=a["top_k"], category=a.get("task_category")
+            )
+            return {"mode": "prompt", "prompt": text}
         if a.get("pattern_id"):
             p = await self.bank.get_pattern(a["pattern_id"])
             if p is None:
@@ -342,7 +395,7 @@ def build_server(tools: ToolSet) -> Any:
 
     async def on_call_tool(ctx: Any, params: Any) -> Any:
         try:
-            result = await tools.call(params.name, params.arguments)
+            result = await tools.call(params.name, params.arguments, llm=sampling_llm(types, ctx))
         except ToolError as exc:
             return _error(types, str(exc))
         except ReasoningBankError as exc:
@@ -368,6 +421,47 @@ def build_server(tools: ToolSet) -> Any:
         on_list_tools=on_list_tools,
         on_call_tool=on_call_tool,
     )
+
+
+def sampling_llm(types: Any, ctx: Any) -> LLM | None:
+    """The client's own model, asked through MCP sampling (``sampling/createMessage``), when
+    the client declared the sampling capability; else ``None`` (the heuristic path).
+
+    Why: the server holds no keys; the user's host decides which model answers (and may show
+    the request to the user first). ``SAMPLING_TIMEOUT`` bounds the wait for an answer.
+    """
+    session = ctx.session
+    offered = types.ClientCapabilities(sampling=types.SamplingCapability())
+    if not session.check_client_capability(offered):
+        return None
+
+    async def ask(prompt: str) -> str:
+        import anyio
+
+        message = types.SamplingMessage(
+            role="user", content=types.TextContent(type="text", text=prompt)
+        )
+        try:
+            with warnings.catch_warnings(), anyio.fail_after(SAMPLING_TIMEOUT):
+                warnings.simplefilter("ignore")  # deprecated in a protocol version to come
+                result = await session.create_message(
+                    [message],
+                    max_tokens=SAMPLING_MAX_TOKENS,
+                    related_request_id=ctx.request_id,
+                )
+        except TimeoutError:
+            raise LLMCallFailed(
+                f"the client's model (MCP sampling) gave no answer in {SAMPLING_TIMEOUT:g} s"
+            ) from None
+        except Exception as exc:  # the client refused or failed: its error, as it said it
+            raise LLMCallFailed(f"the client's model (MCP sampling) failed: {exc}") from exc
+        if getattr(result.content, "type", None) != "text":
+            raise LLMCallFailed(
+                f"the client's model (MCP sampling) answered with {result.content.type}, not text"
+            )
+        return str(result.content.text)
+
+    return ask
 
 
 def _error(types: Any, message: str) -> Any:

@@ -133,6 +133,18 @@ function call(rt, handle, method, args) {
   });
 }
 
+const learnEntries = new WeakMap(); // runtime -> its jsapi.learn proxy, made on first use
+
+/** `jsapi.learn`, the entry that takes a JS `llm` function beside the JSON arguments. */
+function learnEntry(rt) {
+  if (!learnEntries.has(rt)) {
+    const mod = rt.pyodide.pyimport("reasoningbank.jsapi");
+    learnEntries.set(rt, mod.learn.copy());
+    mod.destroy();
+  }
+  return learnEntries.get(rt);
+}
+
 export class ReasoningBank {
   constructor(rt, handle, db) {
     this._rt = rt;
@@ -229,6 +241,37 @@ export class ReasoningBank {
 
   deletePattern(id) {
     return this._call("deletePattern", id);
+  }
+
+  /**
+   * Learn from an attempt (DESIGN 2b): judge it, distill at most 3 memory items, store them.
+   * `trajectory`: text, or steps [{thought, action, observation}]. `outcome`: true, false or
+   * a score in [0, 1] (skips the judge). `llm`: your model, `(prompt) => string` or a
+   * Promise of one; without it a heuristic judge and a template distiller do the work.
+   * Resolves to {verdict: {success, score, reason, judged_by}, items: [...], ids: [...]}.
+   */
+  learn(task, trajectory, { category = null, outcome = null, llm = null } = {}) {
+    const options = { category, outcome };
+    if (!llm) return this._call("learn", task, trajectory, options);
+    return new Promise((resolve, reject) => {
+      learnEntry(this._rt)(
+        this._handle,
+        JSON.stringify([task, trajectory, options]),
+        llm,
+        (out) => resolve(JSON.parse(out)),
+        (err) => reject(new ReasoningBankError(JSON.parse(err))),
+      );
+    });
+  }
+
+  /** Memory items of the most similar past tasks, MMR-diversified (`diversity` 0 = off). */
+  retrieve(task, { category = null, k = 5, diversity = 0 } = {}) {
+    return this._call("retrieve", task, { category, k, diversity });
+  }
+
+  /** A block for a system prompt: the memories of similar past tasks, quoted as data. */
+  memoryPrompt(task, { k = 5 } = {}) {
+    return this._call("memoryPrompt", task, { k });
   }
 
   async close() {
