@@ -93,7 +93,11 @@ TOOLS: dict[str, dict[str, Any]] = {
             "(same task_category and strategy) is merged into it as one more observation. "
             "Arguments are named as the pattern's own fields. To report "
             "the outcome of reusing an existing pattern, pass pattern_id plus success / "
-            "success_score instead of the task fields. Returns the pattern id."
+            "success_score instead of the task fields. Returns the pattern id. To learn "
+            "from what you did rather than name a strategy, pass task_description and "
+            "trajectory (your transcript or steps): the attempt is judged (by your own model "
+            "when the client offers MCP sampling), and up to 3 lessons are distilled and "
+            "stored."
         ),
         "input_schema": {
             "type": "object",
@@ -175,8 +179,9 @@ TOOLS: dict[str, dict[str, Any]] = {
             "Read patterns back. With pattern_id: that one pattern. With query: the top_k most "
             "similar past tasks (optionally only within task_category), best first, each with "
             "its composite score and the score parts (similarity, lexical, category, ...). With "
-            "only task_category: its newest top_k patterns. Arguments are named as the "
-            "pattern's own fields (task_category, not category)."
+            "only task_category: its newest top_k patterns. With query and format 'prompt': "
+            "the lessons learned from similar past tasks as one block for your system prompt. "
+            "Arguments are named as the pattern's own fields (task_category, not category)."
         ),
         "input_schema": {
             "type": "object",
@@ -223,9 +228,8 @@ TOOLS: dict[str, dict[str, Any]] = {
                 "format": {
                     "type": "string",
                     "enum": ["matches", "prompt"],
-                    "default": "matches",
                     "description": (
-                        "matches: patterns as JSON. prompt (with query): one text block for "
+                        "matches (default): patterns as JSON. prompt (with query): one block for "
                         "your system prompt with the memory items of the top_k most similar "
                         "past tasks, quoted as data with their provenance."
                     ),

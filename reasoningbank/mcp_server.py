@@ -6,8 +6,11 @@ with explicit JSON schemas), imported lazily: the core never needs it.
 
 Tools:
 
-* ``reasoning_store``     store a pattern, or report another outcome for a stored one
-* ``reasoning_retrieve``  by id, by query text (category filter, ``top_k``), or by category
+* ``reasoning_store``     store a pattern, report another outcome for a stored one, or learn
+  memory items from a trajectory (asking the client's model through MCP sampling when the
+  client offers it)
+* ``reasoning_retrieve``  by id, by query text (category filter, ``top_k``), or by category;
+  or the memory prompt for a query (``format: "prompt"``)
 * ``reasoning_analyze``   counts, per-strategy success rates with 95% intervals, trends,
   contradictions and near-duplicates
 * ``reasoning_optimize``  recommend a strategy with its evidence; optionally consolidate
@@ -39,6 +42,7 @@ from .model import Pattern, format_time
 
 __all__ = [
     "MAX_PRUNE_SHARE",
+    "ClientModel",
     "SAMPLING_MAX_TOKENS",
     "SAMPLING_TIMEOUT",
     "ToolSet",
@@ -56,7 +60,10 @@ _SERVER_INSTRUCTIONS = (
     "recommended strategy, or reasoning_retrieve with a query to read similar past attempts. "
     "After the task, call reasoning_store with what you did and how it went (success or "
     "success_score); if you reused a retrieved pattern, pass its pattern_id instead so the bank "
-    "learns from the outcome. reasoning_analyze summarises what works per strategy."
+    "learns from the outcome. reasoning_analyze summarises what works per strategy. To learn "
+    "from what you did, call reasoning_store with task_description and trajectory (your "
+    "transcript or steps); before a task, reasoning_retrieve with query and format 'prompt' "
+    "gives the lessons of similar past tasks as a block for your system prompt."
 )
 
 #: A prune deletes at most this share of the bank in one call (the library API can do more).
@@ -168,7 +175,7 @@ class ToolSet:
         return {"id": pid, "action": "merged" if merged else "stored", "pattern": _summary(p)}
 
     async def _reasoning_retrieve(self, a: dict[str, Any]) -> dict[str, Any]:
-        if a["format"] == "prompt":
+        if a.get("format") == "prompt":
             if not a.get("query"):
                 raise ToolError("format 'prompt' needs query: the task you are about to do")
             text = await self.bank.memory_prompt(
@@ -423,45 +430,51 @@ def build_server(tools: ToolSet) -> Any:
     )
 
 
-def sampling_llm(types: Any, ctx: Any) -> LLM | None:
-    """The client's own model, asked through MCP sampling (``sampling/createMessage``), when
-    the client declared the sampling capability; else ``None`` (the heuristic path).
+class ClientModel:
+    """The client's own model, asked through MCP sampling (``sampling/createMessage``).
 
     Why: the server holds no keys; the user's host decides which model answers (and may show
-    the request to the user first). ``SAMPLING_TIMEOUT`` bounds the wait for an answer.
+    the request to the user first). ``model`` is the name the client reported, kept for the
+    items' provenance. ``SAMPLING_TIMEOUT`` bounds the wait for one answer.
     """
-    session = ctx.session
-    offered = types.ClientCapabilities(sampling=types.SamplingCapability())
-    if not session.check_client_capability(offered):
-        return None
 
-    async def ask(prompt: str) -> str:
+    def __init__(self, types: Any, ctx: Any) -> None:
+        self._types = types
+        self._ctx = ctx
+        self.model: str | None = None
+
+    async def __call__(self, prompt: str) -> str:
         import anyio
 
+        types, ctx = self._types, self._ctx
         message = types.SamplingMessage(
             role="user", content=types.TextContent(type="text", text=prompt)
         )
         try:
             with warnings.catch_warnings(), anyio.fail_after(SAMPLING_TIMEOUT):
                 warnings.simplefilter("ignore")  # deprecated in a protocol version to come
-                result = await session.create_message(
-                    [message],
-                    max_tokens=SAMPLING_MAX_TOKENS,
-                    related_request_id=ctx.request_id,
+                result = await ctx.session.create_message(
+                    [message], max_tokens=SAMPLING_MAX_TOKENS, related_request_id=ctx.request_id
                 )
         except TimeoutError:
             raise LLMCallFailed(
                 f"the client's model (MCP sampling) gave no answer in {SAMPLING_TIMEOUT:g} s"
             ) from None
-        except Exception as exc:  # the client refused or failed: its error, as it said it
+        except Exception as exc:  # the client refused or failed: say what it said
             raise LLMCallFailed(f"the client's model (MCP sampling) failed: {exc}") from exc
         if getattr(result.content, "type", None) != "text":
             raise LLMCallFailed(
-                f"the client's model (MCP sampling) answered with {result.content.type}, not text"
+                f"the client's model (MCP sampling) answered {result.content.type}, not text"
             )
+        self.model = result.model or self.model
         return str(result.content.text)
 
-    return ask
+
+def sampling_llm(types: Any, ctx: Any) -> ClientModel | None:
+    """The client's model when the client declared the sampling capability, else ``None``
+    (the bank's heuristic judge and template distiller)."""
+    offered = types.ClientCapabilities(sampling=types.SamplingCapability())
+    return ClientModel(types, ctx) if ctx.session.check_client_capability(offered) else None
 
 
 def _error(types: Any, message: str) -> Any:

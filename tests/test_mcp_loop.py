@@ -56,7 +56,9 @@ class ScriptedModel:
         if self.answers is not None:
             text = self.answers[min(len(self.requests), len(self.answers)) - 1]
         elif '"success": true or false' in prompt:
-            text = '```json\n{"success": false, "score": 0.2, "reason": "the test still fails"}\n```'
+            text = (
+                '```json\n{"success": false, "score": 0.2, "reason": "the test still fails"}\n```'
+            )
         else:
             text = json.dumps(LESSONS)
         return types.CreateMessageResult(

@@ -68,4 +68,4 @@ async def prompt(args: Namespace) -> Output:
     """The memory block for a system prompt."""
     async with await open_bank(args, create=False) as bank:
         text = await bank.memory_prompt(args.task, k=args.k, category=args.category)
-    return Output({"prompt": text}, text)
+    return Output({"prompt": text}, text or None)

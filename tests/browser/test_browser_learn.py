@@ -18,9 +18,7 @@ FAILED_RUN = (
     "django.db.utils.OperationalError: no such table: auth_user\n"
     "exit code 1\n"
 )
-STEPS = [
-    {"thought": "run the suite", "action": "npm test", "observation": "42 passing, 0 failing"}
-]
+STEPS = [{"thought": "run the suite", "action": "npm test", "observation": "42 passing, 0 failing"}]
 
 
 def open_app(page: Any, url: str, db: str) -> None:

@@ -35,7 +35,7 @@ STEPS = [
 
 #: The scripted model. argv: MODE LOG. It appends every prompt to LOG (one JSON string per
 #: line), then answers the judge prompt with a verdict and a distill prompt with items.
-MODEL = r'''
+MODEL = r"""
 import json, sys, time
 mode, log = sys.argv[1], sys.argv[2]
 prompt = sys.stdin.read()
@@ -64,7 +64,7 @@ else:
         {"title": "Check cookie expiry against the test clock",
          "description": "A session cookie that expires during the test looks missing.",
          "content": "Avoid real clocks in session tests because expiry races the assertion; freeze time instead."}]}))
-'''
+"""
 
 
 def reasoningbank(cwd: Path, *argv: str, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
@@ -145,14 +145,18 @@ def test_learn_with_llm_cmd_judges_distills_and_prompt_renders(tmp_path, bank, m
     assert {i["kind"] for i in report["items"]} == {"failure"}
     assert len(report["ids"]) == 2 and count(bank) == 3
     prov = report["items"][0]["provenance"]
-    assert prov["task"] == TASK and prov["judged_by"] == "llm" and len(prov["trajectory_sha256"]) == 64
+    assert (
+        prov["task"] == TASK and prov["judged_by"] == "llm" and len(prov["trajectory_sha256"]) == 64
+    )
     # Two calls: the judge, then the failure distiller, each shown the steps as data.
     prompts = model.prompts()
     assert len(prompts) == 2
     assert '"success": true or false' in prompts[0] and "FAILED" in prompts[1]
     assert all("session cookie missing" in p for p in prompts)
 
-    proc = reasoningbank(tmp_path, "--db", str(bank), "prompt", "fix the flaky signup test", "-k", "3")
+    proc = reasoningbank(
+        tmp_path, "--db", str(bank), "prompt", "fix the flaky signup test", "-k", "3"
+    )
     assert proc.returncode == 0, proc.stderr
     assert "Do not retry a flaky test into green" in proc.stdout
     assert "Avoid rerunning the test until it passes" in proc.stdout
@@ -211,7 +215,9 @@ def test_without_a_model_the_heuristic_judge_and_templates_learn(tmp_path, bank)
         ("garbage", (), ("LLM",)),
     ],
 )
-def test_a_failing_model_is_one_line_and_stores_nothing(tmp_path, bank, model, mode, extra, fragments):
+def test_a_failing_model_is_one_line_and_stores_nothing(
+    tmp_path, bank, model, mode, extra, fragments
+):
     traj = tmp_path / "run.json"
     traj.write_text(json.dumps(STEPS), encoding="utf-8")
     proc = reasoningbank(

@@ -105,7 +105,9 @@ def test_learn_retrieve_memory_prompt_with_a_js_model(rb):
     assert garbage.startswith("LLMAnswerError")
     assert bad_option.startswith("InvalidPattern") and "llm" in bad_option
     titles = [i["title"] for i in got["items"]]
-    assert "Avoid: the login race" in titles and all(i["category"] == "testing" for i in got["items"])
+    assert "Avoid: the login race" in titles and all(
+        i["category"] == "testing" for i in got["items"]
+    )
     assert "Avoid relying on the real clock" in got["block"]
 
 
