@@ -64,7 +64,8 @@ function mount(rb) {
     e.preventDefault();
     const button = form.querySelector("button");
     button.disabled = true;
-    error.textContent = "";
+    error.textContent = verdict.textContent = "";
+    items.replaceChildren();
     try {
       const report = await rb.learn(
         form.querySelector("#l-task").value.trim(),
@@ -77,6 +78,7 @@ function mount(rb) {
       const v = report.verdict;
       verdict.textContent = `${v.success ? "Worked" : "Failed"} (score ${v.score.toFixed(2)}, judged by ${v.judged_by}): ${report.items.length} item${report.items.length === 1 ? "" : "s"} learned`;
       renderItems(items, report);
+      dispatchEvent(new CustomEvent("rb-learned", { detail: report })); // the page's stats
     } catch (err) {
       error.textContent = err.message;
     } finally {

@@ -50,6 +50,10 @@ def test_learn_panel_shows_distilled_items(playwright, app_url, engine, artifact
         assert verdict.startswith("Failed") and "judged by heuristic" in verdict, verdict
         titles = page.eval_on_selector_all("#l-items .title", "els => els.map(e => e.textContent)")
         assert all(t.strip() for t in titles)
+        # The page's own stats follow (the first figure is the pattern count).
+        page.wait_for_function(
+            "n => document.querySelector('#stats dd').textContent === String(n)", arg=len(kinds)
+        )
         # JSON steps and a stated outcome: no judge, success items.
         kinds = learn_via_panel(page, "add a login page", json.dumps(STEPS), "success")
         assert all("success" in k for k in kinds), kinds
