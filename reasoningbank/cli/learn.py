@@ -48,7 +48,12 @@ async def learn(args: Namespace) -> Output:
         llm = command_llm(args.llm_cmd, timeout=args.llm_timeout)
     async with await open_bank(args) as bank:
         report = await bank.learn(
-            args.task, trajectory, category=args.category, outcome=args.outcome, llm=llm
+            args.task,
+            trajectory,
+            category=args.category,
+            outcome=args.outcome,
+            llm=llm,
+            model=args.llm_model,
         )
     doc = report.to_dict()
     v = report.verdict

@@ -244,6 +244,11 @@ def _loop_commands(commands: _Commands) -> None:
         help="your model as a command: prompt on stdin, answer on stdout",
     )
     p.add_argument(
+        "--llm-model",
+        metavar="NAME",
+        help="the model's name, kept in each item's provenance",
+    )
+    p.add_argument(
         "--llm-timeout",
         type=float,
         default=LLM_CMD_TIMEOUT,

@@ -132,7 +132,7 @@ def test_learn_with_llm_cmd_judges_distills_and_prompt_renders(tmp_path, bank, m
     traj.write_text(json.dumps(STEPS), encoding="utf-8")
     proc = reasoningbank(
         tmp_path, "--db", str(bank), "learn", TASK, "--trajectory", str(traj),
-        "--category", "testing", "--llm-cmd", model("ok"), "--json",
+        "--category", "testing", "--llm-cmd", model("ok"), "--llm-model", "scripted-7b", "--json",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
@@ -148,6 +148,7 @@ def test_learn_with_llm_cmd_judges_distills_and_prompt_renders(tmp_path, bank, m
     assert (
         prov["task"] == TASK and prov["judged_by"] == "llm" and len(prov["trajectory_sha256"]) == 64
     )
+    assert prov["model"] == "scripted-7b"
     # Two calls: the judge, then the failure distiller, each shown the steps as data.
     prompts = model.prompts()
     assert len(prompts) == 2
@@ -259,3 +260,59 @@ def test_prompt_never_creates_a_bank(tmp_path):
     proc = reasoningbank(tmp_path, "--db", str(tmp_path / "typo.db"), "prompt", "anything")
     one_line_error(proc, "no bank")
     assert not (tmp_path / "typo.db").exists()
+
+
+def test_items_shared_through_a_hub_keep_kind_and_provenance(tmp_path, model):
+    """Bank A learns with the scripted model and syncs to a real hub process; bank B, which
+    trusts A, syncs and sees the same items (kind, provenance, model) under A's key."""
+    import time
+
+    a, b = tmp_path / "a.db", tmp_path / "b.db"
+    traj = tmp_path / "run.json"
+    traj.write_text(json.dumps(STEPS), encoding="utf-8")
+    learned = reasoningbank(
+        tmp_path, "--db", str(a), "learn", TASK, "--trajectory", str(traj),
+        "--category", "testing", "--llm-cmd", model("ok"), "--json",
+    )  # fmt: skip
+    assert learned.returncode == 0, learned.stderr
+    sent = json.loads(learned.stdout)["items"]
+    key_a = reasoningbank(tmp_path, "--db", str(a), "identity").stdout.strip()
+    assert reasoningbank(tmp_path, "--db", str(b), "trust", "add", key_a).returncode == 0
+
+    hub = subprocess.Popen(
+        [sys.executable, "-m", "reasoningbank", "hub", "--host", "127.0.0.1", "--port", "0",
+         "--open", "--no-quic"],
+        cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        url, deadline = "", time.monotonic() + 30
+        while not url and time.monotonic() < deadline:
+            line = hub.stdout.readline()  # type: ignore[union-attr]
+            if not line:
+                break
+            label, _, value = line.strip().partition(": ")
+            url = value if label == "websocket" else ""
+        assert url, hub.stderr.read()  # type: ignore[union-attr]
+        for db in (a, b):
+            synced = reasoningbank(
+                tmp_path, "--db", str(db), "sync", "--hub", url, "--timeout", "20"
+            )
+            assert synced.returncode == 0, synced.stderr
+    finally:
+        hub.terminate()
+        hub.wait(10)
+
+    found = reasoningbank(tmp_path, "--db", str(b), "search", TASK, "-k", "5", "--json")
+    memories = {
+        m["pattern"]["context"]["memory"]["title"]: m["pattern"]["context"]["memory"]
+        for m in json.loads(found.stdout)
+    }
+    for item in sent:
+        memory = memories[item["title"]]
+        assert memory["kind"] == item["kind"] == "failure"
+        assert memory["content"] == item["content"]
+        assert memory["provenance"] == item["provenance"]
+        assert memory["provenance"]["judged_by"] == "llm"
+    block = reasoningbank(tmp_path, "--db", str(b), "prompt", "fix the flaky signup test")
+    assert f"shared:{key_a[:16]}" in block.stdout
+    assert sent[0]["title"] in block.stdout
