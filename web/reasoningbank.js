@@ -7,6 +7,9 @@
 //     task_category: "backend", strategy: "test-driven", success_score: 0.9 });
 //   const matches = await rb.findSimilar("refresh oauth tokens", "backend", 5);
 //   const rec = await rb.recommendStrategy("refresh oauth tokens", "backend");
+//   // The closed loop: learn from what an agent did, with your own model (or none).
+//   const report = await rb.learn("fix the flaky login test", transcript, { llm: myModel });
+//   const block = await rb.memoryPrompt("fix the flaky signup test", { k: 5 });
 //   // Semantic + lexical ranking, with the embedder `reasoningbank serve` offers (an
 //   // 8.8 MB int8 table, fetched on first use and cached by the service worker):
 //   const rb2 = await ReasoningBank.load({ db: "my-agent", semantic: true });
