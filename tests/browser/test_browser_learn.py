@@ -108,3 +108,31 @@ def test_js_api_learn_with_a_page_model(playwright, app_url, engine):
         assert got["items"][0]["id"] == got["report"]["ids"][0]
     finally:
         browser.close()
+
+
+def test_learn_panel_in_webkit(app_url):
+    """The same panel in WebKitGTK (Selenium; needs a display: run under ``xvfb-run -a``)."""
+    import time
+
+    from browsers import webkit_driver
+    from selenium.webdriver.common.by import By
+
+    with webkit_driver(120.0) as driver:
+        driver.get(f"{app_url}?nosw&db=wk-learn-{uuid.uuid4().hex[:6]}")
+        ready = "return window.rbError || (document.querySelector('#learn-form') ? 'ready' : null)"
+        deadline = time.monotonic() + 120
+        while (state := driver.execute_script(ready)) is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert state == "ready", state
+        driver.find_element(By.ID, "l-task").send_keys("migrate the user table")
+        driver.find_element(By.ID, "l-trajectory").send_keys(FAILED_RUN)
+        driver.find_element(By.CSS_SELECTOR, "#learn-form button[type=submit]").click()
+        deadline = time.monotonic() + 60
+        while not driver.find_elements(By.CSS_SELECTOR, "#l-items li"):
+            assert time.monotonic() < deadline, driver.find_element(By.ID, "l-error").text
+            time.sleep(0.2)
+        kinds = [
+            li.get_attribute("class") for li in driver.find_elements(By.CSS_SELECTOR, "#l-items li")
+        ]
+        assert kinds and all("failure" in k for k in kinds), kinds
+        assert "judged by heuristic" in driver.find_element(By.ID, "l-verdict").text
