@@ -11,11 +11,11 @@ import math
 from typing import Any
 
 from .errors import ReasoningBankError
+from .loop.trajectory import MAX_STEPS
 
 __all__ = [
     "MAX_ARGUMENT_DEPTH",
     "MAX_INTEGER",
-    "MAX_TRAJECTORY_STEPS",
     "RENAMED",
     "TOOLS",
     "ToolError",
@@ -63,9 +63,6 @@ _OUTCOME_SCHEMA: dict[str, Any] = {
     },
     "additionalProperties": False,
 }
-
-#: Steps in a trajectory passed to ``reasoning_store`` (the message size bounds the text).
-MAX_TRAJECTORY_STEPS = 1000
 
 _STEP_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -150,7 +147,7 @@ TOOLS: dict[str, dict[str, Any]] = {
                 "trajectory": {
                     "type": ["string", "array"],
                     "minLength": 1,
-                    "maxItems": MAX_TRAJECTORY_STEPS,
+                    "maxItems": MAX_STEPS,
                     "items": _STEP_SCHEMA,
                     "description": (
                         "Learn from what was done: the attempt's transcript (text), or its "

@@ -183,10 +183,11 @@ async def bench(args: Namespace) -> Output:
     return Output(result, "\n".join(lines))
 
 
-def read_file(path: str) -> bytes:
+def read_file(path: str, limit: int = -1) -> bytes:
+    """The bytes of ``path`` (at most ``limit`` of them when given); one-line error if not."""
     try:
         with open(path, "rb") as fh:
-            return fh.read()
+            return fh.read(limit)
     except OSError as exc:
         raise ReasoningBankError(f"cannot read {path}: {exc.strerror}") from exc
 

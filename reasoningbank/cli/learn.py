@@ -14,17 +14,30 @@ from typing import Any
 
 from ..errors import InvalidTrajectory
 from ..files import decode_utf8
+from ..loop.trajectory import MAX_TRAJECTORY_CHARS
 from .bank import open_bank, read_file
 from .run import Output
 
-__all__ = ["learn", "prompt", "read_trajectory"]
+__all__ = ["MAX_TRAJECTORY_BYTES", "learn", "prompt", "read_trajectory"]
+
+
+#: Bytes read from a trajectory file. Why a bound: the library refuses a trajectory over
+#: ``MAX_TRAJECTORY_CHARS`` anyway; JSON escapes take up to 12 bytes per character, so a larger
+#: file is refused before it is read whole.
+MAX_TRAJECTORY_BYTES = 12 * MAX_TRAJECTORY_CHARS
 
 
 def read_trajectory(path: str) -> str | list[Any]:
     """The trajectory in ``path`` ('-': stdin): a JSON list of steps stays a list; anything
     else (a log, a transcript) is text."""
     source = "standard input" if path == "-" else path
-    data = sys.stdin.buffer.read() if path == "-" else read_file(path)
+    limit = MAX_TRAJECTORY_BYTES + 1
+    data = sys.stdin.buffer.read(limit) if path == "-" else read_file(path, limit)
+    if len(data) >= limit:
+        raise InvalidTrajectory(
+            f"the trajectory in {source} is larger than {MAX_TRAJECTORY_BYTES} bytes "
+            f"(a trajectory holds at most {MAX_TRAJECTORY_CHARS} characters)"
+        )
     text = decode_utf8(data, source)
     if not text.strip():
         raise InvalidTrajectory(f"the trajectory in {source} is empty")

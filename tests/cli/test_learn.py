@@ -239,15 +239,19 @@ def test_a_failing_model_is_one_line_and_stores_nothing(
         (("--outcome", "maybe"), 2, ("success, failure or a score",)),
         (("--trajectory-file-missing",), 1, ("cannot read",)),
         (("--empty",), 1, ("empty",)),
+        (("--huge",), 1, ("larger than", "bytes")),
         (("--llm-cmd", "no-such-model-runner-here"), 1, ("no-such-model-runner-here",)),
     ],
 )
 def test_bad_input_is_one_line_and_stores_nothing(tmp_path, bank, argv, status, fragments):
     traj = tmp_path / "run.txt"
-    traj.write_text("" if argv == ("--empty",) else "ran the tests: 3 failed", encoding="utf-8")
+    from reasoningbank.cli.learn import MAX_TRAJECTORY_BYTES
+
+    text = {"--empty": "", "--huge": "x" * (MAX_TRAJECTORY_BYTES + 1)}.get(argv[0], "3 failed")
+    traj.write_text(text, encoding="utf-8")
     if argv[0].startswith("--trajectory-file-missing"):
         traj = tmp_path / "missing.txt"
-    args = [a for a in argv if a not in ("--empty", "--trajectory-file-missing")]
+    args = [a for a in argv if a not in ("--empty", "--huge", "--trajectory-file-missing")]
     proc = reasoningbank(
         tmp_path, "--db", str(bank), "learn", TASK, "--trajectory", str(traj), *args
     )
