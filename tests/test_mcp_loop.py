@@ -216,3 +216,49 @@ def test_learn_arguments_are_checked_before_anything_runs(db_path):
     assert "format 'prompt' needs query" in errors[-1]
     assert tools == set(TOOLS) and len(tools) == 4
     assert model.requests == [] and run(count(db_path)) == 0
+
+
+def test_sampling_over_streamable_http(db_path):
+    """The HTTP transport carries the sampling request back to the client too."""
+    pytest.importorskip("mcp", reason="the MCP extra is not installed")
+    import signal
+    import socket
+    import subprocess
+    import time
+
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reasoningbank.mcp_server", "--db", db_path, "--http",
+         "--port", str(port)],
+        env=env, cwd=str(ROOT), stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    model = ScriptedModel()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            assert proc.poll() is None
+            time.sleep(0.1)
+
+        async def go():
+            url = f"http://127.0.0.1:{port}/mcp"
+            async with streamable_http_client(url) as (read, write, *_):
+                async with ClientSession(read, write, sampling_callback=model) as s:
+                    await s.initialize()
+                    return await call(
+                        s, "reasoning_store", {"task_description": TASK, "trajectory": STEPS}
+                    )
+
+        learned = run(go())
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=15)
+    assert learned["verdict"]["judged_by"] == "llm" and len(model.requests) == 2
+    assert learned["items"][0]["provenance"]["model"] == "scripted-7b"
