@@ -168,15 +168,17 @@ async def store_items(
     )
     for pid, confidence, _ in reinforce:
         await bank.record_outcome(pid, score=confidence)
-    out_items, out_ids = [], []
-    for (item, _), pid in zip(kept, stored_ids, strict=True):
-        item.id = pid
-        out_items.append(item)
-        out_ids.append(pid)
-    for pid, _, item in reinforce:
-        item.id = pid
-        out_items.append(item)
-        out_ids.append(pid)
+    out_ids = list(stored_ids) + [pid for pid, _, _ in reinforce]
+    # What the bank now holds under each id (confidence and age included; a reinforced
+    # duplicate reports the lesson it reinforced).
+    out_items = []
+    for pid, (item, _) in zip(out_ids, kept + [(i, []) for _, _, i in reinforce], strict=True):
+        pattern = await bank.get_pattern(pid)
+        found = item_from_pattern(pattern) if pattern is not None else None
+        if found is None:  # gone already (another process deleted it): report what we had
+            item.id = pid
+            found = item
+        out_items.append(found)
     return out_items, out_ids
 
 

@@ -67,6 +67,7 @@ def test_learn_with_llm_judges_and_distills_with_the_success_prompt(db_path):
     assert item.provenance["judged_by"] == "llm" and item.provenance["model"] == "scripted-1"
     assert item.provenance["verdict"]["success"] is True
     assert report.ids == [item.id]
+    assert item.confidence is not None and item.created_at is not None  # as stored
 
 
 def test_failed_trajectory_uses_the_failure_prompt_and_stores_a_preventive_lesson(db_path):

@@ -31,17 +31,20 @@ def test_parallel_judges_every_attempt_and_returns_the_best(db_path):
 
     async def go():
         async with await ReasoningBank.open(db_path) as bank:
-            await bank.learn(TASK, WIN, category="web")  # something to remember first
-            return await bank.matts_parallel(TASK, agent, k=3, category="web")
+            before = await bank.learn(TASK, WIN, category="web")  # something to remember
+            return before, await bank.matts_parallel(TASK, agent, k=3, category="web")
 
-    report = run(go())
+    before, report = run(go())
     assert len(seen) == 3 and all(t == TASK for t, _ in seen)
     assert all("<memories>" in p for _, p in seen)  # each attempt got the memory prompt
     assert [v.success for v in report.verdicts] == [False, True, False]
     assert report.best == WIN and report.best_verdict.success
     kinds = [i.kind for i in report.items]
     assert "success" in kinds and "failure" in kinds and len(report.items) <= 5
-    assert all(i.provenance["matts"] == {"mode": "parallel", "attempts": 3} for i in report.items)
+    new = [i for i in report.items if i.id not in before.ids]
+    assert new and all(i.provenance["matts"] == {"mode": "parallel", "attempts": 3} for i in new)
+    # the winning attempt repeats the lesson already learnt: it reinforced it
+    assert set(before.ids) <= set(report.ids)
 
 
 def test_parallel_with_llm_self_contrast_keeps_at_most_five_items(db_path):
