@@ -209,7 +209,7 @@ def test_item_is_a_pattern_keyed_by_its_task(db_path):
     ("trajectory", "message"),
     [
         (42, "must be text or a list of steps"),
-        ([{"thought": "x", "tool": "y"}], "unknown keys: tool"),
+        ({"actions": []}, 'needs a "steps" list'),
         (["ok", 5], "step 2 must be an object"),
         ("", "trajectory is empty"),
         ("x" * (MAX_TRAJECTORY_CHARS + 1), f"at most {MAX_TRAJECTORY_CHARS}"),
@@ -261,3 +261,12 @@ def test_trajectory_text_in_prompts_cannot_expand_placeholders(db_path):
     llm = standard_llm(True)
     run(_learn(db_path, TASK, "observation: literal $task and ${reason}; 3 passed", llm=llm))
     assert "literal $task and ${reason}" in llm.prompts[0]
+
+
+def test_agentic_flow_shaped_trajectory_is_read_with_every_field():
+    traj = Trajectory.of({"steps": [{"action": "open", "url": "/settings"},
+                                    {"action": "submit", "result": "form accepted"}]})  # fmt: skip
+    assert traj.text() == (
+        "step 1\naction: open url: /settings\n\nstep 2\naction: submit\n"
+        "observation: result: form accepted"
+    )
