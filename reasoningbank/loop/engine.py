@@ -7,6 +7,7 @@ so a failing LLM or a malformed answer leaves the bank exactly as it was.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidPattern
@@ -109,6 +110,15 @@ async def distill(
     )
 
 
+_PREVENTIVE = re.compile(r"(?i)^\W*(?:avoid|don't|do not|never)\b")
+
+
+def preventive(content: str) -> str:
+    """A failure lesson reads as a warning ("Avoid ... because ..."): the prompts ask for
+    that, and an LLM that answers with a plain account gets the warning put in front."""
+    return content if _PREVENTIVE.match(content) else f"Avoid this: {content}"
+
+
 def make_items(
     raw: list[dict[str, str]], provenance: dict[str, Any], category: str
 ) -> list[MemoryItem]:
@@ -117,7 +127,10 @@ def make_items(
         MemoryItem(
             title=short_text(scrub(r["title"]), MAX_TITLE),
             description=short_text(scrub(r["description"]), MAX_DESCRIPTION),
-            content=short_text(scrub(r["content"]), MAX_CONTENT),
+            content=short_text(
+                scrub(r["content"] if r["kind"] == "success" else preventive(r["content"])),
+                MAX_CONTENT,
+            ),
             kind=r["kind"],
             provenance=dict(provenance),
             category=category,

@@ -270,3 +270,14 @@ def test_agentic_flow_shaped_trajectory_is_read_with_every_field():
         "step 1\naction: open url: /settings\n\nstep 2\naction: submit\n"
         "observation: result: form accepted"
     )
+
+
+def test_failure_lessons_always_read_as_warnings(db_path):
+    account = items(("Logged out", "The session expired.", "The booking was rejected when logged out."),
+                    ("Card", "Card limit.", "Don't pay before checking the card limit."))  # fmt: skip
+    llm = ScriptedLLM([(JUDGE_KEY, verdict(False)), (FAILURE_KEY, account)])
+    report = run(_learn(db_path, TASK, BAD, category="web", llm=llm))
+    assert [i.content for i in report.items] == [
+        "Avoid this: The booking was rejected when logged out.",
+        "Don't pay before checking the card limit.",
+    ]
