@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -101,3 +102,23 @@ def test_bad_counts_are_refused_before_any_attempt(db_path, kw, msg):
     with pytest.raises(InvalidPattern, match=msg):
         run(go())
     assert seen == []
+
+
+def test_parallel_async_attempts_run_concurrently(db_path):
+    """Each attempt waits until all three have started: sequential runs would time out."""
+    started: list[int] = []
+    all_started = asyncio.Event()
+
+    async def agent(task, prompt):
+        started.append(1)
+        if len(started) == 3:
+            all_started.set()
+        await asyncio.wait_for(all_started.wait(), 5)
+        return WIN
+
+    async def go():
+        async with await ReasoningBank.open(db_path) as bank:
+            return await bank.matts_parallel(TASK, agent, k=3)
+
+    report = run(go())
+    assert [v.success for v in report.verdicts] == [True, True, True]
