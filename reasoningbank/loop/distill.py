@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from ..errors import LLMAnswerError
-from .judge import _SIGNALS
+from .judge import failure_line
 from .llm import call_llm
 from .parse import AnswerProblem, parse_items, parse_verdict
 from .prompts import Prompts
@@ -46,14 +46,9 @@ def _actions(traj: Trajectory) -> list[tuple[str, str]]:
     return [(action, "\n".join(seen)) for action, seen in out]
 
 
-def _failing(text: str) -> str | None:
-    """The line with the strongest failure signal in ``text``, if any."""
-    best: tuple[float, str] | None = None
-    for line in text.splitlines():
-        for pattern, weight, _ in _SIGNALS:
-            if weight < 0 and pattern.search(line) and (best is None or weight < best[0]):
-                best = (weight, line)
-    return _clip(re.sub(r"(?i)^\s*observation\s*:\s*", "", best[1])) if best else None
+def _failing_clip(text: str) -> str | None:
+    line = failure_line(text)
+    return _clip(line) if line is not None else None
 
 
 def template_items(task: str, traj: Trajectory, success: bool) -> list[dict[str, str]]:
@@ -67,7 +62,7 @@ def template_items(task: str, traj: Trajectory, success: bool) -> list[dict[str,
     subject = _clip(task, 60)
     stumbles: list[tuple[str, str]] = []
     for action, seen in actions:
-        why = _failing(seen)
+        why = _failing_clip(seen)
         if why is not None:
             stumbles.append((action, why))
     items: list[dict[str, str]] = []
@@ -91,7 +86,7 @@ def template_items(task: str, traj: Trajectory, success: bool) -> list[dict[str,
             action, why = stumbles[-1]
         else:
             action = actions[-1][0] if actions else "repeating this approach"
-            why = _failing(traj.text()) or "the task was not completed"
+            why = _failing_clip(traj.text()) or "the task was not completed"
         items.append(
             {
                 "kind": "failure",
