@@ -190,7 +190,7 @@ async def _delete_pattern(handle: int, pattern_id: str) -> None:
 # -- the closed loop (DESIGN 2b): learn, retrieve, memoryPrompt ----------------------------
 _LEARN_OPTIONS = {"category": "category", "outcome": "outcome"}
 _RETRIEVE_OPTIONS = {"category": "category", "k": "k", "diversity": "diversity"}
-_PROMPT_OPTIONS = {"k": "k", "category": "category"}
+_PROMPT_OPTIONS = {"k": "k", "category": "category", "diversity": "diversity"}
 
 
 async def _learn(

@@ -273,8 +273,8 @@ export class ReasoningBank {
   }
 
   /** A block for a system prompt: the memories of similar past tasks, quoted as data. */
-  memoryPrompt(task, { k = 5 } = {}) {
-    return this._call("memoryPrompt", task, { k });
+  memoryPrompt(task, { k = 5, category = null, diversity = 0 } = {}) {
+    return this._call("memoryPrompt", task, { k, category, diversity });
   }
 
   async close() {
