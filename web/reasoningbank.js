@@ -255,7 +255,11 @@ export class ReasoningBank {
    */
   learn(task, trajectory, { category = null, outcome = null, llm = null } = {}) {
     const options = { category, outcome };
-    if (!llm) return this._call("learn", task, trajectory, options);
+    if (llm === null || llm === undefined) return this._call("learn", task, trajectory, options);
+    if (typeof llm !== "function") {
+      const message = `llm must be a function (prompt) => answer, got ${typeof llm}`;
+      return Promise.reject(new ReasoningBankError({ name: "InvalidPattern", message, field: "llm" }));
+    }
     return new Promise((resolve, reject) => {
       learnEntry(this._rt)(
         this._handle,

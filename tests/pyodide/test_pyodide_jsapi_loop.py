@@ -146,12 +146,18 @@ def test_reasoningbank_js_learn_retrieve_memory_prompt(rb, served_js):
         }} catch (e) {{
           error = {{ name: e.name, message: e.message }};
         }}
+        let notAFunction = null;
+        try {{
+          await bank.learn("t", "ran it", {{ llm: "gpt" }});
+        }} catch (e) {{
+          notAFunction = {{ name: e.name, field: e.field }};
+        }}
         const leaked = pyodide._module.pyproxy_alloc_map.size - proxies;
         await bank.close();
         const isPlain = (x) => x === null || typeof x !== "object" ||
           ((Array.isArray(x) || Object.getPrototypeOf(x) === Object.prototype) &&
            Object.values(x).every(isPlain));
-        return JSON.stringify({{ report, plain, items, block, error, leaked,
+        return JSON.stringify({{ report, plain, items, block, error, notAFunction, leaked,
                                  allPlain: [report, plain, items].every(isPlain) }});
         """
     )
@@ -162,4 +168,5 @@ def test_reasoningbank_js_learn_retrieve_memory_prompt(rb, served_js):
     assert got["items"] and got["allPlain"] is True
     assert "Avoid relying on the real clock" in got["block"]
     assert got["error"]["name"] == "LLMCallFailed" and "model offline" in got["error"]["message"]
+    assert got["notAFunction"] == {"name": "InvalidPattern", "field": "llm"}
     assert got["leaked"] <= 1  # at most the cached learn entry
