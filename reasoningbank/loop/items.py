@@ -161,9 +161,10 @@ def item_confidence(item: MemoryItem, verdict: Verdict) -> float:
 def item_pattern(item: MemoryItem, category: str, confidence: float) -> dict[str, Any]:
     """The pattern dict storing ``item`` under its originating task.
 
-    ``strategy`` is the title (so the bank's own dedup merges the same lesson learnt twice
-    for the same task); the outcome says whether the source attempt succeeded and, as its
-    score, how far to trust the lesson (as agentic-flow's imported memories do).
+    As with agentic-flow's imported memories, the advice is the ``strategy`` (so
+    ``recommend_strategy`` recommends lessons, and the bank's own dedup merges the same
+    lesson learnt twice for the same task), the outcome says whether the source attempt
+    succeeded, and its score how far to trust the lesson.
     """
     memory = {
         "title": item.title,
@@ -175,7 +176,7 @@ def item_pattern(item: MemoryItem, category: str, confidence: float) -> dict[str
     return {
         "task_description": item.task,
         "task_category": category,
-        "strategy": item.title,
+        "strategy": item.content,
         "context": {MEMORY_KEY: memory},
         "outcome": {"success": item.kind == "success", "success_score": confidence},
         "metadata": {"tags": [MEMORY_TAG, item.kind]},
@@ -200,7 +201,7 @@ def item_from_pattern(pattern: Pattern) -> MemoryItem | None:
     try:
         return MemoryItem(
             title=memory.get("title") or pattern.strategy,
-            description=memory.get("description") or memory.get("title") or pattern.strategy,
+            description=memory.get("description") or pattern.strategy,
             content=memory.get("content") or pattern.strategy,
             kind=memory.get("kind", ""),
             provenance=provenance,

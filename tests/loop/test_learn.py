@@ -298,3 +298,13 @@ def test_template_distiller_credits_the_fix_not_the_rerun_check():
     assert [i["content"] for i in got[1:]] == [
         "Avoid pip install lxml because it led to: ERROR: No matching distribution found for lxml"
     ]
+
+
+def test_recommend_strategy_recommends_learned_advice(db_path):
+    async def go():
+        async with await ReasoningBank.open(db_path) as bank:
+            report = await bank.learn(TASK, GOOD, category="web", llm=standard_llm(True))
+            return report, await bank.recommend_strategy("cheapest flight to Oslo", "web")
+
+    report, rec = run(go())
+    assert rec.strategy == report.items[0].content and rec.evidence == report.ids
