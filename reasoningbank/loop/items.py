@@ -144,7 +144,11 @@ class MattsReport:
     ids: list[str]
 
     def to_dict(self) -> dict[str, Any]:
+        from .trajectory import Trajectory
+
+        best = self.best if isinstance(self.best, (str, list)) else Trajectory.of(self.best).text()
         return {
+            "best": best,
             "best_verdict": self.best_verdict.to_dict(),
             "verdicts": [v.to_dict() for v in self.verdicts],
             "items": [i.to_dict() for i in self.items],
