@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import InvalidPattern
 from ..model import Pattern
+from .trajectory import Trajectory
 
 __all__ = [
     "KINDS",
@@ -144,8 +145,6 @@ class MattsReport:
     ids: list[str]
 
     def to_dict(self) -> dict[str, Any]:
-        from .trajectory import Trajectory
-
         best = self.best if isinstance(self.best, (str, list)) else Trajectory.of(self.best).text()
         return {
             "best": best,
