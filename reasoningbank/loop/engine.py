@@ -88,7 +88,7 @@ async def judge(task: str, traj: Trajectory, outcome: Any, llm: Any, prompts: Pr
         return outcome_verdict(outcome)
     if llm is not None:
         success, score, reason = await ask_verdict(llm, prompts, scrub(task), prompt_text(traj))
-        return Verdict(success, score, reason or "judged by the LLM", "llm")
+        return Verdict(success, score, scrub(reason) or "judged by the LLM", "llm")
     return heuristic_verdict(traj.text())
 
 

@@ -193,6 +193,8 @@ def failure_line(text: str) -> str | None:
     best: tuple[float, str] | None = None
     for raw in text.splitlines():
         line = _PREFIX.sub("", raw)
+        if line.startswith("Traceback ("):
+            continue  # the error itself is on a later line, and says more
         for pattern, weight, _ in _SIGNALS:
             if weight < 0 and (best is None or weight < best[0]) and pattern.search(line):
                 best = (weight, line)

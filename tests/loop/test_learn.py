@@ -281,3 +281,30 @@ def test_failure_lessons_always_read_as_warnings(db_path):
         "Avoid this: The booking was rejected when logged out.",
         "Don't pay before checking the card limit.",
     ]
+
+
+def test_template_distiller_credits_the_fix_not_the_rerun_check():
+    from reasoningbank.loop.distill import template_items
+
+    traj = Trajectory.of(
+        "action: pytest -q\nobservation: 1 failed, 2 passed\naction: edit parser.py\n"
+        "observation: saved\naction: pytest -q\nobservation: 3 passed\n"
+        "action: pip install lxml\nobservation: ERROR: No matching distribution found for lxml\n"
+        "action: pytest -q\nobservation: 3 passed"
+    )
+    got = template_items("fix the parser", traj, success=True)
+    assert got[0]["kind"] == "success"
+    assert got[0]["content"] == "To fix the parser: edit parser.py; then pytest -q."
+    assert [i["content"] for i in got[1:]] == [
+        "Avoid pip install lxml because it led to: ERROR: No matching distribution found for lxml"
+    ]
+
+
+def test_recommend_strategy_recommends_learned_advice(db_path):
+    async def go():
+        async with await ReasoningBank.open(db_path) as bank:
+            report = await bank.learn(TASK, GOOD, category="web", llm=standard_llm(True))
+            return report, await bank.recommend_strategy("cheapest flight to Oslo", "web")
+
+    report, rec = run(go())
+    assert rec.strategy == report.items[0].content and rec.evidence == report.ids

@@ -88,6 +88,9 @@ def test_sequential_feeds_each_verdict_into_the_next_attempt(db_path):
     assert "payment declined" in seen[1][1]  # the attempt itself, to refine
     assert "judged: success" in seen[2][1]
     assert report.best == WIN and report.verdicts[0].success is False
+    doc = json.loads(json.dumps(report.to_dict()))
+    assert doc["best"] == WIN and doc["best_verdict"]["success"] is True
+    assert doc["ids"] == report.ids and len(doc["verdicts"]) == 3
     assert all(i.provenance["matts"]["mode"] == "sequential" for i in report.items)
 
 
