@@ -20,7 +20,7 @@ from typing import Any
 from .bank import ReasoningBank
 from .errors import BankClosed, InvalidPattern, ReasoningBankError
 
-__all__ = ["METHODS", "bank_for", "dispatch"]
+__all__ = ["METHODS", "bank_for", "dispatch", "learn"]
 
 _banks: dict[int, ReasoningBank] = {}
 _embedders: dict[str, Any] = {}  # semantic asset file -> its embedder, shared by banks
@@ -187,6 +187,67 @@ async def _delete_pattern(handle: int, pattern_id: str) -> None:
     await _bank(handle).delete_pattern(pattern_id)
 
 
+# -- the closed loop (DESIGN 2b): learn, retrieve, memoryPrompt ----------------------------
+_LEARN_OPTIONS = {"category": "category", "outcome": "outcome"}
+_RETRIEVE_OPTIONS = {"category": "category", "k": "k", "diversity": "diversity"}
+_PROMPT_OPTIONS = {"k": "k", "category": "category", "diversity": "diversity"}
+
+
+async def _learn(
+    handle: int,
+    task: str,
+    trajectory: Any,
+    options: dict[str, Any] | None = None,
+    *,
+    llm: Callable[[str], Any] | None = None,
+) -> dict[str, Any]:
+    kwargs = _options(options, _LEARN_OPTIONS)
+    report = await _bank(handle).learn(task, trajectory, llm=llm, **kwargs)
+    result: dict[str, Any] = report.to_dict()
+    return result
+
+
+async def _retrieve(
+    handle: int, task: str, options: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    items = await _bank(handle).retrieve(task, **_options(options, _RETRIEVE_OPTIONS))
+    return [item.to_dict() for item in items]
+
+
+async def _memory_prompt(handle: int, task: str, options: dict[str, Any] | None = None) -> str:
+    text: str = await _bank(handle).memory_prompt(task, **_options(options, _PROMPT_OPTIONS))
+    return text
+
+
+def learn(
+    handle: int,
+    args_json: str,
+    llm: Callable[[str], Any],
+    resolve: Callable[[str], Any],
+    reject: Callable[[str], Any],
+) -> None:
+    """``dispatch`` for ``learn`` with an ``llm`` function, which cannot travel as JSON.
+
+    ``args_json`` is ``[task, trajectory, options]``; the page's function is called with each
+    prompt while ``learn`` runs, and dropped afterwards.
+    """
+
+    async def run() -> None:
+        try:
+            args = json.loads(args_json)
+            if not isinstance(args, list) or not 2 <= len(args) <= 3:
+                raise InvalidPattern("learn takes (task, trajectory, options)")
+            out = json.dumps(await _learn(handle, *args, llm=llm), allow_nan=False)
+        except Exception as exc:
+            reject(_error_json(exc))
+        else:
+            resolve(out)
+
+    task = asyncio.get_event_loop().create_task(run())
+    _tasks.add(task)  # keep a reference until done (the loop only holds weak ones)
+    task.add_done_callback(_tasks.discard)
+
+
 METHODS: dict[str, Callable[..., Awaitable[Any]]] = {
     "open": _open,
     "close": _close,
@@ -199,6 +260,9 @@ METHODS: dict[str, Callable[..., Awaitable[Any]]] = {
     "recordOutcome": _record_outcome,
     "recommendStrategy": _recommend_strategy,
     "deletePattern": _delete_pattern,
+    "learn": _learn,
+    "retrieve": _retrieve,
+    "memoryPrompt": _memory_prompt,
 }
 
 

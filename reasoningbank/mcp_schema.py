@@ -11,8 +11,16 @@ import math
 from typing import Any
 
 from .errors import ReasoningBankError
+from .loop.trajectory import MAX_STEPS
 
-__all__ = ["MAX_ARGUMENT_DEPTH", "MAX_INTEGER", "RENAMED", "TOOLS", "ToolError", "validate"]
+__all__ = [
+    "MAX_ARGUMENT_DEPTH",
+    "MAX_INTEGER",
+    "RENAMED",
+    "TOOLS",
+    "ToolError",
+    "validate",
+]
 
 #: Nesting inside a free-form argument (``context``, ``metrics``); past it: a tool error.
 MAX_ARGUMENT_DEPTH = 16
@@ -56,6 +64,20 @@ _OUTCOME_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 
+_STEP_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "One step of an attempt.",
+    "properties": {
+        name: {"type": "string", "maxLength": 100_000, "description": what}
+        for name, what in (
+            ("thought", "What the agent reasoned."),
+            ("action", "What it did (a command, a tool call, an edit)."),
+            ("observation", "What came back (output, errors, test results)."),
+        )
+    },
+    "additionalProperties": False,
+}
+
 TOOLS: dict[str, dict[str, Any]] = {
     "reasoning_store": {
         "title": "Store a task attempt",
@@ -68,7 +90,11 @@ TOOLS: dict[str, dict[str, Any]] = {
             "(same task_category and strategy) is merged into it as one more observation. "
             "Arguments are named as the pattern's own fields. To report "
             "the outcome of reusing an existing pattern, pass pattern_id plus success / "
-            "success_score instead of the task fields. Returns the pattern id."
+            "success_score instead of the task fields. Returns the pattern id. To learn "
+            "from what you did rather than name a strategy, pass task_description and "
+            "trajectory (your transcript or steps): the attempt is judged (by your own model "
+            "when the client offers MCP sampling), and up to 3 lessons are distilled and "
+            "stored."
         ),
         "input_schema": {
             "type": "object",
@@ -118,11 +144,24 @@ TOOLS: dict[str, dict[str, Any]] = {
                         "one (only success / success_score / outcome are used then)."
                     ),
                 },
+                "trajectory": {
+                    "type": ["string", "array"],
+                    "minLength": 1,
+                    "maxItems": MAX_STEPS,
+                    "items": _STEP_SCHEMA,
+                    "description": (
+                        "Learn from what was done: the attempt's transcript (text), or its "
+                        "steps as [{thought, action, observation}]. With task_description it "
+                        "judges the attempt (from success / success_score when given), "
+                        "distills at most 3 memory items and stores them; no strategy needed."
+                    ),
+                },
             },
             "additionalProperties": False,
             "anyOf": [
                 {"required": ["task_description", "task_category", "strategy"]},
                 {"required": ["pattern_id"]},
+                {"required": ["task_description", "trajectory"]},
             ],
         },
         "annotations": {
@@ -137,8 +176,9 @@ TOOLS: dict[str, dict[str, Any]] = {
             "Read patterns back. With pattern_id: that one pattern. With query: the top_k most "
             "similar past tasks (optionally only within task_category), best first, each with "
             "its composite score and the score parts (similarity, lexical, category, ...). With "
-            "only task_category: its newest top_k patterns. Arguments are named as the "
-            "pattern's own fields (task_category, not category)."
+            "only task_category: its newest top_k patterns. With query and format 'prompt': "
+            "the lessons learned from similar past tasks as one block for your system prompt. "
+            "Arguments are named as the pattern's own fields (task_category, not category)."
         ),
         "input_schema": {
             "type": "object",
@@ -180,6 +220,15 @@ TOOLS: dict[str, dict[str, Any]] = {
                     "description": (
                         'With query: facts about your situation (e.g. {"lang": "python"}); '
                         "patterns whose context matches score higher (parts.context)."
+                    ),
+                },
+                "format": {
+                    "type": "string",
+                    "enum": ["matches", "prompt"],
+                    "description": (
+                        "matches (default): patterns as JSON. prompt (with query): one block for "
+                        "your system prompt with the memory items of the top_k most similar "
+                        "past tasks, quoted as data with their provenance."
                     ),
                 },
             },
@@ -402,6 +451,11 @@ def validate(schema: dict[str, Any], value: Any, path: str = "arguments") -> Any
     Raises ``ToolError`` naming the first offending argument and what was expected.
     """
     t = schema.get("type")
+    if isinstance(t, list):  # a union such as ["string", "array"]: check as the one that fits
+        fits = [name for name in t if _is_type(value, name)]
+        if not fits:
+            raise ToolError(f"{path} must be {' or '.join(t)}, got {_type_name(value)}")
+        t = fits[0]
     if t is not None and not _is_type(value, t):
         raise ToolError(
             f"{path} must be {'an' if t[0] in 'aeiou' else 'a'} {t}, got {_type_name(value)}"

@@ -6,8 +6,11 @@ with explicit JSON schemas), imported lazily: the core never needs it.
 
 Tools:
 
-* ``reasoning_store``     store a pattern, or report another outcome for a stored one
-* ``reasoning_retrieve``  by id, by query text (category filter, ``top_k``), or by category
+* ``reasoning_store``     store a pattern, report another outcome for a stored one, or learn
+  memory items from a trajectory (asking the client's model through MCP sampling when the
+  client offers it)
+* ``reasoning_retrieve``  by id, by query text (category filter, ``top_k``), or by category;
+  or the memory prompt for a query (``format: "prompt"``)
 * ``reasoning_analyze``   counts, per-strategy success rates with 95% intervals, trends,
   contradictions and near-duplicates
 * ``reasoning_optimize``  recommend a strategy with its evidence; optionally consolidate
@@ -22,24 +25,31 @@ consolidation (``consolidate``) need no MCP SDK, so they are testable in-process
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import sys
 import time
 import traceback
+import warnings
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .analysis import analyze_patterns
-from .errors import InvalidPattern, NotFound, ReasoningBankError
+from .errors import InvalidPattern, InvalidTrajectory, LLMCallFailed, NotFound, ReasoningBankError
 from .mcp_schema import TOOLS, ToolError, validate
 from .mcp_wire import MAX_MESSAGE_BYTES, CheckedBodies, serve_stdio
 from .model import Pattern, format_time
 
 __all__ = [
     "MAX_PRUNE_SHARE",
+    "ClientModel",
+    "SAMPLING_MAX_TOKENS",
+    "SAMPLING_TIMEOUT",
     "ToolSet",
     "build_server",
     "consolidate",
     "main",
+    "sampling_llm",
     "serve",
 ]
 
@@ -50,11 +60,20 @@ _SERVER_INSTRUCTIONS = (
     "recommended strategy, or reasoning_retrieve with a query to read similar past attempts. "
     "After the task, call reasoning_store with what you did and how it went (success or "
     "success_score); if you reused a retrieved pattern, pass its pattern_id instead so the bank "
-    "learns from the outcome. reasoning_analyze summarises what works per strategy."
+    "learns from the outcome. reasoning_analyze summarises what works per strategy. To learn "
+    "from what you did, call reasoning_store with task_description and trajectory (your "
+    "transcript or steps); before a task, reasoning_retrieve with query and format 'prompt' "
+    "gives the lessons of similar past tasks as a block for your system prompt."
 )
 
 #: A prune deletes at most this share of the bank in one call (the library API can do more).
 MAX_PRUNE_SHARE = 0.5
+#: Seconds to wait for the client's model to answer one sampling request.
+SAMPLING_TIMEOUT = 120.0
+#: ``maxTokens`` of one sampling request (a judgement or up to 3 memory items).
+SAMPLING_MAX_TOKENS = 1024
+
+LLM = Callable[[str], Awaitable[str]]
 
 
 class ToolSet:
@@ -66,19 +85,53 @@ class ToolSet:
         self._clock = clock
         self._lock = asyncio.Lock()
 
-    async def call(self, name: str, arguments: dict[str, Any] | None) -> dict[str, Any]:
-        """Run tool ``name``; raises ``ToolError`` (caller's fault) or other errors (ours)."""
+    async def call(
+        self, name: str, arguments: dict[str, Any] | None, *, llm: LLM | None = None
+    ) -> dict[str, Any]:
+        """Run tool ``name``; raises ``ToolError`` (caller's fault) or other errors (ours).
+
+        ``llm`` (a ``prompt -> str`` callable, such as the client's model through MCP
+        sampling) judges and distills a ``reasoning_store`` with a trajectory; without it
+        the bank's heuristic judge and template distiller do.
+        """
         spec = TOOLS.get(name)
         if spec is None:
             raise ToolError(f"unknown tool {name!r}; available: {', '.join(TOOLS)}")
         args = validate(spec["input_schema"], arguments if arguments is not None else {})
         handler = getattr(self, "_" + name)
+        if name == "reasoning_store" and "trajectory" in args:
+            handler = functools.partial(self._learn, llm=llm)
         async with self._lock:
             try:
                 result: dict[str, Any] = await handler(args)
                 return result
-            except (InvalidPattern, NotFound) as exc:
+            except (InvalidPattern, InvalidTrajectory, NotFound) as exc:
                 raise ToolError(str(exc)) from exc
+
+    async def _learn(self, a: dict[str, Any], *, llm: LLM | None) -> dict[str, Any]:
+        extra = [k for k in ("strategy", "context", "tags", "pattern_id") if k in a]
+        if extra:
+            raise ToolError(
+                f"with trajectory the memory items are distilled from it; drop {', '.join(extra)}"
+            )
+        outcome = dict(a.get("outcome") or {})
+        for key in ("success", "success_score"):
+            if key in a:
+                outcome.setdefault(key, a[key])
+        other = sorted(set(outcome) - {"success", "success_score"})
+        if other:
+            raise ToolError(
+                f"with trajectory the outcome is success and/or success_score; drop "
+                f"outcome.{other[0]}"
+            )
+        report = await self.bank.learn(
+            a["task_description"],
+            a["trajectory"],
+            category=a.get("task_category"),
+            outcome=outcome.get("success_score", outcome.get("success")),
+            llm=llm,
+        )
+        return {"action": "learned", **report.to_dict()}
 
     async def _reasoning_store(self, a: dict[str, Any]) -> dict[str, Any]:
         outcome = dict(a.get("outcome") or {})
@@ -122,6 +175,13 @@ class ToolSet:
         return {"id": pid, "action": "merged" if merged else "stored", "pattern": _summary(p)}
 
     async def _reasoning_retrieve(self, a: dict[str, Any]) -> dict[str, Any]:
+        if a.get("format") == "prompt":
+            if not a.get("query"):
+                raise ToolError("format 'prompt' needs query: the task you are about to do")
+            text = await self.bank.memory_prompt(
+                a["query"], k=a["top_k"], category=a.get("task_category")
+            )
+            return {"mode": "prompt", "prompt": text}
         if a.get("pattern_id"):
             p = await self.bank.get_pattern(a["pattern_id"])
             if p is None:
@@ -342,7 +402,7 @@ def build_server(tools: ToolSet) -> Any:
 
     async def on_call_tool(ctx: Any, params: Any) -> Any:
         try:
-            result = await tools.call(params.name, params.arguments)
+            result = await tools.call(params.name, params.arguments, llm=sampling_llm(types, ctx))
         except ToolError as exc:
             return _error(types, str(exc))
         except ReasoningBankError as exc:
@@ -368,6 +428,53 @@ def build_server(tools: ToolSet) -> Any:
         on_list_tools=on_list_tools,
         on_call_tool=on_call_tool,
     )
+
+
+class ClientModel:
+    """The client's own model, asked through MCP sampling (``sampling/createMessage``).
+
+    Why: the server holds no keys; the user's host decides which model answers (and may show
+    the request to the user first). ``model`` is the name the client reported, kept for the
+    items' provenance. ``SAMPLING_TIMEOUT`` bounds the wait for one answer.
+    """
+
+    def __init__(self, types: Any, ctx: Any) -> None:
+        self._types = types
+        self._ctx = ctx
+        self.model: str | None = None
+
+    async def __call__(self, prompt: str) -> str:
+        import anyio
+
+        types, ctx = self._types, self._ctx
+        message = types.SamplingMessage(
+            role="user", content=types.TextContent(type="text", text=prompt)
+        )
+        try:
+            with warnings.catch_warnings(), anyio.fail_after(SAMPLING_TIMEOUT):
+                warnings.simplefilter("ignore")  # deprecated in a protocol version to come
+                result = await ctx.session.create_message(
+                    [message], max_tokens=SAMPLING_MAX_TOKENS, related_request_id=ctx.request_id
+                )
+        except TimeoutError:
+            raise LLMCallFailed(
+                f"the client's model (MCP sampling) gave no answer in {SAMPLING_TIMEOUT:g} s"
+            ) from None
+        except Exception as exc:  # the client refused or failed: say what it said
+            raise LLMCallFailed(f"the client's model (MCP sampling) failed: {exc}") from exc
+        if getattr(result.content, "type", None) != "text":
+            raise LLMCallFailed(
+                f"the client's model (MCP sampling) answered {result.content.type}, not text"
+            )
+        self.model = result.model or self.model
+        return str(result.content.text)
+
+
+def sampling_llm(types: Any, ctx: Any) -> ClientModel | None:
+    """The client's model when the client declared the sampling capability, else ``None``
+    (the bank's heuristic judge and template distiller)."""
+    offered = types.ClientCapabilities(sampling=types.SamplingCapability())
+    return ClientModel(types, ctx) if ctx.session.check_client_capability(offered) else None
 
 
 def _error(types: Any, message: str) -> Any:

@@ -252,6 +252,7 @@ try {
   // link's ?hub= or ?trust= only after the user accepts it in a dialog, which is not awaited:
   // the page works while it is open.
   addEventListener("rb-bus-import", () => refreshStats());
+  addEventListener("rb-learned", () => refreshStats()); // the learn panel (learn.js)
   const sync = await import("./sync.js").catch((e) => (console.warn("neural bus:", e), null));
   if (sync) {
     const { wireBundles } = await import("./bundle.js");

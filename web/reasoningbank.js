@@ -7,6 +7,9 @@
 //     task_category: "backend", strategy: "test-driven", success_score: 0.9 });
 //   const matches = await rb.findSimilar("refresh oauth tokens", "backend", 5);
 //   const rec = await rb.recommendStrategy("refresh oauth tokens", "backend");
+//   // The closed loop: learn from what an agent did, with your own model (or none).
+//   const report = await rb.learn("fix the flaky login test", transcript, { llm: myModel });
+//   const block = await rb.memoryPrompt("fix the flaky signup test", { k: 5 });
 //   // Semantic + lexical ranking, with the embedder `reasoningbank serve` offers (an
 //   // 8.8 MB int8 table, fetched on first use and cached by the service worker):
 //   const rb2 = await ReasoningBank.load({ db: "my-agent", semantic: true });
@@ -133,6 +136,18 @@ function call(rt, handle, method, args) {
   });
 }
 
+const learnEntries = new WeakMap(); // runtime -> its jsapi.learn proxy, made on first use
+
+/** `jsapi.learn`, the entry that takes a JS `llm` function beside the JSON arguments. */
+function learnEntry(rt) {
+  if (!learnEntries.has(rt)) {
+    const mod = rt.pyodide.pyimport("reasoningbank.jsapi");
+    learnEntries.set(rt, mod.learn.copy());
+    mod.destroy();
+  }
+  return learnEntries.get(rt);
+}
+
 export class ReasoningBank {
   constructor(rt, handle, db) {
     this._rt = rt;
@@ -229,6 +244,41 @@ export class ReasoningBank {
 
   deletePattern(id) {
     return this._call("deletePattern", id);
+  }
+
+  /**
+   * Learn from an attempt (DESIGN 2b): judge it, distill at most 3 memory items, store them.
+   * `trajectory`: text, or steps [{thought, action, observation}]. `outcome`: true, false or
+   * a score in [0, 1] (skips the judge). `llm`: your model, `(prompt) => string` or a
+   * Promise of one; without it a heuristic judge and a template distiller do the work.
+   * Resolves to {verdict: {success, score, reason, judged_by}, items: [...], ids: [...]}.
+   */
+  learn(task, trajectory, { category = null, outcome = null, llm = null } = {}) {
+    const options = { category, outcome };
+    if (llm === null || llm === undefined) return this._call("learn", task, trajectory, options);
+    if (typeof llm !== "function") {
+      const message = `llm must be a function (prompt) => answer, got ${typeof llm}`;
+      return Promise.reject(new ReasoningBankError({ name: "InvalidPattern", message, field: "llm" }));
+    }
+    return new Promise((resolve, reject) => {
+      learnEntry(this._rt)(
+        this._handle,
+        JSON.stringify([task, trajectory, options]),
+        llm,
+        (out) => resolve(JSON.parse(out)),
+        (err) => reject(new ReasoningBankError(JSON.parse(err))),
+      );
+    });
+  }
+
+  /** Memory items of the most similar past tasks, MMR-diversified (`diversity` 0 = off). */
+  retrieve(task, { category = null, k = 5, diversity = 0 } = {}) {
+    return this._call("retrieve", task, { category, k, diversity });
+  }
+
+  /** A block for a system prompt: the memories of similar past tasks, quoted as data. */
+  memoryPrompt(task, { k = 5, category = null, diversity = 0 } = {}) {
+    return this._call("memoryPrompt", task, { k, category, diversity });
   }
 
   async close() {

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 
 from ..errors import InvalidPattern
-from . import bank, bus, mcp, serve, transfer
+from . import bank, bus, learn, mcp, serve, transfer
 from .parser import build_parser
 from .run import Handler, one_line, run_command
 
@@ -30,6 +30,8 @@ HANDLERS: dict[str, Handler] = {
     "outcome": bank.outcome,
     "stats": bank.stats,
     "bench": bank.bench,
+    "learn": learn.learn,
+    "prompt": learn.prompt,
     "import": transfer.import_,
     "export": transfer.export,
     "identity": bus.identity,

@@ -15,7 +15,7 @@ from ..errors import InvalidPattern, NotFound, ReasoningBankError
 from ..files import decode_utf8, load_json
 from .run import Output
 
-__all__ = ["bench", "get", "outcome", "recommend", "search", "stats", "store"]
+__all__ = ["bench", "get", "outcome", "read_file", "recommend", "search", "stats", "store"]
 
 
 def progress_printer(label: str) -> Callable[[int, int], None] | None:
@@ -62,7 +62,7 @@ def _needs_outcome(args: Namespace) -> None:
 async def store(args: Namespace) -> Output:
     """Store one pattern from flags, or the patterns of ``--file``; prints their ids."""
     if args.file:
-        data = sys.stdin.buffer.read() if args.file == "-" else _read(args.file)
+        data = sys.stdin.buffer.read() if args.file == "-" else read_file(args.file)
         patterns = _parse_json_patterns(data, "standard input" if args.file == "-" else args.file)
     else:
         patterns = [_pattern_from_flags(args)]
@@ -183,10 +183,11 @@ async def bench(args: Namespace) -> Output:
     return Output(result, "\n".join(lines))
 
 
-def _read(path: str) -> bytes:
+def read_file(path: str, limit: int = -1) -> bytes:
+    """The bytes of ``path`` (at most ``limit`` of them when given); one-line error if not."""
     try:
         with open(path, "rb") as fh:
-            return fh.read()
+            return fh.read(limit)
     except OSError as exc:
         raise ReasoningBankError(f"cannot read {path}: {exc.strerror}") from exc
 

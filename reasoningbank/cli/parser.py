@@ -20,6 +20,8 @@ from ..storage import default_location
 __all__ = ["build_parser", "mcp_parser"]
 
 _DB_HELP = "bank file, ':memory:' or idb://name (env REASONINGBANK_DB)"
+#: Default seconds ``learn --llm-cmd`` waits for one answer (a local model can be slow).
+LLM_CMD_TIMEOUT = 300.0
 
 
 class _Parser(argparse.ArgumentParser):
@@ -92,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     commands = _Commands(sub)
     _bank_commands(commands)
+    _loop_commands(commands)
     _transfer_commands(commands)
     _bus_commands(commands)
     _mcp_options(
@@ -186,6 +189,86 @@ def _bank_commands(commands: _Commands) -> None:
     p.add_argument("--n", type=int, default=10_000, help="patterns (default 10000)")
     p.add_argument("--queries", type=int, default=200, help="queries (default 200)")
     p.add_argument("--bus", action="store_true", help="also run the neural-bus benchmark")
+
+
+# -- the closed loop (learn from trajectories) -------------------------------------------------
+def _outcome_value(text: str) -> bool | float:
+    """``--outcome``: success, failure, or a score in [0, 1]."""
+    named = {"success": True, "failure": False}
+    if text.lower() in named:
+        return named[text.lower()]
+    try:
+        score = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected success, failure or a score in [0, 1], got {text!r}"
+        ) from None
+    if not 0.0 <= score <= 1.0:
+        raise argparse.ArgumentTypeError(f"a score is in [0, 1], got {text}")
+    return score
+
+
+def _loop_commands(commands: _Commands) -> None:
+    p = commands.add(
+        "learn",
+        "learn memory items from what an agent did (a trajectory)",
+        (
+            "Judge an attempt at TASK from its trajectory, distill at most 3 memory items\n"
+            "(lessons to reuse, or to avoid) and store them. The trajectory is a text\n"
+            "transcript or a JSON list of {thought, action, observation} steps. --outcome\n"
+            "skips the judge. --llm-cmd CMD asks your own model: CMD gets each prompt on\n"
+            "stdin and prints the answer on stdout; without it a heuristic judge and a\n"
+            "template distiller do the work. Nothing is stored when the model fails.\n\n"
+            'Example: reasoningbank learn "fix the flaky login test" --trajectory run.log\n'
+            "         --llm-cmd 'ollama run llama3.2'"
+        ),
+        JSON,
+    )
+    p.add_argument("task", help="the task the agent was given")
+    p.add_argument(
+        "--trajectory",
+        required=True,
+        metavar="FILE",
+        help="what the agent did: text or JSON steps ('-' for stdin)",
+    )
+    p.add_argument("--category", "-c", help="task category")
+    p.add_argument(
+        "--outcome",
+        type=_outcome_value,
+        metavar="success|failure|SCORE",
+        help="how it went (skips the judge)",
+    )
+    p.add_argument(
+        "--llm-cmd",
+        metavar="CMD",
+        help="your model as a command: prompt on stdin, answer on stdout",
+    )
+    p.add_argument(
+        "--llm-model",
+        metavar="NAME",
+        help="the model's name, kept in each item's provenance",
+    )
+    p.add_argument(
+        "--llm-timeout",
+        type=float,
+        default=LLM_CMD_TIMEOUT,
+        metavar="SECONDS",
+        help=f"longest wait for one answer of --llm-cmd (default {LLM_CMD_TIMEOUT:g})",
+    )
+
+    p = commands.add(
+        "prompt",
+        "print the memory block for a system prompt",
+        (
+            "Print the memory items of the past tasks most similar to TASK as one block to\n"
+            "put in an agent's system prompt: quoted as data, with their provenance.\n\n"
+            'Example: reasoningbank prompt "fix the flaky signup test" -k 3'
+        ),
+        JSON,
+    )
+    p.add_argument("task", help="the task about to be done")
+    p.add_argument("-k", type=int, default=5, help="memory items (default 5)")
+    p.add_argument("--category", "-c", help="only items of this task category")
 
 
 # -- import and export ------------------------------------------------------------------------
