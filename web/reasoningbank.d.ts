@@ -181,13 +181,14 @@ export interface TrajectoryStep {
   observation?: string;
 }
 
-export type Trajectory = string | TrajectoryStep[];
+/** Free text, steps, or {steps: [...]}. */
+export type Trajectory = string | TrajectoryStep[] | { steps: TrajectoryStep[] };
 
 /** Any model: prompt in, answer out (sync or async). */
 export type LLM = (prompt: string) => string | Promise<string>;
 
 export interface LearnOptions {
-  category?: string;
+  category?: string | null;
   /** true/false or a score in [0, 1]: skips the judge. */
   outcome?: boolean | number | null;
   llm?: LLM | null;
@@ -206,7 +207,16 @@ export interface MemoryItem {
   description: string;
   content: string;
   kind: "success" | "failure";
-  [extra: string]: unknown;
+  /** The originating task, trajectory_sha256, verdict, judged_by and model (when named). */
+  provenance: Record<string, unknown>;
+  /** Filled when the item comes from the bank: its pattern id, category, confidence, ... */
+  id: string | null;
+  category: string | null;
+  confidence: number | null;
+  /** Epoch seconds. */
+  created_at: number | null;
+  /** Hex key of the bank that signed it, when it arrived from another bank. */
+  author: string | null;
 }
 
 export interface LearnReport {
@@ -226,6 +236,7 @@ export interface RetrieveOptions {
 export interface MemoryPromptOptions {
   k?: number;
   category?: string | null;
+  diversity?: number;
 }
 
 // -- errors and the bank -------------------------------------------------------------------
