@@ -1,6 +1,6 @@
-"""web/reasoningbank.d.ts: an example page type-checks with ``tsc --strict``, and the
-declarations name every export and method web/reasoningbank.js and the Python dispatcher
-(reasoningbank.jsapi) have, so the types cannot fall behind the API."""
+"""web/reasoningbank.d.ts and web/sync.d.ts: an example page type-checks with ``tsc
+--strict``, and the declarations name every export and method reasoningbank.js, sync.js and
+the Python dispatcher (reasoningbank.jsapi) have, so the types cannot fall behind the API."""
 
 from __future__ import annotations
 
@@ -19,15 +19,18 @@ WEB = ROOT / "web"
 LOOP_CALLS = {"learn", "retrieve", "memoryPrompt"}
 
 LIST_JS = """
-const mod = await import(process.argv[1]);
+const [url, name] = process.argv.slice(1);
+const mod = await import(url);
 const own = (obj) => Object.getOwnPropertyNames(obj).filter((n) => n !== "constructor"
   && !n.startsWith("_") && !["length", "name", "prototype"].includes(n));
 console.log(JSON.stringify({
   exports: Object.keys(mod),
-  statics: own(mod.ReasoningBank),
-  methods: own(mod.ReasoningBank.prototype),
+  statics: own(mod[name]),
+  methods: own(mod[name].prototype),
 }));
 """
+#: Each module of the JS API, its main class, and the names TypeScript code imports it by.
+MODULES = {"reasoningbank": "ReasoningBank", "sync": "BusSync"}
 
 
 def tsc() -> str:
@@ -37,12 +40,16 @@ def tsc() -> str:
     return str(path)
 
 
-def js_api_names(tmp_path: Path) -> dict[str, list[str]]:
-    """What web/reasoningbank.js really exports, read by importing it in Node."""
-    module = tmp_path / "reasoningbank.mjs"
-    shutil.copy(WEB / "reasoningbank.js", module)
+def js_api_names(tmp_path: Path, name: str = "reasoningbank") -> dict[str, list[str]]:
+    """What web/NAME.js really exports, read by importing it in Node."""
+    for js in WEB.glob("*.js"):  # its imports resolve beside it
+        shutil.copy(js, tmp_path / js.name.replace(".js", ".mjs"))
+    module = tmp_path / f"{name}.mjs"
+    module.write_text(
+        module.read_text(encoding="utf-8").replace('.js";', '.mjs";'), encoding="utf-8"
+    )
     out = subprocess.run(
-        ["node", "--input-type=module", "-e", LIST_JS, module.as_uri()],
+        ["node", "--input-type=module", "-e", LIST_JS, module.as_uri(), MODULES[name]],
         capture_output=True,
         text=True,
         timeout=60,
@@ -74,15 +81,17 @@ def check_types(tmp_path: Path, source: str) -> subprocess.CompletedProcess[str]
     )
 
 
-def names_source(names: dict[str, list[str]]) -> str:
+def names_source(names: dict[str, list[str]], name: str = "reasoningbank") -> str:
     """TypeScript that compiles only if the .d.ts declares every name (tsc compares them)."""
-    methods = sorted(set(names["methods"]) | (set(METHODS) - {"open"}) | LOOP_CALLS)
-    d_ts = (WEB / "reasoningbank.d.ts").as_posix()
+    methods = set(names["methods"])
+    if name == "reasoningbank":
+        methods |= (set(METHODS) - {"open"}) | LOOP_CALLS
+    cls, module = MODULES[name], (WEB / name).as_posix()
     return (
-        f'import type * as Api from "{d_ts[:-5]}.js";\n'
-        f"export const exportNames: (keyof typeof Api)[] = {json.dumps(names['exports'])};\n"
-        f"export const staticNames: (keyof typeof Api.ReasoningBank)[] = {json.dumps(names['statics'])};\n"
-        f"export const methodNames: (keyof Api.ReasoningBank)[] = {json.dumps(methods)};\n"
+        f'import type * as {name} from "{module}.js";\n'
+        f"export const {name}Exports: (keyof typeof {name})[] = {json.dumps(names['exports'])};\n"
+        f"export const {name}Statics: (keyof typeof {name}.{cls})[] = {json.dumps(names['statics'])};\n"
+        f"export const {name}Methods: (keyof {name}.{cls})[] = {json.dumps(sorted(methods))};\n"
     )
 
 
@@ -90,7 +99,11 @@ def test_types_cover_every_js_api_call_and_type_check_strict(tmp_path):
     names = js_api_names(tmp_path)
     assert {"ReasoningBank", "ReasoningBankError", "runtime", "default"} <= set(names["exports"])
     assert {"storePattern", "findSimilar", "recordOutcome", "close"} <= set(names["methods"])
-    result = check_types(tmp_path, names_source(names))
+    sync = js_api_names(tmp_path, "sync")
+    assert {"BusSync", "BusSyncError", "attach"} <= set(sync["exports"])
+    assert {"start", "identity"} <= set(sync["statics"]) and "status" in sync["methods"]
+    source = names_source(names) + names_source(sync, "sync")
+    result = check_types(tmp_path, source)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

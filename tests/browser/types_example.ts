@@ -11,6 +11,7 @@ import ReasoningBankDefault, {
   type Recommendation,
   type Stats,
 } from "../../web/reasoningbank.js";
+import { BusSync, BusSyncError, type BusStatus } from "../../web/sync.js";
 
 export async function example(): Promise<string> {
   const rt = await runtime({ indexURL: "pyodide/" });
@@ -48,6 +49,19 @@ export async function example(): Promise<string> {
   const items: MemoryItem[] = await rb.retrieve("book a cheap flight", { category: "web", k: 5, diversity: 0.3 });
   const prompt: string = await rb.memoryPrompt("book a cheap flight", { k: 5 });
 
+  const bus: BusSync = await BusSync.start(rb, { hub: "https://127.0.0.1:4433/bus", certHash: "ab".repeat(32), trust: [] });
+  const stop = bus.onChange((s: BusStatus) => console.log(s.state, s.transport, s.peers.map((p) => p.label), s.rejected.untrusted ?? 0));
+  const me: string = await BusSync.identity(rb);
+  const shared: number = await bus.share([id]);
+  const synced: BusStatus = await bus.syncNow(5);
+  const newKeys: number = await BusSync.trustKeys(rb, [me]);
+  const labels = Object.values(await bus.trusted()).map((t) => t.label);
+  stop();
+  try {
+    await bus.stop();
+  } catch (e) {
+    if (e instanceof BusSyncError) console.log(e.name, shared, synced.pending, newKeys, labels);
+  }
   await rb.deletePattern(id);
   try {
     await rb.getStats();
