@@ -51,7 +51,7 @@ class Journal:
         self.max_pending = max_pending
         #: False while the driver cannot reach the log: pushes are refused.
         self.up = True
-        self._outbox: list[tuple[str, bytes]] = []  # (pattern id, canonical JSON)
+        self._outbox: list[tuple[str, bytes, bytes]] = []  # (id, author, canonical JSON)
         self._pending: dict[str, set[SessionId]] = {}  # id -> sessions waiting for it
         self._pending_author: dict[str, tuple[bytes, int]] = {}  # id -> (author, size)
         self._pending_usage: dict[bytes, tuple[int, int]] = {}  # author -> (count, bytes)
@@ -62,9 +62,9 @@ class Journal:
         self._remote: dict[str, dict[SessionId, int]] = {}
 
     # -- driver side ------------------------------------------------------------------
-    def take_publish(self) -> list[tuple[str, bytes]]:
-        """Patterns to append to the log: (id, bytes). Append each with the id as its
-        deduplication key, then report back through ``fold`` or ``publish_failed``."""
+    def take_publish(self) -> list[tuple[str, bytes, bytes]]:
+        """Patterns to append to the log: (id, author key, bytes). Append each with the id
+        as its deduplication key, then report back through ``fold`` or ``publish_failed``."""
         out, self._outbox = self._outbox, []
         return out
 
@@ -164,7 +164,7 @@ class Journal:
         count, used = self._pending_usage.get(claimed, (0, 0))
         self._pending_usage[claimed] = (count + 1, used + size)
         self._wait(sid, msg_id)
-        self._outbox.append((msg_id, canonical_json(pattern)))
+        self._outbox.append((msg_id, claimed, canonical_json(pattern)))
         return out
 
     def _refusal(self, author: bytes, size: int) -> str | None:

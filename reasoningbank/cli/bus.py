@@ -204,7 +204,12 @@ async def hub(args: Namespace) -> None:
             from .hub_workers import worker_setup
 
             certificate = worker_setup(args)
-            link = ClusterLink(server, nats_urls, max_patterns=args.max_patterns)
+            link = ClusterLink(
+                server,
+                nats_urls,
+                max_patterns=args.max_patterns,
+                max_per_author=args.max_patterns_per_author,
+            )
             await link.start()
             print(
                 f"cluster: {len(relay.gossip.store)} patterns from NATS stream {STREAM} "

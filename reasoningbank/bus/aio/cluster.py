@@ -1,10 +1,12 @@
 """asyncio driver of a cluster hub: the hub's pattern log is a NATS JetStream stream.
 
 ``ClusterLink`` moves what the sans-IO ``Journal`` (``bus/journal.py``) asks for: each
-pattern a session pushes is published to the stream ``RB_PATTERNS`` with its pattern id as
-``Nats-Msg-Id`` (JetStream drops a second copy inside the duplicate window; the fold drops
-any later one), and an ordered consumer feeds every stream message, from the first, back
-into ``Journal.fold``. A hub that starts (or restarts) folds the whole stream before it
+pattern a session pushes is published to the stream ``RB_PATTERNS`` on its author's subject
+``rb.patterns.<author hex>`` with its pattern id as ``Nats-Msg-Id`` (JetStream drops a
+second copy inside the duplicate window; the fold drops any later one), and an ordered
+consumer feeds every stream message, from the first, back into ``Journal.fold``. The
+stream caps messages per subject (``--max-patterns-per-author``, new ones refused), so an
+author's quota holds in the log itself, whichever hubs a flood goes through. A hub that starts (or restarts) folds the whole stream before it
 listens, so a bank syncing through it catches up. Live reasoning streams go over the core
 subject ``rb.live`` (not stored).
 
@@ -37,6 +39,8 @@ DEDUP_WINDOW = 120.0
 PUBLISH_TIMEOUT = 2.0
 #: Seconds a pattern keeps being retried before its session is told the log is unreachable.
 PUBLISH_DEADLINE = 10.0
+#: Seconds a starting hub keeps asking JetStream (leader elections take a few seconds).
+START_DEADLINE = 60.0
 #: Seconds without a NATS connection after which new pushes are refused.
 DOWN_AFTER = 1.0
 #: Seconds between reconnection attempts to NATS.
@@ -56,13 +60,16 @@ def _nats() -> Any:
 class ClusterLink:
     """Connects one ``HubServer`` (whose hub has a ``journal``) to a NATS cluster."""
 
-    def __init__(self, server: HubServer, servers: list[str], *, max_patterns: int) -> None:
+    def __init__(
+        self, server: HubServer, servers: list[str], *, max_patterns: int, max_per_author: int
+    ) -> None:
         if server.hub.journal is None:
             raise LocalBusError("the hub was not made with journal=True")
         self.server = server
         self.journal = server.hub.journal
         self.servers = servers
         self.max_patterns = max_patterns
+        self.max_per_author = max_per_author
         self.hub_id = secrets.token_hex(8)
         self.replicas = 0
         self.folded = 0  # stream sequence of the last message folded
@@ -95,24 +102,44 @@ class ClusterLink:
                 f"cannot reach NATS at {','.join(self.servers)}: {exc or type(exc).__name__}"
             ) from exc
         self.js = self.nc.jetstream()
-        last = await self._ensure_stream()
+        last = await self._retry(self._ensure_stream, "find or create the stream")
         self._caught_up = asyncio.Event()
         self._target = last
         if last == 0:
             self._caught_up.set()
         from nats.js.api import DeliverPolicy
 
-        await self.js.subscribe(
-            LOG_SUBJECT,
-            stream=STREAM,
-            cb=self._on_log,
-            ordered_consumer=True,
-            deliver_policy=DeliverPolicy.ALL,
-            idle_heartbeat=2.0,
-        )
+        async def subscribe() -> Any:
+            return await self.js.subscribe(
+                f"{LOG_SUBJECT}.*",
+                stream=STREAM,
+                cb=self._on_log,
+                ordered_consumer=True,
+                deliver_policy=DeliverPolicy.ALL,
+                idle_heartbeat=2.0,
+            )
+
+        await self._retry(subscribe, "read the stream")
         await self.nc.subscribe(LIVE_SUBJECT, cb=self._on_live)
         await asyncio.wait_for(self._caught_up.wait(), catch_up_timeout)
         self.server.before_flush = self._pump
+
+    async def _retry(self, step: Any, what: str) -> Any:
+        """Run ``step`` until JetStream answers: right after a node is lost the cluster
+        elects new leaders, and its API times out for a few seconds."""
+        from nats.errors import NoRespondersError, TimeoutError
+
+        deadline = time.monotonic() + START_DEADLINE
+        while True:
+            try:
+                return await step()
+            except (TimeoutError, NoRespondersError, asyncio.TimeoutError) as exc:
+                if time.monotonic() >= deadline:
+                    raise LocalBusError(
+                        f"NATS at {','.join(self.servers)} did not answer (cannot {what}): "
+                        f"{exc or type(exc).__name__}"
+                    ) from exc
+                await asyncio.sleep(0.5)
 
     async def _ensure_stream(self) -> int:
         """The stream's last sequence, creating the stream (R3 where the cluster has three
@@ -128,10 +155,12 @@ class ClusterLink:
             for replicas in (3, 1):
                 config = StreamConfig(
                     name=STREAM,
-                    subjects=[LOG_SUBJECT],
+                    subjects=[f"{LOG_SUBJECT}.*"],
                     storage=StorageType.FILE,
                     num_replicas=replicas,
                     max_msgs=self.max_patterns,
+                    max_msgs_per_subject=self.max_per_author,
+                    discard_new_per_subject=True,
                     max_bytes=LOG_MAX_BYTES,
                     max_msg_size=MAX_PATTERN_BYTES,
                     discard=DiscardPolicy.NEW,
@@ -176,8 +205,8 @@ class ClusterLink:
     # -- to the log ---------------------------------------------------------------------
     def _pump(self) -> None:
         """Called before every flush: start publishing what the journal queued."""
-        for msg_id, data in self.journal.take_publish():
-            self._spawn(self._publish(msg_id, data))
+        for msg_id, author, data in self.journal.take_publish():
+            self._spawn(self._publish(msg_id, f"{LOG_SUBJECT}.{author.hex()}", data))
         items = self.journal.take_streams()
         if items:
             self._spawn(self._publish_live(items))
@@ -187,14 +216,14 @@ class ClusterLink:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _publish(self, msg_id: str, data: bytes) -> None:
+    async def _publish(self, msg_id: str, subject: str, data: bytes) -> None:
         from nats.js.errors import APIError, ServiceUnavailableError
 
         deadline = time.monotonic() + PUBLISH_DEADLINE
         while True:
             try:
                 await self.js.publish(
-                    LOG_SUBJECT,
+                    subject,
                     data,
                     timeout=PUBLISH_TIMEOUT,
                     stream=STREAM,
@@ -242,6 +271,9 @@ class ClusterLink:
 
 
 def _refusal(exc: Exception) -> str:
-    """The stream's refusal as a pattern rejection reason (its limits: ``full``)."""
+    """The stream's refusal as a pattern rejection reason: past the per-author subject's
+    cap ``quota``, past the stream's own limits ``full``."""
     text = str(getattr(exc, "description", "") or exc).lower()
+    if "per subject" in text:
+        return "quota"
     return "full" if "maximum" in text or "limit" in text else "refused"
