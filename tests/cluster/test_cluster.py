@@ -314,3 +314,75 @@ def test_a_flood_through_two_hubs_stays_within_the_authors_quota(nats_cluster):
     finally:
         hub1.stop()
         hub2.stop()
+
+
+def test_workers_share_one_port_and_are_supervised(nats_cluster):
+    import os
+    import re
+    import signal
+
+    hub = HubProc(nats_cluster.urls, "--workers", "2")
+    try:
+        banner = hub.wait_for_line(r"^workers: 2 processes")
+        pids = [int(p) for p in re.search(r"pids ([\d, ]+)\)", banner).group(1).split(", ")]
+        assert (
+            hub.url and hub.cert_hash and hub.ws_url.rsplit(":", 1)[1] == hub.url.rsplit(":", 1)[1]
+        )
+
+        async def hub_keys(n: int) -> set[bytes]:
+            keys = set()
+            for i in range(n):  # each connection hashes to a worker by its 4-tuple
+                c = await client(hub.ws_url, f"reader{i}")
+                keys.add(c.peer.conn.peer_key)
+                await c.close()
+            return keys
+
+        async def go():
+            assert len(await hub_keys(16)) == 2  # both workers answer on the one port
+            # a QUIC connection stays on its worker for a whole sync, with the shared pin
+            alice = await client(hub.url, "alice", cert_hash=hub.cert_hash)
+            bob = await client(hub.ws_url, "bob")
+            for n in range(20):
+                alice.share(signed("alice", n))
+            await alice.sync(60)
+            await wait_until(lambda: len(received(bob)) == 20, what="relay across workers")
+            await alice.close()
+            await bob.close()
+
+        run(go())
+        os.kill(pids[0], signal.SIGKILL)  # a dead worker is started again
+        hub.wait_for_line(r"hub worker 1 restarted")
+        hub.wait_for_line(r"^worker 1: hub key:")  # listening again
+        assert len(run(hub_keys(16))) == 2
+        pids.append(int(re.search(r"pid (\d+)", hub.wait_for_line("restarted")).group(1)))
+        hub.stop(signal.SIGINT)  # Ctrl-C stops every worker
+        assert hub.proc.returncode is not None
+        for pid in pids:
+            assert not _alive(pid), pid
+    finally:
+        hub.stop()
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is dead too (its parent has not reaped it yet)
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_workers_need_nats():
+    from ..conftest import run_cli
+
+    out = run_cli("hub", "--workers", "2", "--open", "--port", "0")
+    assert out.returncode == 1
+    assert out.stderr == (
+        "reasoningbank: error: --workers needs --nats: worker processes share their "
+        "patterns through NATS\n"
+    )
