@@ -18,11 +18,10 @@ sessions stream, and ``remote_stream`` relays another hub's streams to local ses
 
 from __future__ import annotations
 
-import json
 from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
-from .errors import ErrorCode
+from .errors import BusError, ErrorCode
 from .events import PatternRejected, StreamDataReceived, StreamEnded, StreamOpened
 from .frames import FrameType
 from .gossip import Out
@@ -246,15 +245,20 @@ class Journal:
         if isinstance(opened, dict):
             if len(self._remote) >= MAX_REMOTE_STREAMS:
                 return
+            raw_kind, meta = opened.get("kind"), opened.get("meta")
+            if not isinstance(raw_kind, int) or not isinstance(meta, dict):
+                return
             try:
-                kind = FrameType(opened.get("kind"))
-                meta = json.loads(json.dumps(opened.get("meta") or {}))
-            except (ValueError, TypeError):
+                kind = FrameType(raw_kind)
+            except ValueError:
                 return
             routes = {}
             for sid, conn in hub.sessions.items():
                 if sid in hub._admitted and not conn.closed:
-                    routes[sid] = conn.open_stream(now, kind, meta)
+                    try:
+                        routes[sid] = conn.open_stream(now, kind, meta)
+                    except BusError:  # not a stream kind: nothing to relay
+                        return
                     hub._dirty.add(sid)
             self._remote[key] = routes
             return
@@ -268,14 +272,14 @@ class Journal:
             except ValueError:
                 return
         for sid, stream_id in list(routes.items()):
-            conn = hub.sessions.get(sid)
-            if conn is None or sid not in hub._admitted:
+            dest = hub.sessions.get(sid)
+            if dest is None or sid not in hub._admitted:
                 continue
-            if not end and hub._lagging(sid, conn):
-                conn.send_stream(now, stream_id, b"", end=True)
+            if not end and hub._lagging(sid, dest):
+                dest.send_stream(now, stream_id, b"", end=True)
                 del routes[sid]
             else:
-                conn.send_stream(now, stream_id, chunk, end=end)
+                dest.send_stream(now, stream_id, chunk, end=end)
             hub._dirty.add(sid)
         if end:
             self._remote.pop(key, None)

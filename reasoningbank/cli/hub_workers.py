@@ -204,7 +204,7 @@ async def _watch(
             if stop.is_set():
                 return
             for task in done:
-                worker = waits.get(task)  # type: ignore[call-overload]
+                worker = waits.get(task)
                 if worker is None:
                     continue
                 status = task.result()
