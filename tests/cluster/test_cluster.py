@@ -386,3 +386,25 @@ def test_workers_need_nats():
         "reasoningbank: error: --workers needs --nats: worker processes share their "
         "patterns through NATS\n"
     )
+
+
+def test_hub_cluster_flags_fail_with_one_line(tmp_path):
+    from ..conftest import run_cli
+    from .natsnodes import free_port
+
+    cases = [
+        (["--nats", "http://x"], "--nats http://x: give nats://HOST:PORT (comma-separated)"),
+        (
+            ["--nats", "nats://127.0.0.1:4222", "--store", str(tmp_path / "s.jsonl")],
+            "--store and --nats: the NATS stream keeps the patterns; drop --store",
+        ),
+        (
+            ["--nats", "nats://127.0.0.1:4222", "--workers", "0"],
+            "--workers must be between 1 and 64",
+        ),
+    ]
+    nobody = f"nats://127.0.0.1:{free_port()}"
+    cases.append((["--nats", nobody], f"cannot reach NATS at {nobody}: no server answered in 10 s"))
+    for flags, message in cases:
+        out = run_cli("hub", "--open", "--port", "0", *flags)
+        assert (out.returncode, out.stderr) == (1, f"reasoningbank: error: {message}\n"), flags

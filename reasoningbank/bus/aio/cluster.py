@@ -39,6 +39,8 @@ DEDUP_WINDOW = 120.0
 PUBLISH_TIMEOUT = 2.0
 #: Seconds a pattern keeps being retried before its session is told the log is unreachable.
 PUBLISH_DEADLINE = 10.0
+#: Seconds a starting hub tries to reach NATS at all.
+CONNECT_DEADLINE = 10.0
 #: Seconds a starting hub keeps asking JetStream (leader elections take a few seconds).
 START_DEADLINE = 60.0
 #: Seconds without a NATS connection after which new pushes are refused.
@@ -84,23 +86,25 @@ class ClusterLink:
         """Connect, make sure the stream exists, fold all of it; then pumps run."""
         nats = _nats()
         try:
-            self.nc = await nats.connect(
-                servers=self.servers,
-                name=f"reasoningbank-hub-{self.hub_id}",
-                no_echo=True,
-                max_reconnect_attempts=-1,
-                reconnect_time_wait=RECONNECT_WAIT,
-                connect_timeout=2,
-                ping_interval=5,
-                max_outstanding_pings=2,
-                disconnected_cb=self._disconnected,
-                reconnected_cb=self._reconnected,
-                error_cb=self._error,
+            self.nc = await asyncio.wait_for(
+                nats.connect(
+                    servers=self.servers,
+                    name=f"reasoningbank-hub-{self.hub_id}",
+                    no_echo=True,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=RECONNECT_WAIT,
+                    connect_timeout=2,
+                    ping_interval=5,
+                    max_outstanding_pings=2,
+                    disconnected_cb=self._disconnected,
+                    reconnected_cb=self._reconnected,
+                    error_cb=self._error,
+                ),
+                CONNECT_DEADLINE,
             )
         except Exception as exc:
-            raise LocalBusError(
-                f"cannot reach NATS at {','.join(self.servers)}: {exc or type(exc).__name__}"
-            ) from exc
+            reason = str(exc) or f"no server answered in {CONNECT_DEADLINE:g} s"
+            raise LocalBusError(f"cannot reach NATS at {','.join(self.servers)}: {reason}") from exc
         self.js = self.nc.jetstream()
         last = await self._retry(self._ensure_stream, "find or create the stream")
         self._caught_up = asyncio.Event()
