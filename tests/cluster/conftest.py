@@ -22,15 +22,27 @@ def _require(what: str, ok: bool) -> None:
     pytest.skip(message)
 
 
-@pytest.fixture
-def nats_cluster(tmp_path):
+def _nats(tmp_path, size: int):
     binary = nats_server_binary()
     _require("nats-server", binary is not None)
     try:
         import nats  # noqa: F401
     except ImportError:
         _require("nats-py (the [cluster] extra)", False)
-    cluster = NatsCluster(binary, tmp_path / "nats")  # type: ignore[arg-type]
+    cluster = NatsCluster(binary, tmp_path / "nats", size)  # type: ignore[arg-type]
     cluster.start()
+    return cluster
+
+
+@pytest.fixture
+def nats_cluster(tmp_path):
+    cluster = _nats(tmp_path, 3)
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def nats_single(tmp_path):
+    cluster = _nats(tmp_path, 1)
     yield cluster
     cluster.stop()

@@ -408,3 +408,21 @@ def test_hub_cluster_flags_fail_with_one_line(tmp_path):
     for flags, message in cases:
         out = run_cli("hub", "--open", "--port", "0", *flags)
         assert (out.returncode, out.stderr) == (1, f"reasoningbank: error: {message}\n"), flags
+
+
+def test_one_nats_server_gets_a_single_replica_stream(nats_single):
+    hub1, hub2 = HubProc(nats_single.urls), HubProc(nats_single.urls)
+    try:
+        assert "(replicas 1)" in "".join(hub1.lines)
+
+        async def go():
+            alice = await client(hub1.ws_url, "alice")
+            alice.share(signed("alice", 1))
+            await alice.sync(60)
+            await alice.close()
+            assert await converged_view(hub2.ws_url, "bob", 1) == {"alice-1"}
+
+        run(go())
+    finally:
+        hub1.stop()
+        hub2.stop()

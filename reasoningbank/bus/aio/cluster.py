@@ -146,38 +146,35 @@ class ClusterLink:
                 await asyncio.sleep(0.5)
 
     async def _ensure_stream(self) -> int:
-        """The stream's last sequence, creating the stream (R3 where the cluster has three
-        nodes, else R1) if it does not exist yet."""
+        """The stream's last sequence, creating the stream if it does not exist yet: R3
+        when NATS knows three or more servers (given or discovered), else R1 (one node)."""
         from nats.js.api import DiscardPolicy, StorageType, StreamConfig
         from nats.js.errors import APIError, NotFoundError
 
         try:
             info = await self.js.stream_info(STREAM)
         except NotFoundError:
-            info = None
-        if info is None:
-            for replicas in (3, 1):
-                config = StreamConfig(
-                    name=STREAM,
-                    subjects=[f"{LOG_SUBJECT}.*"],
-                    storage=StorageType.FILE,
-                    num_replicas=replicas,
-                    max_msgs=self.max_patterns,
-                    max_msgs_per_subject=self.max_per_author,
-                    discard_new_per_subject=True,
-                    max_bytes=LOG_MAX_BYTES,
-                    max_msg_size=MAX_PATTERN_BYTES,
-                    discard=DiscardPolicy.NEW,
-                    duplicate_window=DEDUP_WINDOW,
-                )
-                try:
-                    info = await self.js.add_stream(config)
-                    break
-                except APIError as exc:
-                    if replicas == 1:
-                        raise LocalBusError(
-                            f"cannot create the NATS stream {STREAM}: {exc}"
-                        ) from exc
+            replicas = 3 if len({(u.hostname, u.port) for u in self.nc.servers}) >= 3 else 1
+            config = StreamConfig(
+                name=STREAM,
+                subjects=[f"{LOG_SUBJECT}.*"],
+                storage=StorageType.FILE,
+                num_replicas=replicas,
+                max_msgs=self.max_patterns,
+                max_msgs_per_subject=self.max_per_author,
+                discard_new_per_subject=True,
+                max_bytes=LOG_MAX_BYTES,
+                max_msg_size=MAX_PATTERN_BYTES,
+                discard=DiscardPolicy.NEW,
+                duplicate_window=DEDUP_WINDOW,
+            )
+            try:
+                info = await self.js.add_stream(config)
+            except APIError as exc:
+                raise LocalBusError(
+                    f"cannot create the NATS stream {STREAM} (replicas {replicas}): "
+                    f"{exc.description or exc}"
+                ) from exc
         self.replicas = info.config.num_replicas or 1
         return int(info.state.last_seq)
 
