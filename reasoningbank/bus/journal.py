@@ -59,6 +59,7 @@ class Journal:
         self._streams_out: list[dict[str, Any]] = []
         # remote stream key -> {local session: local stream id}
         self._remote: dict[str, dict[SessionId, int]] = {}
+        self._remote_seen: dict[str, float] = {}  # remote stream key -> last event
 
     # -- driver side ------------------------------------------------------------------
     def take_publish(self) -> list[tuple[str, bytes, bytes]]:
@@ -261,8 +262,11 @@ class Journal:
                         return
                     hub._dirty.add(sid)
             self._remote[key] = routes
+            self._remote_seen[key] = now
             return
         routes = self._remote.get(key, {})
+        if key in self._remote_seen:
+            self._remote_seen[key] = now
         data = item.get("data")
         end = item.get("end") is True
         chunk = b""
@@ -283,7 +287,18 @@ class Journal:
             hub._dirty.add(sid)
         if end:
             self._remote.pop(key, None)
+            self._remote_seen.pop(key, None)
+
+    def expire_streams(self, now: float) -> None:
+        """End other hubs' streams idle for ``REMOTE_STREAM_IDLE`` seconds: live frames
+        are not stored, so a stream whose hub died (or whose end mark was lost while NATS
+        was away) would otherwise stay open here for good."""
+        for key, seen in list(self._remote_seen.items()):
+            if now - seen >= REMOTE_STREAM_IDLE:
+                self.remote_stream(key, {"end": True}, now)
 
 
 #: Other hubs' live streams relayed at once; a stream opened past it is not relayed.
 MAX_REMOTE_STREAMS = 1024
+#: Seconds without an event after which another hub's stream is ended here.
+REMOTE_STREAM_IDLE = 60.0

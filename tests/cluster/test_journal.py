@@ -131,3 +131,34 @@ def test_hubs_folding_the_same_log_agree_on_store_quota_and_digest():
         await bob.close()
 
     run(go())
+
+
+def test_another_hubs_stream_that_goes_quiet_is_ended_here(monkeypatch):
+    from reasoningbank.bus import journal as journal_module
+    from reasoningbank.bus.events import StreamEnded, StreamOpened
+    from reasoningbank.bus.frames import FrameType
+
+    monkeypatch.setattr(journal_module, "REMOTE_STREAM_IDLE", 0.5)
+
+    async def go():
+        server = cluster_hub()
+        journal = server.hub.journal
+        bob = await session(server, "bob")
+        await wait_until(lambda: server.hub._admitted, what="bob's HELLO at the hub")
+        opened = {"open": {"kind": int(FrameType.TOKEN), "meta": {}}}
+        journal.remote_stream("h:1:1", opened, time.time())
+        journal.remote_stream("h:1:1", {"data": b"x".hex()}, time.time())
+        server.flush()
+        await wait_until(lambda: any(isinstance(e, StreamOpened) for e in bob.events))
+        journal.expire_streams(time.time())
+        server.flush()
+        await asyncio.sleep(0.2)
+        assert not any(isinstance(e, StreamEnded) for e in bob.events)
+        await asyncio.sleep(0.5)
+        journal.expire_streams(time.time())  # its hub died mid-stream: no end mark came
+        server.flush()
+        await wait_until(lambda: any(isinstance(e, StreamEnded) for e in bob.events))
+        assert not journal._remote
+        await bob.close()
+
+    run(go())

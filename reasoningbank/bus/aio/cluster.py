@@ -127,6 +127,7 @@ class ClusterLink:
         await self.nc.subscribe(LIVE_SUBJECT, cb=self._on_live)
         await asyncio.wait_for(self._caught_up.wait(), catch_up_timeout)
         self.server.before_flush = self._pump
+        self._spawn(self._expire_streams())
 
     async def _retry(self, step: Any, what: str) -> Any:
         """Run ``step`` until JetStream answers: right after a node is lost the cluster
@@ -245,6 +246,12 @@ class ClusterLink:
             item["hub"] = self.hub_id
             with contextlib.suppress(Exception):  # live streams are best effort
                 await self.nc.publish(LIVE_SUBJECT, json.dumps(item).encode())
+
+    async def _expire_streams(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self.journal.expire_streams(time.time())
+            self.server.flush()
 
     # -- connection state ---------------------------------------------------------------
     async def _disconnected(self) -> None:
