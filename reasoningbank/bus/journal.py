@@ -12,6 +12,10 @@ log (or failed): its sync ends with "in sync" only for what is kept. While the l
 unreachable, a push is refused: the session is closed with ``OVERLOADED`` and a one-line
 reason, rather than holding patterns the hub cannot keep.
 
+Replay windows hold across hubs for what opens a session: every HELLO a hub accepts is
+announced to the others (``ClusterChecker``), which then refuse that nonce too, so a HELLO
+recorded on the way to one hub cannot open a session on another.
+
 Reasoning streams are live, not logged: ``take_streams`` hands the driver what local
 sessions stream, and ``remote_stream`` relays another hub's streams to local sessions.
 """
@@ -21,18 +25,19 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
+from .connection import HELLO_OP
 from .errors import BusError, ErrorCode
 from .events import PatternRejected, StreamDataReceived, StreamEnded, StreamOpened
-from .frames import FrameType
+from .frames import Frame, FrameType, Intent
 from .gossip import Out
-from .intents import run_sync
+from .intents import Flow, IntentChecker, run_sync
 from .provenance import PatternRefusal, canonical_json, pattern_id, provenance_of
 from .provenance import verify_pattern_flow as _verify
 
 if TYPE_CHECKING:
     from .hub import Hub
 
-__all__ = ["LOG_UNAVAILABLE", "Journal"]
+__all__ = ["LOG_UNAVAILABLE", "ClusterChecker", "Journal"]
 
 SessionId = Hashable
 #: Sent (with ``OVERLOADED``) to a session whose pattern the log could not take.
@@ -40,6 +45,35 @@ LOG_UNAVAILABLE = "hub cannot keep patterns now: its NATS cluster is unreachable
 #: Most patterns one hub may have on their way to the log at once; past it pushes are
 #: refused as ``busy`` (the session's next sync offers them again).
 MAX_PENDING = 10_000
+
+
+class ClusterChecker(IntentChecker):
+    """An ``IntentChecker`` that shares its replay window for HELLOs with other hubs."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._hellos: list[tuple[bytes, bytes, float]] = []  # (key, nonce, timestamp)
+
+    def check_flow(self, frame: Frame, now: float) -> Flow[Intent]:
+        intent: Intent = yield from super().check_flow(frame, now)
+        if intent.op == HELLO_OP and len(self._hellos) < MAX_PENDING:
+            self._hellos.append((intent.key, intent.nonce, intent.timestamp_ms / 1000.0))
+        return intent
+
+    def take_hellos(self) -> list[tuple[bytes, bytes, float]]:
+        """HELLOs accepted here since the last call, for the other hubs."""
+        out, self._hellos = self._hellos, []
+        return out
+
+    def remember(self, key: bytes, nonce: bytes, timestamp: float, now: float) -> None:
+        """Another hub accepted this HELLO: refuse its nonce here as a replay."""
+        p = self.policy
+        if not (now - p.max_age <= timestamp <= now + p.max_skew):
+            return  # outside the window it is refused as expired or future anyway
+        state = self._keys.get(key)
+        if state is not None and nonce in state.nonces:
+            return
+        self._commit(key, nonce, timestamp, 0, now)
 
 
 class Journal:

@@ -426,3 +426,83 @@ def test_one_nats_server_gets_a_single_replica_stream(nats_single):
     finally:
         hub1.stop()
         hub2.stop()
+
+
+class _Raw:
+    """A WebSocket to a hub that sends exactly the bytes it is given."""
+
+    def __init__(self) -> None:
+        self.received = bytearray()
+        self.closed = False
+
+    def feed(self, data: bytes) -> None:
+        self.closed |= not data
+        self.received += data
+
+    def attach(self, write, close) -> None:
+        self.write, self.close = write, close
+
+
+def _events_from(received: bytes, name: str):
+    import os
+    import time
+
+    from reasoningbank.bus.connection import Connection
+
+    from ..bus.helpers import VERIFIER, signer_for
+
+    conn = Connection(
+        signer=signer_for(name), verifier=VERIFIER, is_client=True, nonce_source=os.urandom
+    )
+    conn.hello(time.time())
+    conn.receive_data(bytes(received))
+    events = []
+    while (event := conn.next_event(time.time())) is not None:
+        events.append(event)
+    return events
+
+
+def test_a_hello_recorded_on_one_hub_is_a_replay_on_another(nats_cluster):
+    import os
+    import time
+
+    from reasoningbank.bus.aio.websocket import open_websocket
+    from reasoningbank.bus.connection import Connection
+    from reasoningbank.bus.errors import ErrorCode
+    from reasoningbank.bus.events import HelloReceived, PeerClosed
+
+    from ..bus.helpers import VERIFIER, signer_for
+
+    hub1, hub2 = HubProc(nats_cluster.urls), HubProc(nats_cluster.urls)
+    try:
+
+        async def go():
+            alice = Connection(
+                signer=signer_for("alice"),
+                verifier=VERIFIER,
+                is_client=True,
+                nonce_source=os.urandom,
+            )
+            alice.hello(time.time())
+            recorded = alice.data_to_send()
+            first = _Raw()
+            await open_websocket(hub1.ws_url, first)
+            first.write(recorded)
+            await asyncio.sleep(1.0)  # hub 1 announces the HELLO it accepted
+            replay = _Raw()
+            await open_websocket(hub2.ws_url, replay)
+            replay.write(recorded)
+            await wait_until(lambda: replay.closed, what="hub 2 to refuse the replay")
+            closed = [
+                e for e in _events_from(replay.received, "alice") if isinstance(e, PeerClosed)
+            ]
+            assert closed and closed[0].error_code == ErrorCode.REPLAYED_NONCE, closed
+            assert not first.closed  # the original session goes on
+            events = _events_from(first.received, "alice")
+            assert any(isinstance(e, HelloReceived) for e in events)
+            first.close()
+
+        run(go())
+    finally:
+        hub1.stop()
+        hub2.stop()

@@ -24,6 +24,7 @@ from typing import Any
 
 from ..errors import LocalBusError
 from ..hub import MAX_PATTERN_BYTES
+from ..journal import ClusterChecker
 from .server import HubServer
 
 __all__ = ["LOG_MAX_BYTES", "LOG_SUBJECT", "STREAM", "ClusterLink"]
@@ -31,6 +32,7 @@ __all__ = ["LOG_MAX_BYTES", "LOG_SUBJECT", "STREAM", "ClusterLink"]
 STREAM = "RB_PATTERNS"
 LOG_SUBJECT = "rb.patterns"
 LIVE_SUBJECT = "rb.live"
+HELLO_SUBJECT = "rb.hellos"
 #: Bytes the stream keeps at most (new patterns are refused past it, never old ones dropped).
 LOG_MAX_BYTES = 4 * 1024**3
 #: Seconds JetStream remembers a Nats-Msg-Id (a re-publish inside it is not stored twice).
@@ -39,6 +41,8 @@ DEDUP_WINDOW = 120.0
 PUBLISH_TIMEOUT = 2.0
 #: Seconds a pattern keeps being retried before its session is told the log is unreachable.
 PUBLISH_DEADLINE = 10.0
+#: Most HELLOs read from one announcement of another hub.
+MAX_HELLOS_PER_MESSAGE = 10_000
 #: Seconds a starting hub tries to reach NATS at all.
 CONNECT_DEADLINE = 10.0
 #: Seconds a starting hub keeps asking JetStream (leader elections take a few seconds).
@@ -65,10 +69,12 @@ class ClusterLink:
     def __init__(
         self, server: HubServer, servers: list[str], *, max_patterns: int, max_per_author: int
     ) -> None:
-        if server.hub.journal is None:
+        checker = server.hub.checker
+        if server.hub.journal is None or not isinstance(checker, ClusterChecker):
             raise LocalBusError("the hub was not made with journal=True")
         self.server = server
         self.journal = server.hub.journal
+        self.checker = checker
         self.servers = servers
         self.max_patterns = max_patterns
         self.max_per_author = max_per_author
@@ -125,6 +131,7 @@ class ClusterLink:
 
         await self._retry(subscribe, "read the stream")
         await self.nc.subscribe(LIVE_SUBJECT, cb=self._on_live)
+        await self.nc.subscribe(HELLO_SUBJECT, cb=self._on_hellos)
         await asyncio.wait_for(self._caught_up.wait(), catch_up_timeout)
         self.server.before_flush = self._pump
         self._spawn(self._expire_streams())
@@ -204,6 +211,17 @@ class ClusterLink:
         self.journal.remote_stream(key, item, time.time())
         self.server.flush()
 
+    async def _on_hellos(self, msg: Any) -> None:
+        """Other hubs' accepted HELLOs: their nonces are replays here."""
+        checker = self.checker
+        try:
+            items = json.loads(msg.data)
+            now = time.time()
+            for key, nonce, ts in items[:MAX_HELLOS_PER_MESSAGE]:
+                checker.remember(bytes.fromhex(key), bytes.fromhex(nonce), float(ts), now)
+        except (ValueError, TypeError, AttributeError):
+            return
+
     # -- to the log ---------------------------------------------------------------------
     def _pump(self) -> None:
         """Called before every flush: start publishing what the journal queued."""
@@ -212,6 +230,10 @@ class ClusterLink:
         items = self.journal.take_streams()
         if items:
             self._spawn(self._publish_live(items))
+        hellos = self.checker.take_hellos()
+        if hellos:
+            body = json.dumps([(k.hex(), n.hex(), ts) for k, n, ts in hellos]).encode()
+            self._spawn(self._publish_core(HELLO_SUBJECT, body))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -240,6 +262,10 @@ class ClusterLink:
                     self.server.flush()
                     return
             await asyncio.sleep(0.25)
+
+    async def _publish_core(self, subject: str, body: bytes) -> None:
+        with contextlib.suppress(Exception):  # best effort, like all core NATS messages
+            await self.nc.publish(subject, body)
 
     async def _publish_live(self, items: list[dict[str, Any]]) -> None:
         for item in items:
