@@ -48,7 +48,10 @@ def test_banks_on_two_hubs_see_each_others_patterns(nats_cluster):
                 await fresh_view(hub2.ws_url, "dave"),
             ):
                 assert view == mine_a | mine_b
-            await alice.close()
+            hub1.stop()  # SIGTERM (as systemd stops it): its sessions are told, not dropped
+            assert hub1.proc.returncode == 0
+            await wait_until(lambda: alice.closed, what="the hub's goodbye")
+            assert closed_with(alice).reason == "hub shutting down"
             await bob.close()
 
         run(go())
