@@ -156,6 +156,7 @@ def main() -> None:
             results["single"]["hub_start_s"] = started
             results["single"]["catch_up_s"] = asyncio.run(catch_up(url, args.stored))
             results["single"].update(asyncio.run(throughput(url, url, fresh)))
+            print("single:", json.dumps(results["single"]), flush=True)
         finally:
             hub.terminate()
             hub.wait(30)
@@ -171,6 +172,7 @@ def main() -> None:
             results["cluster"]["hub_start_s"] = started
             results["cluster"]["catch_up_s"] = asyncio.run(catch_up(url2, args.stored))
             results["cluster"].update(asyncio.run(throughput(url1, url2, fresh)))
+            print("cluster:", json.dumps(results["cluster"]), flush=True)
         finally:
             for hub in hubs:
                 hub.terminate()
