@@ -71,39 +71,43 @@ class SlotTable:
         self.version += 1
         pid = record.id
         slot = self.slot.get(pid)
+        fresh = slot is None
         if slot is None:
             slot = self.slot[pid] = len(self.ids)
             self.ids.append(pid)
             self.category.append(record.task_category)
             self.strategy.append(record.strategy)
             self.quality.append(0.0)
-        self.category[slot] = record.task_category
-        self.strategy[slot] = record.strategy
+        else:
+            self.category[slot] = record.task_category
+            self.strategy[slot] = record.strategy
         if body is None:
             body = as_dict(record.body)
         meta = body.get("metadata") or {}
         self.quality[slot] = float(meta.get("confidence", 0.5))
         self.lex.add(slot, record.terms, record.task_category)
-        try:
-            if record.embedding is None:
-                raise InvalidPattern("no vector")
-            self.dense.add(slot, record.embedding)  # the only in-memory copy of the vector
-        except InvalidPattern:  # none, or one an older version let in (NaN, ±inf): text only
+        if record.embedding is not None:
+            try:
+                self.dense.add(slot, record.embedding)  # the only in-memory copy of the vector
+            except InvalidPattern:  # one an older version let in (NaN, ±inf): text only
+                self.dense.remove(slot)
+        elif not fresh:
             self.dense.remove(slot)
-        if body.get("context"):
-            self.contexts[slot] = body["context"]
-        else:
+        context = body.get("context")
+        if context:
+            self.contexts[slot] = context
+        elif not fresh:
             self.contexts.pop(slot, None)
         self.records[pid] = _Entry(
-            body=record.body if isinstance(record.body, str) else compact(body),
-            terms=record.terms,
-            task_category=record.task_category,
-            created_at=record.created_at,
-            updated_at=record.updated_at,
-            wins=float(meta.get("success_count", 0.0)),
-            losses=float(meta.get("failure_count", 0.0)),
-            average=float(meta.get("avg_success_score", 0.0)),
-            contradictions=int(meta.get("contradictions", 0)),
+            record.body if isinstance(record.body, str) else compact(body),
+            record.terms,
+            record.task_category,
+            record.created_at,
+            record.updated_at,
+            float(meta.get("success_count", 0.0)),
+            float(meta.get("failure_count", 0.0)),
+            float(meta.get("avg_success_score", 0.0)),
+            int(meta.get("contradictions", 0)),
         )
 
     def unindex(self, pid: str) -> None:

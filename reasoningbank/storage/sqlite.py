@@ -61,6 +61,10 @@ _MIGRATIONS: dict[int, str] = {
 _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False).encode
 
 _COLUMNS = "id, task_category, strategy, created_at, updated_at, body, terms, embedding"
+#: Fixed SQL text (the sequence number is a parameter), so sqlite3's statement cache
+#: prepares it once per connection instead of once per write.
+_UPSERT = f"INSERT OR REPLACE INTO patterns ({_COLUMNS}, seq) VALUES (?,?,?,?,?,?,?,?,?)"
+_UNTOMB = "DELETE FROM tombstones WHERE id = ?"
 
 
 def _pack(vector: Sequence[float] | None) -> bytes | None:
@@ -105,6 +109,9 @@ class SqliteStore:
         self.location = location
         self._data_version = self._pragma("data_version")
         self._seen_seq = self._current_seq()
+        #: The sequence number as of now inside ``write_lock`` once read, so a write there
+        #: need not read it again (None outside, or not read yet).
+        self._txn_seq: int | None = None
         self.tracer: Callable[[str, tuple[Any, ...]], None] | None = None
         #: Opened from a read-only file or mount: reads work, writes raise ``ReadOnlyBank``.
         self.read_only = False
@@ -243,9 +250,12 @@ class SqliteStore:
             if not outer:
                 self._exec("BEGIN IMMEDIATE")
             try:
-                current = self._current_seq()
+                known = self._txn_seq if outer else None
+                current = self._current_seq() if known is None else known
                 seq = current + 1
                 self._exec("UPDATE rb_meta SET value = ? WHERE key = 'seq'", (str(seq),))
+                if outer:
+                    self._txn_seq = seq
                 yield seq
                 if not outer:
                     self._exec("COMMIT")
@@ -275,12 +285,15 @@ class SqliteStore:
             self._exec("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise _translate(exc, f"write to {self.location} failed") from exc
+        self._txn_seq = None
         try:
             yield
         except BaseException:
+            self._txn_seq = None
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
             raise
+        self._txn_seq = None
         try:
             self._exec("COMMIT")
         except sqlite3.Error as exc:
@@ -308,23 +321,23 @@ class SqliteStore:
     async def put(self, records: list[Record], delete: Sequence[str] = ()) -> None:
         if not records and not delete:
             return
-        rows = [
-            (
-                r.id, r.task_category, r.strategy, r.created_at, r.updated_at,
-                r.body if isinstance(r.body, str) else _ENCODE(r.body),
-                " ".join(r.terms), _pack(r.embedding),
-            )
-            for r in records
-        ]  # fmt: skip
         with self._write() as seq:
-            self._conn.executemany(
-                f"INSERT OR REPLACE INTO patterns ({_COLUMNS}, seq) VALUES (?,?,?,?,?,?,?,?,{seq})",
-                rows,
-            )
-            self._conn.executemany(
-                "DELETE FROM tombstones WHERE id = ?", [(r.id,) for r in records]
-            )
-            self._remove(delete, seq)
+            rows = [
+                (
+                    r.id, r.task_category, r.strategy, r.created_at, r.updated_at,
+                    r.body if isinstance(r.body, str) else _ENCODE(r.body),
+                    " ".join(r.terms), _pack(r.embedding), seq,
+                )
+                for r in records
+            ]  # fmt: skip
+            if len(rows) == 1:  # the common single store: skip executemany's setup
+                self._conn.execute(_UPSERT, rows[0])
+                self._conn.execute(_UNTOMB, (rows[0][0],))
+            elif rows:
+                self._conn.executemany(_UPSERT, rows)
+                self._conn.executemany(_UNTOMB, [(r[0],) for r in rows])
+            if delete:
+                self._remove(delete, seq)
 
     def _remove(self, ids: Sequence[str], seq: int) -> None:
         self._conn.executemany("DELETE FROM patterns WHERE id = ?", [(i,) for i in ids])
@@ -371,15 +384,21 @@ class SqliteStore:
 
     async def changes(self) -> Changes | None:
         """Rows other connections committed since the last call (cheap when there are none)."""
+        # Inside write_lock there is no cached shortcut: the sequence number alone decides
+        # (the data version is refreshed by the next call outside the lock).
+        locked = self._conn.in_transaction
         try:
-            version = self._pragma("data_version")
+            if not locked:
+                version = self._pragma("data_version")
+                if version == self._data_version:
+                    return Changes([], [])
+                self._data_version = version
+            current = self._current_seq()
         except sqlite3.Error as exc:
             raise StorageError(f"read from {self.location} failed: {exc}") from exc
-        if version == self._data_version and not self._conn.in_transaction:
-            return Changes([], [])
-        self._data_version = version
-        seen = self._seen_seq
-        self._seen_seq = self._current_seq()
+        seen, self._seen_seq = self._seen_seq, current
+        if locked:
+            self._txn_seq = self._seen_seq
         if self._seen_seq == seen:
             return Changes([], [])
         upserted = self._read(
