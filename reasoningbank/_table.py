@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 from .errors import InvalidPattern
 from .index import LexicalIndex
@@ -19,7 +20,10 @@ from .model import Pattern
 from .storage.base import Record
 from .text import ANALYZER_VERSION
 
-__all__ = ["SlotTable", "as_dict", "compact"]
+__all__ = ["Seen", "SlotTable", "as_dict", "compact"]
+
+#: ``LexicalIndex.add``'s memo of texts already weighed during one bulk of adds.
+Seen: TypeAlias = "dict[tuple[Hashable, tuple[str, ...]], Any]"
 
 compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False).encode
 
@@ -66,8 +70,33 @@ class SlotTable:
     def __contains__(self, pid: object) -> bool:
         return pid in self.records
 
-    def index(self, record: Record, body: dict[str, Any] | None = None) -> None:
-        """Index ``record``; ``body`` is its parsed JSON when the caller already has it."""
+    def index(
+        self, record: Record, body: dict[str, Any] | None = None, seen: Seen | None = None
+    ) -> None:
+        """Index ``record``; ``body`` is its parsed JSON when the caller already has it;
+        ``seen`` as ``LexicalIndex.add`` takes it, for bulk work."""
+        if body is None:
+            body = as_dict(record.body)
+        meta = body.get("metadata") or {}
+        known = (
+            float(meta.get("confidence", 0.5)),
+            float(meta.get("success_count", 0.0)),
+            float(meta.get("failure_count", 0.0)),
+            float(meta.get("avg_success_score", 0.0)),
+            int(meta.get("contradictions", 0)),
+        )
+        self.index_known(record, known, body.get("context"), seen)
+
+    def index_known(
+        self,
+        record: Record,
+        known: tuple[float, float, float, float, int],
+        context: dict[str, Any] | None = None,
+        seen: Seen | None = None,
+    ) -> None:
+        """Index ``record`` whose body's numbers are already known (``known``: confidence,
+        successes, failures, average, contradictions; see ``snapshot_columns``) and whose
+        context is ``context``: opening a bank from a snapshot need not parse the body."""
         self.version += 1
         pid = record.id
         slot = self.slot.get(pid)
@@ -77,15 +106,12 @@ class SlotTable:
             self.ids.append(pid)
             self.category.append(record.task_category)
             self.strategy.append(record.strategy)
-            self.quality.append(0.0)
+            self.quality.append(known[0])
         else:
             self.category[slot] = record.task_category
             self.strategy[slot] = record.strategy
-        if body is None:
-            body = as_dict(record.body)
-        meta = body.get("metadata") or {}
-        self.quality[slot] = float(meta.get("confidence", 0.5))
-        self.lex.add(slot, record.terms, record.task_category)
+            self.quality[slot] = known[0]
+        self.lex.add(slot, record.terms, record.task_category, seen)
         if record.embedding is not None:
             try:
                 self.dense.add(slot, record.embedding)  # the only in-memory copy of the vector
@@ -93,22 +119,38 @@ class SlotTable:
                 self.dense.remove(slot)
         elif not fresh:
             self.dense.remove(slot)
-        context = body.get("context")
         if context:
             self.contexts[slot] = context
         elif not fresh:
             self.contexts.pop(slot, None)
         self.records[pid] = _Entry(
-            record.body if isinstance(record.body, str) else compact(body),
+            record.body if isinstance(record.body, str) else compact(record.body),
             record.terms,
             record.task_category,
             record.created_at,
             record.updated_at,
-            float(meta.get("success_count", 0.0)),
-            float(meta.get("failure_count", 0.0)),
-            float(meta.get("avg_success_score", 0.0)),
-            int(meta.get("contradictions", 0)),
+            known[1],
+            known[2],
+            known[3],
+            known[4],
         )
+
+    def snapshot_columns(
+        self,
+    ) -> tuple[list[str], list[list[float]], list[int], list[bool]]:
+        """What ``index_known`` needs per live pattern, oldest first: ids, the float columns
+        (confidence, successes, failures, average), contradictions, whether it has a context."""
+        ids = [pid for pid in self.ids if pid is not None]
+        entries = [self.records[pid] for pid in ids]
+        slots = [self.slot[pid] for pid in ids]
+        floats = [
+            [self.quality[s] for s in slots],
+            [e.wins for e in entries],
+            [e.losses for e in entries],
+            [e.average for e in entries],
+        ]
+        contexts = self.contexts
+        return ids, floats, [e.contradictions for e in entries], [s in contexts for s in slots]
 
     def unindex(self, pid: str) -> None:
         self.version += 1

@@ -24,7 +24,7 @@ from typing import Any
 
 from . import learning, runtime
 from ._ranking import Ranker, ScoreWeights
-from ._table import SlotTable, as_dict, compact
+from ._table import Seen, SlotTable, as_dict, compact
 from .errors import BankClosed, InvalidPattern, NotFound, ReasoningBankError
 from .model import Match, Outcome, Pattern, Recommendation, check_limit, validate_all
 from .storage import default_location, open_store
@@ -65,6 +65,8 @@ class ReasoningBank:
         self._closed = False
         self._mutex = asyncio.Lock()  # one read-modify-write at a time in this process
         self._table = SlotTable(make_dense_index(vector_backend))
+        #: The table's version that the store's index snapshot describes (None: none does).
+        self._snapshot_version: int | None = None
         self._ranker = Ranker(self._table, ScoreWeights.from_any(weights))
 
     @property
@@ -106,11 +108,28 @@ class ReasoningBank:
     async def _load(self, progress: Callable[[int, int], None] | None) -> None:
         stale = (await self._store.get_meta("analyzer")) not in (None, ANALYZER_VERSION)
         reindexed = []
-        for record in await self._store.load():
+        records = await self._store.load()
+        load_snapshot = getattr(self._store, "load_snapshot", None)
+        snap = await load_snapshot() if load_snapshot and not stale else None
+        position = {pid: i for i, pid in enumerate(snap[0])} if snap else {}
+        missed = 0
+        seen: Seen = {}
+        for record in records:
             if stale:
                 record.terms = analyze(as_dict(record.body).get("task_description", ""))
                 reindexed.append(record)
-            self._table.index(record)
+            i = position.get(record.id)
+            if i is None:
+                missed += 1
+                self._table.index(record, seen=seen)
+            elif snap is not None and not snap[3][i]:  # no context: nothing left to parse
+                (quality, wins, losses, average), contradictions = snap[1], snap[2]
+                known = (quality[i], wins[i], losses[i], average[i], contradictions[i])
+                self._table.index_known(record, known, seen=seen)
+            else:
+                self._table.index(record, seen=seen)
+        # A snapshot that covered every row needs no new one until something changes.
+        self._snapshot_version = self._table.version if snap and not missed else None
         if reindexed and not getattr(self._store, "read_only", False):
             # The analyzer changed: store the new terms once so later opens are fast again.
             total = len(reindexed)
@@ -126,7 +145,21 @@ class ReasoningBank:
     async def close(self) -> None:
         if not self._closed:
             self._closed = True
-            await self._store.close()
+            try:
+                await self._save_snapshot()
+            except ReasoningBankError:
+                pass  # the snapshot only saves time on the next open: never fail a close for it
+            finally:
+                await self._store.close()
+
+    async def _save_snapshot(self) -> None:
+        """Leave an index snapshot for the next open when this one changed anything."""
+        save = getattr(self._store, "save_snapshot", None)
+        if save is None or getattr(self._store, "read_only", False):
+            return
+        await self._sync_now()
+        if self._table.version != self._snapshot_version:
+            await save(*self._table.snapshot_columns())
 
     async def __aenter__(self) -> ReasoningBank:
         return self
@@ -141,6 +174,9 @@ class ReasoningBank:
     async def _sync(self) -> None:
         """Apply what other processes committed to the same store since we last looked."""
         self._check_open()
+        await self._sync_now()
+
+    async def _sync_now(self) -> None:
         changes = await self._store.changes()
         if changes is None:
             return

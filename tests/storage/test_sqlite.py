@@ -199,6 +199,8 @@ def test_a_single_store_runs_six_statements_each_prepared_once(db_path):
     # Lines starting "--" trace statements SQLite runs nested inside one of ours.
     conn.set_trace_callback(lambda sql: sql.startswith("--") or seen.append(sql))
     run(bank.store_pattern(pattern("stored with every statement cached")))
+    conn.set_trace_callback(None)
+    conn.set_authorizer(None)
     run(bank.close())
     assert seen[0] == "BEGIN IMMEDIATE" and seen[-1] == "COMMIT"
     assert len(seen) <= 6, seen
