@@ -203,8 +203,9 @@ class ReasoningBank:
                 yield batch
                 if batch.staged or batch.delete:
                     await self._store.put([r for r, _ in batch.staged], delete=batch.delete)
+            seen: Seen | None = {} if len(batch.staged) > 1 else None
             for record, body in batch.staged:
-                self._table.index(record, body)
+                self._table.index(record, body, seen)
             for pid in batch.delete:
                 self._table.unindex(pid)
 
@@ -268,12 +269,16 @@ class ReasoningBank:
         items = list(patterns)
         staged = validate_all(items, now=self._clock(), new_id=_new_id)
         prepared = []  # embedding and terms first: they need no lock
+        analyzed: dict[str, list[str]] = {}  # a task repeated in one batch is analysed once
         for pattern, explicit in staged:
             if pattern.embedding is None:
                 pattern.embedding = await self._embed(pattern.task_description)
             if pattern.embedding is not None:
                 self._table.dense.check(pattern.embedding)
-            prepared.append((pattern, explicit, analyze(pattern.task_description)))
+            terms = analyzed.get(pattern.task_description)
+            if terms is None:
+                terms = analyzed[pattern.task_description] = analyze(pattern.task_description)
+            prepared.append((pattern, explicit, terms))
         async with self._writing() as batch:
             now = self._clock()
             writes: dict[str, Pattern] = {}
