@@ -16,7 +16,7 @@ import math
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -267,7 +267,7 @@ class ReasoningBank:
         """Validate all, then store all in one transaction; returns ids in input order."""
         self._check_open()
         items = list(patterns)
-        staged = validate_all(items, now=self._clock(), new_id=_new_id)
+        staged = validate_all(items, now=self._clock(), new_id=_new_ids(len(items)).__next__)
         prepared = []  # embedding and terms first: they need no lock
         analyzed: dict[str, list[str]] = {}  # a task repeated in one batch is analysed once
         for pattern, explicit in staged:
@@ -570,7 +570,10 @@ def _cpython_only(method: str) -> None:
         )
 
 
-def _new_id() -> str:
-    """A random (version 4) UUID string; cheaper than ``str(uuid.uuid4())`` in bulk."""
-    h = os.urandom(16).hex()
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:32]}"
+def _new_ids(n: int) -> Iterator[str]:
+    """``n`` random (version 4) UUID strings from one ``os.urandom`` call: cheaper than
+    ``str(uuid.uuid4())`` or a system call per id in bulk."""
+    h = os.urandom(16 * n).hex()
+    for i in range(0, 32 * n, 32):
+        u = h[i : i + 32]
+        yield f"{u[:8]}-{u[8:12]}-4{u[13:16]}-{'89ab'[int(u[16], 16) & 3]}{u[17:20]}-{u[20:32]}"
