@@ -114,6 +114,8 @@ class ReasoningBank:
         position = {pid: i for i, pid in enumerate(snap[0])} if snap else {}
         missed = 0
         seen: Seen = {}
+        same: dict[float, float] = {}
+        one = same.setdefault
         for record in records:
             if stale:
                 record.terms = analyze(as_dict(record.body).get("task_description", ""))
@@ -123,8 +125,16 @@ class ReasoningBank:
                 missed += 1
                 self._table.index(record, seen=seen)
             elif snap is not None and not snap[3][i]:  # no context: nothing left to parse
+                # Equal numbers share one float object (outcomes repeat a few values).
                 (quality, wins, losses, average), contradictions = snap[1], snap[2]
-                known = (quality[i], wins[i], losses[i], average[i], contradictions[i])
+                q, w, f, a = quality[i], wins[i], losses[i], average[i]
+                known = (
+                    one(q, q) if q else q,
+                    one(w, w) if w else w,
+                    one(f, f) if f else f,
+                    one(a, a) if a else a,
+                    contradictions[i],
+                )
                 self._table.index_known(record, known, seen=seen)
             else:
                 self._table.index(record, seen=seen)
