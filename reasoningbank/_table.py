@@ -38,7 +38,7 @@ class _Entry:
     """What the bank keeps in memory per pattern (vectors live in the dense index)."""
 
     body: str
-    terms: list[str]
+    terms: tuple[str, ...]
     task_category: str
     created_at: float
     updated_at: float
@@ -111,7 +111,8 @@ class SlotTable:
             self.category[slot] = record.task_category
             self.strategy[slot] = record.strategy
             self.quality[slot] = known[0]
-        self.lex.add(slot, record.terms, record.task_category, seen)
+        terms = record.terms if type(record.terms) is tuple else tuple(record.terms)
+        self.lex.add(slot, terms, record.task_category, seen)
         if record.embedding is not None:
             try:
                 self.dense.add(slot, record.embedding)  # the only in-memory copy of the vector
@@ -125,7 +126,7 @@ class SlotTable:
             self.contexts.pop(slot, None)
         self.records[pid] = _Entry(
             record.body if isinstance(record.body, str) else compact(record.body),
-            record.terms,
+            terms,
             record.task_category,
             record.created_at,
             record.updated_at,

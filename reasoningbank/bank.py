@@ -220,7 +220,7 @@ class ReasoningBank:
                 self._table.unindex(pid)
 
     def _record(
-        self, pattern: Pattern, terms: list[str] | None = None
+        self, pattern: Pattern, terms: Sequence[str] | None = None
     ) -> tuple[Record, dict[str, Any]]:
         """The store's view of ``pattern`` (its body as compact JSON text, encoded once here)
         and the body as a dict, so indexing need not parse it back."""
@@ -246,7 +246,7 @@ class ReasoningBank:
             vector = await vector
         return [float(x) for x in vector]
 
-    def _near_duplicate(self, pattern: Pattern, terms: list[str]) -> str | None:
+    def _near_duplicate(self, pattern: Pattern, terms: Sequence[str]) -> str | None:
         if self.dedup_threshold is None or not terms:
             return None
         cat, strategy, ids = pattern.task_category, pattern.strategy, self._table.ids
@@ -279,7 +279,7 @@ class ReasoningBank:
         items = list(patterns)
         staged = validate_all(items, now=self._clock(), new_id=_new_ids(len(items)).__next__)
         prepared = []  # embedding and terms first: they need no lock
-        analyzed: dict[str, list[str]] = {}  # a task repeated in one batch is analysed once
+        analyzed: dict[str, tuple[str, ...]] = {}  # a task repeated in a batch: analysed once
         for pattern, explicit in staged:
             if pattern.embedding is None:
                 pattern.embedding = await self._embed(pattern.task_description)
@@ -287,12 +287,14 @@ class ReasoningBank:
                 self._table.dense.check(pattern.embedding)
             terms = analyzed.get(pattern.task_description)
             if terms is None:
-                terms = analyzed[pattern.task_description] = analyze(pattern.task_description)
+                terms = analyzed[pattern.task_description] = tuple(
+                    analyze(pattern.task_description)
+                )
             prepared.append((pattern, explicit, terms))
         async with self._writing() as batch:
             now = self._clock()
             writes: dict[str, Pattern] = {}
-            terms_of: dict[str, list[str]] = {}
+            terms_of: dict[str, Sequence[str]] = {}
             ids: list[str] = []
             for pattern, explicit, terms in prepared:
                 target_id = None if explicit else self._near_duplicate(pattern, terms)

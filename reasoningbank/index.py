@@ -54,7 +54,7 @@ def english_prior() -> dict[str, float]:
 
 def term_weights(terms: Iterable[str]) -> dict[str, float]:
     """Sublinear term frequency ``1 + ln(tf)`` per distinct term."""
-    terms = terms if isinstance(terms, list) else list(terms)
+    terms = terms if isinstance(terms, (list, tuple)) else list(terms)
     weights = dict.fromkeys(terms, 1.0)
     if len(weights) == len(terms):  # the common case: no term repeats
         return weights
@@ -141,7 +141,7 @@ class LexicalIndex:
         if slot in self._text_of_slot:
             self.remove(slot)
         if seen is not None:
-            terms = tuple(terms)
+            terms = terms if type(terms) is tuple else tuple(terms)
             memo = (group, terms)
             known = seen.get(memo)
             joined = None if known is None else self._text_of_key.get(known)

@@ -115,18 +115,18 @@ def _row(row: tuple[Any, ...]) -> Record:
 def _stream(rows: Iterator[tuple[Any, ...]]) -> Iterator[Record]:
     """``_row`` for a whole bank, keeping one copy of what rows repeat.
 
-    Patterns with the same terms share one list of them (the same task tried again is
+    Patterns with the same terms share one tuple of them (the same task tried again is
     common), and equal categories, strategies and times (a bulk store stamps one time) share
     one object: each row would otherwise bring its own copies, about 200 bytes a pattern.
     Why safe: these values are immutable, and nobody changes a record's terms in place
     (re-analysing assigns a new list)."""
-    split: dict[str, list[str]] = {}
+    split: dict[str, tuple[str, ...]] = {}
     names: dict[str, str] = {}
     times: dict[float, float] = {}
     for pid, cat, strategy, created, updated, body, terms, blob in rows:
         listed = split.get(terms)
         if listed is None:
-            listed = split[terms] = terms.split(" ") if terms else []
+            listed = split[terms] = tuple(terms.split(" ")) if terms else ()
         yield Record(
             pid,
             names.setdefault(cat, cat),
