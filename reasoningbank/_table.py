@@ -70,6 +70,11 @@ class SlotTable:
     def __contains__(self, pid: object) -> bool:
         return pid in self.records
 
+    @staticmethod
+    def memo() -> Seen:
+        """A fresh ``seen`` for one bulk of ``index`` calls (opening a bank, a bulk store)."""
+        return {}
+
     def index(
         self, record: Record, body: dict[str, Any] | None = None, seen: Seen | None = None
     ) -> None:

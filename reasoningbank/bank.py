@@ -24,7 +24,7 @@ from typing import Any
 
 from . import learning, runtime
 from ._ranking import Ranker, ScoreWeights
-from ._table import Seen, SlotTable, as_dict, compact
+from ._table import SlotTable, as_dict, compact
 from .errors import BankClosed, InvalidPattern, NotFound, ReasoningBankError
 from .model import Match, Outcome, Pattern, Recommendation, check_limit, validate_all
 from .storage import default_location, open_store
@@ -113,7 +113,7 @@ class ReasoningBank:
         snap = await load_snapshot() if load_snapshot and not stale else None
         position = {pid: i for i, pid in enumerate(snap[0])} if snap else {}
         missed = 0
-        seen: Seen = {}
+        seen = self._table.memo()
         same: dict[float, float] = {}
         one = same.setdefault
         for record in records:
@@ -213,7 +213,7 @@ class ReasoningBank:
                 yield batch
                 if batch.staged or batch.delete:
                     await self._store.put([r for r, _ in batch.staged], delete=batch.delete)
-            seen: Seen | None = {} if len(batch.staged) > 1 else None
+            seen = self._table.memo() if len(batch.staged) > 1 else None
             for record, body in batch.staged:
                 self._table.index(record, body, seen)
             for pid in batch.delete:
