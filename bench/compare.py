@@ -1,12 +1,12 @@
 """Side-by-side speed: ReasoningBank-Py vs agentic-flow 1.7.3 (ReasoningBankWasm and the TypeScript
-ReasoningBank), on the same deterministic dataset, in one run.
+ReasoningBank) and SQLite's FTS5 full-text index, on the same deterministic dataset, in one run.
 
 usage: python -m bench.compare [--sizes 1000,10000] [--full] [--queries 200] [--repeat R]
-                               [--json FILE] [--no-ts] [--ts-max N]
+                               [--json FILE] [--no-ts] [--no-fts5] [--ts-max N]
 
 Steps: install the peer once (bench/peer/setup.sh; npm, cached under the user's cache dir or
 $PEER_DIR), write the dataset for each N (bench/dataset.py), run our bank (bench/ours.py) and each
-peer (bench/peer/*.mjs) as separate processes on the same files, print a table with ratios and one
+peer (bench/peer/*.mjs, bench/fts5.py) as separate processes on the same files, print a table with ratios and one
 JSON document. Ratios read "how many times better ours is": peer time / our time, our rate / peer
 rate, peer RSS / our RSS.
 
@@ -21,6 +21,9 @@ Read the ratios with these facts:
 - The TypeScript ReasoningBank has no bulk call either (its rate is its per-pattern loop). Its
   SQLite is WAL with synchronous=NORMAL, the same durability class as our default; our
   durability="full" (fsync per commit) is reported too.
+- FTS5 (bench/fts5.py) is SQLite's C full-text index with bm25 ranking: same file durability as
+  our default (WAL, synchronous=NORMAL), bulk in one executemany, find = top 5 by bm25 among the
+  query category's rows sharing any query term. Its ranking is bm25, not our composite score.
 - The TS peer's offline embedding is a hash of the whole string (no text similarity at all);
   ReasoningBankWasm's is raw character codes (see bench/quality). Speed compares; quality does not.
 """
@@ -99,7 +102,9 @@ def _median_runs(runs: list[dict]) -> dict:
     return out
 
 
-def run(sizes, queries, singles, ts, ts_max, keep=None, repeat=1, ts_repeat_max=10_000) -> dict:
+def run(
+    sizes, queries, singles, ts, ts_max, keep=None, repeat=1, ts_repeat_max=10_000, fts5=True
+) -> dict:
     peer_dir, peer_err = setup_peer()
     env = dict(os.environ)
     if peer_dir:
@@ -128,7 +133,7 @@ def run(sizes, queries, singles, ts, ts_max, keep=None, repeat=1, ts_repeat_max=
             d = os.path.join(tmp, f"n{n}")
             dataset.write(n, queries, d)
             row = {"n": n}
-            got: dict[str, list] = {"ours": [], "wasm": [], "ts": []}
+            got: dict[str, list] = {"ours": [], "fts5": [], "wasm": [], "ts": []}
             for rep in range(repeat):  # interleaved, so a busy moment hits every side alike
                 tag = f" (run {rep + 1}/{repeat})" if repeat > 1 else ""
                 print(f"N={n:,}: ours{tag} ...", file=sys.stderr, flush=True)
@@ -138,6 +143,14 @@ def run(sizes, queries, singles, ts, ts_max, keep=None, repeat=1, ts_repeat_max=
                         cwd=str(ROOT),
                     )
                 )
+                if fts5:
+                    print(f"N={n:,}: SQLite FTS5{tag} ...", file=sys.stderr, flush=True)
+                    got["fts5"].append(
+                        _run_json(
+                            [sys.executable, "-m", "bench.fts5", d, "--singles", str(singles)],
+                            cwd=str(ROOT),
+                        )
+                    )
                 if not peer_dir:
                     continue
                 print(f"N={n:,}: ReasoningBankWasm{tag} ...", file=sys.stderr, flush=True)
@@ -169,8 +182,16 @@ def run(sizes, queries, singles, ts, ts_max, keep=None, repeat=1, ts_repeat_max=
 
 
 def ratios(row) -> dict:
-    o, w, t = row["ours"], row.get("wasm"), row.get("ts")
+    o, w, t, f = row["ours"], row.get("wasm"), row.get("ts"), row.get("fts5")
     r = {}
+    if f:
+        r["vs_fts5"] = {
+            "bulk_store_rate": ratio(o["bulk_per_s"], f["bulk_per_s"]),
+            "single_store_speedup": ratio(f["store_p50_us"], o["store_p50_us"]),
+            "find_p50_speedup": ratio(f["find_p50_ms"], o["find_p50_ms"]),
+            "find_p95_speedup": ratio(f["find_p95_ms"], o["find_p95_ms"]),
+            "reopen_speedup": ratio(f["reopen_s"], o.get("reopen_s")),
+        }
     if w:
         r["vs_wasm"] = {
             "bulk_store_rate": ratio(o["bulk_per_s"], w["bulk_per_s"]),
@@ -210,6 +231,8 @@ def table(res) -> str:
         "N",
         "metric",
         "ours",
+        "SQLite FTS5",
+        "ours vs FTS5",
         "ReasoningBankWasm",
         "ours vs Wasm",
         "TS ReasoningBank",
@@ -218,25 +241,35 @@ def table(res) -> str:
     lines = ["| " + " | ".join(h) + " |", "|" + "---|" * len(h)]
     for row in res["runs"]:
         o, w, t = row["ours"], row.get("wasm") or {}, row.get("ts") or {}
+        f = row.get("fts5") or {}
         rw, rt = row["ratios"].get("vs_wasm", {}), row["ratios"].get("vs_ts", {})
+        rf = row["ratios"].get("vs_fts5", {})
         n = f"{row['n']:,}"
         lines += [
             f"| {n} | bulk store (patterns/s) | {_f(o['bulk_per_s'], '{:,.0f}')} (SQLite, 1 txn) "
+            f"| {_f(f.get('bulk_per_s'), '{:,.0f}')} (1 txn) | {_x(rf.get('bulk_store_rate'))} "
             f"| {_f(w.get('bulk_per_s'), '{:,.0f}')} (RAM, loop) | {_x(rw.get('bulk_store_rate'))} "
             f"| {_f(t.get('bulk_per_s'), '{:,.0f}')} (loop) | {_x(rt.get('bulk_store_rate'))} |",
             f"| {n} | single durable store p50 (us) | {_f(o['store_p50_us'], '{:.0f}')} "
-            f"(fsync: {_f(o['store_full_p50_us'], '{:.0f}')}) | {_f(w.get('store_us'), '{:.1f}')} "
+            f"(fsync: {_f(o['store_full_p50_us'], '{:.0f}')}) "
+            f"| {_f(f.get('store_p50_us'), '{:.0f}')} | {_x(rf.get('single_store_speedup'))} "
+            f"| {_f(w.get('store_us'), '{:.1f}')} "
             f"(RAM only, mean) | n/a | {_f(t.get('store_p50_us'), '{:.0f}')} "
             f"| {_x(rt.get('single_store_speedup'))} (fsync: "
             f"{_x(rt.get('single_store_speedup_ours_fsync'))}) |",
-            f"| {n} | find_similar top-5 p50 (ms) | {_f(o['find_p50_ms'])} | {_f(w.get('find_p50_ms'))}"
-            f" | {_x(rw.get('find_p50_speedup'))} * | {_f(t.get('find_p50_ms'))} "
-            f"| {_x(rt.get('find_p50_speedup'))} |",
-            f"| {n} | find_similar top-5 p95 (ms) | {_f(o['find_p95_ms'])} | {_f(w.get('find_p95_ms'))}"
-            f" | {_x(rw.get('find_p95_speedup'))} * | {_f(t.get('find_p95_ms'))} "
-            f"| {_x(rt.get('find_p95_speedup'))} |",
+            f"| {n} | find_similar top-5 p50 (ms) | {_f(o['find_p50_ms'])} "
+            f"| {_f(f.get('find_p50_ms'))} | {_x(rf.get('find_p50_speedup'))} "
+            f"| {_f(w.get('find_p50_ms'))} | {_x(rw.get('find_p50_speedup'))} * "
+            f"| {_f(t.get('find_p50_ms'))} | {_x(rt.get('find_p50_speedup'))} |",
+            f"| {n} | find_similar top-5 p95 (ms) | {_f(o['find_p95_ms'])} "
+            f"| {_f(f.get('find_p95_ms'))} | {_x(rf.get('find_p95_speedup'))} "
+            f"| {_f(w.get('find_p95_ms'))} | {_x(rw.get('find_p95_speedup'))} * "
+            f"| {_f(t.get('find_p95_ms'))} | {_x(rt.get('find_p95_speedup'))} |",
+            f"| {n} | reopen (s) | {_f(o.get('reopen_s'))} | {_f(f.get('reopen_s'))} "
+            f"| {_x(rf.get('reopen_speedup'))} | n/a | n/a | n/a | n/a |",
             f"| {n} | RSS with N loaded (MB) | {_f(_bank_rss(o), '{:.0f}')} (peak while bulk "
-            f"loading: {_f(o['peak_rss_mb'], '{:.0f}')}) | {_f(w.get('rss_mb'), '{:.0f}')} "
+            f"loading: {_f(o['peak_rss_mb'], '{:.0f}')}) | {_f(f.get('rss_mb'), '{:.0f}')} | - "
+            f"| {_f(w.get('rss_mb'), '{:.0f}')} "
             f"| {_x(rw.get('rss_ratio_peer_over_ours'))} | {_f(t.get('rss_mb'), '{:.0f}')} "
             f"| {_x(rt.get('rss_ratio_peer_over_ours'))} |",
         ]
@@ -265,6 +298,7 @@ def main(argv=None) -> int:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--singles", type=int, default=200, help="single stores timed per N")
     ap.add_argument("--no-ts", action="store_true", help="skip the TypeScript ReasoningBank")
+    ap.add_argument("--no-fts5", action="store_true", help="skip the SQLite FTS5 peer")
     ap.add_argument("--ts-max", type=int, default=100_000, help="largest N for the TS peer")
     ap.add_argument("--json", metavar="FILE", help="also write the JSON document to FILE")
     ap.add_argument("--keep", metavar="DIR", help="write datasets to DIR and keep them")
@@ -284,7 +318,17 @@ def main(argv=None) -> int:
     sizes = [int(x) for x in a.sizes.split(",") if x.strip()]
     if a.full and 100_000 not in sizes:
         sizes.append(100_000)
-    res = run(sizes, a.queries, a.singles, not a.no_ts, a.ts_max, a.keep, a.repeat, a.ts_repeat_max)
+    res = run(
+        sizes,
+        a.queries,
+        a.singles,
+        not a.no_ts,
+        a.ts_max,
+        a.keep,
+        a.repeat,
+        a.ts_repeat_max,
+        fts5=not a.no_fts5,
+    )
     res["repeat"] = a.repeat
     print(table(res))
     print()

@@ -1,6 +1,7 @@
 """Time ReasoningBank-Py on a dataset written by bench/dataset.py; prints one JSON line.
 
 usage: python -m bench.ours DATA_DIR [--singles 200] [--no-memory]
+       python -m bench.ours --scale 1000000 [--chunk 100000] [--queries 200]
 
 Run as its own process (bench/compare.py does) so its RSS is comparable with the peer's
 Node process. Measures, on a fresh SQLite file bank (WAL):
@@ -129,6 +130,8 @@ async def run(data_dir: str, singles: int, memory: bool) -> dict:
             re_ = json.loads(r.stdout.strip().splitlines()[-1])
             out["reopen_rss_mb"] = re_["rss_mb"]
             out["reopen_find_p50_ms"] = re_["find_p50_ms"]
+            out["reopen_fresh_s"] = re_["open_s"]
+            out["bytes_per_pattern"] = re_["bytes_per_pattern"]
         out["db_mb"] = sum(os.path.getsize(os.path.join(tmp, f)) for f in os.listdir(tmp)) / 1e6
         full = await ReasoningBank.open(
             os.path.join(tmp, "full.db"), durability="full", dedup_threshold=None
@@ -153,20 +156,79 @@ async def reopen(path: str, data_dir: str) -> dict:
 
     with open(os.path.join(data_dir, "queries.jsonl")) as f:
         qs = [json.loads(x) for x in f]
+    rss0 = _rss_mb()
+    t0 = time.perf_counter()
     bank = await ReasoningBank.open(path, dedup_threshold=None)
+    opened = time.perf_counter() - t0
+    n = len(bank._table.records)
+    bank_mb = _rss_mb() - rss0
     out = await _find(bank, qs)
+    out["open_s"] = opened
     out["rss_mb"] = _rss_mb()
+    out["bytes_per_pattern"] = bank_mb * 1e6 / n if n else None
     await bank.close()
+    return out
+
+
+async def scale(n: int, chunk: int, queries: int) -> dict:
+    """Bulk-load ``n`` patterns (``chunk`` per call, generated outside the timing), then time
+    exact finds, and reopen in a fresh process: the large-bank figures of docs/benchmarks.md."""
+    from reasoningbank import ReasoningBank
+    from reasoningbank.timings import make_dataset
+
+    out: dict = {"impl": "ReasoningBank-Py", "n": n, "chunk": chunk}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "scale.db")
+        _, qs = make_dataset(1, queries)
+        with open(os.path.join(tmp, "queries.jsonl"), "w") as f:
+            f.writelines(json.dumps(q) + "\n" for q in qs)
+        bank = await ReasoningBank.open(path, dedup_threshold=None)
+        spent = 0.0
+        for start in range(0, n, chunk):
+            pats, _ = make_dataset(min(chunk, n - start), 1, seed=start)
+            t0 = time.perf_counter()
+            await bank.store_patterns(pats)
+            spent += time.perf_counter() - t0
+            del pats
+        out["bulk_per_s"] = n / spent
+        out.update(await _find(bank, qs))
+        out["rss_mb"] = _rss_mb()
+        t0 = time.perf_counter()
+        await bank.close()
+        out["close_s"] = time.perf_counter() - t0
+        out["db_mb"] = sum(os.path.getsize(os.path.join(tmp, f)) for f in os.listdir(tmp)) / 1e6
+        r = subprocess.run(
+            [sys.executable, "-m", "bench.ours", "--reopen", path, tmp],
+            capture_output=True,
+            text=True,
+            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        )
+        if r.returncode != 0:
+            raise RuntimeError(r.stderr[-2000:])
+        re_ = json.loads(r.stdout.strip().splitlines()[-1])
+        out.update({f"reopen_{k}": v for k, v in re_.items()})
+    out["peak_rss_mb"] = _peak_rss_mb()
     return out
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.ours")
-    ap.add_argument("data_dir")
+    ap.add_argument("data_dir", nargs="?")
     ap.add_argument("--singles", type=int, default=200)
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--reopen", metavar="DB", help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--scale",
+        type=int,
+        metavar="N",
+        help="instead: bulk-load N generated patterns, time finds and a fresh reopen",
+    )
+    ap.add_argument("--chunk", type=int, default=100_000, help="patterns per bulk call (--scale)")
+    ap.add_argument("--queries", type=int, default=200, help="queries timed (--scale)")
     a = ap.parse_args(argv)
+    if a.scale:
+        print(json.dumps(asyncio.run(scale(a.scale, a.chunk, a.queries))))
+        return 0
     if a.reopen:
         print(json.dumps(asyncio.run(reopen(a.reopen, a.data_dir))))
         return 0

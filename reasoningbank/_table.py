@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 from .errors import InvalidPattern
 from .index import LexicalIndex
@@ -19,7 +20,10 @@ from .model import Pattern
 from .storage.base import Record
 from .text import ANALYZER_VERSION
 
-__all__ = ["SlotTable", "as_dict", "compact"]
+__all__ = ["Seen", "SlotTable", "as_dict", "compact"]
+
+#: ``LexicalIndex.add``'s memo of texts already weighed during one bulk of adds.
+Seen: TypeAlias = "dict[tuple[Hashable, tuple[str, ...]], Any]"
 
 compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False).encode
 
@@ -34,7 +38,7 @@ class _Entry:
     """What the bank keeps in memory per pattern (vectors live in the dense index)."""
 
     body: str
-    terms: list[str]
+    terms: tuple[str, ...]
     task_category: str
     created_at: float
     updated_at: float
@@ -66,45 +70,93 @@ class SlotTable:
     def __contains__(self, pid: object) -> bool:
         return pid in self.records
 
-    def index(self, record: Record, body: dict[str, Any] | None = None) -> None:
-        """Index ``record``; ``body`` is its parsed JSON when the caller already has it."""
+    @staticmethod
+    def memo() -> Seen:
+        """A fresh ``seen`` for one bulk of ``index`` calls (opening a bank, a bulk store)."""
+        return {}
+
+    def index(
+        self, record: Record, body: dict[str, Any] | None = None, seen: Seen | None = None
+    ) -> None:
+        """Index ``record``; ``body`` is its parsed JSON when the caller already has it;
+        ``seen`` as ``LexicalIndex.add`` takes it, for bulk work."""
+        if body is None:
+            body = as_dict(record.body)
+        meta = body.get("metadata") or {}
+        known = (
+            float(meta.get("confidence", 0.5)),
+            float(meta.get("success_count", 0.0)),
+            float(meta.get("failure_count", 0.0)),
+            float(meta.get("avg_success_score", 0.0)),
+            int(meta.get("contradictions", 0)),
+        )
+        self.index_known(record, known, body.get("context"), seen)
+
+    def index_known(
+        self,
+        record: Record,
+        known: tuple[float, float, float, float, int],
+        context: dict[str, Any] | None = None,
+        seen: Seen | None = None,
+    ) -> None:
+        """Index ``record`` whose body's numbers are already known (``known``: confidence,
+        successes, failures, average, contradictions; see ``snapshot_columns``) and whose
+        context is ``context``: opening a bank from a snapshot need not parse the body."""
         self.version += 1
         pid = record.id
         slot = self.slot.get(pid)
+        fresh = slot is None
         if slot is None:
             slot = self.slot[pid] = len(self.ids)
             self.ids.append(pid)
             self.category.append(record.task_category)
             self.strategy.append(record.strategy)
-            self.quality.append(0.0)
-        self.category[slot] = record.task_category
-        self.strategy[slot] = record.strategy
-        if body is None:
-            body = as_dict(record.body)
-        meta = body.get("metadata") or {}
-        self.quality[slot] = float(meta.get("confidence", 0.5))
-        self.lex.add(slot, record.terms, record.task_category)
-        try:
-            if record.embedding is None:
-                raise InvalidPattern("no vector")
-            self.dense.add(slot, record.embedding)  # the only in-memory copy of the vector
-        except InvalidPattern:  # none, or one an older version let in (NaN, ±inf): text only
-            self.dense.remove(slot)
-        if body.get("context"):
-            self.contexts[slot] = body["context"]
+            self.quality.append(known[0])
         else:
+            self.category[slot] = record.task_category
+            self.strategy[slot] = record.strategy
+            self.quality[slot] = known[0]
+        terms = record.terms if type(record.terms) is tuple else tuple(record.terms)
+        self.lex.add(slot, terms, record.task_category, seen)
+        if record.embedding is not None:
+            try:
+                self.dense.add(slot, record.embedding)  # the only in-memory copy of the vector
+            except InvalidPattern:  # one an older version let in (NaN, ±inf): text only
+                self.dense.remove(slot)
+        elif not fresh:
+            self.dense.remove(slot)
+        if context:
+            self.contexts[slot] = context
+        elif not fresh:
             self.contexts.pop(slot, None)
         self.records[pid] = _Entry(
-            body=record.body if isinstance(record.body, str) else compact(body),
-            terms=record.terms,
-            task_category=record.task_category,
-            created_at=record.created_at,
-            updated_at=record.updated_at,
-            wins=float(meta.get("success_count", 0.0)),
-            losses=float(meta.get("failure_count", 0.0)),
-            average=float(meta.get("avg_success_score", 0.0)),
-            contradictions=int(meta.get("contradictions", 0)),
+            record.body if isinstance(record.body, str) else compact(record.body),
+            terms,
+            record.task_category,
+            record.created_at,
+            record.updated_at,
+            known[1],
+            known[2],
+            known[3],
+            known[4],
         )
+
+    def snapshot_columns(
+        self,
+    ) -> tuple[list[str], list[list[float]], list[int], list[bool]]:
+        """What ``index_known`` needs per live pattern, oldest first: ids, the float columns
+        (confidence, successes, failures, average), contradictions, whether it has a context."""
+        ids = [pid for pid in self.ids if pid is not None]
+        entries = [self.records[pid] for pid in ids]
+        slots = [self.slot[pid] for pid in ids]
+        floats = [
+            [self.quality[s] for s in slots],
+            [e.wins for e in entries],
+            [e.losses for e in entries],
+            [e.average for e in entries],
+        ]
+        contexts = self.contexts
+        return ids, floats, [e.contradictions for e in entries], [s in contexts for s in slots]
 
     def unindex(self, pid: str) -> None:
         self.version += 1

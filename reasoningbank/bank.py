@@ -16,7 +16,7 @@ import math
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -65,6 +65,8 @@ class ReasoningBank:
         self._closed = False
         self._mutex = asyncio.Lock()  # one read-modify-write at a time in this process
         self._table = SlotTable(make_dense_index(vector_backend))
+        #: The table's version that the store's index snapshot describes (None: none does).
+        self._snapshot_version: int | None = None
         self._ranker = Ranker(self._table, ScoreWeights.from_any(weights))
 
     @property
@@ -106,11 +108,38 @@ class ReasoningBank:
     async def _load(self, progress: Callable[[int, int], None] | None) -> None:
         stale = (await self._store.get_meta("analyzer")) not in (None, ANALYZER_VERSION)
         reindexed = []
-        for record in await self._store.load():
+        records = await self._store.load()
+        load_snapshot = getattr(self._store, "load_snapshot", None)
+        snap = await load_snapshot() if load_snapshot and not stale else None
+        position = {pid: i for i, pid in enumerate(snap[0])} if snap else {}
+        missed = 0
+        seen = self._table.memo()
+        same: dict[float, float] = {}
+        one = same.setdefault
+        for record in records:
             if stale:
                 record.terms = analyze(as_dict(record.body).get("task_description", ""))
                 reindexed.append(record)
-            self._table.index(record)
+            i = position.get(record.id)
+            if i is None:
+                missed += 1
+                self._table.index(record, seen=seen)
+            elif snap is not None and not snap[3][i]:  # no context: nothing left to parse
+                # Equal numbers share one float object (outcomes repeat a few values).
+                (quality, wins, losses, average), contradictions = snap[1], snap[2]
+                q, w, f, a = quality[i], wins[i], losses[i], average[i]
+                known = (
+                    one(q, q) if q else q,
+                    one(w, w) if w else w,
+                    one(f, f) if f else f,
+                    one(a, a) if a else a,
+                    contradictions[i],
+                )
+                self._table.index_known(record, known, seen=seen)
+            else:
+                self._table.index(record, seen=seen)
+        # A snapshot that covered every row needs no new one until something changes.
+        self._snapshot_version = self._table.version if snap and not missed else None
         if reindexed and not getattr(self._store, "read_only", False):
             # The analyzer changed: store the new terms once so later opens are fast again.
             total = len(reindexed)
@@ -126,7 +155,21 @@ class ReasoningBank:
     async def close(self) -> None:
         if not self._closed:
             self._closed = True
-            await self._store.close()
+            try:
+                await self._save_snapshot()
+            except ReasoningBankError:
+                pass  # the snapshot only saves time on the next open: never fail a close for it
+            finally:
+                await self._store.close()
+
+    async def _save_snapshot(self) -> None:
+        """Leave an index snapshot for the next open when this one changed anything."""
+        save = getattr(self._store, "save_snapshot", None)
+        if save is None or getattr(self._store, "read_only", False):
+            return
+        await self._sync_now()
+        if self._table.version != self._snapshot_version:
+            await save(*self._table.snapshot_columns())
 
     async def __aenter__(self) -> ReasoningBank:
         return self
@@ -141,6 +184,9 @@ class ReasoningBank:
     async def _sync(self) -> None:
         """Apply what other processes committed to the same store since we last looked."""
         self._check_open()
+        await self._sync_now()
+
+    async def _sync_now(self) -> None:
         changes = await self._store.changes()
         if changes is None:
             return
@@ -167,13 +213,14 @@ class ReasoningBank:
                 yield batch
                 if batch.staged or batch.delete:
                     await self._store.put([r for r, _ in batch.staged], delete=batch.delete)
+            seen = self._table.memo() if len(batch.staged) > 1 else None
             for record, body in batch.staged:
-                self._table.index(record, body)
+                self._table.index(record, body, seen)
             for pid in batch.delete:
                 self._table.unindex(pid)
 
     def _record(
-        self, pattern: Pattern, terms: list[str] | None = None
+        self, pattern: Pattern, terms: Sequence[str] | None = None
     ) -> tuple[Record, dict[str, Any]]:
         """The store's view of ``pattern`` (its body as compact JSON text, encoded once here)
         and the body as a dict, so indexing need not parse it back."""
@@ -199,7 +246,7 @@ class ReasoningBank:
             vector = await vector
         return [float(x) for x in vector]
 
-    def _near_duplicate(self, pattern: Pattern, terms: list[str]) -> str | None:
+    def _near_duplicate(self, pattern: Pattern, terms: Sequence[str]) -> str | None:
         if self.dedup_threshold is None or not terms:
             return None
         cat, strategy, ids = pattern.task_category, pattern.strategy, self._table.ids
@@ -230,18 +277,24 @@ class ReasoningBank:
         """Validate all, then store all in one transaction; returns ids in input order."""
         self._check_open()
         items = list(patterns)
-        staged = validate_all(items, now=self._clock(), new_id=_new_id)
+        staged = validate_all(items, now=self._clock(), new_id=_new_ids(len(items)).__next__)
         prepared = []  # embedding and terms first: they need no lock
+        analyzed: dict[str, tuple[str, ...]] = {}  # a task repeated in a batch: analysed once
         for pattern, explicit in staged:
             if pattern.embedding is None:
                 pattern.embedding = await self._embed(pattern.task_description)
             if pattern.embedding is not None:
                 self._table.dense.check(pattern.embedding)
-            prepared.append((pattern, explicit, analyze(pattern.task_description)))
+            terms = analyzed.get(pattern.task_description)
+            if terms is None:
+                terms = analyzed[pattern.task_description] = tuple(
+                    analyze(pattern.task_description)
+                )
+            prepared.append((pattern, explicit, terms))
         async with self._writing() as batch:
             now = self._clock()
             writes: dict[str, Pattern] = {}
-            terms_of: dict[str, list[str]] = {}
+            terms_of: dict[str, Sequence[str]] = {}
             ids: list[str] = []
             for pattern, explicit, terms in prepared:
                 target_id = None if explicit else self._near_duplicate(pattern, terms)
@@ -625,7 +678,10 @@ def _cpython_only(method: str) -> None:
         )
 
 
-def _new_id() -> str:
-    """A random (version 4) UUID string; cheaper than ``str(uuid.uuid4())`` in bulk."""
-    h = os.urandom(16).hex()
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:32]}"
+def _new_ids(n: int) -> Iterator[str]:
+    """``n`` random (version 4) UUID strings from one ``os.urandom`` call: cheaper than
+    ``str(uuid.uuid4())`` or a system call per id in bulk."""
+    h = os.urandom(16 * n).hex()
+    for i in range(0, 32 * n, 32):
+        u = h[i : i + 32]
+        yield f"{u[:8]}-{u[8:12]}-4{u[13:16]}-{'89ab'[int(u[16], 16) & 3]}{u[17:20]}-{u[20:32]}"

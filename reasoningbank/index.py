@@ -54,7 +54,7 @@ def english_prior() -> dict[str, float]:
 
 def term_weights(terms: Iterable[str]) -> dict[str, float]:
     """Sublinear term frequency ``1 + ln(tf)`` per distinct term."""
-    terms = terms if isinstance(terms, list) else list(terms)
+    terms = terms if isinstance(terms, (list, tuple)) else list(terms)
     weights = dict.fromkeys(terms, 1.0)
     if len(weights) == len(terms):  # the common case: no term repeats
         return weights
@@ -126,10 +126,34 @@ class LexicalIndex:
     def postings_count(self) -> int:
         return sum(len(t.tfs) * len(t.slots) for t in self._texts.values())
 
-    def add(self, slot: int, terms: Iterable[str], group: Hashable = None) -> None:
-        """Index (or re-index) a document under ``slot``, in ``group``."""
+    def add(
+        self,
+        slot: int,
+        terms: Iterable[str],
+        group: Hashable = None,
+        seen: dict[tuple[Hashable, tuple[str, ...]], _Key] | None = None,
+    ) -> None:
+        """Index (or re-index) a document under ``slot``, in ``group``.
+
+        ``seen``: a dict the caller keeps across one bulk of adds (opening a bank, a bulk
+        store). A document whose terms and group were seen before joins its text without
+        weighing its terms again (agent memories repeat the same task often)."""
         if slot in self._text_of_slot:
             self.remove(slot)
+        if seen is not None:
+            terms = terms if type(terms) is tuple else tuple(terms)
+            memo = (group, terms)
+            known = seen.get(memo)
+            joined = None if known is None else self._text_of_key.get(known)
+            if joined is not None:
+                text = self._texts[joined]
+                df = self._df
+                for term_id in text.tfs:
+                    df[term_id] += 1
+                text.slots.add(slot)
+                text.ranked = None
+                self._text_of_slot[slot] = joined
+                return
         tfs: dict[int, float] = {}
         tid_of, df = self._tid, self._df
         for term, tf in term_weights(terms).items():
@@ -154,6 +178,8 @@ class LexicalIndex:
         text.slots.add(slot)
         text.ranked = None
         self._text_of_slot[slot] = text_id
+        if seen is not None:
+            seen[memo] = key
         # Decided after the slot counts again: re-adding a document must not leave it unposted.
         if is_new and not self._stale():
             self._post(text_id)  # else the next refresh() weighs every posting anyway

@@ -113,6 +113,8 @@ def check_json_value(value: Any, field_name: str, *, max_depth: int = MAX_JSON_D
     bank; refusing it at the door names the field while the caller can still fix it.
     Iterative, so hostile depth fails here with a clear error and not a RecursionError.
     """
+    if not value:  # the common empty context or metrics (a falsy value is never NaN)
+        return
     stack: list[tuple[Any, str, int]] = [(value, field_name, 0)]
     while stack:
         item, path, depth = stack.pop()

@@ -122,6 +122,12 @@ async def run_benchmark(
                 t = time.perf_counter()
                 await bank.store_pattern(dict(p))
                 singles.append(time.perf_counter() - t)
+            locks = []  # the cross-process write lock alone: BEGIN IMMEDIATE, catch-up, COMMIT
+            for _ in range(200):
+                t = time.perf_counter()
+                async with bank._writing():
+                    pass
+                locks.append(time.perf_counter() - t)
             await bank.find_similar(qs[0]["task_description"], qs[0]["task_category"], top_k=5)
             lat = []
             for q in qs:
@@ -139,6 +145,7 @@ async def run_benchmark(
         "queries": queries,
         "bulk_store_patterns_per_s": n / bulk,
         "store_durable_us_p50": statistics.median(singles) * 1e6,
+        "store_write_lock_us_p50": statistics.median(locks) * 1e6,
         "find_similar_p50_ms": statistics.median(lat) * 1e3,
         "find_similar_p95_ms": _pct(lat, 0.95) * 1e3,
         "open_s": reopen,

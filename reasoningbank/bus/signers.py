@@ -83,24 +83,36 @@ class NaclSigner:
 
 
 class NaclVerifier:
-    """Ed25519 verification straight through libsodium's ``crypto_sign_open``."""
+    """Ed25519 verification straight through libsodium's ``crypto_sign_open``.
+
+    Why not ``nacl.bindings.crypto_sign_open``: it allocates two C buffers and copies the
+    message back out for every call, a tenth of a verification's time; here the output
+    goes to one scratch buffer that is reused (its content is never read).
+    """
 
     def __init__(self) -> None:
         nacl = _nacl()
-        self._open = nacl.bindings.crypto_sign_open
+        from nacl._sodium import ffi, lib  # type: ignore[import-not-found]
+
+        self._ffi, self._lib = ffi, lib
+        self._scratch = ffi.new("unsigned char[]", 4096)
+        self._scratch_len = ffi.new("unsigned long long *")
         self._bad = nacl.exceptions.BadSignatureError
 
     def verify_sync(self, public_key: bytes, signature: bytes, data: bytes) -> bool:
         """True iff ``signature`` is a valid Ed25519 signature of ``data`` by ``public_key``."""
         if len(public_key) != 32 or len(signature) != 64:
             return False
+        signed = signature + data
+        if len(signed) > len(self._scratch):
+            self._scratch = self._ffi.new("unsigned char[]", len(signed))
         try:
-            self._open(signature + data, public_key)
-        except (self._bad, ValueError, TypeError):
+            ok = self._lib.crypto_sign_open(
+                self._scratch, self._scratch_len, signed, len(signed), public_key
+            )
+        except Exception:  # a type libsodium's binding refuses is not a valid signature
             return False
-        except Exception:  # libsodium refuses malformed points with a RuntimeError
-            return False
-        return True
+        return bool(ok == 0)
 
     async def verify(self, public_key: bytes, signature: bytes, data: bytes) -> bool:
         return self.verify_sync(public_key, signature, data)

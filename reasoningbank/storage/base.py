@@ -31,7 +31,7 @@ class Record:
     created_at: float
     updated_at: float
     body: dict[str, Any] | str
-    terms: list[str] = field(default_factory=list)
+    terms: Sequence[str] = field(default_factory=list)
     embedding: Sequence[float] | None = None
 
 

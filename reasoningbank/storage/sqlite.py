@@ -25,7 +25,9 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from ..errors import NoBank, NotABank, ReadOnlyBank, SchemaTooNew, StorageError
+from . import snapshot
 from .base import Changes, Record
+from .snapshot import Snapshot
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
@@ -61,6 +63,19 @@ _MIGRATIONS: dict[int, str] = {
 _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False).encode
 
 _COLUMNS = "id, task_category, strategy, created_at, updated_at, body, terms, embedding"
+#: Fixed SQL text (the sequence number is a parameter), so sqlite3's statement cache
+#: prepares it once per connection instead of once per write.
+_UPSERT = f"INSERT OR REPLACE INTO patterns ({_COLUMNS}, seq) VALUES (?,?,?,?,?,?,?,?,?)"
+_UNTOMB = "DELETE FROM tombstones WHERE id = ?"
+_SEQ_AND_SNAPSHOT = (
+    "SELECT (SELECT value FROM rb_meta WHERE key = 'seq'),"
+    " (SELECT value FROM rb_meta WHERE key = 'index-snapshot')"
+)
+#: Written only while the sequence number is still the one the snapshot describes.
+_SAVE_SNAPSHOT = (
+    "INSERT OR REPLACE INTO rb_meta (key, value) SELECT 'index-snapshot', ?"
+    " WHERE (SELECT value FROM rb_meta WHERE key = 'seq') = ?"
+)
 
 
 def _pack(vector: Sequence[float] | None) -> bytes | None:
@@ -97,6 +112,33 @@ def _row(row: tuple[Any, ...]) -> Record:
     )
 
 
+def _stream(rows: Iterator[tuple[Any, ...]]) -> Iterator[Record]:
+    """``_row`` for a whole bank, keeping one copy of what rows repeat.
+
+    Patterns with the same terms share one tuple of them (the same task tried again is
+    common), and equal categories, strategies and times (a bulk store stamps one time) share
+    one object: each row would otherwise bring its own copies, about 200 bytes a pattern.
+    Why safe: these values are immutable, and nobody changes a record's terms in place
+    (re-analysing assigns a new list)."""
+    split: dict[str, tuple[str, ...]] = {}
+    names: dict[str, str] = {}
+    times: dict[float, float] = {}
+    for pid, cat, strategy, created, updated, body, terms, blob in rows:
+        listed = split.get(terms)
+        if listed is None:
+            listed = split[terms] = tuple(terms.split(" ")) if terms else ()
+        yield Record(
+            pid,
+            names.setdefault(cat, cat),
+            names.setdefault(strategy, strategy),
+            times.setdefault(created, created) if created else created,
+            times.setdefault(updated, updated) if updated else updated,
+            body,
+            listed,
+            None if blob is None else _unpack(blob),
+        )
+
+
 class SqliteStore:
     kind = "sqlite"
 
@@ -105,6 +147,11 @@ class SqliteStore:
         self.location = location
         self._data_version = self._pragma("data_version")
         self._seen_seq = self._current_seq()
+        #: The sequence number as of now inside ``write_lock`` once read, so a write there
+        #: need not read it again (None outside, or not read yet).
+        self._txn_seq: int | None = None
+        self._loaded_snapshot: object = None
+        self._busy_timeout = 10.0
         self.tracer: Callable[[str, tuple[Any, ...]], None] | None = None
         #: Opened from a read-only file or mount: reads work, writes raise ``ReadOnlyBank``.
         self.read_only = False
@@ -177,6 +224,7 @@ class SqliteStore:
                 raise
         store = cls(conn, path)
         store.read_only = read_only
+        store._busy_timeout = busy_timeout
         return store
 
     @staticmethod
@@ -243,9 +291,12 @@ class SqliteStore:
             if not outer:
                 self._exec("BEGIN IMMEDIATE")
             try:
-                current = self._current_seq()
+                known = self._txn_seq if outer else None
+                current = self._current_seq() if known is None else known
                 seq = current + 1
                 self._exec("UPDATE rb_meta SET value = ? WHERE key = 'seq'", (str(seq),))
+                if outer:
+                    self._txn_seq = seq
                 yield seq
                 if not outer:
                     self._exec("COMMIT")
@@ -275,12 +326,15 @@ class SqliteStore:
             self._exec("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise _translate(exc, f"write to {self.location} failed") from exc
+        self._txn_seq = None
         try:
             yield
         except BaseException:
+            self._txn_seq = None
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
             raise
+        self._txn_seq = None
         try:
             self._exec("COMMIT")
         except sqlite3.Error as exc:
@@ -297,34 +351,64 @@ class SqliteStore:
     # -- Store protocol ------------------------------------------------------------------
     async def load(self) -> Iterator[Record]:
         """Streams rows (a generator), so a large bank never sits in memory twice."""
-        self._seen_seq = self._current_seq()
         self._data_version = self._pragma("data_version")
         try:
+            # One statement: the snapshot's tag and the sequence number from one snapshot.
+            seq, self._loaded_snapshot = self._exec(_SEQ_AND_SNAPSHOT).fetchone()
+            self._seen_seq = int(seq)
             cursor = self._exec(f"SELECT {_COLUMNS} FROM patterns ORDER BY rowid")
         except sqlite3.Error as exc:
             raise StorageError(f"read from {self.location} failed: {exc}") from exc
-        return (_row(r) for r in cursor)
+        return _stream(cursor)
+
+    async def load_snapshot(self) -> Snapshot | None:
+        """The index snapshot as of the last ``load`` if it was saved at that data version
+        (rows committed later are re-delivered by ``changes()``, which starts from there)."""
+        blob, self._loaded_snapshot = self._loaded_snapshot, None
+        return snapshot.decode(blob, self._seen_seq)
+
+    async def save_snapshot(
+        self,
+        ids: Sequence[str],
+        floats: Sequence[Sequence[float]],
+        contradictions: Sequence[int],
+        has_context: Sequence[bool],
+    ) -> bool:
+        """Save the index snapshot of a bank that has seen every commit up to now; True if
+        saved. Skipped (False) when another process wrote since, or holds the write lock:
+        closing never waits for a snapshot."""
+        if self.read_only:
+            return False
+        blob = snapshot.encode(self._seen_seq, ids, floats, contradictions, has_context)
+        self._conn.execute("PRAGMA busy_timeout=0")
+        try:
+            cursor = self._exec(_SAVE_SNAPSHOT, (blob, str(self._seen_seq)))
+        except sqlite3.Error:
+            return False
+        finally:
+            self._conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout * 1000)}")
+        return cursor.rowcount == 1
 
     async def put(self, records: list[Record], delete: Sequence[str] = ()) -> None:
         if not records and not delete:
             return
-        rows = [
-            (
-                r.id, r.task_category, r.strategy, r.created_at, r.updated_at,
-                r.body if isinstance(r.body, str) else _ENCODE(r.body),
-                " ".join(r.terms), _pack(r.embedding),
-            )
-            for r in records
-        ]  # fmt: skip
         with self._write() as seq:
-            self._conn.executemany(
-                f"INSERT OR REPLACE INTO patterns ({_COLUMNS}, seq) VALUES (?,?,?,?,?,?,?,?,{seq})",
-                rows,
-            )
-            self._conn.executemany(
-                "DELETE FROM tombstones WHERE id = ?", [(r.id,) for r in records]
-            )
-            self._remove(delete, seq)
+            rows = [
+                (
+                    r.id, r.task_category, r.strategy, r.created_at, r.updated_at,
+                    r.body if isinstance(r.body, str) else _ENCODE(r.body),
+                    " ".join(r.terms), _pack(r.embedding), seq,
+                )
+                for r in records
+            ]  # fmt: skip
+            if len(rows) == 1:  # the common single store: skip executemany's setup
+                self._conn.execute(_UPSERT, rows[0])
+                self._conn.execute(_UNTOMB, (rows[0][0],))
+            elif rows:
+                self._conn.executemany(_UPSERT, rows)
+                self._conn.executemany(_UNTOMB, [(r[0],) for r in rows])
+            if delete:
+                self._remove(delete, seq)
 
     def _remove(self, ids: Sequence[str], seq: int) -> None:
         self._conn.executemany("DELETE FROM patterns WHERE id = ?", [(i,) for i in ids])
@@ -371,15 +455,21 @@ class SqliteStore:
 
     async def changes(self) -> Changes | None:
         """Rows other connections committed since the last call (cheap when there are none)."""
+        # Inside write_lock there is no cached shortcut: the sequence number alone decides
+        # (the data version is refreshed by the next call outside the lock).
+        locked = self._conn.in_transaction
         try:
-            version = self._pragma("data_version")
+            if not locked:
+                version = self._pragma("data_version")
+                if version == self._data_version:
+                    return Changes([], [])
+                self._data_version = version
+            current = self._current_seq()
         except sqlite3.Error as exc:
             raise StorageError(f"read from {self.location} failed: {exc}") from exc
-        if version == self._data_version and not self._conn.in_transaction:
-            return Changes([], [])
-        self._data_version = version
-        seen = self._seen_seq
-        self._seen_seq = self._current_seq()
+        seen, self._seen_seq = self._seen_seq, current
+        if locked:
+            self._txn_seq = self._seen_seq
         if self._seen_seq == seen:
             return Changes([], [])
         upserted = self._read(

@@ -78,3 +78,41 @@ def test_cosines_of_some_slots_equal_their_scores(backend):
     assert some.keys() == {0, 12, 298}
     for slot, value in some.items():
         assert abs(value - every[slot]) < 1e-6
+
+
+def test_float32_rows_are_accepted_exactly_as_check_vector_decides():
+    """Stored vectors arrive as float32 arrays and are checked by the norm numpy computes
+    anyway; every edge case must still be decided as ``check_vector`` decides it."""
+    from array import array
+
+    from reasoningbank.vectors import FLOAT32_MAX, MAX_VECTOR_NORM, check_vector
+
+    tiny = 1e-44  # a float32 subnormal: tiny norm, yet not all zeros
+    cases = [
+        [1.0, 2.0, 3.0],
+        [0.0, 0.0, 0.0],
+        [tiny, 0.0, 0.0],
+        [math.nan, 1.0, 1.0],
+        [math.inf, 1.0, 1.0],
+        [FLOAT32_MAX, 0.0, 0.0],
+        [MAX_VECTOR_NORM * 0.999, 0.0, 0.0],
+        [MAX_VECTOR_NORM * 1.001, 0.0, 0.0],
+        [1.0, 2.0],
+        [],
+    ]
+    for values in cases:
+        row = array("f", values)
+        try:
+            check_vector(row, 3)
+            expected = True
+        except InvalidPattern:
+            expected = False
+        index = DenseIndex("numpy")
+        index.add(0, array("f", [1.0, 1.0, 1.0]))  # fixes the dimension at 3
+        try:
+            index.add(1, row)
+            accepted = True
+        except InvalidPattern:
+            accepted = False
+        assert accepted == expected, values
+        assert index.has(1) == expected

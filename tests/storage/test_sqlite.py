@@ -182,3 +182,57 @@ def test_bank_written_by_an_older_analyzer_is_reindexed_on_open(db_path):
     run(bank.close())
     conn = sqlite3.connect(db_path)
     assert conn.execute("SELECT terms FROM patterns").fetchone()[0] == "refresh oauth token"
+
+
+def test_a_single_store_runs_six_statements_each_prepared_once(db_path):
+    """Why: every statement of the durable single-store path costs microseconds; a sequence
+    number baked into the SQL text defeated sqlite3's statement cache (one prepare per
+    store). The write stays one BEGIN IMMEDIATE ... COMMIT with the catch-up read inside.
+    SQLite asks the authorizer only while preparing, so a cached statement asks nothing."""
+    bank = run(ReasoningBank.open(db_path, dedup_threshold=None))
+    conn = bank._store._conn
+    prepared: list[int] = []
+    conn.set_authorizer(lambda action, *_: prepared.append(action) or sqlite3.SQLITE_OK)
+    run(bank.store_pattern(pattern("warm up the cache")))  # (setting it expired the cache)
+    prepared.clear()
+    seen: list[str] = []
+    # Lines starting "--" trace statements SQLite runs nested inside one of ours.
+    conn.set_trace_callback(lambda sql: sql.startswith("--") or seen.append(sql))
+    run(bank.store_pattern(pattern("stored with every statement cached")))
+    conn.set_trace_callback(None)
+    conn.set_authorizer(None)
+    run(bank.close())
+    assert seen[0] == "BEGIN IMMEDIATE" and seen[-1] == "COMMIT"
+    assert len(seen) <= 6, seen
+    assert prepared == []
+
+
+def test_two_writes_in_one_lock_get_consecutive_sequence_numbers(db_path):
+    """Both writes of one ``write_lock`` are reported to another connection."""
+    bank = run(ReasoningBank.open(db_path))
+    other = run(ReasoningBank.open(db_path))
+    a, b = pattern("first write in the lock"), pattern("second write in the lock")
+
+    async def two_writes() -> None:
+        async with bank._writing():
+            store = bank._store
+            rec_a, _ = bank._record(model_pattern(a))
+            rec_b, _ = bank._record(model_pattern(b))
+            await store.put([rec_a])
+            await store.put([rec_b])
+
+    run(two_writes())
+    seqs = sqlite3.connect(db_path).execute("SELECT seq FROM patterns ORDER BY seq").fetchall()
+    assert [s for (s,) in seqs] == [seqs[0][0], seqs[0][0] + 1]
+    assert {p.task_description for p in run(other.all_patterns())} == {
+        "first write in the lock",
+        "second write in the lock",
+    }
+    run(bank.close())
+    run(other.close())
+
+
+def model_pattern(data):
+    from reasoningbank.model import Pattern
+
+    return Pattern.from_dict(data, new_id=os.urandom(8).hex(), now=time.time())
