@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything the Pyodide and browser tests need, idempotently (seconds when done):
-#   apt:  chromium chromium-driver firefox-esr webkit2gtk-driver xvfb xauth
+#   apt:  chromium chromium-driver firefox-esr webkit2gtk-driver xvfb xauth nats-server
 #   pip:  pytest<9, pytest-pyodide, playwright (driver only: the Debian browsers are used,
 #         never the Playwright browser download), selenium, hatchling
 #   npm:  pyodide@314.0.7, fake-indexeddb@6.2.8 and wabt@1.0.39 (wat2wasm: the test that
@@ -18,7 +18,7 @@ PY=${PYTHON:-python}
 log() { echo "install-test-deps: $*" >&2; }
 
 # --- apt ---------------------------------------------------------------------------------
-APT_PKGS="chromium chromium-driver firefox-esr webkit2gtk-driver xvfb xauth"
+APT_PKGS="chromium chromium-driver firefox-esr webkit2gtk-driver xvfb xauth nats-server"
 missing=""
 for p in $APT_PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

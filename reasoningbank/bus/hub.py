@@ -52,6 +52,7 @@ from .events import (
 from .frames import FrameType, Priority, encode_frame
 from .gossip import GossipConfig, GossipNode, Out
 from .intents import IntentChecker, Policy, sign_frame
+from .journal import Journal
 from .provenance import canonical_json
 from .snapshots import build_snapshot
 
@@ -95,6 +96,7 @@ class Hub:
         max_bytes_per_author: int | None = MAX_BYTES_PER_AUTHOR,
         max_pattern_bytes: int = MAX_PATTERN_BYTES,
         snapshot_max_age: float = SNAPSHOT_MAX_AGE,
+        journal: bool = False,
     ) -> None:
         self.signer = signer
         self.verifier = verifier
@@ -127,6 +129,8 @@ class Hub:
         #: (store version, built at, (manifest, chunks))
         self._snapshot: tuple[int, float, Any] | None = None
         self.snapshot_builds = 0
+        #: In a cluster, patterns are kept in a shared log, not here (``journal.py``).
+        self.journal = Journal(self) if journal else None
 
     def preload(self, patterns: list[dict[str, Any]]) -> int:
         """Take patterns kept from an earlier run; each is verified again. Returns how many
@@ -159,6 +163,8 @@ class Hub:
         self._dirty.discard(sid)
         self._admitted.discard(sid)
         self._buffered.pop(sid, None)
+        if self.journal is not None:
+            self.journal.forget_session(sid)
         for key in [k for k in self._relays if k[0] == sid]:
             del self._relays[key]
 
@@ -267,12 +273,16 @@ class Hub:
                 self._on_snapshot(sid, conn, event, now)
         elif isinstance(event, (StreamOpened, StreamDataReceived, StreamEnded)):
             self._relay_stream(sid, conn, event, now)
+            if self.journal is not None:
+                self.journal.share_stream(sid, conn.peer_key, event)
 
     def _on_gossip(self, sid: SessionId, event: IntentReceived, now: float) -> None:
         try:
             body = json.loads(event.payload)
         except ValueError:
             body = None
+        if self.journal is not None and self.journal.on_gossip(sid, event.op, body, now):
+            return
         out = self.gossip.handle_message(sid, event.op, body, now, self.verifier)
         self.emit(out, now)
 

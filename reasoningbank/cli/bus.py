@@ -114,6 +114,36 @@ def _admission(args: Namespace) -> set[bytes] | None:
     return {parse_key(key) for key in args.allow or []}
 
 
+def _nats_urls(args: Namespace) -> list[str]:
+    """The --nats servers, checked (empty without --nats)."""
+    if not args.nats:
+        return []
+    urls = [u.strip() for u in args.nats.split(",") if u.strip()]
+    for url in urls:
+        if urlsplit(url).scheme.lower() not in ("nats", "tls") or not urlsplit(url).hostname:
+            raise LocalBusError(f"--nats {url}: give nats://HOST:PORT (comma-separated)")
+    if not urls:
+        raise LocalBusError("--nats needs at least one nats://HOST:PORT")
+    return urls
+
+
+def _check_cluster_flags(args: Namespace) -> list[str]:
+    urls = _nats_urls(args)
+    if urls and args.store:
+        raise LocalBusError("--store and --nats: the NATS stream keeps the patterns; drop --store")
+    if args.workers is not None and not urls:
+        raise LocalBusError(
+            "--workers needs --nats: worker processes share their patterns through NATS"
+        )
+    if args.workers is not None and not 1 <= args.workers <= MAX_WORKERS:
+        raise LocalBusError(f"--workers must be between 1 and {MAX_WORKERS}")
+    return urls
+
+
+#: Most hub processes --workers starts (more than cores only adds switching).
+MAX_WORKERS = 64
+
+
 async def hub(args: Namespace) -> None:
     """Run a hub until interrupted, printing how to reach it (a long-running command)."""
     from ..bus.aio import HubServer
@@ -123,11 +153,17 @@ async def hub(args: Namespace) -> None:
     from ..bus.keys import TrustList, load_or_create_seed
     from ..bus.signers import NaclSigner, NaclVerifier
 
+    nats_urls = _check_cluster_flags(args)
     db = args.db or os.environ.get("REASONINGBANK_DB")
     if (args.allow_trusted or args.trusted_only) and not db:
         flag = "--allow-trusted" if args.allow_trusted else "--trusted-only"
         raise LocalBusError(f"{flag} needs --db: the hub uses that bank's trust list")
     allowed = _admission(args)
+    if args.workers is not None:
+        from .hub_workers import supervise
+
+        await supervise(args)
+        return
     seed = load_or_create_seed(db) if db else secrets.token_bytes(32)
     signer = NaclSigner(seed)
     if allowed is None:
@@ -152,16 +188,39 @@ async def hub(args: Namespace) -> None:
         on_event=keep,
         trusted=trusted,
         max_patterns=args.max_patterns,
+        max_patterns_per_author=args.max_patterns_per_author,
         allowed=allowed,
+        journal=bool(nats_urls),
     )
     if store is not None:
         kept = relay.preload(store.load())
         print(f"kept patterns: {kept} from {args.store}")
     server = HubServer(relay)
+    link = None
     origins = None if "*" in args.allow_origin else args.allow_origin
     try:
+        if nats_urls:
+            from ..bus.aio.cluster import STREAM, ClusterLink
+            from .hub_workers import worker_setup
+
+            certificate = worker_setup(args)
+            link = ClusterLink(server, nats_urls, max_patterns=args.max_patterns)
+            await link.start()
+            print(
+                f"cluster: {len(relay.gossip.store)} patterns from NATS stream {STREAM} "
+                f"(replicas {link.replicas})"
+            )
+        else:
+            certificate = None
         try:
-            await server.start(args.host, args.port, quic=not args.no_quic, origins=origins)
+            await server.start(
+                args.host,
+                args.port,
+                quic=not args.no_quic,
+                origins=origins,
+                certificate=certificate,
+                reuse_port=bool(args.worker_cert),
+            )
         except OSError as exc:
             reason = os.strerror(exc.errno) if exc.errno else str(exc)
             raise LocalBusError(
@@ -180,6 +239,8 @@ async def hub(args: Namespace) -> None:
         await asyncio.Event().wait()
     finally:
         await server.close()
+        if link is not None:
+            await link.close()
         if store is not None:
             store.close()
 

@@ -360,6 +360,27 @@ def _bus_commands(commands: _Commands) -> None:
         metavar="FILE",
         help="keep relayed patterns in this JSON-lines file across restarts",
     )
+    p.add_argument(
+        "--max-patterns-per-author",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="most patterns the hub keeps per author key (default 10000)",
+    )
+    p.add_argument(
+        "--nats",
+        metavar="URL[,URL...]",
+        help="keep patterns in a NATS JetStream cluster shared with other hubs "
+        "(nats://HOST:PORT, comma-separated); needs the [cluster] extra",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="run N hub processes on the same ports (SO_REUSEPORT), restarted if they die; "
+        "needs --nats",
+    )
+    p.add_argument("--worker-cert", help=argparse.SUPPRESS)  # set by the --workers parent
 
     p = commands.add(
         "sync",

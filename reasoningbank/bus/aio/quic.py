@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 from aioquic.asyncio.client import connect as quic_connect
 from aioquic.asyncio.protocol import QuicConnectionProtocol
-from aioquic.asyncio.server import serve
+from aioquic.asyncio.server import QuicServer, serve
 from aioquic.h3.connection import H3_ALPN, H3Connection
 from aioquic.h3.events import HeadersReceived, WebTransportStreamDataReceived
 from aioquic.quic.configuration import QuicConfiguration
@@ -228,7 +228,7 @@ class _HubProtocol(QuicConnectionProtocol):
 
 
 async def serve_webtransport(
-    server: Any, host: str, port: int, certificate: Certificate | None
+    server: Any, host: str, port: int, certificate: Certificate | None, reuse_port: bool = False
 ) -> tuple[Any, int, str]:
     """Start the HTTP/3 listener for ``server`` (a ``HubServer``): (quic server, port, pin)."""
     cert = certificate or generate_certificate()
@@ -240,7 +240,14 @@ async def serve_webtransport(
     )
     config.certificate, config.private_key = cert.cert, cert.key
     protocol = type("HubProtocol", (_HubProtocol,), {"server": server})
-    quic_server = await serve(host, port, configuration=config, create_protocol=protocol)
+    if reuse_port:  # aioquic's ``serve`` cannot set SO_REUSEPORT: same endpoint, by hand
+        _, quic_server = await asyncio.get_running_loop().create_datagram_endpoint(
+            lambda: QuicServer(configuration=config, create_protocol=protocol),
+            local_addr=(host, port),
+            reuse_port=True,
+        )
+    else:
+        quic_server = await serve(host, port, configuration=config, create_protocol=protocol)
     assert quic_server._transport is not None
     widen_socket_buffers(quic_server._transport.get_extra_info("socket"))
     bound = quic_server._transport.get_extra_info("sockname")[1]

@@ -54,6 +54,9 @@ class HubServer:
         self.closing = False  # shutting down: new sessions are refused
         self._next = 0
         self._ws_servers: list[Any] = []
+        #: Called first in every ``flush`` (after each input): a cluster link publishes
+        #: what the hub's journal queued (``cluster.py``).
+        self.before_flush: Callback | None = None
 
     def register(
         self,
@@ -99,6 +102,8 @@ class HubServer:
         """Write what every dirty (or backlogged) session has, as far as its transport has
         room (one write per session: all its frames at once); the hub cuts a session whose
         backlog passes its outbound budget."""
+        if self.before_flush is not None:
+            self.before_flush()
         transmits: set[Callable[[], None]] = set()  # one QUIC transmit per connection
         for sid in self.hub.take_dirty() | self._backlog:
             entry = self._writers.get(sid)
@@ -143,6 +148,7 @@ class HubServer:
         origins: Iterable[str] | None = (),
         max_connections: int = MAX_CONNECTIONS,
         upgrade_timeout: float = UPGRADE_TIMEOUT,
+        reuse_port: bool = False,
     ) -> None:
         """Listen on UDP ``port`` (HTTP/3) and TCP ``port`` (WebSocket); 0 picks free ports.
 
@@ -150,7 +156,8 @@ class HubServer:
         sessions; ``None`` admits pages from any origin. Clients that send no Origin (not
         browsers) are always admitted. ``max_connections`` caps open WebSocket connections
         plus WebTransport sessions; a WebSocket upgrade not done in ``upgrade_timeout``
-        seconds is dropped.
+        seconds is dropped. ``reuse_port``: several processes serve the same ports
+        (``SO_REUSEPORT``; the kernel keeps each connection's 4-tuple on one of them).
         """
         self.origins = None if origins is None else frozenset(origins)
         self.max_connections = max_connections
@@ -158,7 +165,9 @@ class HubServer:
         self.connections = 0
         if websocket:
             loop = asyncio.get_running_loop()
-            server = await loop.create_server(self._ws_protocol, host, port)
+            server = await loop.create_server(
+                self._ws_protocol, host, port, reuse_port=reuse_port or None
+            )
             self._ws_servers.append(server)
             ws_port = server.sockets[0].getsockname()[1]
             self.ws_url = f"ws://{_hostport(host, ws_port)}{BUS_PATH}"
@@ -167,7 +176,9 @@ class HubServer:
         if quic:
             from .quic import serve_webtransport
 
-            qs, qport, digest = await serve_webtransport(self, host, port, certificate)
+            qs, qport, digest = await serve_webtransport(
+                self, host, port, certificate, reuse_port=reuse_port
+            )
             self._servers.append(qs)
             self.url = f"https://{_hostport(host, qport)}{BUS_PATH}"
             self.cert_sha256 = digest
