@@ -97,10 +97,11 @@ def generate_certificate(
 
 
 #: Bytes asked for the hub's UDP receive and send buffers (the kernel caps them at
-#: net.core.rmem_max / wmem_max). Every session's ACKs land on this one socket; at the
-#: Linux default (208 KiB) a broadcast to 500 sessions overflows it, the dropped ACKs read
-#: as packet loss, and congestion control then holds every session's next frames back.
-UDP_SOCKET_BUFFER = 4 * 1024 * 1024
+#: net.core.rmem_max / wmem_max). Every session's ACKs land on this one socket: at the Linux
+#: default (208 KiB) the ACK burst answering a broadcast to 500 sessions overflowed it and
+#: the kernel dropped them (read as loss: retransmits, slower handshakes). 1 MiB holds one
+#: such burst; a much deeper queue would only make a new frame wait behind stale ACKs.
+UDP_SOCKET_BUFFER = 1024 * 1024
 
 
 def widen_socket_buffers(sock: Any) -> None:
