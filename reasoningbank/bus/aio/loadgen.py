@@ -152,6 +152,23 @@ def _serve(profile: str | None = None, loop: str = "asyncio") -> None:  # pragma
         profiler.dump_stats(profile)
 
 
+#: Seconds the load test waits for the last relayed frames once publishing ended.
+DRAIN_LIMIT = 60.0
+
+
+async def _quiet(arrivals: list[list[Any]], still: float) -> None:
+    """Wait until no receiver got anything for ``still`` seconds (a hub that fell behind
+    is still sending; its late frames belong in the percentiles), at most ``DRAIN_LIMIT``."""
+    deadline = time.perf_counter() + DRAIN_LIMIT
+    seen = -1
+    while time.perf_counter() < deadline:
+        now = sum(len(log) for log in arrivals)
+        if now == seen:
+            return
+        seen = now
+        await asyncio.sleep(still)
+
+
 async def _load(
     url: str,
     cert: str | None,
@@ -217,7 +234,7 @@ async def _load(
             time.perf_counter()
         )
         await asyncio.sleep(interval)
-    await asyncio.sleep(max(1.0, interval))
+    await _quiet(arrivals, max(1.0, interval))
     wall = time.perf_counter() - wall0
     hub_cpu_s = _cpu_s(hub_pid) - hub_cpu0
     hub_cpu = hub_cpu_s / wall
