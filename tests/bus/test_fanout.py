@@ -153,3 +153,37 @@ def test_the_hub_udp_socket_has_room_for_a_broadcasts_acks():
             await server.close()
 
     run(go())
+
+
+def test_the_load_test_runs_through_a_nats_cluster_and_two_workers(tmp_path):
+    """The benchmark's cluster set-up end to end, small: a 3-node NATS cluster, a hub with
+    two workers, every relayed push delivered over both transports."""
+    import argparse
+
+    import pytest
+
+    from bench.hub_cluster import HubProcess, fanout
+
+    from ..cluster.natsnodes import NatsCluster, nats_server_binary
+
+    binary = nats_server_binary()
+    if binary is None:
+        message = "nats-server is missing: run scripts/install-test-deps.sh"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    cluster = NatsCluster(binary, tmp_path / "nats")
+    cluster.start()
+    try:
+        hub = HubProcess("--nats", cluster.urls, "--workers", "2")
+        try:
+            for transport, sessions in (("websocket", 12), ("webtransport", 6)):
+                args = argparse.Namespace(
+                    sessions=sessions, messages=3, interval=0.05, loop="asyncio"
+                )
+                out = fanout(hub, transport, args)
+                assert out["deliveries"] == 3 * (sessions - 1), out
+        finally:
+            hub.stop()
+    finally:
+        cluster.stop()
