@@ -30,15 +30,15 @@ PACKAGES = ("reasoningbank", "storage_idb", "transport_webtransport")
 CPYTHON_ONLY_FOLDERS = ("reasoningbank/cli/", "reasoningbank/bus/aio/")
 
 #: CPython-only modules that sit among browser modules. Why files, not a folder: the entry
-#: points and build tool belong at the package root, the hub (``bus/hub.py``, ``hubstore``)
-#: and the WebSocket codec (``bus/ws.py``) are sans-IO logic beside the rest of the bus
+#: points and build tool belong at the package root, the hub (``bus/hub.py``, ``hubstore``,
+#: ``journal``) and the WebSocket codec (``bus/ws.py``) are sans-IO logic beside the rest of the bus
 #: (pages use the browser's own WebSocket), and ``bus/sync.py`` drives ``bus/aio/``.
 CPYTHON_ONLY = frozenset(
     "reasoningbank/" + name
     for name in (
         "__main__.py", "serve.py", "browser_wheel.py", "mcp_server.py", "migrate.py",
         "bundle.py", "timings.py", "semantic.py", "bus/ws.py",
-        "bus/sync.py", "bus/hub.py", "bus/hubstore.py",
+        "bus/sync.py", "bus/hub.py", "bus/hubstore.py", "bus/journal.py",
         "mcp_wire.py", "mcp_schema.py", "analysis.py", "import_sources.py",
     )
 )  # fmt: skip

@@ -52,7 +52,7 @@ from .events import (
 from .frames import FrameType, Priority, encode_frame
 from .gossip import GossipConfig, GossipNode, Out
 from .intents import IntentChecker, Policy, sign_frame
-from .journal import Journal
+from .journal import ClusterChecker, Journal
 from .provenance import canonical_json
 from .snapshots import build_snapshot
 
@@ -101,7 +101,7 @@ class Hub:
         self.signer = signer
         self.verifier = verifier
         self._nonce = nonce_source
-        self.checker = IntentChecker(policy)
+        self.checker = (ClusterChecker if journal else IntentChecker)(policy)
         self.gossip = GossipNode(
             trusted=trusted,
             rng=rng or random.Random(0),

@@ -12,28 +12,32 @@ log (or failed): its sync ends with "in sync" only for what is kept. While the l
 unreachable, a push is refused: the session is closed with ``OVERLOADED`` and a one-line
 reason, rather than holding patterns the hub cannot keep.
 
+Replay windows hold across hubs for what opens a session: every HELLO a hub accepts is
+announced to the others (``ClusterChecker``), which then refuse that nonce too, so a HELLO
+recorded on the way to one hub cannot open a session on another.
+
 Reasoning streams are live, not logged: ``take_streams`` hands the driver what local
 sessions stream, and ``remote_stream`` relays another hub's streams to local sessions.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
-from .errors import ErrorCode
+from .connection import HELLO_OP
+from .errors import BusError, ErrorCode
 from .events import PatternRejected, StreamDataReceived, StreamEnded, StreamOpened
-from .frames import FrameType
+from .frames import Frame, FrameType, Intent
 from .gossip import Out
-from .intents import run_sync
+from .intents import Flow, IntentChecker, run_sync
 from .provenance import PatternRefusal, canonical_json, pattern_id, provenance_of
 from .provenance import verify_pattern_flow as _verify
 
 if TYPE_CHECKING:
     from .hub import Hub
 
-__all__ = ["LOG_UNAVAILABLE", "Journal"]
+__all__ = ["LOG_UNAVAILABLE", "ClusterChecker", "Journal"]
 
 SessionId = Hashable
 #: Sent (with ``OVERLOADED``) to a session whose pattern the log could not take.
@@ -41,6 +45,35 @@ LOG_UNAVAILABLE = "hub cannot keep patterns now: its NATS cluster is unreachable
 #: Most patterns one hub may have on their way to the log at once; past it pushes are
 #: refused as ``busy`` (the session's next sync offers them again).
 MAX_PENDING = 10_000
+
+
+class ClusterChecker(IntentChecker):
+    """An ``IntentChecker`` that shares its replay window for HELLOs with other hubs."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._hellos: list[tuple[bytes, bytes, float]] = []  # (key, nonce, timestamp)
+
+    def check_flow(self, frame: Frame, now: float) -> Flow[Intent]:
+        intent: Intent = yield from super().check_flow(frame, now)
+        if intent.op == HELLO_OP and len(self._hellos) < MAX_PENDING:
+            self._hellos.append((intent.key, intent.nonce, intent.timestamp_ms / 1000.0))
+        return intent
+
+    def take_hellos(self) -> list[tuple[bytes, bytes, float]]:
+        """HELLOs accepted here since the last call, for the other hubs."""
+        out, self._hellos = self._hellos, []
+        return out
+
+    def remember(self, key: bytes, nonce: bytes, timestamp: float, now: float) -> None:
+        """Another hub accepted this HELLO: refuse its nonce here as a replay."""
+        p = self.policy
+        if not (now - p.max_age <= timestamp <= now + p.max_skew):
+            return  # outside the window it is refused as expired or future anyway
+        state = self._keys.get(key)
+        if state is not None and nonce in state.nonces:
+            return
+        self._commit(key, nonce, timestamp, 0, now)
 
 
 class Journal:
@@ -51,7 +84,7 @@ class Journal:
         self.max_pending = max_pending
         #: False while the driver cannot reach the log: pushes are refused.
         self.up = True
-        self._outbox: list[tuple[str, bytes]] = []  # (pattern id, canonical JSON)
+        self._outbox: list[tuple[str, bytes, bytes]] = []  # (id, author, canonical JSON)
         self._pending: dict[str, set[SessionId]] = {}  # id -> sessions waiting for it
         self._pending_author: dict[str, tuple[bytes, int]] = {}  # id -> (author, size)
         self._pending_usage: dict[bytes, tuple[int, int]] = {}  # author -> (count, bytes)
@@ -60,11 +93,12 @@ class Journal:
         self._streams_out: list[dict[str, Any]] = []
         # remote stream key -> {local session: local stream id}
         self._remote: dict[str, dict[SessionId, int]] = {}
+        self._remote_seen: dict[str, float] = {}  # remote stream key -> last event
 
     # -- driver side ------------------------------------------------------------------
-    def take_publish(self) -> list[tuple[str, bytes]]:
-        """Patterns to append to the log: (id, bytes). Append each with the id as its
-        deduplication key, then report back through ``fold`` or ``publish_failed``."""
+    def take_publish(self) -> list[tuple[str, bytes, bytes]]:
+        """Patterns to append to the log: (id, author key, bytes). Append each with the id
+        as its deduplication key, then report back through ``fold`` or ``publish_failed``."""
         out, self._outbox = self._outbox, []
         return out
 
@@ -164,7 +198,7 @@ class Journal:
         count, used = self._pending_usage.get(claimed, (0, 0))
         self._pending_usage[claimed] = (count + 1, used + size)
         self._wait(sid, msg_id)
-        self._outbox.append((msg_id, canonical_json(pattern)))
+        self._outbox.append((msg_id, claimed, canonical_json(pattern)))
         return out
 
     def _refusal(self, author: bytes, size: int) -> str | None:
@@ -246,19 +280,27 @@ class Journal:
         if isinstance(opened, dict):
             if len(self._remote) >= MAX_REMOTE_STREAMS:
                 return
+            raw_kind, meta = opened.get("kind"), opened.get("meta")
+            if not isinstance(raw_kind, int) or not isinstance(meta, dict):
+                return
             try:
-                kind = FrameType(opened.get("kind"))
-                meta = json.loads(json.dumps(opened.get("meta") or {}))
-            except (ValueError, TypeError):
+                kind = FrameType(raw_kind)
+            except ValueError:
                 return
             routes = {}
             for sid, conn in hub.sessions.items():
                 if sid in hub._admitted and not conn.closed:
-                    routes[sid] = conn.open_stream(now, kind, meta)
+                    try:
+                        routes[sid] = conn.open_stream(now, kind, meta)
+                    except BusError:  # not a stream kind: nothing to relay
+                        return
                     hub._dirty.add(sid)
             self._remote[key] = routes
+            self._remote_seen[key] = now
             return
         routes = self._remote.get(key, {})
+        if key in self._remote_seen:
+            self._remote_seen[key] = now
         data = item.get("data")
         end = item.get("end") is True
         chunk = b""
@@ -268,18 +310,29 @@ class Journal:
             except ValueError:
                 return
         for sid, stream_id in list(routes.items()):
-            conn = hub.sessions.get(sid)
-            if conn is None or sid not in hub._admitted:
+            dest = hub.sessions.get(sid)
+            if dest is None or sid not in hub._admitted:
                 continue
-            if not end and hub._lagging(sid, conn):
-                conn.send_stream(now, stream_id, b"", end=True)
+            if not end and hub._lagging(sid, dest):
+                dest.send_stream(now, stream_id, b"", end=True)
                 del routes[sid]
             else:
-                conn.send_stream(now, stream_id, chunk, end=end)
+                dest.send_stream(now, stream_id, chunk, end=end)
             hub._dirty.add(sid)
         if end:
             self._remote.pop(key, None)
+            self._remote_seen.pop(key, None)
+
+    def expire_streams(self, now: float) -> None:
+        """End other hubs' streams idle for ``REMOTE_STREAM_IDLE`` seconds: live frames
+        are not stored, so a stream whose hub died (or whose end mark was lost while NATS
+        was away) would otherwise stay open here for good."""
+        for key, seen in list(self._remote_seen.items()):
+            if now - seen >= REMOTE_STREAM_IDLE:
+                self.remote_stream(key, {"end": True}, now)
 
 
 #: Other hubs' live streams relayed at once; a stream opened past it is not relayed.
 MAX_REMOTE_STREAMS = 1024
+#: Seconds without an event after which another hub's stream is ended here.
+REMOTE_STREAM_IDLE = 60.0

@@ -204,7 +204,12 @@ async def hub(args: Namespace) -> None:
             from .hub_workers import worker_setup
 
             certificate = worker_setup(args)
-            link = ClusterLink(server, nats_urls, max_patterns=args.max_patterns)
+            link = ClusterLink(
+                server,
+                nats_urls,
+                max_patterns=args.max_patterns,
+                max_per_author=args.max_patterns_per_author,
+            )
             await link.start()
             print(
                 f"cluster: {len(relay.gossip.store)} patterns from NATS stream {STREAM} "
@@ -236,7 +241,12 @@ async def hub(args: Namespace) -> None:
         pages = "any origin" if origins is None else ", ".join(origins) or "none (--allow-origin)"
         print(f"browser pages admitted from: {pages}")
         print(f"hub key: {signer.public_key.hex()}", flush=True)
-        await asyncio.Event().wait()
+        stop = asyncio.Event()
+        if nats_urls:  # systemd and the --workers parent stop cluster hubs with SIGTERM
+            import signal
+
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await stop.wait()
     finally:
         await server.close()
         if link is not None:

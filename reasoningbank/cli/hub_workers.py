@@ -177,7 +177,8 @@ async def supervise(args: Namespace) -> None:
             for line in banners[0]:
                 if not line.startswith("hub key:"):
                     print(line)
-            print(f"workers: {len(workers)} processes on port {port} (SO_REUSEPORT)")
+            pids = ", ".join(str(w.proc.pid) for w in workers if w.proc)
+            print(f"workers: {len(workers)} processes (pids {pids}) on port {port} (SO_REUSEPORT)")
             print(banners[0][-1], flush=True)
             forwards = [loop.create_task(w.forward()) for w in workers]
             await _watch(workers, forwards, stop)
@@ -203,7 +204,7 @@ async def _watch(
             if stop.is_set():
                 return
             for task in done:
-                worker = waits.get(task)  # type: ignore[call-overload]
+                worker = waits.get(task)
                 if worker is None:
                     continue
                 status = task.result()
@@ -211,6 +212,8 @@ async def _watch(
                 if time.monotonic() - worker.started < RESTART_BACKOFF * 5:
                     await asyncio.sleep(RESTART_BACKOFF)
                 await worker.start()
+                assert worker.proc is not None
+                print(f"hub worker {worker.index} restarted (pid {worker.proc.pid})", flush=True)
                 forwards[worker.index - 1].cancel()
                 forwards[worker.index - 1] = loop.create_task(worker.forward())
     finally:

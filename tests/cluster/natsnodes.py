@@ -40,14 +40,19 @@ class NatsNode:
         return f"nats://127.0.0.1:{self.port}"
 
     def write_config(self, routes: list[int]) -> None:
-        route_urls = ", ".join(f"nats-route://127.0.0.1:{p}" for p in routes)
-        self.config.write_text(
+        """A node of a cluster routed to ``routes``, or a lone server without them."""
+        text = (
             f"server_name: {self.name}\n"
             f"listen: 127.0.0.1:{self.port}\n"
             f'jetstream {{ store_dir: "{self.dir / "store"}", max_mem: 64MB, max_file: 16GB }}\n'
-            f"cluster {{ name: rbtest, listen: 127.0.0.1:{self.route_port}, "
-            f"routes: [{route_urls}] }}\n"
         )
+        if routes:
+            route_urls = ", ".join(f"nats-route://127.0.0.1:{p}" for p in routes)
+            text += (
+                f"cluster {{ name: rbtest, listen: 127.0.0.1:{self.route_port}, "
+                f"routes: [{route_urls}] }}\n"
+            )
+        self.config.write_text(text)
 
     def start(self) -> None:
         log = open(self.dir / "nats.log", "ab")  # noqa: SIM115 - owned by the process
@@ -80,7 +85,8 @@ class NatsNode:
 
 
 class NatsCluster:
-    """Three JetStream nodes routed to each other (R3 streams need all three at creation)."""
+    """``size`` JetStream nodes routed to each other (R3 streams need three at creation);
+    ``size=1``: one server, no cluster."""
 
     def __init__(self, binary: str, root: Path, size: int = 3) -> None:
         self.nodes = [

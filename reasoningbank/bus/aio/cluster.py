@@ -1,10 +1,12 @@
 """asyncio driver of a cluster hub: the hub's pattern log is a NATS JetStream stream.
 
 ``ClusterLink`` moves what the sans-IO ``Journal`` (``bus/journal.py``) asks for: each
-pattern a session pushes is published to the stream ``RB_PATTERNS`` with its pattern id as
-``Nats-Msg-Id`` (JetStream drops a second copy inside the duplicate window; the fold drops
-any later one), and an ordered consumer feeds every stream message, from the first, back
-into ``Journal.fold``. A hub that starts (or restarts) folds the whole stream before it
+pattern a session pushes is published to the stream ``RB_PATTERNS`` on its author's subject
+``rb.patterns.<author hex>`` with its pattern id as ``Nats-Msg-Id`` (JetStream drops a
+second copy inside the duplicate window; the fold drops any later one), and an ordered
+consumer feeds every stream message, from the first, back into ``Journal.fold``. The
+stream caps messages per subject (``--max-patterns-per-author``, new ones refused), so an
+author's quota holds in the log itself, whichever hubs a flood goes through. A hub that starts (or restarts) folds the whole stream before it
 listens, so a bank syncing through it catches up. Live reasoning streams go over the core
 subject ``rb.live`` (not stored).
 
@@ -22,6 +24,7 @@ from typing import Any
 
 from ..errors import LocalBusError
 from ..hub import MAX_PATTERN_BYTES
+from ..journal import ClusterChecker
 from .server import HubServer
 
 __all__ = ["LOG_MAX_BYTES", "LOG_SUBJECT", "STREAM", "ClusterLink"]
@@ -29,6 +32,7 @@ __all__ = ["LOG_MAX_BYTES", "LOG_SUBJECT", "STREAM", "ClusterLink"]
 STREAM = "RB_PATTERNS"
 LOG_SUBJECT = "rb.patterns"
 LIVE_SUBJECT = "rb.live"
+HELLO_SUBJECT = "rb.hellos"
 #: Bytes the stream keeps at most (new patterns are refused past it, never old ones dropped).
 LOG_MAX_BYTES = 4 * 1024**3
 #: Seconds JetStream remembers a Nats-Msg-Id (a re-publish inside it is not stored twice).
@@ -37,6 +41,12 @@ DEDUP_WINDOW = 120.0
 PUBLISH_TIMEOUT = 2.0
 #: Seconds a pattern keeps being retried before its session is told the log is unreachable.
 PUBLISH_DEADLINE = 10.0
+#: Most HELLOs read from one announcement of another hub.
+MAX_HELLOS_PER_MESSAGE = 10_000
+#: Seconds a starting hub tries to reach NATS at all.
+CONNECT_DEADLINE = 10.0
+#: Seconds a starting hub keeps asking JetStream (leader elections take a few seconds).
+START_DEADLINE = 60.0
 #: Seconds without a NATS connection after which new pushes are refused.
 DOWN_AFTER = 1.0
 #: Seconds between reconnection attempts to NATS.
@@ -56,13 +66,18 @@ def _nats() -> Any:
 class ClusterLink:
     """Connects one ``HubServer`` (whose hub has a ``journal``) to a NATS cluster."""
 
-    def __init__(self, server: HubServer, servers: list[str], *, max_patterns: int) -> None:
-        if server.hub.journal is None:
+    def __init__(
+        self, server: HubServer, servers: list[str], *, max_patterns: int, max_per_author: int
+    ) -> None:
+        checker = server.hub.checker
+        if server.hub.journal is None or not isinstance(checker, ClusterChecker):
             raise LocalBusError("the hub was not made with journal=True")
         self.server = server
         self.journal = server.hub.journal
+        self.checker = checker
         self.servers = servers
         self.max_patterns = max_patterns
+        self.max_per_author = max_per_author
         self.hub_id = secrets.token_hex(8)
         self.replicas = 0
         self.folded = 0  # stream sequence of the last message folded
@@ -77,74 +92,97 @@ class ClusterLink:
         """Connect, make sure the stream exists, fold all of it; then pumps run."""
         nats = _nats()
         try:
-            self.nc = await nats.connect(
-                servers=self.servers,
-                name=f"reasoningbank-hub-{self.hub_id}",
-                no_echo=True,
-                max_reconnect_attempts=-1,
-                reconnect_time_wait=RECONNECT_WAIT,
-                connect_timeout=2,
-                ping_interval=5,
-                max_outstanding_pings=2,
-                disconnected_cb=self._disconnected,
-                reconnected_cb=self._reconnected,
-                error_cb=self._error,
+            self.nc = await asyncio.wait_for(
+                nats.connect(
+                    servers=self.servers,
+                    name=f"reasoningbank-hub-{self.hub_id}",
+                    no_echo=True,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=RECONNECT_WAIT,
+                    connect_timeout=2,
+                    ping_interval=5,
+                    max_outstanding_pings=2,
+                    disconnected_cb=self._disconnected,
+                    reconnected_cb=self._reconnected,
+                    error_cb=self._error,
+                ),
+                CONNECT_DEADLINE,
             )
         except Exception as exc:
-            raise LocalBusError(
-                f"cannot reach NATS at {','.join(self.servers)}: {exc or type(exc).__name__}"
-            ) from exc
+            reason = str(exc) or f"no server answered in {CONNECT_DEADLINE:g} s"
+            raise LocalBusError(f"cannot reach NATS at {','.join(self.servers)}: {reason}") from exc
         self.js = self.nc.jetstream()
-        last = await self._ensure_stream()
+        last = await self._retry(self._ensure_stream, "find or create the stream")
         self._caught_up = asyncio.Event()
         self._target = last
         if last == 0:
             self._caught_up.set()
         from nats.js.api import DeliverPolicy
 
-        await self.js.subscribe(
-            LOG_SUBJECT,
-            stream=STREAM,
-            cb=self._on_log,
-            ordered_consumer=True,
-            deliver_policy=DeliverPolicy.ALL,
-            idle_heartbeat=2.0,
-        )
+        async def subscribe() -> Any:
+            return await self.js.subscribe(
+                f"{LOG_SUBJECT}.*",
+                stream=STREAM,
+                cb=self._on_log,
+                ordered_consumer=True,
+                deliver_policy=DeliverPolicy.ALL,
+                idle_heartbeat=2.0,
+            )
+
+        await self._retry(subscribe, "read the stream")
         await self.nc.subscribe(LIVE_SUBJECT, cb=self._on_live)
+        await self.nc.subscribe(HELLO_SUBJECT, cb=self._on_hellos)
         await asyncio.wait_for(self._caught_up.wait(), catch_up_timeout)
         self.server.before_flush = self._pump
+        self._spawn(self._expire_streams())
+
+    async def _retry(self, step: Any, what: str) -> Any:
+        """Run ``step`` until JetStream answers: right after a node is lost the cluster
+        elects new leaders, and its API times out for a few seconds."""
+        from nats.errors import NoRespondersError, TimeoutError
+
+        deadline = time.monotonic() + START_DEADLINE
+        while True:
+            try:
+                return await step()
+            except (TimeoutError, NoRespondersError, asyncio.TimeoutError) as exc:
+                if time.monotonic() >= deadline:
+                    raise LocalBusError(
+                        f"NATS at {','.join(self.servers)} did not answer (cannot {what}): "
+                        f"{exc or type(exc).__name__}"
+                    ) from exc
+                await asyncio.sleep(0.5)
 
     async def _ensure_stream(self) -> int:
-        """The stream's last sequence, creating the stream (R3 where the cluster has three
-        nodes, else R1) if it does not exist yet."""
+        """The stream's last sequence, creating the stream if it does not exist yet: R3
+        when NATS knows three or more servers (given or discovered), else R1 (one node)."""
         from nats.js.api import DiscardPolicy, StorageType, StreamConfig
         from nats.js.errors import APIError, NotFoundError
 
         try:
             info = await self.js.stream_info(STREAM)
         except NotFoundError:
-            info = None
-        if info is None:
-            for replicas in (3, 1):
-                config = StreamConfig(
-                    name=STREAM,
-                    subjects=[LOG_SUBJECT],
-                    storage=StorageType.FILE,
-                    num_replicas=replicas,
-                    max_msgs=self.max_patterns,
-                    max_bytes=LOG_MAX_BYTES,
-                    max_msg_size=MAX_PATTERN_BYTES,
-                    discard=DiscardPolicy.NEW,
-                    duplicate_window=DEDUP_WINDOW,
-                )
-                try:
-                    info = await self.js.add_stream(config)
-                    break
-                except APIError as exc:
-                    if replicas == 1:
-                        raise LocalBusError(
-                            f"cannot create the NATS stream {STREAM}: {exc}"
-                        ) from exc
+            replicas = 3 if len({(u.hostname, u.port) for u in self.nc.servers}) >= 3 else 1
+            config = StreamConfig(
+                name=STREAM,
+                subjects=[f"{LOG_SUBJECT}.*"],
+                storage=StorageType.FILE,
+                num_replicas=replicas,
+                max_msgs=self.max_patterns,
+                max_msgs_per_subject=self.max_per_author,
+                discard_new_per_subject=True,
+                max_bytes=LOG_MAX_BYTES,
+                max_msg_size=MAX_PATTERN_BYTES,
+                discard=DiscardPolicy.NEW,
+                duplicate_window=DEDUP_WINDOW,
+            )
+            try:
+                info = await self.js.add_stream(config)
+            except APIError as exc:
+                raise LocalBusError(
+                    f"cannot create the NATS stream {STREAM} (replicas {replicas}): "
+                    f"{exc.description or exc}"
+                ) from exc
         self.replicas = info.config.num_replicas or 1
         return int(info.state.last_seq)
 
@@ -173,28 +211,43 @@ class ClusterLink:
         self.journal.remote_stream(key, item, time.time())
         self.server.flush()
 
+    async def _on_hellos(self, msg: Any) -> None:
+        """Other hubs' accepted HELLOs: their nonces are replays here."""
+        checker = self.checker
+        try:
+            items = json.loads(msg.data)
+            now = time.time()
+            for key, nonce, ts in items[:MAX_HELLOS_PER_MESSAGE]:
+                checker.remember(bytes.fromhex(key), bytes.fromhex(nonce), float(ts), now)
+        except (ValueError, TypeError, AttributeError):
+            return
+
     # -- to the log ---------------------------------------------------------------------
     def _pump(self) -> None:
         """Called before every flush: start publishing what the journal queued."""
-        for msg_id, data in self.journal.take_publish():
-            self._spawn(self._publish(msg_id, data))
+        for msg_id, author, data in self.journal.take_publish():
+            self._spawn(self._publish(msg_id, f"{LOG_SUBJECT}.{author.hex()}", data))
         items = self.journal.take_streams()
         if items:
             self._spawn(self._publish_live(items))
+        hellos = self.checker.take_hellos()
+        if hellos:
+            body = json.dumps([(k.hex(), n.hex(), ts) for k, n, ts in hellos]).encode()
+            self._spawn(self._publish_core(HELLO_SUBJECT, body))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _publish(self, msg_id: str, data: bytes) -> None:
+    async def _publish(self, msg_id: str, subject: str, data: bytes) -> None:
         from nats.js.errors import APIError, ServiceUnavailableError
 
         deadline = time.monotonic() + PUBLISH_DEADLINE
         while True:
             try:
                 await self.js.publish(
-                    LOG_SUBJECT,
+                    subject,
                     data,
                     timeout=PUBLISH_TIMEOUT,
                     stream=STREAM,
@@ -210,11 +263,21 @@ class ClusterLink:
                     return
             await asyncio.sleep(0.25)
 
+    async def _publish_core(self, subject: str, body: bytes) -> None:
+        with contextlib.suppress(Exception):  # best effort, like all core NATS messages
+            await self.nc.publish(subject, body)
+
     async def _publish_live(self, items: list[dict[str, Any]]) -> None:
         for item in items:
             item["hub"] = self.hub_id
             with contextlib.suppress(Exception):  # live streams are best effort
                 await self.nc.publish(LIVE_SUBJECT, json.dumps(item).encode())
+
+    async def _expire_streams(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self.journal.expire_streams(time.time())
+            self.server.flush()
 
     # -- connection state ---------------------------------------------------------------
     async def _disconnected(self) -> None:
@@ -242,6 +305,9 @@ class ClusterLink:
 
 
 def _refusal(exc: Exception) -> str:
-    """The stream's refusal as a pattern rejection reason (its limits: ``full``)."""
+    """The stream's refusal as a pattern rejection reason: past the per-author subject's
+    cap ``quota``, past the stream's own limits ``full``."""
     text = str(getattr(exc, "description", "") or exc).lower()
+    if "per subject" in text:
+        return "quota"
     return "full" if "maximum" in text or "limit" in text else "refused"
