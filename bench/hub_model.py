@@ -26,7 +26,7 @@ from reasoningbank.bus.hub import Hub
 from reasoningbank.bus.peer import BusPeer
 from reasoningbank.bus.signers import NaclSigner, NaclVerifier
 
-from .hub_cluster import signed_patterns
+from .cluster import patterns as signed_patterns  # 20 authors
 
 T0 = 1_800_000_000.0
 
@@ -131,7 +131,7 @@ def measure(hubs: int, sessions: int, patterns: int) -> dict[str, Any]:
     setup_s = time.process_time() - t0
     signs0, checks0 = CountingSigner.signs, CountingVerifier.checks
     cpu = 0.0
-    for i, pattern in enumerate(signed_patterns(patterns)):
+    for i, pattern in enumerate(signed_patterns(patterns, "model")):
         cpu += cluster.share(pattern, T0 + 1 + i)
     n = hubs * sessions
     return {
