@@ -113,7 +113,7 @@ class Cluster:
         t0 = time.process_time()
         self.hubs[0].receive_data("publisher", data, now)
         for hub in self.hubs:
-            self.log += [body for _, body in hub.journal.take_publish()]  # type: ignore[union-attr]
+            self.log += [body for *_, body in hub.journal.take_publish()]  # type: ignore[union-attr]
         entry = json.loads(self.log[-1])
         for hub in self.hubs:
             hub.journal.fold(entry, now)  # type: ignore[union-attr]
