@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import signal
 import statistics
 import subprocess
 import sys
@@ -83,23 +84,60 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (a hub started with ``--workers`` is several processes)."""
+    pids, i = [pid], 0
+    while i < len(pids):
+        try:
+            with open(f"/proc/{pids[i]}/task/{pids[i]}/children") as fh:
+                pids += [int(p) for p in fh.read().split()]
+        except OSError:
+            pass
+        i += 1
+    return pids
+
+
 def _rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+    """Resident memory of ``pid`` and its descendants."""
+    total = 0
+    for p in _tree(pid):
+        try:
+            with open(f"/proc/{p}/status") as fh:
+                total += next((int(ln.split()[1]) for ln in fh if ln.startswith("VmRSS:")), 0)
+        except OSError:
+            pass
+    return total
 
 
 def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds used so far by process ``pid``."""
-    with open(f"/proc/{pid}/stat") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU seconds used so far by ``pid`` and its live descendants."""
+    total = 0
+    for p in _tree(pid):
+        try:
+            with open(f"/proc/{p}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
-def _serve() -> None:  # pragma: no cover - runs in the child process
-    """Child process: run a hub on free ports and print its URLs."""
+def _run(main: Any, loop: str) -> Any:
+    """``asyncio.run(main)`` on the stock loop or, with ``loop="uvloop"``, on uvloop."""
+    if loop == "uvloop":
+        import uvloop
+
+        return uvloop.run(main)
+    return asyncio.run(main)
+
+
+def _serve(profile: str | None = None, loop: str = "asyncio") -> None:  # pragma: no cover
+    """Child process: run a hub on free ports, print its URLs, stop on SIGTERM. With
+    ``profile``, cProfile runs between SIGUSR1 and SIGUSR2 (the broadcast window, not the
+    handshakes) and the stats are dumped there on exit."""
+    import cProfile
+    import signal
+
     from ..hub import Hub
     from ..signers import NaclSigner, NaclVerifier
     from .server import HubServer
@@ -112,14 +150,46 @@ def _serve() -> None:  # pragma: no cover - runs in the child process
         )
         server = HubServer(hub)
         await server.start("127.0.0.1", 0)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        if profile is not None:
+            loop.add_signal_handler(signal.SIGUSR1, profiler.enable)
+            loop.add_signal_handler(signal.SIGUSR2, profiler.disable)
         print("READY", server.url, server.ws_url, server.cert_sha256, flush=True)
-        await asyncio.Event().wait()
+        await stop.wait()
 
-    asyncio.run(main())
+    profiler = cProfile.Profile()
+    _run(main(), loop)
+    if profile is not None:
+        profiler.dump_stats(profile)
+
+
+#: Seconds the load test waits for the last relayed frames once publishing ended.
+DRAIN_LIMIT = 60.0
+
+
+async def _quiet(arrivals: list[list[Any]], still: float) -> None:
+    """Wait until no receiver got anything for ``still`` seconds (a hub that fell behind
+    is still sending; its late frames belong in the percentiles), at most ``DRAIN_LIMIT``."""
+    deadline = time.perf_counter() + DRAIN_LIMIT
+    seen = -1
+    while time.perf_counter() < deadline:
+        now = sum(len(log) for log in arrivals)
+        if now == seen:
+            return
+        seen = now
+        await asyncio.sleep(still)
 
 
 async def _load(
-    url: str, cert: str | None, sessions: int, messages: int, interval: float, hub_pid: int
+    url: str,
+    cert: str | None,
+    sessions: int,
+    messages: int,
+    interval: float,
+    hub_pid: int,
+    profile: bool = False,
 ) -> dict[str, Any]:
     from ..events import PatternAccepted
     from ..frames import pull_frame
@@ -156,6 +226,9 @@ async def _load(
     for i, c in enumerate(receivers):  # timestamp raw bytes only, decode after the run
         c.tap((lambda log: lambda data: log.append((time.perf_counter(), data)))(arrivals[i]))
     sent: dict[str, float] = {}
+    if profile:
+        os.kill(hub_pid, signal.SIGUSR1)
+        await asyncio.sleep(0.1)
     hub_cpu0, own_cpu0, wall0 = _cpu_s(hub_pid), time.process_time(), time.perf_counter()
     for m in range(messages):
         pattern = sign_pattern(
@@ -174,10 +247,13 @@ async def _load(
             time.perf_counter()
         )
         await asyncio.sleep(interval)
-    await asyncio.sleep(max(1.0, interval))
+    await _quiet(arrivals, max(1.0, interval))
     wall = time.perf_counter() - wall0
-    hub_cpu = (_cpu_s(hub_pid) - hub_cpu0) / wall
+    hub_cpu_s = _cpu_s(hub_pid) - hub_cpu0
+    hub_cpu = hub_cpu_s / wall
     own_cpu = (time.process_time() - own_cpu0) / wall
+    if profile:
+        os.kill(hub_pid, signal.SIGUSR2)
     latencies: list[float] = []
     delivered = 0
     from ..provenance import pattern_id
@@ -198,7 +274,7 @@ async def _load(
                         delivered += 1
     for c in clients:
         c.tap(lambda data: None)
-        await c.close()
+    await asyncio.gather(*(c.close() for c in clients))
     expected = messages * len(receivers)
     return {
         "transport": "webtransport" if url.startswith("https") else "websocket",
@@ -212,19 +288,32 @@ async def _load(
         "fanout_max_ms": round(max(latencies), 2) if latencies else None,
         "hub_rss_per_session_kib": round((rss1 - rss0) / sessions, 1),
         "hub_cpu_share": round(hub_cpu, 2),
+        "hub_cpu_ms_per_message": round(hub_cpu_s * 1000 / messages, 1) if messages else None,
         "clients_cpu_share": round(own_cpu, 2),
         "load_average": os.getloadavg()[0],
     }
 
 
 def hub_load(
-    sessions: int = 500, messages: int = 20, interval: float = 0.2, transport: str = "websocket"
+    sessions: int = 500,
+    messages: int = 20,
+    interval: float = 0.2,
+    transport: str = "websocket",
+    *,
+    profile: str | None = None,
+    loop: str = "asyncio",
 ) -> dict[str, Any]:
-    """Start a hub in a child process and load it; see the module docstring."""
+    """Start a hub in a child process and load it; see the module docstring. ``profile``:
+    a file for the hub's cProfile stats (``python -m pstats`` reads it); ``loop``:
+    ``"asyncio"`` or ``"uvloop"`` (both the hub and the clients)."""
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from reasoningbank.bus.aio.loadgen import _serve; _serve()"],
+        [
+            sys.executable,
+            "-c",
+            f"from reasoningbank.bus.aio.loadgen import _serve; _serve({profile!r}, {loop!r})",
+        ],
         stdout=subprocess.PIPE,
         text=True,
         env=dict(os.environ, PYTHONPATH=path),
@@ -236,7 +325,7 @@ def hub_load(
             raise RuntimeError("hub did not start")
         url, ws_url, cert = line[1], line[2], line[3]
         target = url if transport == "webtransport" else ws_url
-        return asyncio.run(
+        out = _run(
             _load(
                 target,
                 cert if transport == "webtransport" else None,
@@ -244,11 +333,14 @@ def hub_load(
                 messages,
                 interval,
                 proc.pid,
-            )
+                profile is not None,
+            ),
+            loop,
         )
+        return {**out, "loop": loop}
     finally:
         proc.terminate()
-        proc.wait(10)
+        proc.wait(30)
 
 
 def run(

@@ -20,10 +20,12 @@ streams, so ``_ClientProtocol`` takes ``StreamDataReceived`` for its bus stream 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import hashlib
 import hmac
 import ipaddress
+import socket
 import ssl
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -92,6 +94,21 @@ def generate_certificate(
         .sign(key, hashes.SHA256())
     )
     return Certificate(cert, key)
+
+
+#: Bytes asked for the hub's UDP receive and send buffers (the kernel caps them at
+#: net.core.rmem_max / wmem_max). Every session's ACKs land on this one socket: at the Linux
+#: default (208 KiB) the ACK burst answering a broadcast to 500 sessions overflowed it and
+#: the kernel dropped them (read as loss: retransmits, slower handshakes). 1 MiB holds one
+#: such burst; a much deeper queue would only make a new frame wait behind stale ACKs.
+UDP_SOCKET_BUFFER = 1024 * 1024
+
+
+def widen_socket_buffers(sock: Any) -> None:
+    """Ask for ``UDP_SOCKET_BUFFER`` on ``sock`` (best effort: the OS may give less)."""
+    for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, option, UDP_SOCKET_BUFFER)
 
 
 # -- server ----------------------------------------------------------------------------------
@@ -233,6 +250,7 @@ async def serve_webtransport(
     else:
         quic_server = await serve(host, port, configuration=config, create_protocol=protocol)
     assert quic_server._transport is not None
+    widen_socket_buffers(quic_server._transport.get_extra_info("socket"))
     bound = quic_server._transport.get_extra_info("sockname")[1]
     return quic_server, bound, cert.sha256
 

@@ -45,6 +45,7 @@ class HubServer:
         self._writers: dict[Hashable, _Writers] = {}
         self._backlog: set[Hashable] = set()  # sessions with data their transport refused
         self._retry: asyncio.TimerHandle | None = None
+        self._turn: asyncio.Handle | None = None  # the end-of-turn flush, once scheduled
         self._servers: list[Any] = []
         self._tick: asyncio.Task[None] | None = None
         self.url: str | None = None
@@ -83,11 +84,24 @@ class HubServer:
 
     def receive_data(self, sid: Hashable, data: bytes) -> None:
         self.hub.receive_data(sid, data, time.time())
+        self.flush_soon()
+
+    def flush_soon(self) -> None:
+        """Flush once this loop turn's input is in: a session that several inputs of the
+        turn wrote to (many publishers, or one sending several frames) gets one write."""
+        if self.closing:
+            self.flush()
+        elif self._turn is None:
+            self._turn = asyncio.get_running_loop().call_soon(self._flush_turn)
+
+    def _flush_turn(self) -> None:
+        self._turn = None
         self.flush()
 
     def flush(self) -> None:
         """Write what every dirty (or backlogged) session has, as far as its transport has
-        room; the hub cuts a session whose backlog passes its outbound budget."""
+        room (one write per session: all its frames at once); the hub cuts a session whose
+        backlog passes its outbound budget."""
         if self.before_flush is not None:
             self.before_flush()
         transmits: set[Callable[[], None]] = set()  # one QUIC transmit per connection

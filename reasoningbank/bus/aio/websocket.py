@@ -27,12 +27,32 @@ from ..ws import (
     split_handshake,
 )
 
-__all__ = ["BUS_PATH", "WRITE_CHUNK", "open_websocket", "write_chunked"]
+__all__ = ["BUS_PATH", "WRITE_CHUNK", "BroadcastFramer", "open_websocket", "write_chunked"]
 
 BUS_PATH = "/bus"
 #: Largest piece handed to a transport in one write (one WebSocket message): receivers
 #: refuse messages over 1 MiB, and the bus re-frames the byte stream anyway.
 WRITE_CHUNK = 256 * 1024
+
+
+class BroadcastFramer:
+    """Frames server-to-client WebSocket messages, once per distinct payload in a row.
+
+    Why: a broadcast writes the same bytes to every session, and a server's frames are
+    unmasked, so the framed message is identical for all of them. Remembering the last
+    payload (compared by value) turns N framings into one. ``encodes`` counts real ones."""
+
+    def __init__(self) -> None:
+        self._codec = WebSocket(is_client=False)
+        self._payload = b""
+        self._framed = b""
+        self.encodes = 0
+
+    def frame(self, data: bytes) -> bytes:
+        if not self._framed or data != self._payload:
+            self._payload, self._framed = data, self._codec.send(data)
+            self.encodes += 1
+        return self._framed
 
 
 def write_chunked(write: Callable[[bytes], None], data: bytes) -> None:
@@ -135,6 +155,9 @@ class _WsServerProtocol(asyncio.Protocol):
     Why the cap and the deadline: each connection holds a file descriptor, so connections
     that never finish their upgrade (or too many at once) would exhaust them."""
 
+    #: Shared by every server connection of this process (see ``BroadcastFramer``).
+    framer = BroadcastFramer()
+
     def __init__(self, server: Any) -> None:  # server: a HubServer
         self.server = server
         self.buf = bytearray()
@@ -166,7 +189,7 @@ class _WsServerProtocol(asyncio.Protocol):
 
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(self.ws.send(data))
+            self.transport.write(self.framer.frame(data))
 
     def _upgrade(self) -> bool:
         """Answer the opening handshake once it is complete; True when the session opened."""
