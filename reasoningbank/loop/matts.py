@@ -141,6 +141,16 @@ async def _finish(
     )
 
 
+async def _start(
+    bank: ReasoningBank, task: str, category: str | None, prompts: Any, count: Any, name: str
+) -> tuple[str, str, Prompts, str]:
+    """What both kinds of MaTTS check and read before the first attempt."""
+    task = scrub(check_task(task))
+    category = check_category(category)
+    _check_count(count, name)
+    return task, category, Prompts.of(prompts), await memory_prompt(bank, task, category=category)
+
+
 async def matts_parallel(
     bank: ReasoningBank,
     task: str,
@@ -151,11 +161,7 @@ async def matts_parallel(
     category: str | None = None,
     prompts: Any = None,
 ) -> MattsReport:
-    task = scrub(check_task(task))
-    category = check_category(category)
-    _check_count(k, "k")
-    prompt_set = Prompts.of(prompts)
-    prompt = await memory_prompt(bank, task, category=category)
+    task, category, prompt_set, prompt = await _start(bank, task, category, prompts, k, "k")
     # An async agent's k attempts run concurrently (that is what "parallel" buys); a sync
     # agent's run one after another.
     started = [run(task, prompt) for _ in range(k)]
@@ -177,11 +183,7 @@ async def matts_sequential(
     category: str | None = None,
     prompts: Any = None,
 ) -> MattsReport:
-    task = scrub(check_task(task))
-    category = check_category(category)
-    _check_count(steps, "steps")
-    prompt_set = Prompts.of(prompts)
-    base = await memory_prompt(bank, task, category=category)
+    task, category, prompt_set, base = await _start(bank, task, category, prompts, steps, "steps")
     raw_trajs: list[Any] = []
     trajs: list[Trajectory] = []
     verdicts: list[Verdict] = []
