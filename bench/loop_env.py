@@ -363,7 +363,7 @@ def trajectory(episode: Episode, strategy: str) -> tuple[str, bool]:
     noise = _unit(episode.seed, "noise", strategy)
     lines = [
         f"Task: {episode.task}",
-        f"Thought: the candidate fixes are {', '.join(episode.options)}; I will try {strategy}.",
+        f"Thought: {strategy} looks like the most direct fix here.",
         f"Action: {strategy}: $ {fmt(family.strategies[strategy])}",
     ]
     if success:
