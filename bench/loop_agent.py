@@ -20,6 +20,7 @@ _ITEM_START = re.compile(
 _WARNS = re.compile(
     r"\b(avoid|avoided|fail|fails|failed|failure|failing|do not|don't|never|broke|wrong)\b", re.I
 )
+_KIND = re.compile(r"\bkind\W{0,3}(success|failure)\b", re.I)
 _RECOMMENDS = re.compile(r"\b(success|succeeded|successful|worked|works|use|prefer|fixed)\b", re.I)
 
 
@@ -27,17 +28,26 @@ def _words(text: str) -> str:
     return " " + " ".join(re.findall(r"[a-z0-9]+", text.lower())) + " "
 
 
+def _polarity(block: str) -> float:
+    """+1 for a memory that recommends, -1 for one that warns: its stated kind, else its words."""
+    kind = _KIND.search(block)
+    if kind:
+        return 1.0 if kind.group(1).lower() == "success" else -1.0
+    return -1.0 if _WARNS.search(block) else 1.0 if _RECOMMENDS.search(block) else 0.0
+
+
 def read_memory(text: str, options: tuple[str, ...]) -> dict[str, float]:
     """Each option's net endorsement in the memory block: > 0 recommended, < 0 warned against."""
     scores = dict.fromkeys(options, 0.0)
     blocks = [b for b in _ITEM_START.split(text) if b.strip()]
-    for rank, block in enumerate(blocks):
+    rank = 0  # among the memories that name an option; the first weighs most
+    for block in blocks:
         named = [o for o in options if _words(o.replace("-", " ")) in _words(block)]
-        if not named:
-            continue
-        sign = -1.0 if _WARNS.search(block) else 1.0 if _RECOMMENDS.search(block) else 0.0
-        for option in named:
-            scores[option] += sign / (1 + rank)
+        if named:
+            sign = _polarity(block)
+            for option in named:
+                scores[option] += sign / (1 + rank)
+            rank += 1
     return scores
 
 

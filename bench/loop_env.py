@@ -29,6 +29,7 @@ class Family:
     prior: dict[str, float]  # how plausible each looks to an agent with no memory
     ok: tuple[str, ...]  # observation lines of a success
     fail: tuple[str, ...]  # observation lines of a failure
+    soft: str  # a failing check that prints no error at all
 
 
 FAMILIES: tuple[Family, ...] = (
@@ -61,6 +62,7 @@ FAMILIES: tuple[Family, ...] = (
             "FAILED tests/{test}.py::{test} - AssertionError: expected 3 rows, got 4",
             "1 failed, 49 passed in 14.02s",
         ),
+        "ran the suite 20 times: 17/20 green",
     ),
     Family(
         "csv-dates",
@@ -88,6 +90,7 @@ FAMILIES: tuple[Family, ...] = (
             "ValueError: time data '1681234567' does not match format",
             "validation: 412 rows with month > 12 swapped; check_dates.py exited with code 1",
         ),
+        "validation: 412 of 12840 dates land in month 13 or later",
     ),
     Family(
         "deploy-rollout",
@@ -118,6 +121,7 @@ FAMILIES: tuple[Family, ...] = (
             'error: deployment "{svc}" exceeded its progress deadline',
             "smoke tests: HTTP 502 from /health; rollback triggered, exit code 1",
         ),
+        "rollout paused at 3 of 12 pods; readiness probe not passing for 10 minutes",
     ),
     Family(
         "memory-leak",
@@ -145,6 +149,7 @@ FAMILIES: tuple[Family, ...] = (
             "soak test 2h: RSS 3.9 GB and rising; OOMKilled (exit code 137)",
             "MemoryError after 95 minutes of soak",
         ),
+        "soak test 2h: RSS went from 210 MB to 3.1 GB",
     ),
     Family(
         "dependency-conflict",
@@ -172,6 +177,7 @@ FAMILIES: tuple[Family, ...] = (
             "ERROR: ResolutionImpossible: {a} conflicts with {b}",
             "pip check: {b} has requirement {a}<2, but you have {a} 2.31; exit status 1",
         ),
+        "{b} requires {a}<2, but {a} 2.31 is installed",
     ),
     Family(
         "slow-query",
@@ -202,6 +208,7 @@ FAMILIES: tuple[Family, ...] = (
             "EXPLAIN ANALYZE: Seq Scan on {table}; Execution Time: 39811.0 ms",
             "p95 latency still 38 s; benchmark failed (threshold 500 ms)",
         ),
+        "EXPLAIN ANALYZE: Execution Time: 39211.4 ms (unchanged)",
     ),
     Family(
         "merge-conflict",
@@ -229,6 +236,7 @@ FAMILIES: tuple[Family, ...] = (
             "npm ERR! code EINTEGRITY; npm ci exited with code 1",
             "CI: 7 failing tests after the merge; the feature from {branch} is gone",
         ),
+        "merge committed; the change from {branch} no longer appears in the diff",
     ),
     Family(
         "rate-limit",
@@ -259,6 +267,7 @@ FAMILIES: tuple[Family, ...] = (
             "HTTPError: 429 Too Many Requests (quota exceeded); sync aborted",
             "403 Forbidden: key suspended for abuse; job exit code 1",
         ),
+        "sync stopped at 4200 of 18420 records until the quota resets",
     ),
     Family(
         "tls-error",
@@ -289,6 +298,7 @@ FAMILIES: tuple[Family, ...] = (
             "ssl.SSLCertVerificationError: certificate verify failed; exit code 1",
             "security scan: verify=False is forbidden (rule TLS-001); pipeline failed",
         ),
+        "{client} job: 0 of 30 calls got through the handshake",
     ),
 )
 
@@ -347,11 +357,24 @@ def episodes(n: int, seed: int = 0) -> list[Episode]:
     return out
 
 
+_WON = (
+    "Final: the task is complete and the checks pass.",
+    "Final: done; verified with the checks above.",
+    "Final: fixed, and the checks are green now.",
+)
+_LOST = (
+    "Final: stopping here; the checks do not pass yet.",
+    "Final: this did not fix it; the problem persists.",
+    "Final: I could not complete the task with this approach.",
+)
+
+
 def trajectory(episode: Episode, strategy: str) -> tuple[str, bool]:
     """What the agent's attempt looks like, and whether it truly succeeded.
 
-    Signals are realistic and imperfect: some successes pass through a recovered error on the
-    way, and some failures end quietly (the failing check is the only signal).
+    Signals are realistic and imperfect: a fifth of the successes pass through a recovered
+    error on the way, and a fifth of the failures are quiet: the command exits 0 and only
+    the failing check's numbers, and the agent's own summary, tell that it did not work.
     """
     family = FAMILY[episode.family]
     success = episode.succeeds(strategy)
@@ -361,24 +384,27 @@ def trajectory(episode: Episode, strategy: str) -> tuple[str, bool]:
         return text.format(**fill)
 
     noise = _unit(episode.seed, "noise", strategy)
+    final = _unit(episode.seed, "final", strategy)
+    action = f"Action: {strategy}: $ {fmt(family.strategies[strategy])}"
     lines = [
         f"Task: {episode.task}",
-        f"Thought: {strategy} looks like the most direct fix here.",
-        f"Action: {strategy}: $ {fmt(family.strategies[strategy])}",
+        f"Thought: {strategy} looks like the most direct fix.",
+        action,
     ]
     if success:
         if noise < 0.2:  # a recovered hiccup on the way
             lines += [
                 "Observation: error: connection reset by peer (exit code 1)",
                 "Thought: transient; running it again.",
-                f"Action: {strategy}: $ {fmt(family.strategies[strategy])}",
+                action,
             ]
         lines += [f"Observation: {fmt(o)}" for o in family.ok]
-        lines += ["Observation: exit code 0", "Final: the task is complete and the checks pass."]
+        lines += ["Observation: exit code 0", _WON[int(final * len(_WON))]]
     else:
-        shown = family.fail[:1] if noise < 0.15 else family.fail
-        lines += [f"Observation: {fmt(o)}" for o in shown]
-        if noise >= 0.15:
+        if noise < 0.2:  # quiet: nothing errors, the check's numbers are simply bad
+            lines += [f"Observation: {fmt(family.soft)}", "Observation: exit code 0"]
+        else:
+            lines += [f"Observation: {fmt(o)}" for o in family.fail]
             lines.append("Observation: exit code 1")
-        lines.append("Final: stopping here; the checks do not pass yet.")
+        lines.append(_LOST[int(final * len(_LOST))])
     return "\n".join(lines), success
