@@ -4,6 +4,8 @@ bank = await ReasoningBank.open("bank.db")
 pid = await bank.store_pattern({...})
 matches = await bank.find_similar("refresh oauth tokens", "backend")
 rec = await bank.recommend_strategy("refresh oauth tokens", "backend")
+report = await bank.learn("refresh oauth tokens", trajectory, category="backend")
+prompt = await bank.memory_prompt("refresh oauth tokens")
 """
 
 from __future__ import annotations
@@ -15,6 +17,10 @@ from .errors import (
     BusError,
     ImportFailed,
     InvalidPattern,
+    InvalidTrajectory,
+    LLMAnswerError,
+    LLMCallFailed,
+    LLMError,
     NoBank,
     NotABank,
     NotFound,
@@ -23,6 +29,7 @@ from .errors import (
     SchemaTooNew,
     StorageError,
 )
+from .loop import LearnReport, MattsReport, MemoryItem, Trajectory, Verdict
 from .model import Match, Metadata, Outcome, Pattern, Recommendation
 from .vectors import cosine, euclidean
 
@@ -33,7 +40,14 @@ __all__ = [
     "BusError",
     "ImportFailed",
     "InvalidPattern",
+    "InvalidTrajectory",
+    "LLMAnswerError",
+    "LLMCallFailed",
+    "LLMError",
+    "LearnReport",
     "Match",
+    "MattsReport",
+    "MemoryItem",
     "Metadata",
     "NoBank",
     "NotABank",
@@ -47,6 +61,8 @@ __all__ = [
     "SchemaTooNew",
     "ScoreWeights",
     "StorageError",
+    "Trajectory",
+    "Verdict",
     "cosine",
     "default_location",
     "euclidean",

@@ -19,7 +19,7 @@ from .errors import InvalidPattern
 from .index import ANY_GROUP
 from .model import Match
 
-__all__ = ["Ranker", "ScoreWeights", "context_overlap"]
+__all__ = ["DIVERSITY_POOL", "Ranker", "ScoreWeights", "context_overlap", "diversify"]
 
 
 def context_overlap(query: dict[str, Any] | None, context: dict[str, Any]) -> float:
@@ -328,3 +328,24 @@ class Ranker:
         parts["context"] = self.context_part(slot, context)
         parts["outcome"] = self.table.quality[slot]
         return Match(pattern=pattern, score=score, similarity=sim, parts=parts)
+
+
+#: How many candidates per result a diversified search ranks before MMR re-picks.
+DIVERSITY_POOL = 4
+
+
+def diversify(matches: list[Match], top_k: int, diversity: float) -> list[Match]:
+    """MMR over ``matches`` (relevance: the composite score; similarity: term cosine of
+    task and strategy), so a diversified search shows different patterns, not near-copies."""
+    from .loop.mmr import mmr, term_cosine
+    from .text import analyze
+
+    terms = [analyze(f"{m.pattern.task_description} {m.pattern.strategy}") for m in matches]
+    picked = mmr(
+        list(range(len(matches))),
+        [m.score for m in matches],
+        lambda a, b: term_cosine(terms[a], terms[b]),
+        top_k,
+        diversity,
+    )
+    return [matches[i] for i in picked]

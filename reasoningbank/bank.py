@@ -23,7 +23,7 @@ from functools import partial
 from typing import Any
 
 from . import learning, runtime
-from ._ranking import Ranker, ScoreWeights
+from ._ranking import DIVERSITY_POOL, Ranker, ScoreWeights, diversify
 from ._table import SlotTable, as_dict, compact
 from .errors import BankClosed, InvalidPattern, NotFound, ReasoningBankError
 from .model import Match, Outcome, Pattern, Recommendation, check_limit, validate_all
@@ -428,12 +428,15 @@ class ReasoningBank:
         context: dict[str, Any] | None = None,
         embedding: Sequence[float] | None = None,
         strict_category: bool = True,
+        diversity: float = 0.0,
     ) -> list[Match]:
         """Patterns most similar to ``task_description``, best composite score first.
 
         With ``task_category`` and ``strict_category`` (default) only that category is
         searched; with ``strict_category=False`` it is a boost. A pattern is a candidate
         when it shares a term with the query or (with dense vectors) has any similarity.
+        ``diversity`` in (0, 1] re-picks the results by maximal marginal relevance, so
+        near-copies give way to different patterns; 0 (default) is the plain ranking.
         """
         await self._sync()
         if not isinstance(task_description, str):
@@ -443,16 +446,21 @@ class ReasoningBank:
             check_vector(embedding, None)
         if not isinstance(min_score, (int, float)) or not math.isfinite(min_score):
             raise InvalidPattern(f"min_score must be a finite number, got {min_score!r}")
+        if diversity != 0.0:
+            from .loop.engine import check_diversity
+
+            check_diversity(diversity)
         query_vector = embedding if embedding is not None else await self._embed(task_description)
-        return self._ranker.find(
+        matches = self._ranker.find(
             analyze(task_description),
             query_vector,
             task_category,
             context,
             strict_category,
-            top_k,
+            top_k if not diversity else min(10_000, top_k * DIVERSITY_POOL),
             min_score,
         )
+        return diversify(matches, top_k, diversity) if diversity else matches
 
     def _later_duplicate(self, slot: int, strategy: str | None, gone: set[str], other: int) -> bool:
         """Consolidation's filter: a later pattern with the same strategy, not merged yet."""
@@ -498,6 +506,94 @@ class ReasoningBank:
             successes=meta.success_count,
             failures=meta.failure_count,
             updated_at=meta.updated_at,
+        )
+
+    # -- the closed loop (reasoningbank.loop) ------------------------------------------
+    async def learn(
+        self,
+        task: str,
+        trajectory: Any,
+        *,
+        category: str | None = None,
+        outcome: Any = None,
+        llm: Any = None,
+        model: str | None = None,
+        prompts: Any = None,
+    ) -> Any:
+        """Learn from what an agent did: judge → distill (≤3 items) → scrub → dedup → store.
+
+        ``trajectory``: text, a list of ``{thought, action, observation}`` steps, or a
+        ``Trajectory``. ``outcome`` (True/False/score/"success"/"failure") skips the judge;
+        else ``llm`` (any callable ``prompt -> str``, sync or async) judges and distills;
+        with neither, a heuristic judge and a template distiller do. ``model`` names the
+        model for the items' provenance; ``prompts`` overrides prompt templates (a dict or
+        folder). Returns a ``LearnReport``. An LLM failure stores nothing.
+        """
+        from .loop.engine import learn
+
+        self._check_open()
+        return await learn(
+            self, task, trajectory, category=category, outcome=outcome, llm=llm,
+            model=model, prompts=prompts,
+        )  # fmt: skip
+
+    async def retrieve(
+        self, task: str, category: str | None = None, k: int = 5, diversity: float = 0.0
+    ) -> list[Any]:
+        """Memory items of the most similar past tasks (``MemoryItem``), MMR-diversified
+        by ``diversity`` in [0, 1] (0: by relevance only)."""
+        from .loop.engine import retrieve
+
+        return await retrieve(self, task, category, k, diversity)
+
+    async def memory_prompt(
+        self,
+        task: str,
+        k: int = 5,
+        *,
+        category: str | None = None,
+        diversity: float = 0.0,
+    ) -> str:
+        """A block for a system prompt with the ``k`` best memories for ``task``, quoted as
+        data (delimited, escaped, with provenance); empty when nothing is remembered."""
+        from .loop.engine import memory_prompt
+
+        return await memory_prompt(self, task, k, category=category, diversity=diversity)
+
+    async def matts_parallel(
+        self,
+        task: str,
+        run: Any,
+        k: int = 3,
+        llm: Any = None,
+        *,
+        category: str | None = None,
+        prompts: Any = None,
+    ) -> Any:
+        """Test-time scaling, parallel: ``k`` attempts of ``run(task, memory_prompt)``,
+        each judged, then a self-contrast distill (≤5 items). Returns a ``MattsReport``."""
+        from .loop.matts import matts_parallel
+
+        self._check_open()
+        return await matts_parallel(self, task, run, k, llm, category=category, prompts=prompts)
+
+    async def matts_sequential(
+        self,
+        task: str,
+        run: Any,
+        steps: int = 3,
+        llm: Any = None,
+        *,
+        category: str | None = None,
+        prompts: Any = None,
+    ) -> Any:
+        """Test-time scaling, sequential: each of ``steps`` attempts sees the verdict on
+        the previous one and refines it. Returns a ``MattsReport``."""
+        from .loop.matts import matts_sequential
+
+        self._check_open()
+        return await matts_sequential(
+            self, task, run, steps, llm, category=category, prompts=prompts
         )
 
     async def get_stats(self) -> dict[str, Any]:

@@ -11,6 +11,10 @@
     │   └── SchemaTooNew    written by a newer version; it was not touched
     ├── ImportFailed        an import file could not be read or verified
     ├── ServeError          ``serve`` cannot run (missing files, a busy port); says the fix
+    ├── InvalidTrajectory   a trajectory ``learn`` cannot read (wrong shape, too large)
+    ├── LLMError            the user's LLM failed; nothing was stored
+    │   ├── LLMCallFailed   the call itself failed (non-zero exit, HTTP error, timeout)
+    │   └── LLMAnswerError  the answer stayed malformed after one retry
     └── BusError            neural bus failures (see ``reasoningbank.bus``)
 
 Foreign errors are translated at the boundary that sees them and re-raised ``from exc``.
@@ -23,6 +27,10 @@ __all__ = [
     "BusError",
     "ImportFailed",
     "InvalidPattern",
+    "InvalidTrajectory",
+    "LLMAnswerError",
+    "LLMCallFailed",
+    "LLMError",
     "NoBank",
     "NotABank",
     "NotFound",
@@ -89,3 +97,26 @@ class ServeError(ReasoningBankError, RuntimeError):
 
 class BusError(ReasoningBankError):
     """Base class of neural-bus errors; subclasses carry a wire ``error_code``."""
+
+
+class InvalidTrajectory(ReasoningBankError, ValueError):
+    """A trajectory handed to ``learn`` has the wrong shape or exceeds its size limit."""
+
+
+class LLMError(ReasoningBankError):
+    """The LLM the caller supplied could not give a usable answer; nothing was stored."""
+
+
+class LLMCallFailed(LLMError):
+    """The LLM call failed (a command's non-zero exit, an HTTP error, a timeout)."""
+
+
+class LLMAnswerError(LLMError):
+    """The LLM's answer was malformed twice (the first answer and one retry).
+
+    ``answer`` holds the last answer (truncated) so the caller can see what went wrong.
+    """
+
+    def __init__(self, message: str, *, answer: str = "") -> None:
+        super().__init__(message)
+        self.answer = answer[:500]
