@@ -86,7 +86,7 @@ class OurLoop:
         if self.bank:
             await self.bank.close()
         shutil.rmtree(self.dir, ignore_errors=True)
-        return {"patterns": stats.get("total_patterns", stats.get("patterns"))}
+        return {"memories stored": stats.get("total_patterns", 0)}
 
 
 class AgenticFlowLoop:
