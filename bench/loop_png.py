@@ -135,15 +135,23 @@ def line_chart(
     canvas.line(left, top, left, bottom, (0, 0, 0))
     canvas.line(left, bottom, right, bottom, (0, 0, 0))
     canvas.text((left + right) // 2 - 6 * len(x_label), bottom + 32, x_label)
-    for i, (name, values) in enumerate(series.items()):
-        color = COLORS[i % len(COLORS)]
+    names = list(series)
+    same = {  # a curve identical to an earlier one is drawn wide underneath it, and labelled so
+        name: next((o for o in names[:i] if list(series[o]) == list(series[name])), None)
+        for i, name in enumerate(names)
+    }
+    order = sorted(range(len(names)), key=lambda i: same[names[i]] is None)
+    for i in order:
+        name, color = names[i], COLORS[i % len(COLORS)]
         points = [
             (left + (right - left) * j // max(n - 1, 1), round(bottom - (bottom - top) * v))
-            for j, v in enumerate(values)
+            for j, v in enumerate(series[name])
         ]
+        width = 6 if same[name] else 2
         for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
-            canvas.line(x0, y0, x1, y1, color, size=2)
+            canvas.line(x0, y0 - width // 2 + 1, x1, y1 - width // 2 + 1, color, size=width)
         ly = top + 10 + 22 * i
         canvas.line(left + 15, ly + 7, left + 45, ly + 7, color, size=3)
-        canvas.text(left + 55, ly, name, color=(0, 0, 0))
+        label = f"{name} (same as {same[name]})" if same[name] else name
+        canvas.text(left + 55, ly, label, color=(0, 0, 0))
     return canvas.png()

@@ -105,7 +105,13 @@ def test_short_stream_runs_every_local_setup_end_to_end(tmp_path) -> None:
 def test_docs_section_is_replaced_not_duplicated(tmp_path) -> None:
     doc = tmp_path / "benchmarks.md"
     doc.write_text("# Benchmarks\n\n## Speed\n\nfast\n")
-    summary = {"episodes": 9, "seed": 0, "k": 5, "setups": [{"setup": "x", "error": "boom"}]}
+    summary = {
+        "episodes": 9,
+        "seed": 0,
+        "k": 5,
+        "window": 50,
+        "setups": [{"setup": "x", "error": "boom"}],
+    }
     loop.write_section(doc, loop.section("| table |", summary))
     loop.write_section(doc, loop.section("| table 2 |", summary))
     text = doc.read_text()
