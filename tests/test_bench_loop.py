@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
+
+import pytest
 
 from bench import loop
 from bench.loop_agent import choose, read_memory
@@ -117,3 +121,30 @@ def test_docs_section_is_replaced_not_duplicated(tmp_path) -> None:
     text = doc.read_text()
     assert text.count("## Closed loop") == 1 and "| table 2 |" in text and "## Speed" in text
     assert "x did not run: `boom`" in text
+
+
+def _peer_ready() -> bool:
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    peer = os.environ.get("PEER_DIR") or os.path.join(
+        cache, "reasoningbank-bench", "agentic-flow-1.7.3"
+    )
+    return os.path.exists(os.path.join(peer, ".ready")) and shutil.which("node") is not None
+
+
+def test_agentic_flow_driver_plays_through_its_own_run_task() -> None:
+    """The Node driver answers the JSON-lines protocol with agentic-flow's own verdicts."""
+    if not _peer_ready():
+        pytest.skip("agentic-flow 1.7.3 is not installed (bench/peer/setup.sh installs it)")
+    stream = episodes(20, seed=6)
+
+    async def play() -> loop.Run:
+        return await loop.play(await loop.AgenticFlowLoop.start(), stream)
+
+    run = asyncio.run(play())
+    assert len(run.successes) == len(run.judged) == 20
+    assert all(j is not None for j in run.judged)
+    # its keyless heuristic: a step containing "error" fails the run, so quiet failures pass
+    for e, judged in zip(stream, run.judged, strict=True):
+        text, _ = trajectory(e, choose(e, ""))
+        assert judged == ("error" not in text.lower() and "complete" in text.lower())
+    assert run.notes["memories stored"] == 0  # its template distiller stores nothing
