@@ -602,6 +602,7 @@ def _af_record(where: str, row: dict[str, Any], side: _AfSide, embeddings: str) 
     for key in ("agent_id", "task_id"):
         if source.get(key) not in (None, "", "unknown"):
             context[key] = source[key]
+    context["memory"] = _af_memory_item(title, description, content, success, score, task, original)
     metadata: dict[str, Any] = {
         "usage_count": usage,
         "tags": tags,
@@ -628,6 +629,37 @@ def _af_record(where: str, row: dict[str, Any], side: _AfSide, embeddings: str) 
     if embedding is not None:
         pattern["embedding"] = embedding
     return SourceRecord(where, pattern)
+
+
+def _af_memory_item(
+    title: str,
+    description: str,
+    content: str,
+    success: bool,
+    score: float,
+    task: str,
+    original: dict[str, Any],
+) -> dict[str, Any]:
+    """agentic-flow's memory as a loop memory item (``reasoningbank.loop``), its three texts
+    verbatim; a missing one falls back to the others, as agentic-flow itself shows them.
+    The originating task is the trajectory's query when agentic-flow kept it."""
+    trajectory = original.get("trajectory") or {}
+    query = trajectory.get("query") if isinstance(trajectory, dict) else None
+    provenance: dict[str, Any] = {
+        "task": query if isinstance(query, str) and query.strip() else task,
+        "verdict": {"success": success, "score": score},
+        "judged_by": "agentic-flow",
+    }
+    judge_label = trajectory.get("judge_label") if isinstance(trajectory, dict) else None
+    if judge_label is not None:
+        provenance["verdict"]["reason"] = f"agentic-flow judge: {judge_label}"
+    return {
+        "title": title or description or content,
+        "description": description or title or content,
+        "content": content or description or title,
+        "kind": "success" if success else "failure",
+        "provenance": provenance,
+    }
 
 
 _AF_COLUMNS = ("id", "type", "pattern_data", "confidence", "usage_count", "created_at", "last_used")

@@ -50,7 +50,7 @@ def _failing(text: str) -> str | None:
     """The line with the strongest failure signal in ``text``, if any."""
     best: tuple[float, str] | None = None
     for line in text.splitlines():
-        for pattern, weight in _SIGNALS:
+        for pattern, weight, _ in _SIGNALS:
             if weight < 0 and pattern.search(line) and (best is None or weight < best[0]):
                 best = (weight, line)
     return _clip(re.sub(r"(?i)^\s*observation\s*:\s*", "", best[1])) if best else None

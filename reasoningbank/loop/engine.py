@@ -14,12 +14,16 @@ from ..model import MAX_TEXT_LENGTH, check_limit
 from ..text import analyze
 from .distill import MAX_ITEMS, ask_items, ask_verdict, template_items
 from .items import (
+    MAX_CONTENT,
+    MAX_DESCRIPTION,
+    MAX_TITLE,
     LearnReport,
     MemoryItem,
     Verdict,
     item_confidence,
     item_from_pattern,
     item_pattern,
+    short_text,
 )
 from .judge import heuristic_verdict, outcome_verdict
 from .llm import llm_model_name
@@ -111,9 +115,9 @@ def make_items(
     """Scrubbed, validated items (validation first: an invalid one stores nothing)."""
     return [
         MemoryItem(
-            title=scrub(r["title"]),
-            description=scrub(r["description"]),
-            content=scrub(r["content"]),
+            title=short_text(scrub(r["title"]), MAX_TITLE),
+            description=short_text(scrub(r["description"]), MAX_DESCRIPTION),
+            content=short_text(scrub(r["content"]), MAX_CONTENT),
             kind=r["kind"],
             provenance=dict(provenance),
             category=category,

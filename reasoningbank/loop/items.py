@@ -26,6 +26,7 @@ __all__ = [
     "is_item",
     "item_from_pattern",
     "item_pattern",
+    "short_text",
 ]
 
 KINDS = ("success", "failure")
@@ -81,9 +82,10 @@ class MemoryItem:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise InvalidPattern(f"kind must be 'success' or 'failure', got {self.kind!r}")
-        self.title = _one_line(self.title, "title", MAX_TITLE)
-        self.description = _one_line(self.description, "description", MAX_DESCRIPTION)
-        self.content = _one_line(self.content, "content", MAX_CONTENT)
+        for name in ("title", "description", "content"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip():
+                raise InvalidPattern(f"memory item {name} must be non-empty text", field=name)
 
     @property
     def task(self) -> str:
@@ -105,16 +107,11 @@ class MemoryItem:
         }
 
 
-def _one_line(value: Any, name: str, limit: int) -> str:
-    """Items are short prose: whitespace runs (newlines included) fold to one space."""
-    if not isinstance(value, str):
-        raise InvalidPattern(f"memory item {name} must be a string", field=name)
+def short_text(value: str, limit: int) -> str:
+    """Distilled items are short prose: whitespace runs (newlines too) fold to one space,
+    and text past ``limit`` characters is cut with an ellipsis."""
     text = " ".join(value.split())
-    if not text:
-        raise InvalidPattern(f"memory item {name} must not be empty", field=name)
-    if len(text) > limit:
-        text = text[: limit - 1].rstrip() + "…"
-    return text
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 @dataclass(slots=True)

@@ -9,7 +9,9 @@ also be a key.
 
 from __future__ import annotations
 
+import math
 import re
+from collections import Counter
 
 __all__ = ["scrub"]
 
@@ -51,9 +53,17 @@ def _mixed_secret(match: re.Match[str]) -> str:
     text = match.group(0)
     if "/" in text and not text.endswith("="):
         return text  # a path, not base64
-    if re.search(r"[a-z]", text) and re.search(r"[A-Z]", text) and re.search(r"\d", text):
-        return "[secret]"
+    mixed = re.search(r"[a-z]", text) and re.search(r"[A-Z]", text)
+    if mixed and len(re.findall(r"\d", text)) >= 2 and _entropy(text) >= 4.0:
+        return "[secret]"  # random-looking; a long camelCase name has fewer digits, less entropy
     return text
+
+
+def _entropy(text: str) -> float:
+    """Shannon entropy in bits per character."""
+    counts = Counter(text)
+    n = len(text)
+    return -sum(c / n * math.log2(c / n) for c in counts.values())
 
 
 _SECRET_NAMES = (
