@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 Color = tuple[int, int, int]
 COLORS: tuple[Color, ...] = ((150, 150, 150), (31, 119, 180), (44, 160, 44), (214, 39, 40))
@@ -113,7 +113,7 @@ class Canvas:
 
 def line_chart(
     title: str,
-    series: dict[str, Sequence[float]],
+    series: Mapping[str, Sequence[float]],
     x_label: str,
     width: int = 960,
     height: int = 540,
