@@ -264,7 +264,10 @@ def section(text: str, doc: dict[str, Any]) -> str:
             '`heuristicJudge()` (failure if any step contains "error", success if one contains '
             '"complete"), then `templateBasedDistill()` builds one memory and returns `[]` '
             "without storing it. Every retrieval comes back empty, so its agent plays exactly "
-            "like the one with no memory."
+            "like the one with no memory. (Its judge and distill modules import its model "
+            "router's five provider SDKs; where one is not installed, "
+            "`bench/peer/loop_hooks.mjs` resolves it to a stand-in that throws on any use, and "
+            "the keyless path uses none.)"
         )
     seeds_note, flag, scale = "", "", ""
     if doc.get("right_strategy_after_warmup") is not None:
