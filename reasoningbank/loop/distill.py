@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from ..errors import LLMAnswerError
-from .judge import _SIGNALS
+from .judge import failure_line
 from .llm import call_llm
 from .parse import AnswerProblem, parse_items, parse_verdict
 from .prompts import Prompts
@@ -46,72 +46,62 @@ def _actions(traj: Trajectory) -> list[tuple[str, str]]:
     return [(action, "\n".join(seen)) for action, seen in out]
 
 
-def _failing(text: str) -> str | None:
-    """The line with the strongest failure signal in ``text``, if any."""
-    best: tuple[float, str] | None = None
-    for line in text.splitlines():
-        for pattern, weight, _ in _SIGNALS:
-            if weight < 0 and pattern.search(line) and (best is None or weight < best[0]):
-                best = (weight, line)
-    return _clip(re.sub(r"(?i)^\s*observation\s*:\s*", "", best[1])) if best else None
+def _failing_clip(text: str) -> str | None:
+    line = failure_line(text)
+    return _clip(line) if line is not None else None
 
 
 def template_items(task: str, traj: Trajectory, success: bool) -> list[dict[str, str]]:
     """Items from the trajectory's own text, no LLM: deterministic and short.
 
-    A success gives the actions that worked (the last three); a failure gives the action
-    that hit the last error as "Avoid ... because ..."; every other stumble (an action
-    whose observation shows an error) becomes a preventive item too, up to ``MAX_ITEMS``.
+    A success gives the actions that worked (the last three whose latest run did not
+    fail); a failure gives the action that hit the last error, and the steps before it, as
+    "Avoid ... because ...". Every other stumble (an action whose observation shows an
+    error and that never later succeeded) becomes a preventive item too, up to
+    ``MAX_ITEMS``. A check that failed and then passed on a re-run is not a stumble: what
+    fixed it is in the steps that worked.
     """
     actions = _actions(traj)
     subject = _clip(task, 60)
-    stumbles: list[tuple[str, str]] = []
-    for action, seen in actions:
-        why = _failing(seen)
-        if why is not None:
-            stumbles.append((action, why))
+    fails = [_failing_clip(seen) for _, seen in actions]
+    last_ok = {a: i for i, (a, _) in enumerate(actions) if fails[i] is None}
+    stumbles = [
+        (i, a, why)
+        for i, ((a, _), why) in enumerate(zip(actions, fails, strict=True))
+        if why is not None and last_ok.get(a, -1) < i
+    ]
     items: list[dict[str, str]] = []
     if success:
-        failed = {a for a, _ in stumbles}
-        worked = [a for a, _ in actions if a not in failed] or [a for a, _ in actions]
-        steps = "; then ".join(_clip(a, 80) for a in worked[-3:])
-        items.append(
-            {
-                "kind": "success",
-                "title": f"What worked: {subject}",
-                "description": f"An approach that completed the task: {subject}.",
-                "content": f"To {subject}: {steps}."
-                if steps
-                else f"The approach to {subject} worked.",
-            }
-        )
+        worked = [a for a, i in sorted(last_ok.items(), key=lambda kv: kv[1])]
+        steps = "; then ".join(_clip(a, 80) for a in (worked or [a for a, _ in actions])[-3:])
+        content = f"To {subject}: {steps}." if steps else f"The approach to {subject} worked."
+        items.append({"kind": "success", "title": f"What worked: {subject}",
+                      "description": f"An approach that completed the task: {subject}.",
+                      "content": content})  # fmt: skip
         rest = stumbles
     else:
         if stumbles:
-            action, why = stumbles[-1]
+            at, action, why = stumbles[-1]
         else:
+            at = len(actions) - 1
             action = actions[-1][0] if actions else "repeating this approach"
-            why = _failing(traj.text()) or "the task was not completed"
-        items.append(
-            {
-                "kind": "failure",
-                "title": f"Pitfall: {subject}",
-                "description": f"An approach that failed on: {subject}.",
-                "content": f"Avoid {_clip(action, 80)} because it led to: {why}",
-            }
-        )
-        rest = stumbles[:-1]
-    for action, why in reversed(rest):
+            why = _failing_clip(traj.text()) or "the task was not completed"
+        before = "; ".join(_clip(a, 60) for a, _ in actions[max(at - 2, 0) : max(at, 0)])
+        content = f"Avoid {_clip(action, 80)} because it led to: {why}"
+        items.append({"kind": "failure", "title": f"Pitfall: {subject}",
+                      "description": f"An approach that failed on: {subject}.",
+                      "content": content + (f" (after: {before})" if before else "")})  # fmt: skip
+        rest = [st for st in stumbles[:-1] if st[1] != action]
+    seen_actions: set[str] = set()
+    for _, action, why in reversed(rest):
         if len(items) >= MAX_ITEMS:
             break
-        items.append(
-            {
-                "kind": "failure",
-                "title": f"Avoid: {_clip(action, 60)}",
-                "description": f"A step that went wrong while working on: {subject}.",
-                "content": f"Avoid {_clip(action, 80)} because it led to: {why}",
-            }
-        )
+        if action in seen_actions:
+            continue
+        seen_actions.add(action)
+        items.append({"kind": "failure", "title": f"Avoid: {_clip(action, 60)}",
+                      "description": f"A step that went wrong while working on: {subject}.",
+                      "content": f"Avoid {_clip(action, 80)} because it led to: {why}"})  # fmt: skip
     return items
 
 

@@ -7,6 +7,7 @@ so a failing LLM or a malformed answer leaves the bank exactly as it was.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidPattern
@@ -87,7 +88,7 @@ async def judge(task: str, traj: Trajectory, outcome: Any, llm: Any, prompts: Pr
         return outcome_verdict(outcome)
     if llm is not None:
         success, score, reason = await ask_verdict(llm, prompts, scrub(task), prompt_text(traj))
-        return Verdict(success, score, reason or "judged by the LLM", "llm")
+        return Verdict(success, score, scrub(reason) or "judged by the LLM", "llm")
     return heuristic_verdict(traj.text())
 
 
@@ -109,6 +110,15 @@ async def distill(
     )
 
 
+_PREVENTIVE = re.compile(r"(?i)^\W*(?:avoid|don't|do not|never)\b")
+
+
+def preventive(content: str) -> str:
+    """A failure lesson reads as a warning ("Avoid ... because ..."): the prompts ask for
+    that, and an LLM that answers with a plain account gets the warning put in front."""
+    return content if _PREVENTIVE.match(content) else f"Avoid this: {content}"
+
+
 def make_items(
     raw: list[dict[str, str]], provenance: dict[str, Any], category: str
 ) -> list[MemoryItem]:
@@ -117,7 +127,10 @@ def make_items(
         MemoryItem(
             title=short_text(scrub(r["title"]), MAX_TITLE),
             description=short_text(scrub(r["description"]), MAX_DESCRIPTION),
-            content=short_text(scrub(r["content"]), MAX_CONTENT),
+            content=short_text(
+                scrub(r["content"] if r["kind"] == "success" else preventive(r["content"])),
+                MAX_CONTENT,
+            ),
             kind=r["kind"],
             provenance=dict(provenance),
             category=category,
@@ -168,15 +181,17 @@ async def store_items(
     )
     for pid, confidence, _ in reinforce:
         await bank.record_outcome(pid, score=confidence)
-    out_items, out_ids = [], []
-    for (item, _), pid in zip(kept, stored_ids, strict=True):
-        item.id = pid
-        out_items.append(item)
-        out_ids.append(pid)
-    for pid, _, item in reinforce:
-        item.id = pid
-        out_items.append(item)
-        out_ids.append(pid)
+    out_ids = list(stored_ids) + [pid for pid, _, _ in reinforce]
+    # What the bank now holds under each id (confidence and age included; a reinforced
+    # duplicate reports the lesson it reinforced).
+    out_items = []
+    for pid, (item, _) in zip(out_ids, kept + [(i, []) for _, _, i in reinforce], strict=True):
+        pattern = await bank.get_pattern(pid)
+        found = item_from_pattern(pattern) if pattern is not None else None
+        if found is None:  # gone already (another process deleted it): report what we had
+            item.id = pid
+            found = item
+        out_items.append(found)
     return out_items, out_ids
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import InvalidPattern
 from ..model import Pattern
+from .trajectory import Trajectory
 
 __all__ = [
     "KINDS",
@@ -144,7 +145,9 @@ class MattsReport:
     ids: list[str]
 
     def to_dict(self) -> dict[str, Any]:
+        best = self.best if isinstance(self.best, (str, list)) else Trajectory.of(self.best).text()
         return {
+            "best": best,
             "best_verdict": self.best_verdict.to_dict(),
             "verdicts": [v.to_dict() for v in self.verdicts],
             "items": [i.to_dict() for i in self.items],
@@ -161,9 +164,10 @@ def item_confidence(item: MemoryItem, verdict: Verdict) -> float:
 def item_pattern(item: MemoryItem, category: str, confidence: float) -> dict[str, Any]:
     """The pattern dict storing ``item`` under its originating task.
 
-    ``strategy`` is the title (so the bank's own dedup merges the same lesson learnt twice
-    for the same task); the outcome says whether the source attempt succeeded and, as its
-    score, how far to trust the lesson (as agentic-flow's imported memories do).
+    As with agentic-flow's imported memories, the advice is the ``strategy`` (so
+    ``recommend_strategy`` recommends lessons, and the bank's own dedup merges the same
+    lesson learnt twice for the same task), the outcome says whether the source attempt
+    succeeded, and its score how far to trust the lesson.
     """
     memory = {
         "title": item.title,
@@ -175,7 +179,7 @@ def item_pattern(item: MemoryItem, category: str, confidence: float) -> dict[str
     return {
         "task_description": item.task,
         "task_category": category,
-        "strategy": item.title,
+        "strategy": item.content,
         "context": {MEMORY_KEY: memory},
         "outcome": {"success": item.kind == "success", "success_score": confidence},
         "metadata": {"tags": [MEMORY_TAG, item.kind]},
@@ -200,7 +204,7 @@ def item_from_pattern(pattern: Pattern) -> MemoryItem | None:
     try:
         return MemoryItem(
             title=memory.get("title") or pattern.strategy,
-            description=memory.get("description") or memory.get("title") or pattern.strategy,
+            description=memory.get("description") or pattern.strategy,
             content=memory.get("content") or pattern.strategy,
             kind=memory.get("kind", ""),
             provenance=provenance,

@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import InvalidPattern
 from .items import Verdict
 
-__all__ = ["heuristic_verdict", "outcome_verdict"]
+__all__ = ["failure_line", "heuristic_verdict", "outcome_verdict"]
 
 # (pattern, weight, group). Positive weights are evidence of success, negative of failure.
 # Groups "tests", "exit" and "http" report a state: only the last line reporting that state
@@ -185,6 +185,20 @@ def heuristic_verdict(text: str) -> Verdict:
     strongest = max(notes, key=lambda n: abs(n[0]) if (n[0] > 0) == success else 0.0)
     reason = f"{'success' if success else 'failure'} signals outweigh (strongest: {strongest[1]!r})"
     return Verdict(success, round(score, 4), reason, "heuristic")
+
+
+def failure_line(text: str) -> str | None:
+    """The line of ``text`` with the strongest failure signal (step prefixes removed), if
+    any: what a failure lesson says the action "led to"."""
+    best: tuple[float, str] | None = None
+    for raw in text.splitlines():
+        line = _PREFIX.sub("", raw)
+        if line.startswith("Traceback ("):
+            continue  # the error itself is on a later line, and says more
+        for pattern, weight, _ in _SIGNALS:
+            if weight < 0 and (best is None or weight < best[0]) and pattern.search(line):
+                best = (weight, line)
+    return best[1].strip() if best else None
 
 
 def _final_marker(lines: list[str]) -> tuple[bool, str] | None:

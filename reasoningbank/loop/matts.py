@@ -9,6 +9,7 @@ refines it; the lessons come from the best attempt, with the failed ones as cont
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,10 @@ async def _run(run: Any, task: str, prompt: str) -> Any:
     if inspect.isawaitable(result):
         result = await result
     return result
+
+
+async def _result(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
 
 
 def _check_count(value: Any, name: str) -> int:
@@ -151,7 +156,10 @@ async def matts_parallel(
     _check_count(k, "k")
     prompt_set = Prompts.of(prompts)
     prompt = await memory_prompt(bank, task, category=category)
-    raw_trajs = [await _run(run, task, prompt) for _ in range(k)]
+    # An async agent's k attempts run concurrently (that is what "parallel" buys); a sync
+    # agent's run one after another.
+    started = [run(task, prompt) for _ in range(k)]
+    raw_trajs = list(await asyncio.gather(*(_result(r) for r in started)))
     trajs = [Trajectory.of(t) for t in raw_trajs]
     verdicts = [await judge(task, t, None, llm, prompt_set) for t in trajs]
     return await _finish(

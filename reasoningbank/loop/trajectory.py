@@ -1,13 +1,15 @@
 """Trajectories: what an agent did, as text the judge, the distiller and the LLM read.
 
 A trajectory is a string, a list of steps (dicts with ``thought``, ``action``,
-``observation``; any may be missing) or a ``Trajectory``. All three become one text with a
+``observation``; any may be missing, other fields are kept as text), an object with such a
+``steps`` list (agentic-flow's shape) or a ``Trajectory``. All three become one text with a
 stable SHA-256, which the items' provenance records.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +56,12 @@ class Trajectory:
             traj = value
         elif isinstance(value, str):
             traj = cls(raw=value)
+        elif isinstance(value, dict):
+            if not isinstance(value.get("steps"), list):
+                raise InvalidTrajectory(
+                    'a trajectory object needs a "steps" list of {thought, action, observation}'
+                )
+            return cls.of(value["steps"])
         elif isinstance(value, (list, tuple)):
             if len(value) > MAX_STEPS:
                 raise InvalidTrajectory(
@@ -86,7 +94,26 @@ class Trajectory:
         return hashlib.sha256(self.text().encode("utf-8")).hexdigest()
 
 
+#: Other names agents (agentic-flow among them) give the three parts of a step.
+_SYNONYMS = {
+    "thought": ("thought", "reasoning", "reflection", "plan"),
+    "action": ("action", "tool", "command", "input", "args"),
+    "observation": ("observation", "result", "output", "response", "error"),
+}
+
+
+def _text_of(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    except (TypeError, ValueError):
+        return str(value)
+
+
 def _step(value: Any, index: int) -> Step:
+    """A step from a dict: the three parts under their usual names; any other field
+    (``url``, ``status``...) is kept as ``name: value`` text beside the action."""
     if isinstance(value, Step):
         return value
     if isinstance(value, str):
@@ -95,18 +122,16 @@ def _step(value: Any, index: int) -> Step:
         raise InvalidTrajectory(
             f"trajectory step {index + 1} must be an object with thought/action/observation"
         )
-    unknown = set(value) - set(_STEP_KEYS)
-    if unknown:
-        raise InvalidTrajectory(
-            f"trajectory step {index + 1} has unknown keys: {', '.join(sorted(map(str, unknown)))}"
-            " (expected thought, action, observation)"
-        )
-    out = []
-    for key in _STEP_KEYS:
-        v = value.get(key)
-        if v is None:
-            v = ""
-        elif not isinstance(v, str):
-            v = str(v)
-        out.append(v)
-    return Step(*out)
+    parts: dict[str, list[str]] = {k: [] for k in _STEP_KEYS}
+    known = {name: part for part, names in _SYNONYMS.items() for name in names}
+    for key, v in value.items():
+        if v is None or v == "":
+            continue
+        part = known.get(str(key))
+        if part is None:
+            parts["action"].append(f"{key}: {_text_of(v)}")
+        elif str(key) == part:
+            parts[part].insert(0, _text_of(v))
+        else:
+            parts[part].append(f"{key}: {_text_of(v)}")
+    return Step(*(" ".join(parts[k]) for k in _STEP_KEYS))

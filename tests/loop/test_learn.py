@@ -67,6 +67,7 @@ def test_learn_with_llm_judges_and_distills_with_the_success_prompt(db_path):
     assert item.provenance["judged_by"] == "llm" and item.provenance["model"] == "scripted-1"
     assert item.provenance["verdict"]["success"] is True
     assert report.ids == [item.id]
+    assert item.confidence is not None and item.created_at is not None  # as stored
 
 
 def test_failed_trajectory_uses_the_failure_prompt_and_stores_a_preventive_lesson(db_path):
@@ -208,7 +209,7 @@ def test_item_is_a_pattern_keyed_by_its_task(db_path):
     ("trajectory", "message"),
     [
         (42, "must be text or a list of steps"),
-        ([{"thought": "x", "tool": "y"}], "unknown keys: tool"),
+        ({"actions": []}, 'needs a "steps" list'),
         (["ok", 5], "step 2 must be an object"),
         ("", "trajectory is empty"),
         ("x" * (MAX_TRAJECTORY_CHARS + 1), f"at most {MAX_TRAJECTORY_CHARS}"),
@@ -260,3 +261,50 @@ def test_trajectory_text_in_prompts_cannot_expand_placeholders(db_path):
     llm = standard_llm(True)
     run(_learn(db_path, TASK, "observation: literal $task and ${reason}; 3 passed", llm=llm))
     assert "literal $task and ${reason}" in llm.prompts[0]
+
+
+def test_agentic_flow_shaped_trajectory_is_read_with_every_field():
+    traj = Trajectory.of({"steps": [{"action": "open", "url": "/settings"},
+                                    {"action": "submit", "result": "form accepted"}]})  # fmt: skip
+    assert traj.text() == (
+        "step 1\naction: open url: /settings\n\nstep 2\naction: submit\n"
+        "observation: result: form accepted"
+    )
+
+
+def test_failure_lessons_always_read_as_warnings(db_path):
+    account = items(("Logged out", "The session expired.", "The booking was rejected when logged out."),
+                    ("Card", "Card limit.", "Don't pay before checking the card limit."))  # fmt: skip
+    llm = ScriptedLLM([(JUDGE_KEY, verdict(False)), (FAILURE_KEY, account)])
+    report = run(_learn(db_path, TASK, BAD, category="web", llm=llm))
+    assert [i.content for i in report.items] == [
+        "Avoid this: The booking was rejected when logged out.",
+        "Don't pay before checking the card limit.",
+    ]
+
+
+def test_template_distiller_credits_the_fix_not_the_rerun_check():
+    from reasoningbank.loop.distill import template_items
+
+    traj = Trajectory.of(
+        "action: pytest -q\nobservation: 1 failed, 2 passed\naction: edit parser.py\n"
+        "observation: saved\naction: pytest -q\nobservation: 3 passed\n"
+        "action: pip install lxml\nobservation: ERROR: No matching distribution found for lxml\n"
+        "action: pytest -q\nobservation: 3 passed"
+    )
+    got = template_items("fix the parser", traj, success=True)
+    assert got[0]["kind"] == "success"
+    assert got[0]["content"] == "To fix the parser: edit parser.py; then pytest -q."
+    assert [i["content"] for i in got[1:]] == [
+        "Avoid pip install lxml because it led to: ERROR: No matching distribution found for lxml"
+    ]
+
+
+def test_recommend_strategy_recommends_learned_advice(db_path):
+    async def go():
+        async with await ReasoningBank.open(db_path) as bank:
+            report = await bank.learn(TASK, GOOD, category="web", llm=standard_llm(True))
+            return report, await bank.recommend_strategy("cheapest flight to Oslo", "web")
+
+    report, rec = run(go())
+    assert rec.strategy == report.items[0].content and rec.evidence == report.ids

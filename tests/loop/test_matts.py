@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -31,17 +32,20 @@ def test_parallel_judges_every_attempt_and_returns_the_best(db_path):
 
     async def go():
         async with await ReasoningBank.open(db_path) as bank:
-            await bank.learn(TASK, WIN, category="web")  # something to remember first
-            return await bank.matts_parallel(TASK, agent, k=3, category="web")
+            before = await bank.learn(TASK, WIN, category="web")  # something to remember
+            return before, await bank.matts_parallel(TASK, agent, k=3, category="web")
 
-    report = run(go())
+    before, report = run(go())
     assert len(seen) == 3 and all(t == TASK for t, _ in seen)
     assert all("<memories>" in p for _, p in seen)  # each attempt got the memory prompt
     assert [v.success for v in report.verdicts] == [False, True, False]
     assert report.best == WIN and report.best_verdict.success
     kinds = [i.kind for i in report.items]
     assert "success" in kinds and "failure" in kinds and len(report.items) <= 5
-    assert all(i.provenance["matts"] == {"mode": "parallel", "attempts": 3} for i in report.items)
+    new = [i for i in report.items if i.id not in before.ids]
+    assert new and all(i.provenance["matts"] == {"mode": "parallel", "attempts": 3} for i in new)
+    # the winning attempt repeats the lesson already learnt: it reinforced it
+    assert set(before.ids) <= set(report.ids)
 
 
 def test_parallel_with_llm_self_contrast_keeps_at_most_five_items(db_path):
@@ -84,6 +88,9 @@ def test_sequential_feeds_each_verdict_into_the_next_attempt(db_path):
     assert "payment declined" in seen[1][1]  # the attempt itself, to refine
     assert "judged: success" in seen[2][1]
     assert report.best == WIN and report.verdicts[0].success is False
+    doc = json.loads(json.dumps(report.to_dict()))
+    assert doc["best"] == WIN and doc["best_verdict"]["success"] is True
+    assert doc["ids"] == report.ids and len(doc["verdicts"]) == 3
     assert all(i.provenance["matts"]["mode"] == "sequential" for i in report.items)
 
 
@@ -98,3 +105,23 @@ def test_bad_counts_are_refused_before_any_attempt(db_path, kw, msg):
     with pytest.raises(InvalidPattern, match=msg):
         run(go())
     assert seen == []
+
+
+def test_parallel_async_attempts_run_concurrently(db_path):
+    """Each attempt waits until all three have started: sequential runs would time out."""
+    started: list[int] = []
+    all_started = asyncio.Event()
+
+    async def agent(task, prompt):
+        started.append(1)
+        if len(started) == 3:
+            all_started.set()
+        await asyncio.wait_for(all_started.wait(), 5)
+        return WIN
+
+    async def go():
+        async with await ReasoningBank.open(db_path) as bank:
+            return await bank.matts_parallel(TASK, agent, k=3)
+
+    report = run(go())
+    assert [v.success for v in report.verdicts] == [True, True, True]

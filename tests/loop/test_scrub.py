@@ -73,7 +73,7 @@ def test_nothing_secret_reaches_the_bank_file(db_path):
     leaky = " ".join(t for t, _, _ in SECRETS)
     llm = ScriptedLLM(
         [
-            (JUDGE_KEY, verdict(True)),
+            (JUDGE_KEY, verdict(True, reason=f"worked for {SECRETS[0][0]} {SECRETS[3][0]}")),
             (SUCCESS_KEY, items((f"Use {SECRETS[0][0]}", f"Call {SECRETS[16][0]}.", leaky))),
         ]
     )
