@@ -1,8 +1,9 @@
 """A scripted stand-in for the user's LLM: judge and distiller, deterministic, no model.
 
 It answers the bank's own judge and distill prompts from the text in the prompt alone (the
-task and the trajectory), the way a careful model would: the verdict from the final
-observations, one lesson naming the strategy that was run and what came of it.
+task and the trajectory), the way a careful model would: the verdict from the agent's closing
+summary (else the last exit code), one lesson naming the strategy that was run and the check
+that showed how it went.
 """
 
 from __future__ import annotations
