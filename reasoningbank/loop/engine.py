@@ -39,8 +39,9 @@ if TYPE_CHECKING:
 
 __all__ = ["DEDUP_SIMILARITY", "learn", "memory_prompt", "retrieve", "store_items"]
 
-#: Two items of the same kind whose title+content term cosine reaches this are one lesson:
-#: the second reinforces the first instead of being stored again.
+#: Two items of the same kind are one lesson when their titles and their contents each
+#: share this fraction of their terms (task words left out): the second reinforces the
+#: first instead of being stored again.
 DEDUP_SIMILARITY = 0.85
 #: Largest prompt text an LLM is sent for a trajectory (characters): the head and the tail
 #: are kept, since the start says what was tried and the end how it went.
@@ -139,8 +140,34 @@ def make_items(
     ]
 
 
+_LessonTerms = tuple[list[str], list[str]]
+
+
 def _item_terms(item: MemoryItem) -> list[str]:
     return analyze(f"{item.title} {item.content}")
+
+
+def _lesson_terms(item: MemoryItem) -> _LessonTerms:
+    """Title and content terms without the task's: every lesson of a task repeats its
+    words, so they say nothing about which lesson it is ("Avoid X for a task like T")."""
+    context = set(analyze(item.task))
+    return (
+        [t for t in analyze(item.title) if t not in context],
+        [t for t in analyze(item.content) if t not in context],
+    )
+
+
+def _close(a: list[str], b: list[str]) -> bool:
+    """Nearly the same words (Jaccard of the term sets): unlike a cosine, one differing
+    key term in a short lesson ("Avoid X because ...") is enough to keep two apart."""
+    sa, sb = set(a), set(b)
+    return sa == sb or len(sa & sb) >= DEDUP_SIMILARITY * len(sa | sb)
+
+
+def _same_lesson(a: _LessonTerms, b: _LessonTerms) -> bool:
+    """Both the titles and the contents nearly agree: one shared half (a generic title,
+    or a content that repeats the task) does not make two lessons one."""
+    return _close(a[0], b[0]) and _close(a[1], b[1])
 
 
 async def store_items(
@@ -155,21 +182,21 @@ async def store_items(
     duplicate of a stored item reinforces it (one more observation at this confidence)
     and reports its id; the rest are stored in one transaction.
     """
-    kept: list[tuple[MemoryItem, list[str]]] = []
+    kept: list[tuple[MemoryItem, _LessonTerms]] = []
     reinforce: list[tuple[str, float, MemoryItem]] = []
-    existing: dict[str, list[tuple[str, list[str]]]] = {}
+    existing: dict[str, list[tuple[str, _LessonTerms]]] = {}
     for item in items:
-        terms = _item_terms(item)
-        if any(k.kind == item.kind and term_cosine(terms, t) >= DEDUP_SIMILARITY for k, t in kept):
+        terms = _lesson_terms(item)
+        if any(k.kind == item.kind and _same_lesson(terms, t) for k, t in kept):
             continue
         if item.task not in existing:
             existing[item.task] = [
-                (m.pattern.id, _item_terms(found))
+                (m.pattern.id, _lesson_terms(found))
                 for m in await bank.find_similar(item.task, category, top_k=50)
                 if (found := item_from_pattern(m.pattern)) is not None and found.kind == item.kind
             ]
         dup = next(
-            (pid for pid, t in existing[item.task] if term_cosine(terms, t) >= DEDUP_SIMILARITY),
+            (pid for pid, t in existing[item.task] if _same_lesson(terms, t)),
             None,
         )
         if dup is not None:
@@ -185,7 +212,9 @@ async def store_items(
     # What the bank now holds under each id (confidence and age included; a reinforced
     # duplicate reports the lesson it reinforced).
     out_items = []
-    for pid, (item, _) in zip(out_ids, kept + [(i, []) for _, _, i in reinforce], strict=True):
+    for pid, (item, _) in zip(
+        out_ids, kept + [(i, ([], [])) for _, _, i in reinforce], strict=True
+    ):
         pattern = await bank.get_pattern(pid)
         found = item_from_pattern(pattern) if pattern is not None else None
         if found is None:  # gone already (another process deleted it): report what we had
