@@ -40,8 +40,8 @@ if TYPE_CHECKING:
 __all__ = ["DEDUP_SIMILARITY", "learn", "memory_prompt", "retrieve", "store_items"]
 
 #: Two items of the same kind are one lesson when their titles and their contents each
-#: share this fraction of their terms (task words left out): the second reinforces the
-#: first instead of being stored again.
+#: share this fraction of their terms (words of their common task left out): the second
+#: reinforces the first instead of being stored again.
 DEDUP_SIMILARITY = 0.85
 #: Largest prompt text an LLM is sent for a trajectory (characters): the head and the tail
 #: are kept, since the start says what was tried and the end how it went.
@@ -140,34 +140,34 @@ def make_items(
     ]
 
 
-_LessonTerms = tuple[list[str], list[str]]
-
-
 def _item_terms(item: MemoryItem) -> list[str]:
     return analyze(f"{item.title} {item.content}")
 
 
-def _lesson_terms(item: MemoryItem) -> _LessonTerms:
-    """Title and content terms without the task's: every lesson of a task repeats its
-    words, so they say nothing about which lesson it is ("Avoid X for a task like T")."""
-    context = set(analyze(item.task))
-    return (
-        [t for t in analyze(item.title) if t not in context],
-        [t for t in analyze(item.content) if t not in context],
-    )
+class _Lesson:
+    """An item's terms for dedup: title, content and task apart."""
+
+    def __init__(self, item: MemoryItem) -> None:
+        self.title = set(analyze(item.title))
+        self.content = set(analyze(item.content))
+        self.task = set(analyze(item.task))
 
 
-def _close(a: list[str], b: list[str]) -> bool:
+def _close(a: set[str], b: set[str]) -> bool:
     """Nearly the same words (Jaccard of the term sets): unlike a cosine, one differing
     key term in a short lesson ("Avoid X because ...") is enough to keep two apart."""
-    sa, sb = set(a), set(b)
-    return sa == sb or len(sa & sb) >= DEDUP_SIMILARITY * len(sa | sb)
+    return a == b or len(a & b) >= DEDUP_SIMILARITY * len(a | b)
 
 
-def _same_lesson(a: _LessonTerms, b: _LessonTerms) -> bool:
-    """Both the titles and the contents nearly agree: one shared half (a generic title,
-    or a content that repeats the task) does not make two lessons one."""
-    return _close(a[0], b[0]) and _close(a[1], b[1])
+def _same_lesson(a: _Lesson, b: _Lesson) -> bool:
+    """Titles and contents both nearly agree once the words of their common task are
+    left out: every lesson of a task repeats them ("Avoid X for a task like T"), so they
+    say nothing about which lesson it is, while the words where two tasks differ (the
+    context) do."""
+    shared = a.task & b.task
+    return _close(a.title - shared, b.title - shared) and _close(
+        a.content - shared, b.content - shared
+    )
 
 
 async def store_items(
@@ -182,27 +182,27 @@ async def store_items(
     duplicate of a stored item reinforces it (one more observation at this confidence)
     and reports its id; the rest are stored in one transaction.
     """
-    kept: list[tuple[MemoryItem, _LessonTerms]] = []
+    kept: list[tuple[MemoryItem, _Lesson]] = []
     reinforce: list[tuple[str, float, MemoryItem]] = []
-    existing: dict[str, list[tuple[str, _LessonTerms]]] = {}
+    existing: dict[str, list[tuple[str, _Lesson]]] = {}
     for item in items:
-        terms = _lesson_terms(item)
-        if any(k.kind == item.kind and _same_lesson(terms, t) for k, t in kept):
+        lesson = _Lesson(item)
+        if any(k.kind == item.kind and _same_lesson(lesson, t) for k, t in kept):
             continue
         if item.task not in existing:
             existing[item.task] = [
-                (m.pattern.id, _lesson_terms(found))
+                (m.pattern.id, _Lesson(found))
                 for m in await bank.find_similar(item.task, category, top_k=50)
                 if (found := item_from_pattern(m.pattern)) is not None and found.kind == item.kind
             ]
         dup = next(
-            (pid for pid, t in existing[item.task] if _same_lesson(terms, t)),
+            (pid for pid, t in existing[item.task] if _same_lesson(lesson, t)),
             None,
         )
         if dup is not None:
             reinforce.append((dup, item_confidence(item, verdict_of(item)), item))
         else:
-            kept.append((item, terms))
+            kept.append((item, lesson))
     stored_ids = await bank.store_patterns(
         [item_pattern(item, category, item_confidence(item, verdict_of(item))) for item, _ in kept]
     )
@@ -212,9 +212,7 @@ async def store_items(
     # What the bank now holds under each id (confidence and age included; a reinforced
     # duplicate reports the lesson it reinforced).
     out_items = []
-    for pid, (item, _) in zip(
-        out_ids, kept + [(i, ([], [])) for _, _, i in reinforce], strict=True
-    ):
+    for pid, item in zip(out_ids, [i for i, _ in kept] + [i for _, _, i in reinforce], strict=True):
         pattern = await bank.get_pattern(pid)
         found = item_from_pattern(pattern) if pattern is not None else None
         if found is None:  # gone already (another process deleted it): report what we had
