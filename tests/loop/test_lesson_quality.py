@@ -5,7 +5,7 @@ from __future__ import annotations
 from reasoningbank import ReasoningBank, Trajectory
 from reasoningbank.loop.distill import template_items
 from tests.conftest import run
-from tests.loop.conftest import FAILURE_KEY, ScriptedLLM, items
+from tests.loop.conftest import FAILURE_KEY, SUCCESS_KEY, ScriptedLLM, items
 
 TASK = (
     "SSL: CERTIFICATE_VERIFY_FAILED when metrics talks to vault.internal signed by our internal CA"
@@ -102,3 +102,32 @@ def test_a_success_does_not_repeat_the_same_step_in_its_content():
     )
     got = template_items("deploy the site", traj, True)
     assert got[0]["content"] == "To deploy the site: make deploy."
+
+
+def test_a_lesson_from_a_task_in_another_context_is_kept_apart(db_path):
+    """The words where two tasks differ are the context a lesson holds in."""
+    tasks = [
+        "Fix the memory leak in the ingest worker written in Python",
+        "Fix the memory leak in the ingest worker written in Go",
+    ]
+
+    def lesson(prompt: str) -> str:
+        task = next(t for t in tasks if f"'{t}'" in prompt or t in prompt)
+        return items(
+            (
+                "Use tracemalloc-diff for tasks like this",
+                "tracemalloc-diff solved it.",
+                f"For a task like '{task}', tracemalloc-diff worked; the soak test stayed flat.",
+            )
+        )
+
+    async def go():
+        llm = ScriptedLLM([(SUCCESS_KEY, lesson)])
+        async with await ReasoningBank.open(db_path) as bank:
+            ids = [(await bank.learn(t, "it worked", outcome=True, llm=llm)).ids for t in tasks]
+            again = (await bank.learn(tasks[0], "it worked", outcome=True, llm=llm)).ids
+            return ids, again, (await bank.get_stats())["total_patterns"]
+
+    ids, again, total = run(go())
+    assert ids[0] != ids[1] and total == 2
+    assert again == ids[0]
