@@ -46,6 +46,12 @@ def _actions(traj: Trajectory) -> list[tuple[str, str]]:
     return [(action, "\n".join(seen)) for action, seen in out]
 
 
+def _step_key(action: str) -> str:
+    """An action as the same step whatever its case, spacing or closing punctuation: a
+    re-typed retry is the same step."""
+    return " ".join(action.split()).casefold().rstrip(".;:!,")
+
+
 def _failing_clip(text: str) -> str | None:
     line = failure_line(text)
     return _clip(line) if line is not None else None
@@ -64,16 +70,17 @@ def template_items(task: str, traj: Trajectory, success: bool) -> list[dict[str,
     actions = _actions(traj)
     subject = _clip(task, 60)
     fails = [_failing_clip(seen) for _, seen in actions]
-    last_ok = {a: i for i, (a, _) in enumerate(actions) if fails[i] is None}
+    last_ok = {_step_key(a): (i, a) for i, (a, _) in enumerate(actions) if fails[i] is None}
     stumbles = [
         (i, a, why)
         for i, ((a, _), why) in enumerate(zip(actions, fails, strict=True))
-        if why is not None and last_ok.get(a, -1) < i
+        if why is not None and last_ok.get(_step_key(a), (-1, a))[0] < i
     ]
     items: list[dict[str, str]] = []
     if success:
-        worked = [a for a, i in sorted(last_ok.items(), key=lambda kv: kv[1])]
-        steps = "; then ".join(_clip(a, 80) for a in (worked or [a for a, _ in actions])[-3:])
+        tried = {_step_key(a): (i, a) for i, (a, _) in enumerate(actions)}
+        worked = [a for _, a in sorted((last_ok or tried).values())]
+        steps = "; then ".join(_clip(a, 80) for a in worked[-3:])
         content = f"To {subject}: {steps}." if steps else f"The approach to {subject} worked."
         items.append({"kind": "success", "title": f"What worked: {subject}",
                       "description": f"An approach that completed the task: {subject}.",
@@ -91,14 +98,14 @@ def template_items(task: str, traj: Trajectory, success: bool) -> list[dict[str,
         items.append({"kind": "failure", "title": f"Pitfall: {subject}",
                       "description": f"An approach that failed on: {subject}.",
                       "content": content + (f" (after: {before})" if before else "")})  # fmt: skip
-        rest = [st for st in stumbles[:-1] if st[1] != action]
+        rest = [st for st in stumbles[:-1] if _step_key(st[1]) != _step_key(action)]
     seen_actions: set[str] = set()
     for _, action, why in reversed(rest):
         if len(items) >= MAX_ITEMS:
             break
-        if action in seen_actions:
+        if _step_key(action) in seen_actions:
             continue
-        seen_actions.add(action)
+        seen_actions.add(_step_key(action))
         items.append({"kind": "failure", "title": f"Avoid: {_clip(action, 60)}",
                       "description": f"A step that went wrong while working on: {subject}.",
                       "content": f"Avoid {_clip(action, 80)} because it led to: {why}"})  # fmt: skip

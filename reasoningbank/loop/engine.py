@@ -39,8 +39,9 @@ if TYPE_CHECKING:
 
 __all__ = ["DEDUP_SIMILARITY", "learn", "memory_prompt", "retrieve", "store_items"]
 
-#: Two items of the same kind whose title+content term cosine reaches this are one lesson:
-#: the second reinforces the first instead of being stored again.
+#: Two items of the same kind are one lesson when their titles and their contents each
+#: share this fraction of their terms (words of their common task left out): the second
+#: reinforces the first instead of being stored again.
 DEDUP_SIMILARITY = 0.85
 #: Largest prompt text an LLM is sent for a trajectory (characters): the head and the tail
 #: are kept, since the start says what was tried and the end how it went.
@@ -143,6 +144,32 @@ def _item_terms(item: MemoryItem) -> list[str]:
     return analyze(f"{item.title} {item.content}")
 
 
+class _Lesson:
+    """An item's terms for dedup: title, content and task apart."""
+
+    def __init__(self, item: MemoryItem) -> None:
+        self.title = set(analyze(item.title))
+        self.content = set(analyze(item.content))
+        self.task = set(analyze(item.task))
+
+
+def _close(a: set[str], b: set[str]) -> bool:
+    """Nearly the same words (Jaccard of the term sets): unlike a cosine, one differing
+    key term in a short lesson ("Avoid X because ...") is enough to keep two apart."""
+    return a == b or len(a & b) >= DEDUP_SIMILARITY * len(a | b)
+
+
+def _same_lesson(a: _Lesson, b: _Lesson) -> bool:
+    """Titles and contents both nearly agree once the words of their common task are
+    left out: every lesson of a task repeats them ("Avoid X for a task like T"), so they
+    say nothing about which lesson it is, while the words where two tasks differ (the
+    context) do."""
+    shared = a.task & b.task
+    return _close(a.title - shared, b.title - shared) and _close(
+        a.content - shared, b.content - shared
+    )
+
+
 async def store_items(
     bank: ReasoningBank,
     items: list[MemoryItem],
@@ -155,27 +182,27 @@ async def store_items(
     duplicate of a stored item reinforces it (one more observation at this confidence)
     and reports its id; the rest are stored in one transaction.
     """
-    kept: list[tuple[MemoryItem, list[str]]] = []
+    kept: list[tuple[MemoryItem, _Lesson]] = []
     reinforce: list[tuple[str, float, MemoryItem]] = []
-    existing: dict[str, list[tuple[str, list[str]]]] = {}
+    existing: dict[str, list[tuple[str, _Lesson]]] = {}
     for item in items:
-        terms = _item_terms(item)
-        if any(k.kind == item.kind and term_cosine(terms, t) >= DEDUP_SIMILARITY for k, t in kept):
+        lesson = _Lesson(item)
+        if any(k.kind == item.kind and _same_lesson(lesson, t) for k, t in kept):
             continue
         if item.task not in existing:
             existing[item.task] = [
-                (m.pattern.id, _item_terms(found))
+                (m.pattern.id, _Lesson(found))
                 for m in await bank.find_similar(item.task, category, top_k=50)
                 if (found := item_from_pattern(m.pattern)) is not None and found.kind == item.kind
             ]
         dup = next(
-            (pid for pid, t in existing[item.task] if term_cosine(terms, t) >= DEDUP_SIMILARITY),
+            (pid for pid, t in existing[item.task] if _same_lesson(lesson, t)),
             None,
         )
         if dup is not None:
             reinforce.append((dup, item_confidence(item, verdict_of(item)), item))
         else:
-            kept.append((item, terms))
+            kept.append((item, lesson))
     stored_ids = await bank.store_patterns(
         [item_pattern(item, category, item_confidence(item, verdict_of(item))) for item, _ in kept]
     )
@@ -185,7 +212,7 @@ async def store_items(
     # What the bank now holds under each id (confidence and age included; a reinforced
     # duplicate reports the lesson it reinforced).
     out_items = []
-    for pid, (item, _) in zip(out_ids, kept + [(i, []) for _, _, i in reinforce], strict=True):
+    for pid, item in zip(out_ids, [i for i, _ in kept] + [i for _, _, i in reinforce], strict=True):
         pattern = await bank.get_pattern(pid)
         found = item_from_pattern(pattern) if pattern is not None else None
         if found is None:  # gone already (another process deleted it): report what we had
