@@ -12,7 +12,8 @@
 //   const rb2 = await ReasoningBank.load({ db: "my-agent", semantic: true });
 //
 // Values cross into Python as JSON and come back as JSON: the page holds one PyProxy (the
-// dispatcher) for its whole life, and no call creates another.
+// Python `call`) for its whole life, and no call creates another. A call that finishes at
+// once (a search on an open bank) returns its reply directly: one FFI crossing each way.
 
 const HERE = new URL(".", import.meta.url);
 
@@ -56,10 +57,16 @@ async function boot({ indexURL, wheelURL, pyodide }) {
   pyodide.unpackArchive(await wheel, "wheel", { extractDir: sitePackages });
   marks.wheel = performance.now();
   const mod = pyodide.pyimport("reasoningbank.jsapi");
-  const dispatch = mod.dispatch.copy(); // our own proxy: outlives the module proxy
+  const pending = new Map(); // call id -> [resolve, reject] of a call not answered at once
+  mod.connect((id, reply) => {
+    const [resolve, reject] = pending.get(id);
+    pending.delete(id);
+    settle(reply, resolve, reject);
+  });
+  const pyCall = mod.call.copy(); // our own proxy: outlives the module proxy
   mod.destroy();
   marks.ready = performance.now();
-  return { pyodide, dispatch, marks };
+  return { pyodide, pyCall, pending, nextId: 1, marks };
 }
 
 /** The shared Pyodide runtime (booted once per page; later options are ignored). */
@@ -121,16 +128,45 @@ async function semanticURL(semantic) {
   return new URL(info.semantic, HERE).href;
 }
 
-function call(rt, handle, method, args) {
-  return new Promise((resolve, reject) => {
-    rt.dispatch(
-      handle,
-      method,
-      JSON.stringify(args),
-      (out) => resolve(JSON.parse(out)),
-      (err) => reject(new ReasoningBankError(JSON.parse(err))),
-    );
+// A reply (reasoningbank/jsapi.py): "1" + result JSON, "0" + error JSON, or "2" + packed
+// matches: base64 of every match's float64s (score, similarity, each part), a newline, then
+// JSON [[pattern, [part names]], ...]. Floats travel as bytes: writing them as text is
+// what a search would spend most of its time on in Pyodide.
+function settle(reply, resolve, reject) {
+  const kind = reply.charCodeAt(0);
+  if (kind === 50) resolve(unpackMatches(reply));
+  else if (kind === 49) resolve(JSON.parse(reply.slice(1)));
+  else reject(new ReasoningBankError(JSON.parse(reply.slice(1))));
+}
+
+function unpackMatches(reply) {
+  const cut = reply.indexOf("\n");
+  const raw = atob(reply.slice(1, cut));
+  const bytes = new Uint8Array(raw.length);
+  for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+  const numbers = new Float64Array(bytes.buffer);
+  let k = 0;
+  return JSON.parse(reply.slice(cut + 1)).map(([pattern, names]) => {
+    const score = numbers[k++];
+    const similarity = numbers[k++];
+    const parts = {};
+    for (const name of names) parts[name] = numbers[k++];
+    return { pattern, score, similarity, parts };
   });
+}
+
+function call(rt, handle, method, args) {
+  const id = rt.nextId++;
+  let reply;
+  try {
+    reply = rt.pyCall(handle, method, JSON.stringify(args), id);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  if (reply === undefined) {
+    return new Promise((resolve, reject) => rt.pending.set(id, [resolve, reject]));
+  }
+  return new Promise((resolve, reject) => settle(reply, resolve, reject));
 }
 
 export class ReasoningBank {
