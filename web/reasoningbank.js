@@ -15,6 +15,8 @@
 // Python `call`) for its whole life, and no call creates another. A call that finishes at
 // once (a search on an open bank) returns its reply directly: one FFI crossing each way.
 
+import { cachedSnapshot, dropSnapshot, makeSnapshotInWorker, snapshotURL, unpackWheel } from "./boot.js";
+
 const HERE = new URL(".", import.meta.url);
 
 /** Errors raised by the library keep its class name: InvalidPattern, NotFound, StorageError, ... */
@@ -36,10 +38,11 @@ async function buildInfo(base) {
   return res.json();
 }
 
-async function boot({ indexURL, wheelURL, pyodide }) {
+async function boot({ indexURL, wheelURL, pyodide, snapshot = true }) {
   const marks = { start: performance.now() };
   let info = null;
   if (!wheelURL || !indexURL) info = await buildInfo(HERE);
+  else if (snapshot && !pyodide) info = await buildInfo(HERE).catch(() => null);
   indexURL = new URL(indexURL || info.pyodide || "pyodide/", HERE).href;
   wheelURL = new URL(wheelURL || info.wheel, HERE).href;
   // Download the wheel while Pyodide boots; it is unpacked once Python is up.
@@ -48,13 +51,27 @@ async function boot({ indexURL, wheelURL, pyodide }) {
     return res.arrayBuffer();
   });
   wheel.catch(() => {}); // reported below, once awaited
+  // A memory snapshot (web/boot.js) only of the wheel and Pyodide the server announced: their
+  // URLs name their content, so a snapshot filed beside the wheel can never be stale.
+  const announced = info?.pyodideVersion && wheelURL === new URL(info.wheel, HERE).href;
+  const snapURL = !pyodide && snapshot && announced ? snapshotURL(wheelURL, info.pyodideVersion) : null;
+  marks.snapshot = "none";
   if (!pyodide) {
     const { loadPyodide } = await import(new URL("pyodide.mjs", indexURL).href);
-    pyodide = await loadPyodide({ indexURL });
+    const bytes = snapURL ? await cachedSnapshot(snapURL) : null;
+    if (bytes) {
+      try {
+        pyodide = await loadPyodide({ indexURL, _loadSnapshot: bytes });
+        marks.snapshot = "restored";
+      } catch (e) {
+        console.warn("Pyodide snapshot unusable, booting without it:", e);
+        await dropSnapshot(snapURL);
+      }
+    }
+    pyodide ||= await loadPyodide({ indexURL });
   }
   marks.pyodide = performance.now();
-  const sitePackages = pyodide.runPython("import site; site.getsitepackages()[0]");
-  pyodide.unpackArchive(await wheel, "wheel", { extractDir: sitePackages });
+  unpackWheel(pyodide, await wheel);
   marks.wheel = performance.now();
   const mod = pyodide.pyimport("reasoningbank.jsapi");
   const pending = new Map(); // call id -> [resolve, reject] of a call not answered at once
@@ -66,7 +83,15 @@ async function boot({ indexURL, wheelURL, pyodide }) {
   const pyCall = mod.call.copy(); // our own proxy: outlives the module proxy
   mod.destroy();
   marks.ready = performance.now();
-  return { pyodide, pyCall, pending, nextId: 1, marks };
+  let snapshotMade = Promise.resolve(0);
+  if (snapURL && marks.snapshot === "none" && typeof Worker === "function") {
+    // For the next visit; this one does not wait. A browser that cannot make one boots plainly.
+    snapshotMade = makeSnapshotInWorker({ indexURL, wheelURL, url: snapURL }).catch((e) => {
+      console.warn(e.message);
+      return 0;
+    });
+  }
+  return { pyodide, pyCall, pending, nextId: 1, marks, snapshotMade };
 }
 
 /** The shared Pyodide runtime (booted once per page; later options are ignored). */
@@ -182,7 +207,8 @@ export class ReasoningBank {
    * or an asset URL (`reasoningbank semantic-asset`): texts then also get vectors and search
    * fuses lexical and semantic similarity. Other options: backend, weights, dedupThreshold,
    * halfLifeDays, vectorBackend; and for the runtime: indexURL (Pyodide files), wheelURL,
-   * pyodide (an already loaded instance).
+   * pyodide (an already loaded instance), snapshot (default true: boot from a Pyodide memory
+   * snapshot of the announced wheel when one is cached, and make one for the next visit).
    */
   static async load({
     db = "reasoningbank",
@@ -190,11 +216,12 @@ export class ReasoningBank {
     indexURL,
     wheelURL,
     pyodide,
+    snapshot,
     ...options
   } = {}) {
     const url = semantic ? semanticURL(semantic) : null;
     url?.catch(() => {}); // reported below, once awaited
-    const rt = await runtime({ indexURL, wheelURL, pyodide });
+    const rt = await runtime({ indexURL, wheelURL, pyodide, snapshot });
     const t = performance.now();
     if (url) options.semantic = await semanticFile(rt, await url);
     const handle = await call(rt, 0, "open", [{ db, ...options }]);
