@@ -6,6 +6,7 @@ and errors still arrive."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from typing import Any
 
@@ -77,3 +78,63 @@ def test_find_similar_via_js_equals_python(playwright: Any, app_url: str) -> Non
     assert lang[0]["parts"]["context"] > 0
     assert got["error"][:2] == ["ReasoningBankError", "InvalidPattern"], got["error"]
     json.dumps(got)  # plain JSON values throughout
+
+
+SNAPSHOTS = """
+caches.open('reasoningbank-v1').then((c) => c.keys())
+  .then((ks) => ks.map((r) => r.url).filter((u) => u.endsWith('.snapshot')))
+"""
+
+
+def _first_answer(page: Any, url: str, db: str, extra: str = "") -> dict[str, Any]:
+    page.goto(f"{url}?db={db}&q=oauth%20token&nosw{extra}")
+    page.wait_for_function(
+        "(window.rbTimings && window.rbTimings.firstAnswer) || window.rbError", timeout=120_000
+    )
+    assert page.evaluate("window.rbError || null") is None
+    timings: dict[str, Any] = page.evaluate("window.rbTimings")
+    timings["results"] = page.eval_on_selector_all(
+        "#results li .title", "ns => ns.map(n => n.textContent)"
+    )
+    return timings
+
+
+def _wait_for_snapshot(page: Any) -> list[str]:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        found: list[str] = page.evaluate(SNAPSHOTS)
+        if found:
+            return found
+        time.sleep(0.5)
+    raise AssertionError("no Pyodide snapshot was cached")
+
+
+def test_second_visit_boots_from_the_snapshot(playwright: Any, app_url: str) -> None:
+    """The first visit boots plainly and leaves a snapshot beside the wheel; the next one
+    restores it and answers the same; a corrupt snapshot is dropped and the page still boots;
+    ``?nosnapshot`` boots plainly."""
+    browser = launch(playwright, "chromium")
+    try:
+        ctx = browser.new_context()
+        page = ctx.new_page()
+        db = f"snap-{uuid.uuid4().hex[:6]}"
+        open_app(page, app_url, db, "&nosw")
+        page.evaluate("ps => window.rb.storePatterns(ps)", PATTERNS[:6])
+        first = _first_answer(page, app_url, db)
+        assert first["boot"]["snapshot"] == "none"
+        [snap] = _wait_for_snapshot(page)
+        assert "/wheels/" in snap and snap.endswith(".snapshot")
+        second = _first_answer(page, app_url, db)
+        assert second["boot"]["snapshot"] == "restored"
+        assert second["results"] == first["results"] and len(first["results"]) == 5
+        plain = _first_answer(page, app_url, db, "&nosnapshot")
+        assert plain["boot"]["snapshot"] == "none" and plain["results"] == first["results"]
+        page.evaluate(
+            "u => caches.open('reasoningbank-v1').then((c) => c.put(u, new Response(new Uint8Array(1000))))",
+            snap,
+        )
+        broken = _first_answer(page, app_url, db)
+        assert broken["boot"]["snapshot"] == "none"
+        assert broken["results"] == first["results"]
+    finally:
+        browser.close()
