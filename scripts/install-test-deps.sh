@@ -3,8 +3,9 @@
 #   apt:  chromium chromium-driver firefox-esr webkit2gtk-driver xvfb xauth
 #   pip:  pytest<9, pytest-pyodide, playwright (driver only: the Debian browsers are used,
 #         never the Playwright browser download), selenium, hatchling
-#   npm:  pyodide@314.0.7, fake-indexeddb@6.2.8 and wabt@1.0.39 (wat2wasm: the test that
-#         storage_idb/dense.wasm is dense.wat assembled) into .browser-deps/ (git-ignored)
+#   npm:  pyodide@314.0.7, fake-indexeddb@6.2.8, wabt@1.0.39 (wat2wasm: the test that
+#         storage_idb/dense.wasm is dense.wat assembled) and deno@2.9.6 (its binary: the core
+#         checks in Pyodide under Deno) into .browser-deps/ (git-ignored)
 # and builds .browser-deps/pyodide-dist/: the Pyodide files plus the wheels its lock file
 # pins for pytest and micropip (from PyPI), with the lock's sha256 rewritten to match.
 set -euo pipefail
@@ -13,6 +14,7 @@ DEPS=${RB_BROWSER_DEPS:-$ROOT/.browser-deps}
 PYODIDE_VERSION=314.0.7
 FAKE_IDB_VERSION=6.2.8
 WABT_VERSION=1.0.39
+DENO_VERSION=2.9.6
 PY=${PYTHON:-python}
 
 log() { echo "install-test-deps: $*" >&2; }
@@ -49,11 +51,13 @@ mkdir -p "$DEPS"
 if [ ! -f "$DEPS/node_modules/pyodide/package.json" ] \
    || ! grep -q "\"version\": \"$PYODIDE_VERSION\"" "$DEPS/node_modules/pyodide/package.json" \
    || [ ! -f "$DEPS/node_modules/fake-indexeddb/package.json" ] \
-   || ! grep -q "\"version\": \"$WABT_VERSION\"" "$DEPS/node_modules/wabt/package.json" 2>/dev/null; then
-  log "npm install pyodide@$PYODIDE_VERSION fake-indexeddb@$FAKE_IDB_VERSION wabt@$WABT_VERSION"
+   || ! grep -q "\"version\": \"$WABT_VERSION\"" "$DEPS/node_modules/wabt/package.json" 2>/dev/null \
+   || ! grep -q "\"version\": \"$DENO_VERSION\"" "$DEPS/node_modules/deno/package.json" 2>/dev/null; then
+  log "npm install pyodide@$PYODIDE_VERSION fake-indexeddb@$FAKE_IDB_VERSION wabt@$WABT_VERSION deno@$DENO_VERSION"
   [ -f "$DEPS/package.json" ] || echo '{"name": "reasoningbank-browser-deps", "private": true}' >"$DEPS/package.json"
   (cd "$DEPS" && npm install --silent --no-audit --no-fund \
-      "pyodide@$PYODIDE_VERSION" "fake-indexeddb@$FAKE_IDB_VERSION" "wabt@$WABT_VERSION" >/dev/null)
+      "pyodide@$PYODIDE_VERSION" "fake-indexeddb@$FAKE_IDB_VERSION" "wabt@$WABT_VERSION" \
+      "deno@$DENO_VERSION" >/dev/null)
 fi
 
 # --- pytest-pyodide dist dir -------------------------------------------------------------
