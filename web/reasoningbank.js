@@ -181,6 +181,7 @@ function unpackMatches(reply) {
 }
 
 function call(rt, handle, method, args) {
+  if (rt.worker) return rt.worker.request(handle, method, args);
   const id = rt.nextId++;
   let reply;
   try {
@@ -193,6 +194,39 @@ function call(rt, handle, method, args) {
   }
   return new Promise((resolve, reject) => settle(reply, resolve, reject));
 }
+
+/**
+ * A dedicated worker running this module's runtime (web/reasoningbank-worker.js): banks
+ * opened through it live off the page's thread, and each call is one message each way.
+ */
+class WorkerLink {
+  constructor(url) {
+    this.worker = new Worker(url, { type: "module" });
+    this.pending = new Map();
+    this.nextId = 1;
+    this.worker.onmessage = ({ data: { id, value, error } }) => {
+      const [resolve, reject] = this.pending.get(id);
+      this.pending.delete(id);
+      if (error) reject(new ReasoningBankError(error));
+      else resolve(value);
+    };
+    this.worker.onerror = (e) => {
+      const error = new Error(`the ReasoningBank worker failed: ${e.message}`);
+      for (const [, reject] of this.pending.values()) reject(error);
+      this.pending.clear();
+    };
+  }
+
+  request(handle, method, args) {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, [resolve, reject]);
+      this.worker.postMessage({ id, handle, method, args });
+    });
+  }
+}
+
+const workerLinks = new Map(); // worker script URL -> its WorkerLink (one worker per page)
 
 export class ReasoningBank {
   constructor(rt, handle, db) {
@@ -209,6 +243,8 @@ export class ReasoningBank {
    * halfLifeDays, vectorBackend; and for the runtime: indexURL (Pyodide files), wheelURL,
    * pyodide (an already loaded instance), snapshot (default true: boot from a Pyodide memory
    * snapshot of the announced wheel when one is cached, and make one for the next visit).
+   * `worker`: true (or a worker script URL) runs Python and the bank in a dedicated worker
+   * (web/reasoningbank-worker.js), off this thread: same API, results copied across.
    */
   static async load({
     db = "reasoningbank",
@@ -217,8 +253,19 @@ export class ReasoningBank {
     wheelURL,
     pyodide,
     snapshot,
+    worker = false,
     ...options
   } = {}) {
+    if (worker) {
+      const src = new URL(worker === true ? "reasoningbank-worker.js" : worker, HERE).href;
+      if (!workerLinks.has(src)) workerLinks.set(src, new WorkerLink(src));
+      const rt = { worker: workerLinks.get(src) };
+      const load = { db, semantic, indexURL, wheelURL, snapshot, ...options };
+      const { handle, timings } = await rt.worker.request(0, "load", [load]);
+      const bank = new ReasoningBank(rt, handle, db);
+      bank.timings = timings;
+      return bank;
+    }
     const url = semantic ? semanticURL(semantic) : null;
     url?.catch(() => {}); // reported below, once awaited
     const rt = await runtime({ indexURL, wheelURL, pyodide, snapshot });
@@ -236,9 +283,9 @@ export class ReasoningBank {
     return bank;
   }
 
-  /** The Pyodide instance behind every bank on this page. */
+  /** The Pyodide instance behind every bank on this page (null for a bank in a worker). */
   get pyodide() {
-    return this._rt.pyodide;
+    return this._rt.pyodide ?? null;
   }
 
   _call(method, ...args) {
