@@ -5,7 +5,8 @@
 #         never the Playwright browser download), selenium, hatchling
 #   npm:  pyodide@314.0.7, fake-indexeddb@6.2.8, wabt@1.0.39 (wat2wasm: the test that
 #         storage_idb/dense.wasm is dense.wat assembled) and deno@2.9.6 (its binary: the core
-#         checks in Pyodide under Deno) into .browser-deps/ (git-ignored)
+#         checks in Pyodide under Deno) and @pyscript/core@0.7.31 (the PyScript example) into
+#         .browser-deps/ (git-ignored)
 # and builds .browser-deps/pyodide-dist/: the Pyodide files plus the wheels its lock file
 # pins for pytest and micropip (from PyPI), with the lock's sha256 rewritten to match.
 set -euo pipefail
@@ -15,6 +16,7 @@ PYODIDE_VERSION=314.0.7
 FAKE_IDB_VERSION=6.2.8
 WABT_VERSION=1.0.39
 DENO_VERSION=2.9.6
+PYSCRIPT_VERSION=0.7.31
 PY=${PYTHON:-python}
 
 log() { echo "install-test-deps: $*" >&2; }
@@ -52,12 +54,13 @@ if [ ! -f "$DEPS/node_modules/pyodide/package.json" ] \
    || ! grep -q "\"version\": \"$PYODIDE_VERSION\"" "$DEPS/node_modules/pyodide/package.json" \
    || [ ! -f "$DEPS/node_modules/fake-indexeddb/package.json" ] \
    || ! grep -q "\"version\": \"$WABT_VERSION\"" "$DEPS/node_modules/wabt/package.json" 2>/dev/null \
-   || ! grep -q "\"version\": \"$DENO_VERSION\"" "$DEPS/node_modules/deno/package.json" 2>/dev/null; then
-  log "npm install pyodide@$PYODIDE_VERSION fake-indexeddb@$FAKE_IDB_VERSION wabt@$WABT_VERSION deno@$DENO_VERSION"
+   || ! grep -q "\"version\": \"$DENO_VERSION\"" "$DEPS/node_modules/deno/package.json" 2>/dev/null \
+   || ! grep -q "\"version\": \"$PYSCRIPT_VERSION\"" "$DEPS/node_modules/@pyscript/core/package.json" 2>/dev/null; then
+  log "npm install pyodide@$PYODIDE_VERSION fake-indexeddb@$FAKE_IDB_VERSION wabt@$WABT_VERSION deno@$DENO_VERSION @pyscript/core@$PYSCRIPT_VERSION"
   [ -f "$DEPS/package.json" ] || echo '{"name": "reasoningbank-browser-deps", "private": true}' >"$DEPS/package.json"
   (cd "$DEPS" && npm install --silent --no-audit --no-fund \
       "pyodide@$PYODIDE_VERSION" "fake-indexeddb@$FAKE_IDB_VERSION" "wabt@$WABT_VERSION" \
-      "deno@$DENO_VERSION" >/dev/null)
+      "deno@$DENO_VERSION" "@pyscript/core@$PYSCRIPT_VERSION" >/dev/null)
 fi
 
 # --- pytest-pyodide dist dir -------------------------------------------------------------
