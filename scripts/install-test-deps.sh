@@ -2,7 +2,8 @@
 # Installs everything the Pyodide and browser tests need, idempotently (seconds when done):
 #   apt:  chromium chromium-driver firefox-esr webkit2gtk-driver xvfb xauth
 #   pip:  pytest<9, pytest-pyodide, playwright (driver only: the Debian browsers are used,
-#         never the Playwright browser download), selenium, hatchling
+#         never the Playwright browser download), selenium, hatchling, and jupyterlite-core,
+#         jupyterlite-pyodide-kernel, jupyter-server (the JupyterLite example's build)
 #   npm:  pyodide@314.0.7, fake-indexeddb@6.2.8, wabt@1.0.39 (wat2wasm: the test that
 #         storage_idb/dense.wasm is dense.wat assembled) and deno@2.9.6 (its binary: the core
 #         checks in Pyodide under Deno) and @pyscript/core@0.7.31 (the PyScript example) into
@@ -35,7 +36,8 @@ if [ -n "$missing" ]; then
 fi
 
 # --- pip ---------------------------------------------------------------------------------
-PIP_PKGS=("pytest>=8,<9" "pytest-pyodide==0.59.2" "playwright==1.64.1" "selenium==4.51.0" "hatchling>=1.25")
+PIP_PKGS=("pytest>=8,<9" "pytest-pyodide==0.59.2" "playwright==1.64.1" "selenium==4.51.0" "hatchling>=1.25"
+          "jupyterlite-core==0.8.6" "jupyterlite-pyodide-kernel==0.8.6" "jupyter-server>=2,<3")
 if ! "$PY" - <<'PYCHECK' 2>/dev/null; then
 import importlib.metadata as m
 assert m.version("pytest-pyodide") == "0.59.2"
@@ -43,6 +45,9 @@ assert m.version("playwright") == "1.64.1"
 assert m.version("selenium") == "4.51.0"
 assert int(m.version("pytest").split(".")[0]) == 8
 m.version("hatchling")
+assert m.version("jupyterlite-core") == "0.8.6"
+assert m.version("jupyterlite-pyodide-kernel") == "0.8.6"
+m.version("jupyter-server")
 PYCHECK
   log "pip install ${PIP_PKGS[*]}"
   "$PY" -m pip install -q "${PIP_PKGS[@]}"
