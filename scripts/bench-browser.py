@@ -324,7 +324,7 @@ def serve_dir(path: Path) -> tuple[Any, str]:
 def booted_page(browser: Any, url: str) -> Any:
     """A page of the app with Pyodide and the library up (no service worker)."""
     page = browser.new_page()
-    page.goto(f"{url}?nosw&db=rb-boot")
+    page.goto(f"{url}?nosw&nosnapshot&db=rb-boot")  # no snapshot worker competing
     wait_ready(page)
     return page
 
