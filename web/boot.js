@@ -18,6 +18,16 @@ export const SNAPSHOT_IMPORTS = [
   "storage_idb.store",
 ];
 
+/**
+ * Engines where booting from a snapshot is tested: Chromium and Firefox. WebKit (Safari,
+ * WebKitGTK) boots plainly: a page reloaded there after a snapshot was made did not come up
+ * in our tests.
+ */
+export function snapshotsWork() {
+  const ua = globalThis.navigator?.userAgent || "";
+  return !(/AppleWebKit/.test(ua) && !/Chrom(e|ium)\//.test(ua));
+}
+
 /** Where the snapshot of this wheel and Pyodide version is cached (a URL beside the wheel). */
 export function snapshotURL(wheelURL, pyodideVersion) {
   return new URL(`pyodide-${pyodideVersion}.snapshot`, wheelURL).href;

@@ -15,7 +15,14 @@
 // Python `call`) for its whole life, and no call creates another. A call that finishes at
 // once (a search on an open bank) returns its reply directly: one FFI crossing each way.
 
-import { cachedSnapshot, dropSnapshot, makeSnapshotInWorker, snapshotURL, unpackWheel } from "./boot.js";
+import {
+  cachedSnapshot,
+  dropSnapshot,
+  makeSnapshotInWorker,
+  snapshotURL,
+  snapshotsWork,
+  unpackWheel,
+} from "./boot.js";
 
 const HERE = new URL(".", import.meta.url);
 
@@ -54,7 +61,8 @@ async function boot({ indexURL, wheelURL, pyodide, snapshot = true }) {
   // A memory snapshot (web/boot.js) only of the wheel and Pyodide the server announced: their
   // URLs name their content, so a snapshot filed beside the wheel can never be stale.
   const announced = info?.pyodideVersion && wheelURL === new URL(info.wheel, HERE).href;
-  const snapURL = !pyodide && snapshot && announced ? snapshotURL(wheelURL, info.pyodideVersion) : null;
+  const snapURL =
+    !pyodide && snapshot && announced && snapshotsWork() ? snapshotURL(wheelURL, info.pyodideVersion) : null;
   marks.snapshot = "none";
   if (!pyodide) {
     const { loadPyodide } = await import(new URL("pyodide.mjs", indexURL).href);
