@@ -18,11 +18,15 @@ from test_pyscript import _Static
 
 pytest.importorskip("jupyterlite_core", reason="pip jupyterlite-core: scripts/install-test-deps.sh")
 
-RUN_ALL = """
-async () => {
-  const app = window.jupyterapp;
-  await app.commands.execute('notebook:run-all-cells');
+KERNEL_IDLE = """
+() => {
+  const panel = window.jupyterapp?.shell?.currentWidget;
+  const kernel = panel?.sessionContext?.session?.kernel;
+  return !!kernel && kernel.status === 'idle' && panel.sessionContext.isReady;
 }
+"""
+RUN_ALL = """
+() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }
 """
 RESULT = """
 () => [...document.querySelectorAll('.jp-OutputArea-output')]
@@ -54,12 +58,10 @@ def run_notebook(page: Any, site: str) -> dict[str, Any]:
     page.wait_for_function(
         "window.jupyterapp && document.querySelector('.jp-Notebook')", timeout=180_000
     )
-    page.wait_for_function(
-        "document.querySelector('.jp-Notebook-ExecutionIndicator, .jp-KernelStatus') !== null",
-        timeout=180_000,
-    )
+    # The kernel starts in a worker and loads its packages first (minutes on a busy machine).
+    page.wait_for_function(KERNEL_IDLE, timeout=600_000, polling=1000)
     page.evaluate(RUN_ALL)
-    text = page.wait_for_function(RESULT, timeout=300_000).json_value()
+    text = page.wait_for_function(RESULT, timeout=600_000, polling=1000).json_value()
     return json.loads(text.split("RB-RESULT", 1)[1])  # type: ignore[no-any-return]
 
 
