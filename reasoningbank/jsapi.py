@@ -1,31 +1,39 @@
 """The Python half of the browser's JavaScript API (``web/reasoningbank.js``).
 
-Why this shape: every value crosses the FFI as a JSON string, and results come back through
-the ``resolve``/``reject`` functions JavaScript passes in. JavaScript then holds exactly one
-``PyProxy`` (``dispatch`` itself) for the life of the page, and no call creates another, so
-nothing can leak however the page uses the API. JSON is also the wire shape the API
-documents (pattern JSON, ``Match``/``Recommendation`` dicts), so there is nothing to convert.
+Why this shape: every value crosses the FFI as a JSON string. The page calls ``call``, which
+returns the reply itself when the call finished at once (a search on an open bank needs no
+IndexedDB round trip), and otherwise hands it later to the one ``settle`` function the page
+registered with ``connect``. JavaScript then holds exactly one ``PyProxy`` (``call``) for the
+life of the page, and no call creates another, so nothing can leak however the page uses the
+API, and a search costs one FFI crossing each way. JSON
+is also the wire shape the API documents (pattern JSON, ``Match``/``Recommendation`` dicts),
+so there is nothing to convert. ``dispatch`` is the same with per-call callbacks.
 
-Works under CPython too (``resolve``/``reject`` may be any callables), which is how it is
-unit-tested without a browser.
+Works under CPython too (callbacks may be any callables), which is how it is unit-tested
+without a browser.
 """
 
 from __future__ import annotations
 
 import asyncio
+import binascii
 import json
-from collections.abc import Awaitable, Callable
+import math
+from array import array
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from .bank import ReasoningBank
 from .errors import BankClosed, InvalidPattern, ReasoningBankError
+from .model import Match, Pattern
 
-__all__ = ["METHODS", "bank_for", "dispatch", "learn"]
+__all__ = ["METHODS", "bank_for", "call", "connect", "dispatch", "learn"]
 
 _banks: dict[int, ReasoningBank] = {}
 _embedders: dict[str, Any] = {}  # semantic asset file -> its embedder, shared by banks
 _next_handle = 1
-_tasks: set[asyncio.Task[None]] = set()
+_tasks: set[asyncio.Task[str]] = set()
+_settle: Callable[[int, str], Any] | None = None  # see connect()
 
 
 def _bank(handle: int) -> ReasoningBank:
@@ -124,16 +132,59 @@ async def _store_patterns(handle: int, patterns: list[dict[str, Any]]) -> list[s
     return await _bank(handle).store_patterns(patterns)
 
 
+class _Matches(str):
+    """Matches packed for ``reasoningbank.js`` (reply kind ``"2"``): base64 of every float
+    (score, similarity, then each part) as float64, a newline, then JSON
+    ``[[pattern, [part names]], ...]``.
+
+    Why: in Pyodide writing a float as text costs several microseconds (more than the whole
+    search over 10,000 patterns spends per hit), and each pattern's JSON is already kept by
+    the bank, so the reply is spliced together with no float formatted in Python.
+    """
+
+
+_part_names: dict[tuple[str, ...], str] = {}  # parts' key tuple -> its JSON list
+
+
+def _pattern_json(bank: ReasoningBank, pattern: Pattern) -> str:
+    """``pattern`` as JSON without its embedding: the text the bank keeps in memory (it is
+    ``to_dict(with_embedding=False)``, encoded when stored), else encoded now."""
+    entry = bank._table.records.get(pattern.id)  # noqa: SLF001 - same package
+    if entry is not None and entry.updated_at == pattern.metadata.updated_at:
+        return entry.body
+    return json.dumps(pattern.to_dict(with_embedding=False), allow_nan=False)
+
+
+def _pack_matches(bank: ReasoningBank, matches: list[Match]) -> _Matches:
+    numbers = array("d")
+    items = []
+    for m in matches:
+        parts = m.parts
+        names = tuple(parts)
+        names_json = _part_names.get(names)
+        if names_json is None:
+            names_json = _part_names[names] = json.dumps(list(names))
+        numbers.append(m.score)
+        numbers.append(m.similarity)
+        numbers.extend(parts.values())
+        items.append(f"[{_pattern_json(bank, m.pattern)},{names_json}]")
+    if not math.isfinite(sum(numbers)):  # NaN or ±inf anywhere (scores are far from overflow)
+        raise ReasoningBankError("a match has a score that is not a finite number")
+    packed = binascii.b2a_base64(numbers.tobytes(), newline=False).decode("ascii")
+    return _Matches(f"{packed}\n[{','.join(items)}]")
+
+
 async def _find_similar(
     handle: int,
     task_description: str,
     task_category: str | None = None,
     top_k: int = 5,
     options: dict[str, Any] | None = None,
-) -> list[dict[str, Any]]:
+) -> _Matches:
     kwargs = _options(options, _FIND_OPTIONS)
-    matches = await _bank(handle).find_similar(task_description, task_category, top_k, **kwargs)
-    return [m.to_dict() for m in matches]
+    bank = _bank(handle)
+    matches = await bank.find_similar(task_description, task_category, top_k, **kwargs)
+    return _pack_matches(bank, matches)
 
 
 async def _get_pattern(handle: int, pattern_id: str) -> dict[str, Any] | None:
@@ -278,13 +329,10 @@ def _error_json(exc: BaseException) -> str:
     )
 
 
-async def _run(
-    handle: int,
-    method: str,
-    args_json: str,
-    resolve: Callable[[str], Any],
-    reject: Callable[[str], Any],
-) -> None:
+async def _reply(handle: int, method: str, args_json: str) -> str:
+    """Run ``method``; its reply: ``"1"`` + result JSON, ``"2"`` + packed matches
+    (``_Matches``), or ``"0"`` + error JSON ``{"name", "message", "field", "patternId"}``
+    (``name`` is our exception's class name)."""
     try:
         fn = METHODS.get(method)
         if fn is None:
@@ -293,11 +341,41 @@ async def _run(
         if not isinstance(args, list):
             raise InvalidPattern("arguments must be a JSON array")
         result = await fn(handle, *args)
-        out = json.dumps(result, allow_nan=False)
+        if isinstance(result, _Matches):
+            return "2" + result
+        return "1" + json.dumps(result, allow_nan=False)
     except Exception as exc:
-        reject(_error_json(exc))
-    else:
-        resolve(out)
+        return "0" + _error_json(exc)
+
+
+def _unpack_matches(packed: str) -> list[dict[str, Any]]:
+    """The plain JSON value of a ``_Matches`` reply (what ``reasoningbank.js`` rebuilds)."""
+    head, _, body = packed.partition("\n")
+    numbers = iter(array("d", binascii.a2b_base64(head)))
+    return [
+        {
+            "pattern": pattern,
+            "score": next(numbers),
+            "similarity": next(numbers),
+            "parts": {name: next(numbers) for name in names},
+        }
+        for pattern, names in json.loads(body)
+    ]
+
+
+def _start(coro: Coroutine[Any, Any, str]) -> asyncio.Task[str]:
+    """Run ``coro`` as a task, eagerly where the loop allows it."""
+    loop = asyncio.get_event_loop()
+    try:
+        # Python >= 3.12 (Pyodide): run eagerly, so a call that never waits on IndexedDB
+        # (a search on an open bank) answers before we return, with no event-loop hop.
+        task = asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg]
+    except TypeError:
+        task = loop.create_task(coro)
+    if not task.done():
+        _tasks.add(task)  # keep a reference until done (the loop only holds weak ones)
+        task.add_done_callback(_tasks.discard)
+    return task
 
 
 def dispatch(
@@ -312,14 +390,43 @@ def dispatch(
     Later calls ``resolve(result_json)`` or ``reject(error_json)`` where the error is
     ``{"name", "message", "field", "patternId"}`` (``name`` is our exception's class name).
     """
-    coro = _run(handle, method, args_json, resolve, reject)
-    loop = asyncio.get_event_loop()
-    try:
-        # Python >= 3.12 (Pyodide): run eagerly, so a call that never waits on IndexedDB
-        # (a search on an open bank) answers before dispatch returns, with no event-loop hop.
-        task = asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg]
-    except TypeError:
-        task = loop.create_task(coro)
-    if not task.done():
-        _tasks.add(task)  # keep a reference until done (the loop only holds weak ones)
-        task.add_done_callback(_tasks.discard)
+
+    def deliver(task: asyncio.Task[str]) -> None:
+        reply = task.result()
+        if reply[0] == "0":
+            reject(reply[1:])
+        elif reply[0] == "2":
+            resolve(json.dumps(_unpack_matches(reply[1:])))
+        else:
+            resolve(reply[1:])
+
+    task = _start(_reply(handle, method, args_json))
+    if task.done():
+        deliver(task)
+    else:
+        task.add_done_callback(deliver)
+
+
+def connect(settle: Callable[[int, str], Any]) -> None:
+    """Where ``call`` delivers replies that were not ready at once: ``settle(call_id, reply)``.
+
+    Why one function for the page's life: fresh ``resolve``/``reject`` closures on every
+    call would cost two FFI proxies per call.
+    """
+    global _settle
+    _settle = settle
+
+
+def call(handle: int, method: str, args_json: str, call_id: int) -> str | None:
+    """``dispatch`` for the JS API's hot path: the reply (see ``_reply``) itself when the
+    call finished at once (a search on an open bank), else None and
+    ``settle(call_id, reply)`` later (``connect``)."""
+    task = _start(_reply(handle, method, args_json))
+    if task.done():
+        return task.result()
+    settle = _settle
+    if settle is None:
+        task.cancel()
+        raise ReasoningBankError("jsapi.call needs jsapi.connect(settle) first")
+    task.add_done_callback(lambda t: settle(call_id, t.result()))
+    return None

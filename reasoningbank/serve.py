@@ -13,7 +13,9 @@ Serves, from one origin:
   table as the browser's quantized asset (``semantic.build_asset``), built once into the user
   cache and fetched by a page only when it asks for it (``ReasoningBank.load({semantic:
   true})``), so it is announced but not pre-cached;
-- ``/build-info.json``: where the ones above are, and what the service worker pre-caches.
+- ``/build-info.json``: where the ones above are, and what the service worker pre-caches;
+- ``/simple/reasoningbank/``: a package index of that wheel (PEP 691 JSON / PEP 503 HTML),
+  for ``micropip.install`` in Pyodide, PyScript and JupyterLite.
 
 With the neural bus available (the ``[bus]`` extra), it also runs a hub on localhost
 (WebTransport, WebSocket for WebKit) that ``build-info.json`` announces to the page, and
@@ -238,6 +240,10 @@ class _Handler(SimpleHTTPRequestHandler):
         # The service worker decides what is fresh; the browser cache must not second-guess
         # it with heuristics (a stale reasoningbank.js beside a new wheel would break).
         self.send_header("Cache-Control", "no-cache")
+        if self.path.startswith(("/simple", "/wheels/")):
+            # The index and the wheel are public: notebooks and pages of other origins
+            # (JupyterLite, PyScript) install from them with micropip.
+            self.send_header("Access-Control-Allow-Origin", "*")
         super().end_headers()
 
     def guess_type(self, path: str | os.PathLike[str]) -> str:
@@ -271,11 +277,41 @@ class _Handler(SimpleHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         if path == "/build-info.json":
             return self.server.build_info, "application/json"
+        if path in ("/simple", "/simple/", "/simple/reasoningbank", "/simple/reasoningbank/"):
+            return self._simple_index(project=path.rstrip("/") != "/simple")
         if path == self.server.wheel_path:
             return self.server.wheel, "application/zip"
         if self.server.semantic is not None and path == self.server.semantic[0]:
             return self.server.semantic[1], "application/octet-stream"
         return None
+
+    def _simple_index(self, *, project: bool) -> tuple[bytes, str]:
+        """A package index of the one wheel (PEP 691 JSON, or PEP 503 HTML for clients that
+        do not ask for JSON): ``micropip.install("reasoningbank", index_urls=[".../simple"])``
+        in Pyodide, PyScript or JupyterLite, and ``pip install --index-url``."""
+        server = self.server
+        name = server.wheel_path.rsplit("/", 1)[1]
+        url = server.wheel_path
+        if "application/vnd.pypi.simple.v1+json" in self.headers.get("Accept", ""):
+            meta = {"api-version": "1.1"}
+            if not project:
+                body = {"meta": meta, "projects": [{"name": "reasoningbank"}]}
+            else:
+                body = {
+                    "meta": meta,
+                    "name": "reasoningbank",
+                    "versions": [name.split("-")[1]],
+                    "files": [
+                        {"filename": name, "url": url, "hashes": {"sha256": server.wheel_sha256}}
+                    ],
+                }
+            return json.dumps(body).encode(), "application/vnd.pypi.simple.v1+json"
+        if project:
+            link = f'<a href="{url}#sha256={server.wheel_sha256}">{name}</a>'
+        else:
+            link = '<a href="reasoningbank/">reasoningbank</a>'
+        html = f"<!DOCTYPE html><html><body>{link}</body></html>"
+        return html.encode(), "application/vnd.pypi.simple.v1+html"
 
     def do_GET(self) -> None:
         self.server.requests += 1
@@ -379,7 +415,8 @@ class _AppServer(ThreadingHTTPServer):
         self.requests = 0  # served so far (tests use it to prove the offline app needs none)
         self.verbose = verbose
         name, self.wheel = build_wheel()
-        digest = hashlib.sha256(self.wheel).hexdigest()[:16]
+        self.wheel_sha256 = hashlib.sha256(self.wheel).hexdigest()
+        digest = self.wheel_sha256[:16]
         self.wheel_path = f"/wheels/{digest}/{name}"
         app = sorted(
             "/" + p.relative_to(web_dir).as_posix()

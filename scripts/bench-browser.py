@@ -9,13 +9,16 @@ Measures, on the deterministic dataset of ``bench/dataset.py`` (N patterns, 5 ca
 - ours, inside Pyodide in Chromium, on an IndexedDB bank (dedup off, so it holds N patterns):
   bulk store, ``ReasoningBank.open`` of the N-pattern bank from IndexedDB (and the store's
   ``load()`` alone), ``find_similar(desc, category, top_k=5)`` timed in Python, and the same
-  query through the JS API (``rb.findSimilar``: JSON + FFI included);
+  query through the JS API (``rb.findSimilar``: FFI and reply included), alternating with
+  Python runs on the same bank so that the overhead is measured under the same load;
 - ReasoningBankWasm (npm agentic-flow@1.7.3, installed by bench/peer/setup.sh into
   $PEER_DIR), in the same Chromium, on the same data: in a dedicated worker, where it uses its
   in-memory storage (as under Node), and as shipped in a page, where its storage keeps nothing
   (its finds return no results: reported, not compared);
 - page load to the first answered query with a warm cache (service worker), empty-ish bank
-  and N-pattern bank: navigation start to results on screen (``?q=`` runs one search);
+  and N-pattern bank: navigation start to results on screen (``?q=`` runs one search),
+  booting from the Pyodide memory snapshot (web/boot.js) and without it; and the first visit
+  in a fresh profile (nothing cached);
 - hybrid (lexical + semantic) search with the browser's semantic asset, when the server offers
   one: an in-memory bank of (at most) 10,000 patterns embedded in Pyodide, ``find_similar``;
 - the dense vector kernels, 10,000 x 384, top-5 (and all cosines, ``scores``): pure Python,
@@ -39,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -146,21 +150,43 @@ json.dumps(out)
 """
 
 OURS_JS_API = r"""
-async ([qs]) => {
+async ([qs, reps]) => {
+  // The JS API against the Python API on the same open bank, alternating runs (this machine's
+  // load drifts): the overhead is the difference of the best runs.
   const { ReasoningBank } = await import('/reasoningbank.js');
   const rb = await ReasoningBank.load({ db: 'rb-bench', dedupThreshold: null });
+  rb.pyodide.globals.set('bench_queries', JSON.stringify(qs));
+  const pyRun = await rb.pyodide.runPythonAsync(`
+import json, time
+from reasoningbank import jsapi
+async def bench_py_run(handle, qs=json.loads(bench_queries)):
+    bank = jsapi.bank_for(handle)
+    t0 = time.perf_counter()
+    for q in qs:
+        await bank.find_similar(q['task_description'], q['task_category'], 5)
+    return (time.perf_counter() - t0) * 1e3 / len(qs)
+bench_py_run`);
   for (const q of qs.slice(0, 5)) await rb.findSimilar(q.task_description, q.task_category, 5);
-  const lat = [];
-  const t0 = performance.now();
-  for (const q of qs) {
-    const a = performance.now();
-    await rb.findSimilar(q.task_description, q.task_category, 5);
-    lat.push(performance.now() - a);
+  const js = [], py = [];
+  let lat = [];
+  for (let r = 0; r < reps; r++) {
+    const run = [];
+    const t0 = performance.now();
+    for (const q of qs) {
+      const a = performance.now();
+      await rb.findSimilar(q.task_description, q.task_category, 5);
+      run.push(performance.now() - a);
+    }
+    js.push((performance.now() - t0) / qs.length);
+    if (js[js.length - 1] === Math.min(...js)) lat = run;
+    py.push(await pyRun(rb._handle));
   }
-  const total = performance.now() - t0;
+  pyRun.destroy();
   await rb.close();
   lat.sort((a, b) => a - b);
-  return { find_p50_ms: lat[Math.ceil(0.5 * lat.length) - 1], find_mean_ms: total / qs.length };
+  const best = Math.min(...js), bestPy = Math.min(...py);
+  return { find_p50_ms: lat[Math.ceil(0.5 * lat.length) - 1], find_mean_ms: best,
+           python_find_mean_ms: bestPy, overhead_ms: best - bestPy, runs_js: js, runs_py: py };
 }
 """
 
@@ -298,7 +324,7 @@ def serve_dir(path: Path) -> tuple[Any, str]:
 def booted_page(browser: Any, url: str) -> Any:
     """A page of the app with Pyodide and the library up (no service worker)."""
     page = browser.new_page()
-    page.goto(f"{url}?nosw&db=rb-boot")
+    page.goto(f"{url}?nosw&nosnapshot&db=rb-boot")  # no snapshot worker competing
     wait_ready(page)
     return page
 
@@ -310,28 +336,35 @@ def wait_ready(page: Any) -> None:
         raise RuntimeError(err)
 
 
-def page_load(
-    browser: Any, url: str, db: str, seed: list[str] = (), runs: int = 5
-) -> dict[str, Any]:
-    """Navigation start to the first answered query, warm cache (service worker installed)."""
-    ctx = browser.new_context()
-    page = ctx.new_page()
-    page.goto(f"{url}?db={db}")
-    wait_ready(page)
-    page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=60_000)
-    if seed:
-        page.evaluate("ps => window.rb.storePatterns(ps.map(JSON.parse))", list(seed))
-    ready, answer, pyodide_boot, ours = [], [], [], []
+SNAPSHOT_CACHED = """
+caches.open('reasoningbank-v1').then((c) => c.keys())
+  .then((ks) => ks.some((r) => r.url.endsWith('.snapshot')))
+"""
+
+
+def wait_for_snapshot(page: Any, timeout: float = 300.0) -> bool:
+    """Wait until the first visit's worker cached the Pyodide memory snapshot."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if page.evaluate(SNAPSHOT_CACHED):
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def first_answers(page: Any, url: str, db: str, runs: int, extra: str = "") -> dict[str, Any]:
+    """Reload the page ``runs`` times: navigation start to the first answered query."""
+    ready, answer, pyodide_boot, ours, how = [], [], [], [], set()
     q = "refresh%20oauth%20tokens&cat=backend"
     for _ in range(runs):
-        page.goto(f"{url}?db={db}&q={q}")
+        page.goto(f"{url}?db={db}&q={q}{extra}")
         page.wait_for_function("window.rbTimings && window.rbTimings.firstAnswer", timeout=120_000)
         t = page.evaluate("window.rbTimings")
         ready.append(t["ready"])
         answer.append(t["firstAnswer"])
         pyodide_boot.append(t["boot"]["pyodide"] - t["boot"]["start"])
         ours.append(t["firstAnswer"] - t["boot"]["pyodide"])
-    ctx.close()
+        how.add(t["boot"].get("snapshot", "none"))
     return {
         "ready_ms": statistics.median(ready),
         "first_answer_ms": statistics.median(answer),
@@ -339,6 +372,53 @@ def page_load(
         "min_first_answer_ms": min(answer),
         "pyodide_boot_ms": statistics.median(pyodide_boot),
         "after_pyodide_ms": statistics.median(ours),
+        "snapshot": sorted(how),
+    }
+
+
+def page_load(
+    browser: Any, url: str, db: str, seed: list[str] = (), runs: int = 5
+) -> dict[str, Any]:
+    """Navigation start to the first answered query, warm cache (service worker installed):
+    booting from the Pyodide memory snapshot (the default, once the first visit made it)
+    and without it (``?nosnapshot``), alternating so both see the same machine load."""
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    page.goto(f"{url}?db={db}")
+    wait_ready(page)
+    page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=60_000)
+    if seed:
+        page.evaluate("ps => window.rb.storePatterns(ps.map(JSON.parse))", list(seed))
+    if not wait_for_snapshot(page):
+        print("no Pyodide snapshot was made: measuring plain boots only", file=sys.stderr)
+    snap: list[dict[str, Any]] = []
+    plain: list[dict[str, Any]] = []
+    for _ in range(runs):
+        snap.append(first_answers(page, url, db, 1))
+        plain.append(first_answers(page, url, db, 1, "&nosnapshot"))
+    ctx.close()
+
+    def merged(rows: list[dict[str, Any]]) -> dict[str, Any]:
+        out = {k: statistics.median(r[k] for r in rows) for k in rows[0] if k.endswith("_ms")}
+        out["first_answer_ms_all"] = [r["first_answer_ms"] for r in rows]
+        out["min_first_answer_ms"] = min(out["first_answer_ms_all"])
+        out["snapshot"] = sorted({h for r in rows for h in r["snapshot"]})
+        return out
+
+    return {**merged(snap), "no_snapshot": merged(plain)}
+
+
+def fresh_profile(browser: Any, url: str, runs: int = 3) -> dict[str, Any]:
+    """First visit in a fresh profile (nothing cached: no service worker, no snapshot)."""
+    rows = []
+    for i in range(runs):
+        ctx = browser.new_context()
+        rows.append(first_answers(ctx.new_page(), url, f"rb-fresh-{i}", 1))
+        ctx.close()
+    return {
+        "first_answer_ms": statistics.median(r["first_answer_ms"] for r in rows),
+        "first_answer_ms_all": [r["first_answer_ms"] for r in rows],
+        "pyodide_boot_ms": statistics.median(r["pyodide_boot_ms"] for r in rows),
     }
 
 
@@ -422,7 +502,7 @@ def main() -> int:
             results["ours"] = json.loads(
                 page.evaluate("c => window.rb.pyodide.runPythonAsync(c)", OURS_PY)
             )
-            results["ours_js_api"] = page.evaluate(OURS_JS_API, [qs])
+            results["ours_js_api"] = page.evaluate(OURS_JS_API, [qs, 7])
             results["dense"] = run_dense(page)
             results["semantic"] = json.loads(
                 page.evaluate("c => window.rb.pyodide.runPythonAsync(c)", SEMANTIC_PY)
@@ -436,6 +516,7 @@ def main() -> int:
                     ppage.close()
             results["page_load_small"] = page_load(browser, url, "rb-small", pats[:20])
             results["page_load_n"] = page_load(browser, url, "rb-bench")
+            results["page_load_fresh"] = fresh_profile(browser, url)
         finally:
             browser.close()
     app.shutdown()

@@ -2,10 +2,13 @@
 # Installs everything the Pyodide and browser tests need, idempotently (seconds when done):
 #   apt:  chromium chromium-driver firefox-esr webkit2gtk-driver xvfb xauth nats-server
 #   pip:  pytest<9, pytest-pyodide, playwright (driver only: the Debian browsers are used,
-#         never the Playwright browser download), selenium, hatchling
+#         never the Playwright browser download), selenium, hatchling, and jupyterlite-core,
+#         jupyterlite-pyodide-kernel, jupyter-server (the JupyterLite example's build)
 #   npm:  pyodide@314.0.7, fake-indexeddb@6.2.8, wabt@1.0.39 (wat2wasm: the test that
-#         storage_idb/dense.wasm is dense.wat assembled) and typescript@7.0.2 (tsc: the test
-#         that web/reasoningbank.d.ts types the JS API) into .browser-deps/ (git-ignored)
+#         storage_idb/dense.wasm is dense.wat assembled), typescript@7.0.2 (tsc: the test
+#         that web/reasoningbank.d.ts types the JS API), deno@2.9.6 (its binary: the core
+#         checks in Pyodide under Deno) and @pyscript/core@0.7.31 (the PyScript example) into
+#         .browser-deps/ (git-ignored)
 # and builds .browser-deps/pyodide-dist/: the Pyodide files plus the wheels its lock file
 # pins for pytest and micropip (from PyPI), with the lock's sha256 rewritten to match.
 set -euo pipefail
@@ -15,6 +18,8 @@ PYODIDE_VERSION=314.0.7
 FAKE_IDB_VERSION=6.2.8
 WABT_VERSION=1.0.39
 TYPESCRIPT_VERSION=7.0.2
+DENO_VERSION=2.9.6
+PYSCRIPT_VERSION=0.7.31
 PY=${PYTHON:-python}
 
 log() { echo "install-test-deps: $*" >&2; }
@@ -33,7 +38,8 @@ if [ -n "$missing" ]; then
 fi
 
 # --- pip ---------------------------------------------------------------------------------
-PIP_PKGS=("pytest>=8,<9" "pytest-pyodide==0.59.2" "playwright==1.64.1" "selenium==4.51.0" "hatchling>=1.25")
+PIP_PKGS=("pytest>=8,<9" "pytest-pyodide==0.59.2" "playwright==1.64.1" "selenium==4.51.0" "hatchling>=1.25"
+          "jupyterlite-core==0.8.6" "jupyterlite-pyodide-kernel==0.8.6" "jupyter-server>=2,<3")
 if ! "$PY" - <<'PYCHECK' 2>/dev/null; then
 import importlib.metadata as m
 assert m.version("pytest-pyodide") == "0.59.2"
@@ -41,6 +47,9 @@ assert m.version("playwright") == "1.64.1"
 assert m.version("selenium") == "4.51.0"
 assert int(m.version("pytest").split(".")[0]) == 8
 m.version("hatchling")
+assert m.version("jupyterlite-core") == "0.8.6"
+assert m.version("jupyterlite-pyodide-kernel") == "0.8.6"
+m.version("jupyter-server")
 PYCHECK
   log "pip install ${PIP_PKGS[*]}"
   "$PY" -m pip install -q "${PIP_PKGS[@]}"
@@ -52,12 +61,14 @@ if [ ! -f "$DEPS/node_modules/pyodide/package.json" ] \
    || ! grep -q "\"version\": \"$PYODIDE_VERSION\"" "$DEPS/node_modules/pyodide/package.json" \
    || [ ! -f "$DEPS/node_modules/fake-indexeddb/package.json" ] \
    || ! grep -q "\"version\": \"$WABT_VERSION\"" "$DEPS/node_modules/wabt/package.json" 2>/dev/null \
-   || ! grep -q "\"version\": \"$TYPESCRIPT_VERSION\"" "$DEPS/node_modules/typescript/package.json" 2>/dev/null; then
-  log "npm install pyodide@$PYODIDE_VERSION fake-indexeddb@$FAKE_IDB_VERSION wabt@$WABT_VERSION typescript@$TYPESCRIPT_VERSION"
+   || ! grep -q "\"version\": \"$TYPESCRIPT_VERSION\"" "$DEPS/node_modules/typescript/package.json" 2>/dev/null \
+   || ! grep -q "\"version\": \"$DENO_VERSION\"" "$DEPS/node_modules/deno/package.json" 2>/dev/null \
+   || ! grep -q "\"version\": \"$PYSCRIPT_VERSION\"" "$DEPS/node_modules/@pyscript/core/package.json" 2>/dev/null; then
+  log "npm install pyodide@$PYODIDE_VERSION fake-indexeddb@$FAKE_IDB_VERSION wabt@$WABT_VERSION typescript@$TYPESCRIPT_VERSION deno@$DENO_VERSION @pyscript/core@$PYSCRIPT_VERSION"
   [ -f "$DEPS/package.json" ] || echo '{"name": "reasoningbank-browser-deps", "private": true}' >"$DEPS/package.json"
   (cd "$DEPS" && npm install --silent --no-audit --no-fund \
       "pyodide@$PYODIDE_VERSION" "fake-indexeddb@$FAKE_IDB_VERSION" "wabt@$WABT_VERSION" \
-      "typescript@$TYPESCRIPT_VERSION" >/dev/null)
+      "typescript@$TYPESCRIPT_VERSION" "deno@$DENO_VERSION" "@pyscript/core@$PYSCRIPT_VERSION" >/dev/null)
 fi
 
 # --- pytest-pyodide dist dir -------------------------------------------------------------

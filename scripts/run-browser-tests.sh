@@ -24,6 +24,8 @@ echo "== Pyodide core checks: node, chrome, firefox (pytest-pyodide)"
 "$PY" -m pytest tests/pyodide -p no:cacheprovider -q -rfEs \
     --runtime node,chrome,firefox --runner playwright --dist-dir "$DEPS/pyodide-dist" \
     "$@" || status=1
+echo "== Pyodide core checks: deno"
+"$PY" -m pytest tests/deno -p no:cacheprovider -q -rfEs "$@" || status=1
 echo "== PWA, JS API, IndexedDB persistence: chromium, firefox, webkit"
 xvfb-run -a "$PY" -m pytest tests/browser -p no:cacheprovider -q -rfEs "$@" || status=1
 echo "run-browser-tests: $(( $(date +%s) - start )) s, $([ $status = 0 ] && echo ok || echo FAILED)"

@@ -195,3 +195,42 @@ def test_a_busy_port_asked_for_gives_one_error_line(tmp_path, option):
         f"reasoningbank serve: port {port} is already in use: choose another with {option} "
         "(0 picks one)"
     )
+
+
+def test_simple_index_lists_the_served_wheel(app):
+    """/simple/reasoningbank/ (micropip, pip): PEP 691 JSON when asked for, PEP 503 HTML
+    otherwise, naming the served wheel with its sha256; readable from other origins."""
+    import hashlib
+    import json
+
+    conn = http.client.HTTPConnection("127.0.0.1", app.server_address[1], timeout=5)
+    try:
+        conn.request(
+            "GET",
+            "/simple/reasoningbank/",
+            headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+        )
+        res = conn.getresponse()
+        body = json.loads(res.read())
+        assert res.getheader("Content-Type") == "application/vnd.pypi.simple.v1+json"
+        assert res.getheader("Access-Control-Allow-Origin") == "*"
+        [wheel] = body["files"]
+        assert wheel["url"] == app.wheel_path
+        assert wheel["hashes"]["sha256"] == hashlib.sha256(app.wheel).hexdigest()
+        conn.request("GET", "/simple/")
+        res = conn.getresponse()
+        assert b'href="reasoningbank/"' in res.read()
+        conn.request("GET", "/simple/reasoningbank/")
+        res = conn.getresponse()
+        assert f'href="{app.wheel_path}#sha256={wheel["hashes"]["sha256"]}"'.encode() in res.read()
+        conn.request("GET", app.wheel_path)
+        res = conn.getresponse()
+        assert res.read() == app.wheel and res.getheader("Access-Control-Allow-Origin") == "*"
+        conn.request("GET", "/build-info.json")
+        res = conn.getresponse()
+        res.read()
+        assert (
+            res.getheader("Access-Control-Allow-Origin") is None
+        )  # the app itself: same origin only
+    finally:
+        conn.close()

@@ -228,11 +228,12 @@ try {
   if (params.has("semantic")) localStorage.setItem("rb-semantic", params.get("semantic") || "1");
   let semantic = (localStorage.getItem("rb-semantic") || "0") !== "0";
   const db = params.get("db") || "reasoningbank";
-  rb = await ReasoningBank.load({ db, semantic }).catch((e) => {
+  const snapshot = !params.has("nosnapshot"); // boot without the Pyodide snapshot (benchmarks)
+  rb = await ReasoningBank.load({ db, semantic, snapshot }).catch((e) => {
     if (!semantic) throw e;
     console.warn("semantic embedder unavailable, searching lexically:", e);
     semantic = false; // e.g. offline before the asset was ever cached: the app still works
-    return ReasoningBank.load({ db });
+    return ReasoningBank.load({ db, snapshot });
   });
   window.rb = rb;
   patternList = new PatternList(rb, refreshStats);

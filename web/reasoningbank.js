@@ -15,7 +15,17 @@
 //   const rb2 = await ReasoningBank.load({ db: "my-agent", semantic: true });
 //
 // Values cross into Python as JSON and come back as JSON: the page holds one PyProxy (the
-// dispatcher) for its whole life, and no call creates another.
+// Python `call`) for its whole life, and no call creates another. A call that finishes at
+// once (a search on an open bank) returns its reply directly: one FFI crossing each way.
+
+import {
+  cachedSnapshot,
+  dropSnapshot,
+  makeSnapshotInWorker,
+  snapshotURL,
+  snapshotsWork,
+  unpackWheel,
+} from "./boot.js";
 
 const HERE = new URL(".", import.meta.url);
 
@@ -38,10 +48,11 @@ async function buildInfo(base) {
   return res.json();
 }
 
-async function boot({ indexURL, wheelURL, pyodide }) {
+async function boot({ indexURL, wheelURL, pyodide, snapshot = true }) {
   const marks = { start: performance.now() };
   let info = null;
   if (!wheelURL || !indexURL) info = await buildInfo(HERE);
+  else if (snapshot && !pyodide) info = await buildInfo(HERE).catch(() => null);
   indexURL = new URL(indexURL || info.pyodide || "pyodide/", HERE).href;
   wheelURL = new URL(wheelURL || info.wheel, HERE).href;
   // Download the wheel while Pyodide boots; it is unpacked once Python is up.
@@ -50,19 +61,48 @@ async function boot({ indexURL, wheelURL, pyodide }) {
     return res.arrayBuffer();
   });
   wheel.catch(() => {}); // reported below, once awaited
+  // A memory snapshot (web/boot.js) only of the wheel and Pyodide the server announced: their
+  // URLs name their content, so a snapshot filed beside the wheel can never be stale.
+  const announced = info?.pyodideVersion && wheelURL === new URL(info.wheel, HERE).href;
+  const snapURL =
+    !pyodide && snapshot && announced && snapshotsWork() ? snapshotURL(wheelURL, info.pyodideVersion) : null;
+  marks.snapshot = "none";
   if (!pyodide) {
     const { loadPyodide } = await import(new URL("pyodide.mjs", indexURL).href);
-    pyodide = await loadPyodide({ indexURL });
+    const bytes = snapURL ? await cachedSnapshot(snapURL) : null;
+    if (bytes) {
+      try {
+        pyodide = await loadPyodide({ indexURL, _loadSnapshot: bytes });
+        marks.snapshot = "restored";
+      } catch (e) {
+        console.warn("Pyodide snapshot unusable, booting without it:", e);
+        await dropSnapshot(snapURL);
+      }
+    }
+    pyodide ||= await loadPyodide({ indexURL });
   }
   marks.pyodide = performance.now();
-  const sitePackages = pyodide.runPython("import site; site.getsitepackages()[0]");
-  pyodide.unpackArchive(await wheel, "wheel", { extractDir: sitePackages });
+  unpackWheel(pyodide, await wheel);
   marks.wheel = performance.now();
   const mod = pyodide.pyimport("reasoningbank.jsapi");
-  const dispatch = mod.dispatch.copy(); // our own proxy: outlives the module proxy
+  const pending = new Map(); // call id -> [resolve, reject] of a call not answered at once
+  mod.connect((id, reply) => {
+    const [resolve, reject] = pending.get(id);
+    pending.delete(id);
+    settle(reply, resolve, reject);
+  });
+  const pyCall = mod.call.copy(); // our own proxy: outlives the module proxy
   mod.destroy();
   marks.ready = performance.now();
-  return { pyodide, dispatch, marks };
+  let snapshotMade = Promise.resolve(0);
+  if (snapURL && marks.snapshot === "none" && typeof Worker === "function") {
+    // For the next visit; this one does not wait. A browser that cannot make one boots plainly.
+    snapshotMade = makeSnapshotInWorker({ indexURL, wheelURL, url: snapURL }).catch((e) => {
+      console.warn(e.message);
+      return 0;
+    });
+  }
+  return { pyodide, pyCall, pending, nextId: 1, marks, snapshotMade };
 }
 
 /** The shared Pyodide runtime (booted once per page; later options are ignored). */
@@ -124,15 +164,30 @@ async function semanticURL(semantic) {
   return new URL(info.semantic, HERE).href;
 }
 
-function call(rt, handle, method, args) {
-  return new Promise((resolve, reject) => {
-    rt.dispatch(
-      handle,
-      method,
-      JSON.stringify(args),
-      (out) => resolve(JSON.parse(out)),
-      (err) => reject(new ReasoningBankError(JSON.parse(err))),
-    );
+// A reply (reasoningbank/jsapi.py): "1" + result JSON, "0" + error JSON, or "2" + packed
+// matches: base64 of every match's float64s (score, similarity, each part), a newline, then
+// JSON [[pattern, [part names]], ...]. Floats travel as bytes: writing them as text is
+// what a search would spend most of its time on in Pyodide.
+function settle(reply, resolve, reject) {
+  const kind = reply.charCodeAt(0);
+  if (kind === 50) resolve(unpackMatches(reply));
+  else if (kind === 49) resolve(JSON.parse(reply.slice(1)));
+  else reject(new ReasoningBankError(JSON.parse(reply.slice(1))));
+}
+
+function unpackMatches(reply) {
+  const cut = reply.indexOf("\n");
+  const raw = atob(reply.slice(1, cut));
+  const bytes = new Uint8Array(raw.length);
+  for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+  const numbers = new Float64Array(bytes.buffer);
+  let k = 0;
+  return JSON.parse(reply.slice(cut + 1)).map(([pattern, names]) => {
+    const score = numbers[k++];
+    const similarity = numbers[k++];
+    const parts = {};
+    for (const name of names) parts[name] = numbers[k++];
+    return { pattern, score, similarity, parts };
   });
 }
 
@@ -148,6 +203,54 @@ function learnEntry(rt) {
   return learnEntries.get(rt);
 }
 
+function call(rt, handle, method, args) {
+  if (rt.worker) return rt.worker.request(handle, method, args);
+  const id = rt.nextId++;
+  let reply;
+  try {
+    reply = rt.pyCall(handle, method, JSON.stringify(args), id);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  if (reply === undefined) {
+    return new Promise((resolve, reject) => rt.pending.set(id, [resolve, reject]));
+  }
+  return new Promise((resolve, reject) => settle(reply, resolve, reject));
+}
+
+/**
+ * A dedicated worker running this module's runtime (web/reasoningbank-worker.js): banks
+ * opened through it live off the page's thread, and each call is one message each way.
+ */
+class WorkerLink {
+  constructor(url) {
+    this.worker = new Worker(url, { type: "module" });
+    this.pending = new Map();
+    this.nextId = 1;
+    this.worker.onmessage = ({ data: { id, value, error } }) => {
+      const [resolve, reject] = this.pending.get(id);
+      this.pending.delete(id);
+      if (error) reject(new ReasoningBankError(error));
+      else resolve(value);
+    };
+    this.worker.onerror = (e) => {
+      const error = new Error(`the ReasoningBank worker failed: ${e.message}`);
+      for (const [, reject] of this.pending.values()) reject(error);
+      this.pending.clear();
+    };
+  }
+
+  request(handle, method, args) {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, [resolve, reject]);
+      this.worker.postMessage({ id, handle, method, args });
+    });
+  }
+}
+
+const workerLinks = new Map(); // worker script URL -> its WorkerLink (one worker per page)
+
 export class ReasoningBank {
   constructor(rt, handle, db) {
     this._rt = rt;
@@ -161,7 +264,10 @@ export class ReasoningBank {
    * or an asset URL (`reasoningbank semantic-asset`): texts then also get vectors and search
    * fuses lexical and semantic similarity. Other options: backend, weights, dedupThreshold,
    * halfLifeDays, vectorBackend; and for the runtime: indexURL (Pyodide files), wheelURL,
-   * pyodide (an already loaded instance).
+   * pyodide (an already loaded instance), snapshot (default true: boot from a Pyodide memory
+   * snapshot of the announced wheel when one is cached, and make one for the next visit).
+   * `worker`: true (or a worker script URL) runs Python and the bank in a dedicated worker
+   * (web/reasoningbank-worker.js), off this thread: same API, results copied across.
    */
   static async load({
     db = "reasoningbank",
@@ -169,11 +275,23 @@ export class ReasoningBank {
     indexURL,
     wheelURL,
     pyodide,
+    snapshot,
+    worker = false,
     ...options
   } = {}) {
+    if (worker) {
+      const src = new URL(worker === true ? "reasoningbank-worker.js" : worker, HERE).href;
+      if (!workerLinks.has(src)) workerLinks.set(src, new WorkerLink(src));
+      const rt = { worker: workerLinks.get(src) };
+      const load = { db, semantic, indexURL, wheelURL, snapshot, ...options };
+      const { handle, timings } = await rt.worker.request(0, "load", [load]);
+      const bank = new ReasoningBank(rt, handle, db);
+      bank.timings = timings;
+      return bank;
+    }
     const url = semantic ? semanticURL(semantic) : null;
     url?.catch(() => {}); // reported below, once awaited
-    const rt = await runtime({ indexURL, wheelURL, pyodide });
+    const rt = await runtime({ indexURL, wheelURL, pyodide, snapshot });
     const t = performance.now();
     if (url) options.semantic = await semanticFile(rt, await url);
     const handle = await call(rt, 0, "open", [{ db, ...options }]);
@@ -188,9 +306,9 @@ export class ReasoningBank {
     return bank;
   }
 
-  /** The Pyodide instance behind every bank on this page. */
+  /** The Pyodide instance behind every bank on this page (null for a bank in a worker). */
   get pyodide() {
-    return this._rt.pyodide;
+    return this._rt.pyodide ?? null;
   }
 
   _call(method, ...args) {
@@ -258,6 +376,10 @@ export class ReasoningBank {
     if (llm === null || llm === undefined) return this._call("learn", task, trajectory, options);
     if (typeof llm !== "function") {
       const message = `llm must be a function (prompt) => answer, got ${typeof llm}`;
+      return Promise.reject(new ReasoningBankError({ name: "InvalidPattern", message, field: "llm" }));
+    }
+    if (this._rt.worker) {
+      const message = "an llm function cannot cross into the worker: load the bank without {worker: true} to learn with your model";
       return Promise.reject(new ReasoningBankError({ name: "InvalidPattern", message, field: "llm" }));
     }
     return new Promise((resolve, reject) => {

@@ -25,13 +25,15 @@ self.addEventListener("activate", (event) => {
   event.waitUntil(
     (async () => {
       for (const name of await caches.keys()) if (name !== CACHE) await caches.delete(name);
-      // Drop wheels and semantic assets of older builds.
+      // Drop wheels (and the Pyodide snapshots filed beside them: web/boot.js) and semantic
+      // assets of older builds.
       const cache = await caches.open(CACHE);
       const info = await (await cache.match(local("build-info.json")))?.json();
       if (info) {
+        const wheelDir = new URL(".", local(info.wheel)).href;
         for (const req of await cache.keys()) {
           const path = new URL(req.url).pathname;
-          if (path.includes("/wheels/") && req.url !== local(info.wheel)) await cache.delete(req);
+          if (path.includes("/wheels/") && !req.url.startsWith(wheelDir)) await cache.delete(req);
           if (path.includes("/semantic/") && (!info.semantic || req.url !== local(info.semantic)))
             await cache.delete(req);
         }

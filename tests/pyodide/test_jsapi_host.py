@@ -68,3 +68,33 @@ def test_dispatch_round_trip_and_errors() -> None:
             assert exc.args[0]["name"] == "BankClosed"
 
     asyncio.run(scenario())
+
+
+def test_call_replies_at_once_or_through_settle() -> None:
+    """``call`` (the page's path): a reply when the call finished at once, else None and
+    ``settle(call_id, reply)`` later; ``_unpack_matches`` gives what ``dispatch`` resolves."""
+    settled: dict[int, str] = {}
+    jsapi.connect(lambda call_id, reply: settled.__setitem__(call_id, reply))
+
+    async def reply_of(call_id: int, handle: int, method: str, *args: Any) -> str:
+        reply = jsapi.call(handle, method, json.dumps(list(args)), call_id)
+        while reply is None:  # CPython < 3.12 has no eager tasks: always settled later
+            await asyncio.sleep(0)
+            reply = settled.pop(call_id, None)
+        return reply
+
+    async def scenario() -> None:
+        h = await call(0, "open", {"db": ":memory:", "dedupThreshold": None})
+        pattern = {"task_description": "add oauth refresh", "task_category": "b",
+                   "strategy": "tdd", "success_score": 0.9, "context": {"k": 1}}  # fmt: skip
+        reply = await reply_of(7, h, "storePatterns", [pattern])
+        assert reply[0] == "1" and len(json.loads(reply[1:])) == 1
+        reply = await reply_of(8, h, "findSimilar", "oauth refresh", "b", 3)
+        assert reply[0] == "2"
+        unpacked = jsapi._unpack_matches(reply[1:])
+        assert len(unpacked) == 1 and unpacked[0]["pattern"]["context"] == {"k": 1}
+        assert unpacked == await call(h, "findSimilar", "oauth refresh", "b", 3)
+        reply = await reply_of(9, h, "findSimilar", "x", None, 0)
+        assert reply[0] == "0" and json.loads(reply[1:])["name"] == "InvalidPattern"
+
+    asyncio.run(scenario())

@@ -1,0 +1,140 @@
+"""The JS API's call path in Chromium: what ``rb.findSimilar`` returns is exactly what the
+Python API's matches say (pattern JSON, scores, parts), though the reply is packed (each
+pattern's stored JSON spliced in, floats as float64 bytes); calls that wait on IndexedDB
+and errors still arrive."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+from browsers import launch
+from test_browser_pwa import open_app
+
+PATTERNS = [
+    {
+        "task_description": f"refresh oauth tokens for service {i}",
+        "task_category": "backend" if i % 2 else "auth",
+        "strategy": ["test-driven", "spike"][i % 2],
+        "success_score": 0.1 + i / 50,
+        "context": {"lang": "python"} if i % 3 == 0 else {},
+        "metadata": {"tags": ["t"], "owner": "ünïcode \u2028 line"},
+    }
+    for i in range(30)
+]
+
+COMPARE = """
+async ([patterns]) => {
+  const rb = window.rb;
+  const ids = await rb.storePatterns(patterns);   // waits on IndexedDB: the settle() path
+  await rb.recordOutcome(ids[3], { success: false, score: 0.2 });
+  const queries = [["refresh oauth tokens", "backend", 5, {}],
+                   ["oauth service", null, 7, { strictCategory: false, context: { lang: "python" } }],
+                   ["nothing matches this", null, 5, {}]];
+  const out = [];
+  for (const [text, cat, k, opts] of queries) {
+    const viaJs = await rb.findSimilar(text, cat, k, opts);
+    rb.pyodide.globals.set("q", JSON.stringify([rb._handle, text, cat, k, opts]));
+    const viaPy = JSON.parse(await rb.pyodide.runPythonAsync(`
+import json
+from reasoningbank import jsapi
+h, text, cat, k, opts = json.loads(q)
+bank = jsapi.bank_for(h)
+json.dumps([m.to_dict() for m in await bank.find_similar(text, cat, k,
+    min_score=0.0, context=opts.get("context"), strict_category=opts.get("strictCategory", True))])
+`));
+    out.push([viaJs, viaPy]);
+  }
+  let error = null;
+  try { await rb.findSimilar("x", null, -1); } catch (e) { error = [e.constructor.name, e.name, e.message]; }
+  return { out, error };
+}
+"""
+
+
+def _strip_embedding(matches: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for m in matches:
+        m["pattern"].pop("embedding", None)
+    return matches
+
+
+def test_find_similar_via_js_equals_python(playwright: Any, app_url: str) -> None:
+    browser = launch(playwright, "chromium")
+    try:
+        page = browser.new_page()
+        open_app(page, app_url, f"boot-{uuid.uuid4().hex[:6]}", "&nosw")
+        got = page.evaluate(COMPARE, [PATTERNS])
+    finally:
+        browser.close()
+    assert [len(js) for js, _ in got["out"]] == [5, 7, 0]
+    for js, py in got["out"]:
+        assert js == _strip_embedding(py)
+        for m in js:
+            assert set(m) == {"pattern", "score", "similarity", "parts"}
+    lang = [m for m in got["out"][1][0] if m["pattern"]["context"]]
+    assert lang and lang[0]["pattern"]["metadata"]["owner"] == "ünïcode \u2028 line"
+    assert lang[0]["parts"]["context"] > 0
+    assert got["error"][:2] == ["ReasoningBankError", "InvalidPattern"], got["error"]
+    json.dumps(got)  # plain JSON values throughout
+
+
+SNAPSHOTS = """
+caches.open('reasoningbank-v1').then((c) => c.keys())
+  .then((ks) => ks.map((r) => r.url).filter((u) => u.endsWith('.snapshot')))
+"""
+
+
+def _first_answer(page: Any, url: str, db: str, extra: str = "") -> dict[str, Any]:
+    page.goto(f"{url}?db={db}&q=oauth%20token&nosw{extra}")
+    page.wait_for_function(
+        "(window.rbTimings && window.rbTimings.firstAnswer) || window.rbError", timeout=120_000
+    )
+    assert page.evaluate("window.rbError || null") is None
+    timings: dict[str, Any] = page.evaluate("window.rbTimings")
+    timings["results"] = page.eval_on_selector_all(
+        "#results li .title", "ns => ns.map(n => n.textContent)"
+    )
+    return timings
+
+
+def _wait_for_snapshot(page: Any) -> list[str]:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        found: list[str] = page.evaluate(SNAPSHOTS)
+        if found:
+            return found
+        time.sleep(0.5)
+    raise AssertionError("no Pyodide snapshot was cached")
+
+
+def test_second_visit_boots_from_the_snapshot(playwright: Any, app_url: str) -> None:
+    """The first visit boots plainly and leaves a snapshot beside the wheel; the next one
+    restores it and answers the same; a corrupt snapshot is dropped and the page still boots;
+    ``?nosnapshot`` boots plainly."""
+    browser = launch(playwright, "chromium")
+    try:
+        ctx = browser.new_context()
+        page = ctx.new_page()
+        db = f"snap-{uuid.uuid4().hex[:6]}"
+        open_app(page, app_url, db, "&nosw")
+        page.evaluate("ps => window.rb.storePatterns(ps)", PATTERNS[:6])
+        first = _first_answer(page, app_url, db)
+        assert first["boot"]["snapshot"] == "none"
+        [snap] = _wait_for_snapshot(page)
+        assert "/wheels/" in snap and snap.endswith(".snapshot")
+        second = _first_answer(page, app_url, db)
+        assert second["boot"]["snapshot"] == "restored"
+        assert second["results"] == first["results"] and len(first["results"]) == 5
+        plain = _first_answer(page, app_url, db, "&nosnapshot")
+        assert plain["boot"]["snapshot"] == "none" and plain["results"] == first["results"]
+        page.evaluate(
+            "u => caches.open('reasoningbank-v1').then((c) => c.put(u, new Response(new Uint8Array(1000))))",
+            snap,
+        )
+        broken = _first_answer(page, app_url, db)
+        assert broken["boot"]["snapshot"] == "none"
+        assert broken["results"] == first["results"]
+    finally:
+        browser.close()
