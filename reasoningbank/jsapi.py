@@ -32,7 +32,7 @@ __all__ = ["METHODS", "bank_for", "call", "connect", "dispatch", "learn"]
 _banks: dict[int, ReasoningBank] = {}
 _embedders: dict[str, Any] = {}  # semantic asset file -> its embedder, shared by banks
 _next_handle = 1
-_tasks: set[asyncio.Task[str]] = set()
+_tasks: set[asyncio.Task[Any]] = set()
 _settle: Callable[[int, str], Any] | None = None  # see connect()
 
 
