@@ -8,7 +8,12 @@ burns its key's budget long before it has everything.
 
 from __future__ import annotations
 
-from reasoningbank.bus.events import InSync, PeerClosed
+import asyncio
+import os
+import time
+
+from reasoningbank.bus.aio import HubServer, connect
+from reasoningbank.bus.events import InSync, PatternAccepted, PeerClosed
 from reasoningbank.bus.hub import Hub
 from reasoningbank.bus.intents import Policy
 from reasoningbank.bus.peer import BusPeer
@@ -79,3 +84,47 @@ def test_new_bank_catches_up_20k_patterns_in_one_session_within_budget():
     total = sum(hub.gossip._sizes.values())
     burst, rate = hub.gossip.config.catchup_burst, hub.gossip.config.catchup_rate
     assert (total - burst) / rate * 0.9 <= seconds <= (total - burst) / rate + 30, seconds
+
+
+def test_paced_catch_up_over_a_websocket_resumes_on_the_clients_timer():
+    """Past the burst the hub says how long to wait and the bank goes quiet: only the
+    client driver's timer brings the next round, so a driver that does not drive the
+    peer's timer never finishes."""
+    n = 2000
+    now = time.time()
+    patterns = [
+        sign_pattern(make_pattern("a0", i, strategy="s" * 300), AUTHORS[0], now) for i in range(n)
+    ]
+
+    async def go():
+        hub = Hub(signer=signer_for("hub"), verifier=VERIFIER, nonce_source=os.urandom)
+        hub.gossip.config.catchup_burst = 512 * 1024  # so this small store must be paced
+        assert hub.preload(patterns) == n
+        server = HubServer(hub)
+        await server.start("127.0.0.1", 0, quic=False)
+        try:
+            bank = await connect(server.ws_url, signer=BANK, verifier=VERIFIER, trusted=None)
+            waits = []
+            on_gossip = bank.peer._on_gossip
+
+            def spy(ev, now):
+                events = yield from on_gossip(ev, now)
+                if bank.peer._resume_at is not None:
+                    waits.append(bank.peer._resume_at - now)
+                return events
+
+            bank.peer._on_gossip = spy
+            t0 = time.monotonic()
+            await bank.sync(timeout=30)
+            took = time.monotonic() - t0
+            got = {e.pattern_id for e in bank.events if isinstance(e, PatternAccepted)}
+            assert len(got) == n
+            assert waits, "the hub never asked the bank to wait: the test paces nothing"
+            total = sum(hub.gossip._sizes.values())
+            assert took >= (total - 512 * 1024) / hub.gossip.config.catchup_rate * 0.8
+            assert hub.checker.spent(BANK.public_key, time.time()) < n // 10 + 100
+            await bank.close()
+        finally:
+            await server.close()
+
+    asyncio.run(asyncio.wait_for(go(), 120))
