@@ -130,11 +130,11 @@ class BrowserBusClient(EventHistory):
 
     async def _ticker(self) -> None:
         while not self.closed:
-            timer = self.peer.conn.get_timer()
+            timer = self.peer.get_timer()
             delay = 1.0 if timer is None else max(0.05, min(5.0, timer - time.time()))
             await asyncio.sleep(delay)
             async with self._lock:
-                self.peer.conn.handle_timer(time.time())
+                await self.peer.ahandle_timer(time.time())
                 events = []
                 while (ev := self.peer.conn.next_event(time.time())) is not None:
                     events.append(ev)

@@ -51,7 +51,7 @@ from .provenance import (
     verify_pattern_flow,
 )
 
-__all__ = ["GossipConfig", "GossipNode", "Out", "SeenCache"]
+__all__ = ["GossipConfig", "GossipNode", "Out", "SeenCache", "wait_hint"]
 
 Peer = Hashable
 Message = tuple[Peer, str, dict[str, Any]]
@@ -98,6 +98,11 @@ class GossipConfig:
     #: Catch-up bytes a peer may draw per second, and at most at once (token bucket).
     catchup_rate: float = 256 * 1024
     catchup_burst: int = 2 * 1024 * 1024
+    #: Answer a ``have`` with a pull (a ``have`` naming the ids we already hold or refused
+    #: in its buckets) instead of a ``want`` naming the ids we lack. A new bank lacks
+    #: nearly everything: a want costs it about one spend unit per id, a pull about one
+    #: per 60 ids it holds, and the sender paces the answer by its catch-up allowance.
+    pull: bool = False
 
 
 class SeenCache:
@@ -242,6 +247,15 @@ class GossipNode:
         tokens = min(float(c.catchup_burst), tokens + max(0.0, now - stamp) * c.catchup_rate)
         self._allowance[peer] = (tokens, now)
         return int(min(tokens, c.max_reply_bytes))
+
+    def allowance_wait(self, peer: Peer, now: float) -> float:
+        """Seconds until ``peer``'s allowance holds one full catch-up reply: a peer that
+        asks sooner gets part of an answer and has to ask again."""
+        c = self.config
+        full = min(c.max_reply_bytes, c.catchup_burst)
+        tokens, stamp = self._allowance.get(peer, (float(c.catchup_burst), now))
+        tokens += max(0.0, now - stamp) * c.catchup_rate
+        return max(0.0, (full - tokens) / c.catchup_rate)
 
     def _spend_allowance(self, peer: Peer, used: int) -> None:
         tokens, stamp = self._allowance[peer]
@@ -407,6 +421,9 @@ class GossipNode:
         body_out: dict[str, Any] = {"buckets": have}
         if len(have) < len(order):
             body_out["more"] = True  # truncated: an idle answer does not mean in sync
+        wait = self.allowance_wait(peer, now)
+        if wait > 0:
+            body_out["after"] = round(wait, 3)  # when a pull would be answered in full
         return Out(messages=[(peer, "gossip.have", body_out)])
         yield  # pragma: no cover - makes this a generator like the other handlers
 
@@ -435,6 +452,13 @@ class GossipNode:
                 if not self.seen.seen(msg_id, now):
                     want.append(msg_id)
         out.messages.extend(self._catch_up(peer, missing, now))
+        if self.config.pull:
+            pull = self._pull(buckets, want, now)
+            if pull is not None and not wait_hint(body):
+                out.messages.append((peer, "gossip.have", {"buckets": pull}))
+            if pull is not None:
+                return out  # pulled, or the sender asked us to wait: not in sync yet
+            want = []
         want = want[: self.config.max_want_ids]
         if want:
             out.messages.append((peer, "gossip.want", {"ids": want}))
@@ -442,6 +466,22 @@ class GossipNode:
             out.events.append(InSync(peer))
         return out
         yield  # pragma: no cover
+
+    def _pull(
+        self, buckets: dict[int, Any], want: list[str], now: float
+    ) -> dict[str, list[str]] | None:
+        """For each bucket where we lack something, the ids in it we need not be sent
+        (held or refused): its sender pushes the rest. ``None``: we lack nothing."""
+        if not want:
+            return None
+        lacking = {self._bucket(i) for i in want}
+        pull: dict[str, list[str]] = {}
+        for b in sorted(lacking):
+            ids = buckets[b]
+            pull[str(b)] = sorted(
+                i for i in ids if isinstance(i, str) and (i in self.store or self.seen.seen(i, now))
+            )
+        return pull
 
     def _on_want(
         self, peer: Peer, body: dict[str, Any], now: float
@@ -480,6 +520,17 @@ class GossipNode:
         return Out(events=[InSync(peer)])
         yield  # pragma: no cover
 
+
+def wait_hint(body: dict[str, Any]) -> float:
+    """The ``after`` of a ``have`` (seconds until a pull is answered in full), else 0."""
+    after = body.get("after")
+    if isinstance(after, bool) or not isinstance(after, int | float):
+        return 0.0
+    return min(max(float(after), 0.0), MAX_WAIT_HINT)
+
+
+#: Longest wait a ``have`` may ask for: a lying sender cannot park a sync for longer.
+MAX_WAIT_HINT = 60.0
 
 #: A lower bound on a signed pattern's size, to size a reply before building it.
 _MIN_PATTERN_BYTES = 256

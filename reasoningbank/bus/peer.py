@@ -5,6 +5,12 @@ drive over an in-memory link. Sync is anti-entropy against the hub: ``request_sy
 digest; while the hub answers with ``have`` lists that lead to pushes or wants, the peer
 sends another digest (the byte stream is ordered, so the next digest is compared only after
 the previous exchange landed); it ends with an ``InSync`` event.
+
+The peer pulls (``GossipConfig.pull``): it answers a ``have`` with the ids it already holds,
+and the hub pushes the rest, as much as the peer's catch-up allowance lets it. When the
+allowance is short the hub's ``have`` says ``after`` how many seconds a full answer fits;
+the peer then sends nothing until ``get_timer()``, so it never pays to ask for patterns the
+hub will not send yet. Drivers call ``handle_timer`` at ``get_timer()``.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from .connection import Connection
 from .errors import RemoteBusError
 from .events import BusEvent, InSync, IntentReceived, PeerClosed
 from .frames import FrameType, Priority
-from .gossip import GossipConfig, GossipNode, Out
+from .gossip import GossipConfig, GossipNode, Out, wait_hint
 from .intents import run_async, run_sync
 from .provenance import canonical_json
 from .snapshots import SnapshotReceiver
@@ -53,12 +59,13 @@ class BusPeer:
             expected_peer_key=expected_hub_key,
         )
         self.gossip = GossipNode(
-            trusted=trusted, rng=random.Random(0), config=GossipConfig(fanout=None)
+            trusted=trusted, rng=random.Random(0), config=GossipConfig(fanout=None, pull=True)
         )
         self.gossip.add_peer(HUB)
         self.snapshot: SnapshotReceiver | None = None
         self._rounds = 0
         self._idle = 0  # consecutive ``have`` answers with nothing to exchange
+        self._resume_at: float | None = None  # when a paced sync sends its next digest
 
     # Every operation is a flow (yielding sign/verify requests) driven either synchronously
     # (PyNaCl) or asynchronously (WebCrypto under Pyodide): ``x`` and ``ax`` are twins.
@@ -101,7 +108,25 @@ class BusPeer:
     def _sync_flow(self, now: float) -> Generator[Any, Any, None]:
         self._rounds = 0
         self._idle = 0
+        self._resume_at = None
         yield from self._emit_flow(self.gossip.anti_entropy(now, HUB), now)
+
+    def get_timer(self) -> float | None:
+        """Next deadline: the connection's (keep-alive, idle) or a paced sync's next round."""
+        timers = [t for t in (self.conn.get_timer(), self._resume_at) if t is not None]
+        return min(timers, default=None)
+
+    def _timer_flow(self, now: float) -> Generator[Any, Any, None]:
+        self.conn.handle_timer(now)
+        if self._resume_at is not None and now >= self._resume_at and not self.conn.closed:
+            self._resume_at = None
+            yield from self._emit_flow(self.gossip.anti_entropy(now, HUB), now)
+
+    def handle_timer(self, now: float) -> None:
+        self._run(self._timer_flow(now))
+
+    async def ahandle_timer(self, now: float) -> None:
+        await self._arun(self._timer_flow(now))
 
     def request_sync(self, now: float) -> None:
         """Start anti-entropy with the hub; an ``InSync`` event reports completion."""
@@ -162,6 +187,10 @@ class BusPeer:
         if ev.op != "gossip.have":
             return events
         idle = any(isinstance(e, InSync) for e in events)
+        after = wait_hint(body) if isinstance(body, dict) else 0.0
+        if not idle and after > 0:
+            self._resume_at = now + after  # the hub's allowance is short: ask when it is not
+            return events
         if idle:
             # A ``have`` answers the digest we sent *before* the last pushes landed, so one
             # empty answer may be stale: a fresh digest confirms it. A truncated one

@@ -80,10 +80,10 @@ class BusClient(EventHistory):
 
     async def _tick(self) -> None:
         while not self.closed:
-            timer = self.peer.conn.get_timer()
+            timer = self.peer.get_timer()
             delay = 1.0 if timer is None else max(0.05, min(5.0, timer - time.time()))
             await asyncio.sleep(delay)
-            self.peer.conn.handle_timer(time.time())
+            self.peer.handle_timer(time.time())
             self.flush()
 
     # -- API -----------------------------------------------------------------------------
