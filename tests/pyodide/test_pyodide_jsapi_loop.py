@@ -6,14 +6,12 @@ clear rejection and stores nothing. In the browsers also through ``web/reasoning
 from __future__ import annotations
 
 import json
-import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
+from web_modules import served_web_modules
 
 #: A scripted model in JS: the judge gets a failure verdict, the distillers one lesson each.
 MODEL_JS = r"""
@@ -114,10 +112,8 @@ def test_learn_retrieve_memory_prompt_with_a_js_model(rb):
 @pytest.fixture
 def served_js(request: pytest.FixtureRequest) -> Iterator[Path]:
     """web/reasoningbank.js in the dist dir the test server serves; removed afterwards."""
-    dist = Path(request.config.option.dist_dir)
-    shutil.copy2(ROOT / "web" / "reasoningbank.js", dist / "reasoningbank.js")
-    yield dist
-    (dist / "reasoningbank.js").unlink(missing_ok=True)
+    with served_web_modules(Path(request.config.option.dist_dir)) as dist:
+        yield dist
 
 
 @pytest.mark.browser_only

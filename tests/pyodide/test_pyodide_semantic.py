@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import sys
 import uuid
 from collections.abc import Iterator
@@ -15,11 +14,11 @@ from pathlib import Path
 
 import pytest
 import semantic_checks
+from web_modules import served_web_modules
 
 pytest.importorskip("wordllama", reason="the asset is built from the [semantic] extra")
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
 CHECKS = (HERE / "semantic_checks.py").read_text(encoding="utf-8")
 ASSET = "rb-test-semantic.rbsem"
 
@@ -32,10 +31,9 @@ def served_asset(request: pytest.FixtureRequest) -> Iterator[Path]:
 
     dist = Path(request.config.option.dist_dir)
     (dist / ASSET).write_bytes(build_asset())
-    shutil.copy2(ROOT / "web" / "reasoningbank.js", dist / "reasoningbank.js")
-    yield dist / ASSET
-    for name in (ASSET, "reasoningbank.js"):
-        (dist / name).unlink(missing_ok=True)
+    with served_web_modules(dist):
+        yield dist / ASSET
+    (dist / ASSET).unlink(missing_ok=True)
 
 
 def reference(path: Path) -> dict:
