@@ -90,6 +90,7 @@ async function refreshStats({ views = true } = {}) {
   return s;
 }
 
+const IMPORT_REDRAW_MS = 1000; // see the rb-bus-import listener
 let views = null; // the running refresh of the list and chart
 let viewsAgain = null; // stats of a refresh asked for while one ran (runs once, after it)
 
@@ -252,7 +253,15 @@ try {
   // Sharing (web/sync.js): off until the user turns it on (remembered for this origin); a
   // link's ?hub= or ?trust= only after the user accepts it in a dialog, which is not awaited:
   // the page works while it is open.
-  addEventListener("rb-bus-import", () => refreshStats());
+  // Patterns from the bus can arrive hundreds a second: redraw at most once per
+  // IMPORT_REDRAW_MS, so the page's reads do not hold up the bus sharing its thread.
+  let importRedraw = null;
+  addEventListener("rb-bus-import", () => {
+    importRedraw ??= setTimeout(() => {
+      importRedraw = null;
+      refreshStats();
+    }, IMPORT_REDRAW_MS);
+  });
   addEventListener("rb-learned", () => refreshStats()); // the learn panel (learn.js)
   const sync = await import("./sync.js").catch((e) => (console.warn("neural bus:", e), null));
   if (sync) {
