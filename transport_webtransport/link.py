@@ -135,6 +135,9 @@ class BusSync:
         self.pending_count = 0  # local patterns not yet handed to a live session
         self.imported = 0
         self.sent = 0  # patterns this browser offered that the session had not seen
+        # ... of which this session's: a hub may refuse our key just after its HELLO
+        # crossed ours, and what that session was offered never counted as sent.
+        self._session_sent = 0
         self.rejected: Counter[str] = Counter()
         self.connects = 0
         self.attempts = 0
@@ -258,6 +261,7 @@ class BusSync:
         self.hub_key = client.hub_key
         self.transport = client.kind
         self.connects += 1
+        self._session_sent = 0
         client.listeners.append(self._on_events)
         self._set_state(ONLINE)
         loop = asyncio.get_running_loop()
@@ -294,6 +298,8 @@ class BusSync:
         admitted session offers every local pattern again) and ask again soon."""
         self.gossip = None
         self.shared_ids.clear()
+        self.sent -= self._session_sent
+        self._session_sent = 0
         self.pending_count = await self.pending()
         self._set_state(REFUSED)
         self._changed()
@@ -365,6 +371,7 @@ class BusSync:
                     n += sum(isinstance(e, PatternAccepted) for e in events)
                 self.shared_ids.add(str(data["id"]))
             self.sent += n
+            self._session_sent += n
             if ids is None:
                 self.pending_count = sum(1 for p in patterns if p.id not in self.shared_ids)
             elif self.pending_count:
