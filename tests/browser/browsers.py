@@ -8,6 +8,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPS = Path(os.environ.get("RB_BROWSER_DEPS", ROOT / ".browser-deps"))
@@ -90,3 +91,20 @@ def webkit_driver(script_timeout: float) -> Iterator[Any]:
         yield driver
     finally:
         driver.quit()
+
+
+def offline_context(browser: Any) -> tuple[Any, list[str]]:
+    """A browser context that may reach only 127.0.0.1, and the list of every URL it refused
+    (a test asserts it stays empty: nothing came from a CDN)."""
+    refused: list[str] = []
+
+    def local_only(route: Any) -> None:
+        if urlparse(route.request.url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            refused.append(route.request.url)
+            route.abort()
+
+    ctx = browser.new_context()
+    ctx.route("**/*", local_only)
+    return ctx, refused

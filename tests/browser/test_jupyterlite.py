@@ -10,10 +10,9 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlparse
 
 import pytest
-from browsers import DEPS, ROOT, launch
+from browsers import DEPS, ROOT, launch, offline_context
 from test_pyscript import _Static
 
 pytest.importorskip("jupyterlite_core", reason="pip jupyterlite-core: scripts/install-test-deps.sh")
@@ -67,18 +66,8 @@ def run_notebook(page: Any, site: str) -> dict[str, Any]:
 
 def test_notebook_installs_the_wheel_and_uses_indexeddb(playwright: Any, site: str) -> None:
     browser = launch(playwright, "chromium")
-    refused: list[str] = []
-
-    def local_only(route: Any) -> None:
-        if urlparse(route.request.url).hostname == "127.0.0.1":
-            route.continue_()
-        else:
-            refused.append(route.request.url)
-            route.abort()
-
     try:
-        ctx = browser.new_context()
-        ctx.route("**/*", local_only)
+        ctx, refused = offline_context(browser)
         page = ctx.new_page()
         first = run_notebook(page, site)
         second = run_notebook(page, site)

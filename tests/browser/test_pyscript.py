@@ -11,10 +11,9 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlparse
 
 import pytest
-from browsers import DEPS, ROOT, launch
+from browsers import DEPS, ROOT, launch, offline_context
 
 
 class _Static(http.server.SimpleHTTPRequestHandler):
@@ -49,18 +48,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def test_pyscript_page_uses_the_wheel_offline(playwright: Any, site: str) -> None:
     browser = launch(playwright, "chromium")
-    refused: list[str] = []
-
-    def local_only(route: Any) -> None:
-        if urlparse(route.request.url).hostname == "127.0.0.1":
-            route.continue_()
-        else:
-            refused.append(route.request.url)
-            route.abort()
-
     try:
-        ctx = browser.new_context()
-        ctx.route("**/*", local_only)
+        ctx, refused = offline_context(browser)
         page = ctx.new_page()
         runs = []
         for _ in range(2):
