@@ -3,11 +3,13 @@
 Why this shape: every value crosses the FFI as a JSON string. The page calls ``call``, which
 returns the reply itself when the call finished at once (a search on an open bank needs no
 IndexedDB round trip), and otherwise hands it later to the one ``settle`` function the page
-registered with ``connect``. JavaScript then holds exactly one ``PyProxy`` (``call``) for the
-life of the page, and no call creates another, so nothing can leak however the page uses the
-API, and a search costs one FFI crossing each way. JSON
-is also the wire shape the API documents (pattern JSON, ``Match``/``Recommendation`` dicts),
-so there is nothing to convert. ``dispatch`` is the same with per-call callbacks.
+registered with ``connect``. JavaScript then holds a fixed few ``PyProxy`` objects (``call``
+and ``find``) for the life of the page, and no call creates another, so nothing can leak
+however the page uses the API, and a search costs one FFI crossing each way. JSON is also
+the wire shape the API documents (pattern JSON, ``Match``/``Recommendation`` dicts), so
+there is nothing to convert. ``find`` is ``call`` for ``findSimilar`` alone, the hot path:
+the query comes as plain arguments and runs without a task. ``dispatch`` is ``call`` with
+per-call callbacks.
 
 Works under CPython too (callbacks may be any callables), which is how it is unit-tested
 without a browser.
@@ -19,15 +21,16 @@ import asyncio
 import binascii
 import json
 import math
+import types
 from array import array
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any
 
 from .bank import ReasoningBank
 from .errors import BankClosed, InvalidPattern, ReasoningBankError
-from .model import Match, Pattern
+from .model import Match
 
-__all__ = ["METHODS", "bank_for", "call", "connect", "dispatch", "learn"]
+__all__ = ["METHODS", "bank_for", "call", "connect", "dispatch", "find", "learn"]
 
 _banks: dict[int, ReasoningBank] = {}
 _embedders: dict[str, Any] = {}  # semantic asset file -> its embedder, shared by banks
@@ -134,8 +137,8 @@ async def _store_patterns(handle: int, patterns: list[dict[str, Any]]) -> list[s
 
 class _Matches(str):
     """Matches packed for ``reasoningbank.js`` (reply kind ``"2"``): base64 of every float
-    (score, similarity, then each part) as float64, a newline, then JSON
-    ``[[pattern, [part names]], ...]``.
+    (score, similarity, then each part) as float64, a newline, then the JSON array
+    ``[pattern, [part names], pattern, [part names], ...]``.
 
     Why: in Pyodide writing a float as text costs several microseconds (more than the whole
     search over 10,000 patterns spends per hit), and each pattern's JSON is already kept by
@@ -146,32 +149,34 @@ class _Matches(str):
 _part_names: dict[tuple[str, ...], str] = {}  # parts' key tuple -> its JSON list
 
 
-def _pattern_json(bank: ReasoningBank, pattern: Pattern) -> str:
-    """``pattern`` as JSON without its embedding: the text the bank keeps in memory (it is
-    ``to_dict(with_embedding=False)``, encoded when stored), else encoded now."""
-    entry = bank._table.records.get(pattern.id)  # noqa: SLF001 - same package
-    if entry is not None and entry.updated_at == pattern.metadata.updated_at:
-        return entry.body
-    return json.dumps(pattern.to_dict(with_embedding=False), allow_nan=False)
-
-
-def _pack_matches(bank: ReasoningBank, matches: list[Match]) -> _Matches:
-    numbers = array("d")
-    items = []
+def _pack_matches(bank: ReasoningBank, matches: list[Match], head: str = "") -> str:
+    """``head`` + the packed ``matches`` (see ``_Matches``)."""
+    numbers: list[float] = []
+    pieces = []
+    records = bank._table.records  # noqa: SLF001 - same package
     for m in matches:
         parts = m.parts
+        numbers.append(m.score)
+        numbers.append(m.similarity)
+        numbers += parts.values()
+        # The pattern's JSON without its embedding: the text the bank keeps in memory
+        # (``to_dict(with_embedding=False)``, encoded when stored), else encoded now.
+        pattern = m.pattern
+        entry = records.get(pattern.id)
+        if entry is not None and entry.updated_at == pattern.metadata.updated_at:
+            pieces.append(entry.body)
+        else:
+            pieces.append(json.dumps(pattern.to_dict(with_embedding=False), allow_nan=False))
         names = tuple(parts)
         names_json = _part_names.get(names)
         if names_json is None:
             names_json = _part_names[names] = json.dumps(list(names))
-        numbers.append(m.score)
-        numbers.append(m.similarity)
-        numbers.extend(parts.values())
-        items.append(f"[{_pattern_json(bank, m.pattern)},{names_json}]")
-    if not math.isfinite(sum(numbers)):  # NaN or ±inf anywhere (scores are far from overflow)
+        pieces.append(names_json)
+    raw = array("d", numbers)
+    if not math.isfinite(sum(raw)):  # NaN or ±inf anywhere (scores are far from overflow)
         raise ReasoningBankError("a match has a score that is not a finite number")
-    packed = binascii.b2a_base64(numbers.tobytes(), newline=False).decode("ascii")
-    return _Matches(f"{packed}\n[{','.join(items)}]")
+    packed = binascii.b2a_base64(raw, newline=False).decode("ascii")
+    return "".join((head, packed, "\n[", ",".join(pieces), "]"))
 
 
 async def _find_similar(
@@ -184,7 +189,7 @@ async def _find_similar(
     kwargs = _options(options, _FIND_OPTIONS)
     bank = _bank(handle)
     matches = await bank.find_similar(task_description, task_category, top_k, **kwargs)
-    return _pack_matches(bank, matches)
+    return _Matches(_pack_matches(bank, matches))
 
 
 async def _get_pattern(handle: int, pattern_id: str) -> dict[str, Any] | None:
@@ -352,6 +357,7 @@ def _unpack_matches(packed: str) -> list[dict[str, Any]]:
     """The plain JSON value of a ``_Matches`` reply (what ``reasoningbank.js`` rebuilds)."""
     head, _, body = packed.partition("\n")
     numbers = iter(array("d", binascii.a2b_base64(head)))
+    items = json.loads(body)
     return [
         {
             "pattern": pattern,
@@ -359,7 +365,7 @@ def _unpack_matches(packed: str) -> list[dict[str, Any]]:
             "similarity": next(numbers),
             "parts": {name: next(numbers) for name in names},
         }
-        for pattern, names in json.loads(body)
+        for pattern, names in zip(items[::2], items[1::2], strict=True)
     ]
 
 
@@ -417,6 +423,22 @@ def connect(settle: Callable[[int, str], Any]) -> None:
     _settle = settle
 
 
+def _settle_when_done(task: asyncio.Task[str], call_id: int) -> None:
+    """``settle(call_id, reply)`` once ``task`` is done (an error reply if it was cancelled,
+    so the page's promise never hangs); refused before ``connect``."""
+    settle = _settle
+    if settle is None:
+        raise ReasoningBankError("jsapi.call needs jsapi.connect(settle) first")
+
+    def done(t: asyncio.Task[str]) -> None:
+        if t.cancelled():
+            settle(call_id, "0" + _error_json(ReasoningBankError("the call was cancelled")))
+        else:
+            settle(call_id, t.result())
+
+    task.add_done_callback(done)
+
+
 def call(handle: int, method: str, args_json: str, call_id: int) -> str | None:
     """``dispatch`` for the JS API's hot path: the reply (see ``_reply``) itself when the
     call finished at once (a search on an open bank), else None and
@@ -424,9 +446,68 @@ def call(handle: int, method: str, args_json: str, call_id: int) -> str | None:
     task = _start(_reply(handle, method, args_json))
     if task.done():
         return task.result()
-    settle = _settle
-    if settle is None:
+    try:
+        _settle_when_done(task, call_id)
+    except ReasoningBankError:
         task.cancel()
-        raise ReasoningBankError("jsapi.call needs jsapi.connect(settle) first")
-    task.add_done_callback(lambda t: settle(call_id, t.result()))
+        raise
     return None
+
+
+@types.coroutine
+def _rest(coro: Coroutine[Any, Any, str], waiting: Any) -> Generator[Any, Any, str]:
+    """The rest of ``coro``, which already ran up to its first wait (it handed us
+    ``waiting``, the future it waits on), as an awaitable a task can run."""
+    while True:
+        thrown: BaseException | None = None
+        try:
+            yield waiting
+        except BaseException as exc:  # the task was cancelled: so is coro
+            thrown = exc
+        try:
+            waiting = coro.send(None) if thrown is None else coro.throw(thrown)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+
+async def _finish(coro: Coroutine[Any, Any, str], waiting: Any) -> str:
+    return await _rest(coro, waiting)
+
+
+def _now_or_later(coro: Coroutine[Any, Any, str], call_id: int) -> str | None:
+    """Run ``coro`` (a reply) on this very stack: its reply if it never had to wait, else
+    None and ``settle(call_id, reply)`` once a task ran the rest.
+
+    Why not a task from the start: a search on an open bank never waits, and creating a
+    task (even an eager one) costs about as much as the rest of the call's overhead.
+    """
+    try:
+        waiting = coro.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    if _settle is None:
+        coro.close()
+        raise ReasoningBankError("jsapi.call needs jsapi.connect(settle) first")
+    _settle_when_done(_start(_finish(coro, waiting)), call_id)
+    return None
+
+
+async def _find_reply(
+    handle: int, text: str, category: str | None, top_k: int, options_json: str
+) -> str:
+    try:
+        kwargs = _options(json.loads(options_json), _FIND_OPTIONS) if options_json else {}
+        bank = _bank(handle)
+        return _pack_matches(bank, await bank.find_similar(text, category, top_k, **kwargs), "2")
+    except Exception as exc:
+        return "0" + _error_json(exc)
+
+
+def find(
+    handle: int, text: str, category: str | None, top_k: int, options_json: str, call_id: int
+) -> str | None:
+    """``findSimilar``'s own entry (``call`` without the JSON round trip and the task): the
+    query arrives as primitives (``options_json`` is "" for no options), the search runs on
+    the caller's stack, and the packed reply comes back at once when the bank needed no
+    IndexedDB round trip, else through ``settle(call_id, reply)`` like ``call``."""
+    return _now_or_later(_find_reply(handle, text, category, top_k, options_json), call_id)

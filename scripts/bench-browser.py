@@ -151,42 +151,60 @@ json.dumps(out)
 
 OURS_JS_API = r"""
 async ([qs, reps]) => {
-  // The JS API against the Python API on the same open bank, alternating runs (this machine's
-  // load drifts): the overhead is the difference of the best runs.
+  // The JS API against the Python API on the same open bank. This machine's load drifts, so
+  // the ways of calling take turns every 20 queries, and each repetition times all of them
+  // over the same 200 queries: the overhead is the difference of the best repetitions.
+  //   python:     await bank.find_similar(...) in a Python loop (the search alone);
+  //   js:         await rb.findSimilar(...) (jsapi.find: primitives in, no task);
+  //   js_general: the same call through the general entry every other method takes
+  //               (jsapi.call: a JSON array of arguments, an eager task).
   const { ReasoningBank } = await import('/reasoningbank.js');
   const rb = await ReasoningBank.load({ db: 'rb-bench', dedupThreshold: null });
   rb.pyodide.globals.set('bench_queries', JSON.stringify(qs));
   const pyRun = await rb.pyodide.runPythonAsync(`
 import json, time
 from reasoningbank import jsapi
-async def bench_py_run(handle, qs=json.loads(bench_queries)):
+async def bench_py_run(handle, a, b, qs=json.loads(bench_queries)):
     bank = jsapi.bank_for(handle)
     t0 = time.perf_counter()
-    for q in qs:
+    for q in qs[a:b]:
         await bank.find_similar(q['task_description'], q['task_category'], 5)
-    return (time.perf_counter() - t0) * 1e3 / len(qs)
+    return (time.perf_counter() - t0) * 1e3
 bench_py_run`);
-  for (const q of qs.slice(0, 5)) await rb.findSimilar(q.task_description, q.task_category, 5);
-  const js = [], py = [];
-  let lat = [];
+  const ways = {
+    js: (q) => rb.findSimilar(q.task_description, q.task_category, 5),
+    js_general: (q) => rb._call('findSimilar', q.task_description, q.task_category, 5, {}),
+  };
+  for (const q of qs.slice(0, 5)) for (const f of Object.values(ways)) await f(q);
+  const runs = { python: [], js: [], js_general: [] };
+  const lat = [];
+  const BLOCK = 20;
   for (let r = 0; r < reps; r++) {
-    const run = [];
-    const t0 = performance.now();
-    for (const q of qs) {
-      const a = performance.now();
-      await rb.findSimilar(q.task_description, q.task_category, 5);
-      run.push(performance.now() - a);
+    const total = { python: 0, js: 0, js_general: 0 };
+    for (let a = 0; a < qs.length; a += BLOCK) {
+      const block = qs.slice(a, a + BLOCK);
+      total.python += await pyRun(rb._handle, a, a + BLOCK);
+      for (const [name, f] of Object.entries(ways)) {
+        const t0 = performance.now();
+        for (const q of block) {
+          const t = performance.now();
+          await f(q);
+          if (name === 'js') lat.push(performance.now() - t);
+        }
+        total[name] += performance.now() - t0;
+      }
     }
-    js.push((performance.now() - t0) / qs.length);
-    if (js[js.length - 1] === Math.min(...js)) lat = run;
-    py.push(await pyRun(rb._handle));
+    for (const name of Object.keys(runs)) runs[name].push(total[name] / qs.length);
   }
   pyRun.destroy();
   await rb.close();
   lat.sort((a, b) => a - b);
-  const best = Math.min(...js), bestPy = Math.min(...py);
-  return { find_p50_ms: lat[Math.ceil(0.5 * lat.length) - 1], find_mean_ms: best,
-           python_find_mean_ms: bestPy, overhead_ms: best - bestPy, runs_js: js, runs_py: py };
+  const best = (name) => Math.min(...runs[name]);
+  return { find_p50_ms: lat[Math.ceil(0.5 * lat.length) - 1], find_mean_ms: best('js'),
+           python_find_mean_ms: best('python'), overhead_ms: best('js') - best('python'),
+           general_find_mean_ms: best('js_general'),
+           general_overhead_ms: best('js_general') - best('python'),
+           runs_js: runs.js, runs_py: runs.python, runs_general: runs.js_general };
 }
 """
 
@@ -455,6 +473,11 @@ def main() -> int:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--json", help="also write the results to this file")
     ap.add_argument("--dense-only", action="store_true", help="just the dense vector kernels")
+    ap.add_argument(
+        "--only",
+        choices=["js-api", "first-answer"],
+        help="after filling the bank, just this part (js-api: with the peer in a worker)",
+    )
     args = ap.parse_args()
 
     from playwright.sync_api import sync_playwright
@@ -502,26 +525,33 @@ def main() -> int:
             results["ours"] = json.loads(
                 page.evaluate("c => window.rb.pyodide.runPythonAsync(c)", OURS_PY)
             )
-            results["ours_js_api"] = page.evaluate(OURS_JS_API, [qs, 7])
-            results["dense"] = run_dense(page)
-            results["semantic"] = json.loads(
-                page.evaluate("c => window.rb.pyodide.runPythonAsync(c)", SEMANTIC_PY)
-            )
+            if args.only in (None, "js-api"):
+                results["ours_js_api"] = page.evaluate(OURS_JS_API, [qs, 7])
+            if args.only is None:
+                results["dense"] = run_dense(page)
+                results["semantic"] = json.loads(
+                    page.evaluate("c => window.rb.pyodide.runPythonAsync(c)", SEMANTIC_PY)
+                )
             page.close()
-            if peer_server is not None:
-                for key, script in (("peer_worker", PEER_IN_WORKER), ("peer_page", PEER_JS)):
+            if peer_server is not None and args.only in (None, "js-api"):
+                peers = {"peer_worker": PEER_IN_WORKER, "peer_page": PEER_JS}
+                if args.only:
+                    del peers["peer_page"]  # its storage keeps nothing: not compared
+                for key, script in peers.items():
                     ppage = browser.new_page()
                     ppage.goto(peer_url)
                     results[key] = ppage.evaluate(script, [pats, qs])
                     ppage.close()
-            results["page_load_small"] = page_load(browser, url, "rb-small", pats[:20])
-            results["page_load_n"] = page_load(browser, url, "rb-bench")
-            results["page_load_fresh"] = fresh_profile(browser, url)
+            if args.only in (None, "first-answer"):
+                results["page_load_small"] = page_load(browser, url, "rb-small", pats[:20])
+                results["page_load_n"] = page_load(browser, url, "rb-bench")
+                results["page_load_fresh"] = fresh_profile(browser, url)
         finally:
             browser.close()
     app.shutdown()
     if peer_server is not None:
         peer_server.shutdown()
+    if peer_server is not None and args.only is None:
         # The same peer under Node (its MemoryStorage), as bench/compare.py runs it.
         done = subprocess.run(
             ["node", str(ROOT / "bench" / "peer" / "wasm_bench.mjs"), str(tmp)],

@@ -20,6 +20,7 @@ async function run(handle, method, args) {
     });
   }
   if (method === "close") banks.delete(handle);
+  if (method === "findSimilar") return bank.findSimilar(...args); // its own, faster path
   return bank._call(method, ...args);
 }
 

@@ -14,9 +14,10 @@
 //   // 8.8 MB int8 table, fetched on first use and cached by the service worker):
 //   const rb2 = await ReasoningBank.load({ db: "my-agent", semantic: true });
 //
-// Values cross into Python as JSON and come back as JSON: the page holds one PyProxy (the
-// Python `call`) for its whole life, and no call creates another. A call that finishes at
-// once (a search on an open bank) returns its reply directly: one FFI crossing each way.
+// Values cross into Python as JSON and come back as JSON: the page holds two PyProxies (the
+// Python `call`, and `find` for findSimilar) for its whole life, and no call creates another.
+// A call that finishes at once (a search on an open bank) returns its reply directly: one FFI
+// crossing each way.
 
 import {
   cachedSnapshot,
@@ -91,7 +92,8 @@ async function boot({ indexURL, wheelURL, pyodide, snapshot = true }) {
     pending.delete(id);
     settle(reply, resolve, reject);
   });
-  const pyCall = mod.call.copy(); // our own proxy: outlives the module proxy
+  const pyCall = mod.call.copy(); // our own proxies: they outlive the module proxy
+  const pyFind = mod.find.copy();
   mod.destroy();
   marks.ready = performance.now();
   let snapshotMade = Promise.resolve(0);
@@ -102,7 +104,7 @@ async function boot({ indexURL, wheelURL, pyodide, snapshot = true }) {
       return 0;
     });
   }
-  return { pyodide, pyCall, pending, nextId: 1, marks, snapshotMade };
+  return { pyodide, pyCall, pyFind, pending, nextId: 1, marks, snapshotMade };
 }
 
 /** The shared Pyodide runtime (booted once per page; later options are ignored). */
@@ -166,8 +168,8 @@ async function semanticURL(semantic) {
 
 // A reply (reasoningbank/jsapi.py): "1" + result JSON, "0" + error JSON, or "2" + packed
 // matches: base64 of every match's float64s (score, similarity, each part), a newline, then
-// JSON [[pattern, [part names]], ...]. Floats travel as bytes: writing them as text is
-// what a search would spend most of its time on in Pyodide.
+// JSON [pattern, [part names], pattern, [part names], ...]. Floats travel as bytes: writing
+// them as text is what a search would spend most of its time on in Pyodide.
 function settle(reply, resolve, reject) {
   const kind = reply.charCodeAt(0);
   if (kind === 50) resolve(unpackMatches(reply));
@@ -175,20 +177,43 @@ function settle(reply, resolve, reject) {
   else reject(new ReasoningBankError(JSON.parse(reply.slice(1))));
 }
 
+/** A reply as a promise: one already settled when the reply came at once, or one that
+ * `settle` (jsapi.connect) settles later. */
+function replied(rt, id, reply) {
+  if (reply === undefined) return new Promise((resolve, reject) => rt.pending.set(id, [resolve, reject]));
+  const kind = reply.charCodeAt(0);
+  try {
+    if (kind === 50) return Promise.resolve(unpackMatches(reply));
+    if (kind === 49) return Promise.resolve(JSON.parse(reply.slice(1)));
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  return Promise.reject(new ReasoningBankError(JSON.parse(reply.slice(1))));
+}
+
+const fromBase64 =
+  typeof Uint8Array.fromBase64 === "function"
+    ? (text) => Uint8Array.fromBase64(text)
+    : (text) => {
+        const raw = atob(text);
+        const bytes = new Uint8Array(raw.length);
+        for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+        return bytes;
+      };
+
 function unpackMatches(reply) {
   const cut = reply.indexOf("\n");
-  const raw = atob(reply.slice(1, cut));
-  const bytes = new Uint8Array(raw.length);
-  for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
-  const numbers = new Float64Array(bytes.buffer);
-  let k = 0;
-  return JSON.parse(reply.slice(cut + 1)).map(([pattern, names]) => {
+  const numbers = new Float64Array(fromBase64(reply.slice(1, cut)).buffer);
+  const items = JSON.parse(reply.slice(cut + 1));
+  const matches = [];
+  for (let i = 0, k = 0; i < items.length; i += 2) {
     const score = numbers[k++];
     const similarity = numbers[k++];
     const parts = {};
-    for (const name of names) parts[name] = numbers[k++];
-    return { pattern, score, similarity, parts };
-  });
+    for (const name of items[i + 1]) parts[name] = numbers[k++];
+    matches.push({ pattern: items[i], score, similarity, parts });
+  }
+  return matches;
 }
 
 const learnEntries = new WeakMap(); // runtime -> its jsapi.learn proxy, made on first use
@@ -212,10 +237,35 @@ function call(rt, handle, method, args) {
   } catch (e) {
     return Promise.reject(e);
   }
-  if (reply === undefined) {
-    return new Promise((resolve, reject) => rt.pending.set(id, [resolve, reject]));
+  return replied(rt, id, reply);
+}
+
+/**
+ * findSimilar's own path (jsapi.find): the query crosses as primitives (no JSON array to
+ * build and parse) and Python searches on this stack, with no task, so a search on an open
+ * bank is one FFI crossing each way. Anything else takes the general path.
+ */
+function find(rt, handle, text, category, topK, options) {
+  if (rt.worker || typeof text !== "string" || typeof topK !== "number") {
+    return call(rt, handle, "findSimilar", [text, category, topK, options]);
   }
-  return new Promise((resolve, reject) => settle(reply, resolve, reject));
+  if (category !== null && category !== undefined && typeof category !== "string") {
+    return call(rt, handle, "findSimilar", [text, category, topK, options]);
+  }
+  let optionsJSON = "";
+  for (const _ in options) {
+    optionsJSON = JSON.stringify(options);
+    break;
+  }
+  const id = rt.nextId++;
+  let reply;
+  try {
+    // `undefined`, not null: Pyodide turns undefined into None (null would be jsnull).
+    reply = rt.pyFind(handle, text, category ?? undefined, topK, optionsJSON, id);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  return replied(rt, id, reply);
 }
 
 /**
@@ -330,7 +380,7 @@ export class ReasoningBank {
    * `options`: minScore, context, embedding, strictCategory.
    */
   findSimilar(taskDescription, taskCategory = null, topK = 5, options = {}) {
-    return this._call("findSimilar", taskDescription, taskCategory, topK, options);
+    return find(this._rt, this._handle, taskDescription, taskCategory, topK, options);
   }
 
   /** The pattern, or null. */

@@ -49,7 +49,22 @@ json.dumps([m.to_dict() for m in await bank.find_similar(text, cat, k,
   }
   let error = null;
   try { await rb.findSimilar("x", null, -1); } catch (e) { error = [e.constructor.name, e.name, e.message]; }
-  return { out, error };
+  // findSimilar's own path (jsapi.find) against the general one (jsapi.call), same queries.
+  const general = [];
+  for (const [text, cat, k, opts] of queries) {
+    general.push([await rb.findSimilar(text, cat, k, opts),
+                  await rb._call("findSimilar", text, cat, k, opts)]);
+  }
+  // A second bank on the same IndexedDB stores a pattern: the first one's next search must
+  // first read that change from IndexedDB (it cannot answer at once), then find it.
+  const other = await rb.constructor.load({ db: rb.db });
+  await other.storePattern({ task_description: "zebra migration plan", task_category: "ops",
+                             strategy: "spike", success_score: 0.7 });
+  const waited = rb.findSimilar("zebra migration", "ops", 3);
+  const answeredLater = rb._rt.pending.size;
+  const late = await waited;
+  await other.close();
+  return { out, error, general, answeredLater, late: late.map((m) => m.pattern.task_description) };
 }
 """
 
@@ -77,6 +92,9 @@ def test_find_similar_via_js_equals_python(playwright: Any, app_url: str) -> Non
     assert lang and lang[0]["pattern"]["metadata"]["owner"] == "ünïcode \u2028 line"
     assert lang[0]["parts"]["context"] > 0
     assert got["error"][:2] == ["ReasoningBankError", "InvalidPattern"], got["error"]
+    for fast, general in got["general"]:
+        assert fast == general
+    assert got["answeredLater"] == 1 and got["late"] == ["zebra migration plan"]
     json.dumps(got)  # plain JSON values throughout
 
 
