@@ -33,12 +33,18 @@ export function snapshotURL(wheelURL, pyodideVersion) {
   return new URL(`pyodide-${pyodideVersion}.snapshot`, wheelURL).href;
 }
 
-/** The cached snapshot's bytes, or null. */
+/**
+ * The cached snapshot, or null: `{ bytes }`, a promise of its bytes, so that reading them
+ * (tens of MB) overlaps the rest of Pyodide's start instead of coming before it.
+ */
 export async function cachedSnapshot(url) {
   if (!globalThis.caches) return null;
   try {
     const hit = await (await caches.open(CACHE)).match(url);
-    return hit ? new Uint8Array(await hit.arrayBuffer()) : null;
+    if (!hit) return null;
+    const bytes = hit.arrayBuffer().then((buffer) => new Uint8Array(buffer));
+    bytes.catch(() => {}); // reported where it is awaited (loadPyodide)
+    return { bytes };
   } catch {
     return null; // storage unavailable (private mode, quota): boot plainly
   }
@@ -50,11 +56,71 @@ export async function dropSnapshot(url) {
   } catch {}
 }
 
-/** The wheel unpacked into site-packages (it must be there whether or not a snapshot was
- * restored: the library reads files next to its modules, such as idb.js). */
+/** The wheel unpacked into site-packages of a running Pyodide (it must be there whether or
+ * not a snapshot was restored: the library reads files next to its modules, such as idb.js). */
 export function unpackWheel(pyodide, wheel) {
   const sitePackages = pyodide.runPython("import site; site.getsitepackages()[0]");
   pyodide.unpackArchive(wheel, "wheel", { extractDir: sitePackages });
+}
+
+/** True where the browser can inflate a wheel itself (see wheelInstaller). */
+export const inflates = typeof DecompressionStream === "function";
+
+/**
+ * The wheel (a promise of its bytes) unzipped while Pyodide starts, and written into
+ * site-packages once it is up: `fsInit` is Pyodide's hook (it learns where site-packages
+ * is), `install()` writes the files (rejecting if the download or the archive failed).
+ * Why: the browser inflates the files natively and in parallel with the boot, where
+ * `unpackWheel` runs zipfile in Python after it. (The hook itself only takes note: a hook
+ * still busy when the interpreter starts leaves a snapshot-making Pyodide unable to make one.)
+ */
+export function wheelInstaller(wheel) {
+  const files = wheel.then(unzip);
+  files.catch(() => {}); // reported by install()
+  let sitePackages = null;
+  return {
+    fsInit(FS, info) {
+      sitePackages = info.sitePackages;
+    },
+    async install(pyodide) {
+      for (const [name, bytes] of await files) {
+        const path = `${sitePackages}/${name}`;
+        pyodide.FS.mkdirTree(path.slice(0, path.lastIndexOf("/")));
+        pyodide.FS.writeFile(path, bytes);
+      }
+    },
+  };
+}
+
+/** The files of a zip archive as [[name, bytes]]: entries stored or deflated (as in wheels). */
+export async function unzip(buffer) {
+  const view = new DataView(buffer);
+  let end = buffer.byteLength - 22; // the end-of-central-directory record, after any comment
+  while (end >= 0 && view.getUint32(end, true) !== 0x06054b50) end--;
+  if (end < 0) throw new Error("the wheel is not a zip archive");
+  const names = new TextDecoder();
+  const files = [];
+  for (let i = 0, at = view.getUint32(end + 16, true); i < view.getUint16(end + 10, true); i++) {
+    if (view.getUint32(at, true) !== 0x02014b50) throw new Error("the wheel's zip directory is corrupt");
+    const method = view.getUint16(at + 10, true);
+    const size = view.getUint32(at + 20, true);
+    const nameLength = view.getUint16(at + 28, true);
+    const local = view.getUint32(at + 42, true);
+    const name = names.decode(new Uint8Array(buffer, at + 46, nameLength));
+    at += 46 + nameLength + view.getUint16(at + 30, true) + view.getUint16(at + 32, true);
+    if (name.endsWith("/")) continue;
+    const start = local + 30 + view.getUint16(local + 26, true) + view.getUint16(local + 28, true);
+    const data = new Uint8Array(buffer, start, size);
+    if (method === 0) files.push([name, Promise.resolve(data)]);
+    else if (method === 8) files.push([name, inflate(data)]);
+    else throw new Error(`the wheel's ${name} uses zip method ${method}`);
+  }
+  return Promise.all(files.map(async ([name, bytes]) => [name, await bytes]));
+}
+
+async function inflate(data) {
+  const stream = new Blob([data]).stream().pipeThrough(new DecompressionStream("deflate-raw"));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
 /** Boot Pyodide with our modules imported, snapshot it, and cache the snapshot at `url`. */
@@ -65,8 +131,9 @@ export async function makeSnapshot({ indexURL, wheelURL, url }) {
   });
   wheel.catch(() => {});
   const { loadPyodide } = await import(new URL("pyodide.mjs", indexURL).href);
-  const pyodide = await loadPyodide({ indexURL, _makeSnapshot: true });
-  unpackWheel(pyodide, await wheel);
+  const installer = wheelInstaller(wheel);
+  const pyodide = await loadPyodide({ indexURL, fsInit: installer.fsInit, _makeSnapshot: true });
+  await installer.install(pyodide);
   pyodide.runPython(SNAPSHOT_IMPORTS.map((m) => `import ${m}`).join("\n"));
   const bytes = pyodide.makeMemorySnapshot();
   const cache = await caches.open(CACHE);

@@ -22,10 +22,12 @@
 import {
   cachedSnapshot,
   dropSnapshot,
+  inflates,
   makeSnapshotInWorker,
   snapshotURL,
   snapshotsWork,
   unpackWheel,
+  wheelInstaller,
 } from "./boot.js";
 
 const HERE = new URL(".", import.meta.url);
@@ -51,12 +53,18 @@ async function buildInfo(base) {
 
 async function boot({ indexURL, wheelURL, pyodide, snapshot = true }) {
   const marks = { start: performance.now() };
+  // Pyodide's module where the server puts it, fetched while build-info.json is (it names
+  // the wheel, the snapshot and where Pyodide is: the default, unless told otherwise).
+  const usual = new URL("pyodide/", HERE).href;
+  const usualModule = !pyodide && inflates && !indexURL ? import(`${usual}pyodide.mjs`) : null;
+  usualModule?.catch(() => {}); // reported where it is awaited, if it is
   let info = null;
   if (!wheelURL || !indexURL) info = await buildInfo(HERE);
   else if (snapshot && !pyodide) info = await buildInfo(HERE).catch(() => null);
+  marks.info = performance.now();
   indexURL = new URL(indexURL || info.pyodide || "pyodide/", HERE).href;
   wheelURL = new URL(wheelURL || info.wheel, HERE).href;
-  // Download the wheel while Pyodide boots; it is unpacked once Python is up.
+  // Download the wheel while Pyodide boots.
   const wheel = fetch(wheelURL).then((res) => {
     if (!res.ok) throw new Error(`loading ${wheelURL} failed: HTTP ${res.status}`);
     return res.arrayBuffer();
@@ -68,22 +76,32 @@ async function boot({ indexURL, wheelURL, pyodide, snapshot = true }) {
   const snapURL =
     !pyodide && snapshot && announced && snapshotsWork() ? snapshotURL(wheelURL, info.pyodideVersion) : null;
   marks.snapshot = "none";
-  if (!pyodide) {
-    const { loadPyodide } = await import(new URL("pyodide.mjs", indexURL).href);
-    const bytes = snapURL ? await cachedSnapshot(snapURL) : null;
-    if (bytes) {
+  if (pyodide || !inflates) {
+    pyodide ||= await (await import(new URL("pyodide.mjs", indexURL).href)).loadPyodide({ indexURL });
+    marks.pyodide = performance.now();
+    unpackWheel(pyodide, await wheel);
+  } else {
+    // The wheel is unzipped while Pyodide starts, and the snapshot's bytes are read from
+    // the cache meanwhile.
+    const [{ loadPyodide }, cached] = await Promise.all([
+      indexURL === usual && usualModule ? usualModule : import(new URL("pyodide.mjs", indexURL).href),
+      snapURL ? cachedSnapshot(snapURL) : null,
+    ]);
+    marks.runtime = performance.now();
+    const installer = wheelInstaller(wheel);
+    if (cached) {
       try {
-        pyodide = await loadPyodide({ indexURL, _loadSnapshot: bytes });
+        pyodide = await loadPyodide({ indexURL, fsInit: installer.fsInit, _loadSnapshot: cached.bytes });
         marks.snapshot = "restored";
       } catch (e) {
         console.warn("Pyodide snapshot unusable, booting without it:", e);
         await dropSnapshot(snapURL);
       }
     }
-    pyodide ||= await loadPyodide({ indexURL });
+    pyodide ||= await loadPyodide({ indexURL, fsInit: installer.fsInit });
+    marks.pyodide = performance.now();
+    await installer.install(pyodide);
   }
-  marks.pyodide = performance.now();
-  unpackWheel(pyodide, await wheel);
   marks.wheel = performance.now();
   const mod = pyodide.pyimport("reasoningbank.jsapi");
   const pending = new Map(); // call id -> [resolve, reject] of a call not answered at once

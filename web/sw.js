@@ -55,11 +55,13 @@ async function cacheFirst(request) {
   return res;
 }
 
-async function networkFirst(request) {
+async function networkFirst(event) {
+  const { request } = event;
   const cache = await caches.open(CACHE);
   try {
     const res = await fetch(request);
-    if (res.ok) await cache.put(request, res.clone());
+    // Answer now, store meanwhile: the page's start waits on every script it fetches.
+    if (res.ok) event.waitUntil(cache.put(request, res.clone()));
     return res;
   } catch (err) {
     const hit =
@@ -73,5 +75,5 @@ async function networkFirst(request) {
 self.addEventListener("fetch", (event) => {
   const url = new URL(event.request.url);
   if (event.request.method !== "GET" || url.origin !== scope.origin) return;
-  event.respondWith(immutable(url) ? cacheFirst(event.request) : networkFirst(event.request));
+  event.respondWith(immutable(url) ? cacheFirst(event.request) : networkFirst(event));
 });
