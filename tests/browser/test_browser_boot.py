@@ -156,3 +156,53 @@ def test_second_visit_boots_from_the_snapshot(playwright: Any, app_url: str) -> 
         assert broken["results"] == first["results"]
     finally:
         browser.close()
+
+
+SITE_PACKAGES = """
+() => JSON.parse(window.rb.pyodide.runPython(`
+import hashlib, json, os, site
+root = site.getsitepackages()[0]
+json.dumps({os.path.relpath(os.path.join(d, f), root):
+            hashlib.sha256(open(os.path.join(d, f), 'rb').read()).hexdigest()
+            for d, _, fs in os.walk(root) for f in fs})
+`))
+"""
+
+UNZIP = """
+async (b64) => {
+  const { unzip } = await import('/boot.js');
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const files = await unzip(bytes.buffer);
+  return files.map(([name, data]) => [name, new TextDecoder().decode(data)]);
+}
+"""
+
+
+def test_the_browser_unzips_the_wheel_as_zipfile_does(
+    playwright: Any, app_url: str, app_server: Any
+) -> None:
+    """The page unzips the wheel itself (web/boot.js, while Pyodide starts): site-packages
+    then holds exactly the wheel's files, byte for byte; stored and deflated entries both
+    unzip, directory entries are skipped."""
+    import base64
+    import hashlib
+    import io
+    import zipfile
+
+    wheel = zipfile.ZipFile(io.BytesIO(app_server.wheel))
+    want = {i.filename: hashlib.sha256(wheel.read(i)).hexdigest() for i in wheel.infolist()}
+    mixed = io.BytesIO()
+    with zipfile.ZipFile(mixed, "w") as z:
+        z.writestr("pkg/", "")
+        z.writestr("pkg/stored.txt", "plain ü", compress_type=zipfile.ZIP_STORED)
+        z.writestr("pkg/deflated.txt", "squeezed " * 50, compress_type=zipfile.ZIP_DEFLATED)
+    browser = launch(playwright, "chromium")
+    try:
+        page = browser.new_page()
+        open_app(page, app_url, f"unzip-{uuid.uuid4().hex[:6]}", "&nosw&nosnapshot")
+        got = page.evaluate(SITE_PACKAGES)
+        unzipped = page.evaluate(UNZIP, base64.b64encode(mixed.getvalue()).decode())
+    finally:
+        browser.close()
+    assert got == want
+    assert unzipped == [["pkg/stored.txt", "plain ü"], ["pkg/deflated.txt", "squeezed " * 50]]
