@@ -3,6 +3,7 @@
 ``## Browser`` section of docs/benchmarks.md.
 
 usage: python scripts/bench-browser.py [--n 10000] [--queries 200] [--json OUT]
+       [--only js-api|first-answer] [--dense-only]
 
 Measures, on the deterministic dataset of ``bench/dataset.py`` (N patterns, 5 categories):
 
@@ -17,8 +18,9 @@ Measures, on the deterministic dataset of ``bench/dataset.py`` (N patterns, 5 ca
   (its finds return no results: reported, not compared);
 - page load to the first answered query with a warm cache (service worker), empty-ish bank
   and N-pattern bank: navigation start to results on screen (``?q=`` runs one search),
-  booting from the Pyodide memory snapshot (web/boot.js) and without it; and the first visit
-  in a fresh profile (nothing cached);
+  reloading one tab, booting from the Pyodide memory snapshot (web/boot.js) and without it,
+  alternately; then in new tabs; with the median of each step (``steps_ms``); and the first
+  visit in a fresh profile (nothing cached);
 - hybrid (lexical + semantic) search with the browser's semantic asset, when the server offers
   one: an in-memory bank of (at most) 10,000 patterns embedded in Pyodide, ``find_similar``;
 - the dense vector kernels, 10,000 x 384, top-5 (and all cosines, ``scores``): pure Python,
@@ -373,6 +375,7 @@ def wait_for_snapshot(page: Any, timeout: float = 300.0) -> bool:
 def first_answers(page: Any, url: str, db: str, runs: int, extra: str = "") -> dict[str, Any]:
     """Reload the page ``runs`` times: navigation start to the first answered query."""
     ready, answer, pyodide_boot, ours, how = [], [], [], [], set()
+    steps: dict[str, list[float]] = {}
     q = "refresh%20oauth%20tokens&cat=backend"
     for _ in range(runs):
         page.goto(f"{url}?db={db}&q={q}{extra}")
@@ -380,9 +383,22 @@ def first_answers(page: Any, url: str, db: str, runs: int, extra: str = "") -> d
         t = page.evaluate("window.rbTimings")
         ready.append(t["ready"])
         answer.append(t["firstAnswer"])
-        pyodide_boot.append(t["boot"]["pyodide"] - t["boot"]["start"])
-        ours.append(t["firstAnswer"] - t["boot"]["pyodide"])
-        how.add(t["boot"].get("snapshot", "none"))
+        boot = t["boot"]
+        pyodide_boot.append(boot["pyodide"] - boot["start"])
+        ours.append(t["firstAnswer"] - boot["pyodide"])
+        how.add(boot.get("snapshot", "none"))
+        # Where the time went: page load to our boot's start, build-info.json, Pyodide's
+        # runtime module (and the snapshot lookup), Pyodide's start, the wheel, the bank's
+        # open, the first query (with the stats the page shows first).
+        marks = [("page", 0, boot["start"]), ("info", boot["start"], boot.get("info")),
+                 ("runtime", boot.get("info"), boot.get("runtime")),
+                 ("pyodide", boot.get("runtime") or boot.get("info"), boot["pyodide"]),
+                 ("wheel", boot["pyodide"], boot["wheel"]),
+                 ("query", t["ready"], t["firstAnswer"])]  # fmt: skip
+        for name, a, b in marks:
+            if a is not None and b is not None:
+                steps.setdefault(name, []).append(b - a)
+        steps.setdefault("open", []).append(boot["open"])
     return {
         "ready_ms": statistics.median(ready),
         "first_answer_ms": statistics.median(answer),
@@ -390,6 +406,7 @@ def first_answers(page: Any, url: str, db: str, runs: int, extra: str = "") -> d
         "min_first_answer_ms": min(answer),
         "pyodide_boot_ms": statistics.median(pyodide_boot),
         "after_pyodide_ms": statistics.median(ours),
+        "steps_ms": {k: statistics.median(v) for k, v in steps.items()},
         "snapshot": sorted(how),
     }
 
@@ -414,16 +431,29 @@ def page_load(
     for _ in range(runs):
         snap.append(first_answers(page, url, db, 1))
         plain.append(first_answers(page, url, db, 1, "&nosnapshot"))
+    # The same, each time in a new tab: no process-wide cache of the previous page (such as
+    # its compiled WebAssembly) helps it.
+    tabs = []
+    for _ in range(3):
+        page.close()
+        page = ctx.new_page()
+        tabs.append(first_answers(page, url, db, 1))
     ctx.close()
 
     def merged(rows: list[dict[str, Any]]) -> dict[str, Any]:
-        out = {k: statistics.median(r[k] for r in rows) for k in rows[0] if k.endswith("_ms")}
+        out: dict[str, Any] = {
+            k: statistics.median(r[k] for r in rows) for k in rows[0] if k.endswith("_ms")
+        }
+        out["steps_ms"] = {
+            k: statistics.median(r["steps_ms"][k] for r in rows if k in r["steps_ms"])
+            for k in rows[0]["steps_ms"]
+        }
         out["first_answer_ms_all"] = [r["first_answer_ms"] for r in rows]
         out["min_first_answer_ms"] = min(out["first_answer_ms_all"])
         out["snapshot"] = sorted({h for r in rows for h in r["snapshot"]})
         return out
 
-    return {**merged(snap), "no_snapshot": merged(plain)}
+    return {**merged(snap), "no_snapshot": merged(plain), "new_tab": merged(tabs)}
 
 
 def fresh_profile(browser: Any, url: str, runs: int = 3) -> dict[str, Any]:
