@@ -442,7 +442,9 @@ def page_load(
 
     def merged(rows: list[dict[str, Any]]) -> dict[str, Any]:
         out: dict[str, Any] = {
-            k: statistics.median(r[k] for r in rows) for k in rows[0] if k.endswith("_ms")
+            k: statistics.median(r[k] for r in rows)
+            for k in rows[0]
+            if k.endswith("_ms") and k != "steps_ms"
         }
         out["steps_ms"] = {
             k: statistics.median(r["steps_ms"][k] for r in rows if k in r["steps_ms"])
