@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import BusError, ErrorCode
 from .events import PatternRejected, StreamDataReceived, StreamEnded, StreamOpened
-from .frames import Frame, FrameType, Intent
+from .frames import FrameType, Intent
 from .gossip import Out
-from .intents import Flow, IntentChecker, run_sync
+from .intents import IntentChecker, run_sync
 from .provenance import PatternRefusal, canonical_json, pattern_id, provenance_of
 from .provenance import verify_pattern_flow as _verify
 
@@ -61,11 +61,10 @@ class ClusterChecker(IntentChecker):
         super().__init__(*args, **kwargs)
         self._accepted: list[Accepted] = []
 
-    def check_flow(self, frame: Frame, now: float) -> Flow[Intent]:
-        intent: Intent = yield from super().check_flow(frame, now)
+    def _accept(self, it: Intent, ok: bool, ts: float, cost: int, now: float) -> Intent:
+        intent = super()._accept(it, ok, ts, cost, now)
         if len(self._accepted) < MAX_PENDING:
-            cost = self.policy.cost(intent.op, len(frame.payload))
-            self._accepted.append((intent.key, intent.nonce, intent.timestamp_ms / 1000.0, cost))
+            self._accepted.append((intent.key, intent.nonce, ts, cost))
         return intent
 
     def take_accepted(self) -> list[Accepted]:
