@@ -33,6 +33,8 @@ from reasoningbank.storage.base import Changes, Record
 __all__ = ["IdbStore", "open_idb_store"]
 
 _api: Any = None
+# One encoder for every record: json.dumps with options builds a new encoder per call.
+_encode = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
 # Without Web Locks (Pyodide in Node: one process) writers of one interpreter take turns here.
 _local_locks: dict[str, asyncio.Lock] = {}
 
@@ -142,8 +144,8 @@ class IdbStore:
     async def put(self, records: list[Record], delete: Sequence[str] = ()) -> None:
         if not records and not delete:
             return
-        rows = []
         lines = []
+        dims = []
         vectors = array("f")
         try:
             for r in records:
@@ -151,9 +153,9 @@ class IdbStore:
                 dim = len(emb) if emb is not None else 0
                 if dim:
                     vectors.extend(emb)  # type: ignore[arg-type]
-                rows.append([r.id, r.task_category, r.created_at, r.updated_at, dim])
+                dims.append(dim)
                 lines.append(
-                    json.dumps(
+                    _encode(
                         [
                             r.id,
                             r.task_category,
@@ -162,12 +164,10 @@ class IdbStore:
                             r.updated_at,
                             r.body,
                             r.terms,
-                        ],
-                        allow_nan=False,
-                        separators=(",", ":"),
+                        ]
                     )
                 )
-            rows_json = json.dumps(rows, allow_nan=False)
+            gone = _encode(list(delete))
         except (TypeError, ValueError) as exc:
             raise StorageError(f"put on {self.location} failed: record is not JSON: {exc}") from exc
         payload = None
@@ -177,9 +177,7 @@ class IdbStore:
             payload = to_js(vectors.tobytes())
         # Under the lock, once caught up, nobody else may have committed: the put checks.
         expect = self._seen_seq if self._locked and not self._behind else None
-        seq = await self._call(
-            "put", "put", rows_json, "\n".join(lines), payload, json.dumps(list(delete)), expect
-        )
+        seq = await self._call("put", "put", "\n".join(lines), _encode(dims), payload, gone, expect)
         self._saw_own_write(int(seq))
 
     def _saw_own_write(self, seq: int) -> None:
