@@ -116,7 +116,8 @@ json.dumps(out)
 
 # IndexedDB bulk store: N patterns in batches of 1,000 (one transaction each), through the
 # bank (validate, analyze, index, store), through the store alone (what put() costs), and
-# through the JS API; best of REPS runs each. The raw IndexedDB references (IDB_RAW_JS) run
+# through the JS API; an in-memory bank (the bank's own work, no store) beside them; best of
+# REPS runs each. The raw IndexedDB references (IDB_RAW_JS) run
 # in the same page right after.
 IDB_BULK_PY = r"""
 import json, time
@@ -130,8 +131,14 @@ recs = [
            json.dumps(p, separators=(',', ':')), p['task_description'].split(), None)
     for i, p in enumerate(pats)
 ]
-out = {'bank_per_s_all': [], 'store_per_s_all': []}
+out = {'bank_per_s_all': [], 'store_per_s_all': [], 'memory_bank_per_s_all': []}
 for rep in range(REPS):
+    bank = await ReasoningBank.open(':memory:', dedup_threshold=None)
+    t = time.perf_counter()
+    for i in range(0, len(pats), 1000):
+        await bank.store_patterns(pats[i:i + 1000])
+    out['memory_bank_per_s_all'].append(len(pats) / (time.perf_counter() - t))
+    await bank.close()
     await delete_database('rb-bulk')
     bank = await ReasoningBank.open('idb://rb-bulk', dedup_threshold=None)
     t = time.perf_counter()
@@ -153,6 +160,7 @@ out['total_patterns'] = (await bank.get_stats())['total_patterns']
 await bank.close()
 out['bank_per_s'] = max(out['bank_per_s_all'])
 out['store_per_s'] = max(out['store_per_s_all'])
+out['memory_bank_per_s'] = max(out['memory_bank_per_s_all'])
 json.dumps(out)
 """
 

@@ -197,6 +197,26 @@
     return { s, ids, ss, ns, cats, created, j: entries.map((e) => e.j).join("\n"), dims, vec };
   }
 
+  // A chunk of more than chunkMax records as chunks of chunkMax (bounded IndexedDB values).
+  function split(ch) {
+    const lines = ch.j.split("\n");
+    const entries = [];
+    let off = 0;
+    for (let i = 0; i < ch.ids.length; i++) {
+      const d = ch.dims[i];
+      entries.push({
+        id: ch.ids[i], s: ch.ss[i], n: ch.ns[i], cat: ch.cats[i], created: ch.created[i], j: lines[i],
+        vec: d ? ch.vec.subarray(off, off + d) : null,
+      });
+      off += d;
+    }
+    const pieces = [];
+    for (let i = 0; i < entries.length; i += COMPACT.chunkMax) {
+      pieces.push(packChunk(entries.slice(i, i + COMPACT.chunkMax)));
+    }
+    return pieces;
+  }
+
   // The live records among `chunks` (those written after `since`), in insertion order, and
   // the ids that `tombs` deleted for good. Each entry knows its chunk (for compaction).
   function liveRecords(chunks, tombs, since) {
@@ -305,7 +325,8 @@
   // blob: the records' JSON arrays joined by "\n" (json.dumps escapes newlines inside
   // strings, so "\n" cannot occur in one); dimsJson: JSON list of each record's vector
   // length; bytes: those vectors (float32) end to end; gone: JSON list of ids to delete.
-  // One transaction holding one chunk; resolves with its sequence number.
+  // One transaction holding one chunk (one per chunkMax records); resolves with its sequence
+  // number.
   // expect (under the write lock): the sequence number the writer caught up to; if another
   // writer committed since (one that skipped the lock), nothing is written (ConflictError).
   async function put(h, blob, dimsJson, bytes, gone, expect) {
@@ -325,23 +346,26 @@
     const seq = (seq0 || 0) + 1;
     let n = n0 || 0;
     guarded(tx, done, () => {
-      if (rows.length) {
-        const len = rows.length;
-        const chunk = {
-          s: seq, ids: new Array(len), ss: new Float64Array(len).fill(seq), ns: new Float64Array(len),
-          cats: new Array(len), created: new Array(len), j: blob, dims, vec,
-        };
-        for (let i = 0; i < len; i++) {
-          const [id, cat, , created] = rows[i];
-          if (typeof id !== "string") {
-            throw new DOMException(`a record id must be a string, not ${JSON.stringify(id)}`, "DataError");
-          }
-          chunk.ids[i] = id;
-          chunk.cats[i] = cat;
-          chunk.created[i] = created;
-          chunk.ns[i] = ++n;
+      const len = rows.length;
+      const chunk = {
+        s: seq, ids: new Array(len), ss: new Float64Array(len).fill(seq), ns: new Float64Array(len),
+        cats: new Array(len), created: new Array(len), j: blob, dims, vec,
+      };
+      for (let i = 0; i < len; i++) {
+        const [id, cat, , created] = rows[i];
+        if (typeof id !== "string") {
+          throw new DOMException(`a record id must be a string, not ${JSON.stringify(id)}`, "DataError");
         }
-        tx.objectStore("chunks").add(chunk);
+        chunk.ids[i] = id;
+        chunk.cats[i] = cat;
+        chunk.created[i] = created;
+        chunk.ns[i] = ++n;
+      }
+      const chunks = tx.objectStore("chunks");
+      if (len > COMPACT.chunkMax) {
+        for (const piece of split(chunk)) chunks.add(piece);
+      } else if (len) {
+        chunks.add(chunk);
       }
       const tombstones = tx.objectStore("tombstones");
       for (const id of ids) tombstones.put({ id, s: seq });

@@ -32,15 +32,19 @@ async def _layout(store):
 
 
 async def check_idb_chunked_round_trip(name):
-    """A batch is one chunk value; load, get, by_category, count and a second connection
-    read back every record of it exactly, in order, with its vector."""
+    """A batch is one chunk value (one per chunkMax records); load, get, by_category, count
+    and a second connection read back every record of it exactly, in order, with its vector."""
     from storage_idb import open_idb_store
+    from storage_idb.store import _js_api
 
+    api = _js_api()
+    api.COMPACT.chunkMax = 1000
     s = await open_idb_store(name)
     try:
         recs = [_rec(i) for i in range(2500)]
-        await s.put(recs)
-        assert await _layout(s) == [2500]
+        await s.put(recs[:700])
+        await s.put(recs[700:])
+        assert await _layout(s) == [700, 1000, 800]
         assert _view(await s.load()) == _view(recs)
         assert _view([await s.get("r1234")]) == _view([recs[1234]])
         assert await s.get("r2500") is None
@@ -53,6 +57,7 @@ async def check_idb_chunked_round_trip(name):
             await fresh.close()
         return "ok"
     finally:
+        api.COMPACT.chunkMax = 4096
         await s.close()
 
 
