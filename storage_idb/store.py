@@ -3,7 +3,9 @@
 Every IndexedDB request is issued by the small JS module next to this file (``idb.js``), so
 one Python call is one FFI crossing whatever the batch size. Data crosses as one JSON
 string plus one float32 byte buffer: ``load()`` of 10,000 records is one ``json.loads`` and
-one ``array.frombytes``, not 10,000 proxy conversions.
+one ``array.frombytes``, not 10,000 proxy conversions; ``put()`` of a batch is one string
+(the records' JSON arrays, one per line) and one buffer, stored as one IndexedDB value (the
+chunk layout is described in ``idb.js``).
 
 Writers in several tabs (or workers) of one origin take turns through ``write_lock()``, a
 Web Lock per bank; inside it ``changes()`` goes by the sequence number IndexedDB held when
