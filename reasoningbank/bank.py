@@ -24,7 +24,7 @@ from typing import Any
 
 from . import learning, runtime
 from ._ranking import DIVERSITY_POOL, Ranker, ScoreWeights, diversify
-from ._table import SlotTable, as_dict, compact
+from ._table import SlotTable, as_dict
 from .errors import BankClosed, InvalidPattern, NotFound, ReasoningBankError
 from .model import Match, Outcome, Pattern, Recommendation, check_limit, validate_all
 from .storage import default_location, open_store
@@ -212,30 +212,36 @@ class ReasoningBank:
                 await self._sync()
                 yield batch
                 if batch.staged or batch.delete:
-                    await self._store.put([r for r, _ in batch.staged], delete=batch.delete)
+                    await self._store.put([r for r, _, _ in batch.staged], delete=batch.delete)
             seen = self._table.memo() if len(batch.staged) > 1 else None
-            for record, body in batch.staged:
-                self._table.index(record, body, seen)
+            for record, known, context in batch.staged:
+                self._table.index_known(record, known, context, seen)
             for pid in batch.delete:
                 self._table.unindex(pid)
 
-    def _record(
-        self, pattern: Pattern, terms: Sequence[str] | None = None
-    ) -> tuple[Record, dict[str, Any]]:
+    def _record(self, pattern: Pattern, terms: Sequence[str] | None = None) -> _Staged:
         """The store's view of ``pattern`` (its body as compact JSON text, encoded once here)
-        and the body as a dict, so indexing need not parse it back."""
-        body = pattern.to_dict(with_embedding=False)
+        and what indexing reads from the body, so nothing parses it back."""
+        meta = pattern.metadata
         record = Record(
-            id=pattern.id,
-            task_category=pattern.task_category,
-            strategy=pattern.strategy,
-            created_at=pattern.metadata.created_at,
-            updated_at=pattern.metadata.updated_at,
-            body=compact(body),
-            terms=analyze(pattern.task_description) if terms is None else terms,
-            embedding=pattern.embedding,
+            pattern.id,
+            pattern.task_category,
+            pattern.strategy,
+            meta.created_at,
+            meta.updated_at,
+            pattern.body_json(),
+            analyze(pattern.task_description) if terms is None else terms,
+            pattern.embedding,
         )
-        return record, body
+        known = (
+            float(meta.confidence),
+            float(meta.success_count),
+            float(meta.failure_count),
+            float(meta.avg_success_score),
+            int(meta.contradictions),
+        )
+        # A copy: a caller's Pattern object must not reach into the index.
+        return record, known, dict(pattern.context) if pattern.context else None
 
     # -- writing -----------------------------------------------------------------------
     async def _embed(self, text: str) -> list[float] | None:
@@ -662,11 +668,16 @@ class ReasoningBank:
         }
 
 
+#: A record to write, with what ``SlotTable.index_known`` reads from its body (the numbers
+#: and the context).
+_Staged = tuple[Record, tuple[float, float, float, float, int], dict[str, Any] | None]
+
+
 @dataclass(slots=True)
 class _Batch:
-    """What one ``_writing`` block writes: records (with their parsed bodies) and deletions."""
+    """What one ``_writing`` block writes: records (with their indexed values) and deletions."""
 
-    staged: list[tuple[Record, dict[str, Any]]] = field(default_factory=list)
+    staged: list[_Staged] = field(default_factory=list)
     delete: list[str] = field(default_factory=list)
 
 

@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from json.encoder import encode_basestring
 from typing import Any
 
 from .errors import InvalidPattern
@@ -419,6 +420,29 @@ class Pattern:
         if self.embedding is not None:
             self.embedding = _embedding(self.embedding)
 
+    def body_json(self) -> str:
+        """``to_dict(with_embedding=False)`` as compact JSON text, byte for byte, without
+        building the dicts: what stores persist and the bank keeps in memory, made once per
+        write (a large share of a bulk store's time went to the dicts and their encoding)."""
+        o, m = self.outcome, self.metadata
+        numbers = (
+            o.success_score, m.usage_count, m.avg_success_score, m.success_count,
+            m.failure_count, m.confidence, m.contradictions, m.merged_count,
+        )  # fmt: skip
+        if m.extra or not _NUMBER_TYPES.issuperset(map(type, numbers)):
+            # extra's keys interleave with the known ones; odd number types: let to_dict do it
+            return _COMPACT(self.to_dict(with_embedding=False))
+        s, v = _STRING, _json_value
+        return _BODY % (
+            s(self.id), s(self.task_description), s(self.task_category), s(self.strategy),
+            _COMPACT(self.context) if self.context else "{}", _bool(o.success),
+            o.success_score, v(o.duration_seconds), v(o.tokens_used), v(o.error_message),
+            _COMPACT(o.metrics) if o.metrics else "{}",
+            s(format_time(m.created_at)), s(format_time(m.updated_at)), m.usage_count,
+            m.avg_success_score, _COMPACT(m.tags) if m.tags else "[]", m.success_count,
+            m.failure_count, m.confidence, m.contradictions, m.merged_count,
+        )  # fmt: skip
+
     def to_dict(self, *, with_embedding: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
             "id": self.id,
@@ -432,6 +456,38 @@ class Pattern:
         if with_embedding and self.embedding is not None:
             out["embedding"] = list(self.embedding)
         return out
+
+
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False).encode
+_STRING = encode_basestring  # what _COMPACT writes for a str (C when available)
+
+
+def _json_value(value: Any) -> str:
+    """``_COMPACT(value)``, cheaper for the scalars a pattern's fixed fields hold."""
+    kind = type(value)
+    if kind is str:
+        return _STRING(value)
+    if kind is float or kind is int:
+        return repr(value)  # what the encoder writes for finite numbers (validated)
+    if value is None:
+        return "null"
+    return _COMPACT(value)
+
+
+def _bool(value: Any) -> str:
+    return "true" if value is True else "false" if value is False else _json_value(value)
+
+
+#: ``Pattern.body_json``'s layout: ``%r`` of an int or float is what the encoder writes.
+_BODY = (
+    '{"id":%s,"task_description":%s,"task_category":%s,"strategy":%s,"context":%s,'
+    '"outcome":{"success":%s,"success_score":%r,"duration_seconds":%s,"tokens_used":%s,'
+    '"error_message":%s,"metrics":%s},'
+    '"metadata":{"created_at":%s,"updated_at":%s,"usage_count":%r,"avg_success_score":%r,'
+    '"tags":%s,"success_count":%r,"failure_count":%r,"confidence":%r,"contradictions":%r,'
+    '"merged_count":%r}}'
+)
+_NUMBER_TYPES = frozenset((int, float))
 
 
 def _embedding(value: Any) -> list[float]:

@@ -67,6 +67,7 @@ _COLUMNS = "id, task_category, strategy, created_at, updated_at, body, terms, em
 #: prepares it once per connection instead of once per write.
 _UPSERT = f"INSERT OR REPLACE INTO patterns ({_COLUMNS}, seq) VALUES (?,?,?,?,?,?,?,?,?)"
 _UNTOMB = "DELETE FROM tombstones WHERE id = ?"
+_ANY_TOMBSTONE = "SELECT EXISTS (SELECT 1 FROM tombstones)"
 _SEQ_AND_SNAPSHOT = (
     "SELECT (SELECT value FROM rb_meta WHERE key = 'seq'),"
     " (SELECT value FROM rb_meta WHERE key = 'index-snapshot')"
@@ -406,7 +407,8 @@ class SqliteStore:
                 self._conn.execute(_UNTOMB, (rows[0][0],))
             elif rows:
                 self._conn.executemany(_UPSERT, rows)
-                self._conn.executemany(_UNTOMB, [(r[0],) for r in rows])
+                if self._conn.execute(_ANY_TOMBSTONE).fetchone()[0]:  # else nothing to clear
+                    self._conn.executemany(_UNTOMB, [(r[0],) for r in rows])
             if delete:
                 self._remove(delete, seq)
 
