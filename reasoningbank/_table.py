@@ -147,7 +147,7 @@ class SlotTable:
             return
         self.version += 1
         base = len(self.ids)
-        slots = range(base, base + len(cols.ids))
+        slots = list(range(base, base + len(cols.ids)))  # one int object per slot, shared
         quality, wins, losses, average, contradictions = known
         self.slot.update(zip(cols.ids, slots, strict=True))
         self.ids.extend(cols.ids)
@@ -174,27 +174,39 @@ class SlotTable:
             except InvalidPattern:  # one an older version let in (NaN, ±inf): text only
                 self.dense.remove(base + i)
 
-    def load(self, cols: Columns, snap: Snapshot | None) -> bool:
-        """Index a whole bank read as columns (``SqliteStore.load_columns``) into an empty
-        table; True if ``snap`` held the numbers of every pattern. Only bodies the snapshot
-        does not cover, or with a context to keep, are parsed."""
+    def load(self, chunks: Iterable[Columns], snap: Snapshot | None) -> bool:
+        """Index a whole bank read as columns (``SqliteStore.load_columns``: a few thousand
+        rows at a time, so nothing per pattern is held twice) into an empty table; True if
+        ``snap`` held the numbers of every pattern. Only bodies the snapshot does not cover,
+        or with a context to keep, are parsed."""
         if snap is not None and not snap[0]:
             snap = None  # an empty bank's: nothing to take from it
+        position = dict(zip(snap[0], range(len(snap[0])), strict=True)) if snap else {}
+        same: dict[float, float] = {}  # equal numbers share one float (outcomes repeat a few)
+        covered = snap is not None
+        for cols in chunks:
+            covered = self._load_chunk(cols, snap, position, same) and covered
+        return covered
+
+    def _load_chunk(
+        self,
+        cols: Columns,
+        snap: Snapshot | None,
+        position: dict[str, int],
+        same: dict[float, float],
+    ) -> bool:
         n = len(cols.ids)
         known: KnownColumns = ([0.5] * n, [0.0] * n, [0.0] * n, [0.0] * n, [0] * n)
         parse: Iterable[int] = range(n)
         covered = False
-        same: dict[float, float] = {}  # equal numbers share one float (outcomes repeat a few)
         one = same.setdefault
         if snap is not None:
-            position = dict(zip(snap[0], range(len(snap[0])), strict=True))
             where = [position.get(pid) for pid in cols.ids]
-            del position
             covered = None not in where
             # Rows the snapshot misses read its first entry for now; they are parsed below.
             at = [0 if p is None else p for p in where]
-            picked = [list(map(column.__getitem__, at)) for column in snap[1]]
-            floats = [list(map(one, column, column)) for column in picked]
+            # One float at a time (freed at once when an equal one is kept), never a column.
+            floats = [[one(x, x) for x in map(column.__getitem__, at)] for column in snap[1]]
             known = (floats[0], floats[1], floats[2], floats[3], list(map(snap[2].__getitem__, at)))
             flags = snap[3]
             parse = [i for i, p in enumerate(where) if p is None or flags[p]]

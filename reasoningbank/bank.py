@@ -119,7 +119,7 @@ class ReasoningBank:
             if stale:
                 for record in records:
                     record.terms = analyze(as_dict(record.body).get("task_description", ""))
-            columns = _columns(records)
+            columns = [_columns(records)]
         covered = self._table.load(columns, snap)
         # A snapshot that covered every row needs no new one until something changes.
         self._snapshot_version = self._table.version if covered else None
@@ -293,7 +293,7 @@ class ReasoningBank:
         prepared = []  # embedding and terms first: they need no lock
         analyzed: dict[str, tuple[str, ...]] = {}  # a task repeated in a batch: analysed once
         for pattern, explicit in staged:
-            if pattern.embedding is None:
+            if pattern.embedding is None and self._embedder is not None:
                 pattern.embedding = await self._embed(pattern.task_description)
             if pattern.embedding is not None:
                 self._table.dense.check(pattern.embedding)
@@ -303,6 +303,7 @@ class ReasoningBank:
                     analyze(pattern.task_description)
                 )
             prepared.append((pattern, explicit, terms))
+        del staged, analyzed
         async with self._writing() as batch:
             now = self._clock()
             writes: dict[str, Pattern] = {}
@@ -320,7 +321,10 @@ class ReasoningBank:
                 writes[pattern.id] = pattern
                 terms_of[pattern.id] = terms
                 ids.append(pattern.id)
-            batch.staged = [self._record(p, terms_of.get(pid)) for pid, p in writes.items()]
+            del prepared  # what is written is in ``writes`` (new patterns and merge targets)
+            batch.staged = [
+                self._record(writes.pop(pid), terms_of.pop(pid, None)) for pid in list(writes)
+            ]  # each Pattern freed once encoded: a bulk store's peak memory holds one copy
         return ids
 
     async def record_outcome(

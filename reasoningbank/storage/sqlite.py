@@ -68,6 +68,8 @@ _COLUMNS = "id, task_category, strategy, created_at, updated_at, body, terms, em
 _UPSERT = f"INSERT OR REPLACE INTO patterns ({_COLUMNS}, seq) VALUES (?,?,?,?,?,?,?,?,?)"
 _UNTOMB = "DELETE FROM tombstones WHERE id = ?"
 _ANY_TOMBSTONE = "SELECT EXISTS (SELECT 1 FROM tombstones)"
+#: Rows read per step when a bank opens.
+_CHUNK = 4096
 _SEQ_AND_SNAPSHOT = (
     "SELECT (SELECT value FROM rb_meta WHERE key = 'seq'),"
     " (SELECT value FROM rb_meta WHERE key = 'index-snapshot')"
@@ -364,33 +366,38 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise StorageError(f"read from {self.location} failed: {exc}") from exc
 
-    async def load_columns(self) -> Columns:
-        """``load`` as columns (the bank's fast open). Equal categories, strategies, times
-        and terms share one object each: rows would otherwise bring their own copies, about
-        200 bytes a pattern (a bulk store stamps one time; tasks repeat)."""
-        try:
-            rows = (await self.load_rows()).fetchall()
-        except sqlite3.Error as exc:
-            raise StorageError(f"read from {self.location} failed: {exc}") from exc
-        if not rows:
-            return Columns([], [], [], [], [], [], [], {})
-        ids, cats, strategies, created, updated, bodies, terms, blobs = map(
-            list, zip(*rows, strict=True)
-        )
-        del rows
+    async def load_columns(self) -> Iterator[Columns]:
+        """``load`` as columns (the bank's fast open), a few thousand rows at a time so a
+        large bank never sits in memory twice. Equal categories, strategies, times and terms
+        share one object each: rows would otherwise bring their own copies, about 200 bytes
+        a pattern."""
+        return self._chunks(await self.load_rows())
+
+    def _chunks(self, cursor: sqlite3.Cursor) -> Iterator[Columns]:
         names: dict[str, str] = {}
         times: dict[float, float] = {}
-        split = {t: tuple(t.split(" ")) if t else () for t in dict.fromkeys(terms)}
-        return Columns(
-            ids,
-            list(map(names.setdefault, cats, cats)),
-            list(map(names.setdefault, strategies, strategies)),
-            list(map(times.setdefault, created, created)),
-            list(map(times.setdefault, updated, updated)),
-            bodies,
-            list(map(split.__getitem__, terms)),
-            {i: _unpack(b) for i, b in enumerate(blobs) if b is not None},
-        )
+        split: dict[str, tuple[str, ...]] = {}
+        while True:
+            try:
+                chunk = cursor.fetchmany(_CHUNK)
+            except sqlite3.Error as exc:
+                raise StorageError(f"read from {self.location} failed: {exc}") from exc
+            if not chunk:
+                return
+            ids, cats, strategies, created, updated, bodies, terms, blobs = zip(*chunk, strict=True)
+            del chunk
+            for text in set(terms).difference(split):
+                split[text] = tuple(text.split(" ")) if text else ()
+            yield Columns(
+                list(ids),
+                list(map(names.setdefault, cats, cats)),
+                list(map(names.setdefault, strategies, strategies)),
+                list(map(times.setdefault, created, created)),
+                list(map(times.setdefault, updated, updated)),
+                list(bodies),
+                list(map(split.__getitem__, terms)),
+                {i: _unpack(b) for i, b in enumerate(blobs) if b is not None},
+            )
 
     async def load_snapshot(self) -> Snapshot | None:
         """The index snapshot as of the last ``load`` if it was saved at that data version
@@ -423,12 +430,14 @@ class SqliteStore:
     async def put(self, records: list[Record], delete: Sequence[str] = ()) -> None:
         if not records and not delete:
             return
+        joined: dict[int, str] = {}  # patterns of one task share one terms tuple: join once
         with self._write() as seq:
             rows = [
                 (
                     r.id, r.task_category, r.strategy, r.created_at, r.updated_at,
                     r.body if isinstance(r.body, str) else _ENCODE(r.body),
-                    " ".join(r.terms), _pack(r.embedding), seq,
+                    joined.get(id(r.terms)) or joined.setdefault(id(r.terms), " ".join(r.terms)),
+                    _pack(r.embedding), seq,
                 )
                 for r in records
             ]  # fmt: skip
