@@ -432,7 +432,8 @@ class SqliteStore:
             return
         joined: dict[int, str] = {}  # patterns of one task share one terms tuple: join once
         with self._write() as seq:
-            rows = [
+            # Made one at a time: a bulk store never holds every row at once.
+            rows = (
                 (
                     r.id, r.task_category, r.strategy, r.created_at, r.updated_at,
                     r.body if isinstance(r.body, str) else _ENCODE(r.body),
@@ -440,14 +441,14 @@ class SqliteStore:
                     _pack(r.embedding), seq,
                 )
                 for r in records
-            ]  # fmt: skip
-            if len(rows) == 1:  # the common single store: skip executemany's setup
-                self._conn.execute(_UPSERT, rows[0])
-                self._conn.execute(_UNTOMB, (rows[0][0],))
-            elif rows:
+            )  # fmt: skip
+            if len(records) == 1:  # the common single store: skip executemany's setup
+                self._conn.execute(_UPSERT, next(rows))
+                self._conn.execute(_UNTOMB, (records[0].id,))
+            elif records:
                 self._conn.executemany(_UPSERT, rows)
                 if self._conn.execute(_ANY_TOMBSTONE).fetchone()[0]:  # else nothing to clear
-                    self._conn.executemany(_UNTOMB, [(r[0],) for r in rows])
+                    self._conn.executemany(_UNTOMB, ((r.id,) for r in records))
             if delete:
                 self._remove(delete, seq)
 
