@@ -211,13 +211,13 @@ class Outcome:
         if not isinstance(metrics, dict):
             raise InvalidPattern("outcome.metrics must be an object", field="metrics")
         check_json_value(metrics, "outcome.metrics")
-        return cls(
-            success=success,
-            success_score=score,
-            duration_seconds=_optional_number(data, "duration_seconds", lo=0.0),
-            tokens_used=tokens,
-            error_message=error,
-            metrics=dict(metrics),
+        return cls(  # positional: a bulk store builds one per pattern
+            success,
+            score,
+            _optional_number(data, "duration_seconds", lo=0.0),
+            tokens,
+            error,
+            dict(metrics),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -255,7 +255,7 @@ class Metadata:
     @classmethod
     def from_dict(cls, data: Any, *, now: float) -> Metadata:
         if not data:
-            return cls(created_at=now, updated_at=now)  # the common case for new patterns
+            return cls(now, now)  # the common case for new patterns
         if not isinstance(data, dict):
             raise InvalidPattern("metadata must be an object", field="metadata")
         created = (
@@ -345,17 +345,15 @@ class Pattern:
         if data.get("tags") is not None:  # top-level shorthand
             extra = Metadata.from_dict({"tags": data["tags"]}, now=now).tags
             metadata.tags = list(dict.fromkeys(metadata.tags + extra))
-        return cls(
-            id=pid,
-            task_description=_text(data, "task_description", required=True, limit=MAX_TEXT_LENGTH),
-            task_category=_text(data, "task_category", required=True, limit=_MAX_NAME_LENGTH),
-            strategy=_text(data, "strategy", required=True, limit=MAX_TEXT_LENGTH),
-            outcome=Outcome.from_dict(
-                data.get("outcome"), fallback_score=data.get("success_score")
-            ),
-            metadata=metadata,
-            context=dict(context),
-            embedding=embedding,
+        return cls(  # positional: a bulk store builds one per pattern
+            pid,
+            _text(data, "task_description", required=True, limit=MAX_TEXT_LENGTH),
+            _text(data, "task_category", required=True, limit=_MAX_NAME_LENGTH),
+            _text(data, "strategy", required=True, limit=MAX_TEXT_LENGTH),
+            Outcome.from_dict(data.get("outcome"), fallback_score=data.get("success_score")),
+            metadata,
+            dict(context),
+            embedding,
         )
 
     @classmethod
