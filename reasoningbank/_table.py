@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -139,10 +139,17 @@ class SlotTable:
             known[4],
         )
 
-    def add_fresh(self, cols: Columns, known: KnownColumns, contexts: dict[int, Any]) -> None:
+    def add_fresh(
+        self,
+        cols: Columns,
+        known: KnownColumns,
+        contexts: dict[int, Any],
+        memo: dict[tuple[Hashable, tuple[str, ...]], int] | None = None,
+    ) -> None:
         """Index patterns the table does not hold yet, column by column: ``known`` holds
         ``index_known``'s numbers as columns; ``contexts`` and ``cols.embedding`` are keyed
-        by position. Why: per-pattern calls cost most of opening a large bank."""
+        by position; ``memo`` as ``LexicalIndex.add_many`` takes it. Why: per-pattern calls
+        cost most of opening a large bank."""
         if not cols.ids:
             return
         self.version += 1
@@ -164,7 +171,7 @@ class SlotTable:
                 strict=True,
             )
         )  # fmt: skip
-        self.lex.add_many(slots, cols.terms, cols.task_category)
+        self.lex.add_many(slots, cols.terms, cols.task_category, memo)
         for i, context in contexts.items():
             if context:
                 self.contexts[base + i] = context
@@ -183,9 +190,10 @@ class SlotTable:
             snap = None  # an empty bank's: nothing to take from it
         position = dict(zip(snap[0], range(len(snap[0])), strict=True)) if snap else {}
         same: dict[float, float] = {}  # equal numbers share one float (outcomes repeat a few)
+        memo: dict[tuple[Hashable, tuple[str, ...]], int] = {}  # texts weighed so far
         covered = snap is not None
         for cols in chunks:
-            covered = self._load_chunk(cols, snap, position, same) and covered
+            covered = self._load_chunk(cols, snap, position, same, memo) and covered
         return covered
 
     def _load_chunk(
@@ -194,6 +202,7 @@ class SlotTable:
         snap: Snapshot | None,
         position: dict[str, int],
         same: dict[float, float],
+        memo: dict[tuple[Hashable, tuple[str, ...]], int],
     ) -> bool:
         n = len(cols.ids)
         known: KnownColumns = ([0.5] * n, [0.0] * n, [0.0] * n, [0.0] * n, [0] * n)
@@ -221,7 +230,7 @@ class SlotTable:
             known[4][i] = contradictions
             if body.get("context"):
                 contexts[i] = body["context"]
-        self.add_fresh(cols, known, contexts)
+        self.add_fresh(cols, known, contexts, memo)
         return covered
 
     def snapshot_columns(

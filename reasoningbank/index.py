@@ -140,28 +140,45 @@ class LexicalIndex:
             self._post(text_id)  # else the next refresh() weighs every posting anyway
 
     def add_many(
-        self, slots: Iterable[int], terms: Iterable[tuple[str, ...]], groups: Iterable[Hashable]
+        self,
+        slots: Sequence[int],
+        terms: Iterable[tuple[str, ...]],
+        groups: Iterable[Hashable],
+        memo: dict[tuple[Hashable, tuple[str, ...]], int] | None = None,
     ) -> None:
         """``add`` for many slots no document holds yet (opening a bank, a bulk store): each
         distinct text is weighed once, whatever the number of documents sharing it. Leaves
-        the same index as adding them one by one (postings are exact under one snapshot)."""
+        the same index as adding them one by one (postings are exact under one snapshot).
+        ``memo``: a dict the caller passes to every call of one bulk (a bank opened a few
+        thousand rows at a time), so a text is weighed once in the whole bulk."""
+        texts, df = self._texts, self._df
+        keys = list(zip(groups, terms, strict=True))
         members: dict[tuple[Hashable, tuple[str, ...]], list[int]] = {}
-        for slot, key in zip(slots, zip(groups, terms, strict=True), strict=True):
+        for slot, key in zip(slots, keys, strict=True):
             same = members.get(key)
             if same is None:
                 members[key] = [slot]
             else:
                 same.append(slot)
         fresh = []
-        text_of_slot = self._text_of_slot
-        for (group, text_terms), same in members.items():
-            text_id, is_new = self._weigh(text_terms, group, len(same))
-            text = self._texts[text_id]
+        text_of: dict[tuple[Hashable, tuple[str, ...]], int] = {}
+        for key, same in members.items():
+            text_id = memo.get(key) if memo is not None else None
+            if text_id is not None and text_id in texts:  # text ids are never reused
+                is_new = False
+                for tid in texts[text_id].tfs:
+                    df[tid] += len(same)
+            else:
+                text_id, is_new = self._weigh(key[1], key[0], len(same))
+                if memo is not None:
+                    memo[key] = text_id
+            text = texts[text_id]
             text.slots.update(same)
             text.ranked = None
-            text_of_slot.update(dict.fromkeys(same, text_id))
+            text_of[key] = text_id
             if is_new:
                 fresh.append(text_id)
+        self._text_of_slot.update(zip(slots, map(text_of.__getitem__, keys), strict=True))
         if not self._stale():
             for text_id in fresh:
                 self._post(text_id)
