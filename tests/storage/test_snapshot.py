@@ -180,3 +180,37 @@ def test_the_view_built_by_writes_equals_the_view_reopened_from_columns(db_path)
         got["contexts"] = sorted(str(c) for c in got["contexts"].values())
         got["found"] = [score for _, score in got["found"]]
     assert mine == theirs
+
+
+def test_opening_a_few_rows_at_a_time_gives_the_same_view(db_path, monkeypatch):
+    """A bank opens a few thousand rows at a time; texts, vectors, contexts and snapshot
+    numbers spread over many steps must give the view one step gives, with the snapshot
+    and without it (every body parsed)."""
+    from reasoningbank.storage import sqlite
+
+    bank = run(ReasoningBank.open(db_path, dedup_threshold=None))
+    ids = run(
+        bank.store_patterns(
+            [
+                pattern(
+                    f"rotate tls certificates for service {i % 4}",
+                    category="ab"[i % 2],
+                    score=i / 50,
+                    embedding=[1.0, float(i % 5), 0.25] if i % 3 else None,
+                    **({"context": {"n": i}} if i % 6 == 0 else {}),
+                )
+                for i in range(50)
+            ]
+        )
+    )
+    run(bank.record_outcome(ids[7], success=False))
+    run(bank.close())
+    _, whole = used_snapshot(db_path)
+    whole_parsed = parsed_state(db_path)
+    monkeypatch.setattr(sqlite, "_CHUNK", 7)
+    bank = run(ReasoningBank.open(db_path, dedup_threshold=None))
+    run(bank.close())  # leaves a snapshot again (the parse above removed it)
+    used, chunked = used_snapshot(db_path)
+    assert used
+    assert chunked == whole
+    assert parsed_state(db_path) == whole_parsed == whole
