@@ -186,14 +186,14 @@ class SlotTable:
         rows at a time, so nothing per pattern is held twice) into an empty table; True if
         ``snap`` held the numbers of every pattern. Only bodies the snapshot does not cover,
         or with a context to keep, are parsed."""
-        if snap is not None and not snap[0]:
-            snap = None  # an empty bank's: nothing to take from it
         position = dict(zip(snap[0], range(len(snap[0])), strict=True)) if snap else {}
         same: dict[float, float] = {}  # equal numbers share one float (outcomes repeat a few)
         memo: dict[tuple[Hashable, tuple[str, ...]], int] = {}  # texts weighed so far
-        covered = snap is not None
+        covered = snap is not None  # an empty bank's snapshot covers it
         for cols in chunks:
-            covered = self._load_chunk(cols, snap, position, same, memo) and covered
+            # A snapshot of an empty bank has nothing to take numbers from.
+            taken = snap if position else None
+            covered = self._load_chunk(cols, taken, position, same, memo) and covered
         return covered
 
     def _load_chunk(

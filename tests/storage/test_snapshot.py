@@ -214,3 +214,16 @@ def test_opening_a_few_rows_at_a_time_gives_the_same_view(db_path, monkeypatch):
     assert used
     assert chunked == whole
     assert parsed_state(db_path) == whole_parsed == whole
+
+
+def test_closing_an_unchanged_empty_bank_writes_nothing(db_path):
+    """An empty bank's snapshot covers it: opening and closing it again leaves the file's
+    data untouched (no write, so other processes have nothing to catch up on)."""
+    run(run(ReasoningBank.open(db_path)).close())
+    conn = sqlite3.connect(db_path)
+    before = conn.execute("PRAGMA data_version").fetchone()[0]
+    bank = run(ReasoningBank.open(db_path))
+    assert bank._snapshot_version is not None
+    run(bank.close())
+    assert conn.execute("PRAGMA data_version").fetchone()[0] == before
+    conn.close()
