@@ -433,11 +433,11 @@ class Pattern:
         s, v = _STRING, _json_value
         return _BODY % (
             s(self.id), s(self.task_description), s(self.task_category), s(self.strategy),
-            _COMPACT(self.context) if self.context else "{}", _bool(o.success),
+            _COMPACT(dict(self.context)) if self.context else "{}", _bool(o.success),
             o.success_score, v(o.duration_seconds), v(o.tokens_used), v(o.error_message),
-            _COMPACT(o.metrics) if o.metrics else "{}",
+            _COMPACT(dict(o.metrics)) if o.metrics else "{}",
             s(format_time(m.created_at)), s(format_time(m.updated_at)), m.usage_count,
-            m.avg_success_score, _COMPACT(m.tags) if m.tags else "[]", m.success_count,
+            m.avg_success_score, _COMPACT(list(m.tags)) if m.tags else "[]", m.success_count,
             m.failure_count, m.confidence, m.contradictions, m.merged_count,
         )  # fmt: skip
 

@@ -179,8 +179,9 @@ def test_body_json_is_the_compact_encoding_of_to_dict(data):
         p.to_dict(with_embedding=False), separators=(",", ":"), ensure_ascii=False
     )
     assert p.body_json() == expected
-    p.metadata.usage_count = True  # an odd type set directly: still the same text
+    p.metadata.usage_count = True  # odd types set directly: still the same text
     p.outcome.success = 1
+    p.metadata.tags = tuple(p.metadata.tags)  # type: ignore[assignment]
     assert p.body_json() == json.dumps(
         p.to_dict(with_embedding=False), separators=(",", ":"), ensure_ascii=False
     )
