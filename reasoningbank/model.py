@@ -194,6 +194,8 @@ class Outcome:
             )
         if score_raw is None:
             score = 1.0 if success_raw else 0.0
+        elif type(score_raw) is float and 0.0 <= score_raw <= 1.0:  # the common case, checked
+            score = score_raw
         else:
             score = _number(score_raw, "success_score", lo=0.0, hi=1.0)
         success = bool(success_raw) if success_raw is not None else score >= 0.5
@@ -210,14 +212,17 @@ class Outcome:
         metrics = data.get("metrics") or {}
         if not isinstance(metrics, dict):
             raise InvalidPattern("outcome.metrics must be an object", field="metrics")
-        check_json_value(metrics, "outcome.metrics")
+        if metrics:
+            check_json_value(metrics, "outcome.metrics")
         return cls(  # positional: a bulk store builds one per pattern
             success,
             score,
-            _optional_number(data, "duration_seconds", lo=0.0),
+            None
+            if data.get("duration_seconds") is None
+            else _optional_number(data, "duration_seconds", lo=0.0),
             tokens,
             error,
-            dict(metrics),
+            dict(metrics) if metrics else {},
         )
 
     def to_dict(self) -> dict[str, Any]:
