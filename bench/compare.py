@@ -268,7 +268,8 @@ def table(res) -> str:
             f"| {n} | reopen (s) | {_f(o.get('reopen_s'))} | {_f(f.get('reopen_s'))} "
             f"| {_x(rf.get('reopen_speedup'))} | n/a | n/a | n/a | n/a |",
             f"| {n} | RSS with N loaded (MB) | {_f(_bank_rss(o), '{:.0f}')} (peak while bulk "
-            f"loading: {_f(o['peak_rss_mb'], '{:.0f}')}) | {_f(f.get('rss_mb'), '{:.0f}')} | - "
+            f"loading: {_f(o.get('bulk_peak_rss_mb', o['peak_rss_mb']), '{:.0f}')}) "
+            f"| {_f(f.get('rss_mb'), '{:.0f}')} | - "
             f"| {_f(w.get('rss_mb'), '{:.0f}')} "
             f"| {_x(rw.get('rss_ratio_peer_over_ours'))} | {_f(t.get('rss_mb'), '{:.0f}')} "
             f"| {_x(rt.get('rss_ratio_peer_over_ours'))} |",

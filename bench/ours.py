@@ -11,7 +11,8 @@ Node process. Measures, on a fresh SQLite file bank (WAL):
            with durability="full" (fsync per commit, like the peer's SQLite default)
   find     ``find_similar(desc, task_category=cat, top_k=5)`` per query, after 5 warm-up queries;
            exact over every stored pattern of the category
-  rss      peak resident set of this process (MB; it also holds the parsed dataset), and
+  rss      peak resident set of this process (MB; it also holds the parsed dataset): at the
+           end of the bulk load (``bulk_peak_rss_mb``) and of the whole run (``peak_rss_mb``), and
            ``reopen_rss_mb``: RSS of a fresh process that opens the finished bank file and runs
            the queries - the bank's own footprint with no harness data around
 and the same bulk + find on a ":memory:" bank. Deduplication is off (``dedup_threshold=None``)
@@ -111,6 +112,7 @@ async def run(data_dir: str, singles: int, memory: bool) -> dict:
         await bank.store_patterns([dict(p) for p in pats])
         dt = time.perf_counter() - t0
         out["bulk_per_s"] = len(pats) / dt
+        out["bulk_peak_rss_mb"] = _peak_rss_mb()  # the process's peak so far: the bulk load's
         out.update(await _find(bank, qs))
         out["rss_mb"] = _rss_mb()
         out["rss_delta_mb"] = out["rss_mb"] - rss0

@@ -10,20 +10,19 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from .errors import InvalidPattern
 from .index import LexicalIndex
 from .model import Pattern
-from .storage.base import Record
+from .storage.base import Columns, Record
+from .storage.snapshot import Snapshot
 from .text import ANALYZER_VERSION
 
-__all__ = ["Seen", "SlotTable", "as_dict", "compact"]
+__all__ = ["KnownColumns", "SlotTable", "as_dict", "compact"]
 
-#: ``LexicalIndex.add``'s memo of texts already weighed during one bulk of adds.
-Seen: TypeAlias = "dict[tuple[Hashable, tuple[str, ...]], Any]"
 
 compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False).encode
 
@@ -31,6 +30,23 @@ compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circ
 def as_dict(body: dict[str, Any] | str) -> dict[str, Any]:
     """Stores hand back the pattern body as a dict (or, compactly, as its JSON text)."""
     return json.loads(body) if isinstance(body, str) else body
+
+
+#: ``index_known``'s numbers as columns: confidence, successes, failures, average,
+#: contradictions.
+KnownColumns: TypeAlias = "tuple[list[float], list[float], list[float], list[float], list[int]]"
+
+
+def _known(body: dict[str, Any]) -> tuple[float, float, float, float, int]:
+    """The numbers ``index_known`` takes, read from a parsed body."""
+    meta = body.get("metadata") or {}
+    return (
+        float(meta.get("confidence", 0.5)),
+        float(meta.get("success_count", 0.0)),
+        float(meta.get("failure_count", 0.0)),
+        float(meta.get("avg_success_score", 0.0)),
+        int(meta.get("contradictions", 0)),
+    )
 
 
 @dataclass(slots=True)
@@ -70,34 +86,16 @@ class SlotTable:
     def __contains__(self, pid: object) -> bool:
         return pid in self.records
 
-    @staticmethod
-    def memo() -> Seen:
-        """A fresh ``seen`` for one bulk of ``index`` calls (opening a bank, a bulk store)."""
-        return {}
-
-    def index(
-        self, record: Record, body: dict[str, Any] | None = None, seen: Seen | None = None
-    ) -> None:
-        """Index ``record``; ``body`` is its parsed JSON when the caller already has it;
-        ``seen`` as ``LexicalIndex.add`` takes it, for bulk work."""
-        if body is None:
-            body = as_dict(record.body)
-        meta = body.get("metadata") or {}
-        known = (
-            float(meta.get("confidence", 0.5)),
-            float(meta.get("success_count", 0.0)),
-            float(meta.get("failure_count", 0.0)),
-            float(meta.get("avg_success_score", 0.0)),
-            int(meta.get("contradictions", 0)),
-        )
-        self.index_known(record, known, body.get("context"), seen)
+    def index(self, record: Record) -> None:
+        """Index ``record`` (parsing its body for the numbers and context it holds)."""
+        body = as_dict(record.body)
+        self.index_known(record, _known(body), body.get("context"))
 
     def index_known(
         self,
         record: Record,
         known: tuple[float, float, float, float, int],
         context: dict[str, Any] | None = None,
-        seen: Seen | None = None,
     ) -> None:
         """Index ``record`` whose body's numbers are already known (``known``: confidence,
         successes, failures, average, contradictions; see ``snapshot_columns``) and whose
@@ -117,7 +115,7 @@ class SlotTable:
             self.strategy[slot] = record.strategy
             self.quality[slot] = known[0]
         terms = record.terms if type(record.terms) is tuple else tuple(record.terms)
-        self.lex.add(slot, terms, record.task_category, seen)
+        self.lex.add(slot, terms, record.task_category)
         if record.embedding is not None:
             try:
                 self.dense.add(slot, record.embedding)  # the only in-memory copy of the vector
@@ -140,6 +138,100 @@ class SlotTable:
             known[3],
             known[4],
         )
+
+    def add_fresh(
+        self,
+        cols: Columns,
+        known: KnownColumns,
+        contexts: dict[int, Any],
+        memo: dict[tuple[Hashable, tuple[str, ...]], int] | None = None,
+    ) -> None:
+        """Index patterns the table does not hold yet, column by column: ``known`` holds
+        ``index_known``'s numbers as columns; ``contexts`` and ``cols.embedding`` are keyed
+        by position; ``memo`` as ``LexicalIndex.add_many`` takes it. Why: per-pattern calls
+        cost most of opening a large bank."""
+        if not cols.ids:
+            return
+        self.version += 1
+        base = len(self.ids)
+        slots = list(range(base, base + len(cols.ids)))  # one int object per slot, shared
+        quality, wins, losses, average, contradictions = known
+        self.slot.update(zip(cols.ids, slots, strict=True))
+        self.ids.extend(cols.ids)
+        self.category.extend(cols.task_category)
+        self.strategy.extend(cols.strategy)
+        self.quality.extend(quality)
+        self.records.update(
+            zip(
+                cols.ids,
+                map(
+                    _Entry, cols.body, cols.terms, cols.task_category, cols.created_at,
+                    cols.updated_at, wins, losses, average, contradictions,
+                ),
+                strict=True,
+            )
+        )  # fmt: skip
+        self.lex.add_many(slots, cols.terms, cols.task_category, memo)
+        for i, context in contexts.items():
+            if context:
+                self.contexts[base + i] = context
+        for i, vector in cols.embedding.items():
+            try:
+                self.dense.add(base + i, vector)  # the only in-memory copy of the vector
+            except InvalidPattern:  # one an older version let in (NaN, ±inf): text only
+                self.dense.remove(base + i)
+
+    def load(self, chunks: Iterable[Columns], snap: Snapshot | None) -> bool:
+        """Index a whole bank read as columns (``SqliteStore.load_columns``: a few thousand
+        rows at a time, so nothing per pattern is held twice) into an empty table; True if
+        ``snap`` held the numbers of every pattern. Only bodies the snapshot does not cover,
+        or with a context to keep, are parsed."""
+        position = dict(zip(snap[0], range(len(snap[0])), strict=True)) if snap else {}
+        same: dict[float, float] = {}  # equal numbers share one float (outcomes repeat a few)
+        memo: dict[tuple[Hashable, tuple[str, ...]], int] = {}  # texts weighed so far
+        covered = snap is not None  # an empty bank's snapshot covers it
+        for cols in chunks:
+            # A snapshot of an empty bank has nothing to take numbers from.
+            taken = snap if position else None
+            covered = self._load_chunk(cols, taken, position, same, memo) and covered
+        return covered
+
+    def _load_chunk(
+        self,
+        cols: Columns,
+        snap: Snapshot | None,
+        position: dict[str, int],
+        same: dict[float, float],
+        memo: dict[tuple[Hashable, tuple[str, ...]], int],
+    ) -> bool:
+        n = len(cols.ids)
+        known: KnownColumns = ([0.5] * n, [0.0] * n, [0.0] * n, [0.0] * n, [0] * n)
+        parse: Iterable[int] = range(n)
+        covered = False
+        one = same.setdefault
+        if snap is not None:
+            where = [position.get(pid) for pid in cols.ids]
+            covered = None not in where
+            # Rows the snapshot misses read its first entry for now; they are parsed below.
+            at = [0 if p is None else p for p in where]
+            # One float at a time (freed at once when an equal one is kept), never a column.
+            floats = [[one(x, x) for x in map(column.__getitem__, at)] for column in snap[1]]
+            known = (floats[0], floats[1], floats[2], floats[3], list(map(snap[2].__getitem__, at)))
+            flags = snap[3]
+            parse = [i for i, p in enumerate(where) if p is None or flags[p]]
+        contexts: dict[int, Any] = {}
+        for i in parse:
+            body = json.loads(cols.body[i])
+            quality, wins, losses, average, contradictions = _known(body)
+            known[0][i] = one(quality, quality)
+            known[1][i] = one(wins, wins) if wins else wins
+            known[2][i] = one(losses, losses) if losses else losses
+            known[3][i] = one(average, average) if average else average
+            known[4][i] = contradictions
+            if body.get("context"):
+                contexts[i] = body["context"]
+        self.add_fresh(cols, known, contexts, memo)
+        return covered
 
     def snapshot_columns(
         self,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import gc
 import heapq
 import inspect
 import math
@@ -17,7 +18,7 @@ import os
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -28,7 +29,7 @@ from ._table import SlotTable, as_dict, compact
 from .errors import BankClosed, InvalidPattern, NotFound, ReasoningBankError
 from .model import Match, Outcome, Pattern, Recommendation, check_limit, validate_all
 from .storage import default_location, open_store
-from .storage.base import Record, Store
+from .storage.base import Columns, Record, Store
 from .text import ANALYZER_VERSION, analyze
 from .vectors import check_vector, cosine, make_dense_index
 
@@ -99,7 +100,8 @@ class ReasoningBank:
         store, fallback = await open_store(loc, backend, durability, create)
         try:
             bank = cls(store, fallback=fallback, **options)
-            await bank._load(progress)
+            with _collector_paused():
+                await bank._load(progress)
         except BaseException:
             await store.close()
             raise
@@ -107,48 +109,29 @@ class ReasoningBank:
 
     async def _load(self, progress: Callable[[int, int], None] | None) -> None:
         stale = (await self._store.get_meta("analyzer")) not in (None, ANALYZER_VERSION)
-        reindexed = []
-        records = await self._store.load()
-        load_snapshot = getattr(self._store, "load_snapshot", None)
-        snap = await load_snapshot() if load_snapshot and not stale else None
-        position = {pid: i for i, pid in enumerate(snap[0])} if snap else {}
-        missed = 0
-        seen = self._table.memo()
-        same: dict[float, float] = {}
-        one = same.setdefault
-        for record in records:
+        load_columns = getattr(self._store, "load_columns", None)
+        snap = None
+        if load_columns is not None and not stale:
+            columns = await load_columns()
+            snap = await self._store.load_snapshot()  # type: ignore[attr-defined]
+        else:
+            records = list(await self._store.load())
             if stale:
-                record.terms = analyze(as_dict(record.body).get("task_description", ""))
-                reindexed.append(record)
-            i = position.get(record.id)
-            if i is None:
-                missed += 1
-                self._table.index(record, seen=seen)
-            elif snap is not None and not snap[3][i]:  # no context: nothing left to parse
-                # Equal numbers share one float object (outcomes repeat a few values).
-                (quality, wins, losses, average), contradictions = snap[1], snap[2]
-                q, w, f, a = quality[i], wins[i], losses[i], average[i]
-                known = (
-                    one(q, q) if q else q,
-                    one(w, w) if w else w,
-                    one(f, f) if f else f,
-                    one(a, a) if a else a,
-                    contradictions[i],
-                )
-                self._table.index_known(record, known, seen=seen)
-            else:
-                self._table.index(record, seen=seen)
+                for record in records:
+                    record.terms = analyze(as_dict(record.body).get("task_description", ""))
+            columns = [_columns(records)]
+        covered = self._table.load(columns, snap)
         # A snapshot that covered every row needs no new one until something changes.
-        self._snapshot_version = self._table.version if snap and not missed else None
-        if reindexed and not getattr(self._store, "read_only", False):
-            # The analyzer changed: store the new terms once so later opens are fast again.
-            total = len(reindexed)
-            for start in range(0, total, 1000):
-                await self._store.put(reindexed[start : start + 1000])
-                if progress:
-                    progress(min(start + 1000, total), total)
+        self._snapshot_version = self._table.version if covered else None
         if getattr(self._store, "read_only", False):
             return
+        if stale and records:
+            # The analyzer changed: store the new terms once so later opens are fast again.
+            total = len(records)
+            for start in range(0, total, 1000):
+                await self._store.put(records[start : start + 1000])
+                if progress:
+                    progress(min(start + 1000, total), total)
         if stale or await self._store.get_meta("analyzer") is None:
             await self._store.set_meta("analyzer", ANALYZER_VERSION)
 
@@ -212,30 +195,53 @@ class ReasoningBank:
                 await self._sync()
                 yield batch
                 if batch.staged or batch.delete:
-                    await self._store.put([r for r, _ in batch.staged], delete=batch.delete)
-            seen = self._table.memo() if len(batch.staged) > 1 else None
-            for record, body in batch.staged:
-                self._table.index(record, body, seen)
+                    await self._store.put([r for r, _, _ in batch.staged], delete=batch.delete)
+            self._index_staged(batch.staged)
             for pid in batch.delete:
                 self._table.unindex(pid)
 
-    def _record(
-        self, pattern: Pattern, terms: Sequence[str] | None = None
-    ) -> tuple[Record, dict[str, Any]]:
+    def _index_staged(self, staged: list[_Staged]) -> None:
+        """Index what a write committed: new patterns together (``SlotTable.add_fresh``),
+        updated ones one by one."""
+        slot, bulk = self._table.slot, len(staged) > 1
+        fresh = []
+        for item in staged:
+            if bulk and item[0].id not in slot:
+                fresh.append(item)
+            else:
+                self._table.index_known(*item)
+        if fresh:
+            records = [record for record, _, _ in fresh]
+            numbers = [list(c) for c in zip(*(known for _, known, _ in fresh), strict=True)]
+            self._table.add_fresh(
+                _columns(records),
+                (numbers[0], numbers[1], numbers[2], numbers[3], numbers[4]),
+                {i: context for i, (_, _, context) in enumerate(fresh) if context},
+            )
+
+    def _record(self, pattern: Pattern, terms: Sequence[str] | None = None) -> _Staged:
         """The store's view of ``pattern`` (its body as compact JSON text, encoded once here)
-        and the body as a dict, so indexing need not parse it back."""
-        body = pattern.to_dict(with_embedding=False)
+        and what indexing reads from the body, so nothing parses it back."""
+        meta = pattern.metadata
         record = Record(
-            id=pattern.id,
-            task_category=pattern.task_category,
-            strategy=pattern.strategy,
-            created_at=pattern.metadata.created_at,
-            updated_at=pattern.metadata.updated_at,
-            body=compact(body),
-            terms=analyze(pattern.task_description) if terms is None else terms,
-            embedding=pattern.embedding,
+            pattern.id,
+            pattern.task_category,
+            pattern.strategy,
+            meta.created_at,
+            meta.updated_at,
+            pattern.body_json(),
+            analyze(pattern.task_description) if terms is None else terms,
+            pattern.embedding,
         )
-        return record, body
+        known = (
+            float(meta.confidence),
+            float(meta.success_count),
+            float(meta.failure_count),
+            float(meta.avg_success_score),
+            int(meta.contradictions),
+        )
+        # A copy: a caller's Pattern object must not reach into the index.
+        return record, known, dict(pattern.context) if pattern.context else None
 
     # -- writing -----------------------------------------------------------------------
     async def _embed(self, text: str) -> list[float] | None:
@@ -277,11 +283,17 @@ class ReasoningBank:
         """Validate all, then store all in one transaction; returns ids in input order."""
         self._check_open()
         items = list(patterns)
+        if len(items) > 1:
+            with _collector_paused():
+                return await self._store_all(items)
+        return await self._store_all(items)
+
+    async def _store_all(self, items: list[dict[str, Any] | Pattern]) -> list[str]:
         staged = validate_all(items, now=self._clock(), new_id=_new_ids(len(items)).__next__)
         prepared = []  # embedding and terms first: they need no lock
         analyzed: dict[str, tuple[str, ...]] = {}  # a task repeated in a batch: analysed once
         for pattern, explicit in staged:
-            if pattern.embedding is None:
+            if pattern.embedding is None and self._embedder is not None:
                 pattern.embedding = await self._embed(pattern.task_description)
             if pattern.embedding is not None:
                 self._table.dense.check(pattern.embedding)
@@ -291,6 +303,7 @@ class ReasoningBank:
                     analyze(pattern.task_description)
                 )
             prepared.append((pattern, explicit, terms))
+        del staged, analyzed
         async with self._writing() as batch:
             now = self._clock()
             writes: dict[str, Pattern] = {}
@@ -308,7 +321,10 @@ class ReasoningBank:
                 writes[pattern.id] = pattern
                 terms_of[pattern.id] = terms
                 ids.append(pattern.id)
-            batch.staged = [self._record(p, terms_of.get(pid)) for pid, p in writes.items()]
+            del prepared  # what is written is in ``writes`` (new patterns and merge targets)
+            batch.staged = [
+                self._record(writes.pop(pid), terms_of.pop(pid, None)) for pid in list(writes)
+            ]  # each Pattern freed once encoded: a bulk store's peak memory holds one copy
         return ids
 
     async def record_outcome(
@@ -662,12 +678,48 @@ class ReasoningBank:
         }
 
 
+#: A record to write, with what ``SlotTable.index_known`` reads from its body (the numbers
+#: and the context).
+_Staged = tuple[Record, tuple[float, float, float, float, int], dict[str, Any] | None]
+
+
 @dataclass(slots=True)
 class _Batch:
-    """What one ``_writing`` block writes: records (with their parsed bodies) and deletions."""
+    """What one ``_writing`` block writes: records (with their indexed values) and deletions."""
 
-    staged: list[tuple[Record, dict[str, Any]]] = field(default_factory=list)
+    staged: list[_Staged] = field(default_factory=list)
     delete: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a bank opens or stores a batch.
+
+    Why: both allocate objects for every pattern and free almost none, so the collector
+    kept re-scanning the growing heap: a third of a 100,000-pattern bulk store. Nothing
+    made there is cyclic garbage. The pause that found it running resumes it.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _columns(records: list[Record]) -> Columns:
+    """Records as the columns ``SlotTable.load`` indexes (stores that hand out records)."""
+    return Columns(
+        [r.id for r in records],
+        [r.task_category for r in records],
+        [r.strategy for r in records],
+        [r.created_at for r in records],
+        [r.updated_at for r in records],
+        [r.body if isinstance(r.body, str) else compact(r.body) for r in records],
+        [r.terms if type(r.terms) is tuple else tuple(r.terms) for r in records],
+        {i: r.embedding for i, r in enumerate(records) if r.embedding is not None},
+    )
 
 
 def _cpython_only(method: str) -> None:

@@ -126,34 +126,66 @@ class LexicalIndex:
     def postings_count(self) -> int:
         return sum(len(t.tfs) * len(t.slots) for t in self._texts.values())
 
-    def add(
-        self,
-        slot: int,
-        terms: Iterable[str],
-        group: Hashable = None,
-        seen: dict[tuple[Hashable, tuple[str, ...]], _Key] | None = None,
-    ) -> None:
-        """Index (or re-index) a document under ``slot``, in ``group``.
-
-        ``seen``: a dict the caller keeps across one bulk of adds (opening a bank, a bulk
-        store). A document whose terms and group were seen before joins its text without
-        weighing its terms again (agent memories repeat the same task often)."""
+    def add(self, slot: int, terms: Iterable[str], group: Hashable = None) -> None:
+        """Index (or re-index) a document under ``slot``, in ``group``."""
         if slot in self._text_of_slot:
             self.remove(slot)
-        if seen is not None:
-            terms = terms if type(terms) is tuple else tuple(terms)
-            memo = (group, terms)
-            known = seen.get(memo)
-            joined = None if known is None else self._text_of_key.get(known)
-            if joined is not None:
-                text = self._texts[joined]
-                df = self._df
-                for term_id in text.tfs:
-                    df[term_id] += 1
-                text.slots.add(slot)
-                text.ranked = None
-                self._text_of_slot[slot] = joined
-                return
+        text_id, is_new = self._weigh(terms, group, 1)
+        text = self._texts[text_id]
+        text.slots.add(slot)
+        text.ranked = None
+        self._text_of_slot[slot] = text_id
+        # Decided after the slot counts again: re-adding a document must not leave it unposted.
+        if is_new and not self._stale():
+            self._post(text_id)  # else the next refresh() weighs every posting anyway
+
+    def add_many(
+        self,
+        slots: Sequence[int],
+        terms: Iterable[tuple[str, ...]],
+        groups: Iterable[Hashable],
+        memo: dict[tuple[Hashable, tuple[str, ...]], int] | None = None,
+    ) -> None:
+        """``add`` for many slots no document holds yet (opening a bank, a bulk store): each
+        distinct text is weighed once, whatever the number of documents sharing it. Leaves
+        the same index as adding them one by one (postings are exact under one snapshot).
+        ``memo``: a dict the caller passes to every call of one bulk (a bank opened a few
+        thousand rows at a time), so a text is weighed once in the whole bulk."""
+        texts, df = self._texts, self._df
+        keys = list(zip(groups, terms, strict=True))
+        members: dict[tuple[Hashable, tuple[str, ...]], list[int]] = {}
+        for slot, key in zip(slots, keys, strict=True):
+            same = members.get(key)
+            if same is None:
+                members[key] = [slot]
+            else:
+                same.append(slot)
+        fresh = []
+        text_of: dict[tuple[Hashable, tuple[str, ...]], int] = {}
+        for key, same in members.items():
+            text_id = memo.get(key) if memo is not None else None
+            if text_id is not None and text_id in texts:  # text ids are never reused
+                is_new = False
+                for tid in texts[text_id].tfs:
+                    df[tid] += len(same)
+            else:
+                text_id, is_new = self._weigh(key[1], key[0], len(same))
+                if memo is not None:
+                    memo[key] = text_id
+            text = texts[text_id]
+            text.slots.update(same)
+            text.ranked = None
+            text_of[key] = text_id
+            if is_new:
+                fresh.append(text_id)
+        self._text_of_slot.update(zip(slots, map(text_of.__getitem__, keys), strict=True))
+        if not self._stale():
+            for text_id in fresh:
+                self._post(text_id)
+
+    def _weigh(self, terms: Iterable[str], group: Hashable, count: int) -> tuple[int, bool]:
+        """The text id of ``terms`` in ``group`` (and whether it is new), counting ``count``
+        more documents in each of its terms' document frequencies."""
         tfs: dict[int, float] = {}
         tid_of, df = self._tid, self._df
         for term, tf in term_weights(terms).items():
@@ -165,24 +197,16 @@ class LexicalIndex:
                 self._idf.append(self._unseen_idf(term))
                 self._postings.append({})
                 self._max_weight.append({})
-            df[tid] += 1
+            df[tid] += count
             tfs[tid] = tf
         key = (group, tuple(sorted(tfs.items())))
         text_id = self._text_of_key.get(key)
-        is_new = text_id is None
-        if text_id is None:
-            text_id = self._text_of_key[key] = self._next_text
-            self._next_text += 1
-            self._texts[text_id] = _Text(tfs, group, key)
-        text = self._texts[text_id]
-        text.slots.add(slot)
-        text.ranked = None
-        self._text_of_slot[slot] = text_id
-        if seen is not None:
-            seen[memo] = key
-        # Decided after the slot counts again: re-adding a document must not leave it unposted.
-        if is_new and not self._stale():
-            self._post(text_id)  # else the next refresh() weighs every posting anyway
+        if text_id is not None:
+            return text_id, False
+        text_id = self._text_of_key[key] = self._next_text
+        self._next_text += 1
+        self._texts[text_id] = _Text(tfs, group, key)
+        return text_id, True
 
     def remove(self, slot: int) -> None:
         text_id = self._text_of_slot.pop(slot, None)

@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from json.encoder import encode_basestring
 from typing import Any
 
 from .errors import InvalidPattern
@@ -193,6 +194,8 @@ class Outcome:
             )
         if score_raw is None:
             score = 1.0 if success_raw else 0.0
+        elif type(score_raw) is float and 0.0 <= score_raw <= 1.0:  # the common case, checked
+            score = score_raw
         else:
             score = _number(score_raw, "success_score", lo=0.0, hi=1.0)
         success = bool(success_raw) if success_raw is not None else score >= 0.5
@@ -209,14 +212,17 @@ class Outcome:
         metrics = data.get("metrics") or {}
         if not isinstance(metrics, dict):
             raise InvalidPattern("outcome.metrics must be an object", field="metrics")
-        check_json_value(metrics, "outcome.metrics")
-        return cls(
-            success=success,
-            success_score=score,
-            duration_seconds=_optional_number(data, "duration_seconds", lo=0.0),
-            tokens_used=tokens,
-            error_message=error,
-            metrics=dict(metrics),
+        if metrics:
+            check_json_value(metrics, "outcome.metrics")
+        return cls(  # positional: a bulk store builds one per pattern
+            success,
+            score,
+            None
+            if data.get("duration_seconds") is None
+            else _optional_number(data, "duration_seconds", lo=0.0),
+            tokens,
+            error,
+            dict(metrics) if metrics else {},
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -254,7 +260,7 @@ class Metadata:
     @classmethod
     def from_dict(cls, data: Any, *, now: float) -> Metadata:
         if not data:
-            return cls(created_at=now, updated_at=now)  # the common case for new patterns
+            return cls(now, now)  # the common case for new patterns
         if not isinstance(data, dict):
             raise InvalidPattern("metadata must be an object", field="metadata")
         created = (
@@ -344,17 +350,15 @@ class Pattern:
         if data.get("tags") is not None:  # top-level shorthand
             extra = Metadata.from_dict({"tags": data["tags"]}, now=now).tags
             metadata.tags = list(dict.fromkeys(metadata.tags + extra))
-        return cls(
-            id=pid,
-            task_description=_text(data, "task_description", required=True, limit=MAX_TEXT_LENGTH),
-            task_category=_text(data, "task_category", required=True, limit=_MAX_NAME_LENGTH),
-            strategy=_text(data, "strategy", required=True, limit=MAX_TEXT_LENGTH),
-            outcome=Outcome.from_dict(
-                data.get("outcome"), fallback_score=data.get("success_score")
-            ),
-            metadata=metadata,
-            context=dict(context),
-            embedding=embedding,
+        return cls(  # positional: a bulk store builds one per pattern
+            pid,
+            _text(data, "task_description", required=True, limit=MAX_TEXT_LENGTH),
+            _text(data, "task_category", required=True, limit=_MAX_NAME_LENGTH),
+            _text(data, "strategy", required=True, limit=MAX_TEXT_LENGTH),
+            Outcome.from_dict(data.get("outcome"), fallback_score=data.get("success_score")),
+            metadata,
+            dict(context),
+            embedding,
         )
 
     @classmethod
@@ -419,6 +423,29 @@ class Pattern:
         if self.embedding is not None:
             self.embedding = _embedding(self.embedding)
 
+    def body_json(self) -> str:
+        """``to_dict(with_embedding=False)`` as compact JSON text, byte for byte, without
+        building the dicts: what stores persist and the bank keeps in memory, made once per
+        write (a large share of a bulk store's time went to the dicts and their encoding)."""
+        o, m = self.outcome, self.metadata
+        numbers = (
+            o.success_score, m.usage_count, m.avg_success_score, m.success_count,
+            m.failure_count, m.confidence, m.contradictions, m.merged_count,
+        )  # fmt: skip
+        if m.extra or not _NUMBER_TYPES.issuperset(map(type, numbers)):
+            # extra's keys interleave with the known ones; odd number types: let to_dict do it
+            return _COMPACT(self.to_dict(with_embedding=False))
+        s, v = _STRING, _json_value
+        return _BODY % (
+            s(self.id), s(self.task_description), s(self.task_category), s(self.strategy),
+            _COMPACT(dict(self.context)) if self.context else "{}", _bool(o.success),
+            o.success_score, v(o.duration_seconds), v(o.tokens_used), v(o.error_message),
+            _COMPACT(dict(o.metrics)) if o.metrics else "{}",
+            s(format_time(m.created_at)), s(format_time(m.updated_at)), m.usage_count,
+            m.avg_success_score, _COMPACT(list(m.tags)) if m.tags else "[]", m.success_count,
+            m.failure_count, m.confidence, m.contradictions, m.merged_count,
+        )  # fmt: skip
+
     def to_dict(self, *, with_embedding: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
             "id": self.id,
@@ -432,6 +459,38 @@ class Pattern:
         if with_embedding and self.embedding is not None:
             out["embedding"] = list(self.embedding)
         return out
+
+
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False).encode
+_STRING = encode_basestring  # what _COMPACT writes for a str (C when available)
+
+
+def _json_value(value: Any) -> str:
+    """``_COMPACT(value)``, cheaper for the scalars a pattern's fixed fields hold."""
+    kind = type(value)
+    if kind is str:
+        return _STRING(value)
+    if kind is float or kind is int:
+        return repr(value)  # what the encoder writes for finite numbers (validated)
+    if value is None:
+        return "null"
+    return _COMPACT(value)
+
+
+def _bool(value: Any) -> str:
+    return "true" if value is True else "false" if value is False else _json_value(value)
+
+
+#: ``Pattern.body_json``'s layout: ``%r`` of an int or float is what the encoder writes.
+_BODY = (
+    '{"id":%s,"task_description":%s,"task_category":%s,"strategy":%s,"context":%s,'
+    '"outcome":{"success":%s,"success_score":%r,"duration_seconds":%s,"tokens_used":%s,'
+    '"error_message":%s,"metrics":%s},'
+    '"metadata":{"created_at":%s,"updated_at":%s,"usage_count":%r,"avg_success_score":%r,'
+    '"tags":%s,"success_count":%r,"failure_count":%r,"confidence":%r,"contradictions":%r,'
+    '"merged_count":%r}}'
+)
+_NUMBER_TYPES = frozenset((int, float))
 
 
 def _embedding(value: Any) -> list[float]:

@@ -3,7 +3,7 @@
 ``## Browser`` section of docs/benchmarks.md.
 
 usage: python scripts/bench-browser.py [--n 10000] [--queries 200] [--json OUT]
-       [--only js-api|first-answer] [--dense-only]
+       [--only js-api|first-answer] [--dense-only] [--idb-only]
 
 Measures, on the deterministic dataset of ``bench/dataset.py`` (N patterns, 5 categories):
 
@@ -16,6 +16,9 @@ Measures, on the deterministic dataset of ``bench/dataset.py`` (N patterns, 5 ca
   $PEER_DIR), in the same Chromium, on the same data: in a dedicated worker, where it uses its
   in-memory storage (as under Node), and as shipped in a page, where its storage keeps nothing
   (its finds return no results: reported, not compared);
+- IndexedDB bulk store (``--idb-only`` runs just this part): N patterns in batches of 1,000
+  through the bank, through the store alone and through the JS API, beside plain IndexedDB in
+  the same page (one request per record; one value per batch);
 - page load to the first answered query with a warm cache (service worker), empty-ish bank
   and N-pattern bank: navigation start to results on screen (``?q=`` runs one search),
   reloading one tab, booting from the Pyodide memory snapshot (web/boot.js) and without it,
@@ -84,8 +87,8 @@ for _ in range(4):
     opens.append((time.perf_counter() - t) * 1e3)
     if _ < 3:
         await bank.close()
-# The first open reads every record (and writes the load snapshot in the background);
-# later opens read the snapshot.
+# The first open reads every chunk (and compacts in the background if there is anything to
+# compact); later opens read the same chunks or the compacted ones.
 out['open_full_ms'] = opens[0]
 out['open_snapshot_ms'] = min(opens[1:])
 out['open_ms_all'] = opens
@@ -112,6 +115,158 @@ out.update(find_p50_ms=pct(lat, 0.5), find_p95_ms=pct(lat, 0.95), find_mean_ms=t
 await bank.close()
 json.dumps(out)
 """
+
+# IndexedDB bulk store: N patterns in batches of 1,000 (one transaction each), through the
+# bank (validate, analyze, index, store), through the store alone (what put() costs), and
+# through the JS API; an in-memory bank (the bank's own work, no store) beside them; best of
+# REPS runs each. The raw IndexedDB references (IDB_RAW_JS) run
+# in the same page right after.
+IDB_BULK_PY = r"""
+import json, time
+from reasoningbank import ReasoningBank
+from reasoningbank.storage.base import Record
+from storage_idb import IdbStore, delete_database
+
+pats = [json.loads(l) for l in open('/tmp/patterns.jsonl')]
+recs = [
+    Record(f'p{i}', p['task_category'], p['strategy'], 1.7e9 + i, 1.7e9 + i,
+           json.dumps(p, separators=(',', ':')), p['task_description'].split(), None)
+    for i, p in enumerate(pats)
+]
+out = {'bank_per_s_all': [], 'store_per_s_all': [], 'memory_bank_per_s_all': []}
+for rep in range(REPS):
+    bank = await ReasoningBank.open(':memory:', dedup_threshold=None)
+    t = time.perf_counter()
+    for i in range(0, len(pats), 1000):
+        await bank.store_patterns(pats[i:i + 1000])
+    out['memory_bank_per_s_all'].append(len(pats) / (time.perf_counter() - t))
+    await bank.close()
+    await delete_database('rb-bulk')
+    bank = await ReasoningBank.open('idb://rb-bulk', dedup_threshold=None)
+    t = time.perf_counter()
+    for i in range(0, len(pats), 1000):
+        await bank.store_patterns(pats[i:i + 1000])
+    out['bank_per_s_all'].append(len(pats) / (time.perf_counter() - t))
+    await bank.close()
+    await delete_database('rb-bulk-store')
+    store = await IdbStore.open('rb-bulk-store')
+    t = time.perf_counter()
+    for i in range(0, len(recs), 1000):
+        await store.put(recs[i:i + 1000])
+    out['store_per_s_all'].append(len(recs) / (time.perf_counter() - t))
+    await store.close()
+t = time.perf_counter()
+bank = await ReasoningBank.open('idb://rb-bulk', dedup_threshold=None)
+out['open_ms'] = (time.perf_counter() - t) * 1e3
+out['total_patterns'] = (await bank.get_stats())['total_patterns']
+await bank.close()
+out['bank_per_s'] = max(out['bank_per_s_all'])
+out['store_per_s'] = max(out['store_per_s_all'])
+out['memory_bank_per_s'] = max(out['memory_bank_per_s_all'])
+json.dumps(out)
+"""
+
+IDB_BULK_JS_API = r"""
+async ([pats, reps]) => {
+  const { ReasoningBank } = await import('/reasoningbank.js');
+  const all = [];
+  for (let r = 0; r < reps; r++) {
+    await window.rb.pyodide.runPythonAsync(
+      "from storage_idb import delete_database\nawait delete_database('rb-bulk-js')");
+    const rb = await ReasoningBank.load({ db: 'rb-bulk-js', dedupThreshold: null });
+    const t0 = performance.now();
+    for (let i = 0; i < pats.length; i += 1000) await rb.storePatterns(pats.slice(i, i + 1000));
+    all.push(pats.length / ((performance.now() - t0) / 1e3));
+    await rb.close();
+  }
+  return { per_s: Math.max(...all), per_s_all: all };
+}
+"""
+
+IDB_RAW_JS = r"""
+async ([values, reps]) => {
+  // Plain IndexedDB in this page, the same pattern JSON: one request per record, and one
+  // value per batch of 1,000 (an array of the batch's strings); one transaction per batch.
+  const open = (name) => new Promise((resolve, reject) => {
+    const del = indexedDB.deleteDatabase(name);
+    del.onsuccess = del.onerror = () => {
+      const r = indexedDB.open(name, 1);
+      r.onupgradeneeded = () => r.result.createObjectStore('s');
+      r.onsuccess = () => resolve(r.result);
+      r.onerror = () => reject(r.error);
+    };
+  });
+  const commit = (tx) => new Promise((res, rej) => { tx.oncomplete = res; tx.onabort = () => rej(tx.error); });
+  const run = async (perRecord) => {
+    const db = await open('rb-raw');
+    const t0 = performance.now();
+    for (let i = 0; i < values.length; i += 1000) {
+      const tx = db.transaction('s', 'readwrite');
+      const store = tx.objectStore('s');
+      const batch = values.slice(i, i + 1000);
+      if (perRecord) batch.forEach((v, k) => store.put(v, i + k));
+      else store.put(batch, i);
+      await commit(tx);
+    }
+    const perS = values.length / ((performance.now() - t0) / 1e3);
+    db.close();
+    return perS;
+  };
+  const perRecord = [], perBatch = [];
+  for (let r = 0; r < reps; r++) {
+    perRecord.push(await run(true));
+    perBatch.push(await run(false));
+  }
+  return { per_record_per_s: Math.max(...perRecord), one_value_per_batch_per_s: Math.max(...perBatch) };
+}
+"""
+
+
+def run_idb_bulk(page: Any, pats: list[str], reps: int = 3) -> dict[str, Any]:
+    """Bulk store into IndexedDB (IDB_BULK_PY, IDB_BULK_JS_API) and the raw IndexedDB
+    references (IDB_RAW_JS), in a page where the app is ready and /tmp/patterns.jsonl exists."""
+    out: dict[str, Any] = json.loads(
+        page.evaluate(
+            "c => window.rb.pyodide.runPythonAsync(c)", IDB_BULK_PY.replace("REPS", str(reps))
+        )
+    )
+    out["js_api"] = page.evaluate(IDB_BULK_JS_API, [[json.loads(p) for p in pats], reps])
+    out["raw"] = page.evaluate(IDB_RAW_JS, [pats, reps])
+    out["bank_vs_raw_per_record"] = out["bank_per_s"] / out["raw"]["per_record_per_s"]
+    return out
+
+
+def idb_only(n: int, json_out: str | None) -> int:
+    """Just the IndexedDB bulk store section, with the machine's load average."""
+    from playwright.sync_api import sync_playwright
+
+    from bench.dataset import write
+    from reasoningbank.serve import serve_in_thread
+
+    tmp = Path(tempfile.mkdtemp(prefix="rb-bench-idb-"))
+    write(n, 1, str(tmp))
+    pats_text = (tmp / "patterns.jsonl").read_text()
+    app, url = serve_in_thread(port=0, pyodide_dir=str(DEPS / "node_modules" / "pyodide"))
+    results: dict[str, Any] = {"n": n, "load_before": os.getloadavg()}
+    with sync_playwright() as p:
+        browser = launch(p, "chromium")
+        try:
+            page = booted_page(browser, url)
+            results["chromium"] = browser.version
+            page.evaluate(
+                "a => window.rb.pyodide.FS.writeFile('/tmp/patterns.jsonl', a)", pats_text
+            )
+            results["idb_bulk"] = run_idb_bulk(page, pats_text.strip().split("\n"))
+        finally:
+            browser.close()
+    app.shutdown()
+    results["load_after"] = os.getloadavg()
+    shutil.rmtree(tmp, ignore_errors=True)
+    print(json.dumps(results, indent=1))
+    if json_out:
+        Path(json_out).write_text(json.dumps(results, indent=1))
+    return 0
+
 
 SEMANTIC_PY = r"""
 import json, math, time
@@ -518,6 +673,7 @@ def main() -> int:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--json", help="also write the results to this file")
     ap.add_argument("--dense-only", action="store_true", help="just the dense vector kernels")
+    ap.add_argument("--idb-only", action="store_true", help="just the IndexedDB bulk store")
     ap.add_argument(
         "--only",
         choices=["js-api", "first-answer"],
@@ -532,6 +688,8 @@ def main() -> int:
 
     if args.dense_only:
         return dense_only(args.json)
+    if args.idb_only:
+        return idb_only(args.n, args.json)
 
     tmp = Path(tempfile.mkdtemp(prefix="rb-bench-browser-"))
     write(args.n, args.queries, str(tmp))
@@ -573,6 +731,7 @@ def main() -> int:
             if args.only in (None, "js-api"):
                 results["ours_js_api"] = page.evaluate(OURS_JS_API, [qs, 7])
             if args.only is None:
+                results["idb_bulk"] = run_idb_bulk(page, pats)
                 results["dense"] = run_dense(page)
                 results["semantic"] = json.loads(
                     page.evaluate("c => window.rb.pyodide.runPythonAsync(c)", SEMANTIC_PY)

@@ -2,7 +2,8 @@
 # Installs everything the Pyodide and browser tests need, idempotently (seconds when done):
 #   apt:  chromium chromium-driver firefox-esr webkit2gtk-driver xvfb xauth nats-server
 #   pip:  pytest<9, pytest-pyodide, playwright (driver only: the Debian browsers are used,
-#         never the Playwright browser download), selenium, hatchling, and jupyterlite-core,
+#         never the Playwright browser download), selenium, pytest-rerunfailures (one rerun
+#         of a browser test whose renderer crashed), hatchling, and jupyterlite-core,
 #         jupyterlite-pyodide-kernel, jupyter-server (the JupyterLite example's build)
 #   npm:  pyodide@314.0.7, fake-indexeddb@6.2.8, wabt@1.0.39 (wat2wasm: the test that
 #         storage_idb/dense.wasm is dense.wat assembled), typescript@7.0.2 (tsc: the test
@@ -38,13 +39,14 @@ if [ -n "$missing" ]; then
 fi
 
 # --- pip ---------------------------------------------------------------------------------
-PIP_PKGS=("pytest>=8,<9" "pytest-pyodide==0.59.2" "playwright==1.64.1" "selenium==4.51.0" "hatchling>=1.25"
+PIP_PKGS=("pytest>=8,<9" "pytest-pyodide==0.59.2" "playwright==1.64.1" "selenium==4.51.0" "pytest-rerunfailures==16.7" "hatchling>=1.25"
           "jupyterlite-core==0.8.6" "jupyterlite-pyodide-kernel==0.8.6" "jupyter-server>=2,<3")
 if ! "$PY" - <<'PYCHECK' 2>/dev/null; then
 import importlib.metadata as m
 assert m.version("pytest-pyodide") == "0.59.2"
 assert m.version("playwright") == "1.64.1"
 assert m.version("selenium") == "4.51.0"
+assert m.version("pytest-rerunfailures") == "16.7"
 assert int(m.version("pytest").split(".")[0]) == 8
 m.version("hatchling")
 assert m.version("jupyterlite-core") == "0.8.6"

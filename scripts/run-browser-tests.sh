@@ -27,6 +27,10 @@ echo "== Pyodide core checks: node, chrome, firefox (pytest-pyodide)"
 echo "== Pyodide core checks: deno"
 "$PY" -m pytest tests/deno -p no:cacheprovider -q -rfEs "$@" || status=1
 echo "== PWA, JS API, IndexedDB persistence: chromium, firefox, webkit"
-xvfb-run -a "$PY" -m pytest tests/browser -p no:cacheprovider -q -rfEs "$@" || status=1
+# A Chromium renderer that crashes ("Target crashed": the browser process died, not an
+# assertion) gets its test run once more; the rerun is reported ("R", "1 rerun") and a test
+# that fails again, or fails any other way, fails.
+xvfb-run -a "$PY" -m pytest tests/browser -p no:cacheprovider -q -rfEsR \
+    --reruns 1 --only-rerun "Target crashed" "$@" || status=1
 echo "run-browser-tests: $(( $(date +%s) - start )) s, $([ $status = 0 ] && echo ok || echo FAILED)"
 exit $status

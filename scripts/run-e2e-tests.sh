@@ -20,7 +20,9 @@ fi
 export RB_E2E_TESTS=1
 start=$(date +%s)
 rc=0
-timeout 600 xvfb-run -a "$PY" -m pytest tests/e2e -p no:cacheprovider -q -rfEs "$@" || rc=$?
+# As in run-browser-tests.sh: a test whose Chromium renderer crashed is run once more (reported).
+timeout 600 xvfb-run -a "$PY" -m pytest tests/e2e -p no:cacheprovider -q -rfEsR \
+    --reruns 1 --only-rerun "Target crashed" "$@" || rc=$?
 if [ "$rc" -eq 5 ]; then
   echo "run-e2e-tests: no tests collected" >&2
   rc=1

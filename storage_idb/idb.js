@@ -5,24 +5,32 @@
 // crossing per request per record; here a whole batch is one call, and load() hands Python
 // one JSON string plus one byte buffer for 10,000 records.
 //
-// Layout (schema 2):
-//   records    keyPath "id": {id, cat, created, updated, n, s, j}
-//              n = insertion number (replacing a record gives it a new one, like SQLite's
-//              INSERT OR REPLACE), s = sequence number of the writing transaction,
-//              j = the record as a JSON array [id, cat, strategy, created, updated, body, terms]
-//              kept as a string so load() never re-serialises it.
-//              indexes: n (load order), s (changes), cat_created ([cat, created]), created
-//   vectors    out-of-line key = record id, value = Float32Array (4 bytes per value)
-//   tombstones keyPath "id": {id, s}, index s: deletions, for other tabs' changes()
+// Layout (schema 3): a write is one transaction holding ONE value, however many records it
+// has, because IndexedDB's cost is per request (about 5k requests/s in Chromium), not per byte.
+//   chunks     autoIncrement key "c", index "s": the records of one write, in columns:
+//              {s, ids, ss, ns, cats, created, j, dims, vec}. Per record: ss = sequence number
+//              of the writing transaction, ns = insertion number (a rewrite takes a new, larger
+//              one, like SQLite's INSERT OR REPLACE), j = the record as a JSON array [id, cat,
+//              strategy, created, updated, body, terms] (the chunk's j joins them with "\n",
+//              which JSON text never contains), dims = its vector's length (0: none); vec =
+//              the vectors end to end (float32). s = the largest ss: changes() finds the
+//              chunks written after a sequence number through index "s".
+//   tombstones keyPath "id": {id, s}, index s: deletions.
 //   meta       out-of-line key: the user's get_meta/set_meta strings
 //   sys        out-of-line key: counters "seq" and "n"
-//   snap       (schema 2) key "load": every record's id and JSON string in load order plus
-//              all vectors, as of transaction "seq". Opening reads this one value and the
-//              few records written since (index s, tombstones) instead of 10,000 objects,
-//              then rewrites it in the background when it was stale.
+// Which copy of a record is live: the one with the largest insertion number, unless the
+// record's tombstone has a sequence number at least as large (deleted after it was written).
+// So an update writes a one-record chunk and never rewrites the chunk holding the old copy.
+// Compaction (rule, run in the background after load(), which reads every chunk anyway):
+// a chunk in which fewer than half the records are live is rewritten with its live records
+// only, and once COMPACT.smallCount chunks hold fewer than COMPACT.small records each, they
+// are merged into one. Records keep their sequence and insertion numbers, so compaction
+// changes nothing that load() or changes() report, and it commits nothing if anyone wrote
+// since the load. get(), byCategory() and count() read every chunk (the bank itself keeps
+// its records in memory and only calls load() and changes()).
 (() => {
-  const SCHEMA = 2;
-  let SNAPSHOT_MIN_RECORDS = 500; // below this a full load is already fast (tests lower it)
+  const SCHEMA = 3;
+  const COMPACT = { small: 512, smallCount: 32, chunkMax: 4096 }; // (tests lower them)
   // MIGRATIONS[v] upgrades a database from version v to v + 1 inside onupgradeneeded.
   const MIGRATIONS = [
     (db) => {
@@ -38,6 +46,26 @@
     },
     (db) => {
       db.createObjectStore("snap");
+    },
+    // Schema 2 kept one value per record (plus one per vector): move them into chunks of
+    // chunkMax records, keeping their sequence and insertion numbers.
+    (db, tx) => {
+      db.createObjectStore("chunks", { keyPath: "c", autoIncrement: true }).createIndex("s", "s");
+      const vectors = tx.objectStore("vectors");
+      const rows = request(tx.objectStore("records").index("n").getAll());
+      const keys = request(vectors.getAllKeys());
+      const vals = request(vectors.getAll());
+      Promise.all([rows, keys, vals]).then(([rows, keys, vals]) => {
+        const vecOf = new Map(keys.map((k, i) => [k, vals[i]]));
+        const entries = rows.map((r) => ({
+          id: r.id, s: r.s, n: r.n, cat: r.cat, created: r.created, j: r.j, vec: vecOf.get(r.id),
+        }));
+        const chunks = tx.objectStore("chunks");
+        for (let i = 0; i < entries.length; i += COMPACT.chunkMax) {
+          chunks.add(packChunk(entries.slice(i, i + COMPACT.chunkMax)));
+        }
+        for (const name of ["records", "vectors", "snap"]) db.deleteObjectStore(name);
+      }, () => tx.abort());
     },
   ];
 
@@ -136,160 +164,180 @@
     });
   }
 
-  // Float32 vectors end to end in one byte buffer, and each one's length.
-  function flatten(vals) {
+  // One chunk value from entries {id, s, n, cat, created, j, vec} (vec: Float32Array or none).
+  function packChunk(entries) {
+    const len = entries.length;
+    const ids = new Array(len);
+    const cats = new Array(len);
+    const created = new Array(len);
+    const dims = new Array(len);
+    const ss = new Float64Array(len);
+    const ns = new Float64Array(len);
     let total = 0;
-    for (const v of vals) total += v.length;
-    const flat = new Float32Array(total);
-    const dims = new Array(vals.length);
-    let off = 0;
-    for (let i = 0; i < vals.length; i++) {
-      flat.set(vals[i], off);
-      off += vals[i].length;
-      dims[i] = vals[i].length;
+    let s = 0;
+    for (let i = 0; i < len; i++) {
+      const e = entries[i];
+      ids[i] = e.id;
+      cats[i] = e.cat;
+      created[i] = e.created;
+      ss[i] = e.s;
+      ns[i] = e.n;
+      dims[i] = e.vec ? e.vec.length : 0;
+      total += dims[i];
+      if (e.s > s) s = e.s;
     }
-    return { dims, bytes: new Uint8Array(flat.buffer) };
+    const vec = new Float32Array(total);
+    let off = 0;
+    for (const e of entries) {
+      if (e.vec) {
+        vec.set(e.vec, off);
+        off += e.vec.length;
+      }
+    }
+    return { s, ids, ss, ns, cats, created, j: entries.map((e) => e.j).join("\n"), dims, vec };
   }
 
-  function concatVectors(keys, vals) {
-    const { dims, bytes } = flatten(vals);
-    return { vec: JSON.stringify([keys, dims]), bytes };
+  // A chunk of more than chunkMax records as chunks of chunkMax (bounded IndexedDB values).
+  function split(ch) {
+    const lines = ch.j.split("\n");
+    const entries = [];
+    let off = 0;
+    for (let i = 0; i < ch.ids.length; i++) {
+      const d = ch.dims[i];
+      entries.push({
+        id: ch.ids[i], s: ch.ss[i], n: ch.ns[i], cat: ch.cats[i], created: ch.created[i], j: lines[i],
+        vec: d ? ch.vec.subarray(off, off + d) : null,
+      });
+      off += d;
+    }
+    const pieces = [];
+    for (let i = 0; i < entries.length; i += COMPACT.chunkMax) {
+      pieces.push(packChunk(entries.slice(i, i + COMPACT.chunkMax)));
+    }
+    return pieces;
   }
 
-  function joinRows(rows) {
-    const parts = new Array(rows.length);
-    for (let i = 0; i < rows.length; i++) parts[i] = rows[i].j;
-    return "[" + parts.join(",") + "]";
+  // The live records among `chunks` (those written after `since`), in insertion order, and
+  // the ids that `tombs` deleted for good. Each entry knows its chunk (for compaction).
+  function liveRecords(chunks, tombs, since) {
+    const best = new Map();
+    for (const ch of chunks) {
+      const lines = ch.j.split("\n");
+      let off = 0;
+      for (let i = 0; i < ch.ids.length; i++) {
+        const d = ch.dims[i];
+        if (ch.ss[i] > since) {
+          const id = ch.ids[i];
+          const known = best.get(id);
+          if (!known || known.n < ch.ns[i]) {
+            const vec = d ? ch.vec.subarray(off, off + d) : null;
+            best.set(id, {
+              id, s: ch.ss[i], n: ch.ns[i], cat: ch.cats[i], created: ch.created[i], j: lines[i], vec, ch,
+            });
+          }
+        }
+        off += d;
+      }
+    }
+    const deleted = [];
+    for (const t of tombs) {
+      const e = best.get(t.id);
+      if (e && e.s > t.s) continue; // written again after its deletion
+      best.delete(t.id);
+      deleted.push(t.id);
+    }
+    const entries = Array.from(best.values()).sort((a, b) => a.n - b.n);
+    return { entries, deleted };
+  }
+
+  // Records as Python reads them: one JSON text, the vectors' ids and lengths, one buffer.
+  function pack(entries) {
+    const parts = new Array(entries.length);
+    const keys = [];
+    const dims = [];
+    let total = 0;
+    entries.forEach((e, i) => {
+      parts[i] = e.j;
+      if (e.vec) {
+        keys.push(e.id);
+        dims.push(e.vec.length);
+        total += e.vec.length;
+      }
+    });
+    const flat = new Float32Array(total);
+    let off = 0;
+    for (const e of entries) {
+      if (e.vec) {
+        flat.set(e.vec, off);
+        off += e.vec.length;
+      }
+    }
+    return { json: "[" + parts.join(",") + "]", vec: JSON.stringify([keys, dims]), bytes: new Uint8Array(flat.buffer) };
+  }
+
+  // Every chunk, every tombstone and the sequence number, in one read transaction.
+  async function readAll(h) {
+    const tx = h.db.transaction(["chunks", "tombstones", "sys"], "readonly");
+    const [chunks, tombs, seq] = await Promise.all([
+      request(tx.objectStore("chunks").getAll()),
+      request(tx.objectStore("tombstones").getAll()),
+      request(tx.objectStore("sys").get("seq")),
+    ]);
+    return { chunks, seq: seq || 0, ...liveRecords(chunks, tombs, 0) };
   }
 
   async function load(h) {
     if (h.chan) h.dirty = false;
-    const quick = h.db.transaction(["snap", "sys"], "readonly");
-    const [snap, current] = await Promise.all([
-      request(quick.objectStore("snap").get("load")),
-      request(quick.objectStore("sys").get("seq")),
-    ]);
-    let state;
-    if (snap && snap.seq === (current || 0)) {
-      state = snap;
-    } else if (snap) {
-      state = await applyChanges(h, snap);
-    } else {
-      state = await fullLoad(h);
-    }
-    if (state !== snap && state.ids.length >= SNAPSHOT_MIN_RECORDS) saveSnapshot(h, state);
-    return {
-      json: "[" + state.rows.join(",") + "]",
-      seq: state.seq,
-      vec: JSON.stringify([state.vkeys, state.vdims]),
-      bytes: state.vbytes,
-      snapshot: state === snap ? "current" : snap ? "updated" : "none",
-    };
+    const state = await readAll(h);
+    h.compacting = compact(h, state);
+    return { ...pack(state.entries), seq: state.seq };
   }
 
-  async function fullLoad(h) {
-    const tx = h.db.transaction(["records", "vectors", "sys"], "readonly");
-    const done = finished(tx);
-    const vectors = tx.objectStore("vectors");
-    const [rows, keys, vals, seq] = await Promise.all([
-      request(tx.objectStore("records").index("n").getAll()),
-      request(vectors.getAllKeys()),
-      request(vectors.getAll()),
-      request(tx.objectStore("sys").get("seq")),
-    ]);
-    await done;
-    return packState(seq || 0, rows.map((r) => r.id), rows.map((r) => r.j), keys, vals);
-  }
-
-  function packState(seq, ids, rows, keys, vals) {
-    const { dims, bytes } = flatten(vals);
-    return { seq, ids, rows, vkeys: keys, vdims: dims, vbytes: bytes };
-  }
-
-  // The snapshot plus what committed after it: drop rewritten and deleted records, append
-  // the rewritten ones in insertion order (a rewrite takes a new, larger n).
-  async function applyChanges(h, snap) {
-    const tx = h.db.transaction(["records", "vectors", "tombstones", "sys"], "readonly");
-    const after = IDBKeyRange.lowerBound(snap.seq, true);
-    const vectors = tx.objectStore("vectors");
-    const [rows, gone, seq] = await Promise.all([
-      request(tx.objectStore("records").index("s").getAll(after)),
-      request(tx.objectStore("tombstones").index("s").getAll(after)),
-      request(tx.objectStore("sys").get("seq")),
-    ]);
-    rows.sort((a, b) => a.n - b.n);
-    const newVecs = await Promise.all(rows.map((r) => request(vectors.get(r.id))));
-    const drop = new Set(gone.map((t) => t.id));
-    for (const r of rows) drop.add(r.id);
-    const ids = [];
-    const js = [];
-    for (let i = 0; i < snap.ids.length; i++) {
-      if (!drop.has(snap.ids[i])) {
-        ids.push(snap.ids[i]);
-        js.push(snap.rows[i]);
-      }
-    }
-    for (const r of rows) {
-      ids.push(r.id);
-      js.push(r.j);
-    }
-    const old = new Float32Array(snap.vbytes.slice().buffer);
-    const keys = [];
-    const vals = [];
-    let off = 0;
-    snap.vkeys.forEach((k, i) => {
-      const d = snap.vdims[i];
-      if (!drop.has(k)) {
-        keys.push(k);
-        vals.push(old.subarray(off, off + d));
-      }
-      off += d;
-    });
-    rows.forEach((r, i) => {
-      if (newVecs[i]) {
-        keys.push(r.id);
-        vals.push(newVecs[i]);
-      }
-    });
-    return packState(seq || 0, ids, js, keys, vals);
-  }
-
-  // Best effort, in the background: a failure (quota) only means the next open does more work.
-  function saveSnapshot(h, state) {
+  // The compaction rule above; resolves with the number of chunks rewritten (0: none, or
+  // someone wrote since the load, or it failed: it is only an optimisation).
+  function compact(h, { chunks, entries, seq }) {
+    const liveIn = new Map();
+    for (const e of entries) liveIn.set(e.ch, (liveIn.get(e.ch) || 0) + 1);
+    const victims = new Set(chunks.filter((ch) => 2 * (liveIn.get(ch) || 0) < ch.ids.length));
+    const small = chunks.filter((ch) => ch.ids.length < COMPACT.small);
+    if (small.length >= COMPACT.smallCount) for (const ch of small) victims.add(ch);
+    if (!victims.size) return Promise.resolve(0);
+    const kept = entries.filter((e) => victims.has(e.ch));
     try {
-      const tx = h.db.transaction(["snap", "sys"], "readwrite");
-      const seqReq = tx.objectStore("sys").get("seq");
-      seqReq.onsuccess = () => {
-        if ((seqReq.result || 0) === state.seq) tx.objectStore("snap").put(state, "load");
+      const tx = h.db.transaction(["chunks", "sys"], "readwrite");
+      let rewritten = 0;
+      const current = tx.objectStore("sys").get("seq");
+      current.onsuccess = () => {
+        if ((current.result || 0) !== seq) return;
+        const store = tx.objectStore("chunks");
+        for (const ch of victims) store.delete(ch.c);
+        for (let i = 0; i < kept.length; i += COMPACT.chunkMax) {
+          store.add(packChunk(kept.slice(i, i + COMPACT.chunkMax)));
+        }
+        rewritten = victims.size;
       };
-      finished(tx).catch(() => {});
+      return finished(tx).then(() => rewritten, () => 0);
     } catch (_) {
-      // the connection is closing: skip
+      return Promise.resolve(0); // the connection is closing
     }
   }
 
-  // rows: JSON [[id, cat, created, updated, dim], ...]; blob: the records' JSON arrays joined
-  // by "\n" (json.dumps escapes newlines inside strings, so "\n" cannot occur in one);
-  // bytes: the float32 vectors of the rows with dim > 0, concatenated; gone: JSON list of
-  // ids to delete. All of it in one transaction; resolves with its sequence number.
+  // blob: the records' JSON arrays joined by "\n" (json.dumps escapes newlines inside
+  // strings, so "\n" cannot occur in one); dimsJson: JSON list of each record's vector
+  // length; bytes: those vectors (float32) end to end; gone: JSON list of ids to delete.
+  // One transaction holding one chunk (one per chunkMax records); resolves with its sequence
+  // number.
   // expect (under the write lock): the sequence number the writer caught up to; if another
   // writer committed since (one that skipped the lock), nothing is written (ConflictError).
-  async function put(h, rowsJson, blob, bytes, gone, expect) {
-    const rows = JSON.parse(rowsJson);
+  async function put(h, blob, dimsJson, bytes, gone, expect) {
     const ids = JSON.parse(gone);
-    const parts = rows.length ? blob.split("\n") : [];
-    const flat = bytes && bytes.length ? new Float32Array(bytes.slice().buffer) : new Float32Array(0);
-    const tx = h.db.transaction(["records", "vectors", "sys", "tombstones"], "readwrite");
+    const rows = blob ? JSON.parse("[" + blob.replaceAll("\n", ",") + "]") : [];
+    const dims = rows.length ? JSON.parse(dimsJson) : [];
+    const vec = bytes && bytes.length ? new Float32Array(bytes.slice().buffer) : new Float32Array(0);
+    const tx = h.db.transaction(["chunks", "tombstones", "sys"], "readwrite");
     const done = finished(tx);
     const sys = tx.objectStore("sys");
-    const records = tx.objectStore("records");
-    const vectors = tx.objectStore("vectors");
-    const tombstones = tx.objectStore("tombstones");
-    // Deleting what is not there still costs a request per row (half a bulk store's time):
-    // skip vector deletes when no vector is stored, tombstone deletes for ids not tombstoned.
-    const [seq0, n0, vectorCount, tombCount] = await Promise.all([
-      request(sys.get("seq")), request(sys.get("n")), request(vectors.count()), request(tombstones.count()),
-    ]);
+    const [seq0, n0] = await Promise.all([request(sys.get("seq")), request(sys.get("n"))]);
     if (expect != null && (seq0 || 0) !== expect) {
       guarded(tx, done, () => {
         throw new DOMException(`sequence ${seq0} where ${expect} was expected`, "ConflictError");
@@ -297,27 +345,30 @@
     }
     const seq = (seq0 || 0) + 1;
     let n = n0 || 0;
-    let tombed = null; // null: delete every row's tombstone
-    if (tombCount === 0) tombed = new Set();
-    else if (tombCount <= 4096) tombed = new Set(await request(tombstones.getAllKeys()));
-    let off = 0;
     guarded(tx, done, () => {
-      for (let i = 0; i < rows.length; i++) {
-        const [id, cat, created, updated, dim] = rows[i];
-        records.put({ id, cat, created, updated, n: ++n, s: seq, j: parts[i] });
-        if (dim > 0) {
-          vectors.put(flat.slice(off, off + dim), id);
-          off += dim;
-        } else if (vectorCount > 0) {
-          vectors.delete(id);
+      const len = rows.length;
+      const chunk = {
+        s: seq, ids: new Array(len), ss: new Float64Array(len).fill(seq), ns: new Float64Array(len),
+        cats: new Array(len), created: new Array(len), j: blob, dims, vec,
+      };
+      for (let i = 0; i < len; i++) {
+        const [id, cat, , created] = rows[i];
+        if (typeof id !== "string") {
+          throw new DOMException(`a record id must be a string, not ${JSON.stringify(id)}`, "DataError");
         }
-        if (tombed === null || tombed.has(id)) tombstones.delete(id);
+        chunk.ids[i] = id;
+        chunk.cats[i] = cat;
+        chunk.created[i] = created;
+        chunk.ns[i] = ++n;
       }
-      for (const id of ids) {
-        records.delete(id);
-        vectors.delete(id);
-        tombstones.put({ id, s: seq });
+      const chunks = tx.objectStore("chunks");
+      if (len > COMPACT.chunkMax) {
+        for (const piece of split(chunk)) chunks.add(piece);
+      } else if (len) {
+        chunks.add(chunk);
       }
+      const tombstones = tx.objectStore("tombstones");
+      for (const id of ids) tombstones.put({ id, s: seq });
       sys.put(seq, "seq");
       sys.put(n, "n");
     });
@@ -325,51 +376,23 @@
     return announce(h, seq);
   }
 
-  // Records (with their vectors) as load() returns them; keys of absent ids are skipped.
-  async function collect(tx, rows) {
-    const vectors = tx.objectStore("vectors");
-    const vals = await Promise.all(rows.map((r) => request(vectors.get(r.id))));
-    const keys = [];
-    const present = [];
-    rows.forEach((r, i) => {
-      if (vals[i]) {
-        keys.push(r.id);
-        present.push(vals[i]);
-      }
-    });
-    return { json: joinRows(rows), ...concatVectors(keys, present) };
-  }
-
   async function get(h, id) {
-    const tx = h.db.transaction(["records", "vectors"], "readonly");
-    const row = await request(tx.objectStore("records").get(id));
-    return row ? collect(tx, [row]) : undefined;
+    const { entries } = await readAll(h);
+    const found = entries.filter((e) => e.id === id);
+    return found.length ? pack(found) : undefined;
   }
 
-  function byCategory(h, cat, limit) {
-    const tx = h.db.transaction(["records", "vectors"], "readonly");
-    const index = tx.objectStore("records").index("cat_created");
-    const range = IDBKeyRange.bound([cat, -Infinity], [cat, Infinity]);
-    return new Promise((resolve, reject) => {
-      const rows = [];
-      const cur = index.openCursor(range, "prev");
-      cur.onerror = () => reject(errorOf(cur.error, "cursor failed"));
-      cur.onsuccess = () => {
-        const c = cur.result;
-        if (c && rows.length < limit) {
-          rows.push(c.value);
-          c.continue();
-        } else {
-          // Same created_at: newest insertion first, as SQLite's "created_at DESC, rowid DESC".
-          rows.sort((a, b) => b.created - a.created || b.n - a.n);
-          collect(tx, rows).then(resolve, reject);
-        }
-      };
-    });
+  // Newest first; the same created_at: newest insertion first, as SQLite's
+  // "created_at DESC, rowid DESC".
+  async function byCategory(h, cat, limit) {
+    const { entries } = await readAll(h);
+    const rows = entries.filter((e) => e.cat === cat);
+    rows.sort((a, b) => b.created - a.created || b.n - a.n);
+    return pack(rows.slice(0, limit));
   }
 
   async function count(h) {
-    return request(h.db.transaction("records", "readonly").objectStore("records").count());
+    return (await readAll(h)).entries.length;
   }
 
   async function getMeta(h, key) {
@@ -384,26 +407,23 @@
     await done;
   }
 
-  // Everything written by transactions after `since`: upserted records and deleted ids.
   // Synchronous: has anyone announced a commit since the last load()/changes()?
   function isDirty(h) {
     return h.dirty;
   }
 
+  // Everything written by transactions after `since`: live records and deleted ids.
   async function changes(h, since) {
     if (h.chan) h.dirty = false;
-    const tx = h.db.transaction(["records", "vectors", "tombstones", "sys"], "readonly");
+    const tx = h.db.transaction(["chunks", "tombstones", "sys"], "readonly");
     const after = IDBKeyRange.lowerBound(since, true);
-    const [rows, gone, seq] = await Promise.all([
-      request(tx.objectStore("records").index("s").getAll(after)),
+    const [chunks, tombs, seq] = await Promise.all([
+      request(tx.objectStore("chunks").index("s").getAll(after)),
       request(tx.objectStore("tombstones").index("s").getAll(after)),
       request(tx.objectStore("sys").get("seq")),
     ]);
-    rows.sort((a, b) => a.n - b.n);
-    const out = await collect(tx, rows);
-    out.deleted = JSON.stringify(gone.map((t) => t.id));
-    out.seq = seq || 0;
-    return out;
+    const { entries, deleted } = liveRecords(chunks, tombs, since);
+    return { ...pack(entries), deleted: JSON.stringify(deleted), seq: seq || 0 };
   }
 
   async function currentSeq(h) {
@@ -453,7 +473,11 @@
   }
 
   return {
-    SCHEMA, open, load, put, setSnapshotMin: (n) => { SNAPSHOT_MIN_RECORDS = n; }, get, byCategory, count, getMeta, setMeta, isDirty, changes,
-    currentSeq, close, deleteDatabase, hasLocks, requestLock,
+    SCHEMA, open, load, put, get, byCategory, count, getMeta, setMeta, isDirty, changes, currentSeq,
+    close, deleteDatabase, hasLocks, requestLock, COMPACT,
+    // Tests: the store's chunks as [key, records in it], and the last compaction's outcome.
+    layout: async (h) => (await request(h.db.transaction("chunks").objectStore("chunks").getAll()))
+      .map((ch) => [ch.c, ch.ids.length]),
+    compacted: (h) => h.compacting || Promise.resolve(0),
   };
 })()

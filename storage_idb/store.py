@@ -3,7 +3,9 @@
 Every IndexedDB request is issued by the small JS module next to this file (``idb.js``), so
 one Python call is one FFI crossing whatever the batch size. Data crosses as one JSON
 string plus one float32 byte buffer: ``load()`` of 10,000 records is one ``json.loads`` and
-one ``array.frombytes``, not 10,000 proxy conversions.
+one ``array.frombytes``, not 10,000 proxy conversions; ``put()`` of a batch is one string
+(the records' JSON arrays, one per line) and one buffer, stored as one IndexedDB value (the
+chunk layout is described in ``idb.js``).
 
 Writers in several tabs (or workers) of one origin take turns through ``write_lock()``, a
 Web Lock per bank; inside it ``changes()`` goes by the sequence number IndexedDB held when
@@ -33,6 +35,8 @@ from reasoningbank.storage.base import Changes, Record
 __all__ = ["IdbStore", "open_idb_store"]
 
 _api: Any = None
+# One encoder for every record: json.dumps with options builds a new encoder per call.
+_encode = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
 # Without Web Locks (Pyodide in Node: one process) writers of one interpreter take turns here.
 _local_locks: dict[str, asyncio.Lock] = {}
 
@@ -142,8 +146,8 @@ class IdbStore:
     async def put(self, records: list[Record], delete: Sequence[str] = ()) -> None:
         if not records and not delete:
             return
-        rows = []
         lines = []
+        dims = []
         vectors = array("f")
         try:
             for r in records:
@@ -151,9 +155,9 @@ class IdbStore:
                 dim = len(emb) if emb is not None else 0
                 if dim:
                     vectors.extend(emb)  # type: ignore[arg-type]
-                rows.append([r.id, r.task_category, r.created_at, r.updated_at, dim])
+                dims.append(dim)
                 lines.append(
-                    json.dumps(
+                    _encode(
                         [
                             r.id,
                             r.task_category,
@@ -162,12 +166,10 @@ class IdbStore:
                             r.updated_at,
                             r.body,
                             r.terms,
-                        ],
-                        allow_nan=False,
-                        separators=(",", ":"),
+                        ]
                     )
                 )
-            rows_json = json.dumps(rows, allow_nan=False)
+            gone = _encode(list(delete))
         except (TypeError, ValueError) as exc:
             raise StorageError(f"put on {self.location} failed: record is not JSON: {exc}") from exc
         payload = None
@@ -177,9 +179,7 @@ class IdbStore:
             payload = to_js(vectors.tobytes())
         # Under the lock, once caught up, nobody else may have committed: the put checks.
         expect = self._seen_seq if self._locked and not self._behind else None
-        seq = await self._call(
-            "put", "put", rows_json, "\n".join(lines), payload, json.dumps(list(delete)), expect
-        )
+        seq = await self._call("put", "put", "\n".join(lines), _encode(dims), payload, gone, expect)
         self._saw_own_write(int(seq))
 
     def _saw_own_write(self, seq: int) -> None:

@@ -258,6 +258,14 @@ class IntentChecker:
     # -- checks --------------------------------------------------------------------------
     def check_flow(self, frame: Frame, now: float) -> Flow[Intent]:
         """Accept ``frame``'s intent or raise the specific ``RemoteBusError``."""
+        it, ts, cost = self._precheck(frame, now)
+        assert frame.signature is not None  # _precheck refuses unsigned frames
+        ok = yield VerifyRequest(it.key, frame.signature, signing_bytes(frame))
+        return self._accept(it, ok, ts, cost, now)
+
+    def _precheck(self, frame: Frame, now: float) -> tuple[Intent, float, int]:
+        """Checks 1-8: everything but the signature; returns the intent, its timestamp in
+        seconds and its cost."""
         it = frame.intent
         if it is None or frame.signature is None:
             raise ProtocolViolation("frame is not signed")
@@ -284,7 +292,10 @@ class IntentChecker:
         self._check_fresh(it.key, it.nonce, ts)
         if state is not None and self._window_spend(state, now) + cost > p.budget:
             raise BudgetExceeded(f"key spent its budget of {p.budget} per {p.window}s")
-        ok = yield VerifyRequest(it.key, frame.signature, signing_bytes(frame))
+        return it, ts, cost
+
+    def _accept(self, it: Intent, ok: bool, ts: float, cost: int, now: float) -> Intent:
+        """Checks 9-10 once the signature was checked: refuse a forgery, else commit."""
         if not ok:
             raise ForgedSignature("signature does not verify")
         # Re-check after the (possibly async) verification: another frame with the same

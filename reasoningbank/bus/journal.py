@@ -12,9 +12,10 @@ log (or failed): its sync ends with "in sync" only for what is kept. While the l
 unreachable, a push is refused: the session is closed with ``OVERLOADED`` and a one-line
 reason, rather than holding patterns the hub cannot keep.
 
-Replay windows hold across hubs for what opens a session: every HELLO a hub accepts is
-announced to the others (``ClusterChecker``), which then refuse that nonce too, so a HELLO
-recorded on the way to one hub cannot open a session on another.
+Replay windows and spend budgets hold across hubs: every intent a hub accepts is announced
+to the others (``ClusterChecker``), which then refuse its nonce as a replay and charge its
+cost to the key's budget, so a HELLO recorded on the way to one hub cannot open a session on
+another, and a key that talks to three hubs still has one budget.
 
 Reasoning streams are live, not logged: ``take_streams`` hands the driver what local
 sessions stream, and ``remote_stream`` relays another hub's streams to local sessions.
@@ -25,21 +26,22 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
-from .connection import HELLO_OP
 from .errors import BusError, ErrorCode
 from .events import PatternRejected, StreamDataReceived, StreamEnded, StreamOpened
-from .frames import Frame, FrameType, Intent
+from .frames import FrameType, Intent
 from .gossip import Out
-from .intents import Flow, IntentChecker, run_sync
+from .intents import IntentChecker, run_sync
 from .provenance import PatternRefusal, canonical_json, pattern_id, provenance_of
 from .provenance import verify_pattern_flow as _verify
 
 if TYPE_CHECKING:
     from .hub import Hub
 
-__all__ = ["LOG_UNAVAILABLE", "ClusterChecker", "Journal"]
+__all__ = ["LOG_UNAVAILABLE", "Accepted", "ClusterChecker", "Journal"]
 
 SessionId = Hashable
+#: An intent another hub should know of: (key, nonce, timestamp in seconds, cost).
+Accepted = tuple[bytes, bytes, float, int]
 #: Sent (with ``OVERLOADED``) to a session whose pattern the log could not take.
 LOG_UNAVAILABLE = "hub cannot keep patterns now: its NATS cluster is unreachable; retry later"
 #: Most patterns one hub may have on their way to the log at once; past it pushes are
@@ -48,32 +50,38 @@ MAX_PENDING = 10_000
 
 
 class ClusterChecker(IntentChecker):
-    """An ``IntentChecker`` that shares its replay window for HELLOs with other hubs."""
+    """An ``IntentChecker`` that shares its replay windows and spend ledgers with other hubs.
+
+    Announcements travel after the fact, so a key spending on several hubs at the same
+    instant can overshoot its budget by what the other hubs accepted in the meantime (one
+    announcement round, about one event-loop turn plus a NATS hop); past that, one budget.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._hellos: list[tuple[bytes, bytes, float]] = []  # (key, nonce, timestamp)
+        self._accepted: list[Accepted] = []
 
-    def check_flow(self, frame: Frame, now: float) -> Flow[Intent]:
-        intent: Intent = yield from super().check_flow(frame, now)
-        if intent.op == HELLO_OP and len(self._hellos) < MAX_PENDING:
-            self._hellos.append((intent.key, intent.nonce, intent.timestamp_ms / 1000.0))
+    def _accept(self, it: Intent, ok: bool, ts: float, cost: int, now: float) -> Intent:
+        intent = super()._accept(it, ok, ts, cost, now)
+        if len(self._accepted) < MAX_PENDING:
+            self._accepted.append((intent.key, intent.nonce, ts, cost))
         return intent
 
-    def take_hellos(self) -> list[tuple[bytes, bytes, float]]:
-        """HELLOs accepted here since the last call, for the other hubs."""
-        out, self._hellos = self._hellos, []
+    def take_accepted(self) -> list[Accepted]:
+        """Intents accepted here since the last call, for the other hubs."""
+        out, self._accepted = self._accepted, []
         return out
 
-    def remember(self, key: bytes, nonce: bytes, timestamp: float, now: float) -> None:
-        """Another hub accepted this HELLO: refuse its nonce here as a replay."""
+    def remember(self, key: bytes, nonce: bytes, timestamp: float, cost: int, now: float) -> None:
+        """Another hub accepted this intent: its nonce is a replay here and its cost counts
+        against the key's budget here. Idempotent: a nonce already known is not charged."""
         p = self.policy
         if not (now - p.max_age <= timestamp <= now + p.max_skew):
             return  # outside the window it is refused as expired or future anyway
         state = self._keys.get(key)
         if state is not None and nonce in state.nonces:
             return
-        self._commit(key, nonce, timestamp, 0, now)
+        self._commit(key, nonce, timestamp, max(0, min(cost, p.budget)), now)
 
 
 class Journal:

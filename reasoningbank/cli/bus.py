@@ -150,10 +150,13 @@ async def hub(args: Namespace) -> None:
     from ..bus.events import PatternAccepted
     from ..bus.hub import Hub
     from ..bus.hubstore import HubStore
+    from ..bus.intents import Policy
     from ..bus.keys import TrustList, load_or_create_seed
     from ..bus.signers import NaclSigner, NaclVerifier
 
     nats_urls = _check_cluster_flags(args)
+    if args.budget < 1:
+        raise LocalBusError("--budget must be at least 1 spend unit per key per 60 s")
     db = args.db or os.environ.get("REASONINGBANK_DB")
     if (args.allow_trusted or args.trusted_only) and not db:
         flag = "--allow-trusted" if args.allow_trusted else "--trusted-only"
@@ -191,6 +194,7 @@ async def hub(args: Namespace) -> None:
         max_patterns_per_author=args.max_patterns_per_author,
         allowed=allowed,
         journal=bool(nats_urls),
+        policy=Policy(budget=args.budget),
     )
     if store is not None:
         kept = relay.preload(store.load())

@@ -100,6 +100,7 @@ def _worker_argv(args: Namespace, port: int, cert_dir: str) -> list[str]:
     argv += ["hub", "--host", args.host, "--port", str(port), "--nats", args.nats]
     argv += ["--max-patterns", str(args.max_patterns), "--worker-cert", cert_dir]
     argv += ["--max-patterns-per-author", str(args.max_patterns_per_author)]
+    argv += ["--budget", str(args.budget)]
     for origin in args.allow_origin:
         argv += ["--allow-origin", origin]
     for key in args.allow or []:

@@ -451,6 +451,14 @@ def _bus_commands(commands: _Commands) -> None:
         help="most patterns the hub keeps per author key (default 10000)",
     )
     p.add_argument(
+        "--budget",
+        type=int,
+        default=100_000,
+        metavar="UNITS",
+        help="spend units each key may use per 60 s (1 per frame + 1 per 4 KiB; "
+        "shared by all hubs of a --nats cluster; default 100000)",
+    )
+    p.add_argument(
         "--nats",
         metavar="URL[,URL...]",
         help="keep patterns in a NATS JetStream cluster shared with other hubs "

@@ -13,7 +13,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["Record", "Store", "Changes"]
+__all__ = ["Changes", "Columns", "Record", "Store"]
 
 
 @dataclass(slots=True)
@@ -33,6 +33,23 @@ class Record:
     body: dict[str, Any] | str
     terms: Sequence[str] = field(default_factory=list)
     embedding: Sequence[float] | None = None
+
+
+@dataclass(slots=True)
+class Columns:
+    """A whole bank as columns, oldest first: what a store that can (SQLite) hands the bank
+    on open instead of one ``Record`` per row. ``embedding`` maps a row's position to its
+    vector (rows without one are absent). Why: opening 100,000 patterns spent most of its
+    time building and unpacking per-row objects."""
+
+    ids: list[str]
+    task_category: list[str]
+    strategy: list[str]
+    created_at: list[float]
+    updated_at: list[float]
+    body: list[str]
+    terms: list[tuple[str, ...]]
+    embedding: dict[int, Sequence[float]]
 
 
 @dataclass(slots=True)

@@ -409,6 +409,7 @@ def test_hub_cluster_flags_fail_with_one_line(tmp_path):
             ["--nats", "nats://127.0.0.1:4222", "--workers", "0"],
             "--workers must be between 1 and 64",
         ),
+        (["--budget", "0"], "--budget must be at least 1 spend unit per key per 60 s"),
     ]
     nobody = f"nats://127.0.0.1:{free_port()}"
     cases.append((["--nats", nobody], f"cannot reach NATS at {nobody}: no server answered in 10 s"))
@@ -507,6 +508,60 @@ def test_a_hello_recorded_on_one_hub_is_a_replay_on_another(nats_cluster):
             assert not first.closed  # the original session goes on
             events = _events_from(first.received, "alice")
             assert any(isinstance(e, HelloReceived) for e in events)
+            first.close()
+
+        run(go())
+    finally:
+        hub1.stop()
+        hub2.stop()
+
+
+def test_a_key_spending_on_one_hub_has_less_left_on_another(nats_cluster):
+    """One spend budget per key for the whole cluster: what alice spent on hub 1 counts on
+    hub 2, so she cannot multiply her budget by switching hubs."""
+    import os
+    import time
+
+    from reasoningbank.bus.aio.websocket import open_websocket
+    from reasoningbank.bus.connection import Connection
+    from reasoningbank.bus.errors import ErrorCode
+    from reasoningbank.bus.events import HelloReceived, PeerClosed
+
+    from ..bus.helpers import VERIFIER, signer_for
+
+    budget = 6  # units per 60 s: a HELLO and an empty gossip frame cost 1 each
+    hub1 = HubProc(nats_cluster.urls, "--budget", str(budget))
+    hub2 = HubProc(nats_cluster.urls, "--budget", str(budget))
+    try:
+
+        def alice() -> Connection:
+            return Connection(
+                signer=signer_for("alice"),
+                verifier=VERIFIER,
+                is_client=True,
+                nonce_source=os.urandom,
+            )
+
+        async def spend(url: str, frames: int) -> _Raw:
+            conn = alice()
+            conn.hello(time.time())
+            for _ in range(frames - 1):
+                conn.send_json(time.time(), FrameType.GOSSIP, "gossip.insync", {})
+            raw = _Raw()
+            await open_websocket(url, raw)
+            raw.write(conn.data_to_send())
+            return raw
+
+        async def go():
+            first = await spend(hub1.ws_url, budget - 1)  # 5 of 6 units on hub 1
+            await asyncio.sleep(1.5)  # hub 1 announces what it accepted
+            assert not first.closed
+            second = await spend(hub2.ws_url, 2)  # HELLO fits (6 of 6), the next does not
+            await wait_until(lambda: second.closed, what="hub 2 to refuse alice's overspend")
+            events = _events_from(second.received, "alice")
+            assert any(isinstance(e, HelloReceived) for e in events)
+            closed = [e for e in events if isinstance(e, PeerClosed)]
+            assert closed and closed[0].error_code == ErrorCode.BUDGET_EXCEEDED, closed
             first.close()
 
         run(go())

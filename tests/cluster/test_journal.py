@@ -162,3 +162,78 @@ def test_another_hubs_stream_that_goes_quiet_is_ended_here(monkeypatch):
         await bob.close()
 
     run(go())
+
+
+def _signed_push(now: float):
+    from reasoningbank.bus.frames import FrameType, encode_frame, pull_frame
+    from reasoningbank.bus.intents import sign_frame
+
+    frame = sign_frame(
+        signer_for("alice"),
+        os.urandom(16),
+        now,
+        type=FrameType.GOSSIP,
+        payload=b"{}",
+        op="gossip.push",
+    )
+    return pull_frame(encode_frame(frame))[0]
+
+
+def _two_hub_checkers(**policy):
+    from reasoningbank.bus.intents import Policy
+    from reasoningbank.bus.journal import ClusterChecker
+
+    return ClusterChecker(Policy(**policy)), ClusterChecker(Policy(**policy))
+
+
+def _announce(source, target, now: float) -> None:
+    """What the cluster driver does: one hub's accepted intents, remembered by another."""
+    for key, nonce, ts, cost in source.take_accepted():
+        target.remember(key, nonce, ts, cost, now)
+
+
+def test_a_key_has_one_spend_budget_across_hubs():
+    import pytest
+
+    from reasoningbank.bus.errors import BudgetExceeded
+
+    now = time.time()
+    hub1, hub2 = _two_hub_checkers(budget=3, window=60)
+    for _ in range(2):
+        hub1.check_sync(_signed_push(now), now, VERIFIER)
+    _announce(hub1, hub2, now)
+    hub2.check_sync(_signed_push(now), now, VERIFIER)  # the third unit, spent on hub 2
+    with pytest.raises(BudgetExceeded):
+        hub2.check_sync(_signed_push(now), now, VERIFIER)
+    _announce(hub2, hub1, now)
+    with pytest.raises(BudgetExceeded):
+        hub1.check_sync(_signed_push(now), now, VERIFIER)
+    assert hub1.spent(signer_for("alice").public_key, now) == 3
+    assert hub2.spent(signer_for("alice").public_key, now + 61) == 0  # the window moves on
+
+
+def test_any_intent_accepted_on_one_hub_is_a_replay_on_another():
+    import pytest
+
+    from reasoningbank.bus.errors import ReplayedNonce
+
+    now = time.time()
+    hub1, hub2 = _two_hub_checkers()
+    frame = _signed_push(now)
+    hub1.check_sync(frame, now, VERIFIER)
+    _announce(hub1, hub2, now)
+    with pytest.raises(ReplayedNonce):
+        hub2.check_sync(frame, now, VERIFIER)
+
+
+def test_an_announcement_heard_twice_or_echoed_back_is_charged_once():
+    now = time.time()
+    hub1, hub2 = _two_hub_checkers(budget=10)
+    hub1.check_sync(_signed_push(now), now, VERIFIER)
+    accepted = hub1.take_accepted()
+    for _ in range(2):
+        for key, nonce, ts, cost in accepted:
+            hub2.remember(key, nonce, ts, cost, now)
+            hub1.remember(key, nonce, ts, cost, now)  # its own announcement, back from NATS
+    alice = signer_for("alice").public_key
+    assert hub1.spent(alice, now) == hub2.spent(alice, now) == 1

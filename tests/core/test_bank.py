@@ -459,3 +459,66 @@ def test_generated_ids_are_distinct_version_4_uuids():
         parsed = uuid.UUID(pid)
         assert str(parsed) == pid and parsed.version == 4 and parsed.variant == uuid.RFC_4122
     run(bank.close())
+
+
+def test_a_bulk_store_equals_storing_one_by_one_including_merges(tmp_path):
+    """The bulk path (one transaction, shared analysis, near-duplicate checks shared per
+    batch) must leave exactly what storing each pattern in turn leaves: same merges into
+    stored patterns (several into one, too), same counts, same search."""
+    import random
+
+    rnd = random.Random(5)
+    words = "oauth token refresh cache redis pool leak schema deploy rollback".split()
+
+    def batch(n):
+        out = []
+        for _ in range(n):
+            p = pattern(
+                " ".join(rnd.choice(words) for _ in range(3)),
+                category=rnd.choice("ab"),
+                strategy=rnd.choice("xy"),
+                score=round(rnd.random(), 3),
+            )
+            if rnd.random() < 0.2:
+                p["context"] = {"k": rnd.choice("uvw")}
+            out.append(p)
+        return out
+
+    first, second, keys = batch(150), [], set()
+    for p in batch(300):  # a batch is not checked against itself: no near-copies inside it
+        key = (frozenset(p["task_description"].split()), p["task_category"], p["strategy"])
+        if key not in keys:
+            keys.add(key)
+            second.append(p)
+    second[5]["id"] = "explicit"  # never merged
+    clock = iter(range(1_700_000_000, 1_800_000_000)).__next__
+
+    def state(path, one_by_one):
+        bank = open_bank(str(path), clock=clock)
+        run(bank.store_patterns([dict(p) for p in first]))
+        if one_by_one:
+            ids = [run(bank.store_pattern(dict(p))) for p in second]
+        else:
+            ids = run(bank.store_patterns([dict(p) for p in second]))
+        first_index = {}
+        shape = [first_index.setdefault(i, len(first_index)) for i in ids]
+        patterns = sorted(
+            (
+                p.task_description, p.task_category, p.strategy, sorted(p.context.items()),
+                p.metadata.usage_count, p.metadata.merged_count, p.metadata.contradictions,
+                round(p.metadata.success_count, 9), round(p.metadata.failure_count, 9),
+            )
+            for p in run(bank.all_patterns())
+        )  # fmt: skip
+        found = [
+            [(m.pattern.task_description, m.pattern.strategy) for m in run(bank.find_similar(q))]
+            for q in ("oauth token", "redis pool leak", "deploy rollback schema")
+        ]
+        run(bank.close())
+        return shape, patterns, found
+
+    bulk, single = state(tmp_path / "bulk.db", False), state(tmp_path / "single.db", True)
+    assert bulk[0] == single[0]
+    assert bulk[1] == single[1]
+    assert bulk[2] == single[2]
+    assert any(p[5] for p in bulk[1])  # merges did happen

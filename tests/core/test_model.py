@@ -153,3 +153,35 @@ def test_a_pattern_built_directly_is_checked_too():
     with pytest.raises(InvalidPattern) as err:
         Pattern.from_dict(p, new_id="x", now=NOW)
     assert err.value.field == "context.bad"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        RUST_SHAPE,
+        {k: v for k, v in RUST_SHAPE.items() if k != "metadata"},  # no unknown metadata
+        {"task_description": 'quote " é \u2028 \n', "task_category": "c", "strategy": "s",
+         "success_score": 1, "tags": ["x", "y"]},
+        {"task_description": "t", "task_category": "c", "strategy": "s",
+         "outcome": {"success": False, "success_score": 0.123456789012345, "tokens_used": 0,
+                     "duration_seconds": 7, "error_message": "boom", "metrics": {"a": [1.5]}},
+         "metadata": {"usage_count": 4, "success_count": 3, "failure_count": 1.25,
+                      "confidence": 1, "contradictions": 2, "merged_count": 1}},
+    ],
+)  # fmt: skip
+def test_body_json_is_the_compact_encoding_of_to_dict(data):
+    """Stores persist ``body_json``; it must equal what encoding ``to_dict`` gives, byte for
+    byte, whatever the field types (ints where floats are usual, unicode, free-form parts)."""
+    import json
+
+    p = Pattern.from_dict(data, new_id="generated", now=NOW)
+    expected = json.dumps(
+        p.to_dict(with_embedding=False), separators=(",", ":"), ensure_ascii=False
+    )
+    assert p.body_json() == expected
+    p.metadata.usage_count = True  # odd types set directly: still the same text
+    p.outcome.success = 1
+    p.metadata.tags = tuple(p.metadata.tags)  # type: ignore[assignment]
+    assert p.body_json() == json.dumps(
+        p.to_dict(with_embedding=False), separators=(",", ":"), ensure_ascii=False
+    )

@@ -27,7 +27,7 @@ CALLS = [
     "check_idb_store('deno-proto')",
     "check_idb_replace_and_revive('deno-revive')",
     "check_dense('js')",
-    "check_idb_snapshot('deno-snap')",
+    "check_idb_compaction('deno-snap')",
     "check_bank_with_js_dense()",
 ]
 

@@ -274,10 +274,10 @@ async def check_idb_store(name):
         # A full disk: the browser rejects the write with QuotaExceededError.
         from pyodide.code import run_js
 
-        run_js("""globalThis.__rbPut = IDBObjectStore.prototype.put;
-            IDBObjectStore.prototype.put = function (...a) {
-              if (this.name === "records") throw new DOMException("quota reached", "QuotaExceededError");
-              return globalThis.__rbPut.apply(this, a);
+        run_js("""globalThis.__rbAdd = IDBObjectStore.prototype.add;
+            IDBObjectStore.prototype.add = function (...a) {
+              if (this.name === "chunks") throw new DOMException("quota reached", "QuotaExceededError");
+              return globalThis.__rbAdd.apply(this, a);
             };""")
         try:
             await s.put([Record("q", "c", "s", T0, T0, {}, [], None)])
@@ -286,7 +286,7 @@ async def check_idb_store(name):
         else:
             raise AssertionError("QuotaExceededError must raise StorageError")
         finally:
-            run_js("IDBObjectStore.prototype.put = globalThis.__rbPut;")
+            run_js("IDBObjectStore.prototype.add = globalThis.__rbAdd;")
         assert await s.get("q") is None and await s.count() == 12
         return "ok"
     finally:
@@ -382,9 +382,9 @@ async def check_dense(backend):
     return json.dumps(out)
 
 
-async def check_idb_snapshot(name):
-    """Opening from the load snapshot (plus what was written after it) gives exactly what a
-    full read gives: same records, order, bodies and vectors."""
+async def check_idb_compaction(name):
+    """Reading after compaction (which load() starts in the background) gives exactly what
+    reading before it gave: same records, order, bodies and vectors."""
     from reasoningbank.storage.base import Record
     from storage_idb import open_idb_store
     from storage_idb.store import _js_api
@@ -398,24 +398,32 @@ async def check_idb_snapshot(name):
         return [(r.id, r.body, e) for r, e in zip(records, emb, strict=True)]
 
     api = _js_api()
-    api.setSnapshotMin(1)
+    api.COMPACT.small, api.COMPACT.smallCount = 4, 3
     try:
         s = await open_idb_store(name)
         await s.put([rec(i) for i in range(10)])
-        first = await s.load()  # full read; writes the snapshot
-        assert view(await s.load()) == view(first)  # served from the snapshot
+        first = await s.load()
+        assert await api.compacted(s._db) == 0  # one chunk, all live: nothing to do
         await s.put([rec(3, "v2"), rec(10)], delete=["r5"])
         other = await open_idb_store(name)
         await other.put([rec(1, "v2")])
+        await other.put([rec(11)])
         await other.close()
-        expected = [rec(i) for i in (0, 2, 4, 6, 7, 8, 9)] + [rec(3, "v2"), rec(10), rec(1, "v2")]
-        assert view(await s.load()) == view(expected)  # snapshot + changes
-        assert view(await s.load()) == view(expected)  # the refreshed snapshot
-        api.setSnapshotMin(10**9)
+        expected = [rec(i) for i in (0, 2, 4, 6, 7, 8, 9)] + [
+            rec(3, "v2"),
+            rec(10),
+            rec(1, "v2"),
+            rec(11),
+        ]
+        assert view(first) == view([rec(i) for i in range(10)])
+        assert view(await s.load()) == view(expected)  # before compaction
+        assert await api.compacted(s._db) == 3  # the three small chunks merged
+        assert [n for _, n in await api.layout(s._db)] == [10, 4], await api.layout(s._db)
+        assert view(await s.load()) == view(expected)  # after it
         await s.close()
         return "ok"
     finally:
-        api.setSnapshotMin(500)
+        api.COMPACT.small, api.COMPACT.smallCount = 512, 32
 
 
 async def check_bank_with_js_dense():

@@ -57,7 +57,7 @@ async def _silent_tab(name):
 
 
 async def _silent_put(tab, h, pid):
-    await tab.put(h, f'[["{pid}","c",1,1,0]]', f'["{pid}","c","s",1,1,{{}},[]]', None, "[]")
+    await tab.put(h, f'["{pid}","c","s",1,1,{{}},[]]', "[0]", None, "[]")
 
 
 async def check_changes_under_lock_reads_idb(name):

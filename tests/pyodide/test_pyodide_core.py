@@ -109,8 +109,8 @@ def test_js_dense_kernel_matches_numpy(rb):
     assert_close(got, want)
 
 
-def test_idb_load_snapshot_equals_full_read(rb):
-    assert run_check(rb, f"check_idb_snapshot({location(rb)[6:]!r})") == "ok"
+def test_idb_load_after_compaction_equals_load_before(rb):
+    assert run_check(rb, f"check_idb_compaction({location(rb)[6:]!r})") == "ok"
 
 
 def test_bank_with_js_dense_index(rb):

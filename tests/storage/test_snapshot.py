@@ -126,3 +126,104 @@ def test_a_damaged_snapshot_is_ignored(db_path):
     used, got = used_snapshot(db_path)
     assert not used
     assert got == parsed_state(db_path)
+
+
+def rounded(got: dict) -> dict:
+    """Totals summed in another order differ in the last bit."""
+    for total in ("success_rate", "observations"):
+        got["stats"][total] = round(got["stats"][total], 9)
+    return got
+
+
+def test_the_view_built_by_writes_equals_the_view_reopened_from_columns(db_path):
+    """Bulk stores index new patterns column by column, and opening reads the bank as
+    columns: both must give what indexing each record in turn gives (the memory store's
+    path), with vectors, contexts, repeated texts and an updated pattern."""
+    from reasoningbank.storage.memory import MemoryStore
+
+    def bulk(bank):
+        ids = run(
+            bank.store_patterns(
+                [
+                    pattern(
+                        f"rotate tls certificates for service {i % 5}",
+                        score=i / 30,
+                        embedding=[1.0, float(i % 3), 0.5] if i % 2 else None,
+                        **({"context": {"n": i}} if i % 4 == 0 else {}),
+                    )
+                    for i in range(30)
+                ]
+            )
+        )
+        run(bank.record_outcome(ids[2], success=False))
+        return state(bank)
+
+    bank = run(ReasoningBank.open(db_path, dedup_threshold=None))
+    written = bulk(bank)
+    run(bank.close())
+    used, reopened = used_snapshot(db_path)
+    assert used
+    assert reopened == parsed_state(db_path)
+    # The updated pattern's row moved to the end of the file: totals differ in the last bit.
+    rounded(written), rounded(reopened)
+    assert reopened == written
+    # The same writes into a store that hands out records, reopened record by record.
+    store = MemoryStore()
+    memory = ReasoningBank(store, dedup_threshold=None)
+    bulk(memory)
+    again = ReasoningBank(store, dedup_threshold=None)
+    run(again._load(None))
+    mine, theirs = rounded(state(again)), reopened
+    for got in (mine, theirs):
+        got["entries"] = sorted(v[:4] + v[5:] for v in got["entries"].values())
+        got["quality"] = sorted(got["quality"].values())
+        got["contexts"] = sorted(str(c) for c in got["contexts"].values())
+        got["found"] = [score for _, score in got["found"]]
+    assert mine == theirs
+
+
+def test_opening_a_few_rows_at_a_time_gives_the_same_view(db_path, monkeypatch):
+    """A bank opens a few thousand rows at a time; texts, vectors, contexts and snapshot
+    numbers spread over many steps must give the view one step gives, with the snapshot
+    and without it (every body parsed)."""
+    from reasoningbank.storage import sqlite
+
+    bank = run(ReasoningBank.open(db_path, dedup_threshold=None))
+    ids = run(
+        bank.store_patterns(
+            [
+                pattern(
+                    f"rotate tls certificates for service {i % 4}",
+                    category="ab"[i % 2],
+                    score=i / 50,
+                    embedding=[1.0, float(i % 5), 0.25] if i % 3 else None,
+                    **({"context": {"n": i}} if i % 6 == 0 else {}),
+                )
+                for i in range(50)
+            ]
+        )
+    )
+    run(bank.record_outcome(ids[7], success=False))
+    run(bank.close())
+    _, whole = used_snapshot(db_path)
+    whole_parsed = parsed_state(db_path)
+    monkeypatch.setattr(sqlite, "_CHUNK", 7)
+    bank = run(ReasoningBank.open(db_path, dedup_threshold=None))
+    run(bank.close())  # leaves a snapshot again (the parse above removed it)
+    used, chunked = used_snapshot(db_path)
+    assert used
+    assert chunked == whole
+    assert parsed_state(db_path) == whole_parsed == whole
+
+
+def test_closing_an_unchanged_empty_bank_writes_nothing(db_path):
+    """An empty bank's snapshot covers it: opening and closing it again leaves the file's
+    data untouched (no write, so other processes have nothing to catch up on)."""
+    run(run(ReasoningBank.open(db_path)).close())
+    conn = sqlite3.connect(db_path)
+    before = conn.execute("PRAGMA data_version").fetchone()[0]
+    bank = run(ReasoningBank.open(db_path))
+    assert bank._snapshot_version is not None
+    run(bank.close())
+    assert conn.execute("PRAGMA data_version").fetchone()[0] == before
+    conn.close()

@@ -216,8 +216,8 @@ def test_two_writes_in_one_lock_get_consecutive_sequence_numbers(db_path):
     async def two_writes() -> None:
         async with bank._writing():
             store = bank._store
-            rec_a, _ = bank._record(model_pattern(a))
-            rec_b, _ = bank._record(model_pattern(b))
+            rec_a = bank._record(model_pattern(a))[0]
+            rec_b = bank._record(model_pattern(b))[0]
             await store.put([rec_a])
             await store.put([rec_b])
 
@@ -236,3 +236,23 @@ def model_pattern(data):
     from reasoningbank.model import Pattern
 
     return Pattern.from_dict(data, new_id=os.urandom(8).hex(), now=time.time())
+
+
+def test_a_bulk_store_of_deleted_ids_clears_their_tombstones(db_path):
+    """A bulk write skips clearing tombstones only when the bank has none: ids deleted
+    before and stored again must not be reported deleted to another connection."""
+    bank = run(ReasoningBank.open(db_path, dedup_threshold=None))
+    stored = [pattern(f"restored pattern {i}", id=f"p{i}") for i in range(3)]
+    run(bank.store_patterns(stored))
+    run(bank.delete_pattern("p0"))
+    run(bank.delete_pattern("p1"))
+    other = run(ReasoningBank.open(db_path, dedup_threshold=None))
+    run(bank.store_patterns(stored[:2] + [pattern("a new one", id="p3")]))
+    changes = run(other._store.changes())
+    assert sorted(r.id for r in changes.upserted) == ["p0", "p1", "p3"]
+    assert changes.deleted == []
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("SELECT count(*) FROM tombstones").fetchone()[0] == 0
+    conn.close()
+    run(other.close())
+    run(bank.close())

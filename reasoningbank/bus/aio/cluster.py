@@ -32,7 +32,7 @@ __all__ = ["LOG_MAX_BYTES", "LOG_SUBJECT", "STREAM", "ClusterLink"]
 STREAM = "RB_PATTERNS"
 LOG_SUBJECT = "rb.patterns"
 LIVE_SUBJECT = "rb.live"
-HELLO_SUBJECT = "rb.hellos"
+INTENT_SUBJECT = "rb.intents"
 #: Bytes the stream keeps at most (new patterns are refused past it, never old ones dropped).
 LOG_MAX_BYTES = 4 * 1024**3
 #: Seconds JetStream remembers a Nats-Msg-Id (a re-publish inside it is not stored twice).
@@ -41,8 +41,8 @@ DEDUP_WINDOW = 120.0
 PUBLISH_TIMEOUT = 2.0
 #: Seconds a pattern keeps being retried before its session is told the log is unreachable.
 PUBLISH_DEADLINE = 10.0
-#: Most HELLOs read from one announcement of another hub.
-MAX_HELLOS_PER_MESSAGE = 10_000
+#: Most intents read from one announcement of another hub.
+MAX_INTENTS_PER_MESSAGE = 10_000
 #: Seconds a starting hub tries to reach NATS at all.
 CONNECT_DEADLINE = 10.0
 #: Seconds a starting hub keeps asking JetStream (leader elections take a few seconds).
@@ -131,7 +131,7 @@ class ClusterLink:
 
         await self._retry(subscribe, "read the stream")
         await self.nc.subscribe(LIVE_SUBJECT, cb=self._on_live)
-        await self.nc.subscribe(HELLO_SUBJECT, cb=self._on_hellos)
+        await self.nc.subscribe(INTENT_SUBJECT, cb=self._on_intents)
         await asyncio.wait_for(self._caught_up.wait(), catch_up_timeout)
         self.server.before_flush = self._pump
         self._spawn(self._expire_streams())
@@ -211,14 +211,17 @@ class ClusterLink:
         self.journal.remote_stream(key, item, time.time())
         self.server.flush()
 
-    async def _on_hellos(self, msg: Any) -> None:
-        """Other hubs' accepted HELLOs: their nonces are replays here."""
+    async def _on_intents(self, msg: Any) -> None:
+        """Other hubs' accepted intents: their nonces are replays here, their costs count
+        against the keys' budgets here."""
         checker = self.checker
         try:
             items = json.loads(msg.data)
             now = time.time()
-            for key, nonce, ts in items[:MAX_HELLOS_PER_MESSAGE]:
-                checker.remember(bytes.fromhex(key), bytes.fromhex(nonce), float(ts), now)
+            for key, nonce, ts, cost in items[:MAX_INTENTS_PER_MESSAGE]:
+                checker.remember(
+                    bytes.fromhex(key), bytes.fromhex(nonce), float(ts), int(cost), now
+                )
         except (ValueError, TypeError, AttributeError):
             return
 
@@ -230,10 +233,10 @@ class ClusterLink:
         items = self.journal.take_streams()
         if items:
             self._spawn(self._publish_live(items))
-        hellos = self.checker.take_hellos()
-        if hellos:
-            body = json.dumps([(k.hex(), n.hex(), ts) for k, n, ts in hellos]).encode()
-            self._spawn(self._publish_core(HELLO_SUBJECT, body))
+        accepted = self.checker.take_accepted()
+        if accepted:
+            body = json.dumps([(k.hex(), n.hex(), ts, c) for k, n, ts, c in accepted]).encode()
+            self._spawn(self._publish_core(INTENT_SUBJECT, body))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)

@@ -1,0 +1,240 @@
+# IndexedDB chunk-layout checks, run inside Pyodide by test_pyodide_idb_chunks.py (appended
+# to checks.py; importable on its own too).
+
+import json
+
+from reasoningbank.errors import StorageError
+
+T_BASE = 1_700_000_000.0
+
+
+def _rec(i, tag="", cat=None):
+    from reasoningbank.storage.base import Record
+
+    vec = [float(i), 0.5, -1.25] if i % 2 else None
+    body = {"i": i, "tag": tag, "text": f"line one\nline two {i}"}
+    return Record(
+        f"r{i}", cat or f"c{i % 3}", "s", T_BASE + i, T_BASE + i, body, ["t", str(i)], vec
+    )
+
+
+def _view(records):
+    return [
+        (r.id, r.task_category, r.body, r.terms, None if r.embedding is None else list(r.embedding))
+        for r in records
+    ]
+
+
+async def _layout(store):
+    from storage_idb.store import _js_api
+
+    return [n for _, n in await _js_api().layout(store._db)]
+
+
+async def check_idb_chunked_round_trip(name):
+    """A batch is one chunk value (one per chunkMax records); load, get, by_category, count
+    and a second connection read back every record of it exactly, in order, with its vector."""
+    from storage_idb import open_idb_store
+    from storage_idb.store import _js_api
+
+    api = _js_api()
+    api.COMPACT.chunkMax = 1000
+    s = await open_idb_store(name)
+    try:
+        recs = [_rec(i) for i in range(2500)]
+        await s.put(recs[:700])
+        await s.put(recs[700:])
+        assert await _layout(s) == [700, 1000, 800]
+        assert _view(await s.load()) == _view(recs)
+        assert _view([await s.get("r1234")]) == _view([recs[1234]])
+        assert await s.get("r2500") is None
+        assert [r.id for r in await s.by_category("c1", 3)] == ["r2497", "r2494", "r2491"]
+        assert await s.count() == 2500
+        fresh = await open_idb_store(name)
+        try:
+            assert _view(await fresh.load()) == _view(recs)
+        finally:
+            await fresh.close()
+        return "ok"
+    finally:
+        api.COMPACT.chunkMax = 4096
+        await s.close()
+
+
+async def check_idb_update_chunked(name):
+    """Updating records that live in a chunk writes only the new copies; the newest copy
+    wins everywhere; compaction later drops the chunk's dead copies, and a connection that
+    caught up in the middle still gets exactly the updates after its point."""
+    from storage_idb import open_idb_store
+    from storage_idb.store import _js_api
+
+    api = _js_api()
+    api.COMPACT.small, api.COMPACT.smallCount = 8, 4
+    s = await open_idb_store(name)
+    other = await open_idb_store(name)
+    try:
+        await s.put([_rec(i) for i in range(10)])
+        await s.load()
+        await s.put([_rec(5, "v2")])
+        assert await _layout(s) == [10, 1]  # the 10-record chunk was not rewritten
+        assert (await s.get("r5")).body["tag"] == "v2" and await s.count() == 10
+        assert [r.body["tag"] for r in await s.by_category("c2", 10)] == ["", "v2", ""]
+        for i in (0, 1, 2):
+            await s.put([_rec(i, "v2")])
+        await other.changes()  # caught up here
+        for i in (3, 4):
+            await s.put([_rec(i, "v2")])
+        expected = [_rec(i) for i in range(6, 10)] + [_rec(i, "v2") for i in (5, 0, 1, 2, 3, 4)]
+        assert _view(await s.load()) == _view(expected)
+        # 4 of the 10 copies in the first chunk are live, and 6 one-record chunks: all go.
+        assert await api.compacted(s._db) == 7
+        assert await _layout(s) == [10]
+        assert _view(await s.load()) == _view(expected)
+        assert await api.compacted(s._db) == 0
+        ch = await other.changes()
+        assert [r.id for r in ch.upserted] == ["r3", "r4"] and ch.deleted == [], ch
+        return "ok"
+    finally:
+        api.COMPACT.small, api.COMPACT.smallCount = 512, 32
+        await s.close()
+        await other.close()
+
+
+async def check_idb_delete_chunked(name):
+    """Deleting records that live in a chunk: gone for this connection, a new one and
+    another connection's changes(); stored again, live again."""
+    from storage_idb import open_idb_store
+
+    s = await open_idb_store(name)
+    other = await open_idb_store(name)
+    try:
+        recs = [_rec(i) for i in range(100)]
+        await s.put(recs)
+        await other.changes()
+        await s.delete(["r7", "r50", "r99"])
+        assert await s.get("r50") is None and await s.count() == 97
+        keep = [r for r in recs if r.id not in ("r7", "r50", "r99")]
+        assert _view(await s.load()) == _view(keep)
+        ch = await other.changes()
+        assert ch.upserted == [] and sorted(ch.deleted) == ["r50", "r7", "r99"], ch
+        await s.put([_rec(50, "back")])
+        ch = await other.changes()
+        assert [r.id for r in ch.upserted] == ["r50"] and ch.deleted == [], ch
+        fresh = await open_idb_store(name)
+        try:
+            assert _view(await fresh.load()) == _view(keep + [_rec(50, "back")])
+        finally:
+            await fresh.close()
+        return "ok"
+    finally:
+        await s.close()
+        await other.close()
+
+
+async def check_idb_changes_after_chunked_write(name):
+    """Another connection's changes() after a 1,000-record write: all of them, in order,
+    with vectors, and then nothing more."""
+    from storage_idb import open_idb_store
+
+    s = await open_idb_store(name)
+    other = await open_idb_store(name)
+    try:
+        await s.put([_rec(i) for i in range(5)])
+        await other.load()
+        batch = [_rec(i, "b") for i in range(3, 1003)]
+        await s.put(batch, delete=["r0"])
+        ch = await other.changes()
+        assert _view(ch.upserted) == _view(batch) and ch.deleted == ["r0"]
+        ch = await other.changes()
+        assert ch.upserted == [] and ch.deleted == []
+        return "ok"
+    finally:
+        await s.close()
+        await other.close()
+
+
+def _old_put_args(records, delete=()):
+    """Arguments of the schema-2 idb.js put(): rows, blob, vector bytes, deleted ids."""
+    from array import array
+
+    from pyodide.ffi import to_js
+
+    rows, lines, vectors = [], [], array("f")
+    for r in records:
+        dim = len(r.embedding) if r.embedding is not None else 0
+        vectors.extend(r.embedding or [])
+        rows.append([r.id, r.task_category, r.created_at, r.updated_at, dim])
+        lines.append(
+            json.dumps(
+                [r.id, r.task_category, r.strategy, r.created_at, r.updated_at, r.body, r.terms],
+                separators=(",", ":"),
+            )
+        )
+    payload = to_js(vectors.tobytes()) if vectors else None
+    return json.dumps(rows), "\n".join(lines), payload, json.dumps(list(delete))
+
+
+async def check_idb_migration_from_schema2(name, old_source):
+    """A database written by the schema-2 code (one value per record and per vector, a load
+    snapshot, tombstones) opens with the chunk layout with nothing lost: records, order,
+    vectors, deletions, meta, and changes() from a sequence number of the old database."""
+    from pyodide.code import run_js
+
+    from storage_idb import open_idb_store
+
+    old = run_js(old_source)
+    old.setSnapshotMin(1)
+    h = await old.open(name, 10_000)
+    recs = [_rec(i) for i in range(30)]
+    await old.put(h, *_old_put_args(recs[:20]))
+    await old.put(h, *_old_put_args(recs[20:], delete=["r4"]))
+    await old.load(h)  # writes its snapshot
+    await old.put(h, *_old_put_args([_rec(2, "v2")]))  # seq 3
+    await old.setMeta(h, "analyzer", "a1")
+    old.close(h)
+    expected = [r for r in recs if r.id not in ("r2", "r4")] + [_rec(2, "v2")]
+
+    s = await open_idb_store(name)
+    try:
+        assert _view(await s.load()) == _view(expected)
+        assert await s.count() == 29 and await s.get("r4") is None
+        assert await s.get_meta("analyzer") == "a1"
+        assert _view([await s.get("r21")]) == _view([recs[21]])
+        ch = await s._call("changes", "changes", 1)  # what a tab at seq 1 had not seen
+        assert sorted(json.loads(ch.deleted)) == ["r4"]
+        ids = [row[0] for row in json.loads(ch.json)]
+        assert ids == [f"r{i}" for i in range(20, 30)] + ["r2"], ids
+        await s.put([_rec(40)])
+        assert _view(await s.load()) == _view(expected + [_rec(40)])
+        return "ok"
+    finally:
+        await s.close()
+
+
+async def check_idb_aborted_batch(name):
+    """A batch whose transaction aborts after its chunk was queued (an id IndexedDB cannot
+    key) stores none of its records: count, load, the sequence number and other
+    connections see nothing of it."""
+    from storage_idb import open_idb_store
+
+    s = await open_idb_store(name)
+    other = await open_idb_store(name)
+    try:
+        await s.put([_rec(i) for i in range(10)])
+        await other.changes()
+        seq = await s._call("currentSeq", "x")
+        try:
+            await s.put([_rec(i, "new") for i in range(5, 1005)], delete=[None])
+        except StorageError as exc:
+            assert exc.__cause__ is not None and "DataError" in str(exc), exc
+        else:
+            raise AssertionError("an invalid key must abort the batch")
+        assert await s._call("currentSeq", "x") == seq
+        assert await s.count() == 10 and await _layout(s) == [10]
+        assert _view(await s.load()) == _view([_rec(i) for i in range(10)])
+        ch = await other.changes()
+        assert ch.upserted == [] and ch.deleted == []
+        return "ok"
+    finally:
+        await s.close()
+        await other.close()
