@@ -226,7 +226,7 @@ class GossipNode:
         cap = self.config.max_patterns
         return cap is not None and len(self.store) >= cap
 
-    def _refusal(self, author: bytes | None, size: int) -> str | None:
+    def refusal(self, author: bytes | None, size: int) -> str | None:
         """Why a pattern of ``size`` bytes by ``author`` may not be kept, if it may not."""
         c = self.config
         if size > c.max_pattern_bytes:
@@ -313,7 +313,7 @@ class GossipNode:
         except PatternRefusal as exc:
             out.events.append(PatternRejected(exc.reason, None))
             return out
-        refusal = None if sp.id in self.store else self._refusal(sp.author, size)
+        refusal = None if sp.id in self.store else self.refusal(sp.author, size)
         if refusal is not None:
             out.events.append(PatternRejected(refusal, None))
         elif sp.id not in self.store:
@@ -361,7 +361,7 @@ class GossipNode:
         except Exception:
             out.events.append(PatternRejected("malformed", peer))
             return out
-        if self._refusal(claimed, _MIN_PATTERN_BYTES) == "quota":  # before any parsing:
+        if self.refusal(claimed, _MIN_PATTERN_BYTES) == "quota":  # before any parsing:
             out.events.append(PatternRejected("quota", peer))  # an author at quota is cheap
             return out
         try:
@@ -375,7 +375,7 @@ class GossipNode:
         self.seen.add(msg_id, now)
         # Limits are checked on the claimed author before any signature work; a forger
         # naming someone else's key only gets its own pattern refused.
-        refusal = self._refusal(claimed, size)
+        refusal = self.refusal(claimed, size)
         if refusal is not None:
             out.events.append(PatternRejected(refusal, peer))
             return out

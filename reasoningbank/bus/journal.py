@@ -213,7 +213,7 @@ class Journal:
         """The store's limits, counting what is still on its way to the log."""
         if len(self._pending) >= self.max_pending:
             return "busy"
-        refusal = self.hub.gossip._refusal(author, size)
+        refusal = self.hub.gossip.refusal(author, size)
         if refusal is not None:
             return refusal
         c = self.hub.gossip.config
