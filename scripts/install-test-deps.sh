@@ -82,19 +82,8 @@ if [ ! -f "$STAMP" ]; then
   cp -r "$DEPS/node_modules/pyodide/." "$DIST/"
   WHEELS=$(mktemp -d)
   # The exact versions the lock file pins for pytest, tblib and micropip (and their deps).
-  "$PY" - "$DIST/pyodide-lock.json" >"$WHEELS/reqs.txt" <<'PYREQ'
-import json, sys
-lock = json.load(open(sys.argv[1]))["packages"]
-want, todo = set(), ["pytest", "tblib", "micropip", "packaging"]
-while todo:
-    name = todo.pop()
-    if name in want or name not in lock:
-        continue
-    want.add(name)
-    todo.extend(lock[name]["depends"])
-for name in sorted(want):
-    print(f"{lock[name]['name']}=={lock[name]['version']}")
-PYREQ
+  "$PY" "$ROOT/scripts/pyodide_lock.py" pins "$DIST/pyodide-lock.json" \
+      pytest tblib micropip packaging >"$WHEELS/reqs.txt"
   binary=() ; source_only=()
   while read -r req; do
     case "$req" in atomicwrites==*) source_only+=("$req") ;; *) binary+=("$req") ;; esac
@@ -106,20 +95,7 @@ PYREQ
   fi
   cp "$WHEELS"/*.whl "$DIST/"
   # Point the lock at the files we supplied, with their real sha256 (browsers verify it).
-  "$PY" - "$DIST" <<'PYLOCK'
-import hashlib, json, pathlib, re, sys
-dist = pathlib.Path(sys.argv[1])
-lock_path = dist / "pyodide-lock.json"
-lock = json.loads(lock_path.read_text())
-norm = lambda s: re.sub(r"[-_.]+", "_", s).lower()
-files = {norm(p.name.split("-")[0]): p for p in dist.glob("*.whl")}
-for pkg in lock["packages"].values():
-    p = files.get(norm(pkg["name"]))
-    if p is not None and p.name.split("-")[1] == pkg["version"]:
-        pkg["file_name"] = p.name
-        pkg["sha256"] = hashlib.sha256(p.read_bytes()).hexdigest()
-lock_path.write_text(json.dumps(lock))
-PYLOCK
+  "$PY" "$ROOT/scripts/pyodide_lock.py" relock "$DIST"
   rm -rf "$WHEELS"
   touch "$STAMP"
 fi

@@ -24,38 +24,14 @@ rm -f "$LITE"/static/pyodide/reasoningbank-*.whl
 # package index.
 WHEELS=$LITE/wheels
 mkdir -p "$WHEELS"
-"$PY" - "$LITE/static/pyodide/pyodide-lock.json" >"$WHEELS/reqs.txt" <<'PYREQ'
-import json, sys
-lock = json.load(open(sys.argv[1]))["packages"]
-want, todo = set(), ["ipython", "jedi"]
-while todo:
-    name = todo.pop().replace("_", "-").lower()
-    if name in want or name not in lock:
-        continue
-    want.add(name)
-    todo.extend(lock[name]["depends"])
-for name in sorted(want):
-    print(f"{lock[name]['name']}=={lock[name]['version']}")
-PYREQ
+"$PY" "$ROOT/scripts/pyodide_lock.py" pins "$LITE/static/pyodide/pyodide-lock.json" \
+    ipython jedi >"$WHEELS/reqs.txt"
 echo "comm==0.2.3" >>"$WHEELS/reqs.txt"
 "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.14 \
     --implementation py --abi none --platform any -d "$WHEELS" -r "$WHEELS/reqs.txt"
 mv "$WHEELS"/comm-*.whl "$LITE/pypi/"
 cp "$WHEELS"/*.whl "$LITE/static/pyodide/"
-"$PY" - "$LITE/static/pyodide" <<'PYLOCK'
-import hashlib, json, pathlib, re, sys
-dist = pathlib.Path(sys.argv[1])
-lock_path = dist / "pyodide-lock.json"
-lock = json.loads(lock_path.read_text())
-norm = lambda s: re.sub(r"[-_.]+", "_", s).lower()
-files = {norm(p.name.split("-")[0]): p for p in dist.glob("*.whl")}
-for pkg in lock["packages"].values():
-    p = files.get(norm(pkg["name"]))
-    if p is not None and p.name.split("-")[1] == pkg["version"]:
-        pkg["file_name"] = p.name
-        pkg["sha256"] = hashlib.sha256(p.read_bytes()).hexdigest()
-lock_path.write_text(json.dumps(lock))
-PYLOCK
+"$PY" "$ROOT/scripts/pyodide_lock.py" relock "$LITE/static/pyodide"
 "$ROOT/build_wheel.sh" "$LITE/pypi" >/dev/null
 cp "$HERE/reasoningbank-demo.ipynb" "$LITE/files/"
 cp "$HERE/jupyter-lite.json" "$LITE/"
