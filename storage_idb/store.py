@@ -23,14 +23,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from array import array
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from importlib import resources
 from typing import Any
 
+from reasoningbank._table import compact
 from reasoningbank.errors import SchemaTooNew, StorageError
-from reasoningbank.storage.base import Changes, Record
+from reasoningbank.storage.base import Changes, Columns, Record
+from reasoningbank.storage.snapshot import Snapshot
 
 __all__ = ["IdbStore", "open_idb_store"]
 
@@ -81,11 +84,8 @@ def _translate(exc: Exception, what: str, location: str) -> StorageError:
     return StorageError(f"{what} on {location} failed: {name}: {message}")
 
 
-def _records(payload: Any) -> list[Record]:
-    """Records from a ``{json, vec, bytes}`` payload of ``idb.js``."""
-    rows = json.loads(payload.json)
-    if not rows:
-        return []
+def _vectors(payload: Any) -> dict[str, array[float]]:
+    """The vectors of a ``{json, vec, bytes}`` payload of ``idb.js``, by id."""
     keys, dims = json.loads(payload.vec)
     vectors: dict[str, array[float]] = {}
     if keys:
@@ -95,7 +95,43 @@ def _records(payload: Any) -> list[Record]:
         for key, dim in zip(keys, dims, strict=False):
             vectors[key] = flat[off : off + dim]
             off += dim
+    return vectors
+
+
+def _records(payload: Any) -> list[Record]:
+    """Records from a ``{json, vec, bytes}`` payload of ``idb.js``."""
+    rows = json.loads(payload.json)
+    if not rows:
+        return []
+    vectors = _vectors(payload)
     return [Record(r[0], r[1], r[2], r[3], r[4], r[5], r[6], vectors.get(r[0])) for r in rows]
+
+
+def _columns(payload: Any) -> tuple[Columns, Snapshot]:
+    """A ``load`` payload as the columns a bank indexes, and the numbers ``idb.js`` read out
+    of each body (a snapshot covering every row), so the bank parses only bodies with a
+    context."""
+    rows = json.loads(payload.json)
+    vectors = _vectors(payload) if rows else {}
+    ids = [r[0] for r in rows]
+    columns = Columns(
+        ids,
+        [r[1] for r in rows],
+        [r[2] for r in rows],
+        [r[3] for r in rows],
+        [r[4] for r in rows],
+        [r[5] if isinstance(r[5], str) else compact(r[5]) for r in rows],
+        [tuple(r[6]) for r in rows],
+        {i: vectors[pid] for i, pid in enumerate(ids) if pid in vectors},
+    )
+    n = len(ids)
+    known = array("d")
+    known.frombytes(payload.known.to_bytes())
+    if sys.byteorder == "big":  # typed arrays are little-endian in every engine we run
+        known.byteswap()
+    floats = [known[k * n : (k + 1) * n] for k in range(4)]
+    contradictions = array("q", (int(x) for x in known[4 * n : 5 * n]))
+    return columns, (ids, floats, contradictions, payload.flags.to_bytes())
 
 
 class IdbStore:
@@ -111,6 +147,7 @@ class IdbStore:
         self._locked = False
         # Under the write lock: did another writer commit since we last looked?
         self._behind = True
+        self._snapshot: Snapshot | None = None
 
     @classmethod
     async def open(cls, name: str, *, blocked_timeout: float = 10.0) -> IdbStore:
@@ -142,6 +179,19 @@ class IdbStore:
         payload = await self._call("load", "load")
         self._seen_seq = int(payload.seq)
         return _records(payload)
+
+    async def load_columns(self) -> list[Columns]:
+        """The bank as columns (what it indexes on open); ``load_snapshot`` then hands over
+        the numbers read out of the same bodies in the same transaction."""
+        payload = await self._call("load", "load")
+        self._seen_seq = int(payload.seq)
+        columns, self._snapshot = _columns(payload)
+        return [columns]
+
+    async def load_snapshot(self) -> Snapshot | None:
+        """The numbers of the last ``load_columns`` (once)."""
+        snapshot, self._snapshot = self._snapshot, None
+        return snapshot
 
     async def put(self, records: list[Record], delete: Sequence[str] = ()) -> None:
         if not records and not delete:

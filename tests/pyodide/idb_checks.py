@@ -238,3 +238,51 @@ async def check_idb_aborted_batch(name):
     finally:
         await s.close()
         await other.close()
+
+
+def _numbers(table):
+    """Each pattern's numbers and context flag, by id (reopening may renumber the order)."""
+    ids, floats, contradictions, flags = table.snapshot_columns()
+    return {
+        pid: (*(column[i] for column in floats), contradictions[i], flags[i])
+        for i, pid in enumerate(ids)
+    }
+
+
+async def check_idb_open_reads_numbers_in_js(name):
+    """A bank reopened from IndexedDB (numbers read out of the bodies by idb.js) holds the
+    same per-pattern numbers and contexts as the bank that wrote them, and as a table built
+    by parsing every body in Python (on open, Python parses only bodies with a context)."""
+    from reasoningbank import ReasoningBank
+    from reasoningbank._table import SlotTable
+    from reasoningbank.vectors import make_dense_index
+
+    location = f"idb://{name}"
+    bank = await ReasoningBank.open(location, dedup_threshold=None)
+    items = patterns()
+    for i, p in enumerate(items):
+        if i % 3 == 0:
+            p.pop("context")  # some bodies without a context
+    await bank.store_patterns(items)
+    for i, p in enumerate(items[:20]):
+        await bank.record_outcome(p["id"], success=i % 2 == 0, score=(i % 5) / 4)
+    written = _numbers(bank._table)
+    stats = await bank.get_stats()
+    found = [m.pattern.id for m in await bank.find_similar("oauth token refresh", top_k=10)]
+    await bank.close()
+
+    again = await ReasoningBank.open(location, dedup_threshold=None)
+    try:
+        assert _numbers(again._table) == written
+        assert await again.get_stats() == stats
+        again_found = await again.find_similar("oauth token refresh", top_k=10)
+        assert [m.pattern.id for m in again_found] == found
+        store = again._store
+        parsed = SlotTable(make_dense_index(None))
+        columns = await store.load_columns()
+        await store.load_snapshot()
+        parsed.load(columns, None)  # every body parsed in Python
+        assert _numbers(parsed) == written
+    finally:
+        await again.close()
+    return "ok"

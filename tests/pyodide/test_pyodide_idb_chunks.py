@@ -45,3 +45,7 @@ def test_migration_from_schema2(rb):
 
 def test_aborted_batch_leaves_nothing(rb):
     assert run_idb(rb, f"check_idb_aborted_batch({name(rb)!r})") == "ok"
+
+
+def test_open_reads_the_numbers_in_js_as_python_would(rb):
+    assert run_idb(rb, f"check_idb_open_reads_numbers_in_js({name(rb)!r})") == "ok"
