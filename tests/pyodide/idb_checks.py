@@ -259,10 +259,19 @@ async def check_idb_open_reads_numbers_in_js(name):
 
     location = f"idb://{name}"
     bank = await ReasoningBank.open(location, dedup_threshold=None)
-    items = patterns()
-    for i, p in enumerate(items):
-        if i % 3 == 0:
-            p.pop("context")  # some bodies without a context
+    tasks = ["add oauth token refresh", "refresh expired oauth tokens", "rotate oauth keys",
+             "fix connection pool leak", "paginate query results", "debounce search input"]  # fmt: skip
+    items = [
+        {
+            "id": f"p{i:03d}",
+            "task_description": f"{tasks[i % len(tasks)]} round {i // len(tasks)}",
+            "task_category": ("backend", "frontend")[i % 2],
+            "strategy": ("test-driven", "spec-first", "pair review")[i % 3],
+            "outcome": {"success": i % 4 != 0, "success_score": (i * 37 % 100) / 100},
+            **({} if i % 3 == 0 else {"context": {"lang": "python", "i": i}}),
+        }
+        for i in range(48)
+    ]
     await bank.store_patterns(items)
     for i, p in enumerate(items[:20]):
         await bank.record_outcome(p["id"], success=i % 2 == 0, score=(i % 5) / 4)
