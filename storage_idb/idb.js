@@ -290,20 +290,31 @@
     if (h.chan) h.dirty = false;
     const state = await readAll(h);
     h.compacting = compact(h, state);
-    return { ...pack(state.entries), ...known(state.entries), seq: state.seq };
+    return { ...pack(state.entries), ...columnsOf(state.entries), seq: state.seq };
   }
 
-  // Per record, the numbers a bank reads out of each body when it opens (as
-  // reasoningbank/_table.py _known does): confidence, success and failure counts, average
-  // score, contradictions, and whether the body has a context. Parsed here by the engine's
-  // JSON.parse, so Python parses only the bodies with a context. known: 5 columns of n
-  // float64 (little-endian, as typed arrays are on every engine we run); flags: n bytes.
-  function known(entries) {
+  // The records as the columns a bank indexes when it opens, each row parsed once here by
+  // the engine's JSON.parse: cols, one JSON text of [ids, categories, strategies, created,
+  // updated, terms]; bodies, the body texts joined by "\n" (JSON text never holds a raw
+  // newline), so Python splits them instead of decoding them (both left out if a body was
+  // stored as an object: then Python reads the rows as load() does); and per record the numbers the
+  // bank reads out of each body (as reasoningbank/_table.py _known does): known, 5 columns
+  // of n float64 (confidence, success and failure counts, average score, contradictions;
+  // little-endian, as typed arrays are on every engine we run); flags, n bytes: has context.
+  function columnsOf(entries) {
     const n = entries.length;
+    const names = [new Array(n), new Array(n), new Array(n), new Array(n), new Array(n), new Array(n)];
+    const texts = new Array(n);
+    let asText = true;
     const cols = new Float64Array(5 * n);
     const flags = new Uint8Array(n);
     entries.forEach((e, i) => {
-      const held = JSON.parse(e.j)[5];
+      const row = JSON.parse(e.j);
+      for (let k = 0; k < 5; k++) names[k][i] = row[k];
+      names[5][i] = row[6];
+      const held = row[5];
+      asText = asText && typeof held === "string";
+      texts[i] = held;
       const body = typeof held === "string" ? JSON.parse(held) : held;
       const m = (body && body.metadata) || {};
       cols[i] = "confidence" in m ? Number(m.confidence) : 0.5;
@@ -313,7 +324,12 @@
       cols[4 * n + i] = "contradictions" in m ? Math.trunc(Number(m.contradictions)) : 0;
       flags[i] = truthy(body && body.context) ? 1 : 0;
     });
-    return { known: new Uint8Array(cols.buffer), flags };
+    return {
+      cols: asText ? JSON.stringify(names) : undefined,
+      bodies: asText ? texts.join("\n") : undefined,
+      known: new Uint8Array(cols.buffer),
+      flags,
+    };
   }
 
   // Python's truth value of a JSON value.

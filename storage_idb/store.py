@@ -111,17 +111,24 @@ def _columns(payload: Any) -> tuple[Columns, Snapshot]:
     """A ``load`` payload as the columns a bank indexes, and the numbers ``idb.js`` read out
     of each body (a snapshot covering every row), so the bank parses only bodies with a
     context."""
-    rows = json.loads(payload.json)
-    vectors = _vectors(payload) if rows else {}
-    ids = [r[0] for r in rows]
+    if payload.cols is not None:  # idb.js parsed the rows: no JSON decoding of the bodies
+        ids, cats, strategies, created, updated, terms = json.loads(payload.cols)
+        bodies = payload.bodies.split("\n") if ids else []
+    else:
+        rows = json.loads(payload.json)
+        ids, cats, strategies, created, updated, terms = (
+            [r[k] for r in rows] for k in (0, 1, 2, 3, 4, 6)
+        )
+        bodies = [r[5] if isinstance(r[5], str) else compact(r[5]) for r in rows]
+    vectors = _vectors(payload) if ids else {}
     columns = Columns(
         ids,
-        [r[1] for r in rows],
-        [r[2] for r in rows],
-        [r[3] for r in rows],
-        [r[4] for r in rows],
-        [r[5] if isinstance(r[5], str) else compact(r[5]) for r in rows],
-        [tuple(r[6]) for r in rows],
+        cats,
+        strategies,
+        created,
+        updated,
+        bodies,
+        [tuple(t) for t in terms],
         {i: vectors[pid] for i, pid in enumerate(ids) if pid in vectors},
     )
     n = len(ids)

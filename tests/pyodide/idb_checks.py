@@ -294,4 +294,19 @@ async def check_idb_open_reads_numbers_in_js(name):
         assert _numbers(parsed) == written
     finally:
         await again.close()
+    # Records stored with their bodies as objects (not text) open the same way.
+    from reasoningbank._table import compact
+    from storage_idb import open_idb_store
+
+    store = await open_idb_store(name + "-objects")
+    try:
+        recs = [_rec(i) for i in range(30)]
+        await store.put(recs)
+        (columns,) = await store.load_columns()
+        assert columns.ids == [r.id for r in recs]
+        assert columns.body == [compact(r.body) for r in recs]
+        assert columns.terms == [tuple(r.terms) for r in recs]
+        assert sorted(columns.embedding) == [i for i, r in enumerate(recs) if r.embedding]
+    finally:
+        await store.close()
     return "ok"
