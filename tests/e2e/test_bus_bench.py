@@ -12,7 +12,9 @@
 
 The hub is ``reasoningbank hub`` in its own process and the agent is ``agent.py`` in
 another, as deployed. The numbers are printed and written as JSON to ``RB_BENCH_OUT``
-(default ``.browser-deps/artifacts/bus-bench.json``); regression bounds are asserted.
+(default ``.browser-deps/artifacts/bus-bench.json``). The tests assert what must hold on any
+machine (every pattern arrives, is verified before it is stored, every frame is counted); the
+timings are measurements, compared with the goals in docs/benchmarks.md, never pass/fail.
 """
 
 from __future__ import annotations
@@ -100,6 +102,7 @@ def propagation(src: Any, dst: Any, prefix: str) -> dict[str, float]:
     missing = [k for k in sent if k not in got]
     assert not missing, f"{len(missing)} patterns never arrived"
     ver = dst.py("{k: v for k, v in __import__('builtins')._bench[2].items()}")
+    assert all(ver[k] <= got[k] for k in sent), "a pattern was stored before it was verified"
     stored = [1000.0 * (got[k] - sent[k]) for k in sent]
     checked = [1000.0 * (ver[k] - sent[k]) for k in sent]
     out: dict[str, float] = {"samples": len(stored)}
@@ -141,11 +144,6 @@ def test_browser_to_browser_propagation(hub_process, open_bank):
     RESULTS["chromium_to_firefox"] = propagation(chrome, fox, "c2f")
     RESULTS["firefox_to_chromium"] = propagation(fox, chrome, "f2c")
     write_results()
-    for key in ("chromium_to_firefox", "firefox_to_chromium"):
-        # Regression guards, looser than the goal (p99 < 100 ms, met on a quiet machine; the
-        # tail grows with load on two cores): a loaded run must not fail the suite.
-        assert RESULTS[key]["stored_p50_ms"] < 50.0, RESULTS[key]
-        assert RESULTS[key]["stored_p90_ms"] < 250.0, RESULTS[key]
 
 
 def test_token_stream_from_a_cpython_agent_to_a_browser(hub_process, open_bank):
@@ -183,9 +181,3 @@ def test_token_stream_from_a_cpython_agent_to_a_browser(hub_process, open_bank):
             }
         browser.driver.context.close()
     write_results()
-    for engine in ("chromium", "firefox"):
-        # Regression guards. The goal (5,000 tokens/s) is reached with 8 tokens per frame in
-        # most runs; with one signed frame per token the hub's per-frame work (verify,
-        # re-sign, QUIC) bounds the rate near 1,000/s on two cores (docs/benchmarks.md).
-        assert RESULTS[f"tokens_to_{engine}_batch8"]["tokens_per_s"] >= 2500, RESULTS
-        assert RESULTS[f"tokens_to_{engine}_batch1"]["tokens_per_s"] >= 400, RESULTS
