@@ -21,13 +21,22 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequenc
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from functools import partial
+from json.encoder import encode_basestring
 from typing import Any
 
 from . import learning, runtime
 from ._ranking import DIVERSITY_POOL, Ranker, ScoreWeights, diversify
 from ._table import SlotTable, as_dict, compact
 from .errors import BankClosed, InvalidPattern, NotFound, ReasoningBankError
-from .model import Match, Outcome, Pattern, Recommendation, check_limit, validate_all
+from .model import (
+    Draft,
+    Match,
+    Outcome,
+    Pattern,
+    Recommendation,
+    check_limit,
+    validate_all,
+)
 from .storage import default_location, open_store
 from .storage.base import Columns, Record, Store
 from .text import ANALYZER_VERSION, analyze
@@ -252,19 +261,44 @@ class ReasoningBank:
             vector = await vector
         return [float(x) for x in vector]
 
-    def _near_duplicate(self, pattern: Pattern, terms: Sequence[str]) -> str | None:
+    def _nearest_in_batch(self) -> Callable[[Pattern | Draft, tuple[str, ...]], str | None] | None:
+        """The near-duplicate check for one batch (None when nothing can match: dedup off
+        or an empty bank). Patterns with no vector share the answer per (category,
+        strategy, terms): the bank does not change while a batch is matched against it."""
+        if self.dedup_threshold is None or not self._table.records:
+            return None
+        answers: dict[tuple[str, str, tuple[str, ...]], str | None] = {}
+
+        def nearest(pattern: Pattern | Draft, terms: tuple[str, ...]) -> str | None:
+            if isinstance(pattern, tuple):
+                cat, strategy, embedding = pattern[2], pattern[3], None
+            else:
+                cat, strategy, embedding = (
+                    pattern.task_category,
+                    pattern.strategy,
+                    pattern.embedding,
+                )
+            if embedding is not None:
+                return self._near_duplicate(cat, strategy, embedding, terms)
+            key = (cat, strategy, terms)
+            if key not in answers:
+                answers[key] = self._near_duplicate(cat, strategy, None, terms)
+            return answers[key]
+
+        return nearest
+
+    def _near_duplicate(
+        self, cat: str, strategy: str, embedding: list[float] | None, terms: Sequence[str]
+    ) -> str | None:
         if self.dedup_threshold is None or not terms:
             return None
-        cat, strategy, ids = pattern.task_category, pattern.strategy, self._table.ids
+        ids = self._table.ids
         best: tuple[float, int] | None = None
         for slot, sim in self._table.lex.near_duplicates(
             terms, self.dedup_threshold, lambda s: self._table.strategy[s] == strategy, cat
         ):
-            if pattern.embedding is not None and self._table.dense.has(slot):
-                if (
-                    cosine(pattern.embedding, self._table.dense.vector(slot) or [])
-                    < self.dedup_threshold
-                ):
+            if embedding is not None and self._table.dense.has(slot):
+                if cosine(embedding, self._table.dense.vector(slot) or []) < self.dedup_threshold:
                     continue
             if best is None or (sim, -slot) > (best[0], -best[1]):
                 best = (sim, slot)
@@ -289,42 +323,63 @@ class ReasoningBank:
         return await self._store_all(items)
 
     async def _store_all(self, items: list[dict[str, Any] | Pattern]) -> list[str]:
-        staged = validate_all(items, now=self._clock(), new_id=_new_ids(len(items)).__next__)
+        stamped = self._clock()
+        # Drafts (new patterns of the common shape) skip the general validation; an embedder
+        # must see each one as a Pattern.
+        staged = validate_all(
+            items, now=stamped, new_id=_new_ids(len(items)).__next__, drafts=self._embedder is None
+        )
         prepared = []  # embedding and terms first: they need no lock
         analyzed: dict[str, tuple[str, ...]] = {}  # a task repeated in a batch: analysed once
         for pattern, explicit in staged:
-            if pattern.embedding is None and self._embedder is not None:
-                pattern.embedding = await self._embed(pattern.task_description)
-            if pattern.embedding is not None:
-                self._table.dense.check(pattern.embedding)
-            terms = analyzed.get(pattern.task_description)
+            if isinstance(pattern, tuple):
+                text = pattern[1]
+            else:
+                if pattern.embedding is None and self._embedder is not None:
+                    pattern.embedding = await self._embed(pattern.task_description)
+                if pattern.embedding is not None:
+                    self._table.dense.check(pattern.embedding)
+                text = pattern.task_description
+            terms = analyzed.get(text)
             if terms is None:
-                terms = analyzed[pattern.task_description] = tuple(
-                    analyze(pattern.task_description)
-                )
+                terms = analyzed[text] = tuple(analyze(text))
             prepared.append((pattern, explicit, terms))
         del staged, analyzed
         async with self._writing() as batch:
             now = self._clock()
-            writes: dict[str, Pattern] = {}
+            writes: dict[str, Pattern | Draft] = {}
             terms_of: dict[str, Sequence[str]] = {}
             ids: list[str] = []
+            nearest = self._nearest_in_batch()
             for pattern, explicit, terms in prepared:
-                target_id = None if explicit else self._near_duplicate(pattern, terms)
+                target_id = None if explicit or nearest is None else nearest(pattern, terms)
                 if target_id is not None:
-                    target = writes.get(target_id) or self._table.pattern(target_id)
+                    if isinstance(pattern, tuple):
+                        pattern = Pattern.from_draft(pattern, stamped)
+                    target = writes.get(target_id)
+                    if not isinstance(target, Pattern):  # a draft is new: never a target
+                        target = self._table.pattern(target_id)
                     learning.merge_into(target, pattern, now)
                     writes[target_id] = target
                     ids.append(target_id)
                     continue
-                learning.initialise(pattern.metadata, pattern.outcome, now)
-                writes[pattern.id] = pattern
-                terms_of[pattern.id] = terms
-                ids.append(pattern.id)
+                if isinstance(pattern, tuple):
+                    pid = pattern[0]
+                else:
+                    learning.initialise(pattern.metadata, pattern.outcome, now)
+                    pid = pattern.id
+                writes[pid] = pattern
+                terms_of[pid] = terms
+                ids.append(pid)
             del prepared  # what is written is in ``writes`` (new patterns and merge targets)
-            batch.staged = [
-                self._record(writes.pop(pid), terms_of.pop(pid, None)) for pid in list(writes)
-            ]  # each Pattern freed once encoded: a bulk store's peak memory holds one copy
+            tails: dict[tuple[bool, float], tuple[str, _Known, float]] = {}
+            out = batch.staged
+            for pid in list(writes):  # each Pattern freed once encoded: one copy at a time
+                item = writes.pop(pid)
+                if isinstance(item, tuple):
+                    out.append(_draft_record(item, terms_of.pop(pid), stamped, now, tails))
+                else:
+                    out.append(self._record(item, terms_of.pop(pid, None)))
         return ids
 
     async def record_outcome(
@@ -678,9 +733,11 @@ class ReasoningBank:
         }
 
 
+#: ``index_known``'s numbers: confidence, successes, failures, average, contradictions.
+_Known = tuple[float, float, float, float, int]
 #: A record to write, with what ``SlotTable.index_known`` reads from its body (the numbers
 #: and the context).
-_Staged = tuple[Record, tuple[float, float, float, float, int], dict[str, Any] | None]
+_Staged = tuple[Record, _Known, dict[str, Any] | None]
 
 
 @dataclass(slots=True)
@@ -689,6 +746,43 @@ class _Batch:
 
     staged: list[_Staged] = field(default_factory=list)
     delete: list[str] = field(default_factory=list)
+
+
+_DRAFT_HEAD = '{"id":%s,"task_description":%s,"task_category":%s,"strategy":%s'
+_EMPTY_HEAD = _DRAFT_HEAD % ('""', '""', '""', '""')
+
+
+def _draft_record(
+    draft: Draft,
+    terms: Sequence[str],
+    stamped: float,
+    now: float,
+    tails: dict[tuple[bool, float], tuple[str, _Known, float]],
+) -> _Staged:
+    """``_record`` of the new pattern ``draft`` (validated at ``stamped``, stored at ``now``)
+    without building it: the rest of its body and its numbers depend only on its outcome,
+    so they are made once per outcome in ``tails`` (one batch's), from a real Pattern."""
+    pid, desc, cat, strategy, success, score = draft
+    tail = tails.get((success, score))
+    if tail is None:
+        pattern = Pattern.from_draft(("", "", "", "", success, score), stamped)
+        meta = pattern.metadata
+        learning.initialise(meta, pattern.outcome, now)
+        known = (
+            float(meta.confidence),
+            float(meta.success_count),
+            float(meta.failure_count),
+            float(meta.avg_success_score),
+            int(meta.contradictions),
+        )
+        tail = tails[(success, score)] = (
+            pattern.body_json()[len(_EMPTY_HEAD) :],
+            known,
+            meta.updated_at,
+        )
+    s = encode_basestring
+    body = _DRAFT_HEAD % (s(pid), s(desc), s(cat), s(strategy)) + tail[0]
+    return Record(pid, cat, strategy, stamped, tail[2], body, terms), tail[1], None
 
 
 @contextmanager
