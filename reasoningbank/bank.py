@@ -347,10 +347,16 @@ class ReasoningBank:
         del staged, analyzed
         async with self._writing() as batch:
             now = self._clock()
+            tails: dict[tuple[bool, float], tuple[str, _Known, float]] = {}
+            nearest = self._nearest_in_batch()
+            drafts = [(d, terms) for d, _, terms in prepared if isinstance(d, tuple)]
+            if nearest is None and len(drafts) == len(prepared):  # nothing to merge, ids new
+                batch.staged = [_draft_record(d, t, stamped, now, tails) for d, t in drafts]
+                return [d[0] for d, _ in drafts]
+            del drafts
             writes: dict[str, Pattern | Draft] = {}
             terms_of: dict[str, Sequence[str]] = {}
             ids: list[str] = []
-            nearest = self._nearest_in_batch()
             for pattern, explicit, terms in prepared:
                 target_id = None if explicit or nearest is None else nearest(pattern, terms)
                 if target_id is not None:
@@ -372,7 +378,6 @@ class ReasoningBank:
                 terms_of[pid] = terms
                 ids.append(pid)
             del prepared  # what is written is in ``writes`` (new patterns and merge targets)
-            tails: dict[tuple[bool, float], tuple[str, _Known, float]] = {}
             out = batch.staged
             for pid in list(writes):  # each Pattern freed once encoded: one copy at a time
                 item = writes.pop(pid)
