@@ -3,6 +3,7 @@ ReasoningBank) and SQLite's FTS5 full-text index, on the same deterministic data
 
 usage: python -m bench.compare [--sizes 1000,10000] [--full] [--queries 200] [--repeat R]
                                [--json FILE] [--no-ts] [--no-fts5] [--ts-max N]
+                               [--baseline DIR]
 
 Steps: install the peer once (bench/peer/setup.sh; npm, cached under the user's cache dir or
 $PEER_DIR), write the dataset for each N (bench/dataset.py), run our bank (bench/ours.py) and each
@@ -103,7 +104,16 @@ def _median_runs(runs: list[dict]) -> dict:
 
 
 def run(
-    sizes, queries, singles, ts, ts_max, keep=None, repeat=1, ts_repeat_max=10_000, fts5=True
+    sizes,
+    queries,
+    singles,
+    ts,
+    ts_max,
+    keep=None,
+    repeat=1,
+    ts_repeat_max=10_000,
+    fts5=True,
+    baseline=None,
 ) -> dict:
     peer_dir, peer_err = setup_peer()
     env = dict(os.environ)
@@ -133,7 +143,7 @@ def run(
             d = os.path.join(tmp, f"n{n}")
             dataset.write(n, queries, d)
             row = {"n": n}
-            got: dict[str, list] = {"ours": [], "fts5": [], "wasm": [], "ts": []}
+            got: dict[str, list] = {"ours": [], "baseline": [], "fts5": [], "wasm": [], "ts": []}
             for rep in range(repeat):  # interleaved, so a busy moment hits every side alike
                 tag = f" (run {rep + 1}/{repeat})" if repeat > 1 else ""
                 print(f"N={n:,}: ours{tag} ...", file=sys.stderr, flush=True)
@@ -143,6 +153,15 @@ def run(
                         cwd=str(ROOT),
                     )
                 )
+                if baseline:
+                    print(f"N={n:,}: ours at {baseline}{tag} ...", file=sys.stderr, flush=True)
+                    got["baseline"].append(
+                        _run_json(
+                            [sys.executable, "-m", "bench.ours", d, "--singles", str(singles)],
+                            env={**os.environ, "PYTHONPATH": baseline},
+                            cwd=baseline,
+                        )
+                    )
                 if fts5:
                     print(f"N={n:,}: SQLite FTS5{tag} ...", file=sys.stderr, flush=True)
                     got["fts5"].append(
@@ -184,6 +203,16 @@ def run(
 def ratios(row) -> dict:
     o, w, t, f = row["ours"], row.get("wasm"), row.get("ts"), row.get("fts5")
     r = {}
+    if row.get("baseline"):
+        b = row["baseline"]
+        r["vs_baseline"] = {
+            "bulk_store_rate": ratio(o["bulk_per_s"], b["bulk_per_s"]),
+            "single_store_speedup": ratio(b["store_p50_us"], o["store_p50_us"]),
+            "find_p50_speedup": ratio(b["find_p50_ms"], o["find_p50_ms"]),
+            "bulk_peak_rss": ratio(b["bulk_peak_rss_mb"], o["bulk_peak_rss_mb"]),
+        }
+        if w:
+            r["baseline_vs_wasm_bulk_store_rate"] = ratio(b["bulk_per_s"], w["bulk_per_s"])
     if f:
         r["vs_fts5"] = {
             "bulk_store_rate": ratio(o["bulk_per_s"], f["bulk_per_s"]),
@@ -310,6 +339,11 @@ def main(argv=None) -> int:
         help="run every side R times, interleaved, and report medians (default 1)",
     )
     ap.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="also run our bank from the checkout DIR (an older commit), interleaved",
+    )
+    ap.add_argument(
         "--ts-repeat-max",
         type=int,
         default=10_000,
@@ -329,6 +363,7 @@ def main(argv=None) -> int:
         a.repeat,
         a.ts_repeat_max,
         fts5=not a.no_fts5,
+        baseline=a.baseline,
     )
     res["repeat"] = a.repeat
     print(table(res))

@@ -12,7 +12,8 @@ Node process. Measures, on a fresh SQLite file bank (WAL):
   find     ``find_similar(desc, task_category=cat, top_k=5)`` per query, after 5 warm-up queries;
            exact over every stored pattern of the category
   rss      peak resident set of this process (MB; it also holds the parsed dataset): at the
-           end of the bulk load (``bulk_peak_rss_mb``) and of the whole run (``peak_rss_mb``), and
+           end of the bulk load (``bulk_peak_rss_mb``; ``bulk_rss_before_mb`` is the RSS just
+           before it, the harness's share) and of the whole run (``peak_rss_mb``), and
            ``reopen_rss_mb``: RSS of a fresh process that opens the finished bank file and runs
            the queries - the bank's own footprint with no harness data around
 and the same bulk + find on a ":memory:" bank. Deduplication is off (``dedup_threshold=None``)
@@ -108,9 +109,12 @@ async def run(data_dir: str, singles: int, memory: bool) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "bench.db")
         bank = await ReasoningBank.open(path, dedup_threshold=None)
+        items = [dict(p) for p in pats]
+        out["bulk_rss_before_mb"] = _rss_mb()  # the harness's data: the dataset, the items
         t0 = time.perf_counter()
-        await bank.store_patterns([dict(p) for p in pats])
+        await bank.store_patterns(items)
         dt = time.perf_counter() - t0
+        del items
         out["bulk_per_s"] = len(pats) / dt
         out["bulk_peak_rss_mb"] = _peak_rss_mb()  # the process's peak so far: the bulk load's
         out.update(await _find(bank, qs))
