@@ -377,10 +377,12 @@
   // number.
   // expect (under the write lock): the sequence number the writer caught up to; if another
   // writer committed since (one that skipped the lock), nothing is written (ConflictError).
-  async function put(h, blob, dimsJson, bytes, gone, expect) {
+  // headsJson (optional): JSON [ids, categories, created] of the blob's records, what the
+  // chunk indexes; given, the blob is not parsed here (it was most of a bulk put's time).
+  async function put(h, blob, dimsJson, bytes, gone, expect, headsJson) {
     const ids = JSON.parse(gone);
-    const rows = blob ? JSON.parse("[" + blob.replaceAll("\n", ",") + "]") : [];
-    const dims = rows.length ? JSON.parse(dimsJson) : [];
+    const heads = headsJson ? JSON.parse(headsJson) : headsOf(blob);
+    const dims = heads[0].length ? JSON.parse(dimsJson) : [];
     const vec = bytes && bytes.length ? new Float32Array(bytes.slice().buffer) : new Float32Array(0);
     const tx = h.db.transaction(["chunks", "tombstones", "sys"], "readwrite");
     const done = finished(tx);
@@ -394,19 +396,20 @@
     const seq = (seq0 || 0) + 1;
     let n = n0 || 0;
     guarded(tx, done, () => {
-      const len = rows.length;
+      const [rowIds, cats, created] = heads;
+      const len = rowIds.length;
       const chunk = {
         s: seq, ids: new Array(len), ss: new Float64Array(len).fill(seq), ns: new Float64Array(len),
         cats: new Array(len), created: new Array(len), j: blob, dims, vec,
       };
       for (let i = 0; i < len; i++) {
-        const [id, cat, , created] = rows[i];
+        const id = rowIds[i];
         if (typeof id !== "string") {
           throw new DOMException(`a record id must be a string, not ${JSON.stringify(id)}`, "DataError");
         }
         chunk.ids[i] = id;
-        chunk.cats[i] = cat;
-        chunk.created[i] = created;
+        chunk.cats[i] = cats[i];
+        chunk.created[i] = created[i];
         chunk.ns[i] = ++n;
       }
       const chunks = tx.objectStore("chunks");
@@ -422,6 +425,12 @@
     });
     await done;
     return announce(h, seq);
+  }
+
+  // [ids, categories, created] of a put's blob, read from the blob itself.
+  function headsOf(blob) {
+    const rows = blob ? JSON.parse("[" + blob.replaceAll("\n", ",") + "]") : [];
+    return [rows.map((r) => r[0]), rows.map((r) => r[1]), rows.map((r) => r[3])];
   }
 
   async function get(h, id) {

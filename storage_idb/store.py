@@ -236,7 +236,15 @@ class IdbStore:
             payload = to_js(vectors.tobytes())
         # Under the lock, once caught up, nobody else may have committed: the put checks.
         expect = self._seen_seq if self._locked and not self._behind else None
-        seq = await self._call("put", "put", "\n".join(lines), _encode(dims), payload, gone, expect)
+        heads = _encode(
+            [
+                [r.id for r in records],
+                [r.task_category for r in records],
+                [r.created_at for r in records],
+            ]
+        )  # what the chunk indexes, so idb.js need not parse the lines
+        blob = "\n".join(lines)
+        seq = await self._call("put", "put", blob, _encode(dims), payload, gone, expect, heads)
         self._saw_own_write(int(seq))
 
     def _saw_own_write(self, seq: int) -> None:

@@ -310,3 +310,72 @@ async def check_idb_open_reads_numbers_in_js(name):
     finally:
         await store.close()
     return "ok"
+
+
+_CHUNKS_JS = """
+async (h) => {
+  const all = await new Promise((resolve, reject) => {
+    const r = h.db.transaction("chunks").objectStore("chunks").getAll();
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+  });
+  return JSON.stringify(all.map((ch) => ({
+    c: ch.c, s: ch.s, ids: ch.ids, cats: ch.cats, created: ch.created, j: ch.j, dims: ch.dims,
+    ss: Array.from(ch.ss), ns: Array.from(ch.ns), vec: Array.from(ch.vec),
+  })));
+}
+"""
+
+
+async def check_idb_put_heads_as_lines(name):
+    """``put`` hands idb.js each record's id, category and time beside its line, so that
+    idb.js need not parse the lines; a put without them (an older caller) parses the lines.
+    Both store the same chunks, read back the same everywhere."""
+    from array import array
+
+    from pyodide.code import run_js
+    from pyodide.ffi import to_js
+
+    from storage_idb import open_idb_store
+    from storage_idb.store import _encode
+
+    recs = [_rec(i, cat=f"c{i % 4}") for i in range(300)]
+    heads = await open_idb_store(name + "-heads")
+    lines = await open_idb_store(name + "-lines")
+    try:
+        await heads.put(recs[:120])
+        await heads.put(recs[120:], delete=["r3"])
+        for part, gone in ((recs[:120], []), (recs[120:], ["r3"])):
+            vectors = array("f", [x for r in part for x in (r.embedding or [])])
+            await lines._call(
+                "put",
+                "put",
+                "\n".join(
+                    _encode(
+                        [
+                            r.id,
+                            r.task_category,
+                            r.strategy,
+                            r.created_at,
+                            r.updated_at,
+                            r.body,
+                            r.terms,
+                        ]
+                    )
+                    for r in part
+                ),  # fmt: skip
+                _encode([len(r.embedding or []) for r in part]),
+                to_js(vectors.tobytes()),
+                _encode(gone),
+                None,
+            )
+        dump = run_js(_CHUNKS_JS)
+        assert await dump(heads._db) == await dump(lines._db)
+        for store in (heads, lines):
+            assert _view(await store.load()) == _view(recs[:3] + recs[4:])
+            assert [r.id for r in await store.by_category("c1", 3)] == ["r297", "r293", "r289"]
+            assert await store.count() == 299
+        return "ok"
+    finally:
+        await heads.close()
+        await lines.close()

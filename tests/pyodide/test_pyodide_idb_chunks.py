@@ -49,3 +49,7 @@ def test_aborted_batch_leaves_nothing(rb):
 
 def test_open_reads_the_numbers_in_js_as_python_would(rb):
     assert run_idb(rb, f"check_idb_open_reads_numbers_in_js({name(rb)!r})") == "ok"
+
+
+def test_put_hands_over_what_the_chunk_indexes(rb):
+    assert run_idb(rb, f"check_idb_put_heads_as_lines({name(rb)!r})") == "ok"
