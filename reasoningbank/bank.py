@@ -351,12 +351,15 @@ class ReasoningBank:
             nearest = self._nearest_in_batch()
             drafts = [(d, terms) for d, _, terms in prepared if isinstance(d, tuple)]
             if nearest is None and len(drafts) == len(prepared):  # nothing to merge, ids new
+                del prepared
                 batch.staged = [_draft_record(d, t, stamped, now, tails) for d, t in drafts]
-                return [d[0] for d, _ in drafts]
+                ids = [d[0] for d, _ in drafts]
+                del drafts  # before the write: a bulk store's peak holds one copy
+                return ids
             del drafts
             writes: dict[str, Pattern | Draft] = {}
             terms_of: dict[str, Sequence[str]] = {}
-            ids: list[str] = []
+            ids = []
             for pattern, explicit, terms in prepared:
                 target_id = None if explicit or nearest is None else nearest(pattern, terms)
                 if target_id is not None:
