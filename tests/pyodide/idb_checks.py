@@ -330,7 +330,9 @@ async (h) => {
 async def check_idb_put_heads_as_lines(name):
     """``put`` hands idb.js each record's id, category and time beside its line, so that
     idb.js need not parse the lines; a put without them (an older caller) parses the lines.
-    Both store the same chunks, read back the same everywhere."""
+    Both store the same chunks, read back the same everywhere. ``put`` writes the lines of
+    JSON-text bodies itself: byte for byte what the encoder writes (non-ASCII, U+2028,
+    escapes, whole-number times)."""
     from array import array
 
     from pyodide.code import run_js
@@ -340,6 +342,14 @@ async def check_idb_put_heads_as_lines(name):
     from storage_idb.store import _encode
 
     recs = [_rec(i, cat=f"c{i % 4}") for i in range(300)]
+    for r in recs[::2]:  # bodies as JSON text, as the bank writes them
+        r.body = json.dumps(
+            {**r.body, "text": r.body["text"] + ' naïve — \u2028 "q" \\ \t'},
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+    for r in recs[::3]:
+        r.created_at = int(r.created_at)
     heads = await open_idb_store(name + "-heads")
     lines = await open_idb_store(name + "-lines")
     try:
