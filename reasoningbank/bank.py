@@ -20,7 +20,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from functools import partial
+from functools import lru_cache, partial
 from json.encoder import encode_basestring
 from typing import Any
 
@@ -35,6 +35,7 @@ from .model import (
     Pattern,
     Recommendation,
     check_limit,
+    format_time,
     validate_all,
 )
 from .storage import default_location, open_store
@@ -347,12 +348,12 @@ class ReasoningBank:
         del staged, analyzed
         async with self._writing() as batch:
             now = self._clock()
-            tails: dict[tuple[bool, float], tuple[str, _Known, float]] = {}
+            stamp = _draft_stamp(stamped, now)
             nearest = self._nearest_in_batch()
             drafts = [(d, terms) for d, _, terms in prepared if isinstance(d, tuple)]
             if nearest is None and len(drafts) == len(prepared):  # nothing to merge, ids new
                 del prepared
-                batch.staged = [_draft_record(d, t, stamped, now, tails) for d, t in drafts]
+                batch.staged = [_draft_record(d, t, stamp) for d, t in drafts]
                 ids = [d[0] for d, _ in drafts]
                 del drafts  # before the write: a bulk store's peak holds one copy
                 return ids
@@ -385,7 +386,7 @@ class ReasoningBank:
             for pid in list(writes):  # each Pattern freed once encoded: one copy at a time
                 item = writes.pop(pid)
                 if isinstance(item, tuple):
-                    out.append(_draft_record(item, terms_of.pop(pid), stamped, now, tails))
+                    out.append(_draft_record(item, terms_of.pop(pid), stamp))
                 else:
                     out.append(self._record(item, terms_of.pop(pid, None)))
         return ids
@@ -756,41 +757,53 @@ class _Batch:
     delete: list[str] = field(default_factory=list)
 
 
-_DRAFT_HEAD = '{"id":%s,"task_description":%s,"task_category":%s,"strategy":%s'
-_EMPTY_HEAD = _DRAFT_HEAD % ('""', '""', '""', '""')
+_DRAFT = '{"id":%s,"task_description":%s,"task_category":%s,"strategy":%s%s%s%s'
+_BLANK_HEAD = _DRAFT % ('""', '""', '""', '""', "", "", "")
+#: A draft's times in its body.
+_TIMES = '"created_at":%s,"updated_at":%s'
+_BLANK = ("", "", "", "")
+#: One batch's times for its drafts: as the body writes them, created, updated.
+_Stamp = tuple[str, float, float]
 
 
-def _draft_record(
-    draft: Draft,
-    terms: Sequence[str],
-    stamped: float,
-    now: float,
-    tails: dict[tuple[bool, float], tuple[str, _Known, float]],
-) -> _Staged:
-    """``_record`` of the new pattern ``draft`` (validated at ``stamped``, stored at ``now``)
-    without building it: the rest of its body and its numbers depend only on its outcome,
-    so they are made once per outcome in ``tails`` (one batch's), from a real Pattern."""
-    pid, desc, cat, strategy, success, score = draft
-    tail = tails.get((success, score))
-    if tail is None:
-        pattern = Pattern.from_draft(("", "", "", "", success, score), stamped)
-        meta = pattern.metadata
-        learning.initialise(meta, pattern.outcome, now)
-        known = (
-            float(meta.confidence),
-            float(meta.success_count),
-            float(meta.failure_count),
-            float(meta.avg_success_score),
-            int(meta.contradictions),
-        )
-        tail = tails[(success, score)] = (
-            pattern.body_json()[len(_EMPTY_HEAD) :],
-            known,
-            meta.updated_at,
-        )
+def _draft_stamp(stamped: float, now: float) -> _Stamp:
+    """The times ``learning.initialise`` gives a draft validated at ``stamped`` and stored
+    at ``now``, taken from a real Pattern."""
+    meta = Pattern.from_draft((*_BLANK, True, 1.0), stamped).metadata
+    learning.initialise(meta, Outcome(True, 1.0), now)
     s = encode_basestring
-    body = _DRAFT_HEAD % (s(pid), s(desc), s(cat), s(strategy)) + tail[0]
-    return Record(pid, cat, strategy, stamped, tail[2], body, terms), tail[1], None
+    text = _TIMES % (s(format_time(meta.created_at)), s(format_time(meta.updated_at)))
+    return text, meta.created_at, meta.updated_at
+
+
+@lru_cache(maxsize=4096)
+def _draft_parts(success: bool, score: float) -> tuple[str, str, _Known]:
+    """A draft's body around its times, after its four texts, and its numbers: they depend
+    only on its outcome. Made once per outcome from a real Pattern (so byte for byte what
+    the general path writes); outcomes repeat (true/false, a few scores)."""
+    pattern = Pattern.from_draft((*_BLANK, success, score), 1.0)
+    meta = pattern.metadata
+    learning.initialise(meta, pattern.outcome, 1.0)
+    one = encode_basestring(format_time(1.0))
+    before, _, after = pattern.body_json()[len(_BLANK_HEAD) :].partition(_TIMES % (one, one))
+    known = (
+        float(meta.confidence),
+        float(meta.success_count),
+        float(meta.failure_count),
+        float(meta.avg_success_score),
+        int(meta.contradictions),
+    )
+    return before, after, known
+
+
+def _draft_record(draft: Draft, terms: Sequence[str], stamp: _Stamp) -> _Staged:
+    """``_record`` of the new pattern ``draft`` without building it: its body is its four
+    texts, then what its outcome alone decides (``_draft_parts``) around the batch's times."""
+    pid, desc, cat, strategy, success, score = draft
+    before, after, known = _draft_parts(success, score)
+    s = encode_basestring
+    body = _DRAFT % (s(pid), s(desc), s(cat), s(strategy), before, stamp[0], after)
+    return Record(pid, cat, strategy, stamp[1], stamp[2], body, terms), known, None
 
 
 @contextmanager
