@@ -572,12 +572,16 @@ def common_draft(data: Any, new_id: str) -> Draft | None:
     """
     if type(data) is not dict or not _COMMON_KEYS.issuperset(data):
         return None
+    try:  # subscripts, not .get(): this runs once per pattern of a bulk store
+        desc, cat, strategy = data["task_description"], data["task_category"], data["strategy"]
+    except KeyError:
+        return None
     outcome = data.get("outcome")
     if outcome is None:
         outcome = {}
     elif type(outcome) is not dict or not _COMMON_OUTCOME_KEYS.issuperset(outcome):
         return None
-    score = outcome.get("success_score", data.get("success_score"))
+    score = outcome["success_score"] if "success_score" in outcome else data.get("success_score")
     success = outcome.get("success")
     if success is not None and type(success) is not bool:
         return None
@@ -589,11 +593,6 @@ def common_draft(data: Any, new_id: str) -> Draft | None:
         0.0 < score <= 1.0 or (score == 0.0 and math.copysign(1.0, score) > 0)
     ):  # -0.0 is valid but rare: the general path keeps its sign (drafts share bodies)
         return None
-    desc, cat, strategy = (
-        data.get("task_description"),
-        data.get("task_category"),
-        data.get("strategy"),
-    )
     if type(desc) is not str or type(cat) is not str or type(strategy) is not str:
         return None
     desc, cat, strategy = desc.strip(), cat.strip(), strategy.strip()
