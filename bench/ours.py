@@ -13,7 +13,7 @@ Node process. Measures, on a fresh SQLite file bank (WAL):
            exact over every stored pattern of the category
   rss      peak resident set of this process (MB; it also holds the parsed dataset): at the
            end of the bulk load (``bulk_peak_rss_mb``; ``bulk_rss_before_mb`` is the RSS just
-           before it, the harness's share) and of the whole run (``peak_rss_mb``), and
+           before it: the harness's parsed dataset) and of the whole run (``peak_rss_mb``), and
            ``reopen_rss_mb``: RSS of a fresh process that opens the finished bank file and runs
            the queries - the bank's own footprint with no harness data around
 and the same bulk + find on a ":memory:" bank. Deduplication is off (``dedup_threshold=None``)
@@ -109,12 +109,10 @@ async def run(data_dir: str, singles: int, memory: bool) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "bench.db")
         bank = await ReasoningBank.open(path, dedup_threshold=None)
-        items = [dict(p) for p in pats]
-        out["bulk_rss_before_mb"] = _rss_mb()  # the harness's data: the dataset, the items
+        out["bulk_rss_before_mb"] = _rss_mb()  # the harness's parsed dataset
         t0 = time.perf_counter()
-        await bank.store_patterns(items)
+        await bank.store_patterns([dict(p) for p in pats])
         dt = time.perf_counter() - t0
-        del items
         out["bulk_per_s"] = len(pats) / dt
         out["bulk_peak_rss_mb"] = _peak_rss_mb()  # the process's peak so far: the bulk load's
         out.update(await _find(bank, qs))
