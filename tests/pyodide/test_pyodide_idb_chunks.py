@@ -1,6 +1,7 @@
 """The IndexedDB store's chunk layout inside Pyodide (Node with fake-indexeddb, Chromium,
 Firefox): a batch is one value, updates and deletes of chunked records, changes() between
-connections, compaction, upgrade of a schema-2 database, and an aborted batch."""
+connections, compaction, upgrade of a schema-2 database, an aborted batch, and a bank
+adopting the page's read-ahead."""
 
 from __future__ import annotations
 
@@ -49,3 +50,7 @@ def test_aborted_batch_leaves_nothing(rb):
 
 def test_open_reads_the_numbers_in_js_as_python_would(rb):
     assert run_idb(rb, f"check_idb_open_reads_numbers_in_js({name(rb)!r})") == "ok"
+
+
+def test_a_bank_read_ahead_by_the_page_holds_what_was_committed_after(rb):
+    assert run_idb(rb, f"check_idb_read_ahead({name(rb)!r})") == "ok"
