@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any, TypeAlias
 
 from .errors import InvalidPattern
@@ -32,6 +33,9 @@ def as_dict(body: dict[str, Any] | str) -> dict[str, Any]:
     return json.loads(body) if isinstance(body, str) else body
 
 
+#: A store's ``read_bodies``: stored bodies by id (see ``SqliteStore.read_bodies``).
+BodyReader: TypeAlias = "Callable[[Sequence[str]], dict[str, str | Record]]"
+
 #: ``index_known``'s numbers as columns: confidence, successes, failures, average,
 #: contradictions.
 KnownColumns: TypeAlias = "tuple[list[float], list[float], list[float], list[float], list[int]]"
@@ -51,9 +55,10 @@ def _known(body: dict[str, Any]) -> tuple[float, float, float, float, int]:
 
 @dataclass(slots=True)
 class _Entry:
-    """What the bank keeps in memory per pattern (vectors live in the dense index)."""
+    """What the bank keeps in memory per pattern (vectors live in the dense index; the
+    body, its JSON text, is None when the store reads it back on demand)."""
 
-    body: str
+    body: str | None
     terms: tuple[str, ...]
     task_category: str
     created_at: float
@@ -67,11 +72,14 @@ class _Entry:
 class SlotTable:
     """Every pattern's slot, its columns, and the lexical and dense indexes over them."""
 
-    def __init__(self, dense: Any) -> None:
+    def __init__(self, dense: Any, read_bodies: BodyReader | None = None) -> None:
         self.lex = LexicalIndex()
         self.dense = dense
-        # The in-memory copy of each pattern is compact: its JSON text (parsed only when a
-        # pattern is returned) plus the few columns searches and statistics read.
+        #: Reads bodies back from the store (SQLite): then no body stays in memory, only
+        #: the columns searches and statistics read (bodies were ~60 % of a bank's memory).
+        #: Without it (memory, IndexedDB) each body's JSON text is kept, parsed only when a
+        #: pattern is returned.
+        self.read_bodies = read_bodies
         self.records: dict[str, _Entry] = {}
         self.contexts: dict[int, dict[str, Any]] = {}  # slot -> non-empty context
         self.slot: dict[str, int] = {}
@@ -127,8 +135,9 @@ class SlotTable:
             self.contexts[slot] = context
         elif not fresh:
             self.contexts.pop(slot, None)
+        body = record.body
         self.records[pid] = _Entry(
-            record.body if isinstance(record.body, str) else compact(record.body),
+            None if self.read_bodies else body if isinstance(body, str) else compact(body),
             terms,
             record.task_category,
             record.created_at,
@@ -161,11 +170,12 @@ class SlotTable:
         self.category.extend(cols.task_category)
         self.strategy.extend(cols.strategy)
         self.quality.extend(quality)
+        bodies: Iterable[str | None] = repeat(None) if self.read_bodies else cols.body
         self.records.update(
             zip(
                 cols.ids,
                 map(
-                    _Entry, cols.body, cols.terms, cols.task_category, cols.created_at,
+                    _Entry, bodies, cols.terms, cols.task_category, cols.created_at,
                     cols.updated_at, wins, losses, average, contradictions,
                 ),
                 strict=True,
@@ -220,8 +230,17 @@ class SlotTable:
             flags = snap[3]
             parse = [i for i, p in enumerate(where) if p is None or flags[p]]
         contexts: dict[int, Any] = {}
+        texts = cols.body
+        left_out = [cols.ids[i] for i in parse if texts[i] is None]
+        stored = self.read_bodies(left_out) if left_out and self.read_bodies else {}
         for i in parse:
-            body = json.loads(cols.body[i])
+            text: str | dict[str, Any] | None = texts[i]
+            if text is None:
+                found = stored.get(cols.ids[i])
+                if found is None:  # deleted since: the next catch-up unindexes it
+                    continue
+                text = found if isinstance(found, str) else found.body
+            body = as_dict(text)
             quality, wins, losses, average, contradictions = _known(body)
             known[0][i] = one(quality, quality)
             known[1][i] = one(wins, wins) if wins else wins
@@ -263,14 +282,44 @@ class SlotTable:
         self.category[slot] = None
         self.strategy[slot] = None
 
-    def pattern(self, pid: str) -> Pattern:
-        record = self.records[pid]
-        return Pattern.from_stored(
-            json.loads(record.body),
-            created_at=record.created_at,
-            updated_at=record.updated_at,
-            embedding=self.dense.vector(self.slot[pid]),
-        )
+    def pattern(self, pid: str) -> Pattern | None:
+        """The pattern ``pid`` (held by the table), or None if the store no longer has it."""
+        return self.patterns([pid])[0]
+
+    def patterns(self, pids: Sequence[str]) -> list[Pattern | None]:
+        """The patterns ``pids`` (held by the table), their bodies read from the store in
+        one go when not in memory. None where the store no longer has one; a pattern
+        another process rewrote after our last catch-up comes whole from its stored row.
+        Why: a returned pattern is the current one, never a body of one version paired
+        with columns of another."""
+        records = self.records
+        lazy = [pid for pid in pids if records[pid].body is None]
+        stored = self.read_bodies(lazy) if lazy and self.read_bodies else {}
+        out: list[Pattern | None] = []
+        for pid in pids:
+            entry = records[pid]
+            text = entry.body if entry.body is not None else stored.get(pid)
+            if text is None:
+                out.append(None)
+            elif isinstance(text, str):
+                out.append(
+                    Pattern.from_stored(
+                        json.loads(text),
+                        created_at=entry.created_at,
+                        updated_at=entry.updated_at,
+                        embedding=self.dense.vector(self.slot[pid]),
+                    )
+                )
+            else:
+                out.append(
+                    Pattern.from_stored(
+                        as_dict(text.body),
+                        created_at=text.created_at,
+                        updated_at=text.updated_at,
+                        embedding=None if text.embedding is None else list(text.embedding),
+                    )
+                )
+        return out
 
     def arrays(self) -> tuple[Any, Any, Any, dict[str | None, int]]:
         """numpy views of the columns (live, category code, quality), rebuilt only after a

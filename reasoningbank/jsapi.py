@@ -162,8 +162,13 @@ def _pack_matches(bank: ReasoningBank, matches: list[Match], head: str = "") -> 
         # The pattern's JSON without its embedding: the text the bank keeps in memory
         # (``to_dict(with_embedding=False)``, encoded when stored), else encoded now.
         pattern = m.pattern
+        # (None when the store reads bodies back instead: SQLite.)
         entry = records.get(pattern.id)
-        if entry is not None and entry.updated_at == pattern.metadata.updated_at:
+        if (
+            entry is not None
+            and entry.body is not None
+            and entry.updated_at == pattern.metadata.updated_at
+        ):
             pieces.append(entry.body)
         else:
             pieces.append(json.dumps(pattern.to_dict(with_embedding=False), allow_nan=False))
