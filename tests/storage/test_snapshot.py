@@ -17,7 +17,14 @@ def state(bank: ReasoningBank) -> dict:
     return {
         "entries": {
             # The body as the bank returns it (a SQLite bank reads bodies back on demand).
-            pid: (e.wins, e.losses, e.average, e.contradictions, table.pattern(pid).body_json(), e.terms)
+            pid: (
+                e.wins,
+                e.losses,
+                e.average,
+                e.contradictions,
+                table.pattern(pid).body_json(),
+                e.terms,
+            )
             for pid, e in table.records.items()
         },  # fmt: skip
         "quality": {pid: table.quality[s] for pid, s in table.slot.items()},
