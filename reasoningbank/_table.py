@@ -220,15 +220,19 @@ class SlotTable:
         covered = False
         one = same.setdefault
         if snap is not None:
-            where = [position.get(pid) for pid in cols.ids]
+            where = list(map(position.get, cols.ids))
             covered = None not in where
             # Rows the snapshot misses read its first entry for now; they are parsed below.
-            at = [0 if p is None else p for p in where]
-            # One float at a time (freed at once when an equal one is kept), never a column.
-            floats = [[one(x, x) for x in map(column.__getitem__, at)] for column in snap[1]]
+            at = where if covered else [0 if p is None else p for p in where]
+            # Equal floats share one object; only this chunk's floats are new at a time.
+            floats = [list(map(col.__getitem__, at)) for col in snap[1]]
+            floats = [list(map(one, xs, xs)) for xs in floats]
             known = (floats[0], floats[1], floats[2], floats[3], list(map(snap[2].__getitem__, at)))
             flags = snap[3]
-            parse = [i for i, p in enumerate(where) if p is None or flags[p]]
+            if covered and flags.count(0) == len(flags):  # no context to keep: nothing to parse
+                parse = ()
+            else:
+                parse = [i for i, p in enumerate(where) if p is None or flags[p]]
         contexts: dict[int, Any] = {}
         texts = cols.body
         left_out = [cols.ids[i] for i in parse if texts[i] is None]
