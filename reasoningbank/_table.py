@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import repeat
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, cast
 
 from .errors import InvalidPattern
 from .index import LexicalIndex
@@ -223,7 +223,7 @@ class SlotTable:
             where = list(map(position.get, cols.ids))
             covered = None not in where
             # Rows the snapshot misses read its first entry for now; they are parsed below.
-            at = where if covered else [0 if p is None else p for p in where]
+            at = cast(list[int], where) if covered else [0 if p is None else p for p in where]
             # Equal floats share one object; only this chunk's floats are new at a time.
             floats = [list(map(col.__getitem__, at)) for col in snap[1]]
             floats = [list(map(one, xs, xs)) for xs in floats]
