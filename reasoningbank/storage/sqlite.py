@@ -74,11 +74,9 @@ _CHUNK = 4096
 _COLUMNS_NO_BODY = _COLUMNS.replace("body", "NULL")
 #: Ids per ``read_bodies`` statement: under SQLite's smallest bound on parameters (999).
 _IDS_PER_READ = 900
-#: ``read_bodies``' columns: the body, and the whole row when it changed after ``seq`` (``?``).
-_BODY_OR_ROW = (
-    "SELECT id, body, seq > ?1, task_category, strategy, created_at, updated_at, terms,"
-    " CASE WHEN seq > ?1 THEN embedding END FROM patterns WHERE id IN "
-)
+#: ``read_bodies``' statement (ids appended): each body, and whether its row changed after
+#: the sequence number the bank has caught up to.
+_BODIES = "SELECT id, body, seq > ? FROM patterns WHERE id IN "
 _SEQ_AND_SNAPSHOT = (
     "SELECT (SELECT value FROM rb_meta WHERE key = 'seq'),"
     " (SELECT value FROM rb_meta WHERE key = 'index-snapshot')"
@@ -429,17 +427,23 @@ class SqliteStore:
         Synchronous, unlike the ``Store`` protocol: SQLite answers at once, and the bank
         reads bodies inside its (synchronous) ranking."""
         found: dict[str, str | Record] = {}
+        changed = []
         for start in range(0, len(ids), _IDS_PER_READ):
             part = ids[start : start + _IDS_PER_READ]
-            sql = _BODY_OR_ROW + "(" + ",".join("?" * len(part)) + ")"
-            for pid, body, changed, cat, strategy, created, updated, terms, blob in self._read(
-                sql, (self._seen_seq, *part)
-            ):
-                found[pid] = (
-                    _row((pid, cat, strategy, created, updated, body, terms, blob))
-                    if changed
-                    else body
-                )
+            sql = _BODIES + "(" + ",".join("?" * len(part)) + ")"
+            for pid, body, newer in self._read(sql, (self._seen_seq, *part)):
+                found[pid] = body
+                if newer:
+                    changed.append(pid)
+        for start in range(0, len(changed), _IDS_PER_READ):  # rare: a write since the catch-up
+            part = changed[start : start + _IDS_PER_READ]
+            sql = f"SELECT {_COLUMNS} FROM patterns WHERE id IN (" + ",".join("?" * len(part)) + ")"
+            got = {row[0]: _row(row) for row in self._read(sql, tuple(part))}
+            for pid in part:  # one deleted between the two reads is gone
+                if pid in got:
+                    found[pid] = got[pid]
+                else:
+                    del found[pid]
         return found
 
     async def save_snapshot(
