@@ -17,11 +17,13 @@ def state(bank: ReasoningBank) -> dict:
     return {
         "entries": {
             # The body as the bank returns it (a SQLite bank reads bodies back on demand).
+            # The numbers live in columns by slot; the body as the bank returns it (a SQLite
+            # bank reads bodies back on demand).
             pid: (
-                e.wins,
-                e.losses,
-                e.average,
-                e.contradictions,
+                table.wins[table.slot[pid]],
+                table.losses[table.slot[pid]],
+                table.average[table.slot[pid]],
+                table.contradictions[table.slot[pid]],
                 table.pattern(pid).body_json(),
                 e.terms,
             )
