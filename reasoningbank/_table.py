@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import repeat
-from typing import Any, TypeAlias, cast
+from typing import Any, TypeAlias
 
 from .errors import InvalidPattern
 from .index import LexicalIndex
@@ -202,22 +202,34 @@ class SlotTable:
         rows at a time, so nothing per pattern is held twice) into an empty table; True if
         ``snap`` held the numbers of every pattern. Only bodies the snapshot does not cover,
         or with a context to keep, are parsed."""
-        position = dict(zip(snap[0], range(len(snap[0])), strict=True)) if snap else {}
         memo: dict[tuple[Hashable, tuple[str, ...]], int] = {}  # texts weighed so far
         covered = snap is not None  # an empty bank's snapshot covers it
+        position: dict[str, int] | None = None  # snapshot id -> entry, built only if needed
+        offset = 0
         for cols in chunks:
-            # A snapshot of an empty bank has nothing to take numbers from.
-            taken = snap if position else None
-            covered = self._load_chunk(cols, taken, position, memo) and covered
+            n = len(cols.ids)
+            where: range | list[int | None] | None = None
+            if snap is None or not snap[0]:  # an empty bank's snapshot has no numbers
+                pass
+            elif snap[0][offset : offset + n] == cols.ids:  # the usual case: rows in order
+                where = range(offset, offset + n)
+            else:
+                if position is None:
+                    position = dict(zip(snap[0], range(len(snap[0])), strict=True))
+                where = list(map(position.get, cols.ids))
+            offset += n
+            covered = self._load_chunk(cols, snap, where, memo) and covered
         return covered
 
     def _load_chunk(
         self,
         cols: Columns,
         snap: Snapshot | None,
-        position: dict[str, int],
+        where: range | list[int | None] | None,
         memo: dict[tuple[Hashable, tuple[str, ...]], int],
     ) -> bool:
+        """``where``: each row's entry in ``snap`` (None: not in it), or a range when the
+        rows are the snapshot's entries in order; None: take nothing from ``snap``."""
         n = len(cols.ids)
         zeros = array("d", [0.0]) * n
         known: tuple[array[Any], ...] = (
@@ -229,23 +241,22 @@ class SlotTable:
         )
         parse: Iterable[int] = range(n)
         covered = False
-        if snap is not None:
-            where = list(map(position.get, cols.ids))
-            covered = None not in where
-            # Rows the snapshot misses read its first entry for now; they are parsed below.
-            at = cast(list[int], where) if covered else [0 if p is None else p for p in where]
-            floats = [array("d", map(column.__getitem__, at)) for column in snap[1]]
-            known = (
-                floats[0],
-                floats[1],
-                floats[2],
-                floats[3],
-                array("q", map(snap[2].__getitem__, at)),
-            )
+        if snap is not None and where is not None:
             flags = snap[3]
-            if covered and flags.count(0) == len(flags):  # no context to keep: nothing to parse
-                parse = ()
+            if isinstance(where, range):  # slices copy the numbers in C
+                covered = True
+                lo, hi = where.start, where.stop
+                known = (*(column[lo:hi] for column in snap[1]), snap[2][lo:hi])
+                some = flags.count(0, lo, hi) < hi - lo  # any with a context to keep
+                parse = [i for i, flag in enumerate(flags[lo:hi]) if flag] if some else ()
             else:
+                covered = None not in where
+                # Rows the snapshot misses read its first entry for now; parsed below.
+                at = [0 if p is None else p for p in where]
+                known = (
+                    *(array("d", map(column.__getitem__, at)) for column in snap[1]),
+                    array("q", map(snap[2].__getitem__, at)),
+                )
                 parse = [i for i, p in enumerate(where) if p is None or flags[p]]
         contexts: dict[int, Any] = {}
         texts = cols.body

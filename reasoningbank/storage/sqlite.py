@@ -408,7 +408,9 @@ class SqliteStore:
                 list(map(times.setdefault, updated, updated)),
                 list(bodies),
                 list(map(split.__getitem__, terms)),
-                {i: _unpack(b) for i, b in enumerate(blobs) if b is not None},
+                {i: _unpack(b) for i, b in enumerate(blobs) if b is not None}
+                if blobs.count(None) < len(blobs)
+                else {},
             )
 
     async def load_snapshot(self) -> Snapshot | None:
