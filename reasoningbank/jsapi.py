@@ -142,7 +142,8 @@ class _Matches(str):
 
     Why: in Pyodide writing a float as text costs several microseconds (more than the whole
     search over 10,000 patterns spends per hit), and each pattern's JSON is already kept by
-    the bank, so the reply is spliced together with no float formatted in Python.
+    the bank (IndexedDB and memory banks; a SQLite bank reads bodies back, and its patterns
+    are encoded here), so the reply is spliced together with no float formatted in Python.
     """
 
 
