@@ -12,6 +12,8 @@ from tests.conftest import ROOT, pattern, run
 
 #: The statement ``SqliteStore.read_bodies`` runs (one per call for up to 900 ids).
 BODY_READ = "FROM patterns WHERE id IN"
+#: What it runs instead when the ids are a large part of the bank: one pass.
+BODY_PASS = "SELECT id, body, seq > ? FROM patterns"
 
 QUERIES = [
     ("rotate tls certificates", None),
@@ -252,6 +254,38 @@ def test_the_browser_api_packs_matches_of_a_bank_without_bodies_like_one_with_th
             matches = run(b.find_similar("deploy service canary", "devops", 6))
             packed.append(jsapi._unpack_matches(jsapi._pack_matches(b, matches)))
         assert len(packed[0]) == 6 and packed[0] == packed[1]
+    finally:
+        run(bank.close())
+        run(memory.close())
+
+
+def test_reading_most_of_a_bank_is_one_pass_and_still_current(db_path):
+    """``all_patterns`` of a large bank reads the bodies in one pass over the table (cheaper
+    than a search per id); what another process deletes or rewrites first is still honoured."""
+
+    async def fill_many() -> list[str]:
+        async with await ReasoningBank.open(db_path, dedup_threshold=None) as bank:
+            return await bank.store_patterns(patterns() * 10)  # 1,200 patterns
+
+    ids = run(fill_many())
+    bank = run(ReasoningBank.open(db_path, dedup_threshold=None))
+    statements: list[str] = []
+    victims = [ids[11]]
+
+    def tracer(sql: str, params: tuple) -> None:
+        statements.append(sql)
+        if sql == BODY_PASS and victims:  # the pass, before it reads a row
+            _delete_in_another_process(db_path, victims.pop())
+
+    bank._store.tracer = tracer
+    memory = in_memory_copy(db_path)
+    try:
+        every = run(bank.all_patterns())
+        passes = [sql for sql in statements if sql == BODY_PASS]
+        assert len(passes) == 1 and not any(BODY_READ in sql for sql in statements)
+        assert not victims and len(every) == 1199 and ids[11] not in {p.id for p in every}
+        expected = [p.to_dict() for p in run(memory.all_patterns()) if p.id != ids[11]]
+        assert [p.to_dict() for p in every] == expected
     finally:
         run(bank.close())
         run(memory.close())
