@@ -38,6 +38,7 @@ import heapq
 from collections import OrderedDict, deque
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
+from hashlib import sha256
 from typing import Any, TypeVar
 
 from .errors import (
@@ -53,7 +54,16 @@ from .errors import (
     TamperedPayload,
     UntrustedKey,
 )
-from .frames import NONCE_SIZE, Flags, Frame, FrameType, Intent, Priority, signing_bytes
+from .frames import (
+    NONCE_SIZE,
+    Flags,
+    Frame,
+    FrameType,
+    Intent,
+    Priority,
+    signing_bytes,
+    unchecked_builder,
+)
 
 __all__ = [
     "IntentChecker",
@@ -86,6 +96,8 @@ class VerifyRequest:
 
 
 Flow = Generator["SignRequest | VerifyRequest", Any, T]
+#: ``VerifyRequest(...)`` without the frozen ``__init__`` (one per received frame).
+_verify_request = unchecked_builder(VerifyRequest)
 
 
 def run_sync(flow: Flow[T], signer: Any = None, verifier: Any = None) -> T:
@@ -140,9 +152,17 @@ def default_cost(op: str, payload_size: int) -> int:
     return 1 + payload_size // 4096
 
 
-def scope_covers(scope: str, op: str) -> bool:
-    """``op`` is inside ``scope`` when it is the scope itself or starts with ``scope + '.'``."""
-    return op == scope or op.startswith(scope + ".")
+def _check_fresh(state: _KeyState | None, shared_horizon: float, nonce: bytes, ts: float) -> None:
+    """Check 7: the nonce is unseen and the frame is dated after the key's replay horizon
+    (an unknown key's is the shared one)."""
+    if state is None:
+        horizon = shared_horizon
+    elif nonce in state.nonces:
+        raise ReplayedNonce("nonce already used inside the replay window")
+    else:
+        horizon = state.horizon
+    if ts <= horizon:
+        raise ExpiredIntent("timestamp before this key's replay horizon; sign it again")
 
 
 @dataclass(slots=True)
@@ -220,8 +240,7 @@ class IntentChecker:
     # -- state ---------------------------------------------------------------------------
     def expire(self, now: float) -> None:
         """Drop keys idle long enough that none of their state can matter any more."""
-        p = self.policy
-        stale = now - max(p.max_age + p.max_skew, p.window)
+        stale = now - self._idle_span()
         while self._keys:
             key, state = next(iter(self._keys.items()))
             if state.last_used >= stale:
@@ -259,37 +278,41 @@ class IntentChecker:
     def check_flow(self, frame: Frame, now: float) -> Flow[Intent]:
         """Accept ``frame``'s intent or raise the specific ``RemoteBusError``."""
         it, ts, cost = self._precheck(frame, now)
-        assert frame.signature is not None  # _precheck refuses unsigned frames
-        ok = yield VerifyRequest(it.key, frame.signature, signing_bytes(frame))
+        ok = yield _verify_request(it.key, frame.signature, signing_bytes(frame))
         return self._accept(it, ok, ts, cost, now)
 
     def _precheck(self, frame: Frame, now: float) -> tuple[Intent, float, int]:
         """Checks 1-8: everything but the signature; returns the intent, its timestamp in
-        seconds and its cost."""
+        seconds and its cost. Runs once per received frame, so the lookups are inlined."""
         it = frame.intent
         if it is None or frame.signature is None:
             raise ProtocolViolation("frame is not signed")
         p = self.policy
-        self.expire(now)
-        state = self._keys.get(it.key)
-        if state is not None:
+        keys = self._keys
+        if keys and next(iter(keys.values())).last_used < now - self._idle_span():
+            self.expire(now)
+        key = it.key
+        state = keys.get(key)
+        if state is not None and state.heap and state.heap[0][0] < now:
             self._total -= state.expire(now)
-        if hashlib.sha256(frame.payload).digest() != it.payload_hash:
+        if sha256(frame.payload).digest() != it.payload_hash:
             raise TamperedPayload("payload does not match the signed hash")
-        if p.trusted is not None and it.key not in p.trusted:
-            raise UntrustedKey(f"key {it.key.hex()[:16]}… is not trusted")
+        if p.trusted is not None and key not in p.trusted:
+            raise UntrustedKey(f"key {key.hex()[:16]}… is not trusted")
         ts = it.timestamp_ms / 1000.0
         if ts > now + p.max_skew:
             raise FutureIntent(f"timestamp {ts - now:.1f}s in the future")
         if ts < now - p.max_age:
             raise ExpiredIntent(f"timestamp {now - ts:.1f}s old")
-        granted = p.grants.get(it.key, p.default_scopes)
-        if it.scope not in granted or not scope_covers(it.scope, it.op):
-            raise OutOfScope(f"op {it.op!r} under scope {it.scope!r} is not allowed")
-        cost = p.cost(it.op, len(frame.payload))
+        scope, op = it.scope, it.op
+        if scope not in p.grants.get(key, p.default_scopes) or not (
+            op == scope or op.startswith(scope + ".")
+        ):
+            raise OutOfScope(f"op {op!r} under scope {scope!r} is not allowed")
+        cost = p.cost(op, len(frame.payload))
         if cost > it.cap:
             raise OverCap(f"op costs {cost} but the intent caps spend at {it.cap}")
-        self._check_fresh(it.key, it.nonce, ts)
+        _check_fresh(state, self._horizon, it.nonce, ts)
         if state is not None and self._window_spend(state, now) + cost > p.budget:
             raise BudgetExceeded(f"key spent its budget of {p.budget} per {p.window}s")
         return it, ts, cost
@@ -300,17 +323,14 @@ class IntentChecker:
             raise ForgedSignature("signature does not verify")
         # Re-check after the (possibly async) verification: another frame with the same
         # nonce may have been committed while we awaited.
-        self._check_fresh(it.key, it.nonce, ts)
+        _check_fresh(self._keys.get(it.key), self._horizon, it.nonce, ts)
         self._commit(it.key, it.nonce, ts, cost, now)
         return it
 
-    def _check_fresh(self, key: bytes, nonce: bytes, ts: float) -> None:
-        state = self._keys.get(key)
-        horizon = self._horizon if state is None else state.horizon
-        if state is not None and nonce in state.nonces:
-            raise ReplayedNonce("nonce already used inside the replay window")
-        if ts <= horizon:
-            raise ExpiredIntent("timestamp before this key's replay horizon; sign it again")
+    def _idle_span(self) -> float:
+        """Seconds after its last use when a key's state can no longer matter."""
+        p = self.policy
+        return max(p.max_age + p.max_skew, p.window)
 
     def _commit(self, key: bytes, nonce: bytes, ts: float, cost: int, now: float) -> None:
         p = self.policy
