@@ -73,7 +73,7 @@ NAME_RE = re.compile(rb"[a-z0-9][a-z0-9._:/-]{0,63}\Z")
 _PREFIX = struct.Struct(">IBBHHI")  # length, version, type, flags, header_length, payload_length
 _BASE = struct.Struct(">IQB")  # stream_id, seq, priority
 _PREFIX_SIZE = _PREFIX.size  # 14
-_U64 = struct.Struct(">Q")
+_U32, _U64 = struct.Struct(">I"), struct.Struct(">Q")
 _T = TypeVar("_T")
 #: A signed header's fixed runs: stream_id, seq, priority, key, timestamp, nonce, scope
 #: length; then cap, op length.
@@ -239,7 +239,7 @@ def frame_size(data: bytes | bytearray | memoryview, max_frame_size: int) -> int
     """
     if len(data) < 4:
         return None
-    total = int.from_bytes(data[:4], "big") + 4
+    total = _U32.unpack_from(data)[0] + 4
     if total > max_frame_size:
         raise FrameTooLarge(f"frame of {total} bytes exceeds max_frame_size {max_frame_size}")
     if total < _PREFIX_SIZE + _BASE.size:
@@ -301,7 +301,9 @@ def _decode(raw: bytes) -> Frame:
         raise MalformedFrame(f"bad priority {prio}")
     if signed:
         # Every field was just checked as Intent.__post_init__ would: skip re-checking.
-        intent = _new_intent(key, ts, nonce, _name(scope_b), cap, _name(op_b), phash)
+        scope = _NAMES.get(scope_b) or _name(scope_b)
+        op = _NAMES.get(op_b) or _name(op_b)
+        intent = _new_intent(key, ts, nonce, scope, cap, op, phash)
         signature = raw[len(raw) - SIGNATURE_SIZE :]
         # the header is canonical, so these are exactly the bytes re-encoding gives
         span = raw[4:header_end]
@@ -319,15 +321,14 @@ def _decode(raw: bytes) -> Frame:
 
 
 def _name(raw: bytes) -> str:
-    """A scope or op name checked against ``NAME_RE``; the few names in use are memoised
-    (up to ``NAME_MEMO_SIZE``), so a frame's names cost one dict lookup each."""
-    name = _NAMES.get(raw)
-    if name is None:
-        if not NAME_RE.match(raw):
-            raise MalformedFrame("bad scope/op name")
-        name = raw.decode("ascii")
-        if len(_NAMES) < NAME_MEMO_SIZE:
-            _NAMES[raw] = name
+    """A scope or op name not in ``_NAMES`` yet, checked against ``NAME_RE``; the few names
+    in use are memoised (up to ``NAME_MEMO_SIZE``), so a frame's names cost one dict lookup
+    each."""
+    if not NAME_RE.match(raw):
+        raise MalformedFrame("bad scope/op name")
+    name = raw.decode("ascii")
+    if len(_NAMES) < NAME_MEMO_SIZE:
+        _NAMES[raw] = name
     return name
 
 

@@ -104,15 +104,16 @@ def run_sync(flow: Flow[T], signer: Any = None, verifier: Any = None) -> T:
     """Drive a flow with synchronous backends (``sign_sync`` / ``verify_sync``).
 
     An async-only backend (WebCrypto) raises ``LocalBusError``: use the ``a…`` twin."""
+    verify = None  # looked up once per flow: a hub's receive loop asks once per frame
     try:
         request = next(flow)
         while True:
             if isinstance(request, SignRequest):
                 answer: Any = _sync(signer, "sign_sync")(request.data)
             else:
-                answer = _sync(verifier, "verify_sync")(
-                    request.public_key, request.signature, request.data
-                )
+                if verify is None:
+                    verify = _sync(verifier, "verify_sync")
+                answer = verify(request.public_key, request.signature, request.data)
             request = flow.send(answer)
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]
@@ -240,7 +241,8 @@ class IntentChecker:
     # -- state ---------------------------------------------------------------------------
     def expire(self, now: float) -> None:
         """Drop keys idle long enough that none of their state can matter any more."""
-        stale = now - self._idle_span()
+        p = self.policy
+        stale = now - max(p.max_age + p.max_skew, p.window)
         while self._keys:
             key, state = next(iter(self._keys.items()))
             if state.last_used >= stale:
@@ -289,8 +291,10 @@ class IntentChecker:
             raise ProtocolViolation("frame is not signed")
         p = self.policy
         keys = self._keys
-        if keys and next(iter(keys.values())).last_used < now - self._idle_span():
-            self.expire(now)
+        if keys:  # ``expire`` has something to drop only if the least recent key is idle
+            idle = p.max_age + p.max_skew
+            if next(iter(keys.values())).last_used < now - (idle if idle > p.window else p.window):
+                self.expire(now)
         key = it.key
         state = keys.get(key)
         if state is not None and state.heap and state.heap[0][0] < now:
@@ -327,31 +331,29 @@ class IntentChecker:
         self._commit(it.key, it.nonce, ts, cost, now)
         return it
 
-    def _idle_span(self) -> float:
-        """Seconds after its last use when a key's state can no longer matter."""
-        p = self.policy
-        return max(p.max_age + p.max_skew, p.window)
-
     def _commit(self, key: bytes, nonce: bytes, ts: float, cost: int, now: float) -> None:
         p = self.policy
-        state = self._keys.get(key)
+        keys = self._keys
+        state = keys.get(key)
         if state is None:
-            while self._keys and len(self._keys) >= p.max_keys:
-                self._drop(next(iter(self._keys)))
+            while keys and len(keys) >= p.max_keys:
+                self._drop(next(iter(keys)))
             # A new key inherits the shared horizon: it may be one we forgot.
-            state = self._keys[key] = _KeyState(horizon=self._horizon)
-        self._keys.move_to_end(key)
+            state = keys[key] = _KeyState(horizon=self._horizon)
+        else:
+            keys.move_to_end(key)
         state.last_used = now
         if len(state.nonces) >= p.nonces_per_key:
             state.forget_oldest()
             self._total -= 1
-        state.nonces[nonce] = ts + p.max_age
-        heapq.heappush(state.heap, (ts + p.max_age, ts, nonce))
+        expiry = ts + p.max_age
+        state.nonces[nonce] = expiry
+        heapq.heappush(state.heap, (expiry, ts, nonce))
         self._total += 1
         state.spend.append((now, cost))
         state.spent += cost
-        while self._total > p.nonce_capacity and len(self._keys) > 1:
-            self._drop(next(iter(self._keys)))
+        while self._total > p.nonce_capacity and len(keys) > 1:
+            self._drop(next(iter(keys)))
 
     def check_sync(self, frame: Frame, now: float, verifier: Any) -> Intent:
         return run_sync(self.check_flow(frame, now), verifier=verifier)
