@@ -239,7 +239,7 @@ def frame_size(data: bytes | bytearray | memoryview, max_frame_size: int) -> int
     """
     if len(data) < 4:
         return None
-    total = _U32.unpack_from(data)[0] + 4
+    total: int = _U32.unpack_from(data)[0] + 4
     if total > max_frame_size:
         raise FrameTooLarge(f"frame of {total} bytes exceeds max_frame_size {max_frame_size}")
     if total < _PREFIX_SIZE + _BASE.size:
