@@ -368,7 +368,9 @@ class Connection:
             return None
         frame = self._pull()
         if frame is not None:
-            self._touch(now)
+            self._last_rx = now  # _touch, inlined: once per received frame
+            if self._last_ping is None:
+                self._last_ping = now
             return frame
         if self._eof:
             we_closed = self.state == SessionState.CLOSING  # PeerClosed was reported then

@@ -56,6 +56,7 @@ from .errors import (
 )
 from .frames import (
     NONCE_SIZE,
+    SIGNING_TAG,
     Flags,
     Frame,
     FrameType,
@@ -280,7 +281,9 @@ class IntentChecker:
     def check_flow(self, frame: Frame, now: float) -> Flow[Intent]:
         """Accept ``frame``'s intent or raise the specific ``RemoteBusError``."""
         it, ts, cost = self._precheck(frame, now)
-        ok = yield _verify_request(it.key, frame.signature, signing_bytes(frame))
+        span = frame._signed_span  # a decoded frame's signed bytes, as signing_bytes gives them
+        data = SIGNING_TAG + span if span is not None else signing_bytes(frame)
+        ok = yield _verify_request(it.key, frame.signature, data)
         return self._accept(it, ok, ts, cost, now)
 
     def _precheck(self, frame: Frame, now: float) -> tuple[Intent, float, int]:
@@ -317,7 +320,12 @@ class IntentChecker:
         if cost > it.cap:
             raise OverCap(f"op costs {cost} but the intent caps spend at {it.cap}")
         _check_fresh(state, self._horizon, it.nonce, ts)
-        if state is not None and self._window_spend(state, now) + cost > p.budget:
+        if state is None:
+            return it, ts, cost
+        spend = state.spend
+        stale = spend and spend[0][0] <= now - p.window  # else nothing to pop: skip the call
+        spent = self._window_spend(state, now) if stale else state.spent
+        if spent + cost > p.budget:
             raise BudgetExceeded(f"key spent its budget of {p.budget} per {p.window}s")
         return it, ts, cost
 
