@@ -39,6 +39,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from hashlib import sha256
+from heapq import heappush
 from typing import Any, TypeVar
 
 from .errors import (
@@ -356,7 +357,7 @@ class IntentChecker:
             self._total -= 1
         expiry = ts + p.max_age
         state.nonces[nonce] = expiry
-        heapq.heappush(state.heap, (expiry, ts, nonce))
+        heappush(state.heap, (expiry, ts, nonce))
         self._total += 1
         state.spend.append((now, cost))
         state.spent += cost
