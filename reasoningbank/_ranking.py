@@ -17,7 +17,7 @@ from typing import Any
 from ._table import SlotTable
 from .errors import InvalidPattern
 from .index import ANY_GROUP
-from .model import Match
+from .model import Match, Pattern
 
 __all__ = ["DIVERSITY_POOL", "Ranker", "ScoreWeights", "context_overlap", "diversify"]
 
@@ -109,11 +109,9 @@ class Ranker:
             and not context
             and (category is None or strict)
         ):
-            return [
-                self.match(score, -neg_slot, {-neg_slot: sim}, {}, category, None)
-                for score, neg_slot, sim in self.rank_lexical(terms, category, top_k)
-                if score >= min_score
-            ]
+            found = self.rank_lexical(terms, category, top_k)
+            sims = {-neg_slot: sim for _, neg_slot, sim in found}
+            return self.matches([(s, n) for s, n, _ in found], min_score, sims, {}, category, None)
         if category is not None and strict:
             lex = self.table.lex.scores(terms, category)  # only that category's postings
         else:
@@ -126,10 +124,27 @@ class Ranker:
                 ranked, sem = self.rank_nearest(lex, query_vector, category, context, strict, top_k)
         else:
             ranked = heapq.nlargest(top_k, self.score(lex, sem, category, context, strict))
+        return self.matches(ranked, min_score, lex, sem, category, context)
+
+    def matches(
+        self,
+        ranked: Sequence[tuple[float, int]],
+        min_score: float,
+        lex: dict[int, float],
+        sem: dict[int, float],
+        category: str | None,
+        context: dict[str, Any] | None,
+    ) -> list[Match]:
+        """``ranked`` (score, -slot) at ``min_score`` or above as matches, their patterns
+        read in one go; a pattern the store no longer has (another process deleted it just
+        now) is left out."""
+        kept = [(score, -neg_slot) for score, neg_slot in ranked if score >= min_score]
+        ids = self.table.ids
+        patterns = self.table.patterns([ids[slot] for _, slot in kept])  # type: ignore[misc]
         return [
-            self.match(score, -neg_slot, lex, sem, category, context)
-            for score, neg_slot in ranked
-            if score >= min_score
+            self.match(pattern, score, slot, lex, sem, category, context)
+            for (score, slot), pattern in zip(kept, patterns, strict=True)
+            if pattern is not None
         ]
 
     def rank_lexical(
@@ -309,6 +324,7 @@ class Ranker:
 
     def match(
         self,
+        pattern: Pattern,
         score: float,
         slot: int,
         lex: dict[int, float],
@@ -316,7 +332,6 @@ class Ranker:
         category: str | None,
         context: dict[str, Any] | None,
     ) -> Match:
-        pattern = self.table.pattern(self.table.ids[slot])  # type: ignore[arg-type]
         semantic = sem.get(slot)
         sim = self.text_similarity(lex.get(slot, 0.0), semantic)
         parts = {"similarity": sim, "lexical": lex.get(slot, 0.0)}

@@ -9,9 +9,11 @@ numbers order patterns oldest first and stay valid in every index.
 from __future__ import annotations
 
 import json
+from array import array
 from collections import Counter
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any, TypeAlias
 
 from .errors import InvalidPattern
@@ -32,9 +34,12 @@ def as_dict(body: dict[str, Any] | str) -> dict[str, Any]:
     return json.loads(body) if isinstance(body, str) else body
 
 
+#: A store's ``read_bodies``: stored bodies by id (see ``SqliteStore.read_bodies``).
+BodyReader: TypeAlias = "Callable[[Sequence[str]], dict[str, str | Record]]"
+
 #: ``index_known``'s numbers as columns: confidence, successes, failures, average,
 #: contradictions.
-KnownColumns: TypeAlias = "tuple[list[float], list[float], list[float], list[float], list[int]]"
+KnownColumns: TypeAlias = "tuple[Sequence[float], ...]"
 
 
 def _known(body: dict[str, Any]) -> tuple[float, float, float, float, int]:
@@ -51,34 +56,41 @@ def _known(body: dict[str, Any]) -> tuple[float, float, float, float, int]:
 
 @dataclass(slots=True)
 class _Entry:
-    """What the bank keeps in memory per pattern (vectors live in the dense index)."""
+    """What the bank keeps in memory per pattern (vectors live in the dense index; the
+    body, its JSON text, is None when the store reads it back on demand)."""
 
-    body: str
+    body: str | None
     terms: tuple[str, ...]
     task_category: str
     created_at: float
     updated_at: float
-    wins: float
-    losses: float
-    average: float
-    contradictions: int
 
 
 class SlotTable:
     """Every pattern's slot, its columns, and the lexical and dense indexes over them."""
 
-    def __init__(self, dense: Any) -> None:
+    def __init__(self, dense: Any, read_bodies: BodyReader | None = None) -> None:
         self.lex = LexicalIndex()
         self.dense = dense
-        # The in-memory copy of each pattern is compact: its JSON text (parsed only when a
-        # pattern is returned) plus the few columns searches and statistics read.
+        #: Reads bodies back from the store (SQLite): then no body stays in memory, only
+        #: the columns searches and statistics read (bodies were ~60 % of a bank's memory).
+        #: Without it (memory, IndexedDB) each body's JSON text is kept, parsed only when a
+        #: pattern is returned.
+        self.read_bodies = read_bodies
         self.records: dict[str, _Entry] = {}
         self.contexts: dict[int, dict[str, Any]] = {}  # slot -> non-empty context
         self.slot: dict[str, int] = {}
         self.ids: list[str | None] = []
         self.category: list[str | None] = []
         self.strategy: list[str | None] = []
-        self.quality: list[float] = []
+        # The body's numbers, as float64 / int64 columns: 8 bytes a pattern each, filled in
+        # C from the index snapshot on open. A deleted slot's counts are zeroed (its quality
+        # is masked by ``arrays()``), so totals are plain sums.
+        self.quality = array("d")
+        self.wins = array("d")
+        self.losses = array("d")
+        self.average = array("d")
+        self.contradictions = array("q")
         self.version = 0  # bumped by every change; invalidates ``arrays()`` and ``stats()``
         self._stats: tuple[int, dict[str, Any]] | None = None
         self._arrays: tuple[Any, ...] | None = None
@@ -109,11 +121,13 @@ class SlotTable:
             self.ids.append(pid)
             self.category.append(record.task_category)
             self.strategy.append(record.strategy)
-            self.quality.append(known[0])
+            for column, value in zip(self._numbers(), known, strict=True):
+                column.append(value)
         else:
             self.category[slot] = record.task_category
             self.strategy[slot] = record.strategy
-            self.quality[slot] = known[0]
+            for column, value in zip(self._numbers(), known, strict=True):
+                column[slot] = value
         terms = record.terms if type(record.terms) is tuple else tuple(record.terms)
         self.lex.add(slot, terms, record.task_category)
         if record.embedding is not None:
@@ -127,17 +141,18 @@ class SlotTable:
             self.contexts[slot] = context
         elif not fresh:
             self.contexts.pop(slot, None)
+        body = record.body
         self.records[pid] = _Entry(
-            record.body if isinstance(record.body, str) else compact(record.body),
+            None if self.read_bodies else body if isinstance(body, str) else compact(body),
             terms,
             record.task_category,
             record.created_at,
             record.updated_at,
-            known[1],
-            known[2],
-            known[3],
-            known[4],
         )
+
+    def _numbers(self) -> tuple[array[Any], ...]:
+        """The number columns, in ``index_known``'s order."""
+        return self.quality, self.wins, self.losses, self.average, self.contradictions
 
     def add_fresh(
         self,
@@ -155,18 +170,19 @@ class SlotTable:
         self.version += 1
         base = len(self.ids)
         slots = list(range(base, base + len(cols.ids)))  # one int object per slot, shared
-        quality, wins, losses, average, contradictions = known
         self.slot.update(zip(cols.ids, slots, strict=True))
         self.ids.extend(cols.ids)
         self.category.extend(cols.task_category)
         self.strategy.extend(cols.strategy)
-        self.quality.extend(quality)
+        for column, values in zip(self._numbers(), known, strict=True):
+            column.extend(values)
+        bodies: Iterable[str | None] = repeat(None) if self.read_bodies else cols.body
         self.records.update(
             zip(
                 cols.ids,
                 map(
-                    _Entry, cols.body, cols.terms, cols.task_category, cols.created_at,
-                    cols.updated_at, wins, losses, average, contradictions,
+                    _Entry, bodies, cols.terms, cols.task_category, cols.created_at,
+                    cols.updated_at,
                 ),
                 strict=True,
             )
@@ -186,48 +202,76 @@ class SlotTable:
         rows at a time, so nothing per pattern is held twice) into an empty table; True if
         ``snap`` held the numbers of every pattern. Only bodies the snapshot does not cover,
         or with a context to keep, are parsed."""
-        position = dict(zip(snap[0], range(len(snap[0])), strict=True)) if snap else {}
-        same: dict[float, float] = {}  # equal numbers share one float (outcomes repeat a few)
         memo: dict[tuple[Hashable, tuple[str, ...]], int] = {}  # texts weighed so far
         covered = snap is not None  # an empty bank's snapshot covers it
+        position: dict[str, int] | None = None  # snapshot id -> entry, built only if needed
+        offset = 0
         for cols in chunks:
-            # A snapshot of an empty bank has nothing to take numbers from.
-            taken = snap if position else None
-            covered = self._load_chunk(cols, taken, position, same, memo) and covered
+            n = len(cols.ids)
+            where: range | list[int | None] | None = None
+            if snap is None or not snap[0]:  # an empty bank's snapshot has no numbers
+                pass
+            elif snap[0][offset : offset + n] == cols.ids:  # the usual case: rows in order
+                where = range(offset, offset + n)
+            else:
+                if position is None:
+                    position = dict(zip(snap[0], range(len(snap[0])), strict=True))
+                where = list(map(position.get, cols.ids))
+            offset += n
+            covered = self._load_chunk(cols, snap, where, memo) and covered
         return covered
 
     def _load_chunk(
         self,
         cols: Columns,
         snap: Snapshot | None,
-        position: dict[str, int],
-        same: dict[float, float],
+        where: range | list[int | None] | None,
         memo: dict[tuple[Hashable, tuple[str, ...]], int],
     ) -> bool:
+        """``where``: each row's entry in ``snap`` (None: not in it), or a range when the
+        rows are the snapshot's entries in order; None: take nothing from ``snap``."""
         n = len(cols.ids)
-        known: KnownColumns = ([0.5] * n, [0.0] * n, [0.0] * n, [0.0] * n, [0] * n)
+        zeros = array("d", [0.0]) * n
+        known: tuple[array[Any], ...] = (
+            array("d", [0.5]) * n,
+            zeros,
+            zeros[:],
+            zeros[:],
+            array("q", [0]) * n,
+        )
         parse: Iterable[int] = range(n)
         covered = False
-        one = same.setdefault
-        if snap is not None:
-            where = [position.get(pid) for pid in cols.ids]
-            covered = None not in where
-            # Rows the snapshot misses read its first entry for now; they are parsed below.
-            at = [0 if p is None else p for p in where]
-            # One float at a time (freed at once when an equal one is kept), never a column.
-            floats = [[one(x, x) for x in map(column.__getitem__, at)] for column in snap[1]]
-            known = (floats[0], floats[1], floats[2], floats[3], list(map(snap[2].__getitem__, at)))
+        if snap is not None and where is not None:
             flags = snap[3]
-            parse = [i for i, p in enumerate(where) if p is None or flags[p]]
+            if isinstance(where, range):  # slices copy the numbers in C
+                covered = True
+                lo, hi = where.start, where.stop
+                known = (*(column[lo:hi] for column in snap[1]), snap[2][lo:hi])
+                some = flags.count(0, lo, hi) < hi - lo  # any with a context to keep
+                parse = [i for i, flag in enumerate(flags[lo:hi]) if flag] if some else ()
+            else:
+                covered = None not in where
+                # Rows the snapshot misses read its first entry for now; parsed below.
+                at = [0 if p is None else p for p in where]
+                known = (
+                    *(array("d", map(column.__getitem__, at)) for column in snap[1]),
+                    array("q", map(snap[2].__getitem__, at)),
+                )
+                parse = [i for i, p in enumerate(where) if p is None or flags[p]]
         contexts: dict[int, Any] = {}
+        texts = cols.body
+        left_out = [cols.ids[i] for i in parse if texts[i] is None]
+        stored = self.read_bodies(left_out) if left_out and self.read_bodies else {}
         for i in parse:
-            body = json.loads(cols.body[i])
-            quality, wins, losses, average, contradictions = _known(body)
-            known[0][i] = one(quality, quality)
-            known[1][i] = one(wins, wins) if wins else wins
-            known[2][i] = one(losses, losses) if losses else losses
-            known[3][i] = one(average, average) if average else average
-            known[4][i] = contradictions
+            text: str | dict[str, Any] | None = texts[i]
+            if text is None:
+                found = stored.get(cols.ids[i])
+                if found is None:  # deleted since: the next catch-up unindexes it
+                    continue
+                text = found if isinstance(found, str) else found.body
+            body = as_dict(text)
+            for column, value in zip(known, _known(body), strict=True):
+                column[i] = value
             if body.get("context"):
                 contexts[i] = body["context"]
         self.add_fresh(cols, known, contexts, memo)
@@ -239,16 +283,13 @@ class SlotTable:
         """What ``index_known`` needs per live pattern, oldest first: ids, the float columns
         (confidence, successes, failures, average), contradictions, whether it has a context."""
         ids = [pid for pid in self.ids if pid is not None]
-        entries = [self.records[pid] for pid in ids]
         slots = [self.slot[pid] for pid in ids]
         floats = [
-            [self.quality[s] for s in slots],
-            [e.wins for e in entries],
-            [e.losses for e in entries],
-            [e.average for e in entries],
+            list(map(column.__getitem__, slots))
+            for column in (self.quality, self.wins, self.losses, self.average)
         ]
-        contexts = self.contexts
-        return ids, floats, [e.contradictions for e in entries], [s in contexts for s in slots]
+        contradictions = list(map(self.contradictions.__getitem__, slots))
+        return ids, floats, contradictions, [s in self.contexts for s in slots]
 
     def unindex(self, pid: str) -> None:
         self.version += 1
@@ -262,15 +303,47 @@ class SlotTable:
         self.ids[slot] = None
         self.category[slot] = None
         self.strategy[slot] = None
+        for column in (self.wins, self.losses, self.average, self.contradictions):
+            column[slot] = 0  # totals sum every slot
 
-    def pattern(self, pid: str) -> Pattern:
-        record = self.records[pid]
-        return Pattern.from_stored(
-            json.loads(record.body),
-            created_at=record.created_at,
-            updated_at=record.updated_at,
-            embedding=self.dense.vector(self.slot[pid]),
-        )
+    def pattern(self, pid: str) -> Pattern | None:
+        """The pattern ``pid`` (held by the table), or None if the store no longer has it."""
+        return self.patterns([pid])[0]
+
+    def patterns(self, pids: Sequence[str]) -> list[Pattern | None]:
+        """The patterns ``pids`` (held by the table), their bodies read from the store in
+        one go when not in memory. None where the store no longer has one; a pattern
+        another process rewrote after our last catch-up comes whole from its stored row.
+        Why: a returned pattern is the current one, never a body of one version paired
+        with columns of another."""
+        records = self.records
+        lazy = [pid for pid in pids if records[pid].body is None]
+        stored = self.read_bodies(lazy) if lazy and self.read_bodies else {}
+        out: list[Pattern | None] = []
+        for pid in pids:
+            entry = records[pid]
+            text = entry.body if entry.body is not None else stored.get(pid)
+            if text is None:
+                out.append(None)
+            elif isinstance(text, str):
+                out.append(
+                    Pattern.from_stored(
+                        json.loads(text),
+                        created_at=entry.created_at,
+                        updated_at=entry.updated_at,
+                        embedding=self.dense.vector(self.slot[pid]),
+                    )
+                )
+            else:
+                out.append(
+                    Pattern.from_stored(
+                        as_dict(text.body),
+                        created_at=text.created_at,
+                        updated_at=text.updated_at,
+                        embedding=None if text.embedding is None else list(text.embedding),
+                    )
+                )
+        return out
 
     def arrays(self) -> tuple[Any, Any, Any, dict[str | None, int]]:
         """numpy views of the columns (live, category code, quality), rebuilt only after a
@@ -297,12 +370,12 @@ class SlotTable:
         return self._stats[1]
 
     def _count(self) -> dict[str, Any]:
-        records = list(self.records.values())
-        categories = Counter(r.task_category for r in records)
+        records = self.records
+        categories = Counter(r.task_category for r in records.values())
         strategies = Counter(s for s in self.strategy if s is not None)
-        wins = sum(r.wins for r in records)
-        observations = wins + sum(r.losses for r in records)
-        avg = sum(r.average for r in records) / len(records) if records else 0.0
+        wins = sum(self.wins)
+        observations = wins + sum(self.losses)
+        avg = sum(self.average) / len(records) if records else 0.0
         return {
             "total_patterns": len(records),
             "categories": dict(categories.most_common()),
@@ -310,7 +383,7 @@ class SlotTable:
             "avg_success_score": avg,
             "success_rate": wins / observations if observations else 0.0,
             "observations": observations,
-            "contradictions": sum(r.contradictions for r in records),
+            "contradictions": sum(self.contradictions),
             "index": {
                 "analyzer": ANALYZER_VERSION,
                 "vocabulary": self.lex.vocabulary_size,

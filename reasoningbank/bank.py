@@ -75,7 +75,10 @@ class ReasoningBank:
         self._fallback = fallback
         self._closed = False
         self._mutex = asyncio.Lock()  # one read-modify-write at a time in this process
-        self._table = SlotTable(make_dense_index(vector_backend))
+        # A store that reads bodies back by id (SQLite) spares the table keeping them.
+        self._table = SlotTable(
+            make_dense_index(vector_backend), getattr(store, "read_bodies", None)
+        )
         #: The table's version that the store's index snapshot describes (None: none does).
         self._snapshot_version: int | None = None
         self._ranker = Ranker(self._table, ScoreWeights.from_any(weights))
@@ -122,7 +125,8 @@ class ReasoningBank:
         load_columns = getattr(self._store, "load_columns", None)
         snap = None
         if load_columns is not None and not stale:
-            columns = await load_columns()
+            lazy = self._table.read_bodies is not None
+            columns = await (load_columns(bodies=False) if lazy else load_columns())
             snap = await self._store.load_snapshot()  # type: ignore[attr-defined]
         else:
             records = list(await self._store.load())
@@ -368,7 +372,7 @@ class ReasoningBank:
                         pattern = Pattern.from_draft(pattern, stamped)
                     target = writes.get(target_id)
                     if not isinstance(target, Pattern):  # a draft is new: never a target
-                        target = self._table.pattern(target_id)
+                        target = self._held(target_id)
                     learning.merge_into(target, pattern, now)
                     writes[target_id] = target
                     ids.append(target_id)
@@ -411,13 +415,19 @@ class ReasoningBank:
             {"success": success, "success_score": score, **details}, fallback_score=None
         )
         async with self._writing() as batch:
-            if pattern_id not in self._table.records:
-                raise NotFound(pattern_id)
-            pattern = self._table.pattern(pattern_id)
+            pattern = self._held(pattern_id)
             learning.observe(pattern.metadata, outcome.success_score, self._clock())
             pattern.outcome = outcome
             batch.staged = [self._record(pattern, self._table.records[pattern_id].terms)]
-        return self._table.pattern(pattern_id)
+        return pattern
+
+    def _held(self, pattern_id: str) -> Pattern:
+        """The pattern ``pattern_id`` as of now, read while holding the write lock (after
+        catching up, so the store and the table agree); ``NotFound`` if there is none."""
+        pattern = self._table.pattern(pattern_id) if pattern_id in self._table.records else None
+        if pattern is None:
+            raise NotFound(pattern_id)
+        return pattern
 
     async def delete_pattern(self, pattern_id: str) -> None:
         async with self._writing() as batch:
@@ -467,27 +477,37 @@ class ReasoningBank:
             )
             if not dups:
                 continue
-            target = updates.get(pid) or self._table.pattern(pid)
+            dup_ids = [self._table.ids[dup_slot] for dup_slot, _ in sorted(dups)]
+            target, *copies = self._table.patterns([pid, *dup_ids])  # type: ignore[list-item]
+            target = updates.get(pid) or target
+            if target is None:  # deleted by another process just now (a dry run holds no lock)
+                continue
             absorbed = []
-            for dup_slot, _ in sorted(dups):
-                dup_id = self._table.ids[dup_slot]
+            for dup_id, copy_ in zip(dup_ids, copies, strict=True):
+                if copy_ is None:
+                    continue
                 assert dup_id is not None
-                learning.absorb(target, self._table.pattern(dup_id))
+                learning.absorb(target, copy_)
                 gone.add(dup_id)
                 absorbed.append(dup_id)
             updates[pid] = target
             merged.append({"into": pid, "ids": absorbed})
         pruned = []
-        for pid in self._table.ids:
-            if pid is None or pid in gone:
-                continue
-            meta = (updates[pid] if pid in updates else self._table.pattern(pid)).metadata
-            if self.half_life_days is not None and (
-                learning.evidence_weight(meta, now, self.half_life_days) < min_evidence
-            ):
-                pruned.append(pid)
-                gone.add(pid)
-                updates.pop(pid, None)
+        if self.half_life_days is not None:
+            live = [pid for pid in self._table.ids if pid is not None and pid not in gone]
+            for start in range(0, len(live), _READ_STEP):
+                part = live[start : start + _READ_STEP]
+                stored = self._table.patterns([pid for pid in part if pid not in updates])
+                read = iter(stored)
+                for pid in part:
+                    pattern = updates[pid] if pid in updates else next(read)
+                    if pattern is None:
+                        continue
+                    weight = learning.evidence_weight(pattern.metadata, now, self.half_life_days)
+                    if weight < min_evidence:
+                        pruned.append(pid)
+                        gone.add(pid)
+                        updates.pop(pid, None)
         report = {
             "dry_run": dry_run,
             "before": len(self._table.records),
@@ -538,7 +558,8 @@ class ReasoningBank:
     async def all_patterns(self) -> list[Pattern]:
         """Every pattern, oldest first."""
         await self._sync()
-        return [self._table.pattern(pid) for pid in self._table.ids if pid is not None]
+        found = self._table.patterns([pid for pid in self._table.ids if pid is not None])
+        return [p for p in found if p is not None]
 
     async def search_by_category(self, category: str, limit: int = 10) -> list[Pattern]:
         """Newest first."""
@@ -549,7 +570,8 @@ class ReasoningBank:
             for pid, entry in self._table.records.items()
             if entry.task_category == category
         ]
-        return [self._table.pattern(pid) for _, _, pid in heapq.nlargest(limit, rows)]
+        found = self._table.patterns([pid for _, _, pid in heapq.nlargest(limit, rows)])
+        return [p for p in found if p is not None]
 
     async def find_similar(
         self,
@@ -744,6 +766,10 @@ class ReasoningBank:
 
 #: ``index_known``'s numbers: confidence, successes, failures, average, contradictions.
 _Known = tuple[float, float, float, float, int]
+
+#: Patterns read from the store per step when a whole bank is walked (bodies not in memory).
+_READ_STEP = 4096
+
 #: A record to write, with what ``SlotTable.index_known`` reads from its body (the numbers
 #: and the context).
 _Staged = tuple[Record, _Known, dict[str, Any] | None]

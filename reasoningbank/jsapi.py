@@ -142,7 +142,8 @@ class _Matches(str):
 
     Why: in Pyodide writing a float as text costs several microseconds (more than the whole
     search over 10,000 patterns spends per hit), and each pattern's JSON is already kept by
-    the bank, so the reply is spliced together with no float formatted in Python.
+    the bank (IndexedDB and memory banks; a SQLite bank reads bodies back, and its patterns
+    are encoded here), so the reply is spliced together with no float formatted in Python.
     """
 
 
@@ -162,8 +163,13 @@ def _pack_matches(bank: ReasoningBank, matches: list[Match], head: str = "") -> 
         # The pattern's JSON without its embedding: the text the bank keeps in memory
         # (``to_dict(with_embedding=False)``, encoded when stored), else encoded now.
         pattern = m.pattern
+        # (None when the store reads bodies back instead: SQLite.)
         entry = records.get(pattern.id)
-        if entry is not None and entry.updated_at == pattern.metadata.updated_at:
+        if (
+            entry is not None
+            and entry.body is not None
+            and entry.updated_at == pattern.metadata.updated_at
+        ):
             pieces.append(entry.body)
         else:
             pieces.append(json.dumps(pattern.to_dict(with_embedding=False), allow_nan=False))

@@ -544,8 +544,12 @@ def first_answers(page: Any, url: str, db: str, runs: int, extra: str = "") -> d
         how.add(boot.get("snapshot", "none"))
         # Where the time went: page load to our boot's start, build-info.json, Pyodide's
         # runtime module (and the snapshot lookup), Pyodide's start, the wheel, the bank's
-        # open, the first query (with the stats the page shows first).
+        # open, the first query (with the stats the page shows first); and the bank read
+        # ahead from IndexedDB during the boot ("read_ahead"; "read_ahead_left": how long after
+        # Python was up it was done, negative if before).
         marks = [("page", 0, boot["start"]), ("info", boot["start"], boot.get("info")),
+                 ("read_ahead", boot.get("readAheadStart"), boot.get("readAhead")),
+                 ("read_ahead_left", boot["wheel"], boot.get("readAhead")),
                  ("runtime", boot.get("info"), boot.get("runtime")),
                  ("pyodide", boot.get("runtime") or boot.get("info"), boot["pyodide"]),
                  ("wheel", boot["pyodide"], boot["wheel"]),

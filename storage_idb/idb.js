@@ -529,9 +529,47 @@
     });
   }
 
+  // Reading a bank ahead: the page starts open() and load() of the bank it is about to open
+  // while Python is still starting (web/boot.js), and the store of that name adopts both,
+  // once. Why: reading IndexedDB and parsing the rows in JS need no Python, so they overlap
+  // the interpreter's start instead of following it. The payload is what load() would
+  // return at that moment; whatever is committed after it reaches the store through
+  // changes(), as after any load().
+  const ahead = new Map(); // database name -> Promise of {h, payload}
+
+  // Resolves (true if read, false if it failed) once the read is done.
+  function readAhead(name, blockedTimeoutMs) {
+    if (ahead.has(name)) return ahead.get(name).then(() => true, () => false);
+    const read = open(name, blockedTimeoutMs).then(async (h) => {
+      try {
+        return { h, payload: await load(h) };
+      } catch (e) {
+        close(h);
+        throw e;
+      }
+    });
+    ahead.set(name, read);
+    return read.then(() => true, () => false); // on failure the store opens by itself
+  }
+
+  // The read-ahead {h, payload} of `name` (taken: a second store opens by itself), or
+  // undefined (Python's None).
+  async function adopt(name) {
+    const read = ahead.get(name);
+    ahead.delete(name);
+    return read ? read.catch(() => undefined) : undefined;
+  }
+
+  // A read-ahead nobody adopted (the bank's open failed first) lets go of its database.
+  function dropAhead(name) {
+    const read = ahead.get(name);
+    ahead.delete(name);
+    if (read) read.then((got) => close(got.h), () => {});
+  }
+
   return {
     SCHEMA, open, load, put, get, byCategory, count, getMeta, setMeta, isDirty, changes, currentSeq,
-    close, deleteDatabase, hasLocks, requestLock, COMPACT,
+    close, deleteDatabase, hasLocks, requestLock, readAhead, adopt, dropAhead, COMPACT,
     // Tests: the store's chunks as [key, records in it], and the last compaction's outcome.
     layout: async (h) => (await request(h.db.transaction("chunks").objectStore("chunks").getAll()))
       .map((ch) => [ch.c, ch.ids.length]),

@@ -49,14 +49,23 @@ _NUMBER = (float, int)
 _local_locks: dict[str, asyncio.Lock] = {}
 
 
+#: Where the page keeps the one ``idb.js`` object of this realm: web/boot.js evaluates it
+#: first when it reads a bank ahead (from the same wheel), and its read-ahead lives there.
+JS_GLOBAL = "__reasoningbank_idb__"
+
+
 def _js_api() -> Any:
-    """The object ``idb.js`` evaluates to (loaded once per interpreter)."""
+    """The object ``idb.js`` evaluates to (once per realm, shared with the page's JS)."""
     global _api
     if _api is None:
+        import js  # type: ignore[import-not-found]
         from pyodide.code import run_js  # type: ignore[import-not-found]
 
-        source = resources.files(__package__).joinpath("idb.js").read_text(encoding="utf-8")
-        _api = run_js(source)
+        _api = getattr(js, JS_GLOBAL, None)
+        if _api is None:
+            source = resources.files(__package__).joinpath("idb.js").read_text(encoding="utf-8")
+            _api = run_js(source)
+            setattr(js, JS_GLOBAL, _api)
     return _api
 
 
@@ -181,6 +190,10 @@ class IdbStore:
         # Under the write lock: did another writer commit since we last looked?
         self._behind = True
         self._snapshot: Snapshot | None = None
+        # The page's read-ahead load() payload, until the store writes or reads changes.
+        self._ahead: Any = None
+        #: Whether this store was opened and first loaded by the page's read-ahead.
+        self.read_ahead = False
 
     @classmethod
     async def open(cls, name: str, *, blocked_timeout: float = 10.0) -> IdbStore:
@@ -192,6 +205,13 @@ class IdbStore:
         if not name:
             raise StorageError("an IndexedDB bank needs a name: idb://NAME")
         api = _js_api()
+        ahead = await api.adopt(name)
+        if ahead is not None:  # the page read this bank while Python started (web/boot.js)
+            store = cls(name, ahead.h)
+            store._ahead = ahead.payload
+            store.read_ahead = True
+            store._seen_seq = int(ahead.payload.seq)
+            return store
         try:
             db = await api.open(name, int(blocked_timeout * 1000))
         except Exception as exc:  # JsException: the FFI's only error type here
@@ -208,17 +228,21 @@ class IdbStore:
         except Exception as exc:
             raise _translate(exc, what, self.location) from exc
 
-    async def load(self) -> list[Record]:
-        payload = await self._call("load", "load")
+    async def _load(self) -> Any:
+        """``idb.js``'s load() payload: the read-ahead one if the store did nothing since."""
+        payload, self._ahead = self._ahead, None
+        if payload is None:
+            payload = await self._call("load", "load")
         self._seen_seq = int(payload.seq)
-        return _records(payload)
+        return payload
+
+    async def load(self) -> list[Record]:
+        return _records(await self._load())
 
     async def load_columns(self) -> list[Columns]:
         """The bank as columns (what it indexes on open); ``load_snapshot`` then hands over
         the numbers read out of the same bodies in the same transaction."""
-        payload = await self._call("load", "load")
-        self._seen_seq = int(payload.seq)
-        columns, self._snapshot = _columns(payload)
+        columns, self._snapshot = _columns(await self._load())
         return [columns]
 
     async def load_snapshot(self) -> Snapshot | None:
@@ -263,6 +287,7 @@ class IdbStore:
         )  # what the chunk indexes, so idb.js need not parse the lines
         blob = "\n".join(lines)
         seq = await self._call("put", "put", blob, _encode(dims), payload, gone, expect, heads)
+        self._ahead = None  # older than our own write
         self._saw_own_write(int(seq))
 
     def _saw_own_write(self, seq: int) -> None:
@@ -350,6 +375,7 @@ class IdbStore:
             return Changes([], [])  # nobody announced a commit: no IndexedDB round trip
         payload = await self._call("changes", "changes", self._seen_seq)
         self._seen_seq = int(payload.seq)
+        self._ahead = None  # older than what we now saw
         self._behind = False
         deleted = json.loads(payload.deleted)
         upserted = _records(payload)
@@ -358,6 +384,7 @@ class IdbStore:
         return Changes(upserted, deleted)
 
     async def close(self) -> None:
+        self._ahead = None
         if self._db is not None:
             db, self._db = self._db, None
             _js_api().close(db)

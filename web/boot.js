@@ -79,6 +79,12 @@ export function wheelInstaller(wheel) {
   files.catch(() => {}); // reported by install()
   let sitePackages = null;
   return {
+    /** One file of the wheel (a promise of its bytes), before Pyodide is up. */
+    async file(name) {
+      const found = (await files).find(([path]) => path === name);
+      if (!found) throw new Error(`the wheel has no ${name}`);
+      return found[1];
+    },
     fsInit(FS, info) {
       sitePackages = info.sitePackages;
     },
@@ -121,6 +127,31 @@ export async function unzip(buffer) {
 async function inflate(data) {
   const stream = new Blob([data]).stream().pipeThrough(new DecompressionStream("deflate-raw"));
   return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+/** Where idb.js's object lives in a realm (storage_idb/store.py JS_GLOBAL: one per realm). */
+const IDB_GLOBAL = "__reasoningbank_idb__";
+
+/**
+ * Start reading the IndexedDB bank `name` (open and load, storage_idb/idb.js from the wheel)
+ * while Pyodide starts; the bank's store adopts what was read when Python opens it.
+ * Why: at 10,000 patterns reading and parsing the rows takes a tenth of a second or more
+ * that needs no Python. Notes in `marks` when it started and was read (readAheadStart,
+ * readAhead). Returns a function that lets go of a read nobody adopted (call it
+ * once the bank's open settled). Best effort: if anything fails, Python reads by itself.
+ */
+export function readBankAhead(installer, name, marks = {}) {
+  if (!globalThis.indexedDB) return () => {};
+  const api = installer.file("storage_idb/idb.js").then((bytes) => {
+    globalThis[IDB_GLOBAL] ||= (0, eval)(new TextDecoder().decode(bytes));
+    marks.readAheadStart = performance.now();
+    globalThis[IDB_GLOBAL].readAhead(name, 10000).then((read) => {
+      if (read) marks.readAhead = performance.now();
+    });
+    return globalThis[IDB_GLOBAL];
+  });
+  api.catch((e) => console.warn("reading the bank ahead:", e));
+  return () => api.then((idb) => idb.dropAhead(name), () => {});
 }
 
 /** Boot Pyodide with our modules imported, snapshot it, and cache the snapshot at `url`. */

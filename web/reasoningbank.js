@@ -24,6 +24,7 @@ import {
   dropSnapshot,
   inflates,
   makeSnapshotInWorker,
+  readBankAhead,
   snapshotURL,
   snapshotsWork,
   unpackWheel,
@@ -51,7 +52,7 @@ async function buildInfo(base) {
   return res.json();
 }
 
-async function boot({ indexURL, wheelURL, pyodide, snapshot = true }) {
+async function boot({ indexURL, wheelURL, pyodide, snapshot = true, readAhead = null }) {
   const marks = { start: performance.now() };
   // Pyodide's module where the server puts it, fetched while build-info.json is (it names
   // the wheel, the snapshot and where Pyodide is: the default, unless told otherwise).
@@ -70,6 +71,9 @@ async function boot({ indexURL, wheelURL, pyodide, snapshot = true }) {
     return res.arrayBuffer();
   });
   wheel.catch(() => {}); // reported below, once awaited
+  const installer = pyodide || !inflates ? null : wheelInstaller(wheel);
+  // The bank this page opens first is read from IndexedDB while Pyodide starts.
+  const dropAhead = installer && readAhead ? readBankAhead(installer, readAhead, marks) : () => {};
   // A memory snapshot (web/boot.js) only of the wheel and Pyodide the server announced: their
   // URLs name their content, so a snapshot filed beside the wheel can never be stale.
   const announced = info?.pyodideVersion && wheelURL === new URL(info.wheel, HERE).href;
@@ -88,7 +92,6 @@ async function boot({ indexURL, wheelURL, pyodide, snapshot = true }) {
       snapURL ? cachedSnapshot(snapURL) : null,
     ]);
     marks.runtime = performance.now();
-    const installer = wheelInstaller(wheel);
     if (cached) {
       try {
         pyodide = await loadPyodide({ indexURL, fsInit: installer.fsInit, _loadSnapshot: cached.bytes });
@@ -122,7 +125,7 @@ async function boot({ indexURL, wheelURL, pyodide, snapshot = true }) {
       return 0;
     });
   }
-  return { pyodide, pyCall, pyFind, pending, nextId: 1, marks, snapshotMade };
+  return { pyodide, pyCall, pyFind, pending, nextId: 1, marks, snapshotMade, dropAhead };
 }
 
 /** The shared Pyodide runtime (booted once per page; later options are ignored). */
@@ -359,10 +362,11 @@ export class ReasoningBank {
     }
     const url = semantic ? semanticURL(semantic) : null;
     url?.catch(() => {}); // reported below, once awaited
-    const rt = await runtime({ indexURL, wheelURL, pyodide, snapshot });
+    const idbName = db === ":memory:" ? null : db.startsWith("idb://") ? db.slice(6) : db.includes("://") ? null : db;
+    const rt = await runtime({ indexURL, wheelURL, pyodide, snapshot, readAhead: idbName });
     const t = performance.now();
     if (url) options.semantic = await semanticFile(rt, await url);
-    const handle = await call(rt, 0, "open", [{ db, ...options }]);
+    const handle = await call(rt, 0, "open", [{ db, ...options }]).finally(rt.dropAhead);
     if (url) {
       // Parsed and kept by the Python side now: drop the file's copy of the bytes.
       try {

@@ -41,9 +41,11 @@ from .frames import (
     Flags,
     Frame,
     FrameType,
+    Intent,
     Priority,
     encode_frame,
     pull_frame,
+    unchecked_builder,
 )
 from .intents import IntentChecker, Policy, run_async, run_sync, sign_frame_flow
 from .priority import PriorityScheduler
@@ -60,6 +62,9 @@ from .streams import STREAM_KINDS, StreamIds, StreamSender, StreamTable
 __all__ = ["Connection"]
 
 HELLO_OP = "bus.hello"
+_ENDED = (SessionState.CLOSED, SessionState.ERROR)
+#: ``IntentReceived(...)`` without the frozen ``__init__`` (one per received data frame).
+_intent_received = unchecked_builder(IntentReceived)
 
 
 class Connection:
@@ -117,7 +122,7 @@ class Connection:
 
     @property
     def closed(self) -> bool:
-        return self.state in (SessionState.CLOSED, SessionState.ERROR)
+        return self.state in _ENDED
 
     def _touch(self, now: float) -> None:
         self._last_rx = now
@@ -359,31 +364,41 @@ class Connection:
 
     def _pending(self, now: float) -> Frame | None:
         """Next frame to process, handling EOF; raises ``RemoteBusError`` on garbage."""
-        if self.closed:
+        if self.machine.state in _ENDED:
             return None
         frame = self._pull()
-        if frame is None and self._eof:
+        if frame is not None:
+            self._last_rx = now  # _touch, inlined: once per received frame
+            if self._last_ping is None:
+                self._last_ping = now
+            return frame
+        if self._eof:
             we_closed = self.state == SessionState.CLOSING  # PeerClosed was reported then
             self.machine.process(SessionEvent.LOST, remote=True)
             if not we_closed:
                 self._events.append(
                     PeerClosed(ErrorCode.NO_ERROR, "transport closed", by_peer=True)
                 )
-        if frame is not None:
-            self._touch(now)
-        return frame
+        return None
 
     def next_event_flow(self, now: float) -> Generator[Any, Any, BusEvent | None]:
-        """The receive loop as a flow (yields ``VerifyRequest``); see ``next_event``."""
-        while not self._events:
+        """The receive loop as a flow: one ``VerifyRequest`` per signed frame, yielded straight
+        from ``IntentChecker.check_flow`` (one generator between it and the driver, as this
+        runs for every frame a hub receives); see ``next_event``."""
+        events = self._events
+        while not events:
             try:
                 frame = self._pending(now)
                 if frame is None:
                     break
-                yield from self._handle_flow(frame, now)
+                if frame.intent is None and frame.type == FrameType.CONTROL:
+                    self._handle_control(frame, now)
+                else:
+                    intent = yield from self.checker.check_flow(frame, now)
+                    self._handle_intent(frame, intent)
             except RemoteBusError as exc:
                 self._fail(exc)
-        return self._events.popleft() if self._events else None
+        return events.popleft() if events else None
 
     def next_event(self, now: float) -> BusEvent | None:
         """The next event, or ``None`` when more data is needed."""
@@ -396,11 +411,8 @@ class Connection:
         """``send`` as a flow (yields ``SignRequest``), for callers composing flows."""
         return self._send_flow(now, **kw)
 
-    def _handle_flow(self, frame: Frame, now: float) -> Generator[Any, Any, None]:
-        if frame.type == FrameType.CONTROL and frame.intent is None:
-            self._handle_control(frame, now)
-            return
-        intent = yield from self.checker.check_flow(frame, now)
+    def _handle_intent(self, frame: Frame, intent: Intent) -> None:
+        """A frame whose intent was accepted: the HELLO, or data from the HELLO's key."""
         if intent.op == HELLO_OP:
             if frame.type != FrameType.CONTROL:
                 raise ProtocolViolation("HELLO must be a control frame")
@@ -411,14 +423,15 @@ class Connection:
             self.peer_info = _json_object(frame.payload)
             self._events.append(HelloReceived(intent.key, self.peer_info))
             return
-        if self.state not in CAN_RECEIVE_DATA:
-            raise ProtocolViolation(f"data frame in state {self.state.value}")
+        state = self.machine.state
+        if state is not SessionState.OPEN and state not in CAN_RECEIVE_DATA:
+            raise ProtocolViolation(f"data frame in state {state.value}")
         if intent.key != self.peer_key:
             raise ProtocolViolation("frame signed by a key other than the session's")
         handler = _DISPATCH.get(frame.type)
         if handler is None:
             raise ProtocolViolation(f"unexpected {frame.type.name} frame")
-        handler(self, frame, intent.op)
+        handler(self, frame, intent)
 
     def _handle_control(self, frame: Frame, now: float) -> None:
         body = _json_object(frame.payload)
@@ -442,20 +455,21 @@ class Connection:
         else:
             raise ProtocolViolation(f"unknown control op {op!r}")
 
-    def _on_intent(self, frame: Frame, op: str) -> None:
+    def _on_intent(self, frame: Frame, intent: Intent) -> None:
         self._events.append(
-            IntentReceived(
+            _intent_received(
                 frame.type,
-                op,
+                intent.op,
                 frame.payload,
-                frame.intent.key if frame.intent else b"",
+                intent.key,
                 frame.stream_id,
                 frame.seq,
                 frame.end_stream,
             )
         )
 
-    def _on_stream(self, frame: Frame, op: str) -> None:
+    def _on_stream(self, frame: Frame, intent: Intent) -> None:
+        op = intent.op
         if op != f"stream.{frame.type.name.lower()}":
             raise ProtocolViolation(f"op {op!r} does not match a {frame.type.name} frame")
         self._events.extend(
@@ -475,7 +489,7 @@ def _json_object(payload: bytes) -> dict[str, Any]:
     return body
 
 
-_DISPATCH: dict[FrameType, Callable[[Connection, Frame, str], None]] = {
+_DISPATCH: dict[FrameType, Callable[[Connection, Frame, Intent], None]] = {
     FrameType.REQUEST: Connection._on_intent,
     FrameType.RESPONSE: Connection._on_intent,
     FrameType.GOSSIP: Connection._on_intent,

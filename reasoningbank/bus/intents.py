@@ -38,6 +38,8 @@ import heapq
 from collections import OrderedDict, deque
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
+from hashlib import sha256
+from heapq import heappush
 from typing import Any, TypeVar
 
 from .errors import (
@@ -53,7 +55,17 @@ from .errors import (
     TamperedPayload,
     UntrustedKey,
 )
-from .frames import NONCE_SIZE, Flags, Frame, FrameType, Intent, Priority, signing_bytes
+from .frames import (
+    NONCE_SIZE,
+    SIGNING_TAG,
+    Flags,
+    Frame,
+    FrameType,
+    Intent,
+    Priority,
+    signing_bytes,
+    unchecked_builder,
+)
 
 __all__ = [
     "IntentChecker",
@@ -86,21 +98,24 @@ class VerifyRequest:
 
 
 Flow = Generator["SignRequest | VerifyRequest", Any, T]
+#: ``VerifyRequest(...)`` without the frozen ``__init__`` (one per received frame).
+_verify_request = unchecked_builder(VerifyRequest)
 
 
 def run_sync(flow: Flow[T], signer: Any = None, verifier: Any = None) -> T:
     """Drive a flow with synchronous backends (``sign_sync`` / ``verify_sync``).
 
     An async-only backend (WebCrypto) raises ``LocalBusError``: use the ``a…`` twin."""
+    verify = None  # looked up once per flow: a hub's receive loop asks once per frame
     try:
         request = next(flow)
         while True:
             if isinstance(request, SignRequest):
                 answer: Any = _sync(signer, "sign_sync")(request.data)
             else:
-                answer = _sync(verifier, "verify_sync")(
-                    request.public_key, request.signature, request.data
-                )
+                if verify is None:
+                    verify = _sync(verifier, "verify_sync")
+                answer = verify(request.public_key, request.signature, request.data)
             request = flow.send(answer)
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]
@@ -140,9 +155,17 @@ def default_cost(op: str, payload_size: int) -> int:
     return 1 + payload_size // 4096
 
 
-def scope_covers(scope: str, op: str) -> bool:
-    """``op`` is inside ``scope`` when it is the scope itself or starts with ``scope + '.'``."""
-    return op == scope or op.startswith(scope + ".")
+def _check_fresh(state: _KeyState | None, shared_horizon: float, nonce: bytes, ts: float) -> None:
+    """Check 7: the nonce is unseen and the frame is dated after the key's replay horizon
+    (an unknown key's is the shared one)."""
+    if state is None:
+        horizon = shared_horizon
+    elif nonce in state.nonces:
+        raise ReplayedNonce("nonce already used inside the replay window")
+    else:
+        horizon = state.horizon
+    if ts <= horizon:
+        raise ExpiredIntent("timestamp before this key's replay horizon; sign it again")
 
 
 @dataclass(slots=True)
@@ -259,38 +282,51 @@ class IntentChecker:
     def check_flow(self, frame: Frame, now: float) -> Flow[Intent]:
         """Accept ``frame``'s intent or raise the specific ``RemoteBusError``."""
         it, ts, cost = self._precheck(frame, now)
-        assert frame.signature is not None  # _precheck refuses unsigned frames
-        ok = yield VerifyRequest(it.key, frame.signature, signing_bytes(frame))
+        span = frame._signed_span  # a decoded frame's signed bytes, as signing_bytes gives them
+        data = SIGNING_TAG + span if span is not None else signing_bytes(frame)
+        ok = yield _verify_request(it.key, frame.signature, data)
         return self._accept(it, ok, ts, cost, now)
 
     def _precheck(self, frame: Frame, now: float) -> tuple[Intent, float, int]:
         """Checks 1-8: everything but the signature; returns the intent, its timestamp in
-        seconds and its cost."""
+        seconds and its cost. Runs once per received frame, so the lookups are inlined."""
         it = frame.intent
         if it is None or frame.signature is None:
             raise ProtocolViolation("frame is not signed")
         p = self.policy
-        self.expire(now)
-        state = self._keys.get(it.key)
-        if state is not None:
+        keys = self._keys
+        if keys:  # ``expire`` has something to drop only if the least recent key is idle
+            idle = p.max_age + p.max_skew
+            if next(iter(keys.values())).last_used < now - (idle if idle > p.window else p.window):
+                self.expire(now)
+        key = it.key
+        state = keys.get(key)
+        if state is not None and state.heap and state.heap[0][0] < now:
             self._total -= state.expire(now)
-        if hashlib.sha256(frame.payload).digest() != it.payload_hash:
+        if sha256(frame.payload).digest() != it.payload_hash:
             raise TamperedPayload("payload does not match the signed hash")
-        if p.trusted is not None and it.key not in p.trusted:
-            raise UntrustedKey(f"key {it.key.hex()[:16]}… is not trusted")
+        if p.trusted is not None and key not in p.trusted:
+            raise UntrustedKey(f"key {key.hex()[:16]}… is not trusted")
         ts = it.timestamp_ms / 1000.0
         if ts > now + p.max_skew:
             raise FutureIntent(f"timestamp {ts - now:.1f}s in the future")
         if ts < now - p.max_age:
             raise ExpiredIntent(f"timestamp {now - ts:.1f}s old")
-        granted = p.grants.get(it.key, p.default_scopes)
-        if it.scope not in granted or not scope_covers(it.scope, it.op):
-            raise OutOfScope(f"op {it.op!r} under scope {it.scope!r} is not allowed")
-        cost = p.cost(it.op, len(frame.payload))
+        scope, op = it.scope, it.op
+        if scope not in p.grants.get(key, p.default_scopes) or not (
+            op == scope or op.startswith(scope + ".")
+        ):
+            raise OutOfScope(f"op {op!r} under scope {scope!r} is not allowed")
+        cost = p.cost(op, len(frame.payload))
         if cost > it.cap:
             raise OverCap(f"op costs {cost} but the intent caps spend at {it.cap}")
-        self._check_fresh(it.key, it.nonce, ts)
-        if state is not None and self._window_spend(state, now) + cost > p.budget:
+        _check_fresh(state, self._horizon, it.nonce, ts)
+        if state is None:
+            return it, ts, cost
+        spend = state.spend
+        stale = spend and spend[0][0] <= now - p.window  # else nothing to pop: skip the call
+        spent = self._window_spend(state, now) if stale else state.spent
+        if spent + cost > p.budget:
             raise BudgetExceeded(f"key spent its budget of {p.budget} per {p.window}s")
         return it, ts, cost
 
@@ -300,38 +336,33 @@ class IntentChecker:
             raise ForgedSignature("signature does not verify")
         # Re-check after the (possibly async) verification: another frame with the same
         # nonce may have been committed while we awaited.
-        self._check_fresh(it.key, it.nonce, ts)
+        _check_fresh(self._keys.get(it.key), self._horizon, it.nonce, ts)
         self._commit(it.key, it.nonce, ts, cost, now)
         return it
 
-    def _check_fresh(self, key: bytes, nonce: bytes, ts: float) -> None:
-        state = self._keys.get(key)
-        horizon = self._horizon if state is None else state.horizon
-        if state is not None and nonce in state.nonces:
-            raise ReplayedNonce("nonce already used inside the replay window")
-        if ts <= horizon:
-            raise ExpiredIntent("timestamp before this key's replay horizon; sign it again")
-
     def _commit(self, key: bytes, nonce: bytes, ts: float, cost: int, now: float) -> None:
         p = self.policy
-        state = self._keys.get(key)
+        keys = self._keys
+        state = keys.get(key)
         if state is None:
-            while self._keys and len(self._keys) >= p.max_keys:
-                self._drop(next(iter(self._keys)))
+            while keys and len(keys) >= p.max_keys:
+                self._drop(next(iter(keys)))
             # A new key inherits the shared horizon: it may be one we forgot.
-            state = self._keys[key] = _KeyState(horizon=self._horizon)
-        self._keys.move_to_end(key)
+            state = keys[key] = _KeyState(horizon=self._horizon)
+        else:
+            keys.move_to_end(key)
         state.last_used = now
         if len(state.nonces) >= p.nonces_per_key:
             state.forget_oldest()
             self._total -= 1
-        state.nonces[nonce] = ts + p.max_age
-        heapq.heappush(state.heap, (ts + p.max_age, ts, nonce))
+        expiry = ts + p.max_age
+        state.nonces[nonce] = expiry
+        heappush(state.heap, (expiry, ts, nonce))
         self._total += 1
         state.spend.append((now, cost))
         state.spent += cost
-        while self._total > p.nonce_capacity and len(self._keys) > 1:
-            self._drop(next(iter(self._keys)))
+        while self._total > p.nonce_capacity and len(keys) > 1:
+            self._drop(next(iter(keys)))
 
     def check_sync(self, frame: Frame, now: float, verifier: Any) -> Intent:
         return run_sync(self.check_flow(frame, now), verifier=verifier)

@@ -94,8 +94,9 @@ class NaclVerifier:
         nacl = _nacl()
         from nacl._sodium import ffi, lib  # type: ignore[import-not-found]
 
-        self._ffi, self._lib = ffi, lib
-        self._scratch = ffi.new("unsigned char[]", 4096)
+        self._ffi, self._open = ffi, lib.crypto_sign_open
+        self._room = 4096
+        self._scratch = ffi.new("unsigned char[]", self._room)
         self._scratch_len = ffi.new("unsigned long long *")
         self._bad = nacl.exceptions.BadSignatureError
 
@@ -104,15 +105,14 @@ class NaclVerifier:
         if len(public_key) != 32 or len(signature) != 64:
             return False
         signed = signature + data
-        if len(signed) > len(self._scratch):
-            self._scratch = self._ffi.new("unsigned char[]", len(signed))
+        size = len(signed)
+        if size > self._room:
+            self._scratch, self._room = self._ffi.new("unsigned char[]", size), size
         try:
-            ok = self._lib.crypto_sign_open(
-                self._scratch, self._scratch_len, signed, len(signed), public_key
-            )
+            ok = self._open(self._scratch, self._scratch_len, signed, size, public_key)
         except Exception:  # a type libsodium's binding refuses is not a valid signature
             return False
-        return bool(ok == 0)
+        return ok == 0  # type: ignore[no-any-return]
 
     async def verify(self, public_key: bytes, signature: bytes, data: bytes) -> bool:
         return self.verify_sync(public_key, signature, data)

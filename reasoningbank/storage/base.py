@@ -39,15 +39,16 @@ class Record:
 class Columns:
     """A whole bank as columns, oldest first: what a store that can (SQLite) hands the bank
     on open instead of one ``Record`` per row. ``embedding`` maps a row's position to its
-    vector (rows without one are absent). Why: opening 100,000 patterns spent most of its
-    time building and unpacking per-row objects."""
+    vector (rows without one are absent); ``body`` is None where the store left it out
+    (``SqliteStore.load_columns(bodies=False)``). Why: opening 100,000 patterns spent most
+    of its time building and unpacking per-row objects."""
 
     ids: list[str]
     task_category: list[str]
     strategy: list[str]
     created_at: list[float]
     updated_at: list[float]
-    body: list[str]
+    body: list[str | None]
     terms: list[tuple[str, ...]]
     embedding: dict[int, Sequence[float]]
 

@@ -104,6 +104,13 @@ caches.open('reasoningbank-v1').then((c) => c.keys())
 """
 
 
+# Whether the page's bank was opened from what the page read ahead while Pyodide started.
+READ_AHEAD = """
+window.rb.pyodide.runPython(
+  `from reasoningbank import jsapi; jsapi.bank_for(${window.rb._handle})._store.read_ahead`)
+"""
+
+
 def _first_answer(page: Any, url: str, db: str, extra: str = "") -> dict[str, Any]:
     page.goto(f"{url}?db={db}&q=oauth%20token&nosw{extra}")
     page.wait_for_function(
@@ -114,6 +121,7 @@ def _first_answer(page: Any, url: str, db: str, extra: str = "") -> dict[str, An
     timings["results"] = page.eval_on_selector_all(
         "#results li .title", "ns => ns.map(n => n.textContent)"
     )
+    timings["read_ahead"] = page.evaluate(READ_AHEAD)
     return timings
 
 
@@ -130,7 +138,8 @@ def _wait_for_snapshot(page: Any) -> list[str]:
 def test_second_visit_boots_from_the_snapshot(playwright: Any, app_url: str) -> None:
     """The first visit boots plainly and leaves a snapshot beside the wheel; the next one
     restores it and answers the same; a corrupt snapshot is dropped and the page still boots;
-    ``?nosnapshot`` boots plainly."""
+    ``?nosnapshot`` boots plainly. Every time, the bank opens from what the page read from
+    IndexedDB while Pyodide started."""
     browser = launch(playwright, "chromium")
     try:
         ctx = browser.new_context()
@@ -139,14 +148,15 @@ def test_second_visit_boots_from_the_snapshot(playwright: Any, app_url: str) -> 
         open_app(page, app_url, db, "&nosw")
         page.evaluate("ps => window.rb.storePatterns(ps)", PATTERNS[:6])
         first = _first_answer(page, app_url, db)
-        assert first["boot"]["snapshot"] == "none"
+        assert first["boot"]["snapshot"] == "none" and first["read_ahead"] is True
         [snap] = _wait_for_snapshot(page)
         assert "/wheels/" in snap and snap.endswith(".snapshot")
         second = _first_answer(page, app_url, db)
-        assert second["boot"]["snapshot"] == "restored"
+        assert second["boot"]["snapshot"] == "restored" and second["read_ahead"] is True
         assert second["results"] == first["results"] and len(first["results"]) == 5
         plain = _first_answer(page, app_url, db, "&nosnapshot")
         assert plain["boot"]["snapshot"] == "none" and plain["results"] == first["results"]
+        assert plain["read_ahead"] is True
         page.evaluate(
             "u => caches.open('reasoningbank-v1').then((c) => c.put(u, new Response(new Uint8Array(1000))))",
             snap,

@@ -389,3 +389,57 @@ async def check_idb_put_heads_as_lines(name):
     finally:
         await heads.close()
         await lines.close()
+
+
+async def check_idb_read_ahead(name):
+    """A bank opened from the page's read-ahead (idb.js read it while Python started) holds
+    what a bank opened by itself holds, including what another bank committed after the
+    read-ahead was read; the read-ahead is adopted once, by the first store of that name."""
+    from reasoningbank import ReasoningBank
+    from storage_idb.store import _js_api
+
+    location = f"idb://{name}"
+    writer = await ReasoningBank.open(location, dedup_threshold=None)
+    items = [
+        {
+            "id": f"p{i:02d}",
+            "task_description": f"rotate the oauth signing keys of service {i}",
+            "task_category": ("backend", "ops")[i % 2],
+            "strategy": ("test-driven", "canary")[i % 3 % 2],
+            "outcome": {"success": i % 4 != 0, "success_score": (i * 37 % 100) / 100},
+            **({"context": {"lang": "go"}} if i % 5 == 0 else {}),
+        }
+        for i in range(40)
+    ]
+    await writer.store_patterns(items)
+    assert await _js_api().readAhead(name, 10000) is True
+    # Committed after the read-ahead read the bank: must still reach the adopting bank.
+    await writer.store_pattern(
+        {"id": "late", "task_description": "rotate oauth keys late", "task_category": "ops",
+         "strategy": "canary", "outcome": {"success": True, "success_score": 0.9}}
+    )  # fmt: skip
+    await writer.record_outcome("p03", success=False, score=0.1)
+    await writer.delete_pattern("p04")
+    want = (await writer.get_pattern("p03")).to_dict()
+    assert want["metadata"]["failure_count"] > 0
+    adopted = await ReasoningBank.open(location, dedup_threshold=None)
+    itself = await ReasoningBank.open(location, dedup_threshold=None)
+    try:
+        assert adopted._store.read_ahead and not itself._store.read_ahead
+        for bank in (adopted, itself):
+            found = await bank.find_similar("rotate oauth keys", "ops", top_k=50)
+            assert "late" in [m.pattern.id for m in found]
+            assert (await bank.get_pattern("p03")).to_dict() == want
+            assert await bank.get_pattern("p04") is None
+        assert _numbers(adopted._table) == _numbers(writer._table) == _numbers(itself._table)
+        assert await adopted.get_stats() == await writer.get_stats()
+        query = ("rotate the oauth signing keys", None, 20)
+        assert [m.to_dict() for m in await adopted.find_similar(*query)] == [
+            m.to_dict() for m in await itself.find_similar(*query)
+        ]
+        # Nothing left to adopt: a read-ahead is taken once.
+        assert await _js_api().adopt(name) is None
+    finally:
+        for bank in (writer, adopted, itself):
+            await bank.close()
+    return "ok"

@@ -1,6 +1,7 @@
 """The IndexedDB store's chunk layout inside Pyodide (Node with fake-indexeddb, Chromium,
 Firefox): a batch is one value, updates and deletes of chunked records, changes() between
-connections, compaction, upgrade of a schema-2 database, and an aborted batch."""
+connections, compaction, upgrade of a schema-2 database, an aborted batch, and a bank
+adopting the page's read-ahead."""
 
 from __future__ import annotations
 
@@ -53,3 +54,7 @@ def test_open_reads_the_numbers_in_js_as_python_would(rb):
 
 def test_put_hands_over_what_the_chunk_indexes(rb):
     assert run_idb(rb, f"check_idb_put_heads_as_lines({name(rb)!r})") == "ok"
+
+
+def test_a_bank_read_ahead_by_the_page_holds_what_was_committed_after(rb):
+    assert run_idb(rb, f"check_idb_read_ahead({name(rb)!r})") == "ok"

@@ -16,7 +16,17 @@ def state(bank: ReasoningBank) -> dict:
     table = bank._table
     return {
         "entries": {
-            pid: (e.wins, e.losses, e.average, e.contradictions, e.body, e.terms)
+            # The body as the bank returns it (a SQLite bank reads bodies back on demand).
+            # The numbers live in columns by slot; the body as the bank returns it (a SQLite
+            # bank reads bodies back on demand).
+            pid: (
+                table.wins[table.slot[pid]],
+                table.losses[table.slot[pid]],
+                table.average[table.slot[pid]],
+                table.contradictions[table.slot[pid]],
+                table.pattern(pid).body_json(),
+                e.terms,
+            )
             for pid, e in table.records.items()
         },  # fmt: skip
         "quality": {pid: table.quality[s] for pid, s in table.slot.items()},
