@@ -31,6 +31,7 @@ from .errors import BankClosed, InvalidPattern, NotFound, ReasoningBankError
 from .model import (
     Draft,
     Match,
+    Metadata,
     Outcome,
     Pattern,
     Recommendation,
@@ -247,15 +248,8 @@ class ReasoningBank:
             analyze(pattern.task_description) if terms is None else terms,
             pattern.embedding,
         )
-        known = (
-            float(meta.confidence),
-            float(meta.success_count),
-            float(meta.failure_count),
-            float(meta.avg_success_score),
-            int(meta.contradictions),
-        )
         # A copy: a caller's Pattern object must not reach into the index.
-        return record, known, dict(pattern.context) if pattern.context else None
+        return record, _known(meta), dict(pattern.context) if pattern.context else None
 
     # -- writing -----------------------------------------------------------------------
     async def _embed(self, text: str) -> list[float] | None:
@@ -265,32 +259,6 @@ class ReasoningBank:
         if inspect.isawaitable(vector):
             vector = await vector
         return [float(x) for x in vector]
-
-    def _nearest_in_batch(self) -> Callable[[Pattern | Draft, tuple[str, ...]], str | None] | None:
-        """The near-duplicate check for one batch (None when nothing can match: dedup off
-        or an empty bank). Patterns with no vector share the answer per (category,
-        strategy, terms): the bank does not change while a batch is matched against it."""
-        if self.dedup_threshold is None or not self._table.records:
-            return None
-        answers: dict[tuple[str, str, tuple[str, ...]], str | None] = {}
-
-        def nearest(pattern: Pattern | Draft, terms: tuple[str, ...]) -> str | None:
-            if isinstance(pattern, tuple):
-                cat, strategy, embedding = pattern[2], pattern[3], None
-            else:
-                cat, strategy, embedding = (
-                    pattern.task_category,
-                    pattern.strategy,
-                    pattern.embedding,
-                )
-            if embedding is not None:
-                return self._near_duplicate(cat, strategy, embedding, terms)
-            key = (cat, strategy, terms)
-            if key not in answers:
-                answers[key] = self._near_duplicate(cat, strategy, None, terms)
-            return answers[key]
-
-        return nearest
 
     def _near_duplicate(
         self, cat: str, strategy: str, embedding: list[float] | None, terms: Sequence[str]
@@ -330,9 +298,12 @@ class ReasoningBank:
     async def _store_all(self, items: list[dict[str, Any] | Pattern]) -> list[str]:
         stamped = self._clock()
         # Drafts (new patterns of the common shape) skip the general validation; an embedder
-        # must see each one as a Pattern.
+        # must see each one as a Pattern; at time 0 ``learning.initialise`` stamps "now".
         staged = validate_all(
-            items, now=stamped, new_id=_new_ids(len(items)).__next__, drafts=self._embedder is None
+            items,
+            now=stamped,
+            new_id=_new_ids(len(items)).__next__,
+            drafts=self._embedder is None and stamped > 0,
         )
         prepared = []  # embedding and terms first: they need no lock
         analyzed: dict[str, tuple[str, ...]] = {}  # a task repeated in a batch: analysed once
@@ -352,21 +323,22 @@ class ReasoningBank:
         del staged, analyzed
         async with self._writing() as batch:
             now = self._clock()
-            stamp = _draft_stamp(stamped, now)
-            nearest = self._nearest_in_batch()
-            drafts = [(d, terms) for d, _, terms in prepared if isinstance(d, tuple)]
-            if nearest is None and len(drafts) == len(prepared):  # nothing to merge, ids new
-                del prepared
-                batch.staged = [_draft_record(d, t, stamp) for d, t in drafts]
-                ids = [d[0] for d, _ in drafts]
-                del drafts  # before the write: a bulk store's peak holds one copy
-                return ids
-            del drafts
+            # A draft's times: stamped at validation (a clock at 0 turns drafts off).
+            t = encode_basestring(format_time(stamped))
+            stamp = (_TIMES % (t, t), stamped, stamped)
+            # Nothing to merge into when dedup is off or the bank is empty.
+            check = self.dedup_threshold is not None and bool(self._table.records)
             writes: dict[str, Pattern | Draft] = {}
             terms_of: dict[str, Sequence[str]] = {}
             ids = []
             for pattern, explicit, terms in prepared:
-                target_id = None if explicit or nearest is None else nearest(pattern, terms)
+                target_id = None
+                if check and not explicit:
+                    target_id = self._near_duplicate(
+                        *((pattern[2], pattern[3], None) if isinstance(pattern, tuple) else
+                          (pattern.task_category, pattern.strategy, pattern.embedding)),
+                        terms,
+                    )  # fmt: skip
                 if target_id is not None:
                     if isinstance(pattern, tuple):
                         pattern = Pattern.from_draft(pattern, stamped)
@@ -787,19 +759,16 @@ _DRAFT = '{"id":%s,"task_description":%s,"task_category":%s,"strategy":%s%s%s%s'
 _BLANK_HEAD = _DRAFT % ('""', '""', '""', '""', "", "", "")
 #: A draft's times in its body.
 _TIMES = '"created_at":%s,"updated_at":%s'
-_BLANK = ("", "", "", "")
-#: One batch's times for its drafts: as the body writes them, created, updated.
-_Stamp = tuple[str, float, float]
 
 
-def _draft_stamp(stamped: float, now: float) -> _Stamp:
-    """The times ``learning.initialise`` gives a draft validated at ``stamped`` and stored
-    at ``now``, taken from a real Pattern."""
-    meta = Pattern.from_draft((*_BLANK, True, 1.0), stamped).metadata
-    learning.initialise(meta, Outcome(True, 1.0), now)
-    s = encode_basestring
-    text = _TIMES % (s(format_time(meta.created_at)), s(format_time(meta.updated_at)))
-    return text, meta.created_at, meta.updated_at
+def _known(meta: Metadata) -> _Known:
+    return (
+        float(meta.confidence),
+        float(meta.success_count),
+        float(meta.failure_count),
+        float(meta.avg_success_score),
+        int(meta.contradictions),
+    )
 
 
 @lru_cache(maxsize=4096)
@@ -807,22 +776,15 @@ def _draft_parts(success: bool, score: float) -> tuple[str, str, _Known]:
     """A draft's body around its times, after its four texts, and its numbers: they depend
     only on its outcome. Made once per outcome from a real Pattern (so byte for byte what
     the general path writes); outcomes repeat (true/false, a few scores)."""
-    pattern = Pattern.from_draft((*_BLANK, success, score), 1.0)
+    pattern = Pattern.from_draft(("", "", "", "", success, score), 1.0)
     meta = pattern.metadata
     learning.initialise(meta, pattern.outcome, 1.0)
-    one = encode_basestring(format_time(1.0))
-    before, _, after = pattern.body_json()[len(_BLANK_HEAD) :].partition(_TIMES % (one, one))
-    known = (
-        float(meta.confidence),
-        float(meta.success_count),
-        float(meta.failure_count),
-        float(meta.avg_success_score),
-        int(meta.contradictions),
-    )
-    return before, after, known
+    t = encode_basestring(format_time(1.0))
+    before, _, after = pattern.body_json()[len(_BLANK_HEAD) :].partition(_TIMES % (t, t))
+    return before, after, _known(meta)
 
 
-def _draft_record(draft: Draft, terms: Sequence[str], stamp: _Stamp) -> _Staged:
+def _draft_record(draft: Draft, terms: Sequence[str], stamp: tuple[str, float, float]) -> _Staged:
     """``_record`` of the new pattern ``draft`` without building it: its body is its four
     texts, then what its outcome alone decides (``_draft_parts``) around the batch's times."""
     pid, desc, cat, strategy, success, score = draft

@@ -29,9 +29,7 @@ __all__ = [
     "Pattern",
     "Recommendation",
     "check_json_value",
-    "Draft",
     "check_limit",
-    "common_draft",
     "format_time",
     "parse_time",
     "validate_all",
@@ -589,9 +587,7 @@ def common_draft(data: Any, new_id: str) -> Draft | None:
         if success is None:
             return None
         score = 1.0 if success else 0.0
-    elif type(score) is not float or not (
-        0.0 < score <= 1.0 or (score == 0.0 and math.copysign(1.0, score) > 0)
-    ):  # -0.0 is valid but rare: the general path keeps its sign (drafts share bodies)
+    elif type(score) is not float or not 0.0 < score <= 1.0:  # 0.0 and -0.0: the general path
         return None
     if type(desc) is not str or type(cat) is not str or type(strategy) is not str:
         return None

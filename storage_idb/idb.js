@@ -381,7 +381,8 @@
   // chunk indexes; given, the blob is not parsed here (it was most of a bulk put's time).
   async function put(h, blob, dimsJson, bytes, gone, expect, headsJson) {
     const ids = JSON.parse(gone);
-    const heads = headsJson ? JSON.parse(headsJson) : headsOf(blob);
+    const rows = headsJson ? null : JSON.parse("[" + blob.replaceAll("\n", ",") + "]");
+    const heads = rows ? [0, 1, 3].map((k) => rows.map((r) => r[k])) : JSON.parse(headsJson);
     const dims = heads[0].length ? JSON.parse(dimsJson) : [];
     const vec = bytes && bytes.length ? new Float32Array(bytes.slice().buffer) : new Float32Array(0);
     const tx = h.db.transaction(["chunks", "tombstones", "sys"], "readwrite");
@@ -396,20 +397,16 @@
     const seq = (seq0 || 0) + 1;
     let n = n0 || 0;
     guarded(tx, done, () => {
-      const [rowIds, cats, created] = heads;
-      const len = rowIds.length;
+      const [ids_, cats, created] = heads;
+      const len = ids_.length;
       const chunk = {
-        s: seq, ids: new Array(len), ss: new Float64Array(len).fill(seq), ns: new Float64Array(len),
-        cats: new Array(len), created: new Array(len), j: blob, dims, vec,
+        s: seq, ids: ids_, ss: new Float64Array(len).fill(seq), ns: new Float64Array(len),
+        cats, created, j: blob, dims, vec,
       };
       for (let i = 0; i < len; i++) {
-        const id = rowIds[i];
-        if (typeof id !== "string") {
-          throw new DOMException(`a record id must be a string, not ${JSON.stringify(id)}`, "DataError");
+        if (typeof ids_[i] !== "string") {
+          throw new DOMException(`a record id must be a string, not ${JSON.stringify(ids_[i])}`, "DataError");
         }
-        chunk.ids[i] = id;
-        chunk.cats[i] = cats[i];
-        chunk.created[i] = created[i];
         chunk.ns[i] = ++n;
       }
       const chunks = tx.objectStore("chunks");
@@ -425,12 +422,6 @@
     });
     await done;
     return announce(h, seq);
-  }
-
-  // [ids, categories, created] of a put's blob, read from the blob itself.
-  function headsOf(blob) {
-    const rows = blob ? JSON.parse("[" + blob.replaceAll("\n", ",") + "]") : [];
-    return [rows.map((r) => r[0]), rows.map((r) => r[1]), rows.map((r) => r[3])];
   }
 
   async function get(h, id) {

@@ -23,13 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import sys
 from array import array
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from importlib import resources
-from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from reasoningbank._table import compact
@@ -42,9 +40,6 @@ __all__ = ["IdbStore", "open_idb_store"]
 _api: Any = None
 # One encoder for every record: json.dumps with options builds a new encoder per call.
 _encode = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
-#: A record's line as ``_encode`` writes it, for the common types (``_line``).
-_LINE = "[%s,%s,%s,%r,%r,%s,%s]"
-_NUMBER = (float, int)
 # Without Web Locks (Pyodide in Node: one process) writers of one interpreter take turns here.
 _local_locks: dict[str, asyncio.Lock] = {}
 
@@ -67,27 +62,6 @@ def _js_api() -> Any:
             _api = run_js(source)
             setattr(js, JS_GLOBAL, _api)
     return _api
-
-
-def _line(r: Record, terms: str) -> str:
-    """``_encode([id, category, strategy, created, updated, body, terms])`` (``terms``
-    encoded already), byte for byte, with no list and no encoder call for the common types.
-    Why: a bulk put spent much of its time there (the body, JSON text, is escaped either way)."""
-    a, created, updated = encode_basestring_ascii, r.created_at, r.updated_at
-    if (
-        type(r.body) is str
-        and type(r.id) is str
-        and type(r.task_category) is str
-        and type(r.strategy) is str
-        and type(created) in _NUMBER
-        and type(updated) in _NUMBER
-        and math.isfinite(created)
-        and math.isfinite(updated)
-    ):
-        return _LINE % (
-            a(r.id), a(r.task_category), a(r.strategy), created, updated, a(r.body), terms
-        )  # fmt: skip
-    return _encode([r.id, r.task_category, r.strategy, created, updated, r.body, r.terms])
 
 
 def _describe(exc: BaseException) -> tuple[str, str]:
@@ -256,7 +230,6 @@ class IdbStore:
         lines = []
         dims = []
         vectors = array("f")
-        joined: dict[int, str] = {}  # patterns of one task share one terms tuple: encode once
         try:
             for r in records:
                 emb = r.embedding
@@ -264,10 +237,19 @@ class IdbStore:
                 if dim:
                     vectors.extend(emb)  # type: ignore[arg-type]
                 dims.append(dim)
-                terms = joined.get(id(r.terms))
-                if terms is None:
-                    terms = joined[id(r.terms)] = _encode(r.terms)
-                lines.append(_line(r, terms))
+                lines.append(
+                    _encode(
+                        [
+                            r.id,
+                            r.task_category,
+                            r.strategy,
+                            r.created_at,
+                            r.updated_at,
+                            r.body,
+                            r.terms,
+                        ]
+                    )
+                )
             gone = _encode(list(delete))
         except (TypeError, ValueError) as exc:
             raise StorageError(f"put on {self.location} failed: record is not JSON: {exc}") from exc
@@ -278,13 +260,10 @@ class IdbStore:
             payload = to_js(vectors.tobytes())
         # Under the lock, once caught up, nobody else may have committed: the put checks.
         expect = self._seen_seq if self._locked and not self._behind else None
+        # What the chunk indexes, so idb.js need not parse the lines.
         heads = _encode(
-            [
-                [r.id for r in records],
-                [r.task_category for r in records],
-                [r.created_at for r in records],
-            ]
-        )  # what the chunk indexes, so idb.js need not parse the lines
+            [[getattr(r, k) for r in records] for k in ("id", "task_category", "created_at")]
+        )
         blob = "\n".join(lines)
         seq = await self._call("put", "put", blob, _encode(dims), payload, gone, expect, heads)
         self._ahead = None  # older than our own write
