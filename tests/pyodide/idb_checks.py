@@ -330,9 +330,8 @@ async (h) => {
 async def check_idb_put_heads_as_lines(name):
     """``put`` hands idb.js each record's id, category and time beside its line, so that
     idb.js need not parse the lines; a put without them (an older caller) parses the lines.
-    Both store the same chunks, read back the same everywhere. ``put`` writes the lines of
-    JSON-text bodies itself: byte for byte what the encoder writes (non-ASCII, U+2028,
-    escapes, whole-number times)."""
+    Both store the same chunks, byte for byte, read back the same everywhere (JSON-text
+    bodies with non-ASCII, U+2028 and escapes, whole-number times)."""
     from array import array
 
     from pyodide.code import run_js
