@@ -12,14 +12,14 @@ import math
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._table import SlotTable
 from .errors import InvalidPattern
 from .index import ANY_GROUP
 from .model import Match, Pattern
 
-__all__ = ["DIVERSITY_POOL", "Ranker", "ScoreWeights", "context_overlap", "diversify"]
+__all__ = ["DIVERSITY_POOL", "Hits", "Ranker", "ScoreWeights", "context_overlap", "diversify"]
 
 
 def context_overlap(query: dict[str, Any] | None, context: dict[str, Any]) -> float:
@@ -84,6 +84,18 @@ class ScoreWeights:
         )
 
 
+class Hits(NamedTuple):
+    """A search's result before any pattern is read back: ``Ranker.matches`` makes the
+    ``Match`` objects, and the JS API packs the stored bodies as they are (building
+    patterns it would not use is most of a small search's time)."""
+
+    ranked: list[tuple[float, int]]  # (score, slot), best first, at min_score or above
+    lex: dict[int, float]
+    sem: dict[int, float]
+    category: str | None
+    context: dict[str, Any] | None
+
+
 class Ranker:
     """Finds the best patterns of a ``SlotTable`` for a query, with ``weights``."""
 
@@ -100,8 +112,8 @@ class Ranker:
         strict: bool,
         top_k: int,
         min_score: float,
-    ) -> list[Match]:
-        """The ``top_k`` matches by composite score (ties: oldest first), picking the
+    ) -> Hits:
+        """The ``top_k`` best slots by composite score (ties: oldest first), picking the
         cheapest exact ranker for the query."""
         dense = self.table.dense
         if (
@@ -111,7 +123,7 @@ class Ranker:
         ):
             found = self.rank_lexical(terms, category, top_k)
             sims = {-neg_slot: sim for _, neg_slot, sim in found}
-            return self.matches([(s, n) for s, n, _ in found], min_score, sims, {}, category, None)
+            return self.hits([(s, n) for s, n, _ in found], min_score, sims, {}, category, None)
         if category is not None and strict:
             lex = self.table.lex.scores(terms, category)  # only that category's postings
         else:
@@ -124,26 +136,29 @@ class Ranker:
                 ranked, sem = self.rank_nearest(lex, query_vector, category, context, strict, top_k)
         else:
             ranked = heapq.nlargest(top_k, self.score(lex, sem, category, context, strict))
-        return self.matches(ranked, min_score, lex, sem, category, context)
+        return self.hits(ranked, min_score, lex, sem, category, context)
 
-    def matches(
-        self,
+    @staticmethod
+    def hits(
         ranked: Sequence[tuple[float, int]],
         min_score: float,
         lex: dict[int, float],
         sem: dict[int, float],
         category: str | None,
         context: dict[str, Any] | None,
-    ) -> list[Match]:
-        """``ranked`` (score, -slot) at ``min_score`` or above as matches, their patterns
-        read in one go; a pattern the store no longer has (another process deleted it just
-        now) is left out."""
+    ) -> Hits:
+        """``ranked`` (score, -slot) at ``min_score`` or above."""
         kept = [(score, -neg_slot) for score, neg_slot in ranked if score >= min_score]
+        return Hits(kept, lex, sem, category, context)
+
+    def matches(self, hits: Hits) -> list[Match]:
+        """``hits`` as matches, their patterns read in one go; a pattern the store no longer
+        has (another process deleted it just now) is left out."""
         ids = self.table.ids
-        patterns = self.table.patterns([ids[slot] for _, slot in kept])  # type: ignore[misc]
+        patterns = self.table.patterns([ids[slot] for _, slot in hits.ranked])  # type: ignore[misc]
         return [
-            self.match(pattern, score, slot, lex, sem, category, context)
-            for (score, slot), pattern in zip(kept, patterns, strict=True)
+            self.match(pattern, score, slot, hits)
+            for (score, slot), pattern in zip(hits.ranked, patterns, strict=True)
             if pattern is not None
         ]
 
@@ -322,27 +337,23 @@ class Ranker:
             return 0.0
         return context_overlap(context, self.table.contexts.get(slot) or {})
 
-    def match(
-        self,
-        pattern: Pattern,
-        score: float,
-        slot: int,
-        lex: dict[int, float],
-        sem: dict[int, float],
-        category: str | None,
-        context: dict[str, Any] | None,
-    ) -> Match:
-        semantic = sem.get(slot)
-        sim = self.text_similarity(lex.get(slot, 0.0), semantic)
-        parts = {"similarity": sim, "lexical": lex.get(slot, 0.0)}
+    def match(self, pattern: Pattern, score: float, slot: int, hits: Hits) -> Match:
+        parts = self.parts(slot, hits, pattern.task_category)
+        return Match(pattern=pattern, score=score, similarity=parts["similarity"], parts=parts)
+
+    def parts(self, slot: int, hits: Hits, task_category: str | None) -> dict[str, float]:
+        """``Match.parts`` of ``slot`` (a pattern of ``task_category``) among ``hits``."""
+        lexical = hits.lex.get(slot, 0.0)
+        semantic = hits.sem.get(slot)
+        parts = {"similarity": self.text_similarity(lexical, semantic), "lexical": lexical}
         if semantic is not None:
             parts["semantic"] = semantic
         parts["category"] = (
-            1.0 if category is not None and pattern.task_category == category else 0.0
+            1.0 if hits.category is not None and task_category == hits.category else 0.0
         )
-        parts["context"] = self.context_part(slot, context)
+        parts["context"] = self.context_part(slot, hits.context)
         parts["outcome"] = self.table.quality[slot]
-        return Match(pattern=pattern, score=score, similarity=sim, parts=parts)
+        return parts
 
 
 #: How many candidates per result a diversified search ranks before MMR re-picks.

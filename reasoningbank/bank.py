@@ -25,7 +25,7 @@ from json.encoder import encode_basestring
 from typing import Any
 
 from . import learning, runtime
-from ._ranking import DIVERSITY_POOL, Ranker, ScoreWeights, diversify
+from ._ranking import DIVERSITY_POOL, Hits, Ranker, ScoreWeights, diversify
 from ._table import SlotTable, as_dict, compact
 from .errors import BankClosed, InvalidPattern, NotFound, ReasoningBankError
 from .model import (
@@ -565,6 +565,32 @@ class ReasoningBank:
         ``diversity`` in (0, 1] re-picks the results by maximal marginal relevance, so
         near-copies give way to different patterns; 0 (default) is the plain ranking.
         """
+        if diversity != 0.0:
+            from .loop.engine import check_diversity
+
+            check_diversity(diversity)
+            check_limit(top_k, "top_k")
+        pool = top_k if not diversity else min(10_000, top_k * DIVERSITY_POOL)
+        hits = await self._search(
+            task_description, task_category, pool, min_score,
+            context=context, embedding=embedding, strict_category=strict_category,
+        )  # fmt: skip
+        matches = self._ranker.matches(hits)
+        return diversify(matches, top_k, diversity) if diversity else matches
+
+    async def _search(
+        self,
+        task_description: str,
+        task_category: str | None,
+        top_k: int,
+        min_score: float = 0.0,
+        *,
+        context: dict[str, Any] | None = None,
+        embedding: Sequence[float] | None = None,
+        strict_category: bool = True,
+    ) -> Hits:
+        """``find_similar`` up to reading the patterns back (the JS API packs the stored
+        bodies instead)."""
         await self._sync()
         if not isinstance(task_description, str):
             raise InvalidPattern("task_description must be a string")
@@ -573,21 +599,16 @@ class ReasoningBank:
             check_vector(embedding, None)
         if not isinstance(min_score, (int, float)) or not math.isfinite(min_score):
             raise InvalidPattern(f"min_score must be a finite number, got {min_score!r}")
-        if diversity != 0.0:
-            from .loop.engine import check_diversity
-
-            check_diversity(diversity)
         query_vector = embedding if embedding is not None else await self._embed(task_description)
-        matches = self._ranker.find(
+        return self._ranker.find(
             analyze(task_description),
             query_vector,
             task_category,
             context,
             strict_category,
-            top_k if not diversity else min(10_000, top_k * DIVERSITY_POOL),
+            top_k,
             min_score,
         )
-        return diversify(matches, top_k, diversity) if diversity else matches
 
     def _later_duplicate(self, slot: int, strategy: str | None, gone: set[str], other: int) -> bool:
         """Consolidation's filter: a later pattern with the same strategy, not merged yet."""

@@ -26,6 +26,7 @@ from array import array
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any
 
+from ._ranking import Hits
 from .bank import ReasoningBank
 from .errors import BankClosed, InvalidPattern, ReasoningBankError
 from .model import Match
@@ -150,34 +151,51 @@ class _Matches(str):
 _part_names: dict[tuple[str, ...], str] = {}  # parts' key tuple -> its JSON list
 
 
-def _pack_matches(bank: ReasoningBank, matches: list[Match], head: str = "") -> str:
+def _pack_hits(bank: ReasoningBank, hits: Hits, head: str = "") -> str:
+    """``head`` + the packed matches of ``hits`` (see ``_Matches``): each pattern's JSON is
+    the text the bank keeps in memory (``to_dict(with_embedding=False)``, encoded when
+    stored), so no pattern is built. A bank that reads bodies back (SQLite) has none in
+    memory: its matches are read and encoded."""
+    table = bank._table  # noqa: SLF001 - same package
+    ranker = bank._ranker  # noqa: SLF001
+    records, ids, categories = table.records, table.ids, table.category
+    numbers: list[float] = []
+    pieces = []
+    for score, slot in hits.ranked:
+        body = records[ids[slot]].body  # type: ignore[index]
+        if body is None:
+            return _pack_matches(ranker.matches(hits), head)
+        parts = ranker.parts(slot, hits, categories[slot])
+        numbers.append(score)
+        numbers.append(parts["similarity"])
+        numbers += parts.values()
+        pieces.append(body)
+        pieces.append(_names_json(parts))
+    return _packed(numbers, pieces, head)
+
+
+def _pack_matches(matches: list[Match], head: str = "") -> str:
     """``head`` + the packed ``matches`` (see ``_Matches``)."""
     numbers: list[float] = []
     pieces = []
-    records = bank._table.records  # noqa: SLF001 - same package
     for m in matches:
-        parts = m.parts
         numbers.append(m.score)
         numbers.append(m.similarity)
-        numbers += parts.values()
-        # The pattern's JSON without its embedding: the text the bank keeps in memory
-        # (``to_dict(with_embedding=False)``, encoded when stored), else encoded now.
-        pattern = m.pattern
-        # (None when the store reads bodies back instead: SQLite.)
-        entry = records.get(pattern.id)
-        if (
-            entry is not None
-            and entry.body is not None
-            and entry.updated_at == pattern.metadata.updated_at
-        ):
-            pieces.append(entry.body)
-        else:
-            pieces.append(json.dumps(pattern.to_dict(with_embedding=False), allow_nan=False))
-        names = tuple(parts)
-        names_json = _part_names.get(names)
-        if names_json is None:
-            names_json = _part_names[names] = json.dumps(list(names))
-        pieces.append(names_json)
+        numbers += m.parts.values()
+        pieces.append(json.dumps(m.pattern.to_dict(with_embedding=False), allow_nan=False))
+        pieces.append(_names_json(m.parts))
+    return _packed(numbers, pieces, head)
+
+
+def _names_json(parts: dict[str, float]) -> str:
+    names = tuple(parts)
+    names_json = _part_names.get(names)
+    if names_json is None:
+        names_json = _part_names[names] = json.dumps(list(names))
+    return names_json
+
+
+def _packed(numbers: list[float], pieces: list[str], head: str) -> str:
     raw = array("d", numbers)
     if not math.isfinite(sum(raw)):  # NaN or ±inf anywhere (scores are far from overflow)
         raise ReasoningBankError("a match has a score that is not a finite number")
@@ -194,8 +212,8 @@ async def _find_similar(
 ) -> _Matches:
     kwargs = _options(options, _FIND_OPTIONS)
     bank = _bank(handle)
-    matches = await bank.find_similar(task_description, task_category, top_k, **kwargs)
-    return _Matches(_pack_matches(bank, matches))
+    hits = await bank._search(task_description, task_category, top_k, **kwargs)  # noqa: SLF001
+    return _Matches(_pack_hits(bank, hits))
 
 
 async def _get_pattern(handle: int, pattern_id: str) -> dict[str, Any] | None:
@@ -504,7 +522,8 @@ async def _find_reply(
     try:
         kwargs = _options(json.loads(options_json), _FIND_OPTIONS) if options_json else {}
         bank = _bank(handle)
-        return _pack_matches(bank, await bank.find_similar(text, category, top_k, **kwargs), "2")
+        hits = await bank._search(text, category, top_k, **kwargs)  # noqa: SLF001
+        return _pack_hits(bank, hits, "2")
     except Exception as exc:
         return "0" + _error_json(exc)
 

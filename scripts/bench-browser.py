@@ -314,7 +314,10 @@ async ([qs, reps]) => {
   //   python:     await bank.find_similar(...) in a Python loop (the search alone);
   //   js:         await rb.findSimilar(...) (jsapi.find: primitives in, no task);
   //   js_general: the same call through the general entry every other method takes
-  //               (jsapi.call: a JSON array of arguments, an eager task).
+  //               (jsapi.call: a JSON array of arguments, an eager task);
+  //   python_reply: jsapi.find called from a Python loop (the JS path's Python work: the
+  //               search and the packed reply, with no Pattern built), so that
+  //               js - python_reply is what crossing into Python and back costs.
   const { ReasoningBank } = await import('/reasoningbank.js');
   const rb = await ReasoningBank.load({ db: 'rb-bench', dedupThreshold: null });
   rb.pyodide.globals.set('bench_queries', JSON.stringify(qs));
@@ -327,20 +330,27 @@ async def bench_py_run(handle, a, b, qs=json.loads(bench_queries)):
     for q in qs[a:b]:
         await bank.find_similar(q['task_description'], q['task_category'], 5)
     return (time.perf_counter() - t0) * 1e3
+def bench_py_reply(handle, a, b, qs=json.loads(bench_queries)):
+    t0 = time.perf_counter()
+    for q in qs[a:b]:
+        jsapi.find(handle, q['task_description'], q['task_category'], 5, '', 0)
+    return (time.perf_counter() - t0) * 1e3
 bench_py_run`);
+  const pyReply = rb.pyodide.globals.get('bench_py_reply');
   const ways = {
     js: (q) => rb.findSimilar(q.task_description, q.task_category, 5),
     js_general: (q) => rb._call('findSimilar', q.task_description, q.task_category, 5, {}),
   };
   for (const q of qs.slice(0, 5)) for (const f of Object.values(ways)) await f(q);
-  const runs = { python: [], js: [], js_general: [] };
+  const runs = { python: [], python_reply: [], js: [], js_general: [] };
   const lat = [];
   const BLOCK = 20;
   for (let r = 0; r < reps; r++) {
-    const total = { python: 0, js: 0, js_general: 0 };
+    const total = { python: 0, python_reply: 0, js: 0, js_general: 0 };
     for (let a = 0; a < qs.length; a += BLOCK) {
       const block = qs.slice(a, a + BLOCK);
       total.python += await pyRun(rb._handle, a, a + BLOCK);
+      total.python_reply += pyReply(rb._handle, a, a + BLOCK);
       for (const [name, f] of Object.entries(ways)) {
         const t0 = performance.now();
         for (const q of block) {
@@ -354,6 +364,7 @@ bench_py_run`);
     for (const name of Object.keys(runs)) runs[name].push(total[name] / qs.length);
   }
   pyRun.destroy();
+  pyReply.destroy();
   await rb.close();
   lat.sort((a, b) => a - b);
   const best = (name) => Math.min(...runs[name]);
@@ -361,6 +372,8 @@ bench_py_run`);
            python_find_mean_ms: best('python'), overhead_ms: best('js') - best('python'),
            general_find_mean_ms: best('js_general'),
            general_overhead_ms: best('js_general') - best('python'),
+           python_reply_mean_ms: best('python_reply'),
+           crossing_ms: best('js') - best('python_reply'),
            runs_js: runs.js, runs_py: runs.python, runs_general: runs.js_general };
 }
 """

@@ -2,6 +2,7 @@
 patterns. What it returns must be exactly what a bank holding every body returns, and never
 a body of one version paired with the columns of another when other processes write."""
 
+import itertools
 import os
 import subprocess
 import sys
@@ -250,10 +251,33 @@ def test_the_browser_api_packs_matches_of_a_bank_without_bodies_like_one_with_th
     memory = in_memory_copy(db_path)
     try:
         packed = []
-        for b in (bank, memory):
-            matches = run(b.find_similar("deploy service canary", "devops", 6))
-            packed.append(jsapi._unpack_matches(jsapi._pack_matches(b, matches)))
-        assert len(packed[0]) == 6 and packed[0] == packed[1]
+        queries = [
+            ("deploy service canary", "devops", 6, {}),
+            (
+                "rotate tls deploy canary",
+                "backend",
+                60,
+                {"context": {"env": "prod"}, "strict_category": False},
+            ),
+        ]
+        for b, (text, category, k, options) in itertools.product((bank, memory), queries):
+            hits = run(b._search(text, category, k, **options))
+            packed.append(jsapi._unpack_matches(jsapi._pack_hits(b, hits)))
+            # ... and as find_similar's matches would be written
+            matches = run(b.find_similar(text, category, k, **options))
+            assert packed[-1] == [
+                {
+                    "pattern": m.pattern.to_dict(with_embedding=False),
+                    "score": m.score,
+                    "similarity": m.similarity,
+                    "parts": m.parts,
+                }
+                for m in matches
+            ]
+        assert len(packed[0]) == 6 and packed[:2] == packed[2:]
+        assert {"env"} == {k for m in packed[1] for k in m["pattern"]["context"]}
+        assert any(m["parts"]["context"] == 1.0 for m in packed[1])
+        assert any(m["parts"]["category"] == 0.0 for m in packed[1])
     finally:
         run(bank.close())
         run(memory.close())
