@@ -250,8 +250,9 @@
     return { entries, deleted };
   }
 
-  // Records as Python reads them: one JSON text, the vectors' ids and lengths, one buffer.
-  function pack(entries) {
+  // Records as Python reads them: one JSON text (left out unless withJson), the vectors' ids
+  // and lengths, one buffer.
+  function pack(entries, withJson = true) {
     const parts = new Array(entries.length);
     const keys = [];
     const dims = [];
@@ -272,7 +273,8 @@
         off += e.vec.length;
       }
     }
-    return { json: "[" + parts.join(",") + "]", vec: JSON.stringify([keys, dims]), bytes: new Uint8Array(flat.buffer) };
+    const json = withJson ? "[" + parts.join(",") + "]" : undefined;
+    return { json, vec: JSON.stringify([keys, dims]), bytes: new Uint8Array(flat.buffer) };
   }
 
   // Every chunk, every tombstone and the sequence number, in one read transaction.
@@ -286,11 +288,14 @@
     return { chunks, seq: seq || 0, ...liveRecords(chunks, tombs, 0) };
   }
 
-  async function load(h) {
+  // The whole bank: as columns (what a bank indexes when it opens), and as records too when
+  // `records` is true or a body was stored as an object (the columns then leave it out).
+  async function load(h, records = false) {
     if (h.chan) h.dirty = false;
     const state = await readAll(h);
     h.compacting = compact(h, state);
-    return { ...pack(state.entries), ...columnsOf(state.entries), seq: state.seq };
+    const columns = columnsOf(state.entries);
+    return { ...pack(state.entries, records || columns.cols === undefined), ...columns, seq: state.seq };
   }
 
   // The records as the columns a bank indexes when it opens, each row parsed once here by

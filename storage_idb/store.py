@@ -202,16 +202,17 @@ class IdbStore:
         except Exception as exc:
             raise _translate(exc, what, self.location) from exc
 
-    async def _load(self) -> Any:
-        """``idb.js``'s load() payload: the read-ahead one if the store did nothing since."""
+    async def _load(self, records: bool = False) -> Any:
+        """``idb.js``'s load() payload (with the records' JSON text if ``records``): the
+        read-ahead one if the store did nothing since and it holds what is asked."""
         payload, self._ahead = self._ahead, None
-        if payload is None:
-            payload = await self._call("load", "load")
+        if payload is None or (records and payload.json is None):
+            payload = await self._call("load", "load", records)
         self._seen_seq = int(payload.seq)
         return payload
 
     async def load(self) -> list[Record]:
-        return _records(await self._load())
+        return _records(await self._load(records=True))
 
     async def load_columns(self) -> list[Columns]:
         """The bank as columns (what it indexes on open); ``load_snapshot`` then hands over

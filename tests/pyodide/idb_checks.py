@@ -438,7 +438,19 @@ async def check_idb_read_ahead(name):
         ]
         # Nothing left to adopt: a read-ahead is taken once.
         assert await _js_api().adopt(name) is None
+        every = sorted(p.id for p in await itself.all_patterns())
     finally:
         for bank in (writer, adopted, itself):
             await bank.close()
+    # A read-ahead holds the columns a bank opens from, not the records' JSON text: a store
+    # asked for its records reads them again.
+    from storage_idb import open_idb_store
+
+    assert await _js_api().readAhead(name, 10000) is True
+    store = await open_idb_store(name)
+    try:
+        assert store.read_ahead
+        assert sorted(r.id for r in await store.load()) == every and len(every) == 40
+    finally:
+        await store.close()
     return "ok"
