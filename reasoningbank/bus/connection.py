@@ -401,8 +401,22 @@ class Connection:
         return events.popleft() if events else None
 
     def next_event(self, now: float) -> BusEvent | None:
-        """The next event, or ``None`` when more data is needed."""
-        return run_sync(self.next_event_flow(now), verifier=self._verifier)
+        """The next event, or ``None`` when more data is needed (``next_event_flow`` with a
+        synchronous verifier, without the generators: a hub calls it for every frame)."""
+        events = self._events
+        while not events:
+            try:
+                frame = self._pending(now)
+                if frame is None:
+                    break
+                if frame.intent is None and frame.type == FrameType.CONTROL:
+                    self._handle_control(frame, now)
+                else:
+                    intent = self.checker.check_sync(frame, now, self._verifier)
+                    self._handle_intent(frame, intent)
+            except RemoteBusError as exc:
+                self._fail(exc)
+        return events.popleft() if events else None
 
     async def anext_event(self, now: float) -> BusEvent | None:
         return await run_async(self.next_event_flow(now), verifier=self._verifier)

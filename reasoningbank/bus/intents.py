@@ -121,6 +121,12 @@ def run_sync(flow: Flow[T], signer: Any = None, verifier: Any = None) -> T:
         return stop.value  # type: ignore[no-any-return]
 
 
+def _signed(frame: Frame) -> bytes:
+    """The bytes ``frame``'s signature covers (a decoded frame kept their span)."""
+    span = frame._signed_span
+    return SIGNING_TAG + span if span is not None else signing_bytes(frame)
+
+
 def _sync(backend: Any, name: str) -> Any:
     method = getattr(backend, name, None)
     if method is None:
@@ -282,9 +288,7 @@ class IntentChecker:
     def check_flow(self, frame: Frame, now: float) -> Flow[Intent]:
         """Accept ``frame``'s intent or raise the specific ``RemoteBusError``."""
         it, ts, cost = self._precheck(frame, now)
-        span = frame._signed_span  # a decoded frame's signed bytes, as signing_bytes gives them
-        data = SIGNING_TAG + span if span is not None else signing_bytes(frame)
-        ok = yield _verify_request(it.key, frame.signature, data)
+        ok = yield _verify_request(it.key, frame.signature, _signed(frame))
         return self._accept(it, ok, ts, cost, now)
 
     def _precheck(self, frame: Frame, now: float) -> tuple[Intent, float, int]:
@@ -365,7 +369,11 @@ class IntentChecker:
             self._drop(next(iter(keys)))
 
     def check_sync(self, frame: Frame, now: float, verifier: Any) -> Intent:
-        return run_sync(self.check_flow(frame, now), verifier=verifier)
+        """``check_flow`` with a synchronous verifier, called directly: a hub runs it for
+        every frame it receives, and driving a generator costs a tenth of a verification."""
+        it, ts, cost = self._precheck(frame, now)
+        ok = _sync(verifier, "verify_sync")(it.key, frame.signature, _signed(frame))
+        return self._accept(it, ok, ts, cost, now)
 
     async def check(self, frame: Frame, now: float, verifier: Any) -> Intent:
         return await run_async(self.check_flow(frame, now), verifier=verifier)

@@ -25,7 +25,7 @@ from reasoningbank.bus.frames import (
     pull_frame,
     signing_bytes,
 )
-from reasoningbank.bus.intents import IntentChecker, Policy, sign_frame
+from reasoningbank.bus.intents import IntentChecker, Policy, run_sync, sign_frame
 
 from .helpers import T0, VERIFIER, BusPair, drain, nonces, signer_for
 
@@ -59,6 +59,13 @@ def _offsets(wire: bytes) -> dict[str, int]:
     }
 
 
+def _drain_flow(conn, now, into) -> None:
+    """``drain`` through ``next_event_flow`` (the path async verifiers take)."""
+    while (ev := run_sync(conn.next_event_flow(now), verifier=VERIFIER)) is not None:
+        into.append(ev)
+
+
+@pytest.mark.parametrize("driver", [drain, _drain_flow], ids=["next_event", "flow"])
 @pytest.mark.parametrize(
     "field,code",
     [
@@ -74,30 +81,32 @@ def _offsets(wire: bytes) -> dict[str, int]:
         ("signature", ErrorCode.FORGED_SIGNATURE),
     ],
 )
-def test_a_byte_changed_after_signing_is_refused_on_the_session_path(field, code):
+def test_a_byte_changed_after_signing_is_refused_on_the_session_path(field, code, driver):
     """The session hands the checker the signed span exactly as received: flipping one bit
-    of any covered byte on the wire closes the session and delivers nothing."""
+    of any covered byte on the wire closes the session and delivers nothing, whether the
+    session is driven directly (``next_event``) or as a flow."""
     pair, wire = _open_pair()
     at = _offsets(wire)[field]
     bad = bytearray(wire)
     bad[at] ^= 0x02  # still well-formed: GOSSIP (3) -> RESPONSE (1), a cap of 1 -> 3, ...
     pair.server.receive_data(bytes(bad))
     events: list = []
-    drain(pair.server, T0, events)
+    driver(pair.server, T0, events)
     assert not any(isinstance(e, IntentReceived) for e in events)
     assert [type(e) for e in events] == [PeerClosed] and events[0].error_code == code
 
 
-def test_the_unchanged_frame_is_delivered_and_its_replay_refused():
+@pytest.mark.parametrize("driver", [drain, _drain_flow], ids=["next_event", "flow"])
+def test_the_unchanged_frame_is_delivered_and_its_replay_refused(driver):
     pair, wire = _open_pair()
     pair.server.receive_data(wire)
     events: list = []
-    drain(pair.server, T0, events)
+    driver(pair.server, T0, events)
     assert events == [
         IntentReceived(FrameType.GOSSIP, "gossip.push", PAYLOAD, pair.client_signer.public_key)
     ]
     pair.server.receive_data(wire)  # the same bytes again: a replay
-    drain(pair.server, T0, events)
+    driver(pair.server, T0, events)
     assert events[1] == PeerClosed(ErrorCode.REPLAYED_NONCE, events[1].reason, by_peer=True)
 
 
