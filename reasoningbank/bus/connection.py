@@ -381,42 +381,42 @@ class Connection:
                 )
         return None
 
+    def _intake(self, now: float) -> Frame | None:
+        """The next received frame that carries an intent, handling control frames on the
+        way; None when no whole frame is buffered or an event is ready to hand out."""
+        while not self._events:
+            try:
+                frame = self._pending(now)
+                if frame is None:
+                    return None
+                if frame.intent is not None or frame.type != FrameType.CONTROL:
+                    return frame
+                self._handle_control(frame, now)
+            except RemoteBusError as exc:
+                self._fail(exc)
+        return None
+
     def next_event_flow(self, now: float) -> Generator[Any, Any, BusEvent | None]:
         """The receive loop as a flow: one ``VerifyRequest`` per signed frame, yielded straight
         from ``IntentChecker.check_flow`` (one generator between it and the driver, as this
         runs for every frame a hub receives); see ``next_event``."""
-        events = self._events
-        while not events:
+        while (frame := self._intake(now)) is not None:
             try:
-                frame = self._pending(now)
-                if frame is None:
-                    break
-                if frame.intent is None and frame.type == FrameType.CONTROL:
-                    self._handle_control(frame, now)
-                else:
-                    intent = yield from self.checker.check_flow(frame, now)
-                    self._handle_intent(frame, intent)
+                intent = yield from self.checker.check_flow(frame, now)
+                self._handle_intent(frame, intent)
             except RemoteBusError as exc:
                 self._fail(exc)
-        return events.popleft() if events else None
+        return self._events.popleft() if self._events else None
 
     def next_event(self, now: float) -> BusEvent | None:
         """The next event, or ``None`` when more data is needed (``next_event_flow`` with a
         synchronous verifier, without the generators: a hub calls it for every frame)."""
-        events = self._events
-        while not events:
+        while (frame := self._intake(now)) is not None:
             try:
-                frame = self._pending(now)
-                if frame is None:
-                    break
-                if frame.intent is None and frame.type == FrameType.CONTROL:
-                    self._handle_control(frame, now)
-                else:
-                    intent = self.checker.check_sync(frame, now, self._verifier)
-                    self._handle_intent(frame, intent)
+                self._handle_intent(frame, self.checker.check_sync(frame, now, self._verifier))
             except RemoteBusError as exc:
                 self._fail(exc)
-        return events.popleft() if events else None
+        return self._events.popleft() if self._events else None
 
     async def anext_event(self, now: float) -> BusEvent | None:
         return await run_async(self.next_event_flow(now), verifier=self._verifier)
