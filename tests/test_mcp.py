@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -236,11 +237,16 @@ def test_bad_arguments_are_tool_errors_and_lose_nothing(db_path):
 # -- analyze and optimize ----------------------------------------------------------------------
 def _history(now: float) -> list[dict]:
     """Six weeks of 'ci' attempts: caching keeps working, retries mostly fail, a late pair
-    of near-identical tasks disagree."""
+    of near-identical tasks disagree. Each week's attempts sit mid-week (Wednesday from
+    noon UTC) and the pair in the current week, so every weekly bucket holds what it is
+    meant to whatever the day and hour the test runs."""
+    today = datetime.fromtimestamp(now, timezone.utc).replace(hour=0, minute=0, second=0)
+    monday = (today - timedelta(days=today.weekday())).replace(microsecond=0).timestamp()
+    late = max(monday, now - DAY)
     out = []
     for week in range(6):
         for k in range(3):
-            ts = now - (6 - week) * 7 * DAY + k * 3600
+            ts = monday - (6 - week) * 7 * DAY + 2.5 * DAY + k * 3600
             out.append({
                 "task_description": f"speed up the ci pipeline for service {week}{k}",
                 "task_category": "ci", "strategy": "cache-dependencies",
@@ -255,10 +261,10 @@ def _history(now: float) -> list[dict]:
             })  # fmt: skip
     out.append({"id": "dup-a", "task_description": "upgrade the node version used by ci runners",
                 "task_category": "ci", "strategy": "bump-and-pray", "outcome": {"success": True},
-                "metadata": {"created_at": now - DAY, "updated_at": now - DAY}})  # fmt: skip
+                "metadata": {"created_at": late, "updated_at": late}})  # fmt: skip
     out.append({"id": "dup-b", "task_description": "upgrade the node version used by ci runners",
                 "task_category": "ci", "strategy": "bump-and-pray", "outcome": {"success": False},
-                "metadata": {"created_at": now - DAY, "updated_at": now - DAY}})  # fmt: skip
+                "metadata": {"created_at": late, "updated_at": late}})  # fmt: skip
     out.append({"task_description": "write release notes", "task_category": "docs",
                 "strategy": "changelog-first", "success_score": 0.9})  # fmt: skip
     return out
