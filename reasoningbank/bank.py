@@ -36,6 +36,7 @@ from .model import (
     Pattern,
     Recommendation,
     check_limit,
+    common_draft,
     format_time,
     validate_all,
 )
@@ -284,7 +285,35 @@ class ReasoningBank:
         category and strategy, text cosine ≥ ``dedup_threshold``) is merged into it, and the
         existing id is returned: its outcome counts as one more observation.
         """
+        self._check_open()
+        stamped = self._clock()
+        # The common case, a new pattern of the common shape (see ``_store_all``), takes a
+        # path with no batch around it: a third of a single store was that bookkeeping.
+        if type(pattern) is dict and self._embedder is None and stamped > 0:
+            draft = common_draft(pattern, _new_id())
+            if draft is not None:
+                return await self._store_draft(draft, stamped)
         return (await self.store_patterns([pattern]))[0]
+
+    async def _store_draft(self, draft: Draft, stamped: float) -> str:
+        """``_store_all([draft])``, step for step, without its lists and layers."""
+        terms = tuple(analyze(draft[1]))
+        async with self._mutex:
+            async with self._store.write_lock():
+                await self._sync_now()
+                target_id = None
+                if self.dedup_threshold is not None and self._table.records:
+                    target_id = self._near_duplicate(draft[2], draft[3], None, terms)
+                if target_id is None:
+                    t = encode_basestring(format_time(stamped))
+                    staged = _draft_record(draft, terms, (_TIMES % (t, t), stamped, stamped))
+                else:
+                    target = self._held(target_id)
+                    learning.merge_into(target, Pattern.from_draft(draft, stamped), self._clock())
+                    staged = self._record(target)
+                await self._store.put([staged[0]])
+            self._table.index_known(*staged)
+        return draft[0] if target_id is None else target_id
 
     async def store_patterns(self, patterns: Iterable[dict[str, Any] | Pattern]) -> list[str]:
         """Validate all, then store all in one transaction; returns ids in input order."""
@@ -831,6 +860,12 @@ def _cpython_only(method: str) -> None:
             f"bank.{method}() needs CPython (aioquic); in a browser link the bank with "
             "transport_webtransport.BusSync (web/sync.js does it for the PWA)"
         )
+
+
+def _new_id() -> str:
+    """One random (version 4) UUID string, as ``_new_ids`` makes them."""
+    u = os.urandom(16).hex()
+    return f"{u[:8]}-{u[8:12]}-4{u[13:16]}-{'89ab'[int(u[16], 16) & 3]}{u[17:20]}-{u[20:32]}"
 
 
 def _new_ids(n: int) -> Iterator[str]:
