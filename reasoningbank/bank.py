@@ -293,14 +293,15 @@ class ReasoningBank:
             draft = common_draft(pattern, _new_id())
             if draft is not None:
                 return await self._store_draft(draft, stamped)
-        return (await self.store_patterns([pattern]))[0]
+        return (await self._store_all([pattern], stamped))[0]
 
     async def _store_draft(self, draft: Draft, stamped: float) -> str:
         """``_store_all([draft])``, step for step, without its lists and layers."""
         terms = tuple(analyze(draft[1]))
         async with self._mutex:
             async with self._store.write_lock():
-                await self._sync_now()
+                await self._sync()  # also refuses a bank closed while this waited
+                now = self._clock()
                 target_id = None
                 if self.dedup_threshold is not None and self._table.records:
                     target_id = self._near_duplicate(draft[2], draft[3], None, terms)
@@ -309,10 +310,13 @@ class ReasoningBank:
                     staged = _draft_record(draft, terms, (_TIMES % (t, t), stamped, stamped))
                 else:
                     target = self._held(target_id)
-                    learning.merge_into(target, Pattern.from_draft(draft, stamped), self._clock())
+                    learning.merge_into(target, Pattern.from_draft(draft, stamped), now)
                     staged = self._record(target)
                 await self._store.put([staged[0]])
-            self._table.index_known(*staged)
+            if target_id is None:
+                self._table.add_new(staged[0], staged[1])
+            else:
+                self._table.index_known(*staged)
         return draft[0] if target_id is None else target_id
 
     async def store_patterns(self, patterns: Iterable[dict[str, Any] | Pattern]) -> list[str]:
@@ -324,8 +328,12 @@ class ReasoningBank:
                 return await self._store_all(items)
         return await self._store_all(items)
 
-    async def _store_all(self, items: list[dict[str, Any] | Pattern]) -> list[str]:
-        stamped = self._clock()
+    async def _store_all(
+        self, items: list[dict[str, Any] | Pattern], stamped: float | None = None
+    ) -> list[str]:
+        """``stamped``: the validation time when the caller read the clock already."""
+        if stamped is None:
+            stamped = self._clock()
         # Drafts (new patterns of the common shape) skip the general validation; an embedder
         # must see each one as a Pattern; at time 0 ``learning.initialise`` stamps "now".
         staged = validate_all(
