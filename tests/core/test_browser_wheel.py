@@ -15,7 +15,7 @@ def _wheel() -> zipfile.ZipFile:
 def test_browser_wheel_is_small_and_leaves_out_cpython_only_tools():
     name, data = build()
     assert name.endswith("-py3-none-any.whl")
-    assert len(data) <= 144 * 1024  # build_wheel.sh's budget (the closed loop runs in browsers)
+    assert len(data) <= 150 * 1024  # build_wheel.sh's budget (the closed loop runs in browsers)
     names = set(_wheel().namelist())
     assert not names & CPYTHON_ONLY
     assert {
