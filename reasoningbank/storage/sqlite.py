@@ -20,8 +20,9 @@ import os
 import sqlite3
 import sys
 from array import array
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from itertools import repeat
 from typing import Any
 
 from ..errors import NoBank, NotABank, ReadOnlyBank, SchemaTooNew, StorageError
@@ -526,21 +527,48 @@ class SqliteStore:
         return cursor.rowcount == 1
 
     async def put(self, records: list[Record], delete: Sequence[str] = ()) -> None:
-        if not records and not delete:
-            return
+        if records or delete:
+            self._apply(lambda seq: self._put(records, delete, seq))
+
+    async def put_columns(self, cols: Columns) -> None:
+        """``put`` of patterns given as columns (``load_columns``' shape): one
+        ``executemany`` over the zipped columns, so SQLite's module builds no object per
+        row. Why: a bulk store of new patterns has its columns already."""
+        if cols.ids:
+            self._apply(lambda seq: self._put_columns(cols, seq))
+
+    def _apply(self, write: Callable[[int], None]) -> None:
+        """Run ``write(seq)`` in the lock's transaction, or in one of its own outside it."""
         seq = self._txn_seq
         if seq is None:
             with self._write() as seq:
-                self._put(records, delete, seq)
+                write(seq)
             return
         try:
             if self._txn_wrote:  # each write of one lock gets its own sequence number
                 seq = self._txn_seq = seq + 1
                 self._exec("UPDATE rb_meta SET value = ? WHERE key = 'seq'", (str(seq),))
-            self._put(records, delete, seq)
+            write(seq)
         except sqlite3.Error as exc:
             raise _translate(exc, f"write to {self.location} failed") from exc
         self._txn_wrote = True
+
+    def _put_columns(self, cols: Columns, seq: int) -> None:
+        joined: dict[tuple[str, ...], str] = {}  # patterns of one task share one terms text
+        for terms in cols.terms:
+            if terms not in joined:
+                joined[terms] = " ".join(terms)
+        vectors = cols.embedding
+        blobs: Iterable[bytes | None] = (
+            map(_pack, map(vectors.get, range(len(cols.ids)))) if vectors else repeat(None)
+        )
+        rows = zip(
+            cols.ids, cols.task_category, cols.strategy, cols.created_at, cols.updated_at,
+            cols.body, map(joined.__getitem__, cols.terms), blobs, repeat(seq),
+        )  # fmt: skip
+        self._conn.executemany(_UPSERT, rows)
+        if self._tombstones_before(seq):
+            self._conn.executemany(_UNTOMB, zip(cols.ids))
 
     def _put(self, records: list[Record], delete: Sequence[str], seq: int) -> None:
         joined: dict[int, str] = {}  # patterns of one task share one terms tuple: join once
