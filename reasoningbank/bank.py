@@ -17,7 +17,7 @@ import math
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
@@ -368,22 +368,36 @@ class ReasoningBank:
                 stamp = (_TIMES % (t, t), stamped, stamped)
                 fresh = self._all_fresh(prepared)
                 if fresh is not None:
-                    cols, known, contexts = self._fresh_columns(prepared, stamp, now)
+                    parts = []
+                    for start in range(0, len(prepared), _WRITE_STEP):
+                        part = prepared[start : start + _WRITE_STEP]
+                        cols, known, contexts = self._fresh_columns(part, stamp, now)
+                        await self._put_columns(cols)
+                        parts.append((cols, known, contexts))
                     del prepared
-                    put_columns = getattr(self._store, "put_columns", None)
-                    if put_columns is not None:
-                        await put_columns(cols)
-                    else:
-                        await self._store.put(_records(cols))
                 else:
                     written, ids = self._stage(prepared, stamp, stamped, now)
                     del prepared
                     await self._store.put([r for r, _, _ in written])
             if fresh is not None:
-                self._table.add_fresh(cols, known, contexts)
+                memo: dict[tuple[Hashable, tuple[str, ...]], int] = {}  # texts weighed so far
+                for cols, known, contexts in parts:
+                    self._table.add_fresh(cols, known, contexts, memo)
                 return fresh
             self._index_staged(written)
         return ids
+
+    async def _put_columns(self, cols: Columns) -> None:
+        """Write new patterns given as columns; drop their bodies once written when the
+        table reads them back from the store (a bulk store then holds one step's bodies at
+        a time, not the whole batch's: ~600 bytes a pattern)."""
+        put_columns = getattr(self._store, "put_columns", None)
+        if put_columns is not None:
+            await put_columns(cols)
+        else:
+            await self._store.put(_records(cols))
+        if self._table.read_bodies is not None:
+            cols.body = []  # ``add_fresh`` takes no body from a table that reads them back
 
     def _all_fresh(self, prepared: list[_Prepared]) -> list[str] | None:
         """The ids of a batch of more than one pattern that are all new to the bank, with
@@ -874,6 +888,9 @@ _Prepared = tuple["Pattern | Draft", bool, tuple[str, ...]]
 
 #: Patterns read from the store per step when a whole bank is walked (bodies not in memory).
 _READ_STEP = 4096
+
+#: New patterns of a bulk store encoded and written per step (one transaction for all).
+_WRITE_STEP = 8192
 
 #: A record to write, with what ``SlotTable.index_known`` reads from its body (the numbers
 #: and the context).
