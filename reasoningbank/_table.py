@@ -150,26 +150,6 @@ class SlotTable:
             record.updated_at,
         )
 
-    def add_new(self, record: Record, known: tuple[float, float, float, float, int]) -> None:
-        """``index_known`` of a pattern the table cannot hold yet (a fresh random id), with
-        no vector and no context: a single store's case, without the general checks."""
-        self.version += 1
-        pid, cat = record.id, record.task_category
-        slot = self.slot[pid] = len(self.ids)
-        self.ids.append(pid)
-        self.category.append(cat)
-        self.strategy.append(record.strategy)
-        self.quality.append(known[0])
-        self.wins.append(known[1])
-        self.losses.append(known[2])
-        self.average.append(known[3])
-        self.contradictions.append(known[4])
-        terms = record.terms if type(record.terms) is tuple else tuple(record.terms)
-        self.lex.add(slot, terms, cat)
-        body = None if self.read_bodies else record.body
-        assert body is None or isinstance(body, str)
-        self.records[pid] = _Entry(body, terms, cat, record.created_at, record.updated_at)
-
     def _numbers(self) -> tuple[array[Any], ...]:
         """The number columns, in ``index_known``'s order."""
         return self.quality, self.wins, self.losses, self.average, self.contradictions

@@ -313,10 +313,7 @@ class ReasoningBank:
                     learning.merge_into(target, Pattern.from_draft(draft, stamped), now)
                     staged = self._record(target)
                 await self._store.put([staged[0]])
-            if target_id is None:
-                self._table.add_new(staged[0], staged[1])
-            else:
-                self._table.index_known(*staged)
+            self._table.index_known(*staged)
         return draft[0] if target_id is None else target_id
 
     async def store_patterns(self, patterns: Iterable[dict[str, Any] | Pattern]) -> list[str]:
