@@ -17,7 +17,7 @@ import math
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
@@ -36,6 +36,7 @@ from .model import (
     Pattern,
     Recommendation,
     check_limit,
+    common_draft,
     format_time,
     validate_all,
 )
@@ -284,7 +285,36 @@ class ReasoningBank:
         category and strategy, text cosine ≥ ``dedup_threshold``) is merged into it, and the
         existing id is returned: its outcome counts as one more observation.
         """
-        return (await self.store_patterns([pattern]))[0]
+        self._check_open()
+        stamped = self._clock()
+        # The common case, a new pattern of the common shape (see ``_store_all``), takes a
+        # path with no batch around it: a third of a single store was that bookkeeping.
+        if type(pattern) is dict and self._embedder is None and stamped > 0:
+            draft = common_draft(pattern, _new_id())
+            if draft is not None:
+                return await self._store_draft(draft, stamped)
+        return (await self._store_all([pattern], stamped))[0]
+
+    async def _store_draft(self, draft: Draft, stamped: float) -> str:
+        """``_store_all([draft])``, step for step, without its lists and layers."""
+        terms = tuple(analyze(draft[1]))
+        async with self._mutex:
+            async with self._store.write_lock():
+                await self._sync()  # also refuses a bank closed while this waited
+                now = self._clock()
+                target_id = None
+                if self.dedup_threshold is not None and self._table.records:
+                    target_id = self._near_duplicate(draft[2], draft[3], None, terms)
+                if target_id is None:
+                    t = encode_basestring(format_time(stamped))
+                    staged = _draft_record(draft, terms, (_TIMES % (t, t), stamped, stamped))
+                else:
+                    target = self._held(target_id)
+                    learning.merge_into(target, Pattern.from_draft(draft, stamped), now)
+                    staged = self._record(target)
+                await self._store.put([staged[0]])
+            self._table.index_known(*staged)
+        return draft[0] if target_id is None else target_id
 
     async def store_patterns(self, patterns: Iterable[dict[str, Any] | Pattern]) -> list[str]:
         """Validate all, then store all in one transaction; returns ids in input order."""
@@ -295,8 +325,12 @@ class ReasoningBank:
                 return await self._store_all(items)
         return await self._store_all(items)
 
-    async def _store_all(self, items: list[dict[str, Any] | Pattern]) -> list[str]:
-        stamped = self._clock()
+    async def _store_all(
+        self, items: list[dict[str, Any] | Pattern], stamped: float | None = None
+    ) -> list[str]:
+        """``stamped``: the validation time when the caller read the clock already."""
+        if stamped is None:
+            stamped = self._clock()
         # Drafts (new patterns of the common shape) skip the general validation; an embedder
         # must see each one as a Pattern; at time 0 ``learning.initialise`` stamps "now".
         staged = validate_all(
@@ -321,51 +355,157 @@ class ReasoningBank:
                 terms = analyzed[text] = tuple(analyze(text))
             prepared.append((pattern, explicit, terms))
         del staged, analyzed
-        async with self._writing() as batch:
-            now = self._clock()
-            # A draft's times: stamped at validation (a clock at 0 turns drafts off).
-            t = encode_basestring(format_time(stamped))
-            stamp = (_TIMES % (t, t), stamped, stamped)
-            # Nothing to merge into when dedup is off or the bank is empty.
-            check = self.dedup_threshold is not None and bool(self._table.records)
-            writes: dict[str, Pattern | Draft] = {}
-            terms_of: dict[str, Sequence[str]] = {}
-            ids = []
-            for pattern, explicit, terms in prepared:
-                target_id = None
-                if check and not explicit:
-                    target_id = self._near_duplicate(
-                        *((pattern[2], pattern[3], None) if isinstance(pattern, tuple) else
-                          (pattern.task_category, pattern.strategy, pattern.embedding)),
-                        terms,
-                    )  # fmt: skip
-                if target_id is not None:
-                    if isinstance(pattern, tuple):
-                        pattern = Pattern.from_draft(pattern, stamped)
-                    target = writes.get(target_id)
-                    if not isinstance(target, Pattern):  # a draft is new: never a target
-                        target = self._held(target_id)
-                    learning.merge_into(target, pattern, now)
-                    writes[target_id] = target
-                    ids.append(target_id)
-                    continue
-                if isinstance(pattern, tuple):
-                    pid = pattern[0]
+        self._check_open()
+        async with self._mutex:
+            async with self._store.write_lock():
+                await self._sync()
+                now = self._clock()
+                # A draft's times: stamped at validation (a clock at 0 turns drafts off).
+                t = encode_basestring(format_time(stamped))
+                stamp = (_TIMES % (t, t), stamped, stamped)
+                fresh = self._all_fresh(prepared)
+                if fresh is not None:
+                    parts = []
+                    for start in range(0, len(prepared), _WRITE_STEP):
+                        part = prepared[start : start + _WRITE_STEP]
+                        cols, known, contexts = self._fresh_columns(part, stamp, now)
+                        await self._put_columns(cols)
+                        parts.append((cols, known, contexts))
+                    del prepared
                 else:
-                    learning.initialise(pattern.metadata, pattern.outcome, now)
-                    pid = pattern.id
-                writes[pid] = pattern
-                terms_of[pid] = terms
-                ids.append(pid)
-            del prepared  # what is written is in ``writes`` (new patterns and merge targets)
-            out = batch.staged
-            for pid in list(writes):  # each Pattern freed once encoded: one copy at a time
-                item = writes.pop(pid)
-                if isinstance(item, tuple):
-                    out.append(_draft_record(item, terms_of.pop(pid), stamp))
-                else:
-                    out.append(self._record(item, terms_of.pop(pid, None)))
+                    written, ids = self._stage(prepared, stamp, stamped, now)
+                    del prepared
+                    await self._store.put([r for r, _, _ in written])
+            if fresh is not None:
+                memo: dict[tuple[Hashable, tuple[str, ...]], int] = {}  # texts weighed so far
+                for cols, known, contexts in parts:
+                    self._table.add_fresh(cols, known, contexts, memo)
+                return fresh
+            self._index_staged(written)
         return ids
+
+    async def _put_columns(self, cols: Columns) -> None:
+        """Write new patterns given as columns; drop their bodies once written when the
+        table reads them back from the store (a bulk store then holds one step's bodies at
+        a time, not the whole batch's: ~600 bytes a pattern)."""
+        put_columns = getattr(self._store, "put_columns", None)
+        if put_columns is not None:
+            await put_columns(cols)
+        else:
+            await self._store.put(_records(cols))
+        if self._table.read_bodies is not None:
+            cols.body = []  # ``add_fresh`` takes no body from a table that reads them back
+
+    def _all_fresh(self, prepared: list[_Prepared]) -> list[str] | None:
+        """The ids of a batch of more than one pattern that are all new to the bank, with
+        nothing to merge into (dedup off or an empty bank); None otherwise. Why: such a
+        batch is written and indexed as columns, with no object per pattern."""
+        if len(prepared) < 2 or (self.dedup_threshold is not None and self._table.records):
+            return None
+        ids = [p[0] if isinstance(p, tuple) else p.id for p, _, _ in prepared]
+        given = [p.id for p, explicit, _ in prepared if explicit and not isinstance(p, tuple)]
+        if given and (
+            len(set(given)) < len(given) or not self._table.slot.keys().isdisjoint(given)
+        ):
+            return None  # an id repeated in the batch or already stored: updates, one by one
+        return ids
+
+    def _fresh_columns(
+        self, prepared: list[_Prepared], stamp: tuple[str, float, float], now: float
+    ) -> tuple[Columns, tuple[Sequence[float], ...], dict[int, Any]]:
+        """A batch of new patterns (``_all_fresh``) as the columns the store writes and the
+        table indexes, with their numbers as columns and their contexts by position."""
+        ids: list[str] = []
+        cats: list[str] = []
+        strategies: list[str] = []
+        created: list[float] = []
+        updated: list[float] = []
+        bodies: list[str | None] = []
+        terms_col: list[tuple[str, ...]] = []
+        known: list[_Known] = []
+        contexts: dict[int, Any] = {}
+        vectors: dict[int, Sequence[float]] = {}
+        s = encode_basestring
+        for i, (pattern, _, terms) in enumerate(prepared):
+            if isinstance(pattern, tuple):
+                pid, desc, cat, strategy, success, score = pattern
+                before, after, numbers = _draft_parts(success, score)
+                body = _DRAFT % (s(pid), s(desc), s(cat), s(strategy), before, stamp[0], after)
+                ids.append(pid)
+                cats.append(cat)
+                strategies.append(strategy)
+                created.append(stamp[1])
+                updated.append(stamp[2])
+            else:
+                learning.initialise(pattern.metadata, pattern.outcome, now)
+                record, numbers, context = self._record(pattern, terms)
+                assert isinstance(record.body, str)
+                body = record.body
+                ids.append(record.id)
+                cats.append(record.task_category)
+                strategies.append(record.strategy)
+                created.append(record.created_at)
+                updated.append(record.updated_at)
+                if context:
+                    contexts[i] = context
+                if record.embedding is not None:
+                    vectors[i] = record.embedding
+                prepared[i] = (None, False, terms)  # type: ignore[assignment]  # freed now
+            bodies.append(body)
+            terms_col.append(terms)
+            known.append(numbers)
+        cols = Columns(ids, cats, strategies, created, updated, bodies, terms_col, vectors)
+        return cols, tuple(zip(*known, strict=True)), contexts
+
+    def _stage(
+        self,
+        prepared: list[_Prepared],
+        stamp: tuple[str, float, float],
+        stamped: float,
+        now: float,
+    ) -> tuple[list[_Staged], list[str]]:
+        """What a batch writes pattern by pattern (merges, updates of stored ids), and the
+        ids it returns in input order."""
+        # Nothing to merge into when dedup is off or the bank is empty.
+        check = self.dedup_threshold is not None and bool(self._table.records)
+        writes: dict[str, Pattern | Draft] = {}
+        terms_of: dict[str, Sequence[str]] = {}
+        ids = []
+        for pattern, explicit, terms in prepared:
+            target_id = None
+            if check and not explicit:
+                target_id = self._near_duplicate(
+                    *((pattern[2], pattern[3], None) if isinstance(pattern, tuple) else
+                      (pattern.task_category, pattern.strategy, pattern.embedding)),
+                    terms,
+                )  # fmt: skip
+            if target_id is not None:
+                if isinstance(pattern, tuple):
+                    pattern = Pattern.from_draft(pattern, stamped)
+                target = writes.get(target_id)
+                if not isinstance(target, Pattern):  # a draft is new: never a target
+                    target = self._held(target_id)
+                learning.merge_into(target, pattern, now)
+                writes[target_id] = target
+                ids.append(target_id)
+                continue
+            if isinstance(pattern, tuple):
+                pid = pattern[0]
+            else:
+                learning.initialise(pattern.metadata, pattern.outcome, now)
+                pid = pattern.id
+            writes[pid] = pattern
+            terms_of[pid] = terms
+            ids.append(pid)
+        del prepared[:]  # what is written is in ``writes`` (new patterns and merge targets)
+        out = []
+        for pid in list(writes):  # each Pattern freed once encoded: one copy at a time
+            item = writes.pop(pid)
+            if isinstance(item, tuple):
+                out.append(_draft_record(item, terms_of.pop(pid), stamp))
+            else:
+                out.append(self._record(item, terms_of.pop(pid, None)))
+        return out, ids
 
     async def record_outcome(
         self,
@@ -760,8 +900,15 @@ class ReasoningBank:
 #: ``index_known``'s numbers: confidence, successes, failures, average, contradictions.
 _Known = tuple[float, float, float, float, int]
 
+#: A validated pattern of a batch (a ``Draft`` or a ``Pattern``), whether its id was given,
+#: and its terms.
+_Prepared = tuple["Pattern | Draft", bool, tuple[str, ...]]
+
 #: Patterns read from the store per step when a whole bank is walked (bodies not in memory).
 _READ_STEP = 4096
+
+#: New patterns of a bulk store encoded and written per step (one transaction for all).
+_WRITE_STEP = 8192
 
 #: A record to write, with what ``SlotTable.index_known`` reads from its body (the numbers
 #: and the context).
@@ -846,12 +993,32 @@ def _columns(records: list[Record]) -> Columns:
     )
 
 
+def _records(cols: Columns) -> list[Record]:
+    """``_columns`` reversed: for stores that write records (memory, IndexedDB)."""
+    vectors = cols.embedding
+    return [
+        Record(pid, cat, strategy, created, updated, body, terms, vectors.get(i))
+        for i, (pid, cat, strategy, created, updated, body, terms) in enumerate(
+            zip(
+                cols.ids, cols.task_category, cols.strategy, cols.created_at, cols.updated_at,
+                cols.body, cols.terms, strict=True,
+            )
+        )
+    ]  # fmt: skip
+
+
 def _cpython_only(method: str) -> None:
     if runtime.is_pyodide():
         raise ReasoningBankError(
             f"bank.{method}() needs CPython (aioquic); in a browser link the bank with "
             "transport_webtransport.BusSync (web/sync.js does it for the PWA)"
         )
+
+
+def _new_id() -> str:
+    """One random (version 4) UUID string, as ``_new_ids`` makes them."""
+    u = os.urandom(16).hex()
+    return f"{u[:8]}-{u[8:12]}-4{u[13:16]}-{'89ab'[int(u[16], 16) & 3]}{u[17:20]}-{u[20:32]}"
 
 
 def _new_ids(n: int) -> Iterator[str]:

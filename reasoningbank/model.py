@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -53,14 +54,31 @@ _MAX_COUNT = float(2**53)
 
 
 _last_formatted: tuple[float, str] = (float("nan"), "")
+_last_second: tuple[int, str] = (-1, "")
+#: Below the last second of year 9999 (``datetime``'s range), where the fast form is exact.
+_FAST_FORMAT_END = 253402300799.0
 
 
 def format_time(ts: float) -> str:
-    """Epoch seconds → RFC 3339 UTC string with microseconds (the Rust/chrono shape)."""
-    global _last_formatted
+    """Epoch seconds → RFC 3339 UTC string with microseconds (the Rust/chrono shape).
+
+    Exactly ``datetime.fromtimestamp(ts, timezone.utc).isoformat()`` with a ``Z`` (the same
+    half-even rounding to the microsecond), but a store stamps a new time every call, and
+    the date and time of day change once a second: only the fraction is formatted each time.
+    """
+    global _last_formatted, _last_second
     if _last_formatted[0] == ts:  # bulk writes stamp many patterns with one time
         return _last_formatted[1]
-    text = datetime.fromtimestamp(ts, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+    if 0.0 <= ts < _FAST_FORMAT_END:
+        fraction, whole = math.modf(ts)
+        second, micro = int(whole), round(fraction * 1e6)
+        if micro >= 1_000_000:
+            second, micro = second + 1, micro - 1_000_000
+        if _last_second[0] != second:
+            _last_second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+        text = f"{_last_second[1]}.{micro:06d}Z" if micro else _last_second[1] + "Z"
+    else:
+        text = datetime.fromtimestamp(ts, tz=timezone.utc).isoformat().replace("+00:00", "Z")
     _last_formatted = (ts, text)
     return text
 

@@ -20,8 +20,9 @@ import os
 import sqlite3
 import sys
 from array import array
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from itertools import repeat
 from typing import Any
 
 from ..errors import NoBank, NotABank, ReadOnlyBank, SchemaTooNew, StorageError
@@ -33,7 +34,7 @@ __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
 #: "RBNK": marks the file as ours, so we never mistake another database for a bank.
 APPLICATION_ID = 0x52424E4B
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -56,6 +57,13 @@ _MIGRATIONS: dict[int, str] = {
     CREATE INDEX tombstones_by_seq ON tombstones (seq);
     INSERT INTO rb_meta (key, value) VALUES ('seq', '0');
     """,
+    # Nothing reads these two (the bank searches its in-memory columns; ``by_category`` is
+    # a rare scan), yet every write updated both: a quarter of a bulk store's SQLite time
+    # and two more pages per single store's commit.
+    2: """
+    DROP INDEX IF EXISTS patterns_by_category;
+    DROP INDEX IF EXISTS patterns_by_created;
+    """,
 }
 
 #: One encoder for every row: skips the per-call setup and the circular-reference check
@@ -68,6 +76,10 @@ _COLUMNS = "id, task_category, strategy, created_at, updated_at, body, terms, em
 _UPSERT = f"INSERT OR REPLACE INTO patterns ({_COLUMNS}, seq) VALUES (?,?,?,?,?,?,?,?,?)"
 _UNTOMB = "DELETE FROM tombstones WHERE id = ?"
 _ANY_TOMBSTONE = "SELECT EXISTS (SELECT 1 FROM tombstones)"
+#: A write's sequence number: read and bumped in one statement where SQLite has RETURNING
+#: (3.35+), else read, then written.
+_BUMP = "UPDATE rb_meta SET value = value + 1 WHERE key = 'seq' RETURNING value"
+_HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
 #: Rows read per step when a bank opens.
 _CHUNK = 4096
 #: What ``load_columns(bodies=False)`` reads: every column but the body (a NULL in its place).
@@ -160,9 +172,15 @@ class SqliteStore:
         self.location = location
         self._data_version = self._pragma("data_version")
         self._seen_seq = self._current_seq()
-        #: The sequence number as of now inside ``write_lock`` once read, so a write there
-        #: need not read it again (None outside, or not read yet).
+        #: Inside ``write_lock``: the sequence number as the lock found it, the one its
+        #: last write was stamped with (bumped when the lock was taken, so the first write
+        #: need not), and whether anything was written; None outside.
+        self._txn_base = 0
         self._txn_seq: int | None = None
+        self._txn_wrote = False
+        #: A sequence number at which the tombstones table was empty (None: unknown), so
+        #: storing a pattern need not clear a tombstone that cannot exist.
+        self._no_tombstones_at: int | None = None
         self._loaded_snapshot: Snapshot | None = None
         self._busy_timeout = 10.0
         self.tracer: Callable[[str, tuple[Any, ...]], None] | None = None
@@ -291,69 +309,85 @@ class SqliteStore:
             self.tracer(sql, params)
         return self._conn.execute(sql, params)
 
-    @contextmanager
-    def _write(self) -> Iterator[int]:
-        """One write transaction (or a part of the one ``write_lock`` holds); yields the
-        sequence number stamped on what it changes."""
+    def _check_writable(self) -> None:
         if self.read_only:
             raise ReadOnlyBank(
                 f"{self.location} is read-only (opened from a read-only file or mount)"
             )
-        outer = self._conn.in_transaction  # inside write_lock: its transaction commits
+
+    def _begin(self) -> int:
+        """``BEGIN IMMEDIATE`` and bump the sequence number: the one this write stamps."""
+        self._exec("BEGIN IMMEDIATE")
         try:
-            if not outer:
-                self._exec("BEGIN IMMEDIATE")
+            if _HAS_RETURNING:
+                return int(self._exec(_BUMP).fetchone()[0])
+            seq = self._current_seq() + 1
+            self._exec("UPDATE rb_meta SET value = ? WHERE key = 'seq'", (str(seq),))
+            return seq
+        except BaseException:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise
+
+    def _committed(self, base: int, seq: int) -> None:
+        """After committing ``base + 1`` to ``seq``: what we knew as of ``base`` still holds."""
+        if self._seen_seq == base:
+            self._seen_seq = seq  # nobody else wrote in between: nothing for changes() to report
+        if self._no_tombstones_at == base:
+            self._no_tombstones_at = seq
+
+    @contextmanager
+    def _write(self) -> Iterator[int]:
+        """One write transaction outside ``write_lock``; yields the sequence number stamped
+        on what it changes."""
+        self._check_writable()
+        try:
+            seq = self._begin()
             try:
-                known = self._txn_seq if outer else None
-                current = self._current_seq() if known is None else known
-                seq = current + 1
-                self._exec("UPDATE rb_meta SET value = ? WHERE key = 'seq'", (str(seq),))
-                if outer:
-                    self._txn_seq = seq
                 yield seq
-                if not outer:
-                    self._exec("COMMIT")
+                self._exec("COMMIT")
             except BaseException:
-                if not outer and self._conn.in_transaction:
+                if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
             raise _translate(exc, f"write to {self.location} failed") from exc
-        if current == self._seen_seq:
-            self._seen_seq = seq  # nobody else wrote in between: nothing for changes() to report
+        self._committed(seq - 1, seq)
 
-    @asynccontextmanager
-    async def write_lock(self) -> AsyncIterator[None]:
+    def write_lock(self) -> _WriteLock:
         """Hold the bank's write lock (``BEGIN IMMEDIATE``) across processes.
 
         Everything written inside commits together when the block ends (or none of it, on an
         exception); ``changes()`` inside reports every commit other processes made before.
         Why: a read-modify-write (an outcome, a merge) computed from what ``changes()`` just
-        reported cannot be overwritten by another process before it commits.
+        reported cannot be overwritten by another process before it commits. A block that
+        wrote nothing rolls back (its sequence number is not used).
         """
-        if self.read_only:
-            raise ReadOnlyBank(
-                f"{self.location} is read-only (opened from a read-only file or mount)"
-            )
+        return _WriteLock(self)
+
+    def _lock(self) -> None:
+        self._check_writable()
         try:
-            self._exec("BEGIN IMMEDIATE")
+            self._txn_seq = self._begin()
         except sqlite3.Error as exc:
             raise _translate(exc, f"write to {self.location} failed") from exc
-        self._txn_seq = None
-        try:
-            yield
-        except BaseException:
-            self._txn_seq = None
+        self._txn_base = self._txn_seq - 1
+        self._txn_wrote = False
+
+    def _unlock(self, ok: bool) -> None:
+        seq, self._txn_seq = self._txn_seq, None
+        if not (ok and self._txn_wrote):
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
-            raise
-        self._txn_seq = None
+            return
         try:
             self._exec("COMMIT")
         except sqlite3.Error as exc:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
             raise _translate(exc, f"write to {self.location} failed") from exc
+        assert seq is not None
+        self._committed(self._txn_base, seq)
 
     def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         try:
@@ -493,31 +527,84 @@ class SqliteStore:
         return cursor.rowcount == 1
 
     async def put(self, records: list[Record], delete: Sequence[str] = ()) -> None:
-        if not records and not delete:
+        if records or delete:
+            self._apply(lambda seq: self._put(records, delete, seq))
+
+    async def put_columns(self, cols: Columns) -> None:
+        """``put`` of patterns given as columns (``load_columns``' shape): one
+        ``executemany`` over the zipped columns, so SQLite's module builds no object per
+        row. Why: a bulk store of new patterns has its columns already."""
+        if cols.ids:
+            self._apply(lambda seq: self._put_columns(cols, seq))
+
+    def _apply(self, write: Callable[[int], None]) -> None:
+        """Run ``write(seq)`` in the lock's transaction, or in one of its own outside it."""
+        seq = self._txn_seq
+        if seq is None:
+            with self._write() as seq:
+                write(seq)
             return
+        try:
+            if self._txn_wrote:  # each write of one lock gets its own sequence number
+                seq = self._txn_seq = seq + 1
+                self._exec("UPDATE rb_meta SET value = ? WHERE key = 'seq'", (str(seq),))
+            write(seq)
+        except sqlite3.Error as exc:
+            raise _translate(exc, f"write to {self.location} failed") from exc
+        self._txn_wrote = True
+
+    def _put_columns(self, cols: Columns, seq: int) -> None:
+        joined: dict[tuple[str, ...], str] = {}  # patterns of one task share one terms text
+        for terms in cols.terms:
+            if terms not in joined:
+                joined[terms] = " ".join(terms)
+        vectors = cols.embedding
+        blobs: Iterable[bytes | None] = (
+            map(_pack, map(vectors.get, range(len(cols.ids)))) if vectors else repeat(None)
+        )
+        rows = zip(
+            cols.ids, cols.task_category, cols.strategy, cols.created_at, cols.updated_at,
+            cols.body, map(joined.__getitem__, cols.terms), blobs, repeat(seq),
+        )  # fmt: skip
+        self._conn.executemany(_UPSERT, rows)
+        if self._tombstones_before(seq):
+            self._conn.executemany(_UNTOMB, zip(cols.ids))
+
+    def _put(self, records: list[Record], delete: Sequence[str], seq: int) -> None:
         joined: dict[int, str] = {}  # patterns of one task share one terms tuple: join once
-        with self._write() as seq:
-            # Made one at a time: a bulk store never holds every row at once.
-            rows = (
-                (
-                    r.id, r.task_category, r.strategy, r.created_at, r.updated_at,
-                    r.body if isinstance(r.body, str) else _ENCODE(r.body),
-                    joined.get(id(r.terms)) or joined.setdefault(id(r.terms), " ".join(r.terms)),
-                    _pack(r.embedding), seq,
-                )
-                for r in records
-            )  # fmt: skip
-            if len(records) == 1:  # the common single store: skip executemany's setup
-                self._conn.execute(_UPSERT, next(rows))
-                self._conn.execute(_UNTOMB, (records[0].id,))
-            elif records:
-                self._conn.executemany(_UPSERT, rows)
-                if self._conn.execute(_ANY_TOMBSTONE).fetchone()[0]:  # else nothing to clear
-                    self._conn.executemany(_UNTOMB, ((r.id,) for r in records))
-            if delete:
-                self._remove(delete, seq)
+        # Made one at a time: a bulk store never holds every row at once.
+        rows = (
+            (
+                r.id, r.task_category, r.strategy, r.created_at, r.updated_at,
+                r.body if isinstance(r.body, str) else _ENCODE(r.body),
+                joined.get(id(r.terms)) or joined.setdefault(id(r.terms), " ".join(r.terms)),
+                _pack(r.embedding), seq,
+            )
+            for r in records
+        )  # fmt: skip
+        if len(records) == 1:  # the common single store: skip executemany's setup
+            self._conn.execute(_UPSERT, next(rows))
+        elif records:
+            self._conn.executemany(_UPSERT, rows)
+        if records and self._tombstones_before(seq):
+            self._conn.executemany(_UNTOMB, ((r.id,) for r in records))
+        if delete:
+            self._remove(delete, seq)
+
+    def _tombstones_before(self, seq: int) -> bool:
+        """Whether the tombstones table may hold rows (a stored id must clear its own)
+        inside the transaction stamping ``seq``; asks SQLite only when another writer or a
+        delete came since it was last known empty."""
+        known = self._txn_base if self._txn_seq is not None else seq - 1
+        if self._no_tombstones_at == known:
+            return False
+        if self._conn.execute(_ANY_TOMBSTONE).fetchone()[0]:
+            return True
+        self._no_tombstones_at = known
+        return False
 
     def _remove(self, ids: Sequence[str], seq: int) -> None:
+        self._no_tombstones_at = None
         self._conn.executemany("DELETE FROM patterns WHERE id = ?", [(i,) for i in ids])
         self._conn.executemany(
             "INSERT OR REPLACE INTO tombstones (id, seq) VALUES (?, ?)", [(i, seq) for i in ids]
@@ -559,30 +646,37 @@ class SqliteStore:
             )
         except sqlite3.Error as exc:
             raise _translate(exc, f"write to {self.location} failed") from exc
+        if self._txn_seq is not None:
+            self._txn_wrote = True  # inside write_lock: commits with the block
 
     async def changes(self) -> Changes | None:
         """Rows other connections committed since the last call (cheap when there are none)."""
         # Inside write_lock there is no cached shortcut: the sequence number alone decides
-        # (the data version is refreshed by the next call outside the lock).
-        locked = self._conn.in_transaction
+        # (the data version is refreshed by the next call outside the lock); the lock read
+        # it already, so no statement runs when nobody else wrote.
+        locked = self._txn_seq is not None
         try:
             if not locked:
                 version = self._pragma("data_version")
                 if version == self._data_version:
                     return Changes([], [])
                 self._data_version = version
-            current = self._current_seq()
+                current = self._current_seq()
+            else:
+                current = self._txn_base
         except sqlite3.Error as exc:
             raise StorageError(f"read from {self.location} failed: {exc}") from exc
         seen, self._seen_seq = self._seen_seq, current
-        if locked:
-            self._txn_seq = self._seen_seq
-        if self._seen_seq == seen:
+        if current == seen:
             return Changes([], [])
+        # Up to ``current``: rows this transaction wrote already are not news.
         upserted = self._read(
-            f"SELECT {_COLUMNS} FROM patterns WHERE seq > ? ORDER BY seq", (seen,)
+            f"SELECT {_COLUMNS} FROM patterns WHERE seq > ? AND seq <= ? ORDER BY seq",
+            (seen, current),
         )
-        deleted = self._read("SELECT id FROM tombstones WHERE seq > ?", (seen,))
+        deleted = self._read(
+            "SELECT id FROM tombstones WHERE seq > ? AND seq <= ?", (seen, current)
+        )
         return Changes([_row(r) for r in upserted], [d[0] for d in deleted])
 
     async def close(self) -> None:
@@ -590,6 +684,22 @@ class SqliteStore:
             self._conn.close()
         except sqlite3.Error as exc:  # pragma: no cover - close rarely fails
             raise StorageError(f"closing {self.location} failed: {exc}") from exc
+
+
+class _WriteLock:
+    """``SqliteStore.write_lock``'s block: a class, not a generator, because every single
+    store enters one (a generator-based context manager costs several microseconds more)."""
+
+    __slots__ = ("_store",)
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+
+    async def __aenter__(self) -> None:
+        self._store._lock()
+
+    async def __aexit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        self._store._unlock(kind is None)
 
 
 def _migrate(conn: sqlite3.Connection) -> None:

@@ -33,7 +33,9 @@ def test_schema_is_wal_with_indexes_and_user_version(db_path):
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
-    assert {"patterns_by_category", "patterns_by_created"} <= names
+    # schema 2: catch-up reads by sequence number; nothing reads the other two it dropped
+    assert "patterns_by_seq" in names and "tombstones_by_seq" in names
+    assert not {"patterns_by_category", "patterns_by_created"} & names
     blob = conn.execute("SELECT embedding FROM patterns").fetchone()[0]
     assert isinstance(blob, bytes) and len(blob) == 8  # two float32s
 
