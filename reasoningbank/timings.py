@@ -122,7 +122,7 @@ async def run_benchmark(
                 t = time.perf_counter()
                 await bank.store_pattern(dict(p))
                 singles.append(time.perf_counter() - t)
-            locks = []  # the cross-process write lock alone: BEGIN IMMEDIATE, catch-up, COMMIT
+            locks = []  # the cross-process write lock alone: BEGIN IMMEDIATE, seq bump, ROLLBACK
             for _ in range(200):
                 t = time.perf_counter()
                 async with bank._writing():
