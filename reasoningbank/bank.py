@@ -136,8 +136,12 @@ class ReasoningBank:
                     record.terms = analyze(as_dict(record.body).get("task_description", ""))
             columns = [_columns(records)]
         covered = self._table.load(columns, snap)
-        # A snapshot that covered every row needs no new one until something changes.
-        self._snapshot_version = self._table.version if covered else None
+        # A snapshot that covered every row needs no new one until something changes,
+        # unless it lacks the rows an open without vectors could take from it instead.
+        rows_wanted = not getattr(self._store, "snapshot_has_rows", True) and not len(
+            self._table.dense
+        )
+        self._snapshot_version = self._table.version if covered and not rows_wanted else None
         if getattr(self._store, "read_only", False):
             return
         if stale and records:
@@ -166,8 +170,11 @@ class ReasoningBank:
         if save is None or getattr(self._store, "read_only", False):
             return
         await self._sync_now()
-        if self._table.version != self._snapshot_version:
-            await save(*self._table.snapshot_columns())
+        table = self._table
+        if table.version != self._snapshot_version:
+            # Rows the snapshot holds come in the store's row order (see snapshot_columns).
+            moved = not table.in_row_order and not len(table.dense)
+            await save(*table.snapshot_columns(await self._store.row_ids() if moved else None))  # type: ignore[attr-defined]
 
     async def __aenter__(self) -> ReasoningBank:
         return self
@@ -537,10 +544,11 @@ class ReasoningBank:
         """Newest first."""
         await self._sync()
         check_limit(limit, "limit")
+        table = self._table
         rows = [
-            (entry.created_at, self._table.slot[pid], pid)
-            for pid, entry in self._table.records.items()
-            if entry.task_category == category
+            (table.created[slot], slot, pid)
+            for slot, (pid, cat) in enumerate(zip(table.ids, table.category, strict=True))
+            if cat == category and pid is not None
         ]
         found = self._table.patterns([pid for _, _, pid in heapq.nlargest(limit, rows)])
         return [p for p in found if p is not None]
