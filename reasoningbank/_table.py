@@ -233,24 +233,18 @@ class SlotTable:
         """Index a whole bank read as columns (``SqliteStore.load_columns``: a few thousand
         rows at a time, so nothing per pattern is held twice) into an empty table; True if
         ``snap`` held the numbers of every pattern. Only bodies the snapshot does not cover,
-        or with a context to keep, are parsed."""
+        or with a context to keep, are parsed. The snapshot covers rows only in its own
+        order, which is the store's row order (``snapshot_columns``)."""
         memo: dict[tuple[Hashable, tuple[str, ...]], int] = {}  # texts weighed so far
         covered = snap is not None  # an empty bank's snapshot covers it
-        position: dict[str, int] | None = None  # snapshot id -> entry, built only if needed
         offset = 0
         for cols in chunks:
             n = len(cols.ids)
             if not n:  # an empty bank's (its snapshot covers it)
                 continue
-            where: range | list[int | None] | None = None
-            if snap is None or not snap[0]:  # an empty bank's snapshot has no numbers
-                pass
-            elif snap[0][offset : offset + n] == cols.ids:  # the usual case: rows in order
+            where = None
+            if snap is not None and snap[0][offset : offset + n] == cols.ids:
                 where = range(offset, offset + n)
-            else:
-                if position is None:
-                    position = dict(zip(snap[0], range(len(snap[0])), strict=True))
-                where = list(map(position.get, cols.ids))
             offset += n
             covered = self._load_chunk(cols, snap, where, memo) and covered
         self.in_row_order = True
@@ -260,11 +254,10 @@ class SlotTable:
         self,
         cols: Columns,
         snap: Snapshot | None,
-        where: range | list[int | None] | None,
+        where: range | None,
         memo: dict[tuple[Hashable, tuple[str, ...]], int],
     ) -> bool:
-        """``where``: each row's entry in ``snap`` (None: not in it), or a range when the
-        rows are the snapshot's entries in order; None: take nothing from ``snap``."""
+        """``where``: the rows' entries in ``snap``; None: take nothing from ``snap``."""
         n = len(cols.ids)
         zeros = array("d", [0.0]) * n
         known: tuple[array[Any], ...] = (
@@ -276,23 +269,12 @@ class SlotTable:
         )
         parse: Iterable[int] = range(n)
         covered = False
-        if snap is not None and where is not None:
-            flags = snap[3]
-            if isinstance(where, range):  # slices copy the numbers in C
-                covered = True
-                lo, hi = where.start, where.stop
-                known = (*(column[lo:hi] for column in snap[1]), snap[2][lo:hi])
-                some = flags.count(0, lo, hi) < hi - lo  # any with a context to keep
-                parse = [i for i, flag in enumerate(flags[lo:hi]) if flag] if some else ()
-            else:
-                covered = None not in where
-                # Rows the snapshot misses read its first entry for now; parsed below.
-                at = [0 if p is None else p for p in where]
-                known = (
-                    *(array("d", map(column.__getitem__, at)) for column in snap[1]),
-                    array("q", map(snap[2].__getitem__, at)),
-                )
-                parse = [i for i, p in enumerate(where) if p is None or flags[p]]
+        if snap is not None and where is not None:  # slices copy the numbers in C
+            covered = True
+            lo, hi, flags = where.start, where.stop, snap[3]
+            known = (*(column[lo:hi] for column in snap[1]), snap[2][lo:hi])
+            some = flags.count(0, lo, hi) < hi - lo  # any with a context to keep
+            parse = [i for i, flag in enumerate(flags[lo:hi]) if flag] if some else ()
         contexts: dict[int, Any] = {}
         texts = cols.body
         left_out = [cols.ids[i] for i in parse if texts[i] is None]

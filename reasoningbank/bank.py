@@ -172,9 +172,9 @@ class ReasoningBank:
         await self._sync_now()
         table = self._table
         if table.version != self._snapshot_version:
-            # Rows the snapshot holds come in the store's row order (see snapshot_columns).
-            moved = not table.in_row_order and not len(table.dense)
-            await save(*table.snapshot_columns(await self._store.row_ids() if moved else None))  # type: ignore[attr-defined]
+            # In the store's row order: an open uses the snapshot only in that order.
+            order = None if table.in_row_order else await self._store.row_ids()  # type: ignore[attr-defined]
+            await save(*table.snapshot_columns(order))
 
     async def __aenter__(self) -> ReasoningBank:
         return self

@@ -125,33 +125,6 @@ def _row(row: tuple[Any, ...]) -> Record:
     )
 
 
-def _stream(rows: Iterator[tuple[Any, ...]]) -> Iterator[Record]:
-    """``_row`` for a whole bank, keeping one copy of what rows repeat.
-
-    Patterns with the same terms share one tuple of them (the same task tried again is
-    common), and equal categories, strategies and times (a bulk store stamps one time) share
-    one object: each row would otherwise bring its own copies, about 200 bytes a pattern.
-    Why safe: these values are immutable, and nobody changes a record's terms in place
-    (re-analysing assigns a new list)."""
-    split: dict[str, tuple[str, ...]] = {}
-    names: dict[str, str] = {}
-    times: dict[float, float] = {}
-    for pid, cat, strategy, created, updated, body, terms, blob in rows:
-        listed = split.get(terms)
-        if listed is None:
-            listed = split[terms] = tuple(terms.split(" ")) if terms else ()
-        yield Record(
-            pid,
-            names.setdefault(cat, cat),
-            names.setdefault(strategy, strategy),
-            times.setdefault(created, created) if created else created,
-            times.setdefault(updated, updated) if updated else updated,
-            body,
-            listed,
-            None if blob is None else _unpack(blob),
-        )
-
-
 class SqliteStore:
     kind = "sqlite"
 
@@ -366,7 +339,7 @@ class SqliteStore:
     # -- Store protocol ------------------------------------------------------------------
     async def load(self) -> Iterator[Record]:
         """Streams rows (a generator), so a large bank never sits in memory twice."""
-        return _stream(await self.load_rows())
+        return map(_row, await self.load_rows())
 
     async def load_rows(self, bodies: bool = True) -> sqlite3.Cursor:
         """Every row (``_COLUMNS``), oldest first, and the snapshot's tag and sequence number
@@ -393,13 +366,10 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise StorageError(f"read from {self.location} failed: {exc}") from exc
         self._seen_seq = int(seq)
-        whole = snapshot.decode_columns(blob, self._seen_seq) if rows else None
+        got = snapshot.decode(blob, self._seen_seq)
+        self._loaded_snapshot, whole = got or (None, None)
         self.snapshot_has_rows = whole is not None
-        if whole is not None:
-            self._loaded_snapshot = whole[0]
-            return whole[1]
-        self._loaded_snapshot = snapshot.decode(blob, self._seen_seq)
-        return None
+        return whole if rows else None
 
     async def row_ids(self) -> list[str]:
         """Every id in row order (the order ``load`` reads rows in)."""
