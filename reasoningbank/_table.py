@@ -248,6 +248,7 @@ class SlotTable:
             offset += n
             covered = self._load_chunk(cols, snap, where, memo) and covered
         self.in_row_order = True
+        self.lex.rank_all(self.quality)
         return covered
 
     def _load_chunk(

@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import heapq
 import math
+import sys
 from collections import Counter
 from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
 from importlib import resources
+from typing import Any
 
 __all__ = ["LexicalIndex", "term_weights"]
 
@@ -182,6 +184,28 @@ class LexicalIndex:
         if not self._stale():
             for text_id in fresh:
                 self._post(text_id)
+
+    def rank_all(self, quality: Any) -> None:
+        """Rank every text's slots by ``quality`` (an ``array("d")`` by slot) at once, as
+        ``top_texts`` would one text at a time, when numpy is installed. Why: a search ranks
+        each text it meets the first time, in Python; on a freshly opened bank of 1M
+        patterns that was most of the slowest searches (~0.4 ms a text)."""
+        np = sys.modules.get("numpy")  # imported by the dense index when installed
+        n = len(self._text_of_slot)
+        if np is None or not n:
+            return
+        slots = np.fromiter(self._text_of_slot, dtype=np.int64, count=n)
+        text_ids = np.fromiter(self._text_of_slot.values(), dtype=np.int64, count=n)
+        view = np.frombuffer(quality, dtype=np.float64)
+        values = view[slots]
+        del view  # while it lives, ``quality`` cannot grow
+        order = np.lexsort((-values, text_ids))  # by text, then best quality first
+        slots, text_ids = slots[order].tolist(), text_ids[order]
+        starts = [0, *(np.flatnonzero(np.diff(text_ids)) + 1).tolist(), n]
+        for text_id, lo, hi in zip(
+            text_ids[starts[:-1]].tolist(), starts, starts[1:], strict=False
+        ):
+            self._texts[text_id].ranked = slots[lo:hi]
 
     def _weigh(self, terms: Iterable[str], group: Hashable, count: int) -> tuple[int, bool]:
         """The text id of ``terms`` in ``group`` (and whether it is new), counting ``count``
