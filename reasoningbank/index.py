@@ -194,13 +194,15 @@ class LexicalIndex:
         n = len(self._text_of_slot)
         if np is None or not n:
             return
-        slots = np.fromiter(self._text_of_slot, dtype=np.int64, count=n)
+        held = list(self._text_of_slot)  # the slot objects the index holds already
+        slots = np.array(held, dtype=np.int64)
         text_ids = np.fromiter(self._text_of_slot.values(), dtype=np.int64, count=n)
         view = np.frombuffer(quality, dtype=np.float64)
         values = view[slots]
         del view  # while it lives, ``quality`` cannot grow
         order = np.lexsort((-values, text_ids))  # by text, then best quality first
-        slots, text_ids = slots[order].tolist(), text_ids[order]
+        # The held objects, not new ones: 28 bytes a pattern less.
+        slots, text_ids = list(map(held.__getitem__, order.tolist())), text_ids[order]
         starts = [0, *(np.flatnonzero(np.diff(text_ids)) + 1).tolist(), n]
         for text_id, lo, hi in zip(
             text_ids[starts[:-1]].tolist(), starts, starts[1:], strict=False
