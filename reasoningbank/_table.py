@@ -297,7 +297,7 @@ class SlotTable:
 
     def snapshot_columns(
         self, row_order: Sequence[str] | None = None
-    ) -> tuple[list[str], list[array[float]], array[int], list[bool], Rows | None]:
+    ) -> tuple[list[str], list[Sequence[float]], Sequence[int], bytearray, Rows | None]:
         """What ``index_known`` needs per live pattern, oldest first: ids, the float columns
         (confidence, successes, failures, average), contradictions, whether it has a context,
         and the rest of its row (category, strategy, times, terms) unless some pattern has a
@@ -309,22 +309,22 @@ class SlotTable:
             ids = [pid for pid in self.ids if pid is not None]
         else:
             ids = [pid for pid in row_order if pid in self.slot]
-        slots = list(map(self.slot.__getitem__, ids))
-        floats = [
-            array("d", map(column.__getitem__, slots))
-            for column in (self.quality, self.wins, self.losses, self.average)
-        ]
-        contradictions = array("q", map(self.contradictions.__getitem__, slots))
-        rows: Rows | None = None
-        if not len(self.dense):
-            rows = (
-                list(map(self.category.__getitem__, slots)),  # type: ignore[arg-type]
-                list(map(self.strategy.__getitem__, slots)),  # type: ignore[arg-type]
-                list(map(self.created.__getitem__, slots)),
-                list(map(self.updated.__getitem__, slots)),
-                list(map(self.terms.__getitem__, slots)),  # type: ignore[arg-type]
-            )  # live slots: none of these is None
-        return ids, floats, contradictions, [s in self.contexts for s in slots], rows
+        columns: tuple[Sequence[Any], ...] = (
+            self.quality, self.wins, self.losses, self.average, self.contradictions,
+            self.category, self.strategy, self.created, self.updated, self.terms,
+        )  # fmt: skip
+        if ids == self.ids:  # every slot live, in order (the usual case): copy in C
+            picked = [column[:] for column in columns]
+            flags = bytearray(len(ids))
+            for slot in self.contexts:
+                flags[slot] = 1
+        else:
+            slots = list(map(self.slot.__getitem__, ids))
+            picked = [list(map(column.__getitem__, slots)) for column in columns]
+            flags = bytearray(s in self.contexts for s in slots)
+        q, w, lo, avg, contradictions, category, strategy, created, updated, terms = picked
+        rows = None if len(self.dense) else (category, strategy, created, updated, terms)
+        return ids, [q, w, lo, avg], contradictions, flags, rows
 
     def unindex(self, pid: str) -> None:
         self.version += 1

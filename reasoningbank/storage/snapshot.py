@@ -69,8 +69,12 @@ def encode(
 ) -> bytes:
     names: dict[Any, int] = {}
     texts: dict[Any, int] = {}
-    pairs = zip((names, names, texts), (rows[0], rows[1], rows[4]), strict=True) if rows else ()
-    codes = [array("I", [d.setdefault(v, len(d)) for v in col]) for d, col in pairs]
+    codes = []
+    columns = (rows[0], rows[1], rows[4]) if rows else ()
+    for code, column in zip((names, names, texts), columns, strict=False):
+        for value in dict.fromkeys(column):  # the distinct values, first seen first
+            code.setdefault(value, len(code))
+        codes.append(array("I", map(code.__getitem__, column)))
     lists = [list(ids), list(names), [" ".join(terms) for terms in texts]]
     blobs = [json.dumps(v, ensure_ascii=False, separators=(",", ":")).encode() for v in lists]
     blobs[1:] = blobs[1:] if rows else [b"", b""]
