@@ -199,6 +199,8 @@ class ReasoningBank:
             self._table.unindex(pid)
         for record in changes.upserted:
             self._table.index(record)
+        if changes.upserted:  # their rows' order among ours is the store's to tell
+            self._table.in_row_order = False
 
     @asynccontextmanager
     async def _writing(self) -> AsyncIterator[_Batch]:

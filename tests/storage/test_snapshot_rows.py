@@ -137,3 +137,31 @@ def test_an_opened_bank_keeps_no_object_per_pattern_for_the_collector(db_path):
         assert len(gc.get_objects()) - before < n / 10
     finally:
         run(bank.close())
+
+
+def test_a_snapshot_after_another_writers_rows_keeps_the_row_order(db_path):
+    """Rows another connection wrote reach this bank by catch-up; the snapshot it leaves
+    must still list patterns in row order, as an open that reads the rows does."""
+    ids = fill(db_path)
+
+    async def go() -> None:
+        mine = await ReasoningBank.open(db_path, dedup_threshold=None)
+        other = await ReasoningBank.open(db_path, dedup_threshold=None)
+        await other.store_patterns([pattern(f"deploy canary {i}", category="b") for i in range(5)])
+        await other.record_outcome(ids[0], success=True, score=1.0)
+        await other.close()
+        await mine.get_stats()  # catches up
+        await mine.close()
+
+    run(go())
+    bank, statements = traced_open(db_path)
+    try:
+        assert not reads_rows(statements)
+        ordered = [p.id for p in run(bank.all_patterns())]
+        got = state(bank)
+    finally:
+        run(bank.close())
+    conn = sqlite3.connect(db_path)
+    assert ordered == [r[0] for r in conn.execute("SELECT id FROM patterns ORDER BY rowid")]
+    conn.close()
+    assert got == parsed_state(db_path)
