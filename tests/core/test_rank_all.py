@@ -11,10 +11,10 @@ from reasoningbank.index import LexicalIndex
 WORDS = "rotate tls certificates deploy canary service login flaky test cache".split()
 
 
-def build(n: int, seed: int) -> tuple[LexicalIndex, array]:
+def build(n: int, seed: int, texts: int = 40) -> tuple[LexicalIndex, array]:
     rng = random.Random(seed)
     index = LexicalIndex()
-    texts = [tuple(rng.sample(WORDS, rng.randint(2, 5))) for _ in range(40)]
+    texts = [tuple(rng.sample(WORDS, rng.randint(2, 5))) for _ in range(texts)]
     terms = [texts[rng.randrange(len(texts))] for _ in range(n)]
     groups = [rng.choice("ab") for _ in range(n)]
     index.add_many(list(range(n)), terms, groups)
@@ -24,10 +24,14 @@ def build(n: int, seed: int) -> tuple[LexicalIndex, array]:
 
 
 def test_every_text_ranked_at_once_holds_its_slots_best_quality_first():
-    index, quality = build(3000, 1)
+    index, quality = build(3000, 1, texts=12)
+    small = LexicalIndex()
+    small.add_many([0, 1], [("a", "b"), ("a", "b")], ["g", "g"])
+    small.rank_all(quality)  # texts this small are left to the first search
+    assert all(text.ranked is None for text in small._texts.values())
     index.rank_all(quality)
     for text in index._texts.values():
-        assert text.ranked is not None
+        assert text.ranked is not None and len(text.slots) >= 64
         assert sorted(text.ranked) == sorted(text.slots)
         values = [quality[s] for s in text.ranked]
         assert values == sorted(values, reverse=True)
@@ -35,9 +39,9 @@ def test_every_text_ranked_at_once_holds_its_slots_best_quality_first():
 
 
 def test_searches_find_the_same_with_and_without_ranking_at_once():
-    ranked_at_once, quality = build(3000, 2)
+    ranked_at_once, quality = build(3000, 2, texts=12)
     ranked_at_once.rank_all(quality)
-    one_by_one, _ = build(3000, 2)
+    one_by_one, _ = build(3000, 2, texts=12)
     for query in (["tls", "rotate"], ["canary"], ["flaky", "login", "cache"], ["service"]):
         for group in ("a", "b"):
             for k in (1, 5, 40):
