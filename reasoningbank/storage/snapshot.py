@@ -8,10 +8,10 @@ open takes them from here and reads no row at all (a bank without vectors) or no
 (with vectors, which only the rows hold). Patterns with a context are always parsed
 (their context is kept in memory).
 
-Layout: ``b"RBX2"``, u64 seq, u32 count, u32 lengths of three JSON lists: the ids, the
-distinct names (categories and strategies) and the distinct term texts (terms joined by
-spaces; zero bytes each without the rows), the three lists, then ``count`` little-endian
-float64 qualities, wins, losses and averages, ``count`` int64 contradiction counts and
+Layout: ``b"RBX2"`` (``b"RBXB"`` on a big-endian machine), u64 seq, u32 count, u32 lengths
+of three JSON lists: the ids, the distinct names (categories and strategies) and the distinct
+term texts (terms joined by spaces; zero bytes each without the rows), the three lists, then
+``count`` float64 qualities, wins, losses and averages, ``count`` int64 contradiction counts and
 ``count`` context flags (one byte each). With the rows follow ``count`` uint32 category,
 strategy and text codes into the lists and ``count`` float64 creation and update times.
 Anything that does not add up is ignored, never trusted: a damaged snapshot (or one of an
@@ -31,7 +31,10 @@ from .base import Columns
 
 __all__ = ["Rows", "Snapshot", "decode", "encode"]
 
-_HEAD = struct.Struct("<4sQIIII")
+_HEAD = struct.Struct("=4sQIIII")
+#: Numbers are in the machine's byte order, which the magic tells: a snapshot written on a
+#: machine of the other order is ignored (that open reads the rows) rather than converted.
+_MAGIC = b"RBX2" if sys.byteorder == "little" else b"RBXB"
 _NUMBERS = 8 * 4 + 8 + 1  # bytes a pattern: four floats, contradictions, context flag
 _ROWS = 3 * 4 + 2 * 8  # three codes, two times
 
@@ -43,20 +46,6 @@ Rows: TypeAlias = (
     "tuple[Sequence[str], Sequence[str], Sequence[float], Sequence[float],"
     " Sequence[tuple[str, ...]]]"
 )
-
-
-def _le(arr: array[Any]) -> bytes:
-    if sys.byteorder == "big":
-        arr = array(arr.typecode, arr)
-        arr.byteswap()
-    return arr.tobytes()
-
-
-def _column(typecode: str, data: bytes) -> array[Any]:
-    arr = array(typecode, data)
-    if sys.byteorder == "big":
-        arr.byteswap()
-    return arr
 
 
 def encode(
@@ -78,11 +67,12 @@ def encode(
     lists = [list(ids), list(names), [" ".join(terms) for terms in texts]]
     blobs = [json.dumps(v, ensure_ascii=False, separators=(",", ":")).encode() for v in lists]
     blobs[1:] = blobs[1:] if rows else [b"", b""]
-    parts = [_HEAD.pack(b"RBX2", seq, len(ids), *map(len, blobs)), *blobs]
-    parts += [_le(array("d", column)) for column in floats]
-    parts += [_le(array("q", contradictions)), bytes(bytearray(has_context))]
+    parts = [_HEAD.pack(_MAGIC, seq, len(ids), *map(len, blobs)), *blobs]
+    parts += [array("d", column).tobytes() for column in floats]
+    parts += [array("q", contradictions).tobytes(), bytes(bytearray(has_context))]
     if rows:
-        parts += [*map(_le, codes), _le(array("d", rows[2])), _le(array("d", rows[3]))]
+        parts += [c.tobytes() for c in codes]
+        parts += [array("d", rows[2]).tobytes(), array("d", rows[3]).tobytes()]
     return b"".join(parts)
 
 
@@ -91,7 +81,7 @@ def _take(blob: bytes, pos: int, typecodes: str, n: int) -> tuple[list[array[Any
     out = []
     for typecode in typecodes:
         end = pos + array(typecode).itemsize * n
-        out.append(_column(typecode, blob[pos:end]))
+        out.append(array(typecode, blob[pos:end]))
         pos = end
     return out, pos
 
@@ -104,7 +94,7 @@ def decode(blob: object, seq: int) -> tuple[Snapshot, Columns | None] | None:
         return None
     magic, tag, n, *sizes = _HEAD.unpack_from(blob)
     pos = _HEAD.size + sum(sizes)
-    if magic != b"RBX2" or tag != seq or len(blob) != pos + n * (_NUMBERS + _ROWS * (sizes[1] > 0)):
+    if magic != _MAGIC or tag != seq or len(blob) != pos + n * (_NUMBERS + _ROWS * (sizes[1] > 0)):
         return None
     lists, at = [], _HEAD.size
     try:

@@ -11,7 +11,7 @@ from reasoningbank.storage.sqlite import SqliteStore
 from tests.conftest import pattern, run
 from tests.storage.test_snapshot import parsed_state, state
 
-HEAD = struct.Struct("<4sQIIII")  # magic, seq, count, three JSON lengths
+HEAD = struct.Struct("=4sQIIII")  # magic, seq, count, three JSON lengths (native order)
 
 
 def fill(db_path: str, n: int = 60) -> list[str]:
@@ -96,7 +96,7 @@ def test_a_snapshot_with_a_code_out_of_range_is_ignored(db_path):
     blob = bytearray(snapshot_blob(db_path))
     _, _, n, *sizes = HEAD.unpack_from(blob)
     codes = HEAD.size + sum(sizes) + n * (8 * 5 + 1)
-    blob[codes : codes + 4] = struct.pack("<I", 2**32 - 1)  # the first category code
+    blob[codes : codes + 4] = struct.pack("=I", 2**32 - 1)  # the first category code
     set_snapshot_blob(db_path, bytes(blob))
     bank, statements = traced_open(db_path)
     try:
