@@ -11,16 +11,14 @@ from __future__ import annotations
 import json
 from array import array
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable, Sequence
-from dataclasses import dataclass
-from itertools import repeat
-from typing import Any, TypeAlias
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, NamedTuple, TypeAlias
 
 from .errors import InvalidPattern
 from .index import LexicalIndex
 from .model import Pattern
 from .storage.base import Columns, Record
-from .storage.snapshot import Snapshot
+from .storage.snapshot import Rows, Snapshot
 from .text import ANALYZER_VERSION
 
 __all__ = ["KnownColumns", "SlotTable", "as_dict", "compact"]
@@ -54,16 +52,44 @@ def _known(body: dict[str, Any]) -> tuple[float, float, float, float, int]:
     )
 
 
-@dataclass(slots=True)
-class _Entry:
-    """What the bank keeps in memory per pattern (vectors live in the dense index; the
-    body, its JSON text, is None when the store reads it back on demand)."""
+class _Entry(NamedTuple):
+    """What the table holds of one pattern, read from its columns (``SlotTable.records``);
+    the body, its JSON text, is None when the store reads it back on demand."""
 
     body: str | None
     terms: tuple[str, ...]
     task_category: str
     created_at: float
     updated_at: float
+
+
+class _Records(Mapping[str, _Entry]):
+    """id -> ``_Entry``, a view of the table's columns. Why a view: one dict from id to
+    slot is all the table keeps per pattern besides its columns; an object per pattern was
+    ~100 bytes more, and the cyclic garbage collector walked every one of them (at 1M
+    patterns a full collection took tens of milliseconds in the middle of a search)."""
+
+    __slots__ = ("_table",)
+
+    def __init__(self, table: SlotTable) -> None:
+        self._table = table
+
+    def __getitem__(self, pid: str) -> _Entry:
+        t = self._table
+        s = t.slot[pid]
+        body = None if t.bodies is None else t.bodies[s]
+        terms = t.terms[s]
+        assert terms is not None  # a live slot's
+        return _Entry(body, terms, t.category[s] or "", t.created[s], t.updated[s])
+
+    def __contains__(self, pid: object) -> bool:
+        return pid in self._table.slot
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table.slot)
+
+    def __len__(self) -> int:
+        return len(self._table.slot)
 
 
 class SlotTable:
@@ -77,12 +103,17 @@ class SlotTable:
         #: Without it (memory, IndexedDB) each body's JSON text is kept, parsed only when a
         #: pattern is returned.
         self.read_bodies = read_bodies
-        self.records: dict[str, _Entry] = {}
+        self.records = _Records(self)
         self.contexts: dict[int, dict[str, Any]] = {}  # slot -> non-empty context
         self.slot: dict[str, int] = {}
         self.ids: list[str | None] = []
         self.category: list[str | None] = []
         self.strategy: list[str | None] = []
+        self.terms: list[tuple[str, ...] | None] = []
+        self.created = array("d")
+        self.updated = array("d")
+        #: Each body's JSON text, unless the store reads bodies back (then None).
+        self.bodies: list[str | None] | None = None if read_bodies else []
         # The body's numbers, as float64 / int64 columns: 8 bytes a pattern each, filled in
         # C from the index snapshot on open. A deleted slot's counts are zeroed (its quality
         # is masked by ``arrays()``), so totals are plain sums.
@@ -91,12 +122,15 @@ class SlotTable:
         self.losses = array("d")
         self.average = array("d")
         self.contradictions = array("q")
+        #: Whether slots are in the store's row order (SQLite's rowid): a pattern rewritten
+        #: in place keeps its slot but its row moves to the end. See ``snapshot_columns``.
+        self.in_row_order = True
         self.version = 0  # bumped by every change; invalidates ``arrays()`` and ``stats()``
         self._stats: tuple[int, dict[str, Any]] | None = None
         self._arrays: tuple[Any, ...] | None = None
 
     def __contains__(self, pid: object) -> bool:
-        return pid in self.records
+        return pid in self.slot
 
     def index(self, record: Record) -> None:
         """Index ``record`` (parsing its body for the numbers and context it holds)."""
@@ -118,17 +152,22 @@ class SlotTable:
         fresh = slot is None
         if slot is None:
             slot = self.slot[pid] = len(self.ids)
+        terms = record.terms if type(record.terms) is tuple else tuple(record.terms)
+        row: list[Any] = [
+            record.task_category, record.strategy, terms, record.created_at, record.updated_at
+        ]  # fmt: skip
+        if self.bodies is not None:
+            body = record.body
+            row.append(body if isinstance(body, str) else compact(body))
+        columns = (*self._rows(), *self._numbers())
+        if fresh:
             self.ids.append(pid)
-            self.category.append(record.task_category)
-            self.strategy.append(record.strategy)
-            for column, value in zip(self._numbers(), known, strict=True):
+            for column, value in zip(columns, (*row, *known), strict=True):
                 column.append(value)
         else:
-            self.category[slot] = record.task_category
-            self.strategy[slot] = record.strategy
-            for column, value in zip(self._numbers(), known, strict=True):
+            self.in_row_order = False
+            for column, value in zip(columns, (*row, *known), strict=True):
                 column[slot] = value
-        terms = record.terms if type(record.terms) is tuple else tuple(record.terms)
         self.lex.add(slot, terms, record.task_category)
         if record.embedding is not None:
             try:
@@ -141,14 +180,13 @@ class SlotTable:
             self.contexts[slot] = context
         elif not fresh:
             self.contexts.pop(slot, None)
-        body = record.body
-        self.records[pid] = _Entry(
-            None if self.read_bodies else body if isinstance(body, str) else compact(body),
-            terms,
-            record.task_category,
-            record.created_at,
-            record.updated_at,
-        )
+
+    def _rows(self) -> tuple[list[Any] | array[Any], ...]:
+        """The columns of what each row holds besides the numbers (see ``_Records``)."""
+        rows: tuple[list[Any] | array[Any], ...] = (
+            self.category, self.strategy, self.terms, self.created, self.updated
+        )  # fmt: skip
+        return rows if self.bodies is None else (*rows, self.bodies)
 
     def _numbers(self) -> tuple[array[Any], ...]:
         """The number columns, in ``index_known``'s order."""
@@ -174,19 +212,13 @@ class SlotTable:
         self.ids.extend(cols.ids)
         self.category.extend(cols.task_category)
         self.strategy.extend(cols.strategy)
+        self.terms.extend(cols.terms)
+        self.created.extend(cols.created_at)
+        self.updated.extend(cols.updated_at)
+        if self.bodies is not None:
+            self.bodies.extend(cols.body)
         for column, values in zip(self._numbers(), known, strict=True):
             column.extend(values)
-        bodies: Iterable[str | None] = repeat(None) if self.read_bodies else cols.body
-        self.records.update(
-            zip(
-                cols.ids,
-                map(
-                    _Entry, bodies, cols.terms, cols.task_category, cols.created_at,
-                    cols.updated_at,
-                ),
-                strict=True,
-            )
-        )  # fmt: skip
         self.lex.add_many(slots, cols.terms, cols.task_category, memo)
         for i, context in contexts.items():
             if context:
@@ -201,35 +233,32 @@ class SlotTable:
         """Index a whole bank read as columns (``SqliteStore.load_columns``: a few thousand
         rows at a time, so nothing per pattern is held twice) into an empty table; True if
         ``snap`` held the numbers of every pattern. Only bodies the snapshot does not cover,
-        or with a context to keep, are parsed."""
+        or with a context to keep, are parsed. The snapshot covers rows only in its own
+        order, which is the store's row order (``snapshot_columns``)."""
         memo: dict[tuple[Hashable, tuple[str, ...]], int] = {}  # texts weighed so far
         covered = snap is not None  # an empty bank's snapshot covers it
-        position: dict[str, int] | None = None  # snapshot id -> entry, built only if needed
         offset = 0
         for cols in chunks:
             n = len(cols.ids)
-            where: range | list[int | None] | None = None
-            if snap is None or not snap[0]:  # an empty bank's snapshot has no numbers
-                pass
-            elif snap[0][offset : offset + n] == cols.ids:  # the usual case: rows in order
+            if not n:  # an empty bank's (its snapshot covers it)
+                continue
+            where = None
+            if snap is not None and snap[0][offset : offset + n] == cols.ids:
                 where = range(offset, offset + n)
-            else:
-                if position is None:
-                    position = dict(zip(snap[0], range(len(snap[0])), strict=True))
-                where = list(map(position.get, cols.ids))
             offset += n
             covered = self._load_chunk(cols, snap, where, memo) and covered
+        self.in_row_order = True
+        self.lex.rank_all(self.quality)
         return covered
 
     def _load_chunk(
         self,
         cols: Columns,
         snap: Snapshot | None,
-        where: range | list[int | None] | None,
+        where: range | None,
         memo: dict[tuple[Hashable, tuple[str, ...]], int],
     ) -> bool:
-        """``where``: each row's entry in ``snap`` (None: not in it), or a range when the
-        rows are the snapshot's entries in order; None: take nothing from ``snap``."""
+        """``where``: the rows' entries in ``snap``; None: take nothing from ``snap``."""
         n = len(cols.ids)
         zeros = array("d", [0.0]) * n
         known: tuple[array[Any], ...] = (
@@ -241,23 +270,12 @@ class SlotTable:
         )
         parse: Iterable[int] = range(n)
         covered = False
-        if snap is not None and where is not None:
-            flags = snap[3]
-            if isinstance(where, range):  # slices copy the numbers in C
-                covered = True
-                lo, hi = where.start, where.stop
-                known = (*(column[lo:hi] for column in snap[1]), snap[2][lo:hi])
-                some = flags.count(0, lo, hi) < hi - lo  # any with a context to keep
-                parse = [i for i, flag in enumerate(flags[lo:hi]) if flag] if some else ()
-            else:
-                covered = None not in where
-                # Rows the snapshot misses read its first entry for now; parsed below.
-                at = [0 if p is None else p for p in where]
-                known = (
-                    *(array("d", map(column.__getitem__, at)) for column in snap[1]),
-                    array("q", map(snap[2].__getitem__, at)),
-                )
-                parse = [i for i, p in enumerate(where) if p is None or flags[p]]
+        if snap is not None and where is not None:  # slices copy the numbers in C
+            covered = True
+            lo, hi, flags = where.start, where.stop, snap[3]
+            known = (*(column[lo:hi] for column in snap[1]), snap[2][lo:hi])
+            some = flags.count(0, lo, hi) < hi - lo  # any with a context to keep
+            parse = [i for i, flag in enumerate(flags[lo:hi]) if flag] if some else ()
         contexts: dict[int, Any] = {}
         texts = cols.body
         left_out = [cols.ids[i] for i in parse if texts[i] is None]
@@ -278,31 +296,50 @@ class SlotTable:
         return covered
 
     def snapshot_columns(
-        self,
-    ) -> tuple[list[str], list[list[float]], list[int], list[bool]]:
+        self, row_order: Sequence[str] | None = None
+    ) -> tuple[list[str], list[Sequence[float]], Sequence[int], bytearray, Rows | None]:
         """What ``index_known`` needs per live pattern, oldest first: ids, the float columns
-        (confidence, successes, failures, average), contradictions, whether it has a context."""
-        ids = [pid for pid in self.ids if pid is not None]
-        slots = [self.slot[pid] for pid in ids]
-        floats = [
-            list(map(column.__getitem__, slots))
-            for column in (self.quality, self.wins, self.losses, self.average)
-        ]
-        contradictions = list(map(self.contradictions.__getitem__, slots))
-        return ids, floats, contradictions, [s in self.contexts for s in slots]
+        (confidence, successes, failures, average), contradictions, whether it has a context,
+        and the rest of its row (category, strategy, times, terms) unless some pattern has a
+        vector (which only the rows hold, so an open reads them anyway). ``row_order``: the
+        store's ids in row order, to list patterns in (ids the table lacks are skipped).
+        Why: an open from the rows makes slots in row order, and one from the snapshot must
+        give the same order."""
+        if row_order is None:
+            ids = [pid for pid in self.ids if pid is not None]
+        else:
+            ids = [pid for pid in row_order if pid in self.slot]
+        columns: tuple[Sequence[Any], ...] = (
+            self.quality, self.wins, self.losses, self.average, self.contradictions,
+            self.category, self.strategy, self.created, self.updated, self.terms,
+        )  # fmt: skip
+        if ids == self.ids:  # every slot live, in order (the usual case): copy in C
+            picked = [column[:] for column in columns]
+            flags = bytearray(len(ids))
+            for slot in self.contexts:
+                flags[slot] = 1
+        else:
+            slots = list(map(self.slot.__getitem__, ids))
+            picked = [list(map(column.__getitem__, slots)) for column in columns]
+            flags = bytearray(s in self.contexts for s in slots)
+        q, w, lo, avg, contradictions, category, strategy, created, updated, terms = picked
+        rows = None if len(self.dense) else (category, strategy, created, updated, terms)
+        return ids, [q, w, lo, avg], contradictions, flags, rows
 
     def unindex(self, pid: str) -> None:
         self.version += 1
         slot = self.slot.pop(pid, None)
         if slot is None:
             return
-        self.records.pop(pid, None)
         self.contexts.pop(slot, None)
         self.lex.remove(slot)
         self.dense.remove(slot)
         self.ids[slot] = None
         self.category[slot] = None
         self.strategy[slot] = None
+        self.terms[slot] = None
+        if self.bodies is not None:
+            self.bodies[slot] = None
         for column in (self.wins, self.losses, self.average, self.contradictions):
             column[slot] = 0  # totals sum every slot
 
@@ -316,22 +353,21 @@ class SlotTable:
         another process rewrote after our last catch-up comes whole from its stored row.
         Why: a returned pattern is the current one, never a body of one version paired
         with columns of another."""
-        records = self.records
-        lazy = [pid for pid in pids if records[pid].body is None]
-        stored = self.read_bodies(lazy) if lazy and self.read_bodies else {}
+        bodies, slot_of = self.bodies, self.slot
+        stored = self.read_bodies(pids) if bodies is None and pids and self.read_bodies else {}
         out: list[Pattern | None] = []
         for pid in pids:
-            entry = records[pid]
-            text = entry.body if entry.body is not None else stored.get(pid)
+            slot = slot_of[pid]
+            text = stored.get(pid) if bodies is None else bodies[slot]
             if text is None:
                 out.append(None)
             elif isinstance(text, str):
                 out.append(
                     Pattern.from_stored(
                         json.loads(text),
-                        created_at=entry.created_at,
-                        updated_at=entry.updated_at,
-                        embedding=self.dense.vector(self.slot[pid]),
+                        created_at=self.created[slot],
+                        updated_at=self.updated[slot],
+                        embedding=self.dense.vector(slot),
                     )
                 )
             else:
@@ -370,14 +406,14 @@ class SlotTable:
         return self._stats[1]
 
     def _count(self) -> dict[str, Any]:
-        records = self.records
-        categories = Counter(r.task_category for r in records.values())
+        live = len(self.slot)
+        categories = Counter(c for c in self.category if c is not None)
         strategies = Counter(s for s in self.strategy if s is not None)
         wins = sum(self.wins)
         observations = wins + sum(self.losses)
-        avg = sum(self.average) / len(records) if records else 0.0
+        avg = sum(self.average) / live if live else 0.0
         return {
-            "total_patterns": len(records),
+            "total_patterns": live,
             "categories": dict(categories.most_common()),
             "strategies": dict(strategies.most_common()),
             "avg_success_score": avg,

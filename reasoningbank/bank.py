@@ -137,8 +137,12 @@ class ReasoningBank:
                     record.terms = analyze(as_dict(record.body).get("task_description", ""))
             columns = [_columns(records)]
         covered = self._table.load(columns, snap)
-        # A snapshot that covered every row needs no new one until something changes.
-        self._snapshot_version = self._table.version if covered else None
+        # A snapshot that covered every row needs no new one until something changes,
+        # unless it lacks the rows an open without vectors could take from it instead.
+        rows_wanted = not getattr(self._store, "snapshot_has_rows", True) and not len(
+            self._table.dense
+        )
+        self._snapshot_version = self._table.version if covered and not rows_wanted else None
         if getattr(self._store, "read_only", False):
             return
         if stale and records:
@@ -167,8 +171,11 @@ class ReasoningBank:
         if save is None or getattr(self._store, "read_only", False):
             return
         await self._sync_now()
-        if self._table.version != self._snapshot_version:
-            await save(*self._table.snapshot_columns())
+        table = self._table
+        if table.version != self._snapshot_version:
+            # In the store's row order: an open uses the snapshot only in that order.
+            order = None if table.in_row_order else await self._store.row_ids()  # type: ignore[attr-defined]
+            await save(*table.snapshot_columns(order))
 
     async def __aenter__(self) -> ReasoningBank:
         return self
@@ -193,6 +200,8 @@ class ReasoningBank:
             self._table.unindex(pid)
         for record in changes.upserted:
             self._table.index(record)
+        if changes.upserted:  # their rows' order among ours is the store's to tell
+            self._table.in_row_order = False
 
     @asynccontextmanager
     async def _writing(self) -> AsyncIterator[_Batch]:
@@ -677,10 +686,11 @@ class ReasoningBank:
         """Newest first."""
         await self._sync()
         check_limit(limit, "limit")
+        table = self._table
         rows = [
-            (entry.created_at, self._table.slot[pid], pid)
-            for pid, entry in self._table.records.items()
-            if entry.task_category == category
+            (table.created[slot], slot, pid)
+            for slot, (pid, cat) in enumerate(zip(table.ids, table.category, strict=True))
+            if cat == category and pid is not None
         ]
         found = self._table.patterns([pid for _, _, pid in heapq.nlargest(limit, rows)])
         return [p for p in found if p is not None]

@@ -137,33 +137,6 @@ def _row(row: tuple[Any, ...]) -> Record:
     )
 
 
-def _stream(rows: Iterator[tuple[Any, ...]]) -> Iterator[Record]:
-    """``_row`` for a whole bank, keeping one copy of what rows repeat.
-
-    Patterns with the same terms share one tuple of them (the same task tried again is
-    common), and equal categories, strategies and times (a bulk store stamps one time) share
-    one object: each row would otherwise bring its own copies, about 200 bytes a pattern.
-    Why safe: these values are immutable, and nobody changes a record's terms in place
-    (re-analysing assigns a new list)."""
-    split: dict[str, tuple[str, ...]] = {}
-    names: dict[str, str] = {}
-    times: dict[float, float] = {}
-    for pid, cat, strategy, created, updated, body, terms, blob in rows:
-        listed = split.get(terms)
-        if listed is None:
-            listed = split[terms] = tuple(terms.split(" ")) if terms else ()
-        yield Record(
-            pid,
-            names.setdefault(cat, cat),
-            names.setdefault(strategy, strategy),
-            times.setdefault(created, created) if created else created,
-            times.setdefault(updated, updated) if updated else updated,
-            body,
-            listed,
-            None if blob is None else _unpack(blob),
-        )
-
-
 class SqliteStore:
     kind = "sqlite"
 
@@ -182,6 +155,8 @@ class SqliteStore:
         #: storing a pattern need not clear a tombstone that cannot exist.
         self._no_tombstones_at: int | None = None
         self._loaded_snapshot: Snapshot | None = None
+        #: Whether the last ``load_columns`` took the rows from the index snapshot.
+        self.snapshot_has_rows = False
         self._busy_timeout = 10.0
         self.tracer: Callable[[str, tuple[Any, ...]], None] | None = None
         #: Opened from a read-only file or mount: reads work, writes raise ``ReadOnlyBank``.
@@ -398,31 +373,52 @@ class SqliteStore:
     # -- Store protocol ------------------------------------------------------------------
     async def load(self) -> Iterator[Record]:
         """Streams rows (a generator), so a large bank never sits in memory twice."""
-        return _stream(await self.load_rows())
+        return map(_row, await self.load_rows())
 
     async def load_rows(self, bodies: bool = True) -> sqlite3.Cursor:
         """Every row (``_COLUMNS``), oldest first, and the snapshot's tag and sequence number
         read with them. ``bodies=False``: the body is None on every row (read it with
         ``read_bodies``) when the index snapshot holds every row's numbers."""
-        self._data_version = self._pragma("data_version")
+        self._begin_load(rows=False)
+        return self._select(bodies)
+
+    def _select(self, bodies: bool) -> sqlite3.Cursor:
+        lazy = not bodies and self._loaded_snapshot is not None
         try:
-            # One statement: the snapshot's tag and the sequence number from one snapshot.
-            seq, blob = self._exec(_SEQ_AND_SNAPSHOT).fetchone()
-            self._seen_seq = int(seq)
-            self._loaded_snapshot = snapshot.decode(blob, self._seen_seq)
-            lazy = not bodies and self._loaded_snapshot is not None
             columns = _COLUMNS_NO_BODY if lazy else _COLUMNS
             return self._exec(f"SELECT {columns} FROM patterns ORDER BY rowid")
         except sqlite3.Error as exc:
             raise StorageError(f"read from {self.location} failed: {exc}") from exc
+
+    def _begin_load(self, rows: bool) -> Columns | None:
+        """Read the sequence number and the index snapshot (in one statement, so from one
+        snapshot of the file) and keep the snapshot if it was taken at that number; with
+        ``rows``, return the rows it holds, if it holds them."""
+        self._data_version = self._pragma("data_version")
+        try:
+            seq, blob = self._exec(_SEQ_AND_SNAPSHOT).fetchone()
+        except sqlite3.Error as exc:
+            raise StorageError(f"read from {self.location} failed: {exc}") from exc
+        self._seen_seq = int(seq)
+        got = snapshot.decode(blob, self._seen_seq)
+        self._loaded_snapshot, whole = got or (None, None)
+        self.snapshot_has_rows = whole is not None
+        return whole if rows else None
+
+    async def row_ids(self) -> list[str]:
+        """Every id in row order (the order ``load`` reads rows in)."""
+        return [row[0] for row in self._read("SELECT id FROM patterns ORDER BY rowid")]
 
     async def load_columns(self, bodies: bool = True) -> Iterator[Columns]:
         """``load`` as columns (the bank's fast open), a few thousand rows at a time so a
         large bank never sits in memory twice. Equal categories, strategies, times and terms
         share one object each: rows would otherwise bring their own copies, about 200 bytes
         a pattern. ``bodies=False``: as ``load_rows`` (a bank that reads bodies only when
-        it returns a pattern skips about 60 % of what it would keep)."""
-        return self._chunks(await self.load_rows(bodies))
+        it returns a pattern skips about 60 % of what it would keep), and no row is read at
+        all when the index snapshot holds them (a bank without vectors closed since the last
+        write): reading and converting the rows was a third of opening 100,000 patterns."""
+        whole = self._begin_load(rows=not bodies)
+        return iter([whole]) if whole is not None else self._chunks(self._select(bodies))
 
     def _chunks(self, cursor: sqlite3.Cursor) -> Iterator[Columns]:
         names: dict[str, str] = {}
@@ -510,13 +506,15 @@ class SqliteStore:
         floats: Sequence[Sequence[float]],
         contradictions: Sequence[int],
         has_context: Sequence[bool],
+        rows: snapshot.Rows | None = None,
     ) -> bool:
-        """Save the index snapshot of a bank that has seen every commit up to now; True if
-        saved. Skipped (False) when another process wrote since, or holds the write lock:
-        closing never waits for a snapshot."""
+        """Save the index snapshot of a bank that has seen every commit up to now (``rows``:
+        the rest of each row, see ``snapshot.encode``); True if saved. Skipped (False) when
+        another process wrote since, or holds the write lock: closing never waits for a
+        snapshot."""
         if self.read_only:
             return False
-        blob = snapshot.encode(self._seen_seq, ids, floats, contradictions, has_context)
+        blob = snapshot.encode(self._seen_seq, ids, floats, contradictions, has_context, rows)
         self._conn.execute("PRAGMA busy_timeout=0")
         try:
             cursor = self._exec(_SAVE_SNAPSHOT, (blob, str(self._seen_seq)))
