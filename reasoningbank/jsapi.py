@@ -158,18 +158,17 @@ def _pack_hits(bank: ReasoningBank, hits: Hits, head: str = "") -> str:
     memory: its matches are read and encoded."""
     table = bank._table  # noqa: SLF001 - same package
     ranker = bank._ranker  # noqa: SLF001
-    records, ids, categories = table.records, table.ids, table.category
+    bodies, categories = table.bodies, table.category
+    if bodies is None:
+        return _pack_matches(ranker.matches(hits), head)
     numbers: list[float] = []
-    pieces = []
+    pieces: list[Any] = []  # str: a live slot always has its body
     for score, slot in hits.ranked:
-        body = records[ids[slot]].body  # type: ignore[index]
-        if body is None:
-            return _pack_matches(ranker.matches(hits), head)
         parts = ranker.parts(slot, hits, categories[slot])
         numbers.append(score)
         numbers.append(parts["similarity"])
         numbers += parts.values()
-        pieces.append(body)
+        pieces.append(bodies[slot])
         pieces.append(_names_json(parts))
     return _packed(numbers, pieces, head)
 
