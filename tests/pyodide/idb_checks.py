@@ -242,7 +242,7 @@ async def check_idb_aborted_batch(name):
 
 def _numbers(table):
     """Each pattern's numbers and context flag, by id (reopening may renumber the order)."""
-    ids, floats, contradictions, flags = table.snapshot_columns()
+    ids, floats, contradictions, flags, _ = table.snapshot_columns()
     return {
         pid: (*(column[i] for column in floats), contradictions[i], flags[i])
         for i, pid in enumerate(ids)
