@@ -389,6 +389,8 @@ class ReasoningBank:
                 memo: dict[tuple[Hashable, tuple[str, ...]], int] = {}  # texts weighed so far
                 for cols, known, contexts in parts:
                     self._table.add_fresh(cols, known, contexts, memo)
+                if len(fresh) >= _RANK_AFTER:  # as an open does (``SlotTable.load``)
+                    self._table.lex.rank_all(self._table.quality)
                 return fresh
             self._index_staged(written)
         return ids
@@ -919,6 +921,9 @@ _READ_STEP = 4096
 
 #: New patterns of a bulk store encoded and written per step (one transaction for all).
 _WRITE_STEP = 8192
+#: A bulk store of this many new patterns ranks the texts it changed at once (with numpy),
+#: as an open does, rather than leaving each to the first search that meets it.
+_RANK_AFTER = 10_000
 
 #: A record to write, with what ``SlotTable.index_known`` reads from its body (the numbers
 #: and the context).

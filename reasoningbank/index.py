@@ -206,17 +206,18 @@ class LexicalIndex:
                 self._post(text_id)
 
     def rank_all(self, quality: Sequence[float]) -> None:
-        """Rank the slots of every text of many documents by ``quality`` now, as
-        ``top_texts`` would when it first meets the text, with numpy when it is installed.
-        Why: on a freshly opened bank of 1M patterns, sorting them in Python at the first
-        search meeting each text (~0.4 ms a text of ~1,700 patterns) was most of the
-        slowest searches. Small texts are left to that first search (cheap there)."""
+        """Rank the slots of every text of many documents not ranked yet by ``quality``
+        now, as ``top_texts`` would when it first meets the text, with numpy when it is
+        installed. Why: on a freshly opened or bulk-loaded bank of 1M patterns, sorting them
+        in Python at the first search meeting each text (~0.4 ms a text of ~1,700 patterns)
+        was most of the slowest searches. Small texts are left to that first search (cheap
+        there)."""
         np = sys.modules.get("numpy")  # imported by the dense index when installed
         if np is None:
             return
         values = None
         for text in self._texts.values():
-            if len(text.slots) >= 64:
+            if text.ranked is None and len(text.slots) >= 64:
                 if values is None:  # a copy: ``quality`` may grow later
                     values = np.array(quality, dtype=np.float64)
                 held = list(text.slots)  # the slot objects the index holds already

@@ -56,3 +56,37 @@ def test_searches_find_the_same_with_and_without_ranking_at_once():
                     for slot, s in one_by_one.scores(query, group).items()
                 ]
                 assert sorted(best, reverse=True)[:k] == sorted(exact, reverse=True)[:k]
+
+
+def test_a_large_bulk_store_ranks_its_texts_as_an_open_does():
+    """After a bulk store of many new patterns the texts are ranked already (the first
+    searches of a freshly loaded bank no longer sort them one by one), exactly as the first
+    search would have; a text a later store changes is ranked again by its first search."""
+    from reasoningbank import ReasoningBank
+    from reasoningbank.bank import _RANK_AFTER
+    from reasoningbank.timings import make_dataset
+    from tests.conftest import run
+
+    async def go():
+        bank = await ReasoningBank.open(":memory:", dedup_threshold=None)
+        items = make_dataset(_RANK_AFTER, 1)[0]
+        for i, item in enumerate(items):  # 40 texts: each of ~250 patterns
+            item["task_description"] = f"{WORDS[i % 10]} {WORDS[i % 4]} number {i % 5}"
+            item["task_category"] = "ab"[i % 2]
+        await bank.store_patterns(items)
+        table = bank._table
+        big = [t for t in table.lex._texts.values() if len(t.slots) >= 64]
+        assert big and all(t.ranked is not None for t in big)
+        for t in big:
+            assert t.ranked == sorted(t.slots, key=table.quality.__getitem__, reverse=True)
+        one = dict(items[7], task_description=items[7]["task_description"])
+        await bank.store_pattern(one)
+        stale = [t for t in big if t.ranked is None]
+        assert len(stale) == 1  # the text the single store joined
+        await bank.find_similar(one["task_description"], one["task_category"])
+        assert stale[0].ranked == sorted(
+            stale[0].slots, key=table.quality.__getitem__, reverse=True
+        )
+        await bank.close()
+
+    run(go())
