@@ -248,8 +248,13 @@ class SlotTable:
             offset += n
             covered = self._load_chunk(cols, snap, where, memo) and covered
         self.in_row_order = True
-        self.lex.rank_all(self.quality)
+        self.rank_texts()
         return covered
+
+    def rank_texts(self) -> None:
+        """Rank every large text's slots by quality now (``LexicalIndex.rank_all``), after
+        an open or a large bulk store, rather than in the first search meeting each."""
+        self.lex.rank_all(self.quality)
 
     def _load_chunk(
         self,

@@ -390,7 +390,7 @@ class ReasoningBank:
                 for cols, known, contexts in parts:
                     self._table.add_fresh(cols, known, contexts, memo)
                 if len(fresh) >= _RANK_AFTER:  # as an open does (``SlotTable.load``)
-                    self._table.lex.rank_all(self._table.quality)
+                    self._table.rank_texts()
                 return fresh
             self._index_staged(written)
         return ids
@@ -921,8 +921,8 @@ _READ_STEP = 4096
 
 #: New patterns of a bulk store encoded and written per step (one transaction for all).
 _WRITE_STEP = 8192
-#: A bulk store of this many new patterns ranks the texts it changed at once (with numpy),
-#: as an open does, rather than leaving each to the first search that meets it.
+#: A bulk store of this many new patterns ranks the texts not ranked yet at once (with
+#: numpy), as an open does, rather than leaving each to the first search that meets it.
 _RANK_AFTER = 10_000
 
 #: A record to write, with what ``SlotTable.index_known`` reads from its body (the numbers
