@@ -1031,15 +1031,28 @@ def _cpython_only(method: str) -> None:
 
 
 def _new_id() -> str:
-    """One random (version 4) UUID string, as ``_new_ids`` makes them."""
-    u = os.urandom(16).hex()
-    return f"{u[:8]}-{u[8:12]}-4{u[13:16]}-{'89ab'[int(u[16], 16) & 3]}{u[17:20]}-{u[20:32]}"
+    """One time-ordered (version 7) UUID string, as ``_new_ids`` makes them."""
+    return _uuid7_head() + _uuid7_tail(os.urandom(10).hex(), 0)
 
 
 def _new_ids(n: int) -> Iterator[str]:
-    """``n`` random (version 4) UUID strings from one ``os.urandom`` call: cheaper than
-    ``str(uuid.uuid4())`` or a system call per id in bulk."""
-    h = os.urandom(16 * n).hex()
-    for i in range(0, 32 * n, 32):
-        u = h[i : i + 32]
-        yield f"{u[:8]}-{u[8:12]}-4{u[13:16]}-{'89ab'[int(u[16], 16) & 3]}{u[17:20]}-{u[20:32]}"
+    """``n`` time-ordered (version 7, RFC 9562) UUID strings from one ``os.urandom`` call,
+    in ascending order. Why ordered: SQLite keeps the ids in a b-tree, where ascending keys
+    append to its last page while random ones land on any page (a cache miss and a page
+    split each, at 100,000 patterns: a third of a store's SQLite time)."""
+    head = _uuid7_head()
+    h = os.urandom(10 * n).hex()
+    ids = [head + _uuid7_tail(h, i) for i in range(0, 20 * n, 20)]
+    ids.sort()
+    return iter(ids)
+
+
+def _uuid7_head() -> str:
+    """A version 7 UUID's first 13 characters: the Unix time in milliseconds and the version."""
+    ms = f"{time.time_ns() // 1_000_000:012x}"
+    return f"{ms[:8]}-{ms[8:]}-7"
+
+
+def _uuid7_tail(h: str, i: int) -> str:
+    """The other 23 characters from 20 random hex digits of ``h`` at ``i`` (74 bits used)."""
+    return f"{h[i + 1 : i + 4]}-{'89ab'[int(h[i + 4], 16) & 3]}{h[i + 5 : i + 8]}-{h[i + 8 : i + 20]}"

@@ -447,20 +447,6 @@ def test_stats_are_computed_once_per_change_and_always_current():
     assert run(bank.get_stats())["categories"] == {"backend": 1, "kitchen": 1}
 
 
-def test_generated_ids_are_distinct_version_4_uuids():
-    """Ids of a bulk store come from one random draw; each is still a proper UUID4."""
-    import uuid
-
-    bank = run(ReasoningBank.open(":memory:", dedup_threshold=None))
-    ids = run(bank.store_patterns([pattern(f"task number {i}") for i in range(500)]))
-    ids.append(run(bank.store_pattern(pattern("one more"))))
-    assert len(set(ids)) == 501
-    for pid in ids:
-        parsed = uuid.UUID(pid)
-        assert str(parsed) == pid and parsed.version == 4 and parsed.variant == uuid.RFC_4122
-    run(bank.close())
-
-
 def test_a_bulk_store_equals_storing_one_by_one_including_merges(tmp_path):
     """The bulk path (one transaction, shared analysis, near-duplicate checks shared per
     batch) must leave exactly what storing each pattern in turn leaves: same merges into
