@@ -18,6 +18,7 @@ def test_made_ids_are_version_7_uuids_ascending_in_store_order(tmp_path):
         bank = await ReasoningBank.open(str(tmp_path / "b.db"), dedup_threshold=None)
         before = time.time_ns() // 1_000_000
         bulk = await bank.store_patterns([item(i) for i in range(500)])
+        await asyncio.sleep(0.002)  # a later millisecond
         single = [await bank.store_pattern(item(i)) for i in range(3)]
         after = time.time_ns() // 1_000_000
         await bank.close()
@@ -29,7 +30,7 @@ def test_made_ids_are_version_7_uuids_ascending_in_store_order(tmp_path):
         assert str(u) == made and u.version == 7 and u.variant == uuid.RFC_4122
         assert before <= u.int >> 80 <= after  # the Unix time in milliseconds
     assert bulk == sorted(bulk) and len(set(bulk)) == 500
-    assert bulk[-1] < single[0]  # a later store's id sorts after (a later millisecond)
+    assert bulk[-1] < single[0]  # a later store's id sorts after
     assert len({u[14:] for u in bulk}) == 500  # 74 random bits apart from the time
 
 
