@@ -19,10 +19,17 @@ def nats_server_binary() -> str | None:
     return None
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct free ports: all held at once while picked (one at a time, the system
+    may hand out a port just released again: a node's client and route port collided)."""
+    held = [socket.socket() for _ in range(n)]
+    try:
+        for s in held:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in held]
+    finally:
+        for s in held:
+            s.close()
 
 
 class NatsNode:
@@ -89,8 +96,10 @@ class NatsCluster:
     ``size=1``: one server, no cluster."""
 
     def __init__(self, binary: str, root: Path, size: int = 3) -> None:
+        ports = free_ports(2 * size)
         self.nodes = [
-            NatsNode(binary, root, f"n{i + 1}", free_port(), free_port()) for i in range(size)
+            NatsNode(binary, root, f"n{i + 1}", ports[2 * i], ports[2 * i + 1])
+            for i in range(size)
         ]
         for node in self.nodes:
             node.write_config([n.route_port for n in self.nodes if n is not node])

@@ -397,7 +397,7 @@ def test_workers_need_nats():
 
 def test_hub_cluster_flags_fail_with_one_line(tmp_path):
     from ..conftest import run_cli
-    from .natsnodes import free_port
+    from .natsnodes import free_ports
 
     cases = [
         (["--nats", "http://x"], "--nats http://x: give nats://HOST:PORT (comma-separated)"),
@@ -411,7 +411,7 @@ def test_hub_cluster_flags_fail_with_one_line(tmp_path):
         ),
         (["--budget", "0"], "--budget must be at least 1 spend unit per key per 60 s"),
     ]
-    nobody = f"nats://127.0.0.1:{free_port()}"
+    nobody = f"nats://127.0.0.1:{free_ports(1)[0]}"
     cases.append((["--nats", nobody], f"cannot reach NATS at {nobody}: no server answered in 10 s"))
     for flags, message in cases:
         out = run_cli("hub", "--open", "--port", "0", *flags)
