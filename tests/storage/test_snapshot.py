@@ -8,6 +8,7 @@ import textwrap
 
 from reasoningbank import ReasoningBank
 from reasoningbank.storage import snapshot
+from reasoningbank.storage.sqlite import _CURRENT
 from tests.conftest import ROOT, pattern, run
 
 
@@ -128,8 +129,7 @@ def test_a_damaged_snapshot_is_ignored(db_path):
     fill(db_path)
     conn = sqlite3.connect(db_path)
     blob = conn.execute("SELECT value FROM rb_meta WHERE key = 'index-snapshot'").fetchone()[0]
-    assert snapshot.decode(blob, int(conn.execute(
-        "SELECT value FROM rb_meta WHERE key = 'seq'").fetchone()[0])) is not None  # fmt: skip
+    assert snapshot.decode(blob, conn.execute(_CURRENT).fetchone()[0]) is not None
     conn.execute("UPDATE rb_meta SET value = ? WHERE key = 'index-snapshot'", (blob[:-3],))
     conn.commit()
     conn.close()

@@ -1,14 +1,15 @@
-"""The durable write path in SQL: one statement reads and bumps the sequence number, a
-tombstone is cleared only when one can exist, a lock that wrote nothing leaves no trace,
-and schema 2 (two unread indexes dropped) migrates older files."""
+"""The durable write path in SQL: the sequence number is read from the rows (no counter
+page written), a tombstone is cleared only when one can exist, a lock that wrote nothing
+leaves no trace, and schemas 2 (two unread indexes dropped) and 3 (no counter row) migrate
+older files."""
 
+import os
 import sqlite3
 
 import pytest
 
 from reasoningbank import ReasoningBank
-from reasoningbank.storage import sqlite as sqlite_store
-from reasoningbank.storage.sqlite import _MIGRATIONS, APPLICATION_ID, SCHEMA_VERSION
+from reasoningbank.storage.sqlite import _CURRENT, _MIGRATIONS, APPLICATION_ID, SCHEMA_VERSION
 from tests.conftest import pattern, run
 
 
@@ -26,19 +27,33 @@ def _statements(bank, action):
 
 def _seq(path):
     with sqlite3.connect(path) as conn:
-        return int(conn.execute("SELECT value FROM rb_meta WHERE key = 'seq'").fetchone()[0])
+        return int(conn.execute(_CURRENT).fetchone()[0])
 
 
 def test_a_single_store_runs_four_statements(db_path):
-    """BEGIN IMMEDIATE, the sequence number read and bumped at once, the row, COMMIT: the
-    catch-up needs no read of its own and no tombstone can exist for a fresh id."""
+    """BEGIN IMMEDIATE, the sequence number read, the row, COMMIT: the catch-up needs no
+    read of its own and no tombstone can exist for a fresh id."""
     bank = run(ReasoningBank.open(db_path, dedup_threshold=None))
     run(bank.store_pattern(pattern("first store learns there are no tombstones")))
     seen = _statements(bank, bank.store_pattern(pattern("a single durable store")))
     run(bank.close())
     assert len(seen) == 4, seen
     assert seen[0] == "BEGIN IMMEDIATE" and seen[-1] == "COMMIT"
-    assert "RETURNING" in seen[1] and seen[2].startswith("INSERT OR REPLACE INTO patterns")
+    assert "max(seq)" in seen[1] and seen[2].startswith("INSERT OR REPLACE INTO patterns")
+
+
+def test_a_single_store_commits_three_pages(db_path):
+    """The row, the id index and the sequence index: no counter row is written (it was a
+    fourth page in every commit)."""
+    bank = run(ReasoningBank.open(db_path, dedup_threshold=None))
+    run(bank.store_pattern(pattern("the first store")))
+    wal = db_path + "-wal"
+    for text in ("a second store", "a third store"):
+        before = os.path.getsize(wal)
+        run(bank.store_pattern(pattern(text)))
+        page = bank._store._pragma("page_size")
+        assert (os.path.getsize(wal) - before) / (page + 24) == 3  # WAL frame: 24-byte header
+    run(bank.close())
 
 
 def test_a_tombstone_another_process_left_is_cleared_when_its_id_comes_back(db_path):
@@ -99,21 +114,51 @@ def test_a_lock_that_writes_nothing_changes_nothing(db_path):
     run(bank.close())
 
 
-def test_without_returning_the_sequence_is_read_then_written(db_path, monkeypatch):
-    """SQLite before 3.35 has no RETURNING: the same numbers, from two statements."""
-    monkeypatch.setattr(sqlite_store, "_HAS_RETURNING", False)
+def test_a_lock_that_writes_only_metadata_stamps_no_number(db_path):
+    """A block that only sets metadata commits but stamps no row: the next commit (here
+    another process's) takes the number after the last stamped one, and this bank's
+    catch-up must still see it."""
     bank = run(ReasoningBank.open(db_path, dedup_threshold=None))
     other = run(ReasoningBank.open(db_path, dedup_threshold=None))
-    start = _seq(db_path)
-    run(bank.store_pattern(pattern("from the first")))
-    run(other.store_pattern(pattern("from the second")))
-    run(bank.store_patterns([pattern("a batch"), pattern("of two")]))
-    assert _seq(db_path) == start + 3
-    assert len(run(other.all_patterns())) == 4 and len(run(bank.all_patterns())) == 4
-    seen = _statements(bank, bank.store_pattern(pattern("traced")))
-    assert "RETURNING" not in " ".join(seen) and len(seen) == 5, seen
+    run(bank.store_pattern(pattern("one")))
+    run(other._store.changes())
+
+    async def meta_only() -> None:
+        async with bank._store.write_lock():
+            await bank._store.set_meta("note", "kept")
+
+    run(meta_only())
+    assert run(bank._store.get_meta("note")) == "kept"
+    stored = run(other.store_pattern(pattern("from the other process")))
+    assert [r.id for r in run(bank._store.changes()).upserted] == [stored]
     run(bank.close())
     run(other.close())
+
+
+def test_the_sequence_number_never_goes_back(db_path):
+    """Deleting the newest pattern, storing its id again, deleting everything: every step
+    gets a larger number, so a watcher catching up after each is told exactly that step."""
+    bank = run(ReasoningBank.open(db_path, dedup_threshold=None))
+    watcher = run(ReasoningBank.open(db_path, dedup_threshold=None))
+    steps = [
+        (bank.store_patterns([pattern("a", id="a"), pattern("b", id="b")]), ["a", "b"], []),
+        (bank.delete_pattern("b"), [], ["b"]),
+        (bank.store_pattern(pattern("b again", id="b")), ["b"], []),
+        (bank.delete_pattern("b"), [], ["b"]),
+        (bank.delete_pattern("a"), [], ["a"]),
+        (bank.store_pattern(pattern("c", id="c")), ["c"], []),
+    ]
+    last = _seq(db_path)
+    for action, upserted, deleted in steps:
+        run(action)
+        now = _seq(db_path)
+        assert now > last
+        last = now
+        changes = run(watcher._store.changes())
+        assert sorted(r.id for r in changes.upserted) == upserted
+        assert changes.deleted == deleted
+    run(bank.close())
+    run(watcher.close())
 
 
 def _schema_1_bank(path):
@@ -147,7 +192,8 @@ def test_a_schema_1_bank_migrates_to_schema_2_and_keeps_its_patterns(tmp_path):
     run(bank.store_pattern(pattern("after the migration")))
     run(bank.close())
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert conn.execute("SELECT count(*) FROM rb_meta WHERE key = 'seq'").fetchone()[0] == 0
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
         assert "patterns_by_seq" in names
         assert not {"patterns_by_category", "patterns_by_created"} & names
