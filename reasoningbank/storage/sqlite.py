@@ -111,13 +111,10 @@ _EVERY_BODY = "SELECT id, body, seq > ? FROM patterns"
 #: One pass beats a search per id from this share of the rows on (a search costs a few
 #: times what a row of the pass does: measured at 100k, 1/3 is the break-even).
 _SCAN_SHARE = 3
-_SEQ_AND_SNAPSHOT = (
-    f"SELECT ({_CURRENT}), (SELECT value FROM rb_meta WHERE key = 'index-snapshot')"
-)
+_SEQ_AND_SNAPSHOT = f"SELECT ({_CURRENT}), (SELECT value FROM rb_meta WHERE key = 'index-snapshot')"
 #: Written only while the sequence number is still the one the snapshot describes.
 _SAVE_SNAPSHOT = (
-    "INSERT OR REPLACE INTO rb_meta (key, value) SELECT 'index-snapshot', ?"
-    f" WHERE ({_CURRENT}) = ?"
+    f"INSERT OR REPLACE INTO rb_meta (key, value) SELECT 'index-snapshot', ? WHERE ({_CURRENT}) = ?"
 )
 
 

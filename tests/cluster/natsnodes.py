@@ -98,8 +98,7 @@ class NatsCluster:
     def __init__(self, binary: str, root: Path, size: int = 3) -> None:
         ports = free_ports(2 * size)
         self.nodes = [
-            NatsNode(binary, root, f"n{i + 1}", ports[2 * i], ports[2 * i + 1])
-            for i in range(size)
+            NatsNode(binary, root, f"n{i + 1}", ports[2 * i], ports[2 * i + 1]) for i in range(size)
         ]
         for node in self.nodes:
             node.write_config([n.route_port for n in self.nodes if n is not node])
