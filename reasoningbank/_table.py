@@ -159,12 +159,22 @@ class SlotTable:
         if self.bodies is not None:
             body = record.body
             row.append(body if isinstance(body, str) else compact(body))
-        columns = (*self._rows(), *self._numbers())
-        if fresh:
+        if fresh:  # appended column by column: a single store's common case
             self.ids.append(pid)
-            for column, value in zip(columns, (*row, *known), strict=True):
-                column.append(value)
+            self.category.append(row[0])
+            self.strategy.append(row[1])
+            self.terms.append(terms)
+            self.created.append(row[3])
+            self.updated.append(row[4])
+            if self.bodies is not None:
+                self.bodies.append(row[5])
+            self.quality.append(known[0])
+            self.wins.append(known[1])
+            self.losses.append(known[2])
+            self.average.append(known[3])
+            self.contradictions.append(known[4])
         else:
+            columns = (*self._rows(), *self._numbers())
             self.in_row_order = False
             for column, value in zip(columns, (*row, *known), strict=True):
                 column[slot] = value

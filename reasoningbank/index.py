@@ -156,7 +156,12 @@ class LexicalIndex:
         text = self._texts[text_id]
         text.slots.add(slot)
         text.ranked = None
-        self._hold([slot], [text_id])
+        held = self._text_of_slot
+        if slot == len(held):  # the usual case: a new slot at the end
+            held.append(text_id)
+            self._documents += 1
+        else:
+            self._hold([slot], [text_id])
         # Decided after the slot counts again: re-adding a document must not leave it unposted.
         if is_new and not self._stale():
             self._post(text_id)  # else the next refresh() weighs every posting anyway

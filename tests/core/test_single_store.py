@@ -131,3 +131,20 @@ def test_format_time_is_datetime_isoformat():
     values += [math.nextafter(v, math.inf) for v in edges[:12]]
     for ts in values:
         assert format_time(ts) == _reference(ts), ts
+
+
+@pytest.mark.parametrize("where", ["memory", "file"])
+def test_a_fresh_store_appends_one_value_to_every_column(tmp_path, where):
+    """The single store appends to each column by name (no loop over them): every column
+    the table keeps must still grow by one per new pattern, with or without bodies."""
+    path = ":memory:" if where == "memory" else str(tmp_path / "b.db")
+    bank = run(ReasoningBank.open(path, dedup_threshold=None))
+    run(bank.store_patterns([pattern(f"bulk task {i}") for i in range(3)]))
+    for i in range(4):
+        run(bank.store_pattern(pattern(f"single task {i}")))
+    table = bank._table
+    assert (table.bodies is not None) == (where == "memory")
+    for column in (*table._rows(), *table._numbers()):
+        assert len(column) == len(table.ids) == 7
+    assert len(table.lex) == 7 and table.lex._text_of_slot.tolist() != [-1] * 7
+    run(bank.close())
