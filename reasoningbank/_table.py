@@ -153,27 +153,27 @@ class SlotTable:
         if slot is None:
             slot = self.slot[pid] = len(self.ids)
         terms = record.terms if type(record.terms) is tuple else tuple(record.terms)
-        row: list[Any] = [
-            record.task_category, record.strategy, terms, record.created_at, record.updated_at
-        ]  # fmt: skip
-        if self.bodies is not None:
-            body = record.body
-            row.append(body if isinstance(body, str) else compact(body))
+        body = record.body
+        if self.bodies is not None and not isinstance(body, str):
+            body = compact(body)
         if fresh:  # appended column by column: a single store's common case
             self.ids.append(pid)
-            self.category.append(row[0])
-            self.strategy.append(row[1])
+            self.category.append(record.task_category)
+            self.strategy.append(record.strategy)
             self.terms.append(terms)
-            self.created.append(row[3])
-            self.updated.append(row[4])
+            self.created.append(record.created_at)
+            self.updated.append(record.updated_at)
             if self.bodies is not None:
-                self.bodies.append(row[5])
+                self.bodies.append(body)
             self.quality.append(known[0])
             self.wins.append(known[1])
             self.losses.append(known[2])
             self.average.append(known[3])
             self.contradictions.append(known[4])
         else:
+            row = (record.task_category, record.strategy, terms, record.created_at, record.updated_at)
+            if self.bodies is not None:
+                row = (*row, body)
             columns = (*self._rows(), *self._numbers())
             self.in_row_order = False
             for column, value in zip(columns, (*row, *known), strict=True):

@@ -42,7 +42,7 @@ from .model import (
 )
 from .storage import default_location, open_store
 from .storage.base import Columns, Record, Store
-from .text import ANALYZER_VERSION, analyze
+from .text import ANALYZER_VERSION, analyze, terms_of
 from .vectors import check_vector, cosine, make_dense_index
 
 __all__ = ["ReasoningBank", "default_location"]
@@ -255,7 +255,7 @@ class ReasoningBank:
             meta.created_at,
             meta.updated_at,
             pattern.body_json(),
-            analyze(pattern.task_description) if terms is None else terms,
+            terms_of(pattern.task_description) if terms is None else terms,
             pattern.embedding,
         )
         # A copy: a caller's Pattern object must not reach into the index.
@@ -306,7 +306,7 @@ class ReasoningBank:
 
     async def _store_draft(self, draft: Draft, stamped: float) -> str:
         """``_store_all([draft])``, step for step, without its lists and layers."""
-        terms = tuple(analyze(draft[1]))
+        terms = terms_of(draft[1])
         async with self._mutex:
             async with self._store.write_lock():
                 await self._sync()  # also refuses a bank closed while this waited

@@ -63,6 +63,10 @@ def term_weights(terms: Iterable[str]) -> dict[str, float]:
     return {t: 1.0 + math.log(c) for t, c in Counter(terms).items()}
 
 
+#: Texts ``LexicalIndex.add`` remembers by their terms (then it starts over): a task stored
+#: again (another attempt, another strategy) skips weighing its terms, a fifth of a store.
+_RECENT_TEXTS = 4096
+
 #: Identity of a distinct text: its group and its sorted (term id, tf) pairs.
 _Key = tuple[Hashable, tuple[tuple[int, float], ...]]
 
@@ -112,6 +116,8 @@ class LexicalIndex:
         self._max_weight: list[dict[Hashable, float]] = []
         self._texts: dict[int, _Text] = {}
         self._text_of_key: dict[_Key, int] = {}
+        # (group, terms) -> text id, for the texts ``add`` met lately (``_RECENT_TEXTS``)
+        self._recent: dict[tuple[Hashable, tuple[str, ...]], int] = {}
         # slot -> text id (-1: no document): by slot rather than a dict, 8 bytes a slot
         # instead of ~50 (it is the inverse of the texts' slot sets).
         self._text_of_slot = array("q")
@@ -152,8 +158,22 @@ class LexicalIndex:
         """Index (or re-index) a document under ``slot``, in ``group``."""
         if self._text_id(slot) >= 0:
             self.remove(slot)
-        text_id, is_new = self._weigh(terms, group, 1)
-        text = self._texts[text_id]
+        recent = self._recent
+        key = (group, terms) if type(terms) is tuple else None
+        text_id = recent.get(key, -1) if key is not None else -1
+        text = self._texts.get(text_id)
+        if text is not None:  # a text stored lately: its terms weighed already
+            is_new = False
+            df = self._df
+            for tid in text.tfs:
+                df[tid] += 1
+        else:
+            text_id, is_new = self._weigh(terms, group, 1)
+            text = self._texts[text_id]
+            if key is not None:
+                if len(recent) >= _RECENT_TEXTS:
+                    recent.clear()
+                recent[key] = text_id
         text.slots.add(slot)
         text.ranked = None
         held = self._text_of_slot

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-__all__ = ["ANALYZER_VERSION", "STOP_WORDS", "analyze", "stem"]
+__all__ = ["ANALYZER_VERSION", "STOP_WORDS", "analyze", "stem", "terms_of"]
 
 #: Bumped whenever ``analyze`` changes output; a bank re-indexes when its stored version differs.
 ANALYZER_VERSION = "lex-2"
@@ -181,4 +181,28 @@ def analyze(text: str) -> list[str]:
         if token in STOP_WORDS:
             continue
         terms.append(stem(token))
+    return terms
+
+
+#: ``terms_of``' memory: at most this many texts (then it starts over), each at most
+#: ``_TERMS_TEXT_MAX`` characters (longer ones are analysed every time).
+_TERMS_TEXTS = 4096
+_TERMS_TEXT_MAX = 1024
+_TERMS: dict[str, tuple[str, ...]] = {}
+
+
+def terms_of(text: str) -> tuple[str, ...]:
+    """``analyze(text)`` as a tuple, remembered for recent texts.
+
+    Why: agents store the same task again and again (each attempt, each strategy; MaTTS
+    stores k of them at once) and search with it; analysing it was a twentieth of a store.
+    The tuple is shared, so the patterns of one task also share their terms in memory.
+    """
+    terms = _TERMS.get(text)
+    if terms is None:
+        terms = tuple(analyze(text))
+        if len(text) <= _TERMS_TEXT_MAX:
+            if len(_TERMS) >= _TERMS_TEXTS:
+                _TERMS.clear()
+            _TERMS[text] = terms
     return terms

@@ -608,6 +608,20 @@ class SqliteStore:
             self._conn.executemany(_UNTOMB, zip(cols.ids))
 
     def _put(self, records: list[Record], delete: Sequence[str], seq: int) -> None:
+        if len(records) == 1 and not delete:  # the common single store: one row, no layers
+            r = records[0]
+            body, vector = r.body, r.embedding
+            self._conn.execute(
+                _UPSERT,
+                (
+                    r.id, r.task_category, r.strategy, r.created_at, r.updated_at,
+                    body if isinstance(body, str) else _ENCODE(body), " ".join(r.terms),
+                    None if vector is None else _pack(vector), seq,
+                ),
+            )  # fmt: skip
+            if self._tombstones_before(seq):
+                self._conn.execute(_UNTOMB, (r.id,))
+            return
         joined: dict[int, str] = {}  # patterns of one task share one terms tuple: join once
         # Made one at a time: a bulk store never holds every row at once.
         rows = (
@@ -619,9 +633,7 @@ class SqliteStore:
             )
             for r in records
         )  # fmt: skip
-        if len(records) == 1:  # the common single store: skip executemany's setup
-            self._conn.execute(_UPSERT, next(rows))
-        elif records:
+        if records:
             self._conn.executemany(_UPSERT, rows)
             self._txn_rows += len(records)
         if records and self._tombstones_before(seq):

@@ -217,3 +217,55 @@ def test_the_prior_fades_as_the_bank_learns_its_own_statistics():
     assert small.idf("common") < small.idf("x") - 1.0  # the prior speaks in a tiny bank
     bank_only = math.log(20001 / 5001) + 1  # df("common") = 5,000 of 20,000 documents
     assert abs(large.idf("common") - bank_only) < 0.06  # and is drowned out in a big one
+
+
+def test_texts_remembered_by_their_terms_index_as_when_weighed_afresh(monkeypatch):
+    """``add`` skips weighing the terms of a text it met lately (tuples); the index must be
+    the one weighing every document builds: same scores, same IDF, after removals emptied
+    a remembered text, and after the memory started over."""
+    import reasoningbank.index as index_module
+
+    monkeypatch.setattr(index_module, "_RECENT_TEXTS", 5)
+    rnd = random.Random(11)
+    texts = [tuple(rnd.choice(WORDS) for _ in range(rnd.randint(1, 6))) for _ in range(12)]
+    remembered, weighed = LexicalIndex(), LexicalIndex()
+    for step in range(600):
+        slot = rnd.randrange(80)
+        if rnd.random() < 0.3:
+            remembered.remove(slot)
+            weighed.remove(slot)
+        else:
+            terms, group = rnd.choice(texts), rnd.choice(("a", "b"))
+            remembered.add(slot, terms, group)
+            weighed.add(slot, list(terms), group)  # a list: never remembered
+        if step % 50 == 0:
+            query = list(rnd.choice(texts))
+            for group in (None, "a"):
+                assert remembered.scores(query, group) == pytest.approx(
+                    weighed.scores(query, group)
+                )
+    assert len(remembered) == len(weighed)
+    assert remembered.vocabulary_size == weighed.vocabulary_size
+    for word in WORDS:
+        assert remembered.idf(stem(word)) == pytest.approx(weighed.idf(stem(word)))
+        assert remembered.idf(word) == pytest.approx(weighed.idf(word))
+
+
+def test_terms_of_is_analyze_remembered_within_its_bounds(monkeypatch):
+    import reasoningbank.text as text_module
+    from reasoningbank.text import terms_of
+
+    monkeypatch.setattr(text_module, "_TERMS", {})
+    monkeypatch.setattr(text_module, "_TERMS_TEXTS", 3)
+    monkeypatch.setattr(text_module, "_TERMS_TEXT_MAX", 40)
+    seen = []
+    for i in range(10):
+        text = f"Refreshing the OAuth tokens {i}"
+        first = terms_of(text)
+        assert first == tuple(analyze(text))
+        assert terms_of(text) is first  # remembered: the same tuple, shared
+        seen.append(len(text_module._TERMS))
+    assert max(seen) <= 3  # never more texts than the bound
+    long_text = "refresh " * 10
+    assert terms_of(long_text) == tuple(analyze(long_text))
+    assert long_text not in text_module._TERMS  # longer than the bound: analysed each time
