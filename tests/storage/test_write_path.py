@@ -31,15 +31,39 @@ def _seq(path):
 
 
 def test_a_single_store_runs_four_statements(db_path):
-    """BEGIN IMMEDIATE, the sequence number read, the row, COMMIT: the catch-up needs no
-    read of its own and no tombstone can exist for a fresh id."""
+    """BEGIN IMMEDIATE, whether anyone else committed (``data_version``), the row, COMMIT:
+    the sequence number is our own last one, the catch-up needs no read of its own and no
+    tombstone can exist for a fresh id."""
     bank = run(ReasoningBank.open(db_path, dedup_threshold=None))
     run(bank.store_pattern(pattern("first store learns there are no tombstones")))
     seen = _statements(bank, bank.store_pattern(pattern("a single durable store")))
     run(bank.close())
     assert len(seen) == 4, seen
     assert seen[0] == "BEGIN IMMEDIATE" and seen[-1] == "COMMIT"
-    assert "max(seq)" in seen[1] and seen[2].startswith("INSERT OR REPLACE INTO patterns")
+    assert seen[1] == "PRAGMA data_version"
+    assert seen[2].startswith("INSERT OR REPLACE INTO patterns")
+    assert _seq(db_path) == 2
+
+
+def test_a_write_after_another_connections_commit_reads_the_sequence_number(db_path):
+    """Another connection committed since our last write: its number is read, not our own
+    remembered one, so ours comes after it and ``changes()`` reports its row."""
+    bank = run(ReasoningBank.open(db_path, dedup_threshold=None))
+    other = run(ReasoningBank.open(db_path, dedup_threshold=None))
+    run(bank.store_pattern(pattern("ours first")))
+    for turn in range(3):
+        theirs = run(other.store_pattern(pattern(f"theirs {turn}")))
+        stamped_by_them = _seq(db_path)
+        seen = _statements(bank, bank.store_pattern(pattern(f"ours {turn}")))
+        assert any("max(seq)" in sql for sql in seen), seen
+        assert _seq(db_path) == stamped_by_them + 1
+        assert run(bank.get_pattern(theirs)) is not None  # caught up inside the lock
+    seen = _statements(bank, bank.store_pattern(pattern("ours again")))
+    assert not any("max(seq)" in sql for sql in seen), seen  # nobody wrote: remembered
+    assert _seq(db_path) == 1 + 2 * 3 + 1
+    assert run(other.get_stats())["total_patterns"] == 8  # the other saw every write
+    run(other.close())
+    run(bank.close())
 
 
 def test_a_single_store_commits_three_pages(db_path):
