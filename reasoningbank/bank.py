@@ -275,17 +275,31 @@ class ReasoningBank:
     ) -> str | None:
         if self.dedup_threshold is None or not terms:
             return None
-        ids = self._table.ids
-        best: tuple[float, int] | None = None
-        for slot, sim in self._table.lex.near_duplicates(
-            terms, self.dedup_threshold, lambda s: self._table.strategy[s] == strategy, cat
-        ):
-            if embedding is not None and self._table.dense.has(slot):
-                if cosine(embedding, self._table.dense.vector(slot) or []) < self.dedup_threshold:
-                    continue
+        table, threshold = self._table, self.dedup_threshold
+        strategies, dense = table.strategy, table.dense
+        best: tuple[float, int] | None = None  # the most similar, then the oldest slot
+        for slots, sim in table.lex.near_duplicate_texts(terms, threshold, cat):
+            if best is not None and sim < best[0]:
+                continue
+            if embedding is None:
+                slot = min((s for s in slots if strategies[s] == strategy), default=-1)
+            else:  # the oldest whose vector (if it has one) is near enough too
+                slot = next(
+                    (
+                        s
+                        for s in sorted(slots)
+                        if strategies[s] == strategy
+                        and not (
+                            dense.has(s) and cosine(embedding, dense.vector(s) or []) < threshold
+                        )
+                    ),
+                    -1,
+                )
+            if slot < 0:
+                continue
             if best is None or (sim, -slot) > (best[0], -best[1]):
                 best = (sim, slot)
-        return ids[best[1]] if best else None
+        return table.ids[best[1]] if best else None
 
     async def store_pattern(self, pattern: dict[str, Any] | Pattern) -> str:
         """Validate and store one pattern; returns its id.

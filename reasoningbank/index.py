@@ -486,22 +486,44 @@ class LexicalIndex:
         accept: Callable[[int], bool],
         group: Hashable = _ANY,
     ) -> list[tuple[int, float]]:
-        """Accepted documents (in ``group``) whose cosine with ``terms`` is ≥ ``threshold``.
+        """Accepted documents (in ``group``) whose cosine with ``terms`` is ≥ ``threshold``,
+        each text's in slot order (see ``near_duplicate_texts``)."""
+        return [
+            (slot, cos)
+            for slots, cos in self.near_duplicate_texts(terms, threshold, group)
+            for slot in sorted(slots)
+            if accept(slot)
+        ]
 
-        Cheap enough for every write: a document missing query term t has cosine at most
-        sqrt(1 - q_t^2), so when the heaviest query term alone rules out documents without
-        it, only that term's postings are candidates.
+    def near_duplicate_texts(
+        self, terms: Iterable[str], threshold: float, group: Hashable = _ANY
+    ) -> list[tuple[set[int], float]]:
+        """The texts (in ``group``) whose cosine with ``terms`` is ≥ ``threshold``: each
+        as the slots of its documents (the index's own set: read it before any change)
+        and that cosine.
+
+        Cheap enough for every write: a document holding only the query terms in ``held``
+        has cosine at most sqrt(sum of q_t^2 over ``held``) (Cauchy-Schwarz; words no
+        document has count in the query's norm, never in a document's). So nothing
+        qualifies when the known terms' share is below the threshold (a task with a new
+        word), and every term whose absence alone rules a document out is required: only
+        the texts holding all of them are scored.
         """
         self.refresh()
         query = self.query_vector(terms)
         if not query:
             return []
-        heavy, weight = max(query.items(), key=lambda kv: kv[1])
-        if 1.0 - weight * weight < threshold * threshold:
-            candidates: Iterable[int] = [t for b in self._buckets(heavy, group) for t in b]
+        floor = threshold - 1e-12  # what counts as reaching it (below)
+        bound = floor * floor if floor > 0.0 else 0.0
+        known = sum(w * w for w in query.values())
+        if known < bound:
+            return []
+        required = [tid for tid, w in query.items() if known - w * w < bound]
+        if required:
+            candidates: Iterable[int] = self._texts_with_all(required, group)
         else:
             candidates = self._text_scores(query, group).keys()
-        out: list[tuple[int, float]] = []
+        out: list[tuple[set[int], float]] = []
         for text_id in candidates:
             text = self._texts[text_id]
             cos = 0.0
@@ -509,6 +531,20 @@ class LexicalIndex:
                 bucket = self._postings[tid].get(text.group)
                 if bucket:
                     cos += qw * bucket.get(text_id, 0.0)
-            if cos >= threshold - 1e-12:
-                out.extend((slot, cos) for slot in sorted(text.slots) if accept(slot))
+            if cos >= floor:
+                out.append((text.slots, cos))
+        return out
+
+    def _texts_with_all(self, tids: list[int], group: Hashable) -> list[int]:
+        """The posted texts (in ``group``) that hold every term of ``tids``."""
+        postings = self._postings
+        groups = postings[tids[0]].keys() if group is _ANY else (group,)
+        out: list[int] = []
+        for g in groups:
+            buckets = [postings[tid].get(g) for tid in tids]
+            if not all(buckets):
+                continue
+            buckets.sort(key=len)  # type: ignore[arg-type]
+            first, rest = buckets[0], buckets[1:]
+            out.extend(t for t in first if all(t in b for b in rest))  # type: ignore[union-attr]
         return out

@@ -86,6 +86,41 @@ def test_near_duplicates_match_brute_force_filter():
         assert found == expected
 
 
+@pytest.mark.parametrize("threshold", [0.95, 0.8, 0.5, 0.2])
+def test_near_duplicates_with_required_terms_and_new_words_match_brute_force(threshold):
+    """The near-duplicate check scores only texts holding every term whose absence alone
+    rules a document out, and nothing when the query's known words cannot reach the
+    threshold (a new word): the same documents as scoring every one, in each group and in
+    all of them, before and after removals."""
+    rnd = random.Random(13)
+    index = LexicalIndex()
+    docs = {}
+    for slot in range(400):
+        docs[slot] = ([rnd.choice(WORDS[:10]) for _ in range(rnd.randint(1, 6))], rnd.choice("ab"))
+        index.add(slot, *docs[slot])
+    for slot in rnd.sample(sorted(docs), 60):
+        index.remove(slot)
+        del docs[slot]
+    queries = [docs[s][0] for s in sorted(docs)[:30]]
+    queries += [q + ["neverseen"] for q in queries[:10]]  # a new word: weighs in the norm
+    queries += [q + ["neverseen", "unheardof", "novel"] for q in queries[:5]]
+    for query in queries:
+        for group in (None, "a", "b"):
+            got = index.near_duplicates(
+                query, threshold, lambda s: s % 3 != 0, *(() if group is None else (group,))
+            )
+            expected = {
+                s
+                for s, (terms, g) in docs.items()
+                if s % 3 != 0
+                and group in (None, g)
+                and _brute_cosine(index, query, terms) >= threshold - 1e-12
+            }
+            assert {s for s, _ in got} == expected
+            for s, sim in got:
+                assert sim == pytest.approx(_brute_cosine(index, query, docs[s][0]), abs=1e-9)
+
+
 def test_group_restricted_scores_equal_filtered_global_scores():
     rnd = random.Random(8)
     index = LexicalIndex()
