@@ -28,6 +28,8 @@ from array import array
 from collections import Counter
 from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
 from importlib import resources
+from itertools import repeat
+from operator import add, mul
 
 __all__ = ["LexicalIndex", "term_weights"]
 
@@ -62,6 +64,9 @@ def term_weights(terms: Iterable[str]) -> dict[str, float]:
         return weights
     return {t: 1.0 + math.log(c) for t, c in Counter(terms).items()}
 
+
+#: Up to this many texts are scored one by one (``LexicalIndex._cosines``), more by columns.
+_FEW_TEXTS = 16
 
 #: Texts ``LexicalIndex.add`` remembers by their terms (then it starts over): a task stored
 #: again (another attempt, another strategy) skips weighing its terms, a fifth of a store.
@@ -520,31 +525,59 @@ class LexicalIndex:
             return []
         required = [tid for tid, w in query.items() if known - w * w < bound]
         if required:
-            candidates: Iterable[int] = self._texts_with_all(required, group)
+            by_group = self._candidate_texts(required, group)
         else:
-            candidates = self._text_scores(query, group).keys()
+            by_group = {}
+            for text_id in self._text_scores(query, group):
+                by_group.setdefault(self._texts[text_id].group, []).append(text_id)
         out: list[tuple[set[int], float]] = []
-        for text_id in candidates:
-            text = self._texts[text_id]
-            cos = 0.0
-            for tid, qw in query.items():
-                bucket = self._postings[tid].get(text.group)
-                if bucket:
-                    cos += qw * bucket.get(text_id, 0.0)
-            if cos >= floor:
-                out.append((text.slots, cos))
+        texts = self._texts
+        for g, text_ids in by_group.items():
+            for text_id, cos in zip(text_ids, self._cosines(query, g, text_ids), strict=True):
+                if cos >= floor:
+                    out.append((texts[text_id].slots, cos))
         return out
 
-    def _texts_with_all(self, tids: list[int], group: Hashable) -> list[int]:
-        """The posted texts (in ``group``) that hold every term of ``tids``."""
+    def _cosines(
+        self, query: dict[int, float], group: Hashable, text_ids: list[int]
+    ) -> list[float]:
+        """The exact cosine of each text of ``group`` with ``query``, summed term by term in
+        the query's order: text by text for a few, else one map per term (no interpreted
+        step per text: a common task's words can be held by thousands)."""
+        postings = self._postings
+        terms = [(qw, b) for tid, qw in query.items() if (b := postings[tid].get(group))]
+        if len(text_ids) <= _FEW_TEXTS:
+            out = []
+            for text_id in text_ids:
+                cos = 0.0
+                for qw, bucket in terms:
+                    cos += qw * bucket.get(text_id, 0.0)
+                out.append(cos)
+            return out
+        sums = [0.0] * len(text_ids)
+        for qw, bucket in terms:
+            sums = list(
+                map(add, sums, map(mul, repeat(qw), map(bucket.get, text_ids, repeat(0.0))))
+            )
+        return sums
+
+    def _candidate_texts(self, tids: list[int], group: Hashable) -> dict[Hashable, list[int]]:
+        """The posted texts (in ``group``) that may hold every term of ``tids``, by group:
+        those of the smallest of their buckets, kept only if each other bucket holds them
+        too unless they are few (scoring them is then cheaper than the tests)."""
         postings = self._postings
         groups = postings[tids[0]].keys() if group is _ANY else (group,)
-        out: list[int] = []
+        out: dict[Hashable, list[int]] = {}
         for g in groups:
             buckets = [postings[tid].get(g) for tid in tids]
             if not all(buckets):
                 continue
             buckets.sort(key=len)  # type: ignore[arg-type]
-            first, rest = buckets[0], buckets[1:]
-            out.extend(t for t in first if all(t in b for b in rest))  # type: ignore[union-attr]
+            held: Iterable[int] = buckets[0]  # type: ignore[assignment]
+            if len(buckets[0]) > _FEW_TEXTS:  # type: ignore[arg-type]
+                for bucket in buckets[1:]:  # membership tests chained in C, smallest first
+                    held = filter(bucket.__contains__, held)  # type: ignore[union-attr]
+            found = list(held)
+            if found:
+                out[g] = found
         return out

@@ -86,12 +86,18 @@ def test_near_duplicates_match_brute_force_filter():
         assert found == expected
 
 
+@pytest.mark.parametrize("few", [0, 10**9])  # texts scored by columns / one by one
 @pytest.mark.parametrize("threshold", [0.95, 0.8, 0.5, 0.2])
-def test_near_duplicates_with_required_terms_and_new_words_match_brute_force(threshold):
+def test_near_duplicates_with_required_terms_and_new_words_match_brute_force(
+    threshold, few, monkeypatch
+):
     """The near-duplicate check scores only texts holding every term whose absence alone
     rules a document out, and nothing when the query's known words cannot reach the
     threshold (a new word): the same documents as scoring every one, in each group and in
     all of them, before and after removals."""
+    import reasoningbank.index as index_module
+
+    monkeypatch.setattr(index_module, "_FEW_TEXTS", few)
     rnd = random.Random(13)
     index = LexicalIndex()
     docs = {}
