@@ -49,6 +49,10 @@ __all__ = ["ReasoningBank", "default_location"]
 
 Embedder = Callable[[str], Any]
 
+#: A new pattern whose text has at least this cosine with a stored one of the same category
+#: and strategy is merged into it (``dedup_threshold``; None stores every pattern apart).
+DEFAULT_DEDUP_THRESHOLD = 0.95
+
 
 class ReasoningBank:
     """Agent memory: store attempts, find similar ones, recommend strategies, learn."""
@@ -59,7 +63,7 @@ class ReasoningBank:
         *,
         embedder: Embedder | None = None,
         weights: ScoreWeights | dict[str, float] | None = None,
-        dedup_threshold: float | None = 0.95,
+        dedup_threshold: float | None = DEFAULT_DEDUP_THRESHOLD,
         half_life_days: float | None = 30.0,
         vector_backend: str | None = None,
         clock: Callable[[], float] = time.time,
@@ -601,7 +605,7 @@ class ReasoningBank:
         merged: list[dict[str, Any]] = []
         updates: dict[str, Pattern] = {}
         gone: set[str] = set()
-        threshold = self.dedup_threshold or 0.95
+        threshold = self.dedup_threshold or DEFAULT_DEDUP_THRESHOLD
         for slot, pid in enumerate(self._table.ids):
             if pid is None or pid in gone:
                 continue

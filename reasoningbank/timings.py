@@ -99,7 +99,7 @@ async def run_benchmark(
 
     Deduplication is off so the bank holds exactly ``n`` patterns, like the peer does.
     """
-    from .bank import ReasoningBank
+    from .bank import DEFAULT_DEDUP_THRESHOLD, ReasoningBank
     from .errors import InvalidPattern
 
     for name, value in (("n", n), ("queries", queries)):
@@ -128,6 +128,19 @@ async def run_benchmark(
                 async with bank._writing():
                     pass
                 locks.append(time.perf_counter() - t)
+            # The default near-duplicate check (what a bank opened with no options runs):
+            # a new task (a word the bank never saw), then tasks it holds (merged into them).
+            bank.dedup_threshold = DEFAULT_DEDUP_THRESHOLD
+            new_tasks, merges = [], []
+            for i, p in enumerate(pats[:200]):
+                fresh = {**p, "task_description": f"{p['task_description']} novel{i}"}
+                t = time.perf_counter()
+                await bank.store_pattern(fresh)
+                new_tasks.append(time.perf_counter() - t)
+                t = time.perf_counter()
+                await bank.store_pattern(dict(p))
+                merges.append(time.perf_counter() - t)
+            bank.dedup_threshold = None
             await bank.find_similar(qs[0]["task_description"], qs[0]["task_category"], top_k=5)
             lat = []
             for q in qs:
@@ -146,6 +159,8 @@ async def run_benchmark(
         "bulk_store_patterns_per_s": n / bulk,
         "store_durable_us_p50": statistics.median(singles) * 1e6,
         "store_write_lock_us_p50": statistics.median(locks) * 1e6,
+        "store_new_task_dedup_us_p50": statistics.median(new_tasks) * 1e6,
+        "store_merge_dedup_us_p50": statistics.median(merges) * 1e6,
         "find_similar_p50_ms": statistics.median(lat) * 1e3,
         "find_similar_p95_ms": _pct(lat, 0.95) * 1e3,
         "open_s": reopen,

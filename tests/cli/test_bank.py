@@ -145,3 +145,5 @@ def test_bench_json_reports_timings(capsys):
     result = json.loads(out)
     assert code == 0 and result["n"] == 300
     assert result["find_similar_p50_ms"] > 0 and result["bulk_store_patterns_per_s"] > 0
+    # single stores with the default near-duplicate check: a new task, a task held (merged)
+    assert result["store_new_task_dedup_us_p50"] > 0 and result["store_merge_dedup_us_p50"] > 0
