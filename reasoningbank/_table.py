@@ -153,9 +153,9 @@ class SlotTable:
         if slot is None:
             slot = self.slot[pid] = len(self.ids)
         terms = record.terms if type(record.terms) is tuple else tuple(record.terms)
-        body = record.body
-        if self.bodies is not None and not isinstance(body, str):
-            body = compact(body)
+        body: str | None = None
+        if self.bodies is not None:
+            body = record.body if isinstance(record.body, str) else compact(record.body)
         if fresh:  # appended column by column: a single store's common case
             self.ids.append(pid)
             self.category.append(record.task_category)
@@ -171,7 +171,9 @@ class SlotTable:
             self.average.append(known[3])
             self.contradictions.append(known[4])
         else:
-            row = (record.task_category, record.strategy, terms, record.created_at, record.updated_at)
+            row: tuple[Any, ...] = (
+                record.task_category, record.strategy, terms, record.created_at, record.updated_at
+            )  # fmt: skip
             if self.bodies is not None:
                 row = (*row, body)
             columns = (*self._rows(), *self._numbers())

@@ -569,15 +569,19 @@ class LexicalIndex:
         groups = postings[tids[0]].keys() if group is _ANY else (group,)
         out: dict[Hashable, list[int]] = {}
         for g in groups:
-            buckets = [postings[tid].get(g) for tid in tids]
-            if not all(buckets):
-                continue
-            buckets.sort(key=len)  # type: ignore[arg-type]
-            held: Iterable[int] = buckets[0]  # type: ignore[assignment]
-            if len(buckets[0]) > _FEW_TEXTS:  # type: ignore[arg-type]
-                for bucket in buckets[1:]:  # membership tests chained in C, smallest first
-                    held = filter(bucket.__contains__, held)  # type: ignore[union-attr]
-            found = list(held)
-            if found:
-                out[g] = found
+            buckets: list[dict[int, float]] = []
+            for tid in tids:
+                bucket = postings[tid].get(g)
+                if not bucket:
+                    break
+                buckets.append(bucket)
+            else:
+                buckets.sort(key=len)
+                held: Iterable[int] = buckets[0]
+                if len(buckets[0]) > _FEW_TEXTS:
+                    for bucket in buckets[1:]:  # membership tests chained in C, smallest first
+                        held = filter(bucket.__contains__, held)
+                found = list(held)
+                if found:
+                    out[g] = found
         return out
