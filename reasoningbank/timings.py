@@ -97,7 +97,9 @@ async def run_benchmark(
 ) -> dict[str, Any]:
     """Times against a fresh SQLite bank in a temporary directory (or ``path``).
 
-    Deduplication is off so the bank holds exactly ``n`` patterns, like the peer does.
+    Deduplication is off so the bank holds exactly ``n`` patterns, like the peer does; two
+    more single-store timings then run the default near-duplicate check (what a bank opened
+    with no options does): a new task, and a task the bank holds (merged into it).
     """
     from .bank import DEFAULT_DEDUP_THRESHOLD, ReasoningBank
     from .errors import InvalidPattern
