@@ -127,6 +127,15 @@ def _pack(vector: Sequence[float] | None) -> bytes | None:
     return arr.tobytes()
 
 
+def _values(r: Record, terms: str, seq: int) -> tuple[Any, ...]:
+    """``r`` as ``_UPSERT``'s parameters (``terms``: its terms joined by spaces)."""
+    body = r.body
+    return (
+        r.id, r.task_category, r.strategy, r.created_at, r.updated_at,
+        body if isinstance(body, str) else _ENCODE(body), terms, _pack(r.embedding), seq,
+    )  # fmt: skip
+
+
 def _unpack(blob: bytes) -> array[float]:
     """BLOB → float32 ``array`` (4 bytes per value: 100k × 1024-d stays ~400 MB)."""
     arr = array("f")
@@ -630,29 +639,20 @@ class SqliteStore:
     def _put(self, records: list[Record], delete: Sequence[str], seq: int) -> None:
         if len(records) == 1 and not delete:  # the common single store: one row, no layers
             r = records[0]
-            body, vector = r.body, r.embedding
-            self._conn.execute(
-                _UPSERT,
-                (
-                    r.id, r.task_category, r.strategy, r.created_at, r.updated_at,
-                    body if isinstance(body, str) else _ENCODE(body), " ".join(r.terms),
-                    None if vector is None else _pack(vector), seq,
-                ),
-            )  # fmt: skip
+            self._conn.execute(_UPSERT, _values(r, " ".join(r.terms), seq))
             if self._tombstones_before(seq):
                 self._conn.execute(_UNTOMB, (r.id,))
             return
         joined: dict[int, str] = {}  # patterns of one task share one terms tuple: join once
         # Made one at a time: a bulk store never holds every row at once.
         rows = (
-            (
-                r.id, r.task_category, r.strategy, r.created_at, r.updated_at,
-                r.body if isinstance(r.body, str) else _ENCODE(r.body),
+            _values(
+                r,
                 joined.get(id(r.terms)) or joined.setdefault(id(r.terms), " ".join(r.terms)),
-                _pack(r.embedding), seq,
+                seq,
             )
             for r in records
-        )  # fmt: skip
+        )
         if records:
             self._conn.executemany(_UPSERT, rows)
             self._txn_rows += len(records)
