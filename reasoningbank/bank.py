@@ -85,6 +85,9 @@ class ReasoningBank:
         self._table = SlotTable(
             make_dense_index(vector_backend), getattr(store, "read_bodies", None)
         )
+        #: Bodies are written in ``Pattern.stored_dict``'s form when nothing keeps them in
+        #: memory (they are read back and parsed, never spliced into a reply as they are).
+        self._stored_form = self._table.bodies is None
         #: The table's version that the store's index snapshot describes (None: none does).
         self._snapshot_version: int | None = None
         self._ranker = Ranker(self._table, ScoreWeights.from_any(weights))
@@ -248,6 +251,14 @@ class ReasoningBank:
                 {i: context for i, (_, _, context) in enumerate(fresh) if context},
             )
 
+    def _stamp(self, stamped: float) -> tuple[str, float, float]:
+        """New patterns' times stamped ``stamped``: as their body's text (none in the stored
+        form), created and updated."""
+        if self._stored_form:
+            return "", stamped, stamped
+        t = encode_basestring(format_time(stamped))
+        return _TIMES % (t, t), stamped, stamped
+
     def _record(self, pattern: Pattern, terms: Sequence[str] | None = None) -> _Staged:
         """The store's view of ``pattern`` (its body as compact JSON text, encoded once here)
         and what indexing reads from the body, so nothing parses it back."""
@@ -258,7 +269,7 @@ class ReasoningBank:
             pattern.strategy,
             meta.created_at,
             meta.updated_at,
-            pattern.body_json(),
+            pattern.body_json(stored=self._stored_form),
             terms_of(pattern.task_description) if terms is None else terms,
             pattern.embedding,
         )
@@ -333,8 +344,7 @@ class ReasoningBank:
                 if self.dedup_threshold is not None and self._table.records:
                     target_id = self._near_duplicate(draft[2], draft[3], None, terms)
                 if target_id is None:
-                    t = encode_basestring(format_time(stamped))
-                    staged = _draft_record(draft, terms, (_TIMES % (t, t), stamped, stamped))
+                    staged = _draft_record(draft, terms, self._stamp(stamped))
                 else:
                     target = self._held(target_id)
                     learning.merge_into(target, Pattern.from_draft(draft, stamped), now)
@@ -388,8 +398,7 @@ class ReasoningBank:
                 await self._sync()
                 now = self._clock()
                 # A draft's times: stamped at validation (a clock at 0 turns drafts off).
-                t = encode_basestring(format_time(stamped))
-                stamp = (_TIMES % (t, t), stamped, stamped)
+                stamp = self._stamp(stamped)
                 fresh = self._all_fresh(prepared)
                 if fresh is not None:
                     parts = []
@@ -458,7 +467,7 @@ class ReasoningBank:
         for i, (pattern, _, terms) in enumerate(prepared):
             if isinstance(pattern, tuple):
                 pid, desc, cat, strategy, success, score = pattern
-                before, after, numbers = _draft_parts(success, score)
+                before, after, numbers = _draft_parts(success, score, self._stored_form)
                 body = _DRAFT % (s(pid), s(desc), s(cat), s(strategy), before, stamp[0], after)
                 ids.append(pid)
                 cats.append(cat)
@@ -973,23 +982,26 @@ def _known(meta: Metadata) -> _Known:
 
 
 @lru_cache(maxsize=4096)
-def _draft_parts(success: bool, score: float) -> tuple[str, str, _Known]:
-    """A draft's body around its times, after its four texts, and its numbers: they depend
-    only on its outcome. Made once per outcome from a real Pattern (so byte for byte what
-    the general path writes); outcomes repeat (true/false, a few scores)."""
+def _draft_parts(success: bool, score: float, stored: bool) -> tuple[str, str, _Known]:
+    """A draft's body around its times (the stored form has none: all before them), after
+    its four texts, and its numbers: they depend only on its outcome. Made once per outcome
+    from a real Pattern (so byte for byte what the general path writes); outcomes repeat
+    (true/false, a few scores)."""
     pattern = Pattern.from_draft(("", "", "", "", success, score), 1.0)
     meta = pattern.metadata
     learning.initialise(meta, pattern.outcome, 1.0)
+    body = pattern.body_json(stored=stored)[len(_BLANK_HEAD) :]
     t = encode_basestring(format_time(1.0))
-    before, _, after = pattern.body_json()[len(_BLANK_HEAD) :].partition(_TIMES % (t, t))
+    before, _, after = (body, "", "") if stored else body.partition(_TIMES % (t, t))
     return before, after, _known(meta)
 
 
 def _draft_record(draft: Draft, terms: Sequence[str], stamp: tuple[str, float, float]) -> _Staged:
     """``_record`` of the new pattern ``draft`` without building it: its body is its four
-    texts, then what its outcome alone decides (``_draft_parts``) around the batch's times."""
+    texts, then what its outcome alone decides (``_draft_parts``) around the batch's times
+    (``stamp``: see ``ReasoningBank._stamp``; no times text: the stored form)."""
     pid, desc, cat, strategy, success, score = draft
-    before, after, known = _draft_parts(success, score)
+    before, after, known = _draft_parts(success, score, not stamp[0])
     s = encode_basestring
     body = _DRAFT % (s(pid), s(desc), s(cat), s(strategy), before, stamp[0], after)
     return Record(pid, cat, strategy, stamp[1], stamp[2], body, terms), known, None

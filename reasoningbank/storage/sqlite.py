@@ -8,6 +8,10 @@ Safety: an existing file is opened read-write *without create*, and checked befo
 write: a file that is not a ReasoningBank (other tables, or not SQLite at all) raises
 ``NotABank``; a newer schema raises ``SchemaTooNew``. Neither is modified.
 
+A row is a pattern's id, category, strategy and times as columns, beside its body: the
+pattern's JSON in ``Pattern.stored_dict``'s form (no times, no optional field at its
+default; banks written before it hold ``to_dict``'s form, which reads back the same).
+
 Several processes may share one bank: readers never block the writer (WAL), writers wait
 up to ``busy_timeout``, and ``changes()`` reports what other connections committed, using
 ``PRAGMA data_version`` and a per-transaction sequence number.

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from reasoningbank import InvalidPattern, Pattern
@@ -169,19 +171,66 @@ def test_a_pattern_built_directly_is_checked_too():
                       "confidence": 1, "contradictions": 2, "merged_count": 1}},
     ],
 )  # fmt: skip
-def test_body_json_is_the_compact_encoding_of_to_dict(data):
-    """Stores persist ``body_json``; it must equal what encoding ``to_dict`` gives, byte for
-    byte, whatever the field types (ints where floats are usual, unicode, free-form parts)."""
-    import json
-
+def test_body_json_is_the_compact_encoding_of_to_dict_and_stored_dict(data):
+    """Stores persist ``body_json``; it must equal what encoding ``to_dict`` (``stored``:
+    ``stored_dict``) gives, byte for byte, whatever the field types (ints where floats are
+    usual, unicode, free-form parts, optional fields set or at their defaults)."""
     p = Pattern.from_dict(data, new_id="generated", now=NOW)
-    expected = json.dumps(
-        p.to_dict(with_embedding=False), separators=(",", ":"), ensure_ascii=False
-    )
-    assert p.body_json() == expected
+
+    def same() -> None:
+        assert p.body_json() == _compact(p.to_dict(with_embedding=False))
+        assert p.body_json(stored=True) == _compact(p.stored_dict())
+
+    same()
     p.metadata.usage_count = True  # odd types set directly: still the same text
     p.outcome.success = 1
     p.metadata.tags = tuple(p.metadata.tags)  # type: ignore[assignment]
-    assert p.body_json() == json.dumps(
-        p.to_dict(with_embedding=False), separators=(",", ":"), ensure_ascii=False
-    )
+    same()
+    p.metadata.contradictions = 0.0  # at its default, whatever its type
+    p.outcome.metrics = {}
+    same()
+
+
+def _compact(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        RUST_SHAPE,
+        {"task_description": "t", "task_category": "c", "strategy": "s", "success_score": 0.5},
+        {"task_description": "t", "task_category": "c", "strategy": "s",
+         "outcome": {"success": False, "success_score": 0.25, "tokens_used": 0,
+                     "duration_seconds": 0.0, "error_message": "", "metrics": {"a": None}},
+         "metadata": {"usage_count": 4, "success_count": 3, "failure_count": 1.25,
+                      "confidence": 1, "contradictions": 2, "merged_count": 1, "tags": ["t"]}},
+    ],
+)  # fmt: skip
+def test_a_stored_body_leaves_out_times_and_defaults_and_reads_back_whole(data):
+    """The stored form drops the times (the store keeps them as numbers) and the optional
+    fields at their defaults; ``from_stored`` gives back the very pattern, from it and from
+    the full ``to_dict`` form older banks hold. Falsy values that are not the default (0,
+    "", 0.0) are kept."""
+    p = Pattern.from_dict(data, new_id="generated", now=NOW)
+    p.metadata.updated_at = NOW + 5.25
+    stored = json.loads(p.body_json(stored=True))
+    assert "created_at" not in stored["metadata"] and "updated_at" not in stored["metadata"]
+    assert len(p.body_json(stored=True)) < len(p.body_json())
+    for key in ("tokens_used", "duration_seconds", "error_message"):
+        if getattr(p.outcome, key) is not None:
+            assert stored["outcome"][key] == getattr(p.outcome, key)
+    for body in (stored, json.loads(_compact(p.to_dict(with_embedding=False)))):
+        back = Pattern.from_stored(
+            body, created_at=p.metadata.created_at, updated_at=p.metadata.updated_at
+        )
+        assert back.to_dict(with_embedding=False) == p.to_dict(with_embedding=False)
+    defaults = Pattern.from_dict({"task_description": "t", "task_category": "c",
+                                  "strategy": "s", "outcome": {"success": False}},
+                                 new_id="d", now=NOW)  # fmt: skip
+    assert json.loads(defaults.body_json(stored=True)) == {
+        "id": "d", "task_description": "t", "task_category": "c", "strategy": "s",
+        "outcome": {"success": False, "success_score": 0.0},
+        "metadata": {"usage_count": 0, "avg_success_score": 0.0, "success_count": 0.0,
+                     "failure_count": 0.0, "confidence": 0.5},
+    }  # fmt: skip
