@@ -153,6 +153,10 @@ class SlotTable:
         if slot is None:
             slot = self.slot[pid] = len(self.ids)
         terms = record.terms if type(record.terms) is tuple else tuple(record.terms)
+        # A document re-indexed with its text unchanged (a merge, an outcome) keeps its entry.
+        same_text = (
+            not fresh and terms == self.terms[slot] and record.task_category == self.category[slot]
+        )
         body: str | None = None
         if self.bodies is not None:
             body = record.body if isinstance(record.body, str) else compact(record.body)
@@ -180,7 +184,10 @@ class SlotTable:
             self.in_row_order = False
             for column, value in zip(columns, (*row, *known), strict=True):
                 column[slot] = value
-        self.lex.add(slot, terms, record.task_category)
+        if same_text:
+            self.lex.reweigh(slot)
+        else:
+            self.lex.add(slot, terms, record.task_category)
         if record.embedding is not None:
             try:
                 self.dense.add(slot, record.embedding)  # the only in-memory copy of the vector

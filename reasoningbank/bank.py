@@ -21,7 +21,9 @@ from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Iterato
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
+from itertools import compress
 from json.encoder import encode_basestring
+from operator import itemgetter
 from typing import Any
 
 from . import learning, runtime
@@ -293,16 +295,18 @@ class ReasoningBank:
         table, threshold = self._table, self.dedup_threshold
         strategies, dense = table.strategy, table.dense
         best: tuple[float, int] | None = None  # the most similar, then the oldest slot
-        for slots, sim in table.lex.near_duplicate_texts(terms, threshold, cat):
+        texts = table.lex.near_duplicate_texts(terms, threshold, cat)
+        for slots, sim in sorted(texts, key=itemgetter(1), reverse=True):
             if best is not None and sim < best[0]:
-                continue
-            if embedding is None:
-                slot = min((s for s in slots if strategies[s] == strategy), default=-1)
+                break  # the rest are less similar still
+            if embedding is None:  # the first of its slots (ascending) with the strategy
+                same = map(strategy.__eq__, map(strategies.__getitem__, slots))
+                slot = next(compress(slots, same), -1)
             else:  # the oldest whose vector (if it has one) is near enough too
                 slot = next(
                     (
                         s
-                        for s in sorted(slots)
+                        for s in slots
                         if strategies[s] == strategy
                         and not (
                             dense.has(s) and cosine(embedding, dense.vector(s) or []) < threshold

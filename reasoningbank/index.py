@@ -79,7 +79,7 @@ _Key = tuple[Hashable, tuple[tuple[int, float], ...]]
 class _Text:
     """Documents with identical analysed text in one group share one posting entry."""
 
-    __slots__ = ("tfs", "group", "slots", "key", "ranked")
+    __slots__ = ("tfs", "group", "slots", "key", "ranked", "ordered")
 
     def __init__(self, tfs: dict[int, float], group: Hashable, key: _Key) -> None:
         self.tfs = tfs
@@ -87,6 +87,7 @@ class _Text:
         self.slots: set[int] = set()
         self.key = key
         self.ranked: list[int] | None = None  # slots by quality, best first (top_texts)
+        self.ordered: list[int] | None = None  # slots ascending (near_duplicate_texts)
 
 
 class LexicalIndex:
@@ -179,6 +180,12 @@ class LexicalIndex:
                 if len(recent) >= _RECENT_TEXTS:
                     recent.clear()
                 recent[key] = text_id
+        ordered = text.ordered
+        if ordered is not None and slot not in text.slots:
+            if ordered and slot < ordered[-1]:
+                text.ordered = None
+            else:
+                ordered.append(slot)  # the usual case: a new slot, the largest
         text.slots.add(slot)
         text.ranked = None
         held = self._text_of_slot
@@ -190,6 +197,14 @@ class LexicalIndex:
         # Decided after the slot counts again: re-adding a document must not leave it unposted.
         if is_new and not self._stale():
             self._post(text_id)  # else the next refresh() weighs every posting anyway
+
+    def reweigh(self, slot: int) -> None:
+        """``slot``'s document changed but not its text (a merge, an outcome): its text's
+        order by quality (``top_texts``) is made again; what ``add`` would redo is the same.
+        Why: re-adding removes and re-counts every term, and forgets the text's slot order."""
+        text = self._texts.get(self._text_id(slot))
+        if text is not None:
+            text.ranked = None
 
     def add_many(
         self,
@@ -226,7 +241,7 @@ class LexicalIndex:
                     memo[key] = text_id
             text = texts[text_id]
             text.slots.update(same)
-            text.ranked = None
+            text.ranked = text.ordered = None
             text_of[key] = text_id
             if is_new:
                 fresh.append(text_id)
@@ -289,7 +304,7 @@ class LexicalIndex:
         for tid in text.tfs:
             self._df[tid] -= 1
         text.slots.discard(slot)
-        text.ranked = None
+        text.ranked = text.ordered = None
         if not text.slots:
             del self._texts[text_id]
             del self._text_of_key[text.key]
@@ -496,16 +511,18 @@ class LexicalIndex:
         return [
             (slot, cos)
             for slots, cos in self.near_duplicate_texts(terms, threshold, group)
-            for slot in sorted(slots)
+            for slot in slots
             if accept(slot)
         ]
 
     def near_duplicate_texts(
         self, terms: Iterable[str], threshold: float, group: Hashable = _ANY
-    ) -> list[tuple[set[int], float]]:
+    ) -> list[tuple[list[int], float]]:
         """The texts (in ``group``) whose cosine with ``terms`` is ≥ ``threshold``: each
-        as the slots of its documents (the index's own set: read it before any change)
-        and that cosine.
+        as the slots of its documents, ascending (the index's own list, kept until the
+        text's slots change: read it before any change), and that cosine. Why kept: a task
+        stored again merges into the oldest copy with its strategy, and the slots of a text
+        held by thousands of patterns lie all over memory.
 
         Cheap enough for every write: a document holding only the query terms in ``held``
         has cosine at most sqrt(sum of q_t^2 over ``held``) (Cauchy-Schwarz; words no
@@ -530,12 +547,15 @@ class LexicalIndex:
             by_group = {}
             for text_id in self._text_scores(query, group):
                 by_group.setdefault(self._texts[text_id].group, []).append(text_id)
-        out: list[tuple[set[int], float]] = []
+        out: list[tuple[list[int], float]] = []
         texts = self._texts
         for g, text_ids in by_group.items():
             for text_id, cos in zip(text_ids, self._cosines(query, g, text_ids), strict=True):
                 if cos >= floor:
-                    out.append((texts[text_id].slots, cos))
+                    text = texts[text_id]
+                    if text.ordered is None:
+                        text.ordered = sorted(text.slots)
+                    out.append((text.ordered, cos))
         return out
 
     def _cosines(
