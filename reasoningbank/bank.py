@@ -358,7 +358,11 @@ class ReasoningBank:
         return draft[0] if target_id is None else target_id
 
     async def store_patterns(self, patterns: Iterable[dict[str, Any] | Pattern]) -> list[str]:
-        """Validate all, then store all in one transaction; returns ids in input order."""
+        """Validate all, then store all in one transaction; returns ids in input order.
+
+        The near-duplicate check (``dedup_threshold``) merges a pattern into one the bank
+        held before the call, not into another of the same batch: a batch keeps its items
+        apart (``consolidate`` folds such duplicates later)."""
         self._check_open()
         items = list(patterns)
         if len(items) > 1:

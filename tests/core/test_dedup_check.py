@@ -124,3 +124,22 @@ def test_merges_updates_and_deletions_keep_the_check_and_the_index_exact():
                 assert abs(mine[fresh._table.ids[slot]] - cos) < 1e-12
     run(bank.close())
     run(fresh.close())
+
+
+def test_a_batch_merges_into_what_the_bank_held_not_into_itself():
+    """``store_patterns``' documented rule, empty bank or not: near-duplicates within one
+    batch are kept apart, and each merges into a pattern the bank held before the call."""
+    same = {"task_description": "rotate the tls certificates", "task_category": "ops",
+            "strategy": "script", "success_score": 0.9}  # fmt: skip
+
+    async def go():
+        async with await ReasoningBank.open(":memory:") as bank:  # the default check on
+            first = await bank.store_patterns([dict(same), dict(same)])
+            assert len(set(first)) == 2  # an empty bank: nothing to merge into
+            other = {**same, "task_category": "dev"}
+            second = await bank.store_patterns([dict(same), dict(other), dict(other)])
+            assert second[0] == first[0]  # the oldest held copy
+            assert len({second[1], second[2], *first}) == 4  # "dev" was not held: apart
+            assert (await bank.get_pattern(first[0])).metadata.merged_count == 1
+
+    run(go())
