@@ -72,6 +72,11 @@ _FEW_TEXTS = 16
 #: again (another attempt, another strategy) skips weighing its terms, a fifth of a store.
 _RECENT_TEXTS = 4096
 
+#: A text held by more documents than this keeps its slots in order once
+#: ``near_duplicate_texts`` sorted them (a few are sorted again each time: no list is kept
+#: for each of a large bank's many small texts).
+_KEEP_ORDER = 8
+
 #: Identity of a distinct text: its group and its sorted (term id, tf) pairs.
 _Key = tuple[Hashable, tuple[tuple[int, float], ...]]
 
@@ -180,14 +185,8 @@ class LexicalIndex:
                 if len(recent) >= _RECENT_TEXTS:
                     recent.clear()
                 recent[key] = text_id
-        ordered = text.ordered
-        if ordered is not None and slot not in text.slots:
-            if ordered and slot < ordered[-1]:
-                text.ordered = None
-            else:
-                ordered.append(slot)  # the usual case: a new slot, the largest
         text.slots.add(slot)
-        text.ranked = None
+        text.ranked = text.ordered = None
         held = self._text_of_slot
         if slot == len(held):  # the usual case: a new slot at the end
             held.append(text_id)
@@ -519,10 +518,10 @@ class LexicalIndex:
         self, terms: Iterable[str], threshold: float, group: Hashable = _ANY
     ) -> list[tuple[list[int], float]]:
         """The texts (in ``group``) whose cosine with ``terms`` is ≥ ``threshold``: each
-        as the slots of its documents, ascending (the index's own list, kept until the
-        text's slots change: read it before any change), and that cosine. Why kept: a task
-        stored again merges into the oldest copy with its strategy, and the slots of a text
-        held by thousands of patterns lie all over memory.
+        as the slots of its documents, ascending (for a text of more than ``_KEEP_ORDER``,
+        the index's own list, kept until the text's slots change: read it before any
+        change), and that cosine. Why kept: a task stored again merges into the oldest copy
+        with its strategy, and the slots of a text held by thousands lie all over memory.
 
         Cheap enough for every write: a document holding only the query terms in ``held``
         has cosine at most sqrt(sum of q_t^2 over ``held``) (Cauchy-Schwarz; words no
@@ -553,9 +552,12 @@ class LexicalIndex:
             for text_id, cos in zip(text_ids, self._cosines(query, g, text_ids), strict=True):
                 if cos >= floor:
                     text = texts[text_id]
-                    if text.ordered is None:
-                        text.ordered = sorted(text.slots)
-                    out.append((text.ordered, cos))
+                    ordered = text.ordered
+                    if ordered is None:
+                        ordered = sorted(text.slots)
+                        if len(ordered) > _KEEP_ORDER:
+                            text.ordered = ordered
+                    out.append((ordered, cos))
         return out
 
     def _cosines(

@@ -4,7 +4,9 @@ the oldest slot of the same strategy whose vector (if any) is near enough too.""
 
 import random
 
-from reasoningbank import ReasoningBank
+import pytest
+
+from reasoningbank import ReasoningBank, index
 from reasoningbank.text import terms_of
 from reasoningbank.vectors import cosine
 from tests.conftest import run
@@ -70,13 +72,15 @@ def _brute_target(bank, cat, strategy, terms):
     return None if best is None else table.ids[-best[1]]
 
 
-def test_merges_updates_and_deletions_keep_the_check_and_the_index_exact():
+@pytest.mark.parametrize("keep_order", [0, 8])  # every text keeps its order; the default
+def test_merges_updates_and_deletions_keep_the_check_and_the_index_exact(keep_order, monkeypatch):
     """A merge or an outcome re-indexes a pattern whose text did not change (its index entry
     and its text's slot order are kept); an update that changes an old pattern's text or
     strategy, a deletion and a new pattern change them. Through all of them the merge target
     stays the one every document's score picks, each text's remembered slot order stays its
     slots sorted, and every score equals a bank built afresh from the same patterns (both
     under an IDF snapshot of the same counts)."""
+    monkeypatch.setattr(index, "_KEEP_ORDER", keep_order)
     rnd = random.Random(7)
     bank = run(ReasoningBank.open(":memory:", dedup_threshold=None))
     texts = [" ".join(rnd.sample(WORDS, rnd.randint(2, 4))) for _ in range(12)]
