@@ -386,9 +386,14 @@ class SlotTable:
             if text is None:
                 out.append(None)
             elif isinstance(text, str):
+                category, strategy = self.category[slot], self.strategy[slot]
+                assert category is not None and strategy is not None  # a live slot's
                 out.append(
                     Pattern.from_stored(
                         json.loads(text),
+                        id=pid,
+                        task_category=category,
+                        strategy=strategy,
                         created_at=self.created[slot],
                         updated_at=self.updated[slot],
                         embedding=self.dense.vector(slot),
@@ -398,6 +403,9 @@ class SlotTable:
                 out.append(
                     Pattern.from_stored(
                         as_dict(text.body),
+                        id=text.id,
+                        task_category=text.task_category,
+                        strategy=text.strategy,
                         created_at=text.created_at,
                         updated_at=text.updated_at,
                         embedding=None if text.embedding is None else list(text.embedding),

@@ -472,11 +472,26 @@ class ReasoningBank:
         contexts: dict[int, Any] = {}
         vectors: dict[int, Sequence[float]] = {}
         s = encode_basestring
+        # In the stored form a draft's body is its text's and outcome's: made once for all
+        # the drafts that share them (a batch repeats tasks).
+        shared: dict[tuple[str, bool, float], tuple[str, _Known]] | None = (
+            {} if self._stored_form else None
+        )
         for i, (pattern, _, terms) in enumerate(prepared):
             if isinstance(pattern, tuple):
                 pid, desc, cat, strategy, success, score = pattern
-                before, after, numbers = _draft_parts(success, score, self._stored_form)
-                body = _DRAFT % (s(pid), s(desc), s(cat), s(strategy), before, stamp[0], after)
+                if shared is None:
+                    before, after, numbers = _draft_parts(success, score, False)
+                    body = _DRAFT % (s(pid), s(desc), s(cat), s(strategy), before, stamp[0], after)
+                else:
+                    made = shared.get((desc, success, score))
+                    if made is None:
+                        before, _, numbers = _draft_parts(success, score, True)
+                        made = shared[desc, success, score] = (
+                            _STORED_DRAFT % (s(desc), before),
+                            numbers,
+                        )
+                    body, numbers = made
                 ids.append(pid)
                 cats.append(cat)
                 strategies.append(strategy)
@@ -974,7 +989,8 @@ class _Batch:
 
 
 _DRAFT = '{"id":%s,"task_description":%s,"task_category":%s,"strategy":%s%s%s%s'
-_BLANK_HEAD = _DRAFT % ('""', '""', '""', '""', "", "", "")
+#: A draft's body in the stored form (``Pattern.stored_dict``): its text and its outcome's.
+_STORED_DRAFT = '{"task_description":%s%s'
 #: A draft's times in its body.
 _TIMES = '"created_at":%s,"updated_at":%s'
 
@@ -998,7 +1014,8 @@ def _draft_parts(success: bool, score: float, stored: bool) -> tuple[str, str, _
     pattern = Pattern.from_draft(("", "", "", "", success, score), 1.0)
     meta = pattern.metadata
     learning.initialise(meta, pattern.outcome, 1.0)
-    body = pattern.body_json(stored=stored)[len(_BLANK_HEAD) :]
+    head = _STORED_DRAFT % ('""', "") if stored else _DRAFT % ('""', '""', '""', '""', "", "", "")
+    body = pattern.body_json(stored=stored)[len(head) :]
     t = encode_basestring(format_time(1.0))
     before, _, after = (body, "", "") if stored else body.partition(_TIMES % (t, t))
     return before, after, _known(meta)
@@ -1011,7 +1028,10 @@ def _draft_record(draft: Draft, terms: Sequence[str], stamp: tuple[str, float, f
     pid, desc, cat, strategy, success, score = draft
     before, after, known = _draft_parts(success, score, not stamp[0])
     s = encode_basestring
-    body = _DRAFT % (s(pid), s(desc), s(cat), s(strategy), before, stamp[0], after)
+    if stamp[0]:
+        body = _DRAFT % (s(pid), s(desc), s(cat), s(strategy), before, stamp[0], after)
+    else:
+        body = _STORED_DRAFT % (s(desc), before)
     return Record(pid, cat, strategy, stamp[1], stamp[2], body, terms), known, None
 
 

@@ -390,20 +390,23 @@ class Pattern:
         cls,
         body: dict[str, Any],
         *,
+        id: str,
+        task_category: str,
+        strategy: str,
         created_at: float,
         updated_at: float,
         embedding: list[float] | None = None,
     ) -> Pattern:
         """Rebuild a pattern from what ``stored_dict`` wrote (older banks: ``to_dict``) and
-        the store's times, skipping validation (it was validated on the way in). Anything
-        unexpected falls back to ``from_dict``."""
+        its row's columns (id, category, strategy, times), skipping validation (it was
+        validated on the way in). Anything unexpected falls back to ``from_dict``."""
         try:
             o, m = body["outcome"], body["metadata"]
             pattern = cls(
-                id=body["id"],
+                id=id,
                 task_description=body["task_description"],
-                task_category=body["task_category"],
-                strategy=body["strategy"],
+                task_category=task_category,
+                strategy=strategy,
                 outcome=Outcome(
                     bool(o["success"]),
                     float(o["success_score"]),
@@ -430,7 +433,8 @@ class Pattern:
                 context=dict(body.get("context") or {}),
             )
         except (KeyError, TypeError, ValueError, AttributeError):
-            pattern = cls.from_dict(body, new_id=str(body.get("id", "")), now=created_at)
+            columns = {"id": id, "task_category": task_category, "strategy": strategy}
+            pattern = cls.from_dict({**body, **columns}, new_id=id, now=created_at)
             pattern.metadata.created_at = created_at  # the store's times, as above: a stored
             pattern.metadata.updated_at = updated_at  # body has none of its own
         pattern.embedding = embedding
@@ -482,7 +486,8 @@ class Pattern:
             else ""
         )
         return _BODY % (
-            s(self.id), s(self.task_description), s(self.task_category), s(self.strategy),
+            _HEAD % (s(self.id), s(self.task_description), s(self.task_category),
+                     s(self.strategy)) if whole else _STORED_HEAD % s(self.task_description),
             ',"context":' + (_COMPACT(dict(self.context)) if self.context else "{}")
             if whole or self.context else "",
             _bool(o.success), o.success_score, told, times, m.usage_count, m.avg_success_score,
@@ -494,12 +499,14 @@ class Pattern:
 
     def stored_dict(self) -> dict[str, Any]:
         """What a bank that reads bodies back from its store (SQLite) persists of a pattern:
-        ``to_dict(with_embedding=False)`` without its times (the store keeps them as numbers
-        beside the body) and without the optional fields at their defaults (``from_stored``
-        puts both back). Why: they were 40 % of a stored body, so of what a bulk store
-        writes. A bank that keeps bodies in memory keeps ``to_dict``'s form: it splices them
-        into replies as they are."""
+        ``to_dict(with_embedding=False)`` without what its row holds as columns (id,
+        category, strategy, times) and without the optional fields at their defaults
+        (``from_stored`` puts both back). Why: they were half of a stored body, so of what a
+        bulk store writes; and new patterns of one task and outcome share one body. A bank
+        that keeps bodies in memory keeps ``to_dict``'s form: it splices them into replies
+        as they are."""
         out = self.to_dict(with_embedding=False)
+        del out["id"], out["task_category"], out["strategy"]
         if not out["context"]:
             del out["context"]
         outcome, meta = out["outcome"], out["metadata"]
@@ -551,8 +558,10 @@ def _bool(value: Any) -> str:
 
 #: ``Pattern.body_json``'s layout: ``%r`` of an int or float is what the encoder writes; the
 #: optional parts come whole (key and value) or as "".
+_HEAD = '"id":%s,"task_description":%s,"task_category":%s,"strategy":%s'
+_STORED_HEAD = '"task_description":%s'
 _BODY = (
-    '{"id":%s,"task_description":%s,"task_category":%s,"strategy":%s%s,'
+    "{%s%s,"
     '"outcome":{"success":%s,"success_score":%r%s},'
     '"metadata":{%s"usage_count":%r,"avg_success_score":%r%s,"success_count":%r,'
     '"failure_count":%r,"confidence":%r%s%s}}'

@@ -9,8 +9,8 @@ write: a file that is not a ReasoningBank (other tables, or not SQLite at all) r
 ``NotABank``; a newer schema raises ``SchemaTooNew``. Neither is modified.
 
 A row is a pattern's id, category, strategy and times as columns, beside its body: the
-pattern's JSON in ``Pattern.stored_dict``'s form (no times, no optional field at its
-default; banks written before it hold ``to_dict``'s form, which reads back the same).
+pattern's JSON in ``Pattern.stored_dict``'s form (none of those columns, no optional field
+at its default; rows written by older versions hold more of it, and read back the same).
 
 Several processes may share one bank: readers never block the writer (WAL), writers wait
 up to ``busy_timeout``, and ``changes()`` reports what other connections committed, using
@@ -39,7 +39,7 @@ __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
 #: "RBNK": marks the file as ours, so we never mistake another database for a bank.
 APPLICATION_ID = 0x52424E4B
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -75,6 +75,9 @@ _MIGRATIONS: dict[int, str] = {
     3: """
     DELETE FROM rb_meta WHERE key = 'seq';
     """,
+    # Bodies leave out the id, category and strategy (their row holds them as columns):
+    # nothing to rewrite, but a version that reads them from the body must not open it.
+    4: "",
 }
 
 #: One encoder for every row: skips the per-call setup and the circular-reference check

@@ -85,6 +85,26 @@ def test_minify_blanks_docstrings_and_comments_but_keeps_lines():
     assert namespace["f"](9) == 3.0
 
 
+def test_minify_indents_one_space_a_level_but_leaves_strings_alone():
+    source = textwrap.dedent('''\
+        class A:
+            def f(self, x):
+                if x:
+                    text = """keep
+                    these    spaces"""
+                    return (text,
+                            x)
+                return None
+        ''')
+    out = minify(source)
+    assert out.splitlines()[2] == "  if x:"
+    inner = next(line for line in source.splitlines() if "these" in line)
+    assert inner in out.splitlines()  # inside a string: as it was
+    namespace: dict = {}
+    exec(compile(out, "m", "exec"), namespace)
+    assert namespace["A"]().f(1) == ("keep\n" + inner.split('"""')[0], 1)
+
+
 def test_the_browser_wheel_runs_the_core(tmp_path):
     with _wheel() as wheel:
         wheel.extractall(tmp_path)

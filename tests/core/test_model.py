@@ -208,28 +208,31 @@ def _compact(value: object) -> str:
     ],
 )  # fmt: skip
 def test_a_stored_body_leaves_out_times_and_defaults_and_reads_back_whole(data):
-    """The stored form drops the times (the store keeps them as numbers) and the optional
-    fields at their defaults; ``from_stored`` gives back the very pattern, from it and from
-    the full ``to_dict`` form older banks hold. Falsy values that are not the default (0,
-    "", 0.0) are kept."""
+    """The stored form drops what the row holds as columns (id, category, strategy, times)
+    and the optional fields at their defaults; ``from_stored`` gives back the very pattern,
+    from it and from the forms older banks hold (``to_dict``'s; the same with the id,
+    category and strategy). Falsy values that are not the default (0, "", 0.0) are kept."""
     p = Pattern.from_dict(data, new_id="generated", now=NOW)
     p.metadata.updated_at = NOW + 5.25
     stored = json.loads(p.body_json(stored=True))
     assert "created_at" not in stored["metadata"] and "updated_at" not in stored["metadata"]
+    assert not {"id", "task_category", "strategy"} & stored.keys()
     assert len(p.body_json(stored=True)) < len(p.body_json())
     for key in ("tokens_used", "duration_seconds", "error_message"):
         if getattr(p.outcome, key) is not None:
             assert stored["outcome"][key] == getattr(p.outcome, key)
-    for body in (stored, json.loads(_compact(p.to_dict(with_embedding=False)))):
+    columns = {"id": p.id, "task_category": p.task_category, "strategy": p.strategy}
+    older = {**columns, **stored}  # what the previous version stored
+    for body in (stored, older, json.loads(_compact(p.to_dict(with_embedding=False)))):
         back = Pattern.from_stored(
-            body, created_at=p.metadata.created_at, updated_at=p.metadata.updated_at
+            body, **columns, created_at=p.metadata.created_at, updated_at=p.metadata.updated_at
         )
         assert back.to_dict(with_embedding=False) == p.to_dict(with_embedding=False)
     defaults = Pattern.from_dict({"task_description": "t", "task_category": "c",
                                   "strategy": "s", "outcome": {"success": False}},
                                  new_id="d", now=NOW)  # fmt: skip
     assert json.loads(defaults.body_json(stored=True)) == {
-        "id": "d", "task_description": "t", "task_category": "c", "strategy": "s",
+        "task_description": "t",
         "outcome": {"success": False, "success_score": 0.0},
         "metadata": {"usage_count": 0, "avg_success_score": 0.0, "success_count": 0.0,
                      "failure_count": 0.0, "confidence": 0.5},

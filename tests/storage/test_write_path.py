@@ -216,7 +216,7 @@ def test_a_schema_1_bank_migrates_to_schema_2_and_keeps_its_patterns(tmp_path):
     run(bank.store_pattern(pattern("after the migration")))
     run(bank.close())
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
         assert conn.execute("SELECT count(*) FROM rb_meta WHERE key = 'seq'").fetchone()[0] == 0
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
         assert "patterns_by_seq" in names
