@@ -471,27 +471,15 @@ class ReasoningBank:
         known: list[_Known] = []
         contexts: dict[int, Any] = {}
         vectors: dict[int, Sequence[float]] = {}
-        s = encode_basestring
-        # In the stored form a draft's body is its text's and outcome's: made once for all
-        # the drafts that share them (a batch repeats tasks).
-        shared: dict[tuple[str, bool, float], tuple[str, _Known]] | None = (
-            {} if self._stored_form else None
-        )
+        s, stored = encode_basestring, self._stored_form
         for i, (pattern, _, terms) in enumerate(prepared):
             if isinstance(pattern, tuple):
                 pid, desc, cat, strategy, success, score = pattern
-                if shared is None:
-                    before, after, numbers = _draft_parts(success, score, False)
-                    body = _DRAFT % (s(pid), s(desc), s(cat), s(strategy), before, stamp[0], after)
+                before, after, numbers = _draft_parts(success, score, stored)
+                if stored:
+                    body = _STORED_DRAFT % (s(desc), before)
                 else:
-                    made = shared.get((desc, success, score))
-                    if made is None:
-                        before, _, numbers = _draft_parts(success, score, True)
-                        made = shared[desc, success, score] = (
-                            _STORED_DRAFT % (s(desc), before),
-                            numbers,
-                        )
-                    body, numbers = made
+                    body = _DRAFT % (s(pid), s(desc), s(cat), s(strategy), before, stamp[0], after)
                 ids.append(pid)
                 cats.append(cat)
                 strategies.append(strategy)

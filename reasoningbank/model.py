@@ -502,9 +502,8 @@ class Pattern:
         ``to_dict(with_embedding=False)`` without what its row holds as columns (id,
         category, strategy, times) and without the optional fields at their defaults
         (``from_stored`` puts both back). Why: they were half of a stored body, so of what a
-        bulk store writes; and new patterns of one task and outcome share one body. A bank
-        that keeps bodies in memory keeps ``to_dict``'s form: it splices them into replies
-        as they are."""
+        bulk store writes. A bank that keeps bodies in memory keeps ``to_dict``'s form: it
+        splices them into replies as they are."""
         out = self.to_dict(with_embedding=False)
         del out["id"], out["task_category"], out["strategy"]
         if not out["context"]:
