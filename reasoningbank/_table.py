@@ -15,7 +15,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Seq
 from typing import Any, NamedTuple, TypeAlias
 
 from .errors import InvalidPattern
-from .index import LexicalIndex
+from .index import LexicalIndex, extend_packed
 from .model import Pattern
 from .storage.base import Columns, Record
 from .storage.snapshot import Rows, Snapshot
@@ -232,12 +232,12 @@ class SlotTable:
         self.category.extend(cols.task_category)
         self.strategy.extend(cols.strategy)
         self.terms.extend(cols.terms)
-        self.created.extend(cols.created_at)
-        self.updated.extend(cols.updated_at)
+        extend_packed(self.created, cols.created_at)
+        extend_packed(self.updated, cols.updated_at)
         if self.bodies is not None:
             self.bodies.extend(cols.body)
         for column, values in zip(self._numbers(), known, strict=True):
-            column.extend(values)
+            extend_packed(column, values)
         self.lex.add_many(slots, cols.terms, cols.task_category, memo)
         for i, context in contexts.items():
             if context:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import struct
 import sys
 from array import array
 from collections import Counter
@@ -30,8 +31,9 @@ from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, S
 from importlib import resources
 from itertools import repeat
 from operator import add, mul
+from typing import Any
 
-__all__ = ["LexicalIndex", "term_weights"]
+__all__ = ["LexicalIndex", "extend_packed", "term_weights"]
 
 #: ``group`` default of queries: search every group.
 ANY_GROUP: Hashable = object()
@@ -95,6 +97,13 @@ class _Text:
         self.ordered: list[int] | None = None  # slots ascending (near_duplicate_texts)
 
 
+def extend_packed(column: array[Any], values: Iterable[Any]) -> None:
+    """``column.extend(values)`` in one C call: ``extend`` converts item by item through the
+    iterator protocol (~30 ns an item, a few percent of a bulk store over its columns)."""
+    values = values if isinstance(values, (list, tuple)) else tuple(values)
+    column.frombytes(struct.pack(f"{len(values)}{column.typecode}", *values))
+
+
 class LexicalIndex:
     """Documents are addressed by integer slots chosen by the caller.
 
@@ -149,7 +158,7 @@ class LexicalIndex:
         """Record ``slots``' text ids (slots holding no document yet)."""
         held = self._text_of_slot
         if list(slots) == list(range(len(held), len(held) + len(slots))):
-            held.extend(text_ids)  # the usual case: slots appended in order
+            extend_packed(held, text_ids)  # the usual case: slots appended in order
         else:
             for slot, text_id in zip(slots, text_ids, strict=True):
                 if slot >= len(held):
