@@ -993,20 +993,54 @@ def _known(meta: Metadata) -> _Known:
     )
 
 
+@lru_cache(maxsize=8)
+def _draft_layout(success: bool, stored: bool) -> tuple[str, str]:
+    """A draft's body after its four texts, around its times (none in the stored form),
+    with ``%(name)s`` where its outcome's numbers go (as ``repr`` writes them). Made once per success and form from a
+    real Pattern holding marks for the numbers, so byte for byte what the general path
+    writes."""
+    pattern = Pattern.from_draft(("", "", "", "", success, _MARKS["score"]), 1.0)
+    for name, mark in _MARKS.items():
+        if name != "score":
+            setattr(pattern.metadata, name, mark)
+    head = _STORED_DRAFT % ('""', "") if stored else _DRAFT % ('""', '""', '""', '""', "", "", "")
+    body = pattern.body_json(stored=stored)[len(head) :]
+    if "%" in body or any(body.count(repr(mark)) != 1 for mark in _MARKS.values()):
+        raise AssertionError(f"a draft's layout cannot be marked: {body}")
+    for name, mark in _MARKS.items():
+        body = body.replace(repr(mark), f"%({name})s")
+    t = encode_basestring(format_time(1.0))
+    before, _, after = (body, "", "") if stored else body.partition(_TIMES % (t, t))
+    return before, after
+
+
+#: Numbers no outcome makes, standing for a draft's own in ``_draft_layout``.
+_MARKS = {
+    "score": 0.1234567890123,
+    "avg_success_score": 0.2345678901234,
+    "success_count": 0.3456789012345,
+    "failure_count": 0.4567890123456,
+    "confidence": 0.5678901234567,
+}
+
+
 @lru_cache(maxsize=4096)
 def _draft_parts(success: bool, score: float, stored: bool) -> tuple[str, str, _Known]:
     """A draft's body around its times (the stored form has none: all before them), after
-    its four texts, and its numbers: they depend only on its outcome. Made once per outcome
-    from a real Pattern (so byte for byte what the general path writes); outcomes repeat
-    (true/false, a few scores)."""
-    pattern = Pattern.from_draft(("", "", "", "", success, score), 1.0)
-    meta = pattern.metadata
-    learning.initialise(meta, pattern.outcome, 1.0)
-    head = _STORED_DRAFT % ('""', "") if stored else _DRAFT % ('""', '""', '""', '""', "", "", "")
-    body = pattern.body_json(stored=stored)[len(head) :]
-    t = encode_basestring(format_time(1.0))
-    before, _, after = (body, "", "") if stored else body.partition(_TIMES % (t, t))
-    return before, after, _known(meta)
+    its four texts, and its numbers: they depend only on its outcome, folded in as
+    ``learning.initialise`` does. Outcomes often repeat (true/false, a few scores); when
+    they do not (any float), this is still a few formatting steps, not a Pattern's."""
+    before, after = _draft_layout(success, stored)
+    wins, losses, average, confidence = learning.fold(0.0, 0.0, score)
+    text = repr(score)  # a float's repr costs more than the rest: the same one is reused
+    numbers = {
+        "score": text,
+        "avg_success_score": text if average == score else repr(average),
+        "success_count": text if wins == score else repr(wins),
+        "failure_count": repr(losses),
+        "confidence": repr(confidence),
+    }
+    return before % numbers, after % numbers, (confidence, wins, losses, average, 0)
 
 
 def _draft_record(draft: Draft, terms: Sequence[str], stamp: tuple[str, float, float]) -> _Staged:

@@ -58,16 +58,21 @@ def observe(meta: Metadata, score: float, now: float) -> bool:
     """
     n = meta.success_count + meta.failure_count
     contradicts = is_contradiction(meta.avg_success_score, n, score)
-    meta.success_count += score
-    meta.failure_count += 1.0 - score
-    total = meta.success_count + meta.failure_count
-    meta.avg_success_score = meta.success_count / total
-    meta.confidence = _confidence(meta.success_count, meta.failure_count)
+    meta.success_count, meta.failure_count, meta.avg_success_score, meta.confidence = fold(
+        meta.success_count, meta.failure_count, score
+    )
     meta.usage_count += 1
     meta.updated_at = now
     if contradicts:
         meta.contradictions += 1
     return contradicts
+
+
+def fold(successes: float, failures: float, score: float) -> tuple[float, float, float, float]:
+    """Counts after one more outcome: successes, failures, their average, the confidence."""
+    successes += score
+    failures += 1.0 - score
+    return successes, failures, successes / (successes + failures), _confidence(successes, failures)
 
 
 def is_contradiction(avg: float, observations: float, score: float) -> bool:

@@ -7,11 +7,13 @@ import itertools
 import json
 import random
 import sqlite3
+from json.encoder import encode_basestring
 
 import pytest
 
-from reasoningbank import InvalidPattern, Pattern, ReasoningBank
-from reasoningbank.model import MAX_TEXT_LENGTH, common_draft, validate_all
+from reasoningbank import InvalidPattern, Pattern, ReasoningBank, learning
+from reasoningbank.bank import _TIMES, _draft_record, _known
+from reasoningbank.model import MAX_TEXT_LENGTH, common_draft, format_time, validate_all
 from tests.conftest import pattern, run
 
 NOW = 1_765_000_000.25
@@ -104,6 +106,25 @@ def test_a_draft_is_exactly_what_the_general_validation_makes():
         assert fast.body_json() == slow.body_json(), data  # also the sign of -0.0
         assert repr(fast) == repr(slow), data
     assert taken >= 100 and refused >= 100  # both sides of the fast path were exercised
+
+
+@pytest.mark.parametrize("stored", [False, True])
+def test_a_draft_record_is_what_the_general_path_writes_for_any_outcome(stored):
+    """A draft's body and numbers (made from a layout and ``learning.fold``) equal the
+    general path's (a Pattern, ``learning.initialise``, ``body_json``) for any score, in
+    both forms: SQLite's stored form and the memory / IndexedDB banks' whole form."""
+    rnd = random.Random(5)
+    scores = [rnd.random() for _ in range(300)] + [1.0, 0.5, 1e-300, 0.1, 0.3, 1 - 1e-16]
+    for i, score in enumerate(scores):
+        for success in (True, False):
+            draft = (f"id-{i}", 'a "quoted" task', "cat", "strat", success, score)
+            p = Pattern.from_draft(draft, NOW)
+            learning.initialise(p.metadata, p.outcome, NOW)
+            t = encode_basestring(format_time(NOW))
+            stamp = ("" if stored else _TIMES % (t, t), NOW, NOW)
+            record, known, _ = _draft_record(draft, ("task",), stamp)
+            assert record.body == p.body_json(stored=stored), (score, success)
+            assert known == _known(p.metadata)
 
 
 def test_a_batch_with_drafts_is_refused_with_the_general_error():
