@@ -993,12 +993,22 @@ def _known(meta: Metadata) -> _Known:
     )
 
 
+#: Distinct numbers standing for a draft's own in ``_draft_layout`` (each found once there).
+_MARKS = {
+    "score": 0.1234567890123,
+    "avg_success_score": 0.2345678901234,
+    "success_count": 0.3456789012345,
+    "failure_count": 0.4567890123456,
+    "confidence": 0.5678901234567,
+}
+
+
 @lru_cache(maxsize=8)
 def _draft_layout(success: bool, stored: bool) -> tuple[str, str]:
     """A draft's body after its four texts, around its times (none in the stored form),
-    with ``%(name)s`` where its outcome's numbers go (as ``repr`` writes them). Made once per success and form from a
-    real Pattern holding marks for the numbers, so byte for byte what the general path
-    writes."""
+    with ``%(name)s`` where its outcome's numbers go (as ``repr`` writes them). Made once
+    per success and form from a real Pattern holding marks for the numbers, so byte for
+    byte what the general path writes."""
     pattern = Pattern.from_draft(("", "", "", "", success, _MARKS["score"]), 1.0)
     for name, mark in _MARKS.items():
         if name != "score":
@@ -1012,16 +1022,6 @@ def _draft_layout(success: bool, stored: bool) -> tuple[str, str]:
     t = encode_basestring(format_time(1.0))
     before, _, after = (body, "", "") if stored else body.partition(_TIMES % (t, t))
     return before, after
-
-
-#: Numbers no outcome makes, standing for a draft's own in ``_draft_layout``.
-_MARKS = {
-    "score": 0.1234567890123,
-    "avg_success_score": 0.2345678901234,
-    "success_count": 0.3456789012345,
-    "failure_count": 0.4567890123456,
-    "confidence": 0.5678901234567,
-}
 
 
 @lru_cache(maxsize=4096)
