@@ -1,6 +1,7 @@
 """Our bank against another checkout of it, in one process, alternating: prints one JSON line.
 
 usage: python -m bench.ab --baseline DIR [--sizes 10000,100000] [--pairs 6] [--blocks 30]
+                          [--any-scores]
 
 Why one process: on a shared machine the speed swings by half within seconds, longer than a
 side of ``bench.compare`` takes, so a slow spell can fall on one side only. Here both
@@ -13,6 +14,8 @@ name (``rb_baseline``) so both import side by side. Measures per size N (pattern
   bulk     ``store_patterns`` of N new patterns into an empty bank, ``--pairs`` turns a side
   single   ``store_pattern`` p50 per turn of 200 into a bank of N, ``--blocks`` turns a side
   find     ``find_similar`` (top 5, category) p50 per turn of 50 queries, ``--blocks`` turns
+With ``--any-scores`` each pattern's score is redrawn as any float in (0, 1] (seeded): the
+dataset's have three decimals, so outcomes repeat, an agent's may not.
 Ratios read "how many times better the current tree is" (old time / new time).
 """
 
@@ -24,6 +27,7 @@ import importlib
 import itertools
 import json
 import os
+import random
 import shutil
 import statistics
 import sys
@@ -111,16 +115,33 @@ async def _turns(sides: dict[str, Any], pats, queries, blocks: int, tmp: str) ->
     }
 
 
-async def run(baseline: str, sizes: list[int], pairs: int, blocks: int) -> dict:
+def any_scores(pats: list[dict], seed: int) -> list[dict]:
+    """``pats`` with each score (and success) redrawn as any float in (0, 1]."""
+    rnd = random.Random(seed)
+    out = []
+    for p in pats:
+        score = 1.0 - rnd.random()
+        out.append({**p, "success_score": score,
+                    "outcome": {"success": score >= 0.5, "success_score": score}})  # fmt: skip
+    return out
+
+
+async def run(
+    baseline: str, sizes: list[int], pairs: int, blocks: int, scores: bool = False
+) -> dict:
     sys.path.insert(0, ROOT)
     from reasoningbank.timings import make_dataset
 
     with tempfile.TemporaryDirectory() as tmp:
         sides = {"new": importlib.import_module("reasoningbank"), "old": None}
         sides["old"] = _import_baseline(baseline, tmp)
-        out: dict[str, Any] = {"baseline": os.path.abspath(baseline), "sizes": {}}
+        out: dict[str, Any] = {
+            "baseline": os.path.abspath(baseline), "any_scores": scores, "sizes": {}
+        }  # fmt: skip
         for n in sizes:
             pats, queries = make_dataset(n, 200)
+            if scores:
+                pats = any_scores(pats, n)
             found = {"bulk_per_s": await _bulk(sides, pats, pairs, tmp)}
             found.update(await _turns(sides, pats, queries, blocks, tmp))
             out["sizes"][str(n)] = found
@@ -134,9 +155,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default="10000,100000", help="bank sizes, comma-separated")
     ap.add_argument("--pairs", type=int, default=6, help="bulk stores per side and size")
     ap.add_argument("--blocks", type=int, default=30, help="turns of single stores and finds")
+    ap.add_argument("--any-scores", action="store_true", help="scores as any float in (0, 1]")
     a = ap.parse_args(argv)
     sizes = [int(s) for s in a.sizes.split(",") if s]
-    print(json.dumps(asyncio.run(run(a.baseline, sizes, a.pairs, a.blocks))))
+    print(json.dumps(asyncio.run(run(a.baseline, sizes, a.pairs, a.blocks, a.any_scores))))
     return 0
 
 

@@ -17,3 +17,18 @@ def test_the_tree_against_itself(monkeypatch):
     for measure in found.values():
         assert measure["new_median"] > 0 and measure["old_median"] > 0
         assert 0.05 < measure["ratio_min"] <= measure["ratio_median"] <= measure["ratio_max"] < 20
+
+
+def test_any_scores_redraws_every_score_as_a_valid_float():
+    pats = [{"task_description": "t", "task_category": "c", "strategy": "s",
+             "success_score": 0.5, "outcome": {"success": True, "success_score": 0.5}}] * 500  # fmt: skip
+    out = ab.any_scores(pats, 7)
+    assert out == ab.any_scores(pats, 7) and out != ab.any_scores(pats, 8)  # seeded
+    scores = [p["success_score"] for p in out]
+    assert all(
+        0.0 < s <= 1.0 and p["outcome"]["success_score"] == s
+        for s, p in zip(scores, out, strict=True)
+    )
+    assert all(p["outcome"]["success"] == (p["success_score"] >= 0.5) for p in out)
+    assert len(set(scores)) == len(scores)  # no outcome repeats
+    assert pats[0]["success_score"] == 0.5  # the dataset itself is left alone
