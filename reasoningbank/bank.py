@@ -471,15 +471,10 @@ class ReasoningBank:
         known: list[_Known] = []
         contexts: dict[int, Any] = {}
         vectors: dict[int, Sequence[float]] = {}
-        s, stored = encode_basestring, self._stored_form
         for i, (pattern, _, terms) in enumerate(prepared):
             if isinstance(pattern, tuple):
-                pid, desc, cat, strategy, success, score = pattern
-                before, after, numbers = _draft_parts(success, score, stored)
-                if stored:
-                    body = _STORED_DRAFT % (s(desc), before)
-                else:
-                    body = _DRAFT % (s(pid), s(desc), s(cat), s(strategy), before, stamp[0], after)
+                pid, _, cat, strategy, _, _ = pattern
+                body, numbers = _draft_body(pattern, stamp[0])
                 ids.append(pid)
                 cats.append(cat)
                 strategies.append(strategy)
@@ -1047,14 +1042,19 @@ def _draft_record(draft: Draft, terms: Sequence[str], stamp: tuple[str, float, f
     """``_record`` of the new pattern ``draft`` without building it: its body is its four
     texts, then what its outcome alone decides (``_draft_parts``) around the batch's times
     (``stamp``: see ``ReasoningBank._stamp``; no times text: the stored form)."""
+    body, known = _draft_body(draft, stamp[0])
+    return Record(draft[0], draft[2], draft[3], stamp[1], stamp[2], body, terms), known, None
+
+
+def _draft_body(draft: Draft, times: str) -> tuple[str, _Known]:
+    """A new pattern's body and numbers from its draft and the batch's times text (none:
+    the stored form, which holds neither the times nor the id, category and strategy)."""
     pid, desc, cat, strategy, success, score = draft
-    before, after, known = _draft_parts(success, score, not stamp[0])
+    before, after, known = _draft_parts(success, score, not times)
     s = encode_basestring
-    if stamp[0]:
-        body = _DRAFT % (s(pid), s(desc), s(cat), s(strategy), before, stamp[0], after)
-    else:
-        body = _STORED_DRAFT % (s(desc), before)
-    return Record(pid, cat, strategy, stamp[1], stamp[2], body, terms), known, None
+    if times:
+        return _DRAFT % (s(pid), s(desc), s(cat), s(strategy), before, times, after), known
+    return _STORED_DRAFT % (s(desc), before), known
 
 
 @contextmanager

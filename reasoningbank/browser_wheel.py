@@ -17,6 +17,7 @@ import io
 import sys
 import tokenize
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = ["CPYTHON_ONLY", "CPYTHON_ONLY_FOLDERS", "PACKAGES", "build", "minify", "minify_js"]
@@ -54,19 +55,12 @@ def minify(source: str) -> str:
     """Blank docstrings and comments, keeping every line where it was."""
     lines = source.splitlines(keepends=True)
     spans: list[tuple[int, int, int, int, str]] = []  # (l0, c0, l1, c1, replacement), 1-based
-    for node in ast.walk(ast.parse(source)):
-        body = getattr(node, "body", None)
-        if not isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-            continue
-        if not body or not isinstance(body[0], ast.Expr):
-            continue
-        doc = body[0].value
-        if isinstance(doc, ast.Constant) and isinstance(doc.value, str):
-            assert doc.end_lineno is not None and doc.end_col_offset is not None
-            keep = "\n" * (doc.end_lineno - doc.lineno)
-            c0 = _chars(lines[doc.lineno - 1], doc.col_offset)  # ast counts UTF-8 bytes
-            c1 = _chars(lines[doc.end_lineno - 1], doc.end_col_offset)
-            spans.append((doc.lineno, c0, doc.end_lineno, c1, f'"""{keep}"""' if keep else '""'))
+    for doc in _docstrings(ast.parse(source)):
+        assert doc.end_lineno is not None and doc.end_col_offset is not None
+        keep = "\n" * (doc.end_lineno - doc.lineno)
+        c0 = _chars(lines[doc.lineno - 1], doc.col_offset)  # ast counts UTF-8 bytes
+        c1 = _chars(lines[doc.end_lineno - 1], doc.end_col_offset)
+        spans.append((doc.lineno, c0, doc.end_lineno, c1, f'"""{keep}"""' if keep else '""'))
     for tok in tokenize.generate_tokens(io.StringIO(source).readline):
         if tok.type == tokenize.COMMENT:
             spans.append((*tok.start, *tok.end, ""))
@@ -79,15 +73,23 @@ def minify(source: str) -> str:
     )
 
 
+def _docstrings(tree: ast.AST) -> Iterator[ast.Constant]:
+    """The docstrings of ``tree``'s module, classes and functions."""
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if not isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        if body and isinstance(body[0], ast.Expr):
+            doc = body[0].value
+            if isinstance(doc, ast.Constant) and isinstance(doc.value, str):
+                yield doc
+
+
 def _code_of(source: str) -> str:
     """``source``'s syntax tree with every docstring emptied, as text to compare."""
     tree = ast.parse(source)
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-            first = node.body[0] if node.body else None
-            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
-                if isinstance(first.value.value, str):
-                    first.value.value = ""
+    for doc in _docstrings(tree):
+        doc.value = ""
     return ast.dump(tree)
 
 

@@ -84,16 +84,15 @@ _MIGRATIONS: dict[int, str] = {
 #: (bodies are plain JSON trees built by the model).
 _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False).encode
 
-_COLUMNS = "id, task_category, strategy, created_at, updated_at, body, terms, embedding"
+#: Every column of a row but the vector and the sequence number.
+_TEXT_COLUMNS = "id, task_category, strategy, created_at, updated_at, body, terms"
+_COLUMNS = f"{_TEXT_COLUMNS}, embedding"
 #: Fixed SQL text (the sequence number is a parameter), so sqlite3's statement cache
 #: prepares it once per connection instead of once per write.
 _UPSERT = f"INSERT OR REPLACE INTO patterns ({_COLUMNS}, seq) VALUES (?,?,?,?,?,?,?,?,?)"
 #: ``_UPSERT`` of a row without a vector (the column's default is NULL). Why: binding None
 #: goes through sqlite3's adapter lookup, a tenth of a bulk store's SQLite time.
-_UPSERT_TEXT = (
-    "INSERT OR REPLACE INTO patterns (id, task_category, strategy, created_at, updated_at,"
-    " body, terms, seq) VALUES (?,?,?,?,?,?,?,?)"
-)
+_UPSERT_TEXT = f"INSERT OR REPLACE INTO patterns ({_TEXT_COLUMNS}, seq) VALUES (?,?,?,?,?,?,?,?)"
 _UNTOMB = "DELETE FROM tombstones WHERE id = ?"
 _ANY_TOMBSTONE = "SELECT EXISTS (SELECT 1 FROM tombstones)"
 #: The sequence number of the last commit: the largest stamped on a row or a tombstone. It
