@@ -385,7 +385,8 @@ class ReasoningBank:
             drafts=self._embedder is None and stamped > 0,
         )
         prepared = []  # embedding and terms first: they need no lock
-        analyzed: dict[str, tuple[str, ...]] = {}  # a task repeated in a batch: analysed once
+        # A task repeated in a batch is analysed once; one the process met lately, not at all.
+        analyzed: dict[str, tuple[str, ...]] = {}
         for pattern, explicit in staged:
             if isinstance(pattern, tuple):
                 text = pattern[1]
@@ -397,7 +398,7 @@ class ReasoningBank:
                 text = pattern.task_description
             terms = analyzed.get(text)
             if terms is None:
-                terms = analyzed[text] = tuple(analyze(text))
+                terms = analyzed[text] = terms_of(text)
             prepared.append((pattern, explicit, terms))
         del staged, analyzed
         self._check_open()

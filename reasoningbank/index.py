@@ -70,8 +70,9 @@ def term_weights(terms: Iterable[str]) -> dict[str, float]:
 #: Up to this many texts are scored one by one (``LexicalIndex._cosines``), more by columns.
 _FEW_TEXTS = 16
 
-#: Texts ``LexicalIndex.add`` remembers by their terms (then it starts over): a task stored
-#: again (another attempt, another strategy) skips weighing its terms, a fifth of a store.
+#: Texts ``LexicalIndex`` remembers by their terms (then it starts over): a task stored
+#: again (another attempt, another strategy; one a bulk store or an open just indexed)
+#: skips weighing its terms, a fifth of a store.
 _RECENT_TEXTS = 4096
 
 #: A text held by more documents than this keeps its slots in order once
@@ -136,7 +137,7 @@ class LexicalIndex:
         self._max_weight: list[dict[Hashable, float]] = []
         self._texts: dict[int, _Text] = {}
         self._text_of_key: dict[_Key, int] = {}
-        # (group, terms) -> text id, for the texts ``add`` met lately (``_RECENT_TEXTS``)
+        # (group, terms) -> text id, for the texts indexed lately (``_RECENT_TEXTS``)
         self._recent: dict[tuple[Hashable, tuple[str, ...]], int] = {}
         # slot -> text id (-1: no document): by slot rather than a dict, 8 bytes a slot
         # instead of ~50 (it is the inverse of the texts' slot sets).
@@ -254,9 +255,19 @@ class LexicalIndex:
             if is_new:
                 fresh.append(text_id)
         self._hold(slots, map(text_of.__getitem__, keys))
+        self._remember(text_of)
         if not self._stale():
             for text_id in fresh:
                 self._post(text_id)
+
+    def _remember(self, text_of: dict[tuple[Hashable, tuple[str, ...]], int]) -> None:
+        """Add ``text_of`` to the recent texts (its last ``_RECENT_TEXTS`` if larger)."""
+        recent = self._recent
+        if len(recent) + len(text_of) > _RECENT_TEXTS:
+            recent.clear()
+        if len(text_of) > _RECENT_TEXTS:
+            text_of = dict(list(text_of.items())[-_RECENT_TEXTS:])
+        recent.update(text_of)
 
     def rank_all(self, quality: Sequence[float]) -> None:
         """Rank the slots of every text of many documents not ranked yet by ``quality``

@@ -40,3 +40,34 @@ def test_re_adding_and_removing_slots_keeps_the_count_and_the_postings():
     index.add_many([41, 42], [("cache",), ("cache",)], [None, None])
     assert len(index) == 5
     assert scores(index)["cache"].keys() == {41, 42}
+
+
+def test_a_text_indexed_in_bulk_is_not_weighed_again_when_added_alone(monkeypatch):
+    """A task stored again after a bulk store or an open (another attempt at it) finds its
+    text among the recent ones: ``add`` weighs nothing, and searches as if weighed."""
+    index = LexicalIndex()
+    index.add_many([0, 1, 2], [("oauth", "token"), ("cache",), ("oauth", "token")], ["a"] * 3)
+    reference = LexicalIndex()
+    for slot, terms in enumerate([("oauth", "token"), ("cache",), ("oauth", "token")]):
+        reference.add(slot, terms, "a")
+    weighed = []
+    weigh = LexicalIndex._weigh
+    monkeypatch.setattr(LexicalIndex, "_weigh", lambda *a: weighed.append(a[1]) or weigh(*a))
+    for one in (index, reference):
+        one.add(3, ("oauth", "token"), "a")
+        one.add(4, ("cache",), "b")  # another group: another text
+    assert weighed == [("cache",), ("cache",)]
+    assert scores(index) == scores(reference)
+    assert index.scores(["oauth"]).keys() == {0, 2, 3}
+
+
+def test_recent_texts_stay_bounded_when_a_bulk_holds_more(monkeypatch):
+    import reasoningbank.index as index_module
+
+    monkeypatch.setattr(index_module, "_RECENT_TEXTS", 4)
+    index = LexicalIndex()
+    texts = [(f"t{i}",) for i in range(10)]
+    index.add_many(list(range(10)), texts, [None] * 10)
+    assert set(index._recent) == {(None, t) for t in texts[-4:]}
+    index.add(10, ("x",))
+    assert len(index._recent) <= 4

@@ -148,3 +148,26 @@ def test_a_fresh_store_appends_one_value_to_every_column(tmp_path, where):
         assert len(column) == len(table.ids) == 7
     assert len(table.lex) == 7 and table.lex._text_of_slot.tolist() != [-1] * 7
     run(bank.close())
+
+
+def test_a_task_stored_in_bulk_is_not_analysed_again_by_a_single_store(tmp_path, monkeypatch):
+    """Agents store the same task again: the texts of a bulk store join the process's recent
+    texts (``terms_of``), so storing one of them again skips analysis, with the same terms."""
+    from reasoningbank import text
+
+    monkeypatch.setattr(text, "_TERMS", {})  # whatever other tests left there
+    bank = run(ReasoningBank.open(str(tmp_path / "b.db"), dedup_threshold=None))
+    tasks = [f"fix the flaky login test number {i}" for i in range(20)]
+    run(bank.store_patterns([pattern(t, "a", "s") for t in tasks]))
+    analysed = []
+    analyze = text.analyze
+    monkeypatch.setattr(text, "analyze", lambda t: analysed.append(t) or analyze(t))
+    run(bank.store_pattern(pattern(tasks[3], "a", "other")))
+    run(bank.store_pattern(pattern("a task never seen", "a", "s")))
+    assert analysed == ["a task never seen"]
+    found = run(bank.find_similar(tasks[3], "a", top_k=3))
+    assert {m.pattern.strategy for m in found if m.pattern.task_description == tasks[3]} == {
+        "s",
+        "other",
+    }
+    run(bank.close())
