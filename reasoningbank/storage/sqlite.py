@@ -14,7 +14,9 @@ at its default; rows written by older versions hold more of it, and read back th
 
 Several processes may share one bank: readers never block the writer (WAL), writers wait
 up to ``busy_timeout``, and ``changes()`` reports what other connections committed, using
-``PRAGMA data_version`` and a per-transaction sequence number.
+``PRAGMA data_version`` and sequence numbers: every row a commit writes gets its own, above
+every number before (the row's ``seqno``, also its rowid: rows sit in the order they were
+written), and a delete's tombstones one of its commit's.
 """
 
 from __future__ import annotations
@@ -26,8 +28,7 @@ import sys
 import threading
 from array import array
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from itertools import repeat
+from itertools import count
 from typing import Any
 
 from ..errors import NoBank, NotABank, ReadOnlyBank, SchemaTooNew, StorageError
@@ -39,7 +40,7 @@ __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
 #: "RBNK": marks the file as ours, so we never mistake another database for a bank.
 APPLICATION_ID = 0x52424E4B
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -78,6 +79,32 @@ _MIGRATIONS: dict[int, str] = {
     # Bodies leave out the id, category and strategy (their row holds them as columns):
     # nothing to rewrite, but a version that reads them from the body must not open it.
     4: "",
+    # A row's sequence number is its rowid, one per row: the table drops the index on it,
+    # one page fewer for every write's commit (a sixth of a single store's SQLite time).
+    # The new column's name makes a version that still writes ``seq`` fail loudly instead
+    # of replacing rows. Rows are numbered in the order they were written; no process holds
+    # a number across this step (an older one fails, a newer one opens after it).
+    5: """
+    ALTER TABLE patterns RENAME TO patterns_v4;
+    CREATE TABLE patterns (
+        seqno INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        task_category TEXT NOT NULL,
+        strategy TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        body TEXT NOT NULL,
+        terms TEXT NOT NULL DEFAULT '',
+        embedding BLOB
+    );
+    INSERT INTO patterns
+        (seqno, id, task_category, strategy, created_at, updated_at, body, terms, embedding)
+        SELECT row_number() OVER (ORDER BY seq, rowid), id, task_category, strategy,
+            created_at, updated_at, body, terms, embedding
+        FROM patterns_v4 ORDER BY seq, rowid;
+    DROP TABLE patterns_v4;
+    DELETE FROM rb_meta WHERE key = 'index-snapshot';
+    """,
 }
 
 #: One encoder for every row: skips the per-call setup and the circular-reference check
@@ -89,17 +116,17 @@ _TEXT_COLUMNS = "id, task_category, strategy, created_at, updated_at, body, term
 _COLUMNS = f"{_TEXT_COLUMNS}, embedding"
 #: Fixed SQL text (the sequence number is a parameter), so sqlite3's statement cache
 #: prepares it once per connection instead of once per write.
-_UPSERT = f"INSERT OR REPLACE INTO patterns ({_COLUMNS}, seq) VALUES (?,?,?,?,?,?,?,?,?)"
+_UPSERT = f"INSERT OR REPLACE INTO patterns ({_COLUMNS}, seqno) VALUES (?,?,?,?,?,?,?,?,?)"
 #: ``_UPSERT`` of a row without a vector (the column's default is NULL). Why: binding None
 #: goes through sqlite3's adapter lookup, a tenth of a bulk store's SQLite time.
-_UPSERT_TEXT = f"INSERT OR REPLACE INTO patterns ({_TEXT_COLUMNS}, seq) VALUES (?,?,?,?,?,?,?,?)"
+_UPSERT_TEXT = f"INSERT OR REPLACE INTO patterns ({_TEXT_COLUMNS}, seqno) VALUES (?,?,?,?,?,?,?,?)"
 _UNTOMB = "DELETE FROM tombstones WHERE id = ?"
 _ANY_TOMBSTONE = "SELECT EXISTS (SELECT 1 FROM tombstones)"
 #: The sequence number of the last commit: the largest stamped on a row or a tombstone. It
 #: never goes back: a row leaves only for a tombstone or a row stamped later, a tombstone
 #: only for a row stamped later. Two index edges, no page written.
 _CURRENT = (
-    "SELECT max(coalesce((SELECT max(seq) FROM patterns), 0),"
+    "SELECT max(coalesce((SELECT max(seqno) FROM patterns), 0),"
     " coalesce((SELECT max(seq) FROM tombstones), 0))"
 )
 #: A commit of this many rows or more leaves its checkpoint (copying the WAL into the file
@@ -117,9 +144,9 @@ _COLUMNS_NO_BODY = _COLUMNS.replace("body", "NULL")
 _IDS_PER_READ = 900
 #: ``read_bodies``' statement (ids appended): each body, and whether its row changed after
 #: the sequence number the bank has caught up to.
-_BODIES = "SELECT id, body, seq > ? FROM patterns WHERE id IN "
+_BODIES = "SELECT id, body, seqno > ? FROM patterns WHERE id IN "
 #: ``read_bodies`` for a large part of the bank: one pass over the table.
-_EVERY_BODY = "SELECT id, body, seq > ? FROM patterns"
+_EVERY_BODY = "SELECT id, body, seqno > ? FROM patterns"
 #: One pass beats a search per id from this share of the rows on (a search costs a few
 #: times what a row of the pass does: measured at 100k, 1/3 is the break-even).
 _SCAN_SHARE = 3
@@ -370,15 +397,14 @@ class SqliteStore:
         if self._no_tombstones_at == base:
             self._no_tombstones_at = seq
 
-    @contextmanager
-    def _write(self) -> Iterator[int]:
-        """One write transaction outside ``write_lock``; yields the sequence number stamped
-        on what it changes."""
+    def _write(self, write: Callable[[int], int]) -> None:
+        """``write(first)`` in a write transaction of its own (outside ``write_lock``): it
+        stamps what it changes with numbers from ``first`` on and returns the last one."""
         self._check_writable()
         try:
-            seq = self._begin() + 1
+            base = self._begin()
             try:
-                yield seq
+                last = write(base + 1)
                 self._commit()
             except BaseException:
                 self._txn_rows = 0
@@ -388,7 +414,7 @@ class SqliteStore:
                 raise
         except sqlite3.Error as exc:
             raise _translate(exc, f"write to {self.location} failed") from exc
-        self._committed(seq - 1, seq)
+        self._committed(base, last)
 
     def write_lock(self) -> _WriteLock:
         """Hold the bank's write lock (``BEGIN IMMEDIATE``) across processes.
@@ -567,7 +593,8 @@ class SqliteStore:
         """(id, body, changed since the catch-up) of ``ids``: searched by id, or read in one
         pass over the table when they are a large part of it (``all_patterns``, export)."""
         if len(ids) > 1000:
-            # max(rowid) reads one B-tree edge: an upper bound of the row count.
+            # max(rowid) reads one B-tree edge: an upper bound of the row count (rows have
+            # distinct positive sequence numbers).
             rows = self._read("SELECT max(rowid) FROM patterns")[0][0] or 0
             if len(ids) * _SCAN_SHARE > rows:
                 wanted = set(ids)
@@ -609,30 +636,29 @@ class SqliteStore:
 
     async def put(self, records: list[Record], delete: Sequence[str] = ()) -> None:
         if records or delete:
-            self._apply(lambda seq: self._put(records, delete, seq))
+            self._apply(lambda first: self._put(records, delete, first))
 
     async def put_columns(self, cols: Columns) -> None:
         """``put`` of patterns given as columns (``load_columns``' shape): one
         ``executemany`` over the zipped columns, so SQLite's module builds no object per
         row. Why: a bulk store of new patterns has its columns already."""
         if cols.ids:
-            self._apply(lambda seq: self._put_columns(cols, seq))
+            self._apply(lambda first: self._put_columns(cols, first))
 
-    def _apply(self, write: Callable[[int], None]) -> None:
-        """Run ``write(seq)`` in the lock's transaction, or in one of its own outside it."""
+    def _apply(self, write: Callable[[int], int]) -> None:
+        """Run ``write(first)`` (see ``_write``) in the lock's transaction, or in one of its
+        own outside it."""
         seq = self._txn_seq
         if seq is None:
-            with self._write() as seq:
-                write(seq)
+            self._write(write)
             return
         try:
-            seq = self._txn_seq = seq + 1  # each write of one lock gets its own number
-            write(seq)
+            self._txn_seq = write(seq + 1)
         except sqlite3.Error as exc:
             raise _translate(exc, f"write to {self.location} failed") from exc
         self._txn_wrote = True
 
-    def _put_columns(self, cols: Columns, seq: int) -> None:
+    def _put_columns(self, cols: Columns, first: int) -> int:
         joined: dict[tuple[str, ...], str] = {}  # patterns of one task share one terms text
         for terms in cols.terms:
             if terms not in joined:
@@ -642,24 +668,26 @@ class SqliteStore:
             cols.ids, cols.task_category, cols.strategy, cols.created_at, cols.updated_at,
             cols.body, map(joined.__getitem__, cols.terms),
         )  # fmt: skip
+        numbers = range(first, first + len(cols.ids))
         if vectors:
             blobs = map(_pack, map(vectors.get, range(len(cols.ids))))
-            self._conn.executemany(_UPSERT, zip(*text, blobs, repeat(seq)))
+            self._conn.executemany(_UPSERT, zip(*text, blobs, numbers, strict=True))
         else:
-            self._conn.executemany(_UPSERT_TEXT, zip(*text, repeat(seq)))
+            self._conn.executemany(_UPSERT_TEXT, zip(*text, numbers, strict=True))
         self._txn_rows += len(cols.ids)
-        if self._tombstones_before(seq):
+        if self._tombstones_before(first):
             self._conn.executemany(_UNTOMB, zip(cols.ids))
+        return numbers[-1]
 
-    def _put(self, records: list[Record], delete: Sequence[str], seq: int) -> None:
+    def _put(self, records: list[Record], delete: Sequence[str], first: int) -> int:
         if len(records) == 1 and not delete:  # the common single store: one row, no layers
             r = records[0]
             vector = r.embedding is not None
-            values = _values(r, " ".join(r.terms), seq, vector)
+            values = _values(r, " ".join(r.terms), first, vector)
             self._conn.execute(_UPSERT if vector else _UPSERT_TEXT, values)
-            if self._tombstones_before(seq):
+            if self._tombstones_before(first):
                 self._conn.execute(_UNTOMB, (r.id,))
-            return
+            return first
         joined: dict[int, str] = {}  # patterns of one task share one terms tuple: join once
         # Made one at a time: a bulk store never holds every row at once.
         rows = (
@@ -668,15 +696,18 @@ class SqliteStore:
                 joined.get(id(r.terms)) or joined.setdefault(id(r.terms), " ".join(r.terms)),
                 seq,
             )
-            for r in records
+            for r, seq in zip(records, count(first))
         )
         if records:
             self._conn.executemany(_UPSERT, rows)
             self._txn_rows += len(records)
-        if records and self._tombstones_before(seq):
+        if records and self._tombstones_before(first):
             self._conn.executemany(_UNTOMB, ((r.id,) for r in records))
+        last = first + len(records)  # the deletes' number: one after the rows'
         if delete:
-            self._remove(delete, seq)
+            self._remove(delete, last)
+            return last
+        return last - 1
 
     def _tombstones_before(self, seq: int) -> bool:
         """Whether the tombstones table may hold rows (a stored id must clear its own)
@@ -690,12 +721,14 @@ class SqliteStore:
         self._no_tombstones_at = known
         return False
 
-    def _remove(self, ids: Sequence[str], seq: int) -> None:
+    def _remove(self, ids: Sequence[str], seq: int) -> int:
+        """Delete ``ids``, leaving tombstones stamped ``seq`` (returned)."""
         self._no_tombstones_at = None
         self._conn.executemany("DELETE FROM patterns WHERE id = ?", [(i,) for i in ids])
         self._conn.executemany(
             "INSERT OR REPLACE INTO tombstones (id, seq) VALUES (?, ?)", [(i, seq) for i in ids]
         )
+        return seq
 
     async def get(self, pattern_id: str) -> Record | None:
         rows = self._read(f"SELECT {_COLUMNS} FROM patterns WHERE id = ?", (pattern_id,))
@@ -704,8 +737,7 @@ class SqliteStore:
     async def delete(self, ids: list[str]) -> None:
         if not ids:
             return
-        with self._write() as seq:
-            self._remove(ids, seq)
+        self._apply(lambda first: self._remove(ids, first))
 
     async def by_category(self, category: str, limit: int) -> list[Record]:
         rows = self._read(
@@ -758,7 +790,7 @@ class SqliteStore:
             return Changes([], [])
         # Up to ``current``: rows this transaction wrote already are not news.
         upserted = self._read(
-            f"SELECT {_COLUMNS} FROM patterns WHERE seq > ? AND seq <= ? ORDER BY seq",
+            f"SELECT {_COLUMNS} FROM patterns WHERE seqno > ? AND seqno <= ? ORDER BY seqno",
             (seen, current),
         )
         deleted = self._read(

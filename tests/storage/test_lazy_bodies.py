@@ -14,7 +14,7 @@ from tests.conftest import ROOT, pattern, run
 #: The statement ``SqliteStore.read_bodies`` runs (one per call for up to 900 ids).
 BODY_READ = "FROM patterns WHERE id IN"
 #: What it runs instead when the ids are a large part of the bank: one pass.
-BODY_PASS = "SELECT id, body, seq > ? FROM patterns"
+BODY_PASS = "SELECT id, body, seqno > ? FROM patterns"
 
 QUERIES = [
     ("rotate tls certificates", None),

@@ -64,9 +64,9 @@ def set_snapshot_blob(db_path: str, blob: bytes) -> None:
 
 def reads_rows(statements: list[str]) -> bool:
     """Whether the open read rows, beyond the bodies of patterns with a context (kept in
-    memory, so read by id); the sequence number's ``max(seq)`` reads an index edge only."""
+    memory, so read by id); the sequence number's ``max(seqno)`` reads an index edge only."""
     return any(
-        "FROM patterns" in sql and "WHERE id IN" not in sql and "max(seq)" not in sql
+        "FROM patterns" in sql and "WHERE id IN" not in sql and "max(seqno)" not in sql
         for sql in statements
     )
 

@@ -33,9 +33,11 @@ def test_schema_is_wal_with_indexes_and_user_version(db_path):
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
-    # schema 2: catch-up reads by sequence number; nothing reads the other two it dropped
-    assert "patterns_by_seq" in names and "tombstones_by_seq" in names
-    assert not {"patterns_by_category", "patterns_by_created"} & names
+    # catch-up reads rows by sequence number: their rowid since schema 5, no index of its own;
+    # nothing reads the two indexes schema 2 dropped
+    assert "tombstones_by_seq" in names
+    assert not {"patterns_by_seq", "patterns_by_category", "patterns_by_created"} & names
+    assert conn.execute("SELECT count(*) FROM patterns WHERE rowid = seqno").fetchone()[0] == 1
     blob = conn.execute("SELECT embedding FROM patterns").fetchone()[0]
     assert isinstance(blob, bytes) and len(blob) == 8  # two float32s
 
@@ -224,7 +226,7 @@ def test_two_writes_in_one_lock_get_consecutive_sequence_numbers(db_path):
             await store.put([rec_b])
 
     run(two_writes())
-    seqs = sqlite3.connect(db_path).execute("SELECT seq FROM patterns ORDER BY seq").fetchall()
+    seqs = sqlite3.connect(db_path).execute("SELECT seqno FROM patterns ORDER BY seqno").fetchall()
     assert [s for (s,) in seqs] == [seqs[0][0], seqs[0][0] + 1]
     assert {p.task_description for p in run(other.all_patterns())} == {
         "first write in the lock",

@@ -1,7 +1,7 @@
 """The durable write path in SQL: the sequence number is read from the rows (no counter
 page written), a tombstone is cleared only when one can exist, a lock that wrote nothing
-leaves no trace, and schemas 2 (two unread indexes dropped) and 3 (no counter row) migrate
-older files."""
+leaves no trace, and older files migrate: schemas 2 (two unread indexes dropped), 3 (no
+counter row) and 5 (the sequence number is the rowid)."""
 
 import os
 import sqlite3
@@ -9,7 +9,9 @@ import sqlite3
 import pytest
 
 from reasoningbank import ReasoningBank
+from reasoningbank.model import Pattern
 from reasoningbank.storage.sqlite import _CURRENT, _MIGRATIONS, APPLICATION_ID, SCHEMA_VERSION
+from reasoningbank.text import analyze
 from tests.conftest import pattern, run
 
 
@@ -66,9 +68,9 @@ def test_a_write_after_another_connections_commit_reads_the_sequence_number(db_p
     run(bank.close())
 
 
-def test_a_single_store_commits_three_pages(db_path):
-    """The row, the id index and the sequence index: no counter row is written (it was a
-    fourth page in every commit)."""
+def test_a_single_store_commits_two_pages(db_path):
+    """The row and the id index: no counter row is written (it was a fourth page in every
+    commit) and the sequence number is the row's rowid (its own index was a third)."""
     bank = run(ReasoningBank.open(db_path, dedup_threshold=None))
     run(bank.store_pattern(pattern("the first store")))
     wal = db_path + "-wal"
@@ -76,7 +78,7 @@ def test_a_single_store_commits_three_pages(db_path):
         before = os.path.getsize(wal)
         run(bank.store_pattern(pattern(text)))
         page = bank._store._pragma("page_size")
-        assert (os.path.getsize(wal) - before) / (page + 24) == 3  # WAL frame: 24-byte header
+        assert (os.path.getsize(wal) - before) / (page + 24) == 2  # WAL frame: 24-byte header
     run(bank.close())
 
 
@@ -185,13 +187,17 @@ def test_the_sequence_number_never_goes_back(db_path):
     run(watcher.close())
 
 
-def _schema_1_bank(path):
-    """A bank file as schema 1 wrote it, with two patterns."""
+def _schema_1_bank(path, rows=()):
+    """A bank file as schema 1 wrote it, holding ``rows`` (``_V1_ROW``'s columns), with its
+    counter row at the last sequence number they hold."""
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("BEGIN")
     for statement in _MIGRATIONS[1].split(";"):
         if statement.strip():
             conn.execute(statement)
+    conn.executemany(_V1_ROW, rows)
+    last = max((r[-1] for r in rows), default=0)
+    conn.execute("UPDATE rb_meta SET value = ? WHERE key = 'seq'", (str(last),))
     conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
     conn.execute("PRAGMA user_version=1")
     conn.execute("COMMIT")
@@ -199,31 +205,53 @@ def _schema_1_bank(path):
     conn.close()
 
 
-def test_a_schema_1_bank_migrates_to_schema_2_and_keeps_its_patterns(tmp_path):
+_V1_ROW = (
+    "INSERT INTO patterns (id, task_category, strategy, created_at, updated_at, body, terms, seq)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _v1_rows(texts_and_seqs):
+    """Rows as schema 1 wrote them: the whole pattern in the body, one sequence number per
+    commit (a batch's rows share it)."""
+    rows = []
+    for i, (text, seq) in enumerate(texts_and_seqs):
+        p = Pattern.from_dict(pattern(text), new_id=f"v1-{i}", now=1_700_000_000.0 + i)
+        rows.append((p.id, p.task_category, p.strategy, p.metadata.created_at,
+                     p.metadata.updated_at, p.body_json(), " ".join(analyze(text)), seq))  # fmt: skip
+    return rows
+
+
+def test_a_schema_1_bank_migrates_and_keeps_its_patterns(tmp_path):
+    """Through every step: two unread indexes dropped (2), no counter row (3), bodies without
+    their columns (4: nothing to rewrite), one sequence number a row, as its rowid (5)."""
     path = str(tmp_path / "old.db")
-    _schema_1_bank(path)
-    bank = run(ReasoningBank.open(path, dedup_threshold=None))
-    stored = run(bank.store_patterns([pattern("refresh the oauth token"), pattern("pool leak")]))
-    run(bank.close())
-    # an older bank with data: take the file back to schema 1 as that version left it
+    texts = [("refresh the oauth token", 1), ("pool leak", 1), ("rotate the keys", 2)]
+    _schema_1_bank(path, _v1_rows(texts))
     with sqlite3.connect(path) as conn:
-        conn.execute("CREATE INDEX patterns_by_category ON patterns (task_category, created_at)")
-        conn.execute("CREATE INDEX patterns_by_created ON patterns (created_at)")
-        conn.execute("PRAGMA user_version=1")
+        conn.execute("INSERT INTO tombstones (id, seq) VALUES ('gone', 2)")
     bank = run(ReasoningBank.open(path, dedup_threshold=None))
-    assert [p.id for p in run(bank.all_patterns())] == stored
-    assert run(bank.find_similar("oauth token"))[0].pattern.id == stored[0]
+    assert [p.id for p in run(bank.all_patterns())] == ["v1-0", "v1-1", "v1-2"]
+    assert [p.task_description for p in run(bank.all_patterns())] == [t for t, _ in texts]
+    assert run(bank.find_similar("oauth token"))[0].pattern.id == "v1-0"
     run(bank.store_pattern(pattern("after the migration")))
     run(bank.close())
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
         assert conn.execute("SELECT count(*) FROM rb_meta WHERE key = 'seq'").fetchone()[0] == 0
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
-        assert "patterns_by_seq" in names
-        assert not {"patterns_by_category", "patterns_by_created"} & names
-        assert conn.execute("SELECT count(*) FROM patterns").fetchone()[0] == 3
+        assert not {"patterns_by_seq", "patterns_by_category", "patterns_by_created"} & names
+        numbered = conn.execute("SELECT id, seqno, rowid FROM patterns ORDER BY rowid").fetchall()
+        assert [(pid, n) for pid, n, _ in numbered[:3]] == [("v1-0", 1), ("v1-1", 2), ("v1-2", 3)]
+        assert all(n == rowid for _, n, rowid in numbered) and numbered[3][1] == 4
+        assert conn.execute(_CURRENT).fetchone()[0] == 4
+        # a version that still writes ``seq`` fails loudly instead of replacing a row
+        with pytest.raises(sqlite3.OperationalError, match="no column named seq"):
+            conn.execute(_V1_ROW, _v1_rows([("an older writer", 5)])[0])
+        with pytest.raises(sqlite3.OperationalError, match="no such column: seq"):
+            conn.execute("SELECT id FROM patterns WHERE seq > 0")  # and its catch-up too
     # the store's own category read still answers without its index
     bank = run(ReasoningBank.open(path, dedup_threshold=None))
     newest = run(bank._store.by_category("backend", 2))
-    assert [r.id for r in newest][1:] == [stored[1]]
+    assert [r.id for r in newest][1:] == ["v1-2"]
     run(bank.close())
