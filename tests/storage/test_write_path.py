@@ -255,3 +255,31 @@ def test_a_schema_1_bank_migrates_and_keeps_its_patterns(tmp_path):
     newest = run(bank._store.by_category("backend", 2))
     assert [r.id for r in newest][1:] == ["v1-2"]
     run(bank.close())
+
+
+def test_new_patterns_as_columns_refuse_a_stored_id_and_write_nothing(db_path):
+    """``put_columns`` inserts (no search for a row to replace): given an id that is stored,
+    which the bank never does, the write fails whole instead of replacing the row."""
+    from reasoningbank import StorageError
+    from reasoningbank.storage.base import Columns
+
+    bank = run(ReasoningBank.open(db_path, dedup_threshold=None))
+    run(bank.store_pattern(pattern("kept as it is", id="taken")))
+    before = _seq(db_path)
+
+    def cols(*ids):
+        n = len(ids)
+        return Columns(
+            list(ids), ["c"] * n, ["s"] * n, [1.0] * n, [1.0] * n,
+            ['{"task_description":"new"}'] * n, [("new",)] * n, {},
+        )  # fmt: skip
+
+    with pytest.raises(StorageError, match="UNIQUE constraint failed"):
+        run(bank._store.put_columns(cols("fresh", "taken")))
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT id FROM patterns").fetchall() == [("taken",)]
+    assert _seq(db_path) == before
+    run(bank._store.put_columns(cols("fresh", "also fresh")))  # the store still writes
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT count(*) FROM patterns").fetchone()[0] == 3
+    run(bank.close())
