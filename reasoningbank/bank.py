@@ -1114,9 +1114,18 @@ def _cpython_only(method: str) -> None:
 def _new_id() -> str:
     """One time-ordered (version 7, RFC 9562) UUID string: the Unix time in milliseconds and
     74 random bits (``_new_ids(1)`` in one expression: a single store makes one)."""
-    r = os.urandom(10).hex()
-    ms = time.time_ns() // 1_000_000
-    return f"{ms >> 16:08x}-{ms & 0xFFFF:04x}-7{r[:3]}-{'89ab'[int(r[3], 16) & 3]}{r[4:7]}-{r[8:]}"
+    h = "%032x" % (
+        (time.time_ns() // 1_000_000) << 80
+        | int.from_bytes(os.urandom(10), "big") & _RANDOM_BITS
+        | _VERSION_AND_VARIANT
+    )
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+#: Where a version 7 UUID's 74 random bits go (``_new_id``: 80 drawn, 6 masked out) and its
+#: version (7) and variant (0b10) bits.
+_RANDOM_BITS = 0xFFF << 64 | (1 << 62) - 1
+_VERSION_AND_VARIANT = 0x7 << 76 | 0b10 << 62
 
 
 def _new_ids(n: int) -> Iterator[str]:

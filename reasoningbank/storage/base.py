@@ -97,7 +97,8 @@ class Store(Protocol):
     async def set_meta(self, key: str, value: str) -> None: ...
 
     async def changes(self) -> Changes | None:
-        """Writes by *other* connections since the last call, or ``None`` if none can happen."""
+        """Writes by *other* connections since the last call, or ``None`` if there are none
+        (none happened, or none can)."""
         ...
 
     def write_lock(self) -> AbstractAsyncContextManager[None]:

@@ -776,7 +776,8 @@ class SqliteStore:
             self._txn_wrote = True  # inside write_lock: commits with the block
 
     async def changes(self) -> Changes | None:
-        """Rows other connections committed since the last call (cheap when there are none)."""
+        """Rows other connections committed since the last call; None, cheaply, when there
+        are none."""
         # Inside write_lock there is no cached shortcut: the sequence number alone decides
         # (the data version is refreshed by the next call outside the lock); the lock read
         # it already, so no statement runs when nobody else wrote.
@@ -785,7 +786,7 @@ class SqliteStore:
             if not locked:
                 version = self._pragma("data_version")
                 if version == self._data_version:
-                    return Changes([], [])
+                    return None
                 self._data_version = version
                 current = self._current_seq()
             else:
@@ -794,7 +795,7 @@ class SqliteStore:
             raise StorageError(f"read from {self.location} failed: {exc}") from exc
         seen, self._seen_seq = self._seen_seq, current
         if current == seen:
-            return Changes([], [])
+            return None
         # Up to ``current``: rows this transaction wrote already are not news.
         upserted = self._read(
             f"SELECT {_COLUMNS} FROM patterns WHERE seqno > ? AND seqno <= ? ORDER BY seqno",

@@ -42,3 +42,17 @@ def test_given_ids_are_kept(tmp_path):
         return got
 
     assert asyncio.run(main()) == ["zz-1", "a"]
+
+
+def test_a_single_store_id_draws_all_74_random_bits():
+    """Every one of a version 7 UUID's random bits varies between ids (none masked out with
+    the version and variant), and those stay fixed."""
+    from reasoningbank.bank import _new_id
+
+    values = [uuid.UUID(_new_id()).int for _ in range(2000)]
+    varying = 0
+    for bit in range(80):
+        if len({v >> bit & 1 for v in values}) == 2:
+            varying |= 1 << bit
+    assert varying == 0xFFF << 64 | (1 << 62) - 1  # rand_a (12 bits), rand_b (62 bits)
+    assert all(uuid.UUID(int=v).version == 7 and v >> 62 & 3 == 2 for v in values)
