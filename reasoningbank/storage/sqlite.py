@@ -344,13 +344,16 @@ class SqliteStore:
         # Each step runs in one transaction together with the version bump.
         conn.execute("BEGIN IMMEDIATE")
         try:
-            if cls._check(conn, path) < SCHEMA_VERSION:  # re-read under the lock
+            version = cls._check(conn, path)  # re-read under the lock
+            if version < SCHEMA_VERSION:
                 _migrate(conn)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        if 0 < version < _REWRITTEN_AT:
+            _give_back_pages(conn)
 
     # -- helpers -------------------------------------------------------------------------
     def _pragma(self, name: str) -> int:
@@ -841,6 +844,22 @@ def _checkpoint(uri: str, synchronous: str) -> None:
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
         finally:
             conn.close()
+    except sqlite3.Error:
+        pass
+
+
+#: The schema whose step rewrites the patterns table: a bank older than it keeps the old
+#: table's pages free after migrating (~45 % of the file) unless they are given back.
+_REWRITTEN_AT = 5
+
+
+def _give_back_pages(conn: sqlite3.Connection) -> None:
+    """``VACUUM`` a bank that just migrated past ``_REWRITTEN_AT``, once (0.4 s at 100,000
+    patterns). Only if nobody else has the file open (it waits for no one): otherwise the
+    free pages stay, and new rows reuse them."""
+    try:
+        conn.execute("PRAGMA busy_timeout=0")
+        conn.execute("VACUUM")
     except sqlite3.Error:
         pass
 

@@ -244,6 +244,7 @@ def test_a_schema_1_bank_migrates_and_keeps_its_patterns(tmp_path):
         numbered = conn.execute("SELECT id, seqno, rowid FROM patterns ORDER BY rowid").fetchall()
         assert [(pid, n) for pid, n, _ in numbered[:3]] == [("v1-0", 1), ("v1-1", 2), ("v1-2", 3)]
         assert all(n == rowid for _, n, rowid in numbered) and numbered[3][1] == 4
+        assert conn.execute("PRAGMA freelist_count").fetchone()[0] == 0  # the old table's pages
         assert conn.execute(_CURRENT).fetchone()[0] == 4
         # a version that still writes ``seq`` fails loudly instead of replacing a row
         with pytest.raises(sqlite3.OperationalError, match="no column named seq"):
@@ -283,3 +284,28 @@ def test_new_patterns_as_columns_refuse_a_stored_id_and_write_nothing(db_path):
     with sqlite3.connect(db_path) as conn:
         assert conn.execute("SELECT count(*) FROM patterns").fetchone()[0] == 3
     run(bank.close())
+
+
+def test_giving_pages_back_after_a_migration_waits_for_no_writer(tmp_path):
+    """``VACUUM`` needs the write lock: while another connection holds it, the open goes on
+    at once without it (new rows reuse the free pages)."""
+    import time
+
+    from reasoningbank.storage.sqlite import _give_back_pages
+
+    path = str(tmp_path / "old.db")
+    _schema_1_bank(path, _v1_rows([(f"task number {i}", 1) for i in range(300)]))
+    conn = sqlite3.connect(path, isolation_level=None, timeout=10)
+    conn.execute("DELETE FROM patterns WHERE seq = 1")  # pages to give back
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        _give_back_pages(conn)
+        assert time.monotonic() - started < 1  # no wait for the busy timeout
+        assert conn.execute("PRAGMA freelist_count").fetchone()[0] > 0
+    finally:
+        writer.close()
+    _give_back_pages(conn)
+    assert conn.execute("PRAGMA freelist_count").fetchone()[0] == 0
+    conn.close()
