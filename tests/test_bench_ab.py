@@ -16,7 +16,10 @@ def test_the_tree_against_itself(monkeypatch):
     assert found["bulk_per_s"]["turns"] == 2 and found["single_store_p50_us"]["turns"] == 2
     for measure in found.values():
         assert measure["new_median"] > 0 and measure["old_median"] > 0
-        assert 0.05 < measure["ratio_min"] <= measure["ratio_median"] <= measure["ratio_max"] < 20
+        assert measure["ratio_min"] <= measure["ratio_median"] <= measure["ratio_max"]
+        # one turn may stall on a busy machine (a test suite's other processes): the median
+        # of the tree against itself still sits near 1
+        assert 0.2 < measure["ratio_median"] < 5
 
 
 def test_any_scores_redraws_every_score_as_a_valid_float():
