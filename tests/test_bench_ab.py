@@ -10,16 +10,16 @@ from tests.conftest import ROOT
 
 def test_the_tree_against_itself(monkeypatch):
     monkeypatch.setattr(sys, "path", list(sys.path))  # the baseline's copy joins sys.path
-    out = asyncio.run(ab.run(str(ROOT), [300], pairs=2, blocks=2))
+    out = asyncio.run(ab.run(str(ROOT), [300], pairs=3, blocks=3))
     sys.modules.pop("rb_baseline", None)
     found = out["sizes"]["300"]
-    assert found["bulk_per_s"]["turns"] == 2 and found["single_store_p50_us"]["turns"] == 2
-    for measure in found.values():
+    assert found["bulk_per_s"]["turns"] == 3 and found["single_store_p50_us"]["turns"] == 3
+    for name, measure in found.items():
         assert measure["new_median"] > 0 and measure["old_median"] > 0
         assert measure["ratio_min"] <= measure["ratio_median"] <= measure["ratio_max"]
-        # one turn may stall on a busy machine (a test suite's other processes): the median
-        # of the tree against itself still sits near 1
-        assert 0.2 < measure["ratio_median"] < 5
+        # a turn may stall on a busy machine (a test suite's other processes): the median
+        # of three turns of the tree against itself still sits near 1
+        assert 0.2 < measure["ratio_median"] < 5, (name, measure)
 
 
 def test_any_scores_redraws_every_score_as_a_valid_float():
