@@ -179,9 +179,8 @@ class LexicalIndex:
         """Index (or re-index) a document under ``slot``, in ``group``."""
         if self._text_id(slot) >= 0:
             self.remove(slot)
-        recent = self._recent
         key = (group, terms) if type(terms) is tuple else None
-        text_id = recent.get(key, -1) if key is not None else -1
+        text_id = self._recent.get(key, -1) if key is not None else -1
         text = self._texts.get(text_id)
         if text is not None:  # a text stored lately: its terms weighed already
             is_new = False
@@ -192,9 +191,7 @@ class LexicalIndex:
             text_id, is_new = self._weigh(terms, group, 1)
             text = self._texts[text_id]
             if key is not None:
-                if len(recent) >= _RECENT_TEXTS:
-                    recent.clear()
-                recent[key] = text_id
+                self._remember({key: text_id})
         text.slots.add(slot)
         text.ranked = text.ordered = None
         held = self._text_of_slot

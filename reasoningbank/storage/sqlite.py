@@ -865,8 +865,8 @@ _REWRITTEN_AT = 5
 
 def _give_back_pages(conn: sqlite3.Connection) -> None:
     """``VACUUM`` a bank that just migrated past ``_REWRITTEN_AT``, once (0.4 s at 100,000
-    patterns). Only if nobody else has the file open (it waits for no one): otherwise the
-    free pages stay, and new rows reuse them."""
+    patterns). Not while another connection writes (it waits for no one: the open sets the
+    busy timeout again after it): then the free pages stay, and new rows reuse them."""
     try:
         conn.execute("PRAGMA busy_timeout=0")
         conn.execute("VACUUM")
