@@ -17,6 +17,7 @@ import math
 import os
 import random
 import time
+from bisect import bisect_left
 from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from typing import Any
 
 from . import learning, runtime
 from ._ranking import DIVERSITY_POOL, Hits, Ranker, ScoreWeights, diversify
-from ._table import SlotTable, as_dict, compact
+from ._table import KnownColumns, SlotTable, as_dict, compact
 from .errors import BankClosed, InvalidPattern, NotFound, ReasoningBankError
 from .model import (
     Draft,
@@ -378,29 +379,29 @@ class ReasoningBank:
             stamped = self._clock()
         # Drafts (new patterns of the common shape) skip the general validation; an embedder
         # must see each one as a Pattern; at time 0 ``learning.initialise`` stamps "now".
-        staged = validate_all(
-            items,
-            now=stamped,
-            new_id=_new_ids(len(items)).__next__,
-            drafts=self._embedder is None and stamped > 0,
+        made = _new_ids(len(items))
+        entries, given = validate_all(
+            items, now=stamped, ids=made, drafts=self._embedder is None and stamped > 0
         )
-        prepared = []  # embedding and terms first: they need no lock
+        terms: list[tuple[str, ...]] = []  # embedding and terms first: they need no lock
+        general: list[int] = []  # where the entries are Patterns, not drafts
         # A task repeated in a batch is analysed once; one the process met lately, not at all.
         analyzed: dict[str, tuple[str, ...]] = {}
-        for pattern, explicit in staged:
-            if isinstance(pattern, tuple):
-                text = pattern[1]
+        for i, entry in enumerate(entries):
+            if isinstance(entry, tuple):
+                text = entry[1]
             else:
-                if pattern.embedding is None and self._embedder is not None:
-                    pattern.embedding = await self._embed(pattern.task_description)
-                if pattern.embedding is not None:
-                    self._table.dense.check(pattern.embedding)
-                text = pattern.task_description
-            terms = analyzed.get(text)
-            if terms is None:
-                terms = analyzed[text] = terms_of(text)
-            prepared.append((pattern, explicit, terms))
-        del staged, analyzed
+                general.append(i)
+                if entry.embedding is None and self._embedder is not None:
+                    entry.embedding = await self._embed(entry.task_description)
+                if entry.embedding is not None:
+                    self._table.dense.check(entry.embedding)
+                text = entry.task_description
+            found = analyzed.get(text)
+            if found is None:
+                found = analyzed[text] = terms_of(text)
+            terms.append(found)
+        del analyzed
         self._check_open()
         async with self._mutex:
             async with self._store.write_lock():
@@ -408,18 +409,21 @@ class ReasoningBank:
                 now = self._clock()
                 # A draft's times: stamped at validation (a clock at 0 turns drafts off).
                 stamp = self._stamp(stamped)
-                fresh = self._all_fresh(prepared)
+                fresh = self._all_fresh(entries, made, given)
                 if fresh is not None:
                     parts = []
-                    for start in range(0, len(prepared), _WRITE_STEP):
-                        part = prepared[start : start + _WRITE_STEP]
-                        cols, known, contexts = self._fresh_columns(part, stamp, now)
+                    for start in range(0, len(entries), _WRITE_STEP):
+                        stop = start + _WRITE_STEP
+                        step = (entries[start:stop], terms[start:stop], fresh[start:stop])
+                        if bisect_left(general, stop) > bisect_left(general, start):
+                            cols, known, contexts = self._fresh_columns(*step, stamp, now)
+                        else:  # drafts only
+                            cols, known, contexts = _draft_columns(*step, stamp)  # type: ignore[arg-type]
                         await self._put_columns(cols)
                         parts.append((cols, known, contexts))
-                    del prepared
+                    del entries
                 else:
-                    written, ids = self._stage(prepared, stamp, stamped, now)
-                    del prepared
+                    written, ids = self._stage(entries, terms, given, stamp, stamped, now)
                     await self._store.put([r for r, _, _ in written])
             if fresh is not None:
                 memo: dict[tuple[Hashable, tuple[str, ...]], int] = {}  # texts weighed so far
@@ -443,50 +447,54 @@ class ReasoningBank:
         if self._table.read_bodies is not None:
             cols.body = []  # ``add_fresh`` takes no body from a table that reads them back
 
-    def _all_fresh(self, prepared: list[_Prepared]) -> list[str] | None:
+    def _all_fresh(
+        self, entries: list[Pattern | Draft], made: list[str], given: set[int]
+    ) -> list[str] | None:
         """The ids of a batch of more than one pattern that are all new to the bank, with
         nothing to merge into (dedup off or an empty bank); None otherwise. Why: such a
-        batch is written and indexed as columns, with no object per pattern."""
-        if len(prepared) < 2 or (self.dedup_threshold is not None and self._table.records):
+        batch is written and indexed as columns, with no object per pattern. ``made``: the
+        ids made for the batch, each entry's unless ``given`` holds its position."""
+        if len(entries) < 2 or (self.dedup_threshold is not None and self._table.records):
             return None
-        ids = [p[0] if isinstance(p, tuple) else p.id for p, _, _ in prepared]
-        given = [p.id for p, explicit, _ in prepared if explicit and not isinstance(p, tuple)]
-        if given and (
-            len(set(given)) < len(given) or not self._table.slot.keys().isdisjoint(given)
-        ):
+        if not given:
+            return made
+        ids = [entries[i].id for i in sorted(given)]  # type: ignore[union-attr]  # Patterns
+        if len(set(ids)) < len(ids) or not self._table.slot.keys().isdisjoint(ids):
             return None  # an id repeated in the batch or already stored: updates, one by one
-        return ids
+        return [p[0] if isinstance(p, tuple) else p.id for p in entries]
 
     def _fresh_columns(
-        self, prepared: list[_Prepared], stamp: tuple[str, float, float], now: float
-    ) -> tuple[Columns, tuple[Sequence[float], ...], dict[int, Any]]:
-        """A batch of new patterns (``_all_fresh``) as the columns the store writes and the
-        table indexes, with their numbers as columns and their contexts by position."""
-        ids: list[str] = []
+        self,
+        entries: list[Pattern | Draft],
+        terms: list[tuple[str, ...]],
+        ids: list[str],
+        stamp: tuple[str, float, float],
+        now: float,
+    ) -> tuple[Columns, KnownColumns, dict[int, Any]]:
+        """New patterns (``_all_fresh``), some of them Patterns, as the columns the store
+        writes and the table indexes, with their numbers as columns and their contexts by
+        position (``_draft_columns`` when all are drafts)."""
         cats: list[str] = []
         strategies: list[str] = []
         created: list[float] = []
         updated: list[float] = []
         bodies: list[str | None] = []
-        terms_col: list[tuple[str, ...]] = []
         known: list[_Known] = []
         contexts: dict[int, Any] = {}
         vectors: dict[int, Sequence[float]] = {}
-        for i, (pattern, _, terms) in enumerate(prepared):
+        for i, (pattern, words) in enumerate(zip(entries, terms, strict=True)):
             if isinstance(pattern, tuple):
-                pid, _, cat, strategy, _, _ = pattern
+                _, _, cat, strategy, _, _ = pattern
                 body, numbers = _draft_body(pattern, stamp[0])
-                ids.append(pid)
                 cats.append(cat)
                 strategies.append(strategy)
                 created.append(stamp[1])
                 updated.append(stamp[2])
             else:
                 learning.initialise(pattern.metadata, pattern.outcome, now)
-                record, numbers, context = self._record(pattern, terms)
+                record, numbers, context = self._record(pattern, words)
                 assert isinstance(record.body, str)
                 body = record.body
-                ids.append(record.id)
                 cats.append(record.task_category)
                 strategies.append(record.strategy)
                 created.append(record.created_at)
@@ -495,34 +503,35 @@ class ReasoningBank:
                     contexts[i] = context
                 if record.embedding is not None:
                     vectors[i] = record.embedding
-                prepared[i] = (None, False, terms)  # type: ignore[assignment]  # freed now
             bodies.append(body)
-            terms_col.append(terms)
             known.append(numbers)
-        cols = Columns(ids, cats, strategies, created, updated, bodies, terms_col, vectors)
+        cols = Columns(ids, cats, strategies, created, updated, bodies, terms, vectors)
         return cols, tuple(zip(*known, strict=True)), contexts
 
     def _stage(
         self,
-        prepared: list[_Prepared],
+        entries: list[Pattern | Draft],
+        terms: list[tuple[str, ...]],
+        given: set[int],
         stamp: tuple[str, float, float],
         stamped: float,
         now: float,
     ) -> tuple[list[_Staged], list[str]]:
         """What a batch writes pattern by pattern (merges, updates of stored ids), and the
-        ids it returns in input order."""
+        ids it returns in input order; ``given``: the positions of the entries whose id the
+        caller gave (never merged into another pattern)."""
         # Nothing to merge into when dedup is off or the bank is empty.
         check = self.dedup_threshold is not None and bool(self._table.records)
         writes: dict[str, Pattern | Draft] = {}
         terms_of: dict[str, Sequence[str]] = {}
         ids = []
-        for pattern, explicit, terms in prepared:
+        for i, (pattern, words) in enumerate(zip(entries, terms, strict=True)):
             target_id = None
-            if check and not explicit:
+            if check and i not in given:
                 target_id = self._near_duplicate(
                     *((pattern[2], pattern[3], None) if isinstance(pattern, tuple) else
                       (pattern.task_category, pattern.strategy, pattern.embedding)),
-                    terms,
+                    words,
                 )  # fmt: skip
             if target_id is not None:
                 if isinstance(pattern, tuple):
@@ -540,9 +549,9 @@ class ReasoningBank:
                 learning.initialise(pattern.metadata, pattern.outcome, now)
                 pid = pattern.id
             writes[pid] = pattern
-            terms_of[pid] = terms
+            terms_of[pid] = words
             ids.append(pid)
-        del prepared[:]  # what is written is in ``writes`` (new patterns and merge targets)
+        del entries[:]  # what is written is in ``writes`` (new patterns and merge targets)
         out = []
         for pid in list(writes):  # each Pattern freed once encoded: one copy at a time
             item = writes.pop(pid)
@@ -946,10 +955,6 @@ class ReasoningBank:
 #: ``index_known``'s numbers: confidence, successes, failures, average, contradictions.
 _Known = tuple[float, float, float, float, int]
 
-#: A validated pattern of a batch (a ``Draft`` or a ``Pattern``), whether its id was given,
-#: and its terms.
-_Prepared = tuple["Pattern | Draft", bool, tuple[str, ...]]
-
 #: Patterns read from the store per step when a whole bank is walked (bodies not in memory).
 _READ_STEP = 4096
 
@@ -1047,6 +1052,33 @@ def _draft_record(draft: Draft, terms: Sequence[str], stamp: tuple[str, float, f
     return Record(draft[0], draft[2], draft[3], stamp[1], stamp[2], body, terms), known, None
 
 
+def _draft_columns(
+    drafts: list[Draft],
+    terms: list[tuple[str, ...]],
+    ids: list[str],
+    stamp: tuple[str, float, float],
+) -> tuple[Columns, KnownColumns, dict[int, Any]]:
+    """``ReasoningBank._fresh_columns`` of drafts only, a column at a time: the bodies of
+    ``_draft_body`` in either form, without a call or seven appends per pattern."""
+    times, created, updated = stamp
+    layouts = [_draft_parts(d[4], d[5], not times) for d in drafts]
+    s = encode_basestring
+    bodies: list[str | None]
+    if times:
+        bodies = [
+            _DRAFT % (s(d[0]), s(d[1]), s(d[2]), s(d[3]), p[0], times, p[1])
+            for d, p in zip(drafts, layouts, strict=True)
+        ]
+    else:
+        bodies = [_STORED_DRAFT % (s(d[1]), p[0]) for d, p in zip(drafts, layouts, strict=True)]
+    n = len(drafts)
+    cols = Columns(
+        ids, [d[2] for d in drafts], [d[3] for d in drafts], [created] * n, [updated] * n,
+        bodies, terms, {},
+    )  # fmt: skip
+    return cols, tuple(zip(*[p[2] for p in layouts], strict=True)), {}
+
+
 def _draft_body(draft: Draft, times: str) -> tuple[str, _Known]:
     """A new pattern's body and numbers from its draft and the batch's times text (none:
     the stored form, which holds neither the times nor the id, category and strategy)."""
@@ -1128,7 +1160,7 @@ _RANDOM_BITS = 0xFFF << 64 | (1 << 62) - 1
 _VERSION_AND_VARIANT = 0x7 << 76 | 0b10 << 62
 
 
-def _new_ids(n: int) -> Iterator[str]:
+def _new_ids(n: int) -> list[str]:
     """``n`` time-ordered (version 7, RFC 9562) UUID strings, ascending: the Unix time in
     milliseconds, 26 random bits per call, then a counter from a random 48-bit start (RFC
     9562's "monotonic random": 74 random bits in all, one ``os.urandom`` and no sort).
@@ -1139,5 +1171,5 @@ def _new_ids(n: int) -> Iterator[str]:
     r = int.from_bytes(os.urandom(10), "big")
     start = (r & 0xFFFF_FFFF_FFFF) % (0x1_0000_0000_0000 - n)  # room for n ids
     variant = "89ab"[(r >> 48) & 3]
-    stem = f"{ms[:8]}-{ms[8:]}-7{(r >> 50) & 0xFFF:03x}-{variant}{(r >> 62) & 0xFFF:03x}-"
-    return (f"{stem}{c:012x}" for c in range(start, start + n))
+    form = f"{ms[:8]}-{ms[8:]}-7{(r >> 50) & 0xFFF:03x}-{variant}{(r >> 62) & 0xFFF:03x}-%012x"
+    return [form % c for c in range(start, start + n)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from json.encoder import encode_basestring
@@ -656,8 +656,10 @@ def common_draft(data: Any, new_id: str) -> Draft | None:
         if success is None:
             return None
         score = 1.0 if success else 0.0
-    elif type(score) is not float or not 0.0 < score <= 1.0:  # 0.0 and -0.0: the general path
+    elif type(score) is not float or not 0.0 <= score <= 1.0:
         return None
+    elif not score and math.copysign(1.0, score) < 0:
+        return None  # -0.0: ``_draft_parts`` would take it for 0.0 (the general path)
     if type(desc) is not str or type(cat) is not str or type(strategy) is not str:
         return None
     desc, cat, strategy = desc.strip(), cat.strip(), strategy.strip()
@@ -674,23 +676,24 @@ def common_draft(data: Any, new_id: str) -> Draft | None:
 
 
 def validate_all(
-    items: Sequence[Any], *, now: float, new_id: Callable[[], str], drafts: bool = False
-) -> list[tuple[Pattern | Draft, bool]]:
-    """Every item as a ``Pattern`` (ids from ``new_id`` where missing), with whether its id
+    items: Sequence[Any], *, now: float, ids: Sequence[str], drafts: bool = False
+) -> tuple[list[Pattern | Draft], set[int]]:
+    """Every item as a ``Pattern`` (id ``ids[i]`` where missing) and the positions whose id
     was given; the first invalid one raises ``InvalidPattern`` naming its position, so a
     batch is refused whole before anything is written. With ``drafts``, items of the common
-    shape come back as a ``Draft`` instead (see ``common_draft``)."""
-    out: list[tuple[Pattern | Draft, bool]] = []
+    shape come back as a ``Draft`` instead (see ``common_draft``; never a given id)."""
+    out: list[Pattern | Draft] = []
+    given: set[int] = set()
     for i, item in enumerate(items):
-        pid = new_id()
         if drafts:
-            draft = common_draft(item, pid)
+            draft = common_draft(item, ids[i])
             if draft is not None:
-                out.append((draft, False))
+                out.append(draft)
                 continue
         try:
-            explicit = isinstance(item, Pattern) or bool(isinstance(item, dict) and item.get("id"))
-            pattern = Pattern.from_dict(item, new_id=pid, now=now)
+            if isinstance(item, Pattern) or (isinstance(item, dict) and item.get("id")):
+                given.add(i)
+            pattern = Pattern.from_dict(item, new_id=ids[i], now=now)
             for free_form in (pattern.context, pattern.outcome.metrics, pattern.metadata.extra):
                 if free_form:  # stores persist JSON: refuse what would not round-trip
                     json.dumps(free_form)
@@ -700,8 +703,8 @@ def validate_all(
             if not isinstance(exc, InvalidPattern):
                 exc = InvalidPattern(f"contains a value that is not JSON: {exc}")
             raise InvalidPattern(f"{where}{exc}", field=field) from None
-        out.append((pattern, explicit))
-    return out
+        out.append(pattern)
+    return out, given
 
 
 def check_limit(value: Any, name: str) -> None:

@@ -12,6 +12,7 @@ from json.encoder import encode_basestring
 import pytest
 
 from reasoningbank import InvalidPattern, Pattern, ReasoningBank, learning
+from reasoningbank import bank as bank_module
 from reasoningbank.bank import _TIMES, _draft_record, _known
 from reasoningbank.model import MAX_TEXT_LENGTH, common_draft, format_time, validate_all
 from tests.conftest import pattern, run
@@ -114,7 +115,7 @@ def test_a_draft_record_is_what_the_general_path_writes_for_any_outcome(stored):
     general path's (a Pattern, ``learning.initialise``, ``body_json``) for any score, in
     both forms: SQLite's stored form and the memory / IndexedDB banks' whole form."""
     rnd = random.Random(5)
-    scores = [rnd.random() for _ in range(300)] + [1.0, 0.5, 1e-300, 0.1, 0.3, 1 - 1e-16]
+    scores = [rnd.random() for _ in range(300)] + [1.0, 0.5, 1e-300, 0.1, 0.3, 1 - 1e-16, 0.0]
     for i, score in enumerate(scores):
         for success in (True, False):
             draft = (f"id-{i}", 'a "quoted" task', "cat", "strat", success, score)
@@ -140,9 +141,9 @@ def test_a_batch_with_drafts_is_refused_with_the_general_error():
         items.insert(3, bad)
         errors = []
         for drafts in (True, False):
-            ids = map(str, range(100)).__next__
+            ids = [str(i) for i in range(100)]
             with pytest.raises(InvalidPattern) as caught:
-                validate_all(items, now=NOW, new_id=ids, drafts=drafts)
+                validate_all(items, now=NOW, ids=ids, drafts=drafts)
             errors.append(str(caught.value))
         assert errors[0] == errors[1] and errors[0].startswith("pattern #3: "), errors
 
@@ -161,7 +162,7 @@ def rows(path):
     return out
 
 
-def corpus(n, seed):
+def corpus(n, seed, general=0.1):
     rnd = random.Random(seed)
     words = "oauth token refresh cache redis pool leak schema deploy rollback naïve".split()
     out = []
@@ -174,19 +175,24 @@ def corpus(n, seed):
         )
         if rnd.random() < 0.2:
             p["outcome"] = {"success": rnd.random() < 0.5}
-        if rnd.random() < 0.1:
+        if rnd.random() < general:
             p["context"] = {"k": rnd.choice("uvw")}  # the general path, in the same batch
         out.append(p)
     return out
 
 
 @pytest.mark.parametrize("dedup", [None, 0.95])
-def test_drafts_store_exactly_what_the_general_path_stores(tmp_path, dedup):
+@pytest.mark.parametrize("general", [0.1, 0.01, 0.0])
+def test_drafts_store_exactly_what_the_general_path_stores(tmp_path, monkeypatch, dedup, general):
     """Two banks, one clock: one bulk-stores the dicts as given (drafts where they can be),
     the other the same dicts with an empty context (the general path, same meaning). The
-    stored rows, the merges into earlier patterns, the order and the searches are equal."""
+    stored rows, the merges into earlier patterns, the order and the searches are equal.
+    ``general``: the share of the batch that takes the general path in both banks; written
+    64 at a time, some steps hold drafts only (``_draft_columns``), some both."""
+    monkeypatch.setattr(bank_module, "_WRITE_STEP", 64)
+    columns = count_calls(monkeypatch, "_draft_columns")
     base = [dict(p, id=f"base-{i}") for i, p in enumerate(corpus(60, 1))]
-    batch = corpus(400, 2)
+    batch = corpus(400, 2, general)
 
     def state(name, general_path):
         ticks = iter(range(1_700_000_000, 1_800_000_000)).__next__
@@ -212,3 +218,46 @@ def test_drafts_store_exactly_what_the_general_path_stores(tmp_path, dedup):
     assert fast[3] == slow[3]
     if dedup:
         assert any(fast[0])  # merges into stored patterns did happen
+    elif general < 0.1:
+        assert columns  # steps of drafts only were written a column at a time
+
+
+def count_calls(monkeypatch, name):
+    """The calls to ``reasoningbank.bank.<name>`` from now on (a list that grows)."""
+    calls = []
+    real = getattr(bank_module, name)
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(bank_module, name, counted)
+    return calls
+
+
+def test_drafts_in_a_memory_bank_store_what_the_general_path_stores(monkeypatch):
+    """A memory bank keeps whole bodies (id and times inside): written a column at a time,
+    they are byte for byte the general path's but for the id, which differs by bank."""
+    monkeypatch.setattr(bank_module, "_WRITE_STEP", 64)
+    columns = count_calls(monkeypatch, "_draft_columns")
+    batch = corpus(300, 3, general=0.01)
+
+    def state(general_path):
+        ticks = iter(range(1_700_000_000, 1_800_000_000)).__next__
+        bank = run(ReasoningBank.open(":memory:", clock=ticks, dedup_threshold=None))
+        items = [dict(p, context=p.get("context", {})) if general_path else dict(p) for p in batch]
+        ids = run(bank.store_patterns(items))
+        records = bank._store._records
+        out = [
+            (r.task_category, r.strategy, r.created_at, r.updated_at, tuple(r.terms),
+             r.body.replace(encode_basestring(pid), '"ID"'))
+            for pid, r in ((pid, records[pid]) for pid in ids)
+        ]  # fmt: skip
+        found = [(m.pattern.task_description, m.score) for m in run(bank.find_similar("oauth"))]
+        run(bank.close())
+        return out, found
+
+    fast = state(False)
+    assert columns
+    slow = state(True)
+    assert fast == slow
