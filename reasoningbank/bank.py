@@ -458,7 +458,7 @@ class ReasoningBank:
             return None
         if not given:
             return made
-        ids = [entries[i].id for i in sorted(given)]  # type: ignore[union-attr]  # Patterns
+        ids = [entries[i].id for i in given]  # type: ignore[union-attr]  # Patterns
         if len(set(ids)) < len(ids) or not self._table.slot.keys().isdisjoint(ids):
             return None  # an id repeated in the batch or already stored: updates, one by one
         return [p[0] if isinstance(p, tuple) else p.id for p in entries]
