@@ -215,8 +215,8 @@ class LexicalIndex:
     def add_many(
         self,
         slots: Sequence[int],
-        terms: Iterable[tuple[str, ...]],
-        groups: Iterable[Hashable],
+        terms: Sequence[tuple[str, ...]],
+        groups: Sequence[Hashable],
         memo: dict[tuple[Hashable, tuple[str, ...]], int] | None = None,
     ) -> None:
         """``add`` for many slots no document holds yet (opening a bank, a bulk store): each
@@ -225,9 +225,10 @@ class LexicalIndex:
         ``memo``: a dict the caller passes to every call of one bulk (a bank opened a few
         thousand rows at a time), so a text is weighed once in the whole bulk."""
         texts, df = self._texts, self._df
-        keys = list(zip(groups, terms, strict=True))
         members: dict[tuple[Hashable, tuple[str, ...]], list[int]] = {}
-        for slot, key in zip(slots, keys, strict=True):
+        # Keys are zipped twice rather than kept in a list: a pair per document that most
+        # documents (those sharing a text) would hold only to be looked up once more.
+        for slot, key in zip(slots, zip(groups, terms, strict=True), strict=True):
             same = members.get(key)
             if same is None:
                 members[key] = [slot]
@@ -251,7 +252,7 @@ class LexicalIndex:
             text_of[key] = text_id
             if is_new:
                 fresh.append(text_id)
-        self._hold(slots, map(text_of.__getitem__, keys))
+        self._hold(slots, map(text_of.__getitem__, zip(groups, terms, strict=True)))
         self._remember(text_of)
         if not self._stale():
             for text_id in fresh:

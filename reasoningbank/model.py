@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from json.encoder import encode_basestring
+from sys import intern
 from typing import Any
 
 from .errors import InvalidPattern
@@ -371,8 +372,9 @@ class Pattern:
         return cls(  # positional: a bulk store builds one per pattern
             pid,
             _text(data, "task_description", required=True, limit=MAX_TEXT_LENGTH),
-            _text(data, "task_category", required=True, limit=_MAX_NAME_LENGTH),
-            _text(data, "strategy", required=True, limit=MAX_TEXT_LENGTH),
+            # Interned as in ``common_draft``: the bank keeps them, one per pattern.
+            intern(_text(data, "task_category", required=True, limit=_MAX_NAME_LENGTH)),
+            intern(_text(data, "strategy", required=True, limit=MAX_TEXT_LENGTH)),
             Outcome.from_dict(data.get("outcome"), fallback_score=data.get("success_score")),
             metadata,
             dict(context),
@@ -662,7 +664,9 @@ def common_draft(data: Any, new_id: str) -> Draft | None:
         return None  # -0.0: ``_draft_parts`` would take it for 0.0 (the general path)
     if type(desc) is not str or type(cat) is not str or type(strategy) is not str:
         return None
-    desc, cat, strategy = desc.strip(), cat.strip(), strategy.strip()
+    # Interned: the bank keeps these two per pattern, and a caller's own string would
+    # keep the memory of everything freed around it (its parsed dict) from being reused.
+    desc, cat, strategy = desc.strip(), intern(cat.strip()), intern(strategy.strip())
     if not (
         desc
         and cat

@@ -116,3 +116,31 @@ def test_a_bulk_with_a_stored_or_repeated_id_updates_in_place(tmp_path):
     again = run(ReasoningBank.open(path, dedup_threshold=None))
     assert sorted(p.task_description for p in run(again.all_patterns())) == sorted(texts)
     run(again.close())
+
+
+@pytest.mark.parametrize("where", ["tmp", ":memory:"])
+def test_a_bank_keeps_one_string_per_category_and_strategy(tmp_path, where):
+    """The category and strategy the bank keeps per pattern are one shared string each,
+    whatever objects the caller passed (a parsed request makes new ones per pattern):
+    a caller's own string would outlive its dict and keep that memory from being reused.
+    Drafts and the general path, bulk and single stores alike."""
+
+    def fresh(text):
+        return f"{text} team"  # an equal string each time, never the same object
+
+    items = []
+    for i, p in enumerate(corpus(300, 9)):
+        p["task_category"], p["strategy"] = fresh(p["task_category"]), fresh(p["strategy"])
+        if i % 3 == 0:
+            p["tags"] = ["general path"]
+        items.append(p)
+    path = str(tmp_path / "b.db") if where == "tmp" else where
+    bank = run(ReasoningBank.open(path, dedup_threshold=None))
+    run(bank.store_patterns(items[:200]))
+    for p in items[200:]:
+        run(bank.store_pattern(p))
+    table = bank._table
+    for column in (table.category, table.strategy):
+        assert len(column) == 300
+        assert len({id(value) for value in column}) == len(set(column)) <= 4, column[:4]
+    run(bank.close())
