@@ -332,11 +332,13 @@ class ReasoningBank:
         stamped = self._clock()
         # The common case, a new pattern of the common shape (see ``_store_all``), takes a
         # path with no batch around it: a third of a single store was that bookkeeping.
+        made = None
         if type(pattern) is dict and self._embedder is None and stamped > 0:
-            draft = common_draft(pattern, _new_id())
+            made = [_new_id()]
+            draft = common_draft(pattern, made[0])
             if draft is not None:
                 return await self._store_draft(draft, stamped)
-        return (await self._store_all([pattern], stamped))[0]
+        return (await self._store_all([pattern], stamped, made))[0]
 
     async def _store_draft(self, draft: Draft, stamped: float) -> str:
         """``_store_all([draft])``, step for step, without its lists and layers."""
@@ -372,14 +374,19 @@ class ReasoningBank:
         return await self._store_all(items)
 
     async def _store_all(
-        self, items: list[dict[str, Any] | Pattern], stamped: float | None = None
+        self,
+        items: list[dict[str, Any] | Pattern],
+        stamped: float | None = None,
+        made: list[str] | None = None,
     ) -> list[str]:
-        """``stamped``: the validation time when the caller read the clock already."""
+        """``stamped``: the validation time when the caller read the clock already;
+        ``made``: the ids made for ``items`` already (see ``_all_fresh``)."""
         if stamped is None:
             stamped = self._clock()
         # Drafts (new patterns of the common shape) skip the general validation; an embedder
         # must see each one as a Pattern; at time 0 ``learning.initialise`` stamps "now".
-        made = _new_ids(len(items))
+        if made is None:
+            made = _new_ids(len(items))
         entries, given = validate_all(
             items, now=stamped, ids=made, drafts=self._embedder is None and stamped > 0
         )

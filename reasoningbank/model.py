@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from itertools import repeat
 from json.encoder import encode_basestring
 from sys import intern
 from typing import Any
@@ -133,7 +134,7 @@ def check_json_value(value: Any, field_name: str, *, max_depth: int = MAX_JSON_D
     bank; refusing it at the door names the field while the caller can still fix it.
     Iterative, so hostile depth fails here with a clear error and not a RecursionError.
     """
-    if not value:  # the common empty context or metrics (a falsy value is never NaN)
+    if not value or _json_value_ok(value, max_depth):  # a falsy value is never NaN
         return
     stack: list[tuple[Any, str, int]] = [(value, field_name, 0)]
     while stack:
@@ -177,8 +178,27 @@ def _number(value: Any, key: str, *, lo: float | None = None, hi: float | None =
     return out
 
 
-def _count(data: dict[str, Any], key: str, default: float = 0) -> float:
-    return _number(data.get(key, default), key, lo=0.0, hi=_MAX_COUNT)
+def _json_value_ok(value: Any, max_depth: int) -> bool:
+    """Whether ``check_json_value`` passes ``value``: its walk without the paths, which it
+    then makes only to name what failed (a path per item was most of its cost)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return False
+        elif isinstance(item, (dict, list, tuple)):
+            if depth >= max_depth:
+                return False
+            stack.extend(zip(item.values() if isinstance(item, dict) else item, repeat(depth + 1)))
+    return True
+
+
+def _count(data: dict[str, Any], key: str, default: float = 0, *, hi: float = _MAX_COUNT) -> float:
+    """``data[key]`` as a number from 0 to ``hi``, ``default`` if absent."""
+    if key not in data:  # the default needs no checking (most metadata gives only tags)
+        return float(default)
+    return _number(data[key], key, lo=0.0, hi=hi)
 
 
 def _optional_number(data: dict[str, Any], key: str, *, lo: float | None = None) -> float | None:
@@ -302,13 +322,11 @@ class Metadata:
             created_at=created,
             updated_at=updated,
             usage_count=int(_count(data, "usage_count")),
-            avg_success_score=_number(
-                data.get("avg_success_score", 0.0), "avg_success_score", lo=0.0, hi=1.0
-            ),
+            avg_success_score=_count(data, "avg_success_score", hi=1.0),
             tags=list(dict.fromkeys(tags)),
             success_count=_count(data, "success_count"),
             failure_count=_count(data, "failure_count"),
-            confidence=_number(data.get("confidence", 0.5), "confidence", lo=0.0, hi=1.0),
+            confidence=_count(data, "confidence", 0.5, hi=1.0),
             contradictions=int(_count(data, "contradictions")),
             merged_count=int(_count(data, "merged_count")),
             extra=extra,

@@ -1,9 +1,16 @@
 import json
+import random
 
 import pytest
 
 from reasoningbank import InvalidPattern, Pattern
-from reasoningbank.model import format_time, parse_time
+from reasoningbank.model import (
+    Metadata,
+    _json_value_ok,
+    check_json_value,
+    format_time,
+    parse_time,
+)
 
 NOW = 1_700_000_000.0
 
@@ -237,3 +244,44 @@ def test_a_stored_body_leaves_out_times_and_defaults_and_reads_back_whole(data):
         "metadata": {"usage_count": 0, "avg_success_score": 0.0, "success_count": 0.0,
                      "failure_count": 0.0, "confidence": 0.5},
     }  # fmt: skip
+
+
+def test_the_json_value_check_and_its_quick_walk_agree():
+    """``check_json_value`` walks once without paths and makes them only for an error's
+    message: on random nested values (NaN, infinities, deep nesting among them) it refuses
+    exactly what the quick walk refuses, naming a bad value's path."""
+    rnd = random.Random(4)
+
+    def make(depth):
+        kind = rnd.random()
+        if depth > 7 or kind < 0.4:
+            return rnd.choice(
+                [1, 2.5, "s", None, True, float("nan"), float("inf"), -0.0] + [0.5] * 40
+            )
+        if kind < 0.7:
+            return {f"k{i}": make(depth + 1) for i in range(rnd.randint(0, 3))}
+        return [make(depth + 1) for _ in range(rnd.randint(0, 3))]
+
+    refused = 0
+    for _ in range(2000):
+        value = {"a": make(0)}
+        try:
+            check_json_value(value, "context", max_depth=6)
+        except InvalidPattern as exc:
+            refused += 1
+            assert not _json_value_ok(value, 6)
+            assert str(exc).startswith("context"), exc
+        else:
+            assert _json_value_ok(value, 6)
+    assert 100 < refused < 1900  # both sides were exercised
+
+
+def test_metadata_left_out_is_the_default_and_a_null_count_is_refused():
+    full = {"usage_count": 0, "avg_success_score": 0.0, "success_count": 0, "failure_count": 0,
+            "confidence": 0.5, "contradictions": 0, "merged_count": 0}  # fmt: skip
+    short = Metadata.from_dict({"tags": ["a"]}, now=5.0)
+    assert short == Metadata.from_dict({"tags": ["a"], **full}, now=5.0)
+    assert [type(getattr(short, k)) for k in full] == [int, float, float, float, float, int, int]
+    for key in full:
+        with pytest.raises(InvalidPattern, match=key):
+            Metadata.from_dict({key: None}, now=5.0)
