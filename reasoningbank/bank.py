@@ -465,10 +465,13 @@ class ReasoningBank:
             return None
         if not given:
             return made
-        ids = [entries[i].id for i in given]  # type: ignore[union-attr]  # Patterns
-        if len(set(ids)) < len(ids) or not self._table.slot.keys().isdisjoint(ids):
+        chosen = [entries[i].id for i in given]  # type: ignore[union-attr]  # Patterns
+        if len(set(chosen)) < len(chosen) or not self._table.slot.keys().isdisjoint(chosen):
             return None  # an id repeated in the batch or already stored: updates, one by one
-        return [p[0] if isinstance(p, tuple) else p.id for p in entries]
+        ids = list(made)
+        for i, pid in zip(given, chosen, strict=True):
+            ids[i] = pid
+        return ids
 
     def _fresh_columns(
         self,

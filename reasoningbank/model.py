@@ -194,7 +194,9 @@ def _json_value_ok(value: Any, max_depth: int) -> bool:
     return True
 
 
-def _count(data: dict[str, Any], key: str, default: float = 0, *, hi: float = _MAX_COUNT) -> float:
+def _bounded(
+    data: dict[str, Any], key: str, default: float = 0, *, hi: float = _MAX_COUNT
+) -> float:
     """``data[key]`` as a number from 0 to ``hi``, ``default`` if absent."""
     if key not in data:  # the default needs no checking (most metadata gives only tags)
         return float(default)
@@ -321,14 +323,14 @@ class Metadata:
         meta = cls(
             created_at=created,
             updated_at=updated,
-            usage_count=int(_count(data, "usage_count")),
-            avg_success_score=_count(data, "avg_success_score", hi=1.0),
+            usage_count=int(_bounded(data, "usage_count")),
+            avg_success_score=_bounded(data, "avg_success_score", hi=1.0),
             tags=list(dict.fromkeys(tags)),
-            success_count=_count(data, "success_count"),
-            failure_count=_count(data, "failure_count"),
-            confidence=_count(data, "confidence", 0.5, hi=1.0),
-            contradictions=int(_count(data, "contradictions")),
-            merged_count=int(_count(data, "merged_count")),
+            success_count=_bounded(data, "success_count"),
+            failure_count=_bounded(data, "failure_count"),
+            confidence=_bounded(data, "confidence", 0.5, hi=1.0),
+            contradictions=int(_bounded(data, "contradictions")),
+            merged_count=int(_bounded(data, "merged_count")),
             extra=extra,
         )
         return meta

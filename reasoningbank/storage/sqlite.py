@@ -392,7 +392,7 @@ class SqliteStore:
         instead of two index reads, on every write."""
         self._run("BEGIN IMMEDIATE")
         try:
-            version = int(self._cursor.execute("PRAGMA data_version").fetchone()[0])
+            version = self._pragma("data_version")
             last = self._last_commit
             if last is not None and last[0] == version:
                 return last[1]
