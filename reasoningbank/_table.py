@@ -32,8 +32,9 @@ def as_dict(body: dict[str, Any] | str) -> dict[str, Any]:
     return json.loads(body) if isinstance(body, str) else body
 
 
-#: A store's ``read_bodies``: stored bodies by id (see ``SqliteStore.read_bodies``).
-BodyReader: TypeAlias = "Callable[[Sequence[str]], dict[str, str | Record]]"
+#: A store's ``read_bodies``: stored bodies by id and row number (see
+#: ``SqliteStore.read_bodies``).
+BodyReader: TypeAlias = "Callable[[Sequence[str], Sequence[int]], dict[str, str | Record]]"
 
 #: ``index_known``'s numbers as columns: confidence, successes, failures, average,
 #: contradictions.
@@ -112,6 +113,9 @@ class SlotTable:
         self.terms: list[tuple[str, ...] | None] = []
         self.created = array("d")
         self.updated = array("d")
+        #: Where the store holds each pattern (``Record.rowid``; 0: not numbered, or deleted).
+        #: Why: SQLite finds a row by its number (the id has no index), 8 bytes a pattern.
+        self.rowids = array("q")
         #: Each body's JSON text, unless the store reads bodies back (then None).
         self.bodies: list[str | None] | None = None if read_bodies else []
         # The body's numbers, as float64 / int64 columns: 8 bytes a pattern each, filled in
@@ -167,6 +171,7 @@ class SlotTable:
             self.terms.append(terms)
             self.created.append(record.created_at)
             self.updated.append(record.updated_at)
+            self.rowids.append(record.rowid)
             if self.bodies is not None:
                 self.bodies.append(body)
             self.quality.append(known[0])
@@ -182,6 +187,7 @@ class SlotTable:
                 row = (*row, body)
             columns = (*self._rows(), *self._numbers())
             self.in_row_order = False
+            self.rowids[slot] = record.rowid
             for column, value in zip(columns, (*row, *known), strict=True):
                 column[slot] = value
         if same_text:
@@ -234,6 +240,11 @@ class SlotTable:
         self.terms.extend(cols.terms)
         extend_packed(self.created, cols.created_at)
         extend_packed(self.updated, cols.updated_at)
+        rowids = cols.rowids
+        if isinstance(rowids, array):  # from the index snapshot: copied in C
+            self.rowids.extend(rowids)
+        else:
+            extend_packed(self.rowids, [0] * len(cols.ids) if rowids is None else rowids)
         if self.bodies is not None:
             self.bodies.extend(cols.body)
         for column, values in zip(self._numbers(), known, strict=True):
@@ -302,8 +313,12 @@ class SlotTable:
             parse = [i for i, flag in enumerate(flags[lo:hi]) if flag] if some else ()
         contexts: dict[int, Any] = {}
         texts = cols.body
-        left_out = [cols.ids[i] for i in parse if texts[i] is None]
-        stored = self.read_bodies(left_out) if left_out and self.read_bodies else {}
+        left_out = [i for i in parse if texts[i] is None]
+        stored = {}
+        if left_out and self.read_bodies:
+            rowids = cols.rowids or [0] * n
+            ids = [cols.ids[i] for i in left_out]
+            stored = self.read_bodies(ids, [rowids[i] for i in left_out])
         for i in parse:
             text: str | dict[str, Any] | None = texts[i]
             if text is None:
@@ -335,7 +350,7 @@ class SlotTable:
             ids = [pid for pid in row_order if pid in self.slot]
         columns: tuple[Sequence[Any], ...] = (
             self.quality, self.wins, self.losses, self.average, self.contradictions,
-            self.category, self.strategy, self.created, self.updated, self.terms,
+            self.category, self.strategy, self.created, self.updated, self.terms, self.rowids,
         )  # fmt: skip
         if ids == self.ids:  # every slot live, in order (the usual case): copy in C
             picked = [column[:] for column in columns]
@@ -346,8 +361,8 @@ class SlotTable:
             slots = list(map(self.slot.__getitem__, ids))
             picked = [list(map(column.__getitem__, slots)) for column in columns]
             flags = bytearray(s in self.contexts for s in slots)
-        q, w, lo, avg, contradictions, category, strategy, created, updated, terms = picked
-        rows = None if len(self.dense) else (category, strategy, created, updated, terms)
+        q, w, lo, avg, contradictions, category, strategy, created, updated, terms, rowids = picked
+        rows = None if len(self.dense) else (category, strategy, created, updated, terms, rowids)
         return ids, [q, w, lo, avg], contradictions, flags, rows
 
     def unindex(self, pid: str) -> None:
@@ -359,6 +374,7 @@ class SlotTable:
         self.lex.remove(slot)
         self.dense.remove(slot)
         self.ids[slot] = None
+        self.rowids[slot] = 0
         self.category[slot] = None
         self.strategy[slot] = None
         self.terms[slot] = None
@@ -366,6 +382,12 @@ class SlotTable:
             self.bodies[slot] = None
         for column in (self.wins, self.losses, self.average, self.contradictions):
             column[slot] = 0  # totals sum every slot
+
+    def rowids_of(self, pids: Sequence[str]) -> list[int]:
+        """Where the store holds each of ``pids`` (``SqliteStore.rowids_of``); 0 where the
+        table does not hold it."""
+        slot, rowids = self.slot, self.rowids
+        return [rowids[slot[pid]] if pid in slot else 0 for pid in pids]
 
     def pattern(self, pid: str) -> Pattern | None:
         """The pattern ``pid`` (held by the table), or None if the store no longer has it."""
@@ -378,7 +400,9 @@ class SlotTable:
         Why: a returned pattern is the current one, never a body of one version paired
         with columns of another."""
         bodies, slot_of = self.bodies, self.slot
-        stored = self.read_bodies(pids) if bodies is None and pids and self.read_bodies else {}
+        stored = {}
+        if bodies is None and pids and self.read_bodies:
+            stored = self.read_bodies(pids, self.rowids_of(pids))
         out: list[Pattern | None] = []
         for pid in pids:
             slot = slot_of[pid]

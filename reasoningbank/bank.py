@@ -88,6 +88,8 @@ class ReasoningBank:
         self._table = SlotTable(
             make_dense_index(vector_backend), getattr(store, "read_bodies", None)
         )
+        if hasattr(store, "rowids_of"):  # a store that finds rows by number asks the table
+            store.rowids_of = self._table.rowids_of
         #: Bodies are written in ``Pattern.stored_dict``'s form when nothing keeps them in
         #: memory (they are read back and parsed, never spliced into a reply as they are).
         self._stored_form = self._table.bodies is None
@@ -1128,6 +1130,7 @@ def _columns(records: list[Record]) -> Columns:
         [r.body if isinstance(r.body, str) else compact(r.body) for r in records],
         [r.terms if type(r.terms) is tuple else tuple(r.terms) for r in records],
         {i: r.embedding for i, r in enumerate(records) if r.embedding is not None},
+        [r.rowid for r in records],
     )
 
 

@@ -22,7 +22,9 @@ class Record:
 
     ``body`` is the pattern JSON without its embedding (a dict, or its JSON text); ``terms`` the analysed tokens of its
     task description (so opening a bank never re-tokenises); ``embedding`` the dense vector,
-    if any, kept compact (a float32 ``array`` under the hood of each backend).
+    if any, kept compact (a float32 ``array`` under the hood of each backend). ``rowid``:
+    where a store that numbers its rows (SQLite) holds it, 0 when not stored (or not
+    numbered); a write sets it on the records it stores.
     """
 
     id: str
@@ -33,6 +35,7 @@ class Record:
     body: dict[str, Any] | str
     terms: Sequence[str] = field(default_factory=list)
     embedding: Sequence[float] | None = None
+    rowid: int = 0
 
 
 @dataclass(slots=True)
@@ -40,8 +43,9 @@ class Columns:
     """A whole bank as columns, oldest first: what a store that can (SQLite) hands the bank
     on open instead of one ``Record`` per row. ``embedding`` maps a row's position to its
     vector (rows without one are absent); ``body`` is None where the store left it out
-    (``SqliteStore.load_columns(bodies=False)``). Why: opening 100,000 patterns spent most
-    of its time building and unpacking per-row objects."""
+    (``SqliteStore.load_columns(bodies=False)``); ``rowids`` as ``Record.rowid`` (None:
+    not numbered). Why: opening 100,000 patterns spent most of its time building and
+    unpacking per-row objects."""
 
     ids: list[str]
     task_category: list[str]
@@ -51,6 +55,7 @@ class Columns:
     body: list[str | None]
     terms: list[tuple[str, ...]]
     embedding: dict[int, Sequence[float]]
+    rowids: Sequence[int] | None = None
 
 
 @dataclass(slots=True)

@@ -8,12 +8,13 @@ open takes them from here and reads no row at all (a bank without vectors) or no
 (with vectors, which only the rows hold). Patterns with a context are always parsed
 (their context is kept in memory).
 
-Layout: ``b"RBX2"`` (``b"RBXB"`` on a big-endian machine), u64 seq, u32 count, u32 lengths
+Layout: ``b"RBX3"`` (``b"RBXC"`` on a big-endian machine), u64 seq, u32 count, u32 lengths
 of three JSON lists: the ids, the distinct names (categories and strategies) and the distinct
 term texts (terms joined by spaces; zero bytes each without the rows), the three lists, then
 ``count`` float64 qualities, wins, losses and averages, ``count`` int64 contradiction counts and
 ``count`` context flags (one byte each). With the rows follow ``count`` uint32 category,
-strategy and text codes into the lists and ``count`` float64 creation and update times.
+strategy and text codes into the lists, ``count`` float64 creation and update times and
+``count`` int64 row numbers.
 Anything that does not add up is ignored, never trusted: a damaged snapshot (or one of an
 older layout) only costs reading the rows.
 """
@@ -34,17 +35,17 @@ __all__ = ["Rows", "Snapshot", "decode", "encode"]
 _HEAD = struct.Struct("=4sQIIII")
 #: Numbers are in the machine's byte order, which the magic tells: a snapshot written on a
 #: machine of the other order is ignored (that open reads the rows) rather than converted.
-_MAGIC = b"RBX2" if sys.byteorder == "little" else b"RBXB"
+_MAGIC = b"RBX3" if sys.byteorder == "little" else b"RBXC"
 _NUMBERS = 8 * 4 + 8 + 1  # bytes a pattern: four floats, contradictions, context flag
-_ROWS = 3 * 4 + 2 * 8  # three codes, two times
+_ROWS = 3 * 4 + 2 * 8 + 8  # three codes, two times, the row number
 
 #: ids, then columns of floats (quality, wins, losses, average), contradictions, context flags
 Snapshot: TypeAlias = "tuple[list[str], list[array[float]], array[int], bytes]"
 #: The rest of each row, in the snapshot's order: category, strategy, created and updated
-#: times, terms.
+#: times, terms, row number.
 Rows: TypeAlias = (
     "tuple[Sequence[str], Sequence[str], Sequence[float], Sequence[float],"
-    " Sequence[tuple[str, ...]]]"
+    " Sequence[tuple[str, ...]], Sequence[int]]"
 )
 
 
@@ -73,6 +74,7 @@ def encode(
     if rows:
         parts += [c.tobytes() for c in codes]
         parts += [array("d", rows[2]).tobytes(), array("d", rows[3]).tobytes()]
+        parts.append(array("q", rows[5]).tobytes())
     return b"".join(parts)
 
 
@@ -110,7 +112,7 @@ def decode(blob: object, seq: int) -> tuple[Snapshot, Columns | None] | None:
     snap: Snapshot = (ids, numbers[:4], numbers[4], blob[pos : pos + n])
     if not sizes[1]:
         return snap, None
-    (*codes, created, updated), _ = _take(blob, pos + n, "IIIdd", n)
+    (*codes, created, updated, rowids), _ = _take(blob, pos + n, "IIIddq", n)
     bounds = (len(names), len(names), len(texts))
     if not all(isinstance(v, str) for v in (*names, *texts)) or any(
         c and max(c) >= b for c, b in zip(codes, bounds, strict=True)
@@ -120,4 +122,4 @@ def decode(blob: object, seq: int) -> tuple[Snapshot, Columns | None] | None:
     category, strategy = (list(map(names.__getitem__, c)) for c in codes[:2])
     terms = list(map(split.__getitem__, codes[2]))
     times = created.tolist(), updated.tolist()
-    return snap, Columns(ids, category, strategy, *times, [None] * n, terms, {})
+    return snap, Columns(ids, category, strategy, *times, [None] * n, terms, {}, rowids)

@@ -40,7 +40,7 @@ __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
 #: "RBNK": marks the file as ours, so we never mistake another database for a bank.
 APPLICATION_ID = 0x52424E4B
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -105,6 +105,33 @@ _MIGRATIONS: dict[int, str] = {
     DROP TABLE patterns_v4;
     DELETE FROM rb_meta WHERE key = 'index-snapshot';
     """,
+    # The id is no longer indexed: a pattern's row is found by its number, which the bank
+    # keeps per pattern (``rowids_of``), and the bank keeps ids unique (it checks under the
+    # write lock). The index cost a sixth of a bulk store and one of the two pages a single
+    # store's commit wrote. The column's new name makes a version that still replaces rows
+    # by id fail loudly instead of adding a second row for the id.
+    6: """
+    ALTER TABLE patterns RENAME TO patterns_v5;
+    CREATE TABLE patterns (
+        seqno INTEGER PRIMARY KEY,
+        pattern_id TEXT NOT NULL,
+        task_category TEXT NOT NULL,
+        strategy TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        body TEXT NOT NULL,
+        terms TEXT NOT NULL DEFAULT '',
+        embedding BLOB
+    );
+    INSERT INTO patterns
+        (seqno, pattern_id, task_category, strategy, created_at, updated_at, body, terms,
+         embedding)
+        SELECT seqno, id, task_category, strategy, created_at, updated_at, body, terms,
+            embedding
+        FROM patterns_v5 ORDER BY seqno;
+    DROP TABLE patterns_v5;
+    DELETE FROM rb_meta WHERE key = 'index-snapshot';
+    """,
 }
 
 #: One encoder for every row: skips the per-call setup and the circular-reference check
@@ -112,19 +139,22 @@ _MIGRATIONS: dict[int, str] = {
 _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False).encode
 
 #: Every column of a row but the vector and the sequence number.
-_TEXT_COLUMNS = "id, task_category, strategy, created_at, updated_at, body, terms"
+_TEXT_COLUMNS = "pattern_id, task_category, strategy, created_at, updated_at, body, terms"
 _COLUMNS = f"{_TEXT_COLUMNS}, embedding"
+#: What a read takes of a row: ``_COLUMNS`` and the row's number (``Record.rowid``).
+_READ = f"{_COLUMNS}, seqno"
 #: Fixed SQL text (the sequence number is a parameter), so sqlite3's statement cache
-#: prepares it once per connection instead of once per write.
-_UPSERT = f"INSERT OR REPLACE INTO patterns ({_COLUMNS}, seqno) VALUES (?,?,?,?,?,?,?,?,?)"
-#: ``_UPSERT`` of a row without a vector (the column's default is NULL). Why: binding None
+#: prepares it once per connection instead of once per write. A pattern stored before
+#: leaves its old row first (``_DELETE_ROW``).
+_INSERT = f"INSERT INTO patterns ({_COLUMNS}, seqno) VALUES (?,?,?,?,?,?,?,?,?)"
+#: ``_INSERT`` of a row without a vector (the column's default is NULL). Why: binding None
 #: goes through sqlite3's adapter lookup, a tenth of a bulk store's SQLite time.
-_UPSERT_TEXT = f"INSERT OR REPLACE INTO patterns ({_TEXT_COLUMNS}, seqno) VALUES (?,?,?,?,?,?,?,?)"
-#: ``_UPSERT`` and ``_UPSERT_TEXT`` of rows whose ids are not stored (``put_columns``): a
-#: plain INSERT checks the id as it adds it to its index, where REPLACE searches for it
-#: first (a sixth of a bulk store's SQLite time); an id that is stored fails the write.
-_INSERT = _UPSERT.replace("INSERT OR REPLACE", "INSERT", 1)
-_INSERT_TEXT = _UPSERT_TEXT.replace("INSERT OR REPLACE", "INSERT", 1)
+_INSERT_TEXT = f"INSERT INTO patterns ({_TEXT_COLUMNS}, seqno) VALUES (?,?,?,?,?,?,?,?)"
+#: A pattern's row by its number; the id guards against a number the caller got wrong.
+_DELETE_ROW = "DELETE FROM patterns WHERE seqno = ? AND pattern_id = ?"
+#: The rows of an id, searched through the whole table: only for an id whose row number
+#: is unknown (a store used without a bank) or stale (``_rowids``).
+_DELETE_ID = "DELETE FROM patterns WHERE pattern_id = ?"
 _UNTOMB = "DELETE FROM tombstones WHERE id = ?"
 _ANY_TOMBSTONE = "SELECT EXISTS (SELECT 1 FROM tombstones)"
 #: The sequence number of the last commit: the largest stamped on a row or a tombstone. It
@@ -144,14 +174,16 @@ _AUTOCHECKPOINT_PAGES = 1000
 #: Rows read per step when a bank opens.
 _CHUNK = 4096
 #: What ``load_columns(bodies=False)`` reads: every column but the body (a NULL in its place).
-_COLUMNS_NO_BODY = _COLUMNS.replace("body", "NULL")
+_COLUMNS_NO_BODY = _READ.replace("body", "NULL")
 #: Ids per ``read_bodies`` statement: under SQLite's smallest bound on parameters (999).
 _IDS_PER_READ = 900
-#: ``read_bodies``' statement (ids appended): each body, and whether its row changed after
-#: the sequence number the bank has caught up to.
-_BODIES = "SELECT id, body, seqno > ? FROM patterns WHERE id IN "
+#: ``read_bodies``' statement (row numbers appended): each body, and whether its row changed
+#: after the sequence number the bank has caught up to.
+_BODIES = "SELECT pattern_id, body, seqno > ? FROM patterns WHERE seqno IN "
+#: ``_BODIES`` of ids whose row number is unknown or stale: one pass over the table.
+_BODIES_BY_ID = "SELECT pattern_id, body, seqno > ? FROM patterns WHERE pattern_id IN "
 #: ``read_bodies`` for a large part of the bank: one pass over the table.
-_EVERY_BODY = "SELECT id, body, seqno > ? FROM patterns"
+_EVERY_BODY = "SELECT pattern_id, body, seqno > ? FROM patterns"
 #: One pass beats a search per id from this share of the rows on (a search costs a few
 #: times what a row of the pass does: measured at 100k, 1/3 is the break-even).
 _SCAN_SHARE = 3
@@ -172,8 +204,8 @@ def _pack(vector: Sequence[float] | None) -> bytes | None:
 
 
 def _values(r: Record, terms: str, seq: int, vector: bool = True) -> tuple[Any, ...]:
-    """``r`` as ``_UPSERT``'s parameters (``terms``: its terms joined by spaces); without
-    ``vector``, as ``_UPSERT_TEXT``'s."""
+    """``r`` as ``_INSERT``'s parameters (``terms``: its terms joined by spaces); without
+    ``vector``, as ``_INSERT_TEXT``'s."""
     body = r.body
     text = (
         r.id, r.task_category, r.strategy, r.created_at, r.updated_at,
@@ -192,7 +224,8 @@ def _unpack(blob: bytes) -> array[float]:
 
 
 def _row(row: tuple[Any, ...]) -> Record:
-    pid, cat, strategy, created, updated, body, terms, blob = row
+    """A row of ``_READ`` as a record."""
+    pid, cat, strategy, created, updated, body, terms, blob, rowid = row
     return Record(
         id=pid,
         task_category=cat,
@@ -202,6 +235,7 @@ def _row(row: tuple[Any, ...]) -> Record:
         body=body,  # JSON text: the bank parses it once, when it indexes the record
         terms=terms.split(" ") if terms else [],
         embedding=None if blob is None else _unpack(blob),
+        rowid=rowid,
     )
 
 
@@ -242,6 +276,10 @@ class SqliteStore:
         self._synchronous = "NORMAL"
         self._checkpoint_uri: str | None = None
         self._checkpointer: threading.Thread | None = None
+        #: The row number of each id as the bank knows it (0: not stored), set by the bank
+        #: that owns this store. Why: rows are found by number, the id has no index.
+        #: Without it (a store used on its own) ids are searched for in the whole table.
+        self.rowids_of: Callable[[Sequence[str]], list[int]] | None = None
 
     # -- opening -------------------------------------------------------------------------
     @classmethod
@@ -512,7 +550,7 @@ class SqliteStore:
     def _select(self, bodies: bool) -> sqlite3.Cursor:
         lazy = not bodies and self._loaded_snapshot is not None
         try:
-            columns = _COLUMNS_NO_BODY if lazy else _COLUMNS
+            columns = _COLUMNS_NO_BODY if lazy else _READ
             return self._exec(f"SELECT {columns} FROM patterns ORDER BY rowid")
         except sqlite3.Error as exc:
             raise StorageError(f"read from {self.location} failed: {exc}") from exc
@@ -534,7 +572,7 @@ class SqliteStore:
 
     async def row_ids(self) -> list[str]:
         """Every id in row order (the order ``load`` reads rows in)."""
-        return [row[0] for row in self._read("SELECT id FROM patterns ORDER BY rowid")]
+        return [row[0] for row in self._read("SELECT pattern_id FROM patterns ORDER BY rowid")]
 
     async def load_columns(self, bodies: bool = True) -> Iterator[Columns]:
         """``load`` as columns (the bank's fast open), a few thousand rows at a time so a
@@ -558,7 +596,9 @@ class SqliteStore:
                 raise StorageError(f"read from {self.location} failed: {exc}") from exc
             if not chunk:
                 return
-            ids, cats, strategies, created, updated, bodies, terms, blobs = zip(*chunk, strict=True)
+            ids, cats, strategies, created, updated, bodies, terms, blobs, rowids = zip(
+                *chunk, strict=True
+            )
             del chunk
             for text in set(terms).difference(split):
                 split[text] = tuple(text.split(" ")) if text else ()
@@ -573,6 +613,7 @@ class SqliteStore:
                 {i: _unpack(b) for i, b in enumerate(blobs) if b is not None}
                 if blobs.count(None) < len(blobs)
                 else {},
+                rowids,
             )
 
     async def load_snapshot(self) -> Snapshot | None:
@@ -581,9 +622,11 @@ class SqliteStore:
         snap, self._loaded_snapshot = self._loaded_snapshot, None
         return snap
 
-    def read_bodies(self, ids: Sequence[str]) -> dict[str, str | Record]:
-        """The stored bodies of ``ids`` (JSON text), read by primary key, in one statement
-        per 900 ids. A row written after the last ``changes()`` (or ``load``) comes whole, as
+    def read_bodies(
+        self, ids: Sequence[str], rowids: Sequence[int] | None = None
+    ) -> dict[str, str | Record]:
+        """The stored bodies of ``ids`` (JSON text), read by row number (``rowids``, else
+        ``rowids_of``'s), in one statement per 900 ids. A row written after the last ``changes()`` (or ``load``) comes whole, as
         a ``Record``: the bank's columns for it are older than its body. Rows gone are
         absent. Why: a bank that keeps no bodies in memory must never pair a body with
         columns of another version of the pattern.
@@ -592,14 +635,14 @@ class SqliteStore:
         reads bodies inside its (synchronous) ranking."""
         found: dict[str, str | Record] = {}
         changed = []
-        for pid, body, newer in self._body_rows(ids):
+        for pid, body, newer in self._body_rows(ids, rowids):
             found[pid] = body
             if newer:
                 changed.append(pid)
         for start in range(0, len(changed), _IDS_PER_READ):  # rare: a write since the catch-up
             part = changed[start : start + _IDS_PER_READ]
-            sql = f"SELECT {_COLUMNS} FROM patterns WHERE id IN (" + ",".join("?" * len(part)) + ")"
-            got = {row[0]: _row(row) for row in self._read(sql, tuple(part))}
+            sql = f"SELECT {_READ} FROM patterns WHERE pattern_id IN (" + ",".join("?" * len(part))
+            got = {row[0]: _row(row) for row in self._read(sql + ")", tuple(part))}
             for pid in part:  # one deleted between the two reads is gone
                 if pid in got:
                     found[pid] = got[pid]
@@ -607,9 +650,13 @@ class SqliteStore:
                     del found[pid]
         return found
 
-    def _body_rows(self, ids: Sequence[str]) -> Iterator[tuple[str, str, int]]:
-        """(id, body, changed since the catch-up) of ``ids``: searched by id, or read in one
-        pass over the table when they are a large part of it (``all_patterns``, export)."""
+    def _body_rows(
+        self, ids: Sequence[str], rowids: Sequence[int] | None
+    ) -> Iterator[tuple[str, str, int]]:
+        """(id, body, changed since the catch-up) of ``ids``: read by row number, or in one
+        pass over the table when they are a large part of it (``all_patterns``, export).
+        An id whose row is not where the bank knew it (another process rewrote it since the
+        catch-up) is searched for by id."""
         if len(ids) > 1000:
             # max(rowid) reads one B-tree edge: an upper bound of the row count (rows have
             # distinct positive sequence numbers).
@@ -623,10 +670,23 @@ class SqliteStore:
                 except sqlite3.Error as exc:
                     raise StorageError(f"read from {self.location} failed: {exc}") from exc
                 return
-        for start in range(0, len(ids), _IDS_PER_READ):
-            part = ids[start : start + _IDS_PER_READ]
+        numbers = [n for n in (self._rowids(ids) if rowids is None else rowids) if n]
+        seen: set[str] = set()
+        for start in range(0, len(numbers), _IDS_PER_READ):
+            part = numbers[start : start + _IDS_PER_READ]
             sql = _BODIES + "(" + ",".join("?" * len(part)) + ")"
-            yield from self._read(sql, (self._seen_seq, *part))
+            for row in self._read(sql, (self._seen_seq, *part)):
+                seen.add(row[0])
+                yield row
+        missed = [pid for pid in ids if pid not in seen]
+        for start in range(0, len(missed), _IDS_PER_READ):
+            chunk = missed[start : start + _IDS_PER_READ]
+            sql = _BODIES_BY_ID + "(" + ",".join("?" * len(chunk)) + ")"
+            yield from self._read(sql, (self._seen_seq, *chunk))
+
+    def _rowids(self, ids: Sequence[str]) -> list[int]:
+        """The row number of each of ``ids`` as the bank knows it, 0 where it does not."""
+        return self.rowids_of(ids) if self.rowids_of is not None else [0] * len(ids)
 
     async def save_snapshot(
         self,
@@ -660,8 +720,7 @@ class SqliteStore:
         """``put`` of new patterns given as columns (``load_columns``' shape): one
         ``executemany`` over the zipped columns, so SQLite's module builds no object per
         row. Why: a bulk store of new patterns has its columns already. None of their ids
-        may be stored (the bank checks, under the write lock): one that is fails the write,
-        and nothing of it is written."""
+        may be stored (the bank checks, under the write lock). Sets ``cols.rowids``."""
         if cols.ids:
             self._apply(lambda first: self._put_columns(cols, first))
 
@@ -697,17 +756,27 @@ class SqliteStore:
         self._txn_rows += len(cols.ids)
         if self._tombstones_before(first):
             self._conn.executemany(_UNTOMB, zip(cols.ids))
+        cols.rowids = numbers
         return numbers[-1]
 
     def _put(self, records: list[Record], delete: Sequence[str], first: int) -> int:
+        """Write ``records`` (each leaves its old row, if stored, and gets its new row's
+        number) and delete ``delete``."""
         if len(records) == 1 and not delete:  # the common single store: one row, no layers
             r = records[0]
+            self._clear((r.id,))
             vector = r.embedding is not None
             values = _values(r, " ".join(r.terms), first, vector)
-            self._cursor.execute(_UPSERT if vector else _UPSERT_TEXT, values)
+            self._cursor.execute(_INSERT if vector else _INSERT_TEXT, values)
             if self._tombstones_before(first):
                 self._cursor.execute(_UNTOMB, (r.id,))
+            r.rowid = first
             return first
+        every = records
+        latest = {r.id: r for r in records}  # an id twice: its last record is the one stored
+        if len(latest) < len(records):
+            records = list(latest.values())
+        self._clear(list(latest))
         joined: dict[int, str] = {}  # patterns of one task share one terms tuple: join once
         # Made one at a time: a bulk store never holds every row at once.
         rows = (
@@ -719,15 +788,34 @@ class SqliteStore:
             for r, seq in zip(records, count(first))
         )
         if records:
-            self._conn.executemany(_UPSERT, rows)
+            self._conn.executemany(_INSERT, rows)
             self._txn_rows += len(records)
         if records and self._tombstones_before(first):
             self._conn.executemany(_UNTOMB, ((r.id,) for r in records))
+        for r, seq in zip(records, count(first)):
+            r.rowid = seq
+        if every is not records:
+            for r in every:
+                r.rowid = latest[r.id].rowid
         last = first + len(records)  # the deletes' number: one after the rows'
         if delete:
             self._remove(delete, last)
             return last
         return last - 1
+
+    def _clear(self, ids: Sequence[str]) -> None:
+        """Delete the stored rows of ``ids``: each by its number as the bank knows it; by a
+        search of the whole table where the number is stale (another process rewrote the
+        row: the bank catches up before it writes, so only a caller that did not) or where
+        the store has no bank to ask. An id new to the bank has no row to delete."""
+        alone = self.rowids_of is None
+        for pid, rowid in zip(ids, self._rowids(ids), strict=True):
+            if rowid:
+                if self._cursor.execute(_DELETE_ROW, (rowid, pid)).rowcount:
+                    continue
+            elif not alone:
+                continue
+            self._cursor.execute(_DELETE_ID, (pid,))
 
     def _tombstones_before(self, seq: int) -> bool:
         """Whether the tombstones table may hold rows (a stored id must clear its own)
@@ -744,14 +832,20 @@ class SqliteStore:
     def _remove(self, ids: Sequence[str], seq: int) -> int:
         """Delete ``ids``, leaving tombstones stamped ``seq`` (returned)."""
         self._no_tombstones_at = None
-        self._conn.executemany("DELETE FROM patterns WHERE id = ?", [(i,) for i in ids])
+        self._clear(ids)
         self._conn.executemany(
             "INSERT OR REPLACE INTO tombstones (id, seq) VALUES (?, ?)", [(i, seq) for i in ids]
         )
         return seq
 
     async def get(self, pattern_id: str) -> Record | None:
-        rows = self._read(f"SELECT {_COLUMNS} FROM patterns WHERE id = ?", (pattern_id,))
+        rowid = self._rowids((pattern_id,))[0]
+        rows = []
+        if rowid:
+            sql = f"SELECT {_READ} FROM patterns WHERE seqno = ? AND pattern_id = ?"
+            rows = self._read(sql, (rowid, pattern_id))
+        if not rows:  # unknown, or rewritten since the bank caught up: search for it
+            rows = self._read(f"SELECT {_READ} FROM patterns WHERE pattern_id = ?", (pattern_id,))
         return _row(rows[0]) if rows else None
 
     async def delete(self, ids: list[str]) -> None:
@@ -761,7 +855,7 @@ class SqliteStore:
 
     async def by_category(self, category: str, limit: int) -> list[Record]:
         rows = self._read(
-            f"SELECT {_COLUMNS} FROM patterns WHERE task_category = ? "
+            f"SELECT {_READ} FROM patterns WHERE task_category = ? "
             "ORDER BY created_at DESC, rowid DESC LIMIT ?",
             (category, limit),
         )
@@ -811,7 +905,7 @@ class SqliteStore:
             return None
         # Up to ``current``: rows this transaction wrote already are not news.
         upserted = self._read(
-            f"SELECT {_COLUMNS} FROM patterns WHERE seqno > ? AND seqno <= ? ORDER BY seqno",
+            f"SELECT {_READ} FROM patterns WHERE seqno > ? AND seqno <= ? ORDER BY seqno",
             (seen, current),
         )
         deleted = self._read(
@@ -860,7 +954,7 @@ def _checkpoint(uri: str, synchronous: str) -> None:
 
 #: The schema whose step rewrites the patterns table: a bank older than it keeps the old
 #: table's pages free after migrating (~45 % of the file) unless they are given back.
-_REWRITTEN_AT = 5
+_REWRITTEN_AT = 6
 
 
 def _give_back_pages(conn: sqlite3.Connection) -> None:

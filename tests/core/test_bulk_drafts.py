@@ -152,7 +152,8 @@ def rows(path):
     """Every stored row but its id (ids are random; a stored body holds none)."""
     with sqlite3.connect(path) as conn:
         found = conn.execute(
-            "SELECT id, task_category, strategy, created_at, updated_at, body, terms, embedding"
+            "SELECT pattern_id, task_category, strategy, created_at, updated_at, body, terms,"
+            " embedding"
             " FROM patterns ORDER BY rowid"
         ).fetchall()
     out = []

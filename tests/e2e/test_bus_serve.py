@@ -71,7 +71,7 @@ def test_served_page_shares_with_the_announced_hub_only_after_opt_in(chromium, t
         def local_has_it() -> bool:  # read the bank file as another process would
             with sqlite3.connect(db) as conn:
                 return (
-                    conn.execute("SELECT 1 FROM patterns WHERE id = ?", (pid,)).fetchone()
+                    conn.execute("SELECT 1 FROM patterns WHERE pattern_id = ?", (pid,)).fetchone()
                     is not None
                 )
 

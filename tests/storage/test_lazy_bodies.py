@@ -12,9 +12,9 @@ from reasoningbank import ReasoningBank, jsapi
 from tests.conftest import ROOT, pattern, run
 
 #: The statement ``SqliteStore.read_bodies`` runs (one per call for up to 900 ids).
-BODY_READ = "FROM patterns WHERE id IN"
+BODY_READ = "FROM patterns WHERE seqno IN"
 #: What it runs instead when the ids are a large part of the bank: one pass.
-BODY_PASS = "SELECT id, body, seqno > ? FROM patterns"
+BODY_PASS = "SELECT pattern_id, body, seqno > ? FROM patterns"
 
 QUERIES = [
     ("rotate tls certificates", None),

@@ -64,9 +64,9 @@ def set_snapshot_blob(db_path: str, blob: bytes) -> None:
 
 def reads_rows(statements: list[str]) -> bool:
     """Whether the open read rows, beyond the bodies of patterns with a context (kept in
-    memory, so read by id); the sequence number's ``max(seqno)`` reads an index edge only."""
+    memory, so read by row number); the sequence number's ``max(seqno)`` reads an index edge only."""
     return any(
-        "FROM patterns" in sql and "WHERE id IN" not in sql and "max(seqno)" not in sql
+        "FROM patterns" in sql and "WHERE seqno IN" not in sql and "max(seqno)" not in sql
         for sql in statements
     )
 
@@ -85,7 +85,7 @@ def test_an_open_from_the_snapshot_reads_no_row_and_equals_reading_them(db_path)
     assert got == parsed_state(db_path)
     # The same order as an open that reads every row (rewritten patterns last).
     conn = sqlite3.connect(db_path)
-    assert ordered == [r[0] for r in conn.execute("SELECT id FROM patterns ORDER BY rowid")]
+    assert ordered == [r[0] for r in conn.execute("SELECT pattern_id FROM patterns ORDER BY rowid")]
     conn.close()
     reread = run(ReasoningBank.open(db_path))
     try:
@@ -165,6 +165,6 @@ def test_a_snapshot_after_another_writers_rows_keeps_the_row_order(db_path):
     finally:
         run(bank.close())
     conn = sqlite3.connect(db_path)
-    assert ordered == [r[0] for r in conn.execute("SELECT id FROM patterns ORDER BY rowid")]
+    assert ordered == [r[0] for r in conn.execute("SELECT pattern_id FROM patterns ORDER BY rowid")]
     conn.close()
     assert got == parsed_state(db_path)

@@ -25,7 +25,9 @@ BATCH = [
 
 def _rows(db_path: str) -> dict[str, tuple[str, float, float]]:
     with sqlite3.connect(db_path) as conn:
-        rows = conn.execute("SELECT id, body, created_at, updated_at FROM patterns").fetchall()
+        rows = conn.execute(
+            "SELECT pattern_id, body, created_at, updated_at FROM patterns"
+        ).fetchall()
     return {pid: (body, created, updated) for pid, body, created, updated in rows}
 
 
@@ -97,7 +99,7 @@ def test_a_bank_with_bodies_in_the_older_full_form_reads_back_the_same(db_path):
 
     bodies = run(full_bodies())
     with sqlite3.connect(db_path) as conn:  # as a version before the stored form wrote them
-        conn.executemany("UPDATE patterns SET body = ? WHERE id = ?", list(
+        conn.executemany("UPDATE patterns SET body = ? WHERE pattern_id = ?", list(
             (body, pid) for pid, body in bodies.items()
         ))  # fmt: skip
         conn.execute("DELETE FROM rb_meta WHERE key = 'index-snapshot'")

@@ -43,7 +43,7 @@ def test_a_single_store_runs_four_statements(db_path):
     assert len(seen) == 4, seen
     assert seen[0] == "BEGIN IMMEDIATE" and seen[-1] == "COMMIT"
     assert seen[1] == "PRAGMA data_version"
-    assert seen[2].startswith("INSERT OR REPLACE INTO patterns")
+    assert seen[2].startswith("INSERT INTO patterns")
     assert _seq(db_path) == 2
 
 
@@ -68,9 +68,10 @@ def test_a_write_after_another_connections_commit_reads_the_sequence_number(db_p
     run(bank.close())
 
 
-def test_a_single_store_commits_two_pages(db_path):
-    """The row and the id index: no counter row is written (it was a fourth page in every
-    commit) and the sequence number is the row's rowid (its own index was a third)."""
+def test_a_single_store_commits_one_page(db_path):
+    """The table's last page: no counter row is written (it was a fourth page in every
+    commit), the sequence number is the row's rowid (its own index was a third) and the id
+    has no index (the second)."""
     bank = run(ReasoningBank.open(db_path, dedup_threshold=None))
     run(bank.store_pattern(pattern("the first store")))
     wal = db_path + "-wal"
@@ -78,7 +79,7 @@ def test_a_single_store_commits_two_pages(db_path):
         before = os.path.getsize(wal)
         run(bank.store_pattern(pattern(text)))
         page = bank._store._pragma("page_size")
-        assert (os.path.getsize(wal) - before) / (page + 24) == 2  # WAL frame: 24-byte header
+        assert (os.path.getsize(wal) - before) / (page + 24) == 1  # WAL frame: 24-byte header
     run(bank.close())
 
 
@@ -224,7 +225,8 @@ def _v1_rows(texts_and_seqs):
 
 def test_a_schema_1_bank_migrates_and_keeps_its_patterns(tmp_path):
     """Through every step: two unread indexes dropped (2), no counter row (3), bodies without
-    their columns (4: nothing to rewrite), one sequence number a row, as its rowid (5)."""
+    their columns (4: nothing to rewrite), one sequence number a row, as its rowid (5), no
+    index on the id (6)."""
     path = str(tmp_path / "old.db")
     texts = [("refresh the oauth token", 1), ("pool leak", 1), ("rotate the keys", 2)]
     _schema_1_bank(path, _v1_rows(texts))
@@ -237,20 +239,28 @@ def test_a_schema_1_bank_migrates_and_keeps_its_patterns(tmp_path):
     run(bank.store_pattern(pattern("after the migration")))
     run(bank.close())
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
         assert conn.execute("SELECT count(*) FROM rb_meta WHERE key = 'seq'").fetchone()[0] == 0
-        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
-        assert not {"patterns_by_seq", "patterns_by_category", "patterns_by_created"} & names
-        numbered = conn.execute("SELECT id, seqno, rowid FROM patterns ORDER BY rowid").fetchall()
+        indexes = "SELECT name, tbl_name FROM sqlite_master WHERE type='index'"
+        assert [t for _, t in conn.execute(indexes)] == ["rb_meta", "tombstones", "tombstones"]
+        numbered = conn.execute(
+            "SELECT pattern_id, seqno, rowid FROM patterns ORDER BY rowid"
+        ).fetchall()
         assert [(pid, n) for pid, n, _ in numbered[:3]] == [("v1-0", 1), ("v1-1", 2), ("v1-2", 3)]
         assert all(n == rowid for _, n, rowid in numbered) and numbered[3][1] == 4
         assert conn.execute("PRAGMA freelist_count").fetchone()[0] == 0  # the old table's pages
         assert conn.execute(_CURRENT).fetchone()[0] == 4
         # a version that still writes ``seq`` fails loudly instead of replacing a row
-        with pytest.raises(sqlite3.OperationalError, match="no column named seq"):
+        with pytest.raises(sqlite3.OperationalError, match="no column named (id|seq)"):
             conn.execute(_V1_ROW, _v1_rows([("an older writer", 5)])[0])
         with pytest.raises(sqlite3.OperationalError, match="no such column: seq"):
-            conn.execute("SELECT id FROM patterns WHERE seq > 0")  # and its catch-up too
+            conn.execute("SELECT pattern_id FROM patterns WHERE seq > 0")  # and its catch-up
+        # one that still replaces rows by id (schema 5) fails loudly instead of adding a row
+        with pytest.raises(sqlite3.OperationalError, match="no column named id"):
+            conn.execute(
+                "INSERT OR REPLACE INTO patterns (id, task_category, strategy, created_at,"
+                " updated_at, body, terms, seqno) VALUES ('v1-0', 'c', 's', 1, 1, '{}', '', 9)"
+            )
     # the store's own category read still answers without its index
     bank = run(ReasoningBank.open(path, dedup_threshold=None))
     newest = run(bank._store.by_category("backend", 2))
@@ -258,31 +268,21 @@ def test_a_schema_1_bank_migrates_and_keeps_its_patterns(tmp_path):
     run(bank.close())
 
 
-def test_new_patterns_as_columns_refuse_a_stored_id_and_write_nothing(db_path):
-    """``put_columns`` inserts (no search for a row to replace): given an id that is stored,
-    which the bank never does, the write fails whole instead of replacing the row."""
-    from reasoningbank import StorageError
-    from reasoningbank.storage.base import Columns
-
+def test_a_stored_id_written_again_keeps_one_row(db_path):
+    """The id has no index to refuse a second row: the bank replaces a stored pattern's row
+    by its number, whichever way the pattern comes back (one by one, in a batch, merged)."""
     bank = run(ReasoningBank.open(db_path, dedup_threshold=None))
-    run(bank.store_pattern(pattern("kept as it is", id="taken")))
-    before = _seq(db_path)
-
-    def cols(*ids):
-        n = len(ids)
-        return Columns(
-            list(ids), ["c"] * n, ["s"] * n, [1.0] * n, [1.0] * n,
-            ['{"task_description":"new"}'] * n, [("new",)] * n, {},
-        )  # fmt: skip
-
-    with pytest.raises(StorageError, match="UNIQUE constraint failed"):
-        run(bank._store.put_columns(cols("fresh", "taken")))
+    run(bank.store_pattern(pattern("kept once", id="taken")))
+    run(bank.store_patterns([pattern("written again", id="taken"), pattern("new one")]))
+    run(bank.store_pattern(pattern("and again", id="taken")))
+    run(bank.record_outcome("taken", True))
+    run(bank.close())
     with sqlite3.connect(db_path) as conn:
-        assert conn.execute("SELECT id FROM patterns").fetchall() == [("taken",)]
-    assert _seq(db_path) == before
-    run(bank._store.put_columns(cols("fresh", "also fresh")))  # the store still writes
-    with sqlite3.connect(db_path) as conn:
-        assert conn.execute("SELECT count(*) FROM patterns").fetchone()[0] == 3
+        rows = conn.execute("SELECT body FROM patterns WHERE pattern_id = 'taken'").fetchall()
+        assert len(rows) == 1 and '"and again"' in rows[0][0]
+        assert conn.execute("SELECT count(*) FROM patterns").fetchone()[0] == 2
+    bank = run(ReasoningBank.open(db_path, dedup_threshold=None))
+    assert [p.task_description for p in run(bank.all_patterns())] == ["new one", "and again"]
     run(bank.close())
 
 
