@@ -16,7 +16,7 @@ from typing import Any, NamedTuple, TypeAlias
 
 from .errors import InvalidPattern
 from .index import LexicalIndex, extend_packed
-from .model import Pattern
+from .model import Pattern, seeded_counts
 from .storage.base import Columns, Record
 from .storage.snapshot import Rows, Snapshot
 from .text import ANALYZER_VERSION
@@ -42,8 +42,18 @@ KnownColumns: TypeAlias = "tuple[Sequence[float], ...]"
 
 
 def _known(body: dict[str, Any]) -> tuple[float, float, float, float, int]:
-    """The numbers ``index_known`` takes, read from a parsed body."""
-    meta = body.get("metadata") or {}
+    """The numbers ``index_known`` takes, read from a parsed body (one without metadata:
+    the new pattern's its outcome decides, see ``model.is_seeded``)."""
+    meta = body.get("metadata")
+    if meta is None:
+        try:
+            successes, failures, average, confidence = seeded_counts(
+                float(body["outcome"]["success_score"])
+            )
+        except (KeyError, TypeError, ValueError):
+            meta = {}
+        else:
+            return confidence, successes, failures, average, 0
     return (
         float(meta.get("confidence", 0.5)),
         float(meta.get("success_count", 0.0)),

@@ -1023,14 +1023,18 @@ def _draft_layout(success: bool, stored: bool) -> tuple[str, str]:
     per success and form from a real Pattern holding marks for the numbers, so byte for
     byte what the general path writes."""
     pattern = Pattern.from_draft(("", "", "", "", success, _MARKS["score"]), 1.0)
-    for name, mark in _MARKS.items():
+    marks = _MARKS
+    if stored:  # the numbers its outcome decides, which the stored form leaves out
+        learning.initialise(pattern.metadata, pattern.outcome, 1.0)
+        marks = {"score": _MARKS["score"]}
+    for name, mark in marks.items():
         if name != "score":
             setattr(pattern.metadata, name, mark)
     head = _STORED_DRAFT % ('""', "") if stored else _DRAFT % ('""', '""', '""', '""', "", "", "")
     body = pattern.body_json(stored=stored)[len(head) :]
-    if "%" in body or any(body.count(repr(mark)) != 1 for mark in _MARKS.values()):
+    if "%" in body or any(body.count(repr(mark)) != 1 for mark in marks.values()):
         raise AssertionError(f"a draft's layout cannot be marked: {body}")
-    for name, mark in _MARKS.items():
+    for name, mark in marks.items():
         body = body.replace(repr(mark), f"%({name})s")
     t = encode_basestring(format_time(1.0))
     before, _, after = (body, "", "") if stored else body.partition(_TIMES % (t, t))
@@ -1046,6 +1050,8 @@ def _draft_parts(success: bool, score: float, stored: bool) -> tuple[str, str, _
     before, after = _draft_layout(success, stored)
     wins, losses, average, confidence = learning.fold(0.0, 0.0, score)
     text = repr(score)  # a float's repr costs more than the rest: the same one is reused
+    if stored:  # only the score: the stored form leaves the rest out (``Pattern.stored_dict``)
+        return before % {"score": text}, "", (confidence, wins, losses, average, 0)
     numbers = {
         "score": text,
         "avg_success_score": text if average == score else repr(average),

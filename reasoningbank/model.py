@@ -423,7 +423,8 @@ class Pattern:
         its row's columns (id, category, strategy, times), skipping validation (it was
         validated on the way in). Anything unexpected falls back to ``from_dict``."""
         try:
-            o, m = body["outcome"], body["metadata"]
+            o = body["outcome"]
+            m = body.get("metadata") or _seeded_dict(float(o["success_score"]))
             pattern = cls(
                 id=id,
                 task_description=body["task_description"],
@@ -492,6 +493,7 @@ class Pattern:
             # extra's keys interleave with the known ones; odd number types: let to_dict do it
             return _COMPACT(self.stored_dict() if stored else self.to_dict(with_embedding=False))
         s, v, whole = _STRING, _json_value, not stored
+        seeded = stored and is_seeded(m, o.success_score)
         told = ""  # the outcome's optional fields (stored: those not at their defaults)
         if whole or o.duration_seconds is not None:
             told += ',"duration_seconds":' + v(o.duration_seconds)
@@ -507,6 +509,12 @@ class Pattern:
             if whole
             else ""
         )
+        if seeded:
+            return _SEEDED_BODY % (
+                _STORED_HEAD % s(self.task_description),
+                ',"context":' + _COMPACT(dict(self.context)) if self.context else "",
+                _bool(o.success), o.success_score, told,
+            )  # fmt: skip
         return _BODY % (
             _HEAD % (s(self.id), s(self.task_description), s(self.task_category),
                      s(self.strategy)) if whole else _STORED_HEAD % s(self.task_description),
@@ -522,24 +530,28 @@ class Pattern:
     def stored_dict(self) -> dict[str, Any]:
         """What a bank that reads bodies back from its store (SQLite) persists of a pattern:
         ``to_dict(with_embedding=False)`` without what its row holds as columns (id,
-        category, strategy, times) and without the optional fields at their defaults
-        (``from_stored`` puts both back). Why: they were half of a stored body, so of what a
-        bulk store writes. A bank that keeps bodies in memory keeps ``to_dict``'s form: it
-        splices them into replies as they are."""
+        category, strategy, times), without the optional fields at their defaults, and
+        without the metadata while its outcome alone decides it (``is_seeded``): a new
+        pattern's (``from_stored`` puts all of it back). Why: they were most of a stored
+        body, so of what a bulk store writes. A bank that keeps bodies in memory keeps
+        ``to_dict``'s form: it splices them into replies as they are."""
         out = self.to_dict(with_embedding=False)
         del out["id"], out["task_category"], out["strategy"]
+        if is_seeded(self.metadata, self.outcome.success_score):
+            del out["metadata"]
         if not out["context"]:
             del out["context"]
-        outcome, meta = out["outcome"], out["metadata"]
+        outcome, meta = out["outcome"], out.get("metadata")
         for key in ("duration_seconds", "tokens_used", "error_message"):
             if outcome[key] is None:
                 del outcome[key]
         if not outcome["metrics"]:
             del outcome["metrics"]
-        del meta["created_at"], meta["updated_at"]
-        for key in ("tags", "contradictions", "merged_count"):
-            if not meta[key]:
-                del meta[key]
+        if meta is not None:
+            del meta["created_at"], meta["updated_at"]
+            for key in ("tags", "contradictions", "merged_count"):
+                if not meta[key]:
+                    del meta[key]
         return out
 
     def to_dict(self, *, with_embedding: bool = True) -> dict[str, Any]:
@@ -587,7 +599,39 @@ _BODY = (
     '"metadata":{%s"usage_count":%r,"avg_success_score":%r%s,"success_count":%r,'
     '"failure_count":%r,"confidence":%r%s%s}}'
 )
+#: ``_BODY`` in the stored form of a pattern whose metadata its outcome decides (``is_seeded``).
+_SEEDED_BODY = '{%s%s,"outcome":{"success":%s,"success_score":%r%s}}'
 _NUMBER_TYPES = frozenset((int, float))
+
+
+def is_seeded(meta: Metadata, score: float) -> bool:
+    """Whether ``meta`` holds only what a new pattern gets from its own outcome's ``score``
+    (``learning.initialise``), times aside: then a stored body leaves it out (``stored_dict``)
+    and ``from_stored`` puts it back. Why: those numbers were 110 of a new pattern's 250
+    stored bytes."""
+    if meta.usage_count or meta.tags or meta.contradictions or meta.merged_count or meta.extra:
+        return False
+    counts = (meta.success_count, meta.failure_count, meta.avg_success_score, meta.confidence)
+    return all(type(c) is float for c in counts) and counts == seeded_counts(score)
+
+
+def seeded_counts(score: float) -> tuple[float, float, float, float]:
+    """A new pattern's successes, failures, average and confidence from its own outcome."""
+    from .learning import fold  # learning builds on this module
+
+    return fold(0.0, 0.0, score)
+
+
+def _seeded_dict(score: float) -> dict[str, Any]:
+    """The stored metadata a body without one stands for (``is_seeded``)."""
+    successes, failures, average, confidence = seeded_counts(score)
+    return {
+        "usage_count": 0,
+        "avg_success_score": average,
+        "success_count": successes,
+        "failure_count": failures,
+        "confidence": confidence,
+    }
 
 
 def _embedding(value: Any) -> list[float]:

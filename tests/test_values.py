@@ -41,15 +41,21 @@ def _poison(db: str, pid: str, *, context=None, embedding=None, created_at=None)
     conn = sqlite3.connect(db)
     with conn:
         if context is not None:
-            (body,) = conn.execute("SELECT body FROM patterns WHERE pattern_id = ?", (pid,)).fetchone()
+            (body,) = conn.execute(
+                "SELECT body FROM patterns WHERE pattern_id = ?", (pid,)
+            ).fetchone()
             doc = json.loads(body)
             doc["context"] = context
-            conn.execute("UPDATE patterns SET body = ? WHERE pattern_id = ?", (json.dumps(doc), pid))
+            conn.execute(
+                "UPDATE patterns SET body = ? WHERE pattern_id = ?", (json.dumps(doc), pid)
+            )
         if embedding is not None:
             blob = struct.pack(f"<{len(embedding)}f", *embedding)
             conn.execute("UPDATE patterns SET embedding = ? WHERE pattern_id = ?", (blob, pid))
         if created_at is not None:
-            conn.execute("UPDATE patterns SET created_at = ? WHERE pattern_id = ?", (created_at, pid))
+            conn.execute(
+                "UPDATE patterns SET created_at = ? WHERE pattern_id = ?", (created_at, pid)
+            )
     conn.close()
 
 

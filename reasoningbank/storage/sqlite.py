@@ -10,7 +10,9 @@ write: a file that is not a ReasoningBank (other tables, or not SQLite at all) r
 
 A row is a pattern's id, category, strategy and times as columns, beside its body: the
 pattern's JSON in ``Pattern.stored_dict``'s form (none of those columns, no optional field
-at its default; rows written by older versions hold more of it, and read back the same).
+at its default, no metadata its outcome alone decides; rows written by older versions hold
+more of it, and read back the same). The id has no index: the bank keeps each pattern's
+row number (``rowids_of``) and keeps ids unique.
 
 Several processes may share one bank: readers never block the writer (WAL), writers wait
 up to ``busy_timeout``, and ``changes()`` reports what other connections committed, using
@@ -109,7 +111,8 @@ _MIGRATIONS: dict[int, str] = {
     # keeps per pattern (``rowids_of``), and the bank keeps ids unique (it checks under the
     # write lock). The index cost a sixth of a bulk store and one of the two pages a single
     # store's commit wrote. The column's new name makes a version that still replaces rows
-    # by id fail loudly instead of adding a second row for the id.
+    # by id fail loudly instead of adding a second row for the id. New bodies may leave out
+    # their metadata (``Pattern.stored_dict``), which older versions cannot read.
     6: """
     ALTER TABLE patterns RENAME TO patterns_v5;
     CREATE TABLE patterns (

@@ -109,3 +109,37 @@ def test_a_bank_with_bodies_in_the_older_full_form_reads_back_the_same(db_path):
     rows = _rows(db_path)
     assert sum("created_at" not in body for body, _, _ in rows.values()) >= 2
     assert len(rows) == len(bodies)  # every store merged into or updated a stored row
+
+
+def test_a_new_patterns_body_leaves_out_the_metadata_its_outcome_decides(db_path):
+    """Until anything but its own outcome shapes it (another outcome, a merge, tags, counts
+    brought in), a pattern's metadata follows from its score: the stored body leaves it out
+    and every read puts it back (a pattern; the numbers an open without snapshot parses)."""
+    _write(db_path)
+    bulk = db_path + ".bulk"
+    bodies = {
+        path: {pid: body for pid, (body, _, _) in _rows(path).items()} for path in (db_path, bulk)
+    }
+    assert all('"metadata"' not in body for body in bodies[bulk].values())
+    assert (
+        '{"task_description":"rotate tls certificates on the edge",'
+        + ('"outcome":{"success":true,"success_score":0.9}}')
+        in bodies[bulk].values()
+    )
+    assert '"metadata"' in bodies[db_path]["given-id"]  # tags, counts brought in
+    seeded = [pid for pid, body in bodies[db_path].items() if '"metadata"' not in body]
+    assert 0 < len(seeded) < len(bodies[db_path])  # the merged and the updated keep theirs
+    before = _everything(db_path), _everything(bulk)
+    for path in (db_path, bulk):
+        with sqlite3.connect(path) as conn:
+            conn.execute("DELETE FROM rb_meta WHERE key = 'index-snapshot'")
+    assert (_everything(db_path), _everything(bulk)) == before
+
+    async def reread() -> None:
+        async with await ReasoningBank.open(bulk) as bank:
+            for p in await bank.all_patterns():
+                meta = p.metadata
+                assert meta.usage_count == 0 and meta.success_count == p.outcome.success_score
+                assert meta.confidence == (1 + meta.success_count) / 3  # its own outcome only
+
+    run(reread())
