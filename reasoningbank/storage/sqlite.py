@@ -741,10 +741,8 @@ class SqliteStore:
         self._txn_wrote = True
 
     def _put_columns(self, cols: Columns, first: int) -> int:
-        joined: dict[tuple[str, ...], str] = {}  # patterns of one task share one terms text
-        for terms in cols.terms:
-            if terms not in joined:
-                joined[terms] = " ".join(terms)
+        # Patterns of one task share one terms text: joined once.
+        joined = {terms: " ".join(terms) for terms in set(cols.terms)}
         vectors = cols.embedding
         text = (
             cols.ids, cols.task_category, cols.strategy, cols.created_at, cols.updated_at,
