@@ -424,7 +424,7 @@ class Pattern:
         validated on the way in). Anything unexpected falls back to ``from_dict``."""
         try:
             o = body["outcome"]
-            m = body.get("metadata") or _seeded_dict(float(o["success_score"]))
+            m = body["metadata"] if "metadata" in body else _seeded(float(o["success_score"]))
             pattern = cls(
                 id=id,
                 task_description=body["task_description"],
@@ -622,7 +622,7 @@ def seeded_counts(score: float) -> tuple[float, float, float, float]:
     return fold(0.0, 0.0, score)
 
 
-def _seeded_dict(score: float) -> dict[str, Any]:
+def _seeded(score: float) -> dict[str, Any]:
     """The stored metadata a body without one stands for (``is_seeded``)."""
     successes, failures, average, confidence = seeded_counts(score)
     return {
