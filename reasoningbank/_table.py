@@ -393,6 +393,12 @@ class SlotTable:
         for column in (self.wins, self.losses, self.average, self.contradictions):
             column[slot] = 0  # totals sum every slot
 
+    def renumber(self, records: Iterable[Record]) -> None:
+        """Take the row numbers of held patterns the store just wrote again, unchanged."""
+        slot, rowids = self.slot, self.rowids
+        for record in records:
+            rowids[slot[record.id]] = record.rowid
+
     def rowids_of(self, pids: Sequence[str]) -> list[int]:
         """Where the store holds each of ``pids`` (``SqliteStore.rowids_of``); 0 where the
         table does not hold it."""

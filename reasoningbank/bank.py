@@ -164,6 +164,7 @@ class ReasoningBank:
                 await self._store.put(records[start : start + 1000])
                 if progress:
                     progress(min(start + 1000, total), total)
+            self._table.renumber(records)  # their rows are new (SQLite numbers them)
         if stale or await self._store.get_meta("analyzer") is None:
             await self._store.set_meta("analyzer", ANALYZER_VERSION)
 

@@ -107,3 +107,16 @@ def test_a_store_without_a_bank_replaces_and_deletes_by_id(db_path):
 
     run(go())
     assert list(stored(db_path)) == ["b"]
+
+
+def test_an_open_that_rewrites_every_row_knows_their_new_numbers(db_path):
+    """An open under a newer analyzer stores every row again (new terms): the bank must hold
+    the rows' new numbers, or each later read searches the whole table."""
+    bank = run(ReasoningBank.open(db_path, dedup_threshold=None))
+    run(bank.store_patterns([pattern(f"refresh oauth token {i}") for i in range(5)]))
+    run(bank.close())
+    with sqlite3.connect(db_path) as conn:  # as an older analyzer left it
+        conn.execute("UPDATE rb_meta SET value = 'lex-0' WHERE key = 'x:analyzer'")
+    bank = run(ReasoningBank.open(db_path, dedup_threshold=None))
+    assert known(bank) == stored(db_path)
+    run(bank.close())
