@@ -41,6 +41,7 @@ from .model import (
     check_limit,
     common_draft,
     format_time,
+    seeded_counts,
     validate_all,
 )
 from .storage import default_location, open_store
@@ -1049,7 +1050,7 @@ def _draft_parts(success: bool, score: float, stored: bool) -> tuple[str, str, _
     ``learning.initialise`` does. Outcomes often repeat (true/false, a few scores); when
     they do not (any float), this is still a few formatting steps, not a Pattern's."""
     before, after = _draft_layout(success, stored)
-    wins, losses, average, confidence = learning.fold(0.0, 0.0, score)
+    wins, losses, average, confidence = seeded_counts(score)
     text = repr(score)  # a float's repr costs more than the rest: the same one is reused
     if stored:  # only the score: the stored form leaves the rest out (``Pattern.stored_dict``)
         return before % {"score": text}, "", (confidence, wins, losses, average, 0)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .model import Metadata, Outcome, Pattern, Recommendation
+from .posterior import PRIOR_ALPHA, PRIOR_BETA, confidence, fold
 
 __all__ = [
     "Evidence",
@@ -34,8 +35,6 @@ __all__ = [
     "recommend",
 ]
 
-_PRIOR_ALPHA = 1.0
-_PRIOR_BETA = 1.0
 _DAY = 86_400.0
 
 
@@ -44,10 +43,6 @@ def decay_weight(age_seconds: float, half_life_days: float | None) -> float:
     if half_life_days is None or age_seconds <= 0:
         return 1.0
     return float(0.5 ** (age_seconds / (half_life_days * _DAY)))
-
-
-def _confidence(successes: float, failures: float) -> float:
-    return (_PRIOR_ALPHA + successes) / (_PRIOR_ALPHA + _PRIOR_BETA + successes + failures)
 
 
 def observe(meta: Metadata, score: float, now: float) -> bool:
@@ -68,13 +63,6 @@ def observe(meta: Metadata, score: float, now: float) -> bool:
     return contradicts
 
 
-def fold(successes: float, failures: float, score: float) -> tuple[float, float, float, float]:
-    """Counts after one more outcome: successes, failures, their average, the confidence."""
-    successes += score
-    failures += 1.0 - score
-    return successes, failures, successes / (successes + failures), _confidence(successes, failures)
-
-
 def is_contradiction(avg: float, observations: float, score: float) -> bool:
     if observations < 1:
         return False
@@ -85,13 +73,13 @@ def initialise(meta: Metadata, outcome: Outcome, now: float) -> None:
     """Seed the bookkeeping of a new pattern from its own outcome (unless it has history,
     as imported patterns do: then their counts are kept as they are)."""
     if meta.success_count + meta.failure_count > 0:
-        meta.confidence = _confidence(meta.success_count, meta.failure_count)
+        meta.confidence = confidence(meta.success_count, meta.failure_count)
         return
     if meta.usage_count > 0 and meta.avg_success_score > 0:
         # History without counts (e.g. agentic-flow / Rust rows): trust usage × average.
         meta.success_count = meta.avg_success_score * meta.usage_count
         meta.failure_count = (1.0 - meta.avg_success_score) * meta.usage_count
-        meta.confidence = _confidence(meta.success_count, meta.failure_count)
+        meta.confidence = confidence(meta.success_count, meta.failure_count)
         return
     usage = meta.usage_count
     observe(meta, outcome.success_score, meta.updated_at if meta.updated_at else now)
@@ -123,7 +111,7 @@ def absorb(target: Pattern, other: Pattern) -> None:
     total = t.success_count + t.failure_count
     if total > 0:
         t.avg_success_score = t.success_count / total
-        t.confidence = _confidence(t.success_count, t.failure_count)
+        t.confidence = confidence(t.success_count, t.failure_count)
     t.usage_count += o.usage_count
     t.merged_count += 1 + o.merged_count
     t.contradictions += o.contradictions
@@ -198,7 +186,7 @@ def rank_strategies(
         w = max(ev.similarity, 0.0) * decay_weight(now - ev.updated_at, half_life_days)
         if w <= 0:
             continue
-        slot = acc.setdefault(ev.strategy, [_PRIOR_ALPHA, _PRIOR_BETA, 0.0, []])
+        slot = acc.setdefault(ev.strategy, [PRIOR_ALPHA, PRIOR_BETA, 0.0, []])
         slot[0] += w * ev.successes
         slot[1] += w * ev.failures
         slot[2] += w

@@ -20,6 +20,7 @@ from sys import intern
 from typing import Any
 
 from .errors import InvalidPattern
+from .posterior import fold
 from .vectors.base import check_vector
 
 __all__ = [
@@ -617,8 +618,6 @@ def is_seeded(meta: Metadata, score: float) -> bool:
 
 def seeded_counts(score: float) -> tuple[float, float, float, float]:
     """A new pattern's successes, failures, average and confidence from its own outcome."""
-    from .learning import fold  # learning builds on this module
-
     return fold(0.0, 0.0, score)
 
 
