@@ -629,10 +629,10 @@ class SqliteStore:
         self, ids: Sequence[str], rowids: Sequence[int] | None = None
     ) -> dict[str, str | Record]:
         """The stored bodies of ``ids`` (JSON text), read by row number (``rowids``, else
-        ``rowids_of``'s), in one statement per 900 ids. A row written after the last ``changes()`` (or ``load``) comes whole, as
-        a ``Record``: the bank's columns for it are older than its body. Rows gone are
-        absent. Why: a bank that keeps no bodies in memory must never pair a body with
-        columns of another version of the pattern.
+        ``rowids_of``'s), in one statement per 900 ids. A row written after the last
+        ``changes()`` (or ``load``) comes whole, as a ``Record``: the bank's columns for it
+        are older than its body. Rows gone are absent. Why: a bank that keeps no bodies in
+        memory must never pair a body with columns of another version of the pattern.
 
         Synchronous, unlike the ``Store`` protocol: SQLite answers at once, and the bank
         reads bodies inside its (synchronous) ranking."""
@@ -644,8 +644,9 @@ class SqliteStore:
                 changed.append(pid)
         for start in range(0, len(changed), _IDS_PER_READ):  # rare: a write since the catch-up
             part = changed[start : start + _IDS_PER_READ]
-            sql = f"SELECT {_READ} FROM patterns WHERE pattern_id IN (" + ",".join("?" * len(part))
-            got = {row[0]: _row(row) for row in self._read(sql + ")", tuple(part))}
+            marks = ",".join("?" * len(part))
+            sql = f"SELECT {_READ} FROM patterns WHERE pattern_id IN ({marks})"
+            got = {row[0]: _row(row) for row in self._read(sql, tuple(part))}
             for pid in part:  # one deleted between the two reads is gone
                 if pid in got:
                     found[pid] = got[pid]
